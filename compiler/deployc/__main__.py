@@ -1,0 +1,5 @@
+"""``python -m deployc``."""
+
+from deployc.cli import run
+
+run()

@@ -1,0 +1,131 @@
+"""The library API: what the CLI calls and what other tools may call.
+
+Each stage is a function of the one before: load → validate → resolve → plan → emit → write.
+Problems come out as :class:`~deployc.diagnostics.DeploycError` subclasses carrying
+Diagnostics; nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tomli_w
+
+from attrs import frozen
+
+from deployc import __version__
+from deployc.backend import Artifact, Emission
+from deployc.diagnostics import Diagnostic, PlanError, PluginError, Severity, SpecError, has_errors, sort_key
+from deployc.emit import RESERVED_NAMES, BuildOutput, check_artifact_paths, write_build
+from deployc.planner.plan import Plan
+from deployc.plugins import PluginRegistry, default_registry
+from deployc.spec.loader import SpecDocument, read_document
+from deployc.spec.model import Spec
+from deployc.spec.schema import validator
+from deployc.spec.schema_errors import schema_diagnostics
+from deployc.spec.semantic import semantic_diagnostics
+from deployc.spec.structure import structure_spec, unstructure_spec
+from deployc.target import Target, resolve
+
+
+@frozen
+class LoadedSpec:
+    """A spec that passed the schema and the catalog-free semantic rules."""
+
+    document: SpecDocument
+    spec: Spec
+    warnings: tuple[Diagnostic, ...]
+
+
+@frozen
+class BuildResult:
+    """A finished build: the plan, what the backend emitted, and where it was written."""
+
+    plan: Plan
+    emission: Emission
+    output: BuildOutput
+
+
+def load_spec(path: Path, registry: PluginRegistry | None = None, display_name: str | None = None) -> LoadedSpec:
+    """Read, schema-validate and semantically check a spec; raise :class:`SpecError` when invalid."""
+    registry = registry or default_registry()
+    document = read_document(Path(path), display_name)
+    problems = schema_diagnostics(document, validator(registry.option_schemas()))
+    if problems:
+        raise SpecError(sorted(problems, key=sort_key))
+    spec = structure_spec(document.raw)
+    found = semantic_diagnostics(document, spec)
+    if has_errors(found):
+        raise SpecError(sorted((d for d in found if d.severity is Severity.ERROR), key=sort_key))
+    return LoadedSpec(document=document, spec=spec, warnings=tuple(found))
+
+
+def resolve_spec(path: Path, registry: PluginRegistry | None = None,
+                 display_name: str | None = None) -> tuple[LoadedSpec, Target, list[Diagnostic]]:
+    """Load a spec and resolve its names against the catalog (GPU, model, links, backend)."""
+    registry = registry or default_registry()
+    loaded = load_spec(path, registry, display_name)
+    target, diagnostics = resolve(loaded.document, loaded.spec, registry)
+    return loaded, target, [*loaded.warnings, *diagnostics]
+
+
+def validate(path: Path, registry: PluginRegistry | None = None, display_name: str | None = None) -> list[Diagnostic]:
+    """Every problem in one spec file, as diagnostics (an empty list when it is valid).
+
+    This is what the pre-commit hook runs: schema, semantic rules and name resolution.
+    """
+    try:
+        _, _, warnings = resolve_spec(path, registry, display_name)
+    except SpecError as exc:
+        return list(exc.diagnostics)
+    return warnings
+
+
+def plan(path: Path, backend: str | None = None, registry: PluginRegistry | None = None,
+         display_name: str | None = None) -> tuple[Plan, SpecDocument]:
+    """Plan a spec; raise :class:`SpecError` or :class:`PlanError` when it cannot be planned."""
+    from deployc.planner.planner import make_plan  # noqa: PLC0415  (keeps `validate` start-up light)
+
+    registry = registry or default_registry()
+    loaded, target, warnings = resolve_spec(path, registry, display_name)
+    result = make_plan(target, registry, backend_override=backend, warnings=warnings)
+    return result, loaded.document
+
+
+def emit(plan_: Plan, registry: PluginRegistry | None = None) -> Emission:
+    """Run the plan's backend: its own checks, then its artifacts (paths confined to the output)."""
+    registry = registry or default_registry()
+    name = plan_.backend.name
+    problems = registry.check_plan(name, plan_)
+    if has_errors(problems):
+        raise PlanError(problems)
+    emission = registry.emit(name, plan_)
+    if not all(isinstance(a, Artifact) for a in emission.artifacts):
+        raise PluginError([Diagnostic(rule="DPC503", message=f"backend {name!r}: artifacts must be Artifact")])
+    check_artifact_paths(emission.artifacts, name, RESERVED_NAMES)
+    return emission
+
+
+def lock_text(spec: Spec) -> str:
+    """``deployc.lock.toml``: the resolved spec with every default filled in; building it reproduces the build."""
+    header = (f"# deployc.lock.toml: the resolved spec (deployc {__version__}). "
+              "`deployc build deployc.lock.toml` reproduces this build.\n")
+    return header + tomli_w.dumps(unstructure_spec(spec))
+
+
+def build(path: Path, out_dir: Path, backend: str | None = None, force: bool = False,
+          registry: PluginRegistry | None = None, display_name: str | None = None) -> BuildResult:
+    """Plan, emit and write a spec's deployment atomically into ``out_dir``."""
+    from deployc.render.explain import explain_markdown  # noqa: PLC0415
+    from deployc.render.plan_json import plan_json_text  # noqa: PLC0415
+
+    registry = registry or default_registry()
+    plan_, document = plan(path, backend, registry, display_name)
+    emission = emit(plan_, registry)
+    files = {a.path: a.content.encode() for a in emission.artifacts}
+    files["plan.json"] = plan_json_text(plan_, document.text, emission).encode()
+    files["EXPLAIN.md"] = explain_markdown(plan_, emission).encode()
+    files["deployc.lock.toml"] = lock_text(plan_.target.spec).encode()
+    executable = {a.path for a in emission.artifacts if a.executable}
+    output = write_build(Path(out_dir), files, executable, version=__version__, force=force)
+    return BuildResult(plan=plan_, emission=emission, output=output)

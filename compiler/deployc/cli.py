@@ -1,0 +1,230 @@
+"""The ``deployc`` command: argument parsing, output formatting and exit codes only.
+
+Exit codes: 0 ok, 1 invalid spec or infeasible plan, 2 usage, 3 internal error (a
+report is saved, no traceback on the terminal), 4 plugin failure, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from deployc import __version__
+from deployc.diagnostics import DeploycError, Diagnostic, ExitCode, Severity, has_errors, sort_key
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(ExitCode.USAGE)
+
+
+def _print_diagnostics(diagnostics: Sequence[Diagnostic], fmt: str, stream: object = None) -> None:
+    out = stream or sys.stderr
+    if fmt == "json":
+        print(json.dumps([d.to_json() for d in diagnostics], indent=2), file=out)  # type: ignore[call-overload]
+        return
+    for diag in diagnostics:
+        print(diag.format_text(), file=out)  # type: ignore[call-overload]
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from deployc.api import validate  # noqa: PLC0415
+
+    everything: list[Diagnostic] = []
+    for path in args.specs:
+        everything += validate(Path(path), display_name=path)
+    everything.sort(key=sort_key)
+    if args.format == "json":
+        _print_diagnostics(everything, "json", sys.stdout)
+    else:
+        _print_diagnostics(everything, "text")
+    return ExitCode.INVALID if has_errors(everything) else ExitCode.OK
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from deployc.api import plan  # noqa: PLC0415
+    from deployc.render.plan_json import plan_json_text  # noqa: PLC0415
+    from deployc.render.text import plan_summary  # noqa: PLC0415
+
+    result, document = plan(Path(args.spec), args.backend, display_name=args.spec)
+    if args.format == "json":
+        sys.stdout.write(plan_json_text(result, document.text, None))
+    else:
+        print(plan_summary(result))
+    return ExitCode.OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from deployc.api import plan  # noqa: PLC0415
+    from deployc.render.explain import decision_lines  # noqa: PLC0415
+
+    result, _ = plan(Path(args.spec), args.backend, display_name=args.spec)
+    decisions = [d for d in result.decisions if args.key is None or d.id == args.key]
+    if not decisions:
+        known = ", ".join(d.id for d in result.decisions)
+        print(f"deployc explain: no decision {args.key!r}; decisions: {known}", file=sys.stderr)
+        return ExitCode.USAGE
+    for decision in decisions:
+        print("\n".join(decision_lines(decision)))
+    return ExitCode.OK
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from deployc.api import build  # noqa: PLC0415
+
+    out = Path(args.output) if args.output else None
+    if out is None:
+        from deployc.api import load_spec  # noqa: PLC0415
+
+        out = Path("out") / load_spec(Path(args.spec), display_name=args.spec).spec.name
+    result = build(Path(args.spec), out, args.backend, force=args.force, display_name=args.spec)
+    warnings = [d for d in result.plan.diagnostics if d.severity is not Severity.ERROR]
+    _print_diagnostics(warnings, "text")
+    print(f"wrote {len(result.output.files)} files to {result.output.directory} "
+          f"({result.plan.backend.engine} {result.plan.backend.engine_version}, "
+          f"{result.plan.primary.layout.label()})")
+    return ExitCode.OK
+
+
+def _cmd_backends(args: argparse.Namespace) -> int:
+    from deployc.plugins import default_registry  # noqa: PLC0415
+
+    registry = default_registry()
+    rows = [{"name": name, "state": "ok", "engine": registry.info(name).engine,
+             "engine_version": registry.info(name).engine_version,
+             "image": f"{registry.info(name).image}:{registry.info(name).image_tag}",
+             "source": registry.backends[name].source.describe()} for name in registry.names()]
+    rows += [{"name": f.source.entry_point, "state": "failed", "engine": None, "engine_version": None,
+              "image": None, "source": f.source.describe(), "error": f.diagnostic.message}
+             for f in registry.failures]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            if row["state"] == "ok":
+                print(f"{row['name']:<10} {row['engine']} {row['engine_version']:<10} {row['image']}  "
+                      f"[{row['source']}]")
+            else:
+                print(f"{row['name']:<10} FAILED: {row['error']}")
+    return ExitCode.PLUGIN if registry.failures else ExitCode.OK
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from deployc.plugins import default_registry  # noqa: PLC0415
+    from deployc.spec.schema import schema_text  # noqa: PLC0415
+
+    sys.stdout.write(schema_text(default_registry().option_schemas()))
+    return ExitCode.OK
+
+
+def _cmd_catalog(args: argparse.Namespace) -> int:
+    from deployc.render.catalog import catalog_rows  # noqa: PLC0415
+
+    rows = catalog_rows(args.kind)
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print("  ".join(str(v) for v in row.values()))
+    return ExitCode.OK
+
+
+def _cmd_check_log(args: argparse.Namespace) -> int:
+    from deployc.checklog import check_log  # noqa: PLC0415
+
+    print(check_log(Path(args.spec), Path(args.log), display_name=args.spec))
+    return ExitCode.OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation tests)."""
+    parser = _Parser(prog="deployc", description="Compile an LLM inference deployment spec into an explained "
+                     "deployment for vLLM, SGLang or TensorRT-LLM.")
+    parser.add_argument("--version", action="version", version=f"deployc {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command("build", _cmd_build, "Plan a spec and write the deployment (atomically) to a directory.")
+    p.add_argument("spec", help="spec file (TOML)")
+    p.add_argument("-o", "--output", help="output directory (default: out/<spec name>)")
+    p.add_argument("--backend", help="force a backend (default: the spec's operations.backend)")
+    p.add_argument("--force", action="store_true", help="replace an output directory deployc did not write")
+    p = command("validate", _cmd_validate, "Validate spec files (schema, rules, names); for pre-commit.")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (TOML)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p = command("plan", _cmd_plan, "Show the plan: memory per GPU, parallelism, performance, knobs.")
+    p.add_argument("spec")
+    p.add_argument("--backend")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p = command("explain", _cmd_explain, "Print the plan's decisions, or one of them, with reasons and numbers.")
+    p.add_argument("spec")
+    p.add_argument("key", nargs="?", help="a decision id, e.g. parallelism or max_model_len")
+    p.add_argument("--backend")
+    p = command("backends", _cmd_backends, "List installed backends, their engine versions and sources.")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    command("schema", _cmd_schema, "Print the spec's JSON Schema (with installed backends' options).")
+    p = command("catalog", _cmd_catalog, "List the GPUs or models deployc knows.")
+    p.add_argument("kind", choices=("gpus", "models"))
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p = command("check-log", _cmd_check_log, "Compare the plan with a real vLLM or SGLang start-up log.")
+    p.add_argument("spec")
+    p.add_argument("log")
+    return parser
+
+
+def _crash_report(exc: BaseException) -> Path:
+    directory = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deployc"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        directory = Path(tempfile.gettempdir())
+    path = directory / "crash.log"
+    text = f"deployc {__version__}\nargv: {sys.argv!r}\n\n" + "".join(traceback.format_exception(exc))
+    try:
+        path.write_text(text)
+    except OSError:
+        pass
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``deployc`` console script; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        handler: Handler = args.handler
+        return int(handler(args))
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else ExitCode.USAGE
+    except DeploycError as exc:
+        fmt = getattr(args, "format", "text") if "args" in locals() else "text"
+        _print_diagnostics(exc.diagnostics, fmt if fmt in ("text", "json") else "text",
+                           sys.stdout if fmt == "json" else None)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("deployc: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except Exception as exc:  # noqa: BLE001  (last resort: a clean report instead of a traceback)
+        report = _crash_report(exc)
+        print(f"deployc: internal error: {type(exc).__name__}: {exc}\n"
+              f"  this is a bug in deployc; the details are in {report}", file=sys.stderr)
+        return ExitCode.INTERNAL
+
+
+def run() -> None:
+    """Console-script wrapper."""
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""One type for every problem deployc finds, and the exit codes that go with them.
+
+A :class:`Diagnostic` names the rule that fired (a stable ``DPC###`` id listed in
+``docs/rules.md``), where (file, dotted key path, line), what was wrong (the value)
+and how to fix it.  Schema errors, semantic errors, planner infeasibility, backend
+constraints and plugin failures all come out as Diagnostics, in text or JSON.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from attrs import field, frozen
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes of the ``deployc`` command (documented in the README)."""
+
+    OK = 0
+    INVALID = 1  # invalid spec or infeasible plan
+    USAGE = 2  # bad command line
+    INTERNAL = 3  # a bug in deployc: clean report, traceback saved to a file
+    PLUGIN = 4  # a backend plugin failed
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class Severity(enum.StrEnum):
+    """How bad a diagnostic is: errors stop a build, warnings and notes do not."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+def _short_repr(value: object, limit: int = 80) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@frozen(kw_only=True)
+class Diagnostic:
+    """A problem in a spec, a plan or a plugin, located as precisely as deployc can."""
+
+    rule: str
+    message: str
+    severity: Severity = Severity.ERROR
+    file: str | None = None
+    key_path: str | None = None
+    line: int | None = None
+    column: int | None = None
+    value: str | None = field(default=None)  # short repr of the offending value
+    hint: str | None = None
+
+    @staticmethod
+    def value_repr(value: object) -> str:
+        """Render a spec value the way messages quote it (strings in quotes, long ones cut)."""
+        return _short_repr(value)
+
+    def location(self) -> str:
+        """``file:line:col`` (as much of it as is known)."""
+        parts = [self.file or "<spec>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def format_text(self) -> str:
+        """Render for people: location, key path, message, rule id, then the hint."""
+        head = f"{self.location()}: {self.severity.value}"
+        if self.key_path:
+            head += f": {self.key_path}"
+        text = f"{head}: {self.message} [{self.rule}]"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain dict for ``--format json`` and ``plan.json``."""
+        return {
+            "rule": self.rule,
+            "severity": self.severity.value,
+            "file": self.file,
+            "key_path": self.key_path,
+            "line": self.line,
+            "column": self.column,
+            "value": self.value,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    """True when any diagnostic is an error."""
+    return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+def sort_key(d: Diagnostic) -> tuple[str, int, str, str]:
+    """Stable order: by file, line, key path, rule."""
+    return (d.file or "", d.line if d.line is not None else 1 << 30, d.key_path or "", d.rule)
+
+
+class DeploycError(Exception):
+    """Base of the errors the CLI turns into a clean message and an exit code."""
+
+    exit_code: ExitCode = ExitCode.INVALID
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = tuple(diagnostics)
+        super().__init__("\n".join(d.format_text() for d in self.diagnostics))
+
+
+class SpecError(DeploycError):
+    """The spec is invalid (syntax, schema or semantic rules)."""
+
+
+class PlanError(DeploycError):
+    """The spec is valid but no plan satisfies it (it does not fit, no valid parallelism, ...)."""
+
+
+class PluginError(DeploycError):
+    """A backend plugin failed to load, raised, returned the wrong type or timed out."""
+
+    exit_code = ExitCode.PLUGIN
+
+
+class OutputError(DeploycError):
+    """The output directory cannot be written safely."""

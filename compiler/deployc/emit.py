@@ -1,0 +1,164 @@
+"""Writing a build's files: path confinement, ownership, and an all-or-nothing directory swap.
+
+A build is assembled in memory, written into a fresh temporary directory beside the
+target, then swapped in with renames while SIGINT is blocked.  A failure or Ctrl-C at any
+point leaves either the previous output untouched or no output at all.  deployc only
+replaces a directory it wrote before (it holds deployc's manifest) unless ``force``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path, PurePosixPath
+
+from attrs import frozen
+
+from deployc.backend import Artifact
+from deployc.diagnostics import Diagnostic, OutputError, PluginError
+
+MANIFEST_NAME = ".deployc-manifest.json"
+RESERVED_NAMES = frozenset({MANIFEST_NAME, "plan.json", "EXPLAIN.md", "deployc.lock.toml"})
+
+
+@frozen
+class BuildOutput:
+    """What was written where."""
+
+    directory: Path
+    files: tuple[str, ...]
+
+
+def check_artifact_paths(artifacts: Sequence[Artifact], plugin: str, reserved: frozenset[str]) -> None:
+    """Reject absolute paths, ``..``, backslashes, duplicates and clashes with deployc's own files."""
+    seen: set[str] = set()
+    for artifact in artifacts:
+        path = artifact.path
+        pure = PurePosixPath(path)
+        problem = None
+        if not path or pure.is_absolute() or "\\" in path or path.startswith("~"):
+            problem = "is not a relative path"
+        elif any(part in ("..", ".", "") for part in path.split("/")):
+            problem = "escapes or is not normalised (.. or . or //)"
+        elif path in seen:
+            problem = "is emitted twice"
+        elif path in reserved:
+            problem = "clashes with a file deployc writes itself"
+        elif any(ord(ch) < 0x20 for ch in path):
+            problem = "contains control characters"
+        if problem:
+            raise PluginError([Diagnostic(rule="DPC505", message=f"backend {plugin!r}: artifact path {path!r} "
+                                          f"{problem}")])
+        seen.add(path)
+
+
+def _manifest(files: dict[str, bytes], version: str) -> bytes:
+    body = {
+        "deployc_version": version,
+        "files": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
+    }
+    return (json.dumps(body, indent=2) + "\n").encode()
+
+
+def _owned(directory: Path) -> tuple[bool, list[str]]:
+    """Whether deployc wrote this directory, and files in it that its manifest does not list."""
+    manifest = directory / MANIFEST_NAME
+    present = sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if not p.is_dir())
+    if not manifest.is_file():
+        return (not present), present
+    try:
+        listed = set(json.loads(manifest.read_text())["files"]) | {MANIFEST_NAME}
+    except (ValueError, KeyError, TypeError, OSError):
+        return False, present
+    return True, [p for p in present if p not in listed]
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _write_tree(root: Path, files: dict[str, bytes], executable: set[str]) -> None:
+    for rel, data in sorted(files.items()):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("xb") as handle:  # x: never follow or reuse an existing entry
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        path.chmod(0o755 if rel in executable else 0o644)
+
+
+def _os_error(directory: Path, exc: OSError) -> OutputError:
+    why = {errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
+           errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}.get(
+        exc.errno or 0, exc.strerror or str(exc))
+    return OutputError([Diagnostic(rule="DPC602", message=f"cannot write {directory}: {why}",
+                                   hint="choose another output directory with -o")])
+
+
+def write_build(directory: Path, files: dict[str, bytes], executable: set[str], *, version: str,
+                force: bool = False) -> BuildOutput:
+    """Write ``files`` (relative path → bytes) as the whole content of ``directory``, atomically."""
+    directory = Path(os.path.abspath(directory))
+    if directory.is_symlink():
+        raise OutputError([Diagnostic(rule="DPC602", message=f"{directory} is a symbolic link",
+                                      hint="give the real directory; deployc does not write through links")])
+    if directory.exists() and not directory.is_dir():
+        raise OutputError([Diagnostic(rule="DPC602", message=f"{directory} exists and is not a directory")])
+    if directory.exists() and not force:
+        owned, untracked = _owned(directory)
+        if not owned or untracked:
+            listing = ", ".join(untracked[:5]) + (" …" if len(untracked) > 5 else "")
+            raise OutputError([Diagnostic(
+                rule="DPC601",
+                message=f"{directory} holds files deployc did not write ({listing})",
+                hint="choose an empty or new directory, or pass --force to replace it entirely")])
+    all_files = dict(files)
+    all_files[MANIFEST_NAME] = _manifest(files, version)
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.deployc-", dir=directory.parent))
+    except OSError as exc:
+        raise _os_error(directory, exc) from None
+    try:
+        _write_tree(staging, all_files, executable)
+        staging.chmod(0o755)
+        with _sigint_blocked():
+            _swap_in(staging, directory)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise _os_error(directory, exc) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return BuildOutput(directory=directory, files=tuple(sorted(all_files)))
+
+
+def _swap_in(staging: Path, directory: Path) -> None:
+    if not directory.exists():
+        staging.rename(directory)
+        return
+    backup = Path(tempfile.mkdtemp(prefix=f".{directory.name}.deployc-old-", dir=directory.parent))
+    backup.rmdir()
+    directory.rename(backup)
+    try:
+        staging.rename(directory)
+    except BaseException:
+        backup.rename(directory)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)

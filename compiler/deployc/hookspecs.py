@@ -1,0 +1,126 @@
+"""The plugin API: the hooks a backend plugin implements.
+
+This module is the contract third parties code against.  A backend is a module
+registered under the ``deployc.backends`` entry-point group; it implements some of
+these hooks with the public marker :data:`deployc.hookimpl`.  Built-in backends use
+exactly the same mechanism.
+
+Every hook except :func:`deployc_backend_info` receives ``backend``, the backend name
+being asked about; deployc routes each call to the plugin that registered that name,
+so a plugin only sees its own names.  Hooks must be pure functions of their
+arguments: no I/O, no global state (deployc builds must be deterministic).
+
+Each hook is documented in ``docs/plugins.md`` (a test fails when one is not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads
+    from deployc.catalog import GPU, CatalogModel
+    from deployc.diagnostics import Diagnostic
+    from deployc.planner.plan import Plan
+    from deployc.target import Target
+
+hookspec = pluggy.HookspecMarker("deployc")
+
+
+@hookspec
+def deployc_backend_info() -> BackendInfo:
+    """Describe the backend this plugin provides.
+
+    :return: name (unique across installed plugins), engine and pinned version, container
+        image and tag, supported GPU vendors, and the JSON Schema of its ``[backends.NAME]``
+        options table.
+
+    .. versionadded:: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def deployc_capability(
+    backend: str, target: Target, weights_format: str, kv_cache_dtype: str
+) -> Capability | None:
+    """Say whether the pinned engine runs ``weights_format`` and ``kv_cache_dtype`` on the target's GPU.
+
+    :param backend: the backend name being asked about.
+    :param target: the resolved spec (model architecture, GPU, links, workload).
+    :param weights_format: ``bf16``, ``fp16``, ``fp8``, ``int8``, ``awq``, ``gptq``, ``mxfp4`` or ``nvfp4``.
+    :param kv_cache_dtype: ``bfloat16``, ``float16`` or ``fp8``.
+    :return: a :class:`~deployc.backend.Capability` (with the kernel used, or why not and the
+        alternative); None when the plugin has no opinion (treated as supported).
+
+    .. versionadded:: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def deployc_runtime_overheads(backend: str, query: OverheadQuery) -> RuntimeOverheads | None:
+    """State the engine's memory use beside weights and KV cache for one candidate layout.
+
+    Activation peak for the token budget, CUDA-graph memory and whether it is inside the
+    engine's memory budget, non-torch memory (NCCL buffers, larger under TP > 1), KV block
+    size, and what the engine's memory fraction is a fraction of.  Called many times during
+    the parallelism search: keep it cheap.
+
+    :param backend: the backend name being asked about.
+    :param query: model dimensions, GPU, TP/PP, token budget, max sequences, graphs on/off.
+
+    .. versionadded:: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def deployc_check_plan(backend: str, plan: Plan) -> Sequence[Diagnostic]:
+    """Check a finished plan against the pinned engine's constraints (cross-flag invariants...).
+
+    :param backend: the backend name being asked about.
+    :param plan: the plan the backend would emit.
+    :return: diagnostics; errors stop the build with exit code 1.
+
+    .. versionadded:: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def deployc_emit(backend: str, plan: Plan) -> Emission:
+    """Translate the plan into the engine's artifacts.
+
+    Each emitted flag comes with its reason (:class:`~deployc.backend.FlagReason`) and the
+    plan Decision behind it; backend-specific choices are returned as Decisions of their own.
+    Artifact paths are relative to the output directory (``run.sh``, ``k8s/deployment.yaml``);
+    an absolute path or one with ``..`` is a plugin error.
+
+    :param backend: the backend name being asked about.
+    :param plan: the plan to emit.
+
+    .. versionadded:: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def deployc_catalog_gpus() -> Sequence[GPU]:
+    """Contribute GPUs to the catalog (e.g. a vendor's accelerator); names must not clash.
+
+    .. versionadded:: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def deployc_catalog_models() -> Sequence[CatalogModel]:
+    """Contribute models to the catalog; names and aliases must not clash.
+
+    .. versionadded:: 0.1
+    """
+    raise NotImplementedError

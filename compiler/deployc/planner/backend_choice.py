@@ -1,0 +1,90 @@
+"""Choosing the inference engine when ``operations.backend = "auto"``.
+
+The articles' decision framework (seed 003), made explicit and ordered:
+1. vendor and lock-in: TensorRT-LLM runs on NVIDIA only and is refused when lock-in is not acceptable;
+2. how often the model changes: TensorRT-LLM compiles an engine per model and configuration
+   (10-30 minutes each, tied to a GPU architecture), so frequent changes rule it out;
+3. many models on one fleet: vLLM (no engine per model);
+4. agent or prefix-heavy traffic: SGLang (RadixAttention shares partial prefixes across branches);
+5. a stable single model at high volume: TensorRT-LLM ("the finishing move");
+6. otherwise vLLM (fast iteration, widest model support).
+Each backend then vetoes what it cannot run (capability hook); the planner moves to the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from attrs import frozen
+
+from deployc.planner.decisions import Alternative, Decision, Quantity
+from deployc.spec.model import Spec
+
+# A workload counts as high volume at this many requests in flight or per second (stated in the reason).
+HIGH_VOLUME_CONCURRENCY = 64
+HIGH_VOLUME_RATE_PER_S = 20.0
+# Prefix-heavy: at least this share of the mean prompt is a shared prefix.
+PREFIX_HEAVY_SHARE = 0.5
+STABLE_CHANGE_RATES = ("quarterly", "rarely")
+
+
+@frozen
+class BackendRanking:
+    """Backends in the order the rules prefer them, each with the reason for its place."""
+
+    order: tuple[str, ...]
+    reasons: dict[str, str]
+    rule_reason: str
+
+
+def _prefix_share(spec: Spec) -> float:
+    return min(spec.workload.shared_prefix_tokens / spec.workload.prompt_tokens.mean, 1.0)
+
+
+def _high_volume(spec: Spec) -> bool:
+    w = spec.workload
+    return (w.concurrency or 0) >= HIGH_VOLUME_CONCURRENCY or (w.request_rate_per_s or 0) >= HIGH_VOLUME_RATE_PER_S
+
+
+def rank_backends(spec: Spec, installed: Sequence[str], gpu_vendor: str) -> BackendRanking:
+    """Order the installed backends by the decision framework."""
+    ops = spec.operations
+    excluded: dict[str, str] = {}
+    if gpu_vendor != "NVIDIA":
+        excluded["trtllm"] = f"TensorRT-LLM runs only on NVIDIA GPUs ({gpu_vendor} given)"
+    elif not ops.nvidia_lock_in_ok:
+        excluded["trtllm"] = "NVIDIA lock-in is not acceptable (operations.nvidia_lock_in_ok = false)"
+    elif ops.model_change not in STABLE_CHANGE_RATES:
+        excluded["trtllm"] = (f"the model changes {ops.model_change}; each TensorRT-LLM engine build takes "
+                              "10-30 minutes per configuration and is tied to one GPU architecture")
+    elif ops.models == "multi":
+        excluded["trtllm"] = "several models share the fleet; TensorRT-LLM needs an engine per model"
+    prefix = _prefix_share(spec)
+    if spec.workload.kind == "agent" or prefix >= PREFIX_HEAVY_SHARE:
+        first, why = "sglang", (f"{spec.workload.kind} traffic with {prefix:.0%} of the prompt shared: SGLang's "
+                                "radix cache reuses partial prefixes across branches and turns")
+    elif "trtllm" not in excluded and ops.models == "single" and _high_volume(spec):
+        first, why = "trtllm", (f"a stable single model (changes {ops.model_change}) at high volume: TensorRT-LLM's "
+                                "compiled engine gives the highest throughput and the build cost is paid rarely")
+    else:
+        first, why = "vllm", "no compile step, fast model iteration, widest model and hardware support"
+    preference = [first] + [b for b in ("vllm", "sglang", "trtllm") if b != first]
+    order = [b for b in preference if b in installed and b not in excluded]
+    order += sorted(b for b in installed if b not in preference and b not in excluded)
+    reasons = {b: excluded[b] for b in excluded if b in installed}
+    return BackendRanking(order=tuple(order), reasons=reasons, rule_reason=why)
+
+
+def backend_decision(spec: Spec, chosen: str, ranking: BackendRanking, vetoes: dict[str, str]) -> Decision:
+    """The backend decision with every installed alternative and why it lost."""
+    if spec.operations.backend != "auto":
+        return Decision(id="backend", value=chosen, rule="DPC105",
+                        reason=f"set in the spec (operations.backend = {spec.operations.backend!r})")
+    rejected = [Alternative(b, reason) for b, reason in sorted({**ranking.reasons, **vetoes}.items())]
+    rejected += [Alternative(b, f"ranked below {chosen}: {ranking.rule_reason}") for b in ranking.order
+                 if b != chosen and b not in vetoes]
+    numbers = (Quantity("shared prefix share of the prompt", round(_prefix_share(spec) * 100, 1), "%"),)
+    reason = ranking.rule_reason if ranking.order and ranking.order[0] == chosen else (
+        f"{ranking.order[0] if ranking.order else 'the preferred engine'} cannot run this plan; next in order")
+    return Decision(id="backend", value=chosen, rule="DPC401", reason=reason, numbers=numbers,
+                    rejected=tuple(rejected))

@@ -1,0 +1,140 @@
+"""The planner's result types: memory, parallelism, performance and serving knobs, per pool."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from attrs import asdict, frozen
+
+from deployc.planner.decisions import Quantity
+
+Bound = Literal["memory", "compute", "communication"]
+
+
+@frozen(kw_only=True)
+class Layout:
+    """A parallel layout of one model replica (TP × PP GPUs) repeated DP times; EP for MoE experts."""
+
+    tp: int
+    pp: int
+    dp: int
+    ep: int = 1
+
+    @property
+    def gpus_per_replica(self) -> int:
+        """GPUs holding one copy of the model."""
+        return self.tp * self.pp
+
+    @property
+    def gpus_used(self) -> int:
+        """GPUs the layout uses in total."""
+        return self.tp * self.pp * self.dp
+
+    def label(self) -> str:
+        """``TP4``, ``TP2×PP2``, ``TP1×DP2``, ``TP8×EP8``."""
+        parts = [f"TP{self.tp}"]
+        if self.pp > 1:
+            parts.append(f"PP{self.pp}")
+        if self.dp > 1:
+            parts.append(f"DP{self.dp}")
+        if self.ep > 1:
+            parts.append(f"EP{self.ep}")
+        return "×".join(parts)
+
+
+@frozen(kw_only=True)
+class MemoryBreakdown:
+    """Bytes on one GPU (the most loaded one)."""
+
+    total_bytes: int
+    usable_bytes: int
+    weights_bytes: int
+    kv_cache_bytes: int
+    activation_bytes: int
+    cuda_graph_bytes: int
+    other_bytes: int
+
+    @property
+    def free_bytes(self) -> int:
+        """What is left after everything above (never negative in a plan that fits)."""
+        return self.total_bytes - (self.weights_bytes + self.kv_cache_bytes + self.activation_bytes
+                                   + self.cuda_graph_bytes + self.other_bytes)
+
+
+@frozen(kw_only=True)
+class MemoryPlan:
+    """Memory per GPU and what it buys: KV capacity and concurrency."""
+
+    per_gpu: MemoryBreakdown
+    kv_bytes_per_token: int
+    kv_bytes_per_token_model: int
+    kv_capacity_tokens: int
+    max_concurrency_at_max_context: float
+    max_concurrency_at_typical_request: float
+    memory_fraction: float
+    memory_fraction_kind: str
+    kv_block_size_tokens: int
+    backend: str
+    engine_version: str
+    fits: bool
+    shortfall_bytes: int
+    assumptions: tuple[str, ...] = ()
+
+
+@frozen(kw_only=True)
+class Performance:
+    """Predicted latency and throughput at the workload's concurrency, for one replica set."""
+
+    ttft_ms: float
+    itl_ms: float
+    tokens_per_s: float
+    tokens_per_s_per_gpu: float
+    bound: Bound
+    bound_share: float
+    batch_size: float
+    step_breakdown: tuple[Quantity, ...] = ()
+    assumptions: tuple[str, ...] = ()
+
+
+@frozen(kw_only=True)
+class Knobs:
+    """Serving settings every engine has in some spelling; backends translate them to flags."""
+
+    dtype: str  # bfloat16 | float16
+    weights_format: str  # bf16 | fp16 | fp8 | int8 | awq | gptq | mxfp4 | nvfp4
+    quantization: str | None  # what the engine is told (None: unquantized or read from the checkpoint)
+    kv_cache_dtype: str  # bfloat16 | float16 | fp8
+    max_model_len: int
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    chunked_prefill: bool
+    prefix_caching: bool
+    cuda_graphs: bool
+    custom_all_reduce: bool
+    memory_fraction: float
+
+
+@frozen(kw_only=True)
+class PoolPlan:
+    """One serving pool: a layout of the GPUs with its memory, performance and knobs."""
+
+    name: str
+    share: float
+    layout: Layout
+    pp_layer_split: tuple[int, ...]
+    memory: MemoryPlan
+    performance: Performance
+    knobs: Knobs
+
+    def parallelism_json(self) -> dict[str, Any]:
+        """``plan.json`` ``parallelism`` section."""
+        return {
+            "tp": self.layout.tp, "pp": self.layout.pp, "dp": self.layout.dp, "ep": self.layout.ep,
+            "gpus_used": self.layout.gpus_used, "replicas": self.layout.dp,
+            "pp_layer_split": list(self.pp_layer_split),
+        }
+
+
+def to_plain(obj: Any) -> Any:
+    """attrs instances to plain dicts (tuples to lists), for JSON."""
+    return asdict(obj, retain_collection_types=False)

@@ -1,0 +1,286 @@
+"""Backend plugins: entry-point discovery, guarded loading, and a typed façade over the hooks.
+
+Every call into a plugin goes through :class:`PluginRegistry`, which routes it to the
+plugin owning the backend name, contains failures (import errors, exceptions, wrong
+return types, time-outs) and reports them by distribution and entry-point name, so one
+broken plugin never takes down the others.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import os
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pluggy
+from attrs import frozen
+
+from deployc import hookspecs
+from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads
+from deployc.diagnostics import Diagnostic, PluginError
+
+if TYPE_CHECKING:
+    from deployc.catalog import GPU, CatalogModel
+    from deployc.planner.plan import Plan
+    from deployc.target import Target
+
+ENTRY_POINT_GROUP = "deployc.backends"
+DISABLE_ENV = "DEPLOYC_DISABLE_PLUGINS"  # comma-separated entry-point or distribution names
+TIMEOUT_ENV = "DEPLOYC_PLUGIN_TIMEOUT_S"
+DEFAULT_TIMEOUT_S = 60.0
+
+T = TypeVar("T")
+
+
+@frozen
+class PluginSource:
+    """Where a plugin comes from: its distribution and entry point."""
+
+    distribution: str
+    version: str
+    entry_point: str
+    value: str
+
+    def describe(self) -> str:
+        """``deployc-foo 1.0 (entry point foo = deployc_foo.plugin)``."""
+        return f"{self.distribution} {self.version} (entry point {self.entry_point} = {self.value})"
+
+
+@frozen
+class LoadedBackend:
+    """A working backend: its plugin module, where it came from and what it says it is."""
+
+    info: BackendInfo
+    plugin: object
+    source: PluginSource
+
+
+@frozen
+class PluginFailure:
+    """A plugin that could not be used, with the diagnostic explaining why."""
+
+    source: PluginSource
+    diagnostic: Diagnostic
+
+
+def _source(ep: metadata.EntryPoint) -> PluginSource:
+    dist = ep.dist
+    return PluginSource(
+        distribution=dist.metadata["Name"] if dist is not None else "<unknown>",
+        version=dist.version if dist is not None else "?",
+        entry_point=ep.name,
+        value=ep.value,
+    )
+
+
+def _timeout_s() -> float:
+    try:
+        return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
+    except ValueError:
+        return DEFAULT_TIMEOUT_S
+
+
+def _call_with_timeout(function: Callable[..., T], kwargs: dict[str, Any], timeout_s: float) -> T:
+    """Run a hook in a daemon thread so a hanging plugin cannot hang deployc."""
+    if threading.current_thread() is not threading.main_thread():
+        return function(**kwargs)
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="deployc-plugin")
+    try:
+        return executor.submit(function, **kwargs).result(timeout=timeout_s)
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+class PluginRegistry:
+    """The installed backends and the failures met while loading them."""
+
+    def __init__(self, plugins: Sequence[tuple[PluginSource, object]] = (), failures: Sequence[PluginFailure] = ()):
+        self.pm = pluggy.PluginManager("deployc")
+        self.pm.add_hookspecs(hookspecs)
+        self.failures: list[PluginFailure] = list(failures)
+        self.backends: dict[str, LoadedBackend] = {}
+        claimed: dict[str, list[LoadedBackend]] = {}
+        for source, plugin in plugins:
+            loaded = self._register(source, plugin)
+            if loaded is not None:
+                claimed.setdefault(loaded.info.name, []).append(loaded)
+        for name, owners in sorted(claimed.items()):
+            if len(owners) == 1:
+                self.backends[name] = owners[0]
+                continue
+            who = " and ".join(o.source.describe() for o in owners)
+            for owner in owners:
+                self.failures.append(PluginFailure(owner.source, Diagnostic(
+                    rule="DPC504", message=f"backend name {name!r} is claimed by {who}",
+                    hint=f"uninstall one, or disable it with {DISABLE_ENV}=<entry point name>")))
+
+    def _register(self, source: PluginSource, plugin: object) -> LoadedBackend | None:
+        try:
+            self.pm.register(plugin, name=f"{source.distribution}:{source.entry_point}")
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            self._fail(source, "DPC501", f"invalid plugin: {exc}")
+            return None
+        info_impl = getattr(plugin, "deployc_backend_info", None)
+        if info_impl is None:
+            self._fail(source, "DPC501", "does not implement deployc_backend_info")
+            return None
+        try:
+            info = _call_with_timeout(info_impl, {}, _timeout_s())
+        except concurrent.futures.TimeoutError:
+            self._fail(source, "DPC506", f"deployc_backend_info did not return within {_timeout_s():g} s")
+            return None
+        except Exception as exc:  # noqa: BLE001  (contain any plugin failure)
+            self._fail(source, "DPC502", f"deployc_backend_info raised {type(exc).__name__}: {exc}")
+            return None
+        if not isinstance(info, BackendInfo):
+            self._fail(source, "DPC503", f"deployc_backend_info returned {type(info).__name__}, not BackendInfo")
+            return None
+        return LoadedBackend(info=info, plugin=plugin, source=source)
+
+    def _fail(self, source: PluginSource, rule: str, message: str) -> None:
+        self.failures.append(PluginFailure(source, Diagnostic(rule=rule, message=f"plugin {source.describe()}: "
+                                                              f"{message}")))
+
+    # -- routing -------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        """Names of the working backends, sorted."""
+        return sorted(self.backends)
+
+    def info(self, name: str) -> BackendInfo:
+        """The description of a working backend (KeyError if there is none of that name)."""
+        return self.backends[name].info
+
+    def failure_for(self, name: str) -> PluginFailure | None:
+        """The load failure of the plugin whose entry point is ``name``, if any."""
+        for failure in self.failures:
+            if name in (failure.source.entry_point, failure.source.distribution) or f"{name!r}" in \
+                    failure.diagnostic.message:
+                return failure
+        return None
+
+    def _call(self, backend: str, hook: str, expected: type | tuple[type, ...], optional: bool,
+              **kwargs: Any) -> Any:
+        owner = self.backends[backend]
+        function = getattr(owner.plugin, hook, None)
+        if function is None:
+            return None
+        where = f"plugin {owner.source.describe()}"
+        try:
+            result = _call_with_timeout(function, {"backend": backend, **kwargs}, _timeout_s())
+        except concurrent.futures.TimeoutError:
+            raise PluginError([Diagnostic(rule="DPC506", message=f"{where}: {hook} did not return within "
+                                          f"{_timeout_s():g} s")]) from None
+        except PluginError:
+            raise
+        except Exception as exc:
+            frames = traceback.extract_tb(exc.__traceback__)
+            at = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+            raise PluginError([Diagnostic(rule="DPC502", message=f"{where}: {hook} raised "
+                                          f"{type(exc).__name__}: {exc}{at}")]) from exc
+        if result is None and optional:
+            return None
+        if not isinstance(result, expected):
+            raise PluginError([Diagnostic(rule="DPC503", message=f"{where}: {hook} returned "
+                                          f"{type(result).__name__}, expected {_type_names(expected)}")])
+        return result
+
+    # -- typed façade, one method per hook ------------------------------------------------
+    def capability(self, backend: str, target: Target, weights_format: str, kv_cache_dtype: str) -> Capability:
+        """The engine's verdict on a precision for the target's GPU (supported when it has none)."""
+        result = self._call(backend, "deployc_capability", Capability, True, target=target,
+                            weights_format=weights_format, kv_cache_dtype=kv_cache_dtype)
+        return result if result is not None else Capability(supported=True, reason="no constraint stated")
+
+    def runtime_overheads(self, backend: str, query: OverheadQuery) -> RuntimeOverheads:
+        """The engine's memory overheads for one layout (a plugin error when it states none)."""
+        result = self._call(backend, "deployc_runtime_overheads", RuntimeOverheads, False, query=query)
+        return result  # type: ignore[no-any-return]
+
+    def check_plan(self, backend: str, plan: Plan) -> list[Diagnostic]:
+        """The engine's own checks of a finished plan."""
+        result = self._call(backend, "deployc_check_plan", (list, tuple), True, plan=plan)
+        if result is None:
+            return []
+        for item in result:
+            if not isinstance(item, Diagnostic):
+                raise PluginError([Diagnostic(rule="DPC503", message=f"plugin "
+                                   f"{self.backends[backend].source.describe()}: deployc_check_plan returned "
+                                   f"a {type(item).__name__} among its diagnostics")])
+        return list(result)
+
+    def emit(self, backend: str, plan: Plan) -> Emission:
+        """The backend's artifacts for a plan."""
+        return self._call(backend, "deployc_emit", Emission, False, plan=plan)  # type: ignore[no-any-return]
+
+    def catalog_gpus(self) -> list[GPU]:
+        """GPUs contributed by plugins."""
+        return self._collect("deployc_catalog_gpus")
+
+    def catalog_models(self) -> list[CatalogModel]:
+        """Models contributed by plugins."""
+        return self._collect("deployc_catalog_models")
+
+    def _collect(self, hook: str) -> list[Any]:
+        out: list[Any] = []
+        for loaded in self.backends.values():
+            function = getattr(loaded.plugin, hook, None)
+            if function is None:
+                continue
+            try:
+                out.extend(_call_with_timeout(function, {}, _timeout_s()))
+            except Exception as exc:
+                raise PluginError([Diagnostic(rule="DPC502", message=f"plugin {loaded.source.describe()}: {hook} "
+                                              f"raised {type(exc).__name__}: {exc}")]) from exc
+        return out
+
+    def option_schemas(self) -> dict[str, dict[str, Any]]:
+        """The ``[backends.NAME]`` schema fragment of each working backend."""
+        return {name: loaded.info.options_schema for name, loaded in sorted(self.backends.items())}
+
+
+def _type_names(expected: type | tuple[type, ...]) -> str:
+    types = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(t.__name__ for t in types)
+
+
+def _disabled() -> set[str]:
+    return {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
+
+
+def discover(group: str = ENTRY_POINT_GROUP) -> PluginRegistry:
+    """Load every entry point of the group, containing import failures."""
+    disabled = _disabled()
+    plugins: list[tuple[PluginSource, object]] = []
+    failures: list[PluginFailure] = []
+    for ep in sorted(metadata.entry_points(group=group), key=lambda e: (e.name, e.value)):
+        source = _source(ep)
+        if ep.name in disabled or source.distribution in disabled:
+            continue
+        try:
+            module = ep.load()
+        except BaseException as exc:  # noqa: BLE001  (SystemExit or KeyboardInterrupt from a plugin's import too)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            failures.append(PluginFailure(source, Diagnostic(
+                rule="DPC501", message=f"plugin {source.describe()} failed to import: {type(exc).__name__}: {exc}",
+                hint=f"fix or uninstall {source.distribution}, or set {DISABLE_ENV}={ep.name}")))
+            continue
+        plugins.append((source, module))
+    return PluginRegistry(plugins, failures)
+
+
+@functools.cache
+def default_registry() -> PluginRegistry:
+    """The registry of installed plugins, discovered once per process."""
+    return discover()
+
+
+def module_source(module: ModuleType, name: str) -> PluginSource:
+    """A source for a plugin registered directly (tests, embedding applications)."""
+    return PluginSource(distribution=module.__name__, version="-", entry_point=name, value=module.__name__)

@@ -1,0 +1,15 @@
+"""Formatting numbers with units for people (JSON keeps exact values)."""
+
+from __future__ import annotations
+
+GIB = 1 << 30
+
+
+def gib(nbytes: float) -> str:
+    """``35.21 GiB``."""
+    return f"{nbytes / GIB:.2f} GiB"
+
+
+def tokens(count: float) -> str:
+    """``93,872 tokens``."""
+    return f"{int(count):,} tokens"

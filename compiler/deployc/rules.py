@@ -1,0 +1,87 @@
+"""The stable rule ids (``DPC###``) every diagnostic carries.
+
+Ids never change meaning once released; ``docs/rules.md`` is generated from this
+table and a test fails when it is stale.  Ranges: 0xx loading and schema,
+1xx resolving names, 2xx semantic checks, 3xx planning, 4xx backend constraints,
+5xx plugins, 6xx output.
+"""
+
+from __future__ import annotations
+
+from attrs import frozen
+
+
+@frozen
+class Rule:
+    """A documented check: its id, a title, and what to do when it fires."""
+
+    id: str
+    title: str
+    explanation: str
+
+
+_RULES: tuple[Rule, ...] = (
+    Rule("DPC001", "spec file cannot be read", "The path does not exist, is not a file, or is not UTF-8."),
+    Rule("DPC002", "TOML syntax error", "The file is not valid TOML; the message gives line and column."),
+    Rule("DPC003", "spec too large or too deeply nested",
+         "Specs are limited to 1 MiB and 32 levels of nesting so validation stays fast."),
+    Rule("DPC010", "unknown key", "A key the spec language does not define; usually a typo (a suggestion is given)."),
+    Rule("DPC011", "wrong type", "A value of the wrong TOML type (a string where a number is expected, ...)."),
+    Rule("DPC012", "value not allowed", "A value outside the documented choices."),
+    Rule("DPC013", "value out of range", "A number below the minimum or above the maximum."),
+    Rule("DPC014", "missing key", "A required key or table is absent."),
+    Rule("DPC015", "malformed value", "A string that does not match the required pattern or length."),
+    Rule("DPC016", "unsupported spec version", "Only `version = 1` exists."),
+    Rule("DPC020", "unsafe characters", "Control characters or newlines in a value that reaches a command line."),
+    Rule("DPC021", "secret in spec",
+         "A value that looks like an access token. Specs are committed to git: reference secrets by the "
+         "name of an environment variable (`operations.hf_token_env`) instead."),
+    Rule("DPC101", "unknown GPU", "The GPU is not in the catalog (names, aliases and nvidia-smi names resolve)."),
+    Rule("DPC102", "model not found",
+         "The model is neither a catalog name, a local config.json, nor a repo id in the Hugging Face cache."),
+    Rule("DPC103", "unsupported model architecture",
+         "deployc cannot compute memory for this architecture; the message names what is missing."),
+    Rule("DPC104", "interconnect not available on this GPU", "E.g. NVLink on a GPU that has none."),
+    Rule("DPC105", "unknown backend", "No installed backend plugin has this name (see `deployc backends`)."),
+    Rule("DPC201", "context longer than the model supports",
+         "`model.max_context_tokens` exceeds the model's max_position_embeddings."),
+    Rule("DPC202", "dtype not supported by the GPU", "BF16 on Turing/Volta: deployc uses FP16 instead."),
+    Rule("DPC203", "precision not supported by the GPU", "E.g. NVFP4 outside Blackwell."),
+    Rule("DPC204", "load given twice or not at all",
+         "Give exactly one of `workload.concurrency` and `workload.request_rate_per_s`."),
+    Rule("DPC205", "inconsistent distribution", "A p99 or max below the mean."),
+    Rule("DPC206", "several nodes without a network", "`hardware.nodes > 1` needs `hardware.network`."),
+    Rule("DPC207", "memory reserved by other processes exceeds the GPU", "`hardware.reserved_memory_gib` too large."),
+    Rule("DPC208", "request classes do not add up", "The shares of `workload.classes` must sum to 1."),
+    Rule("DPC209", "latency percentiles inverted", "A p50 target above the p99 target."),
+    Rule("DPC210", "quantization conflicts with the checkpoint",
+         "The checkpoint is already quantized in another format."),
+    Rule("DPC211", "prompt plus output longer than the context", "A request class cannot fit the context length."),
+    Rule("DPC301", "does not fit", "The model and the minimum KV cache do not fit the GPUs; ranked fixes follow."),
+    Rule("DPC302", "no valid parallelism", "No (TP, PP, DP, EP) layout is valid for this model on these GPUs."),
+    Rule("DPC303", "context capped by KV capacity",
+         "The KV cache cannot hold one sequence of the requested context; max model length is capped."),
+    Rule("DPC304", "latency target missed", "The predicted TTFT or inter-token latency is above the SLO."),
+    Rule("DPC305", "concurrency above KV capacity",
+         "The requested concurrency at the typical request does not fit in the KV cache; requests will queue."),
+    Rule("DPC306", "thermal risk", "Passive cooling or a hot site: cap the power limit."),
+    Rule("DPC401", "engine cannot run this on this GPU",
+         "The backend vetoes a precision, feature or GPU (capability matrix of the pinned engine version)."),
+    Rule("DPC402", "engine constraint violated", "A cross-flag invariant of the pinned engine version."),
+    Rule("DPC501", "plugin failed to load", "A backend entry point raised on import."),
+    Rule("DPC502", "plugin hook raised", "A backend plugin raised inside a hook."),
+    Rule("DPC503", "plugin returned the wrong type", "A hook result does not match its documented type."),
+    Rule("DPC504", "duplicate backend name", "Two plugins claim the same backend name."),
+    Rule("DPC505", "plugin wrote outside the output directory", "An artifact path is absolute or escapes with `..`."),
+    Rule("DPC506", "plugin timed out", "A hook did not return within the time limit."),
+    Rule("DPC601", "output directory not owned by deployc",
+         "The directory is not empty and has no deployc manifest; use --force to replace it."),
+    Rule("DPC602", "output cannot be written", "Permission denied, read-only or full file system."),
+)
+
+RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
+
+
+def rule(rule_id: str) -> Rule:
+    """The rule with this id (KeyError for an id that was never registered)."""
+    return RULES[rule_id]

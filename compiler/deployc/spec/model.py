@@ -1,0 +1,279 @@
+"""The spec language, version 1, as frozen attrs classes.
+
+These classes are the source of truth for the TOML spec: the JSON Schema in
+``schemas/deployc.schema.json`` and ``docs/spec.md`` are generated from them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from attrs import frozen
+
+from deployc.spec.fields import spec_field
+
+# A DNS label: safe as a container name, a Kubernetes object name and a file name.
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+# Environment variable names: what we reference secrets by.
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+# No control characters (newlines, tabs, escapes) in anything that may reach a command line.
+PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+
+Quantization = Literal["auto", "none", "fp8", "int8", "awq", "gptq", "mxfp4", "nvfp4"]
+Interconnect = Literal[
+    "auto", "none", "pcie3", "pcie4", "pcie5", "pcie6", "nvlink-bridge", "nvlink3", "nvlink4", "nvlink5"
+]
+Network = Literal[
+    "none", "ib-hdr", "ib-ndr", "ib-xdr", "roce-100g", "roce-200g", "roce-400g",
+    "eth-10g", "eth-25g", "eth-100g", "eth-200g", "eth-400g",
+]
+
+
+@frozen(kw_only=True)
+class TokenDistribution:
+    """A length distribution in tokens: the mean and the tail."""
+
+    mean: int = spec_field("Mean length in tokens.", example=1000, minimum=1, maximum=10_000_000)
+    p99: int | None = spec_field(
+        "99th percentile length in tokens (defaults to max, else 2 × mean).", default=None,
+        example=4000, minimum=1, maximum=10_000_000,
+    )
+    max: int | None = spec_field(
+        "Largest length a request may have, in tokens.", default=None, example=8000,
+        minimum=1, maximum=10_000_000,
+    )
+
+    @property
+    def p99_tokens(self) -> int:
+        """The p99 if given, else the max, else twice the mean (stated as an assumption)."""
+        if self.p99 is not None:
+            return self.p99
+        if self.max is not None:
+            return self.max
+        return 2 * self.mean
+
+    @property
+    def max_tokens(self) -> int:
+        """The max if given, else the p99 figure."""
+        return self.max if self.max is not None else self.p99_tokens
+
+
+@frozen(kw_only=True)
+class Percentiles:
+    """A latency target in milliseconds."""
+
+    p50: float | None = spec_field("Median target, ms.", default=None, example=500, exclusiveMinimum=0,
+                                   maximum=3_600_000)
+    p99: float | None = spec_field("99th percentile target, ms.", default=None, example=2000,
+                                   exclusiveMinimum=0, maximum=3_600_000)
+
+
+@frozen(kw_only=True)
+class ModelSection:
+    """What to serve."""
+
+    id: str = spec_field(
+        "A catalog name (`deployc catalog models`), a Hugging Face repo id (`org/name`), or a path "
+        "(relative to the spec) to a local `config.json` or a directory holding one.",
+        example="meta-llama/Llama-3.1-70B-Instruct", minLength=1, maxLength=256, pattern=PRINTABLE_PATTERN,
+    )
+    config: str | None = spec_field(
+        "Path (relative to the spec) to a `config.json`, or a directory holding one, to plan from instead of "
+        "resolving `id` (offline planning, private or pre-quantized checkpoints). The engine still serves `id`.",
+        default=None, example="models/llama-3.1-70b-awq/config.json", minLength=1, maxLength=1024,
+        pattern=PRINTABLE_PATTERN,
+    )
+    revision: str | None = spec_field(
+        "Hugging Face revision (branch, tag or commit) to serve.", default=None, example="main",
+        minLength=1, maxLength=128, pattern=r"^[A-Za-z0-9._/-]+$",
+    )
+    dtype: Literal["auto", "bfloat16", "float16"] = spec_field(
+        "Activation and unquantized-weight dtype. `auto` takes the checkpoint's dtype, or float16 on "
+        "GPUs without bfloat16 (Turing, Volta).", default="auto",
+    )
+    quantization: Quantization = spec_field(
+        "Weight quantization. `auto` keeps the checkpoint's format unless the model does not fit or "
+        "the goal favours FP8 on GPUs with native FP8; `none` serves unquantized weights.",
+        default="auto",
+    )
+    kv_cache_dtype: Literal["auto", "bfloat16", "float16", "fp8"] = spec_field(
+        "KV-cache element type. `auto` uses the activation dtype, or FP8 when the cache would not "
+        "hold the workload otherwise and the GPU has native FP8.", default="auto",
+    )
+    max_context_tokens: int | None = spec_field(
+        "Longest sequence (prompt + output) to serve. Defaults to what the workload needs, never more "
+        "than the model's limit or the KV capacity.", default=None, example=8192, minimum=16,
+        maximum=10_000_000,
+    )
+    served_name: str | None = spec_field(
+        "Name clients use in the OpenAI-compatible API (defaults to the model id).", default=None,
+        example="llama-70b", minLength=1, maxLength=128, pattern=PRINTABLE_PATTERN,
+    )
+    trust_remote_code: bool = spec_field(
+        "Allow the engine to run code shipped with the model repository.", default=False,
+    )
+
+
+@frozen(kw_only=True)
+class HardwareSection:
+    """Where it runs."""
+
+    gpu: str = spec_field(
+        "GPU type: a catalog name, an alias, or the name `nvidia-smi` prints.", example="H100 SXM",
+        minLength=1, maxLength=128, pattern=PRINTABLE_PATTERN,
+    )
+    gpus_per_node: int = spec_field("GPUs in each node.", default=1, example=8, minimum=1, maximum=72)
+    nodes: int = spec_field("Number of nodes.", default=1, example=1, minimum=1, maximum=256)
+    interconnect: Interconnect = spec_field(
+        "GPU-to-GPU link inside a node. `auto` takes the GPU's own (NVSwitch NVLink on SXM boards, "
+        "PCIe on PCIe cards); `nvlink-bridge` is a bridge between pairs of PCIe cards.", default="auto",
+    )
+    network: Network = spec_field(
+        "Network between nodes (per GPU NIC): InfiniBand HDR/NDR/XDR, RoCE or Ethernet speeds.",
+        default="none",
+    )
+    reserved_memory_gib: float = spec_field(
+        "GPU memory already taken on each GPU by other processes, GiB.", default=0.0, example=2.0,
+        minimum=0, maximum=4096,
+    )
+    gpu_ids: tuple[int, ...] | None = spec_field(
+        "Device indices to use on each node (default: all, 0..gpus_per_node-1).", default=None,
+        example=[0, 1], minItems=1, maxItems=72,
+    )
+    network_interface: str | None = spec_field(
+        "Network interface for NCCL's bootstrap and socket traffic (NCCL_SOCKET_IFNAME).", default=None,
+        example="eth0", pattern=r"^[A-Za-z0-9_.:^=,-]{1,64}$",
+    )
+    ib_hcas: tuple[str, ...] = spec_field(
+        "InfiniBand HCAs for NCCL (NCCL_IB_HCA), e.g. mlx5_0.", default=(), example=["mlx5_0", "mlx5_1"],
+        maxItems=64,
+    )
+
+
+@frozen(kw_only=True)
+class RequestClass:
+    """A share of the traffic with its own lengths (for mixed short/long traffic)."""
+
+    name: str = spec_field("Class name.", example="short", pattern=NAME_PATTERN)
+    share: float = spec_field("Fraction of requests in this class (shares sum to 1).", example=0.8,
+                              exclusiveMinimum=0, maximum=1)
+    prompt_tokens: TokenDistribution = spec_field("Prompt lengths of this class.")
+    output_tokens: TokenDistribution = spec_field("Output lengths of this class.")
+
+
+@frozen(kw_only=True)
+class WorkloadSection:
+    """The traffic to serve."""
+
+    kind: Literal["chat", "rag", "agent", "batch"] = spec_field(
+        "Traffic shape: chat, retrieval-augmented (long prompts), agent (multi-step, heavy prefix reuse) "
+        "or offline batch.", default="chat",
+    )
+    prompt_tokens: TokenDistribution = spec_field("Prompt (input) lengths.")
+    output_tokens: TokenDistribution = spec_field("Output (generated) lengths.")
+    concurrency: int | None = spec_field(
+        "Requests in flight at once (give this or request_rate_per_s).", default=None, example=64,
+        minimum=1, maximum=1_000_000,
+    )
+    request_rate_per_s: float | None = spec_field(
+        "Arrival rate in requests per second (give this or concurrency).", default=None, example=10,
+        exclusiveMinimum=0, maximum=1_000_000,
+    )
+    shared_prefix_tokens: int = spec_field(
+        "Tokens at the start of prompts shared across requests (system prompt, tool definitions).",
+        default=0, example=1500, minimum=0, maximum=10_000_000,
+    )
+    classes: tuple[RequestClass, ...] = spec_field(
+        "Optional request classes for mixed traffic; deployc plans a pool per class.", default=(),
+        maxItems=8,
+    )
+
+
+@frozen(kw_only=True)
+class SloSection:
+    """Latency targets and the optimisation goal."""
+
+    ttft_ms: Percentiles | None = spec_field("Time-to-first-token targets, ms.", default=None)
+    itl_ms: Percentiles | None = spec_field("Inter-token latency targets, ms.", default=None)
+    goal: Literal["latency", "throughput", "cost"] = spec_field(
+        "What to optimise once the targets are met.", default="throughput",
+    )
+    gpu_hour_usd: float | None = spec_field(
+        "Price of one GPU-hour in USD, for cost figures.", default=None, example=2.5, minimum=0,
+        maximum=10_000,
+    )
+
+
+@frozen(kw_only=True)
+class OperationsSection:
+    """How the deployment is run."""
+
+    backend: str = spec_field(
+        "Inference engine: `auto` or an installed backend name (`deployc backends`).", default="auto",
+        example="vllm", pattern=r"^[a-z][a-z0-9_-]{0,31}$",
+    )
+    model_change: Literal["daily", "weekly", "monthly", "quarterly", "rarely"] = spec_field(
+        "How often the served model changes. Engines with a compile step (TensorRT-LLM) pay it each time.",
+        default="monthly",
+    )
+    models: Literal["single", "multi"] = spec_field(
+        "One model per deployment, or several models sharing the fleet.", default="single",
+    )
+    nvidia_lock_in_ok: bool = spec_field(
+        "Whether NVIDIA-only engines (TensorRT-LLM) are acceptable.", default=True,
+    )
+    image: str | None = spec_field(
+        "Container image repository, overriding the backend's (e.g. a registry mirror).", default=None,
+        example="registry.example.com/vllm/vllm-openai", pattern=r"^[a-z0-9][a-z0-9._/:-]{0,254}$",
+    )
+    image_tag: str | None = spec_field(
+        "Container image tag, overriding the backend's pinned tag.", default=None, example="v0.33.0",
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+    )
+    port: int = spec_field("Port the OpenAI-compatible server listens on.", default=8000, minimum=1,
+                           maximum=65535)
+    model_cache: str = spec_field(
+        "Host directory holding the Hugging Face cache, mounted into the container.",
+        default="/var/cache/huggingface", example="/data/hf-cache", minLength=1, maxLength=1024,
+        pattern=PRINTABLE_PATTERN,
+    )
+    hf_token_env: str = spec_field(
+        "Name of the environment variable holding the Hugging Face token (its value is never written).",
+        default="HF_TOKEN", pattern=ENV_NAME_PATTERN,
+    )
+
+
+@frozen(kw_only=True)
+class EnvironmentSection:
+    """The physical site."""
+
+    cooling: Literal["datacenter", "liquid", "passive"] = spec_field(
+        "Cooling: datacenter airflow, liquid, or passive / edge enclosure.", default="datacenter",
+    )
+    ambient_c: float = spec_field("Ambient air temperature at the GPU intake, °C.", default=25.0,
+                                  minimum=-40, maximum=70)
+    power_limit_w: float | None = spec_field(
+        "Power limit already set on each GPU, W (default: the board's TDP).", default=None, minimum=10,
+        maximum=5000,
+    )
+
+
+@frozen(kw_only=True)
+class Spec:
+    """A deployc spec, version 1."""
+
+    version: Literal[1] = spec_field("Spec language version.", example=1)
+    name: str = spec_field(
+        "Deployment name: lower-case letters, digits and dashes (used for containers, manifests).",
+        example="llama70b-chat", pattern=NAME_PATTERN,
+    )
+    model: ModelSection = spec_field("The model to serve.")
+    hardware: HardwareSection = spec_field("The GPUs and links.")
+    workload: WorkloadSection = spec_field("The traffic.")
+    slo: SloSection = spec_field("Latency targets and goal.", default=SloSection())
+    operations: OperationsSection = spec_field("How it is operated.", default=OperationsSection())
+    environment: EnvironmentSection = spec_field("The site.", default=EnvironmentSection())
+    backends: dict[str, dict[str, Any]] = spec_field(
+        "Per-backend options, `[backends.NAME]`, validated by the schema fragment that backend provides.",
+        factory=dict,
+    )

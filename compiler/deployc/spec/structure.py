@@ -1,0 +1,35 @@
+"""Structuring a schema-valid table into :class:`~deployc.spec.model.Spec` (and back) with cattrs."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import cattrs
+
+from deployc.spec.model import Spec
+
+
+@functools.cache
+def converter() -> cattrs.Converter:
+    """The one converter: forbids extra keys (the schema has already reported them)."""
+    conv = cattrs.Converter(forbid_extra_keys=True, omit_if_default=False)
+    return conv
+
+
+def structure_spec(raw: dict[str, Any]) -> Spec:
+    """Build the frozen Spec from a table the schema accepted."""
+    return converter().structure(raw, Spec)
+
+
+def unstructure_spec(spec: Spec) -> dict[str, Any]:
+    """The spec as plain data, with every default filled in and None values dropped (TOML has no null)."""
+    return _drop_none(converter().unstructure(spec))
+
+
+def _drop_none(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _drop_none(v) for k, v in node.items() if v is not None}
+    if isinstance(node, (list, tuple)):
+        return [_drop_none(v) for v in node]
+    return node

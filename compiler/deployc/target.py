@@ -1,0 +1,142 @@
+"""Resolving a valid spec into a Target: the model architecture, the GPU, the links, the load.
+
+Name lookups (GPU, model, interconnect, backend) and the semantic rules that need catalog
+facts live here, so every diagnostic still points at the spec's key and line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from attrs import frozen
+
+from deployc.catalog import (
+    GPU,
+    CatalogLookupError,
+    Link,
+    ModelArch,
+    UnsupportedArchitecture,
+    resolve_gpu,
+    resolve_link,
+    resolve_model,
+)
+from deployc.diagnostics import Diagnostic, Severity, SpecError, has_errors
+from deployc.plugins import PluginRegistry
+from deployc.spec.loader import SpecDocument
+from deployc.spec.model import Spec
+
+GIB = 1 << 30
+
+
+@frozen(kw_only=True)
+class Target:
+    """A spec with every name resolved to facts."""
+
+    spec: Spec
+    spec_file: str
+    model: ModelArch
+    gpu: GPU
+    intra_node_link: Link
+    network: Link | None
+    reserved_memory_bytes: int
+
+    @property
+    def gpus_total(self) -> int:
+        """All GPUs the spec gives."""
+        return self.spec.hardware.gpus_per_node * self.spec.hardware.nodes
+
+
+def _nvlink_id(gpu: GPU) -> str | None:
+    if gpu.nvlink is None:
+        return None
+    return f"nvlink{gpu.nvlink.gen}" if gpu.nvlink.topology == "nvswitch" else "nvlink-bridge"
+
+
+def _intra_link(doc: SpecDocument, spec: Spec, gpu: GPU) -> Link:
+    wanted = spec.hardware.interconnect
+    path = ("hardware", "interconnect")
+    if wanted == "auto":
+        link_id = _nvlink_id(gpu) or (f"pcie{gpu.pcie_gen}" if gpu.pcie_gen else "pcie4")
+        return resolve_link(link_id)
+    if wanted.startswith("nvlink"):
+        have = _nvlink_id(gpu)
+        if gpu.nvlink is None:
+            raise SpecError([doc.diagnostic("DPC104", f"{gpu.name} has no NVLink", path, value=repr(wanted),
+                                            hint=f'use interconnect = "pcie{gpu.pcie_gen or 4}"')])
+        if wanted != "nvlink-bridge" and wanted != f"nvlink{gpu.nvlink.gen}":
+            raise SpecError([doc.diagnostic("DPC104", f"{gpu.name} has NVLink {gpu.nvlink.gen}, not {wanted}",
+                                            path, value=repr(wanted), hint=f'use interconnect = "{have}"')])
+    return resolve_link(wanted if wanted != "none" else f"pcie{gpu.pcie_gen or 4}")
+
+
+def _lookup_error(doc: SpecDocument, exc: CatalogLookupError, path: tuple[str, ...], rule: str,
+                  listing: str) -> Diagnostic:
+    hint = f"did you mean {exc.suggestions[0]!r}?" if exc.suggestions else f"see `deployc catalog {listing}`"
+    return doc.diagnostic(rule, f"unknown {exc.kind} {exc.name!r}", path, value=repr(exc.name), hint=hint)
+
+
+def _checks(doc: SpecDocument, spec: Spec, model: ModelArch, gpu: GPU) -> Iterator[Diagnostic]:
+    limit = model.max_position_embeddings
+    ctx = spec.model.max_context_tokens
+    if ctx is not None and ctx > limit:
+        yield doc.diagnostic("DPC201", f"{ctx:,} tokens exceed the model's limit of {limit:,}",
+                             ("model", "max_context_tokens"), value=str(ctx),
+                             hint=f"set max_context_tokens ≤ {limit} (RoPE scaling beyond the config is not planned)")
+    if spec.model.dtype == "bfloat16" and not gpu.supports_bf16:
+        yield doc.diagnostic("DPC202", f"{gpu.name} ({gpu.arch}) has no bfloat16", ("model", "dtype"),
+                             value='"bfloat16"', hint='use dtype = "float16" (or "auto"); FP16 can overflow where '
+                             "BF16 would not, watch for NaNs")
+    quant = spec.model.quantization
+    if quant == "nvfp4" and not gpu.fp4_native:
+        yield doc.diagnostic("DPC203", f"NVFP4 needs Blackwell; {gpu.name} is {gpu.arch}",
+                             ("model", "quantization"), value='"nvfp4"', hint='use "fp8" or "awq"')
+    if spec.model.kv_cache_dtype == "bfloat16" and not gpu.supports_bf16:
+        yield doc.diagnostic("DPC202", f"{gpu.name} has no bfloat16 for the KV cache", ("model", "kv_cache_dtype"),
+                             value='"bfloat16"', hint='use "float16", "fp8" or "auto"')
+    ckpt = model.checkpoint_quant
+    if ckpt is not None and quant not in ("auto", ckpt.method) and not (quant == "int8" and ckpt.bits == 8):
+        yield doc.diagnostic("DPC210", f"the checkpoint is already quantized ({ckpt.method}); cannot serve it as "
+                             f"{quant}", ("model", "quantization"), value=repr(quant),
+                             hint=f'use quantization = "auto" (or "{ckpt.method}"), or an unquantized checkpoint')
+    reserved = spec.hardware.reserved_memory_gib * GIB
+    if reserved >= gpu.memory_bytes:
+        yield doc.diagnostic("DPC207", f"{spec.hardware.reserved_memory_gib:g} GiB reserved of {gpu.name}'s "
+                             f"{gpu.memory_bytes / GIB:.1f} GiB", ("hardware", "reserved_memory_gib"),
+                             hint="reserved memory is what other processes already hold on each GPU")
+
+
+def resolve(doc: SpecDocument, spec: Spec, registry: PluginRegistry) -> tuple[Target, list[Diagnostic]]:
+    """Resolve names to facts and run the catalog-dependent rules; raise SpecError on errors."""
+    errors: list[Diagnostic] = []
+    extra_gpus = registry.catalog_gpus()
+    extra_models = registry.catalog_models()
+    gpu = model = None
+    model_key = ("model", "config") if spec.model.config else ("model", "id")
+    try:
+        gpu = resolve_gpu(spec.hardware.gpu, extra=extra_gpus)
+    except CatalogLookupError as exc:
+        errors.append(_lookup_error(doc, exc, ("hardware", "gpu"), "DPC101", "gpus"))
+    try:
+        model = resolve_model(spec.model.config or spec.model.id, base_dir=doc.path.parent, extra=extra_models)
+    except CatalogLookupError as exc:
+        errors.append(_lookup_error(doc, exc, model_key, "DPC102", "models"))
+    except UnsupportedArchitecture as exc:
+        errors.append(doc.diagnostic("DPC103", str(exc), model_key, value=repr(spec.model.id),
+                                     hint="deployc plans the architectures listed in docs/spec.md"))
+    backend = spec.operations.backend
+    if backend != "auto" and backend not in registry.backends:
+        failure = registry.failure_for(backend)
+        hint = (failure.diagnostic.message if failure else
+                f"installed: {', '.join(registry.names()) or 'none'} (see `deployc backends`)")
+        errors.append(doc.diagnostic("DPC105", f"no installed backend named {backend!r}",
+                                     ("operations", "backend"), value=repr(backend), hint=hint))
+    if errors or gpu is None or model is None:
+        raise SpecError(errors)
+    link = _intra_link(doc, spec, gpu)
+    network = resolve_link(spec.hardware.network) if spec.hardware.network != "none" else None
+    diagnostics = list(_checks(doc, spec, model, gpu))
+    if has_errors(diagnostics):
+        raise SpecError([d for d in diagnostics if d.severity is Severity.ERROR])
+    target = Target(spec=spec, spec_file=doc.display_name, model=model, gpu=gpu, intra_node_link=link,
+                    network=network, reserved_memory_bytes=int(spec.hardware.reserved_memory_gib * GIB))
+    return target, diagnostics

@@ -1,0 +1,39 @@
+"""Shared fixtures: write spec files, and the minimal valid spec other tests mutate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = sorted((REPO / "samples").glob("*.toml"))
+
+MINIMAL_SPEC = """\
+version = 1
+name = "tiny"
+
+[model]
+id = "meta-llama/Llama-3.1-8B-Instruct"
+
+[hardware]
+gpu = "H100 SXM"
+
+[workload]
+prompt_tokens = { mean = 1000, p99 = 4000 }
+output_tokens = { mean = 200, p99 = 800 }
+concurrency = 16
+"""
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path) -> Callable[[str], Path]:
+    """Write TOML text to ``tmp_path/spec.toml`` and return the path."""
+
+    def write(text: str, name: str = "spec.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
