@@ -1,0 +1,1 @@
+"""Committed JSON Schemas, shipped as package data (deployc.schemas)."""
