@@ -1,0 +1,157 @@
+"""Serving knobs, each a Decision with its reason and numbers.
+
+Pure functions of numbers the memory plan and the performance model computed; the
+performance model is passed in as callables so the knobs stay testable on their own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from attrs import frozen
+
+from deployc.planner.decisions import Alternative, Decision, Quantity
+from deployc.planner.workload import WorkloadShape
+
+TOKEN_BUDGETS = (2048, 4096, 8192, 16384)
+CONTEXT_ROUNDING_TOKENS = 256
+# With no latency target, a larger per-step budget prefills faster at the cost of decode stalls.
+DEFAULT_BUDGET = {"latency": 2048, "throughput": 8192, "cost": 16384}
+# A prefix shorter than one KV block is never shared by a block-granular prefix cache.
+MIN_SHARED_BLOCKS = 1
+
+
+@frozen(kw_only=True)
+class ContextChoice:
+    """The max model length, and whether the KV cache forced it down."""
+
+    max_model_len: int
+    decision: Decision
+    capped: bool
+
+
+def round_up(value: int, step: int) -> int:
+    """Round up to a multiple of ``step``."""
+    return -(-value // step) * step
+
+
+def max_model_len(shape: WorkloadShape, spec_context: int | None, model_limit: int,
+                  kv_capacity_tokens: int, block_tokens: int) -> ContextChoice:
+    """Longest sequence: what the spec or workload needs, never above the model's limit or the KV capacity."""
+    if spec_context is not None:
+        wanted, why = spec_context, "set in the spec (model.max_context_tokens)"
+    else:
+        wanted = round_up(shape.needed_context_tokens, CONTEXT_ROUNDING_TOKENS)
+        why = (f"the longest request: {shape.prompt.max_tokens:,} prompt + {shape.output.max_tokens:,} output "
+               f"tokens, rounded up to {CONTEXT_ROUNDING_TOKENS}")
+    numbers = [Quantity("model limit (max_position_embeddings)", model_limit, "tokens"),
+               Quantity("KV capacity per replica", kv_capacity_tokens, "tokens")]
+    rejected: list[Alternative] = []
+    value = min(wanted, model_limit)
+    if wanted > model_limit:
+        rejected.append(Alternative(wanted, f"above the model's limit of {model_limit:,} tokens"))
+    capped = False
+    if value > kv_capacity_tokens:
+        capped = True
+        rejected.append(Alternative(value, f"one sequence would need {value:,} tokens of KV cache; "
+                                           f"the cache holds {kv_capacity_tokens:,}"))
+        value = max(kv_capacity_tokens // block_tokens * block_tokens, block_tokens)
+        why += f"; capped to the KV capacity of {kv_capacity_tokens:,} tokens"
+    decision = Decision(id="max_model_len", value=value, rule="DPC303" if capped else "DPC201", reason=why,
+                        numbers=tuple(numbers), rejected=tuple(rejected))
+    return ContextChoice(max_model_len=value, decision=decision, capped=capped)
+
+
+def max_num_seqs(concurrency_per_replica: float, kv_limit: float, itl_limit: int | None) -> Decision:
+    """Sequences per step: the load, bounded by what the KV cache holds and by the ITL target."""
+    want = max(1, math.ceil(concurrency_per_replica))
+    limits = [(math.floor(kv_limit), "the KV cache holds this many typical requests")]
+    if itl_limit is not None:
+        limits.append((itl_limit, "the largest batch whose decode step meets the ITL target"))
+    value, reason = want, f"the workload keeps {concurrency_per_replica:.1f} requests in flight per replica"
+    rejected = []
+    for limit, why in limits:
+        if max(limit, 1) < value:
+            rejected.append(Alternative(value, f"{why} ({max(limit, 1)})"))
+            value, reason = max(limit, 1), why + "; more requests wait in the queue"
+    return Decision(id="max_num_seqs", value=value, rule="DPC305", reason=reason, numbers=(
+        Quantity("requests in flight per replica", round(concurrency_per_replica, 2), ""),
+        Quantity("typical requests the KV cache holds", round(kv_limit, 2), ""),
+    ), rejected=tuple(rejected))
+
+
+def token_budget(goal: str, itl_target_ms: float | None, max_num_seqs_value: int,
+                 decode_step_ms: float, prefill_ms: Callable[[int], float]) -> Decision:
+    """Tokens per engine step with chunked prefill: a prompt chunk shares each step with the decodes.
+
+    A larger budget prefills long prompts in fewer steps (lower TTFT) but stretches the steps
+    it lands in (higher ITL for every running request).
+    """
+    numbers = [Quantity("decode step at the planned batch", round(decode_step_ms, 3), "ms")]
+    if itl_target_ms is None:
+        value = max(DEFAULT_BUDGET[goal], max_num_seqs_value)
+        return Decision(id="max_num_batched_tokens", value=value, rule="DPC402",
+                        reason=f"no ITL target: the {goal} goal's budget (smaller = steadier ITL, larger = faster "
+                               "prefill)", numbers=tuple(numbers))
+    chosen, rejected = TOKEN_BUDGETS[0], []
+    for budget in TOKEN_BUDGETS:
+        step = decode_step_ms + prefill_ms(budget)
+        numbers.append(Quantity(f"step with a {budget}-token prefill chunk", round(step, 2), "ms"))
+        if step <= itl_target_ms:
+            chosen = budget
+        else:
+            rejected.append(Alternative(budget, f"a step carrying a full chunk takes {step:.1f} ms, above the ITL "
+                                                f"target of {itl_target_ms:g} ms"))
+    value = max(chosen, max_num_seqs_value)
+    return Decision(id="max_num_batched_tokens", value=value, rule="DPC402",
+                    reason=f"the largest per-step budget whose steps stay within the ITL target ({itl_target_ms:g} ms) "
+                           "when a prompt chunk is co-scheduled", numbers=tuple(numbers), rejected=tuple(rejected))
+
+
+def prefix_caching(shape: WorkloadShape, kind: str, block_tokens: int, ttft_without_ms: float,
+                   ttft_with_ms: float) -> Decision:
+    """On when prompts share a prefix of at least one KV block (or turns re-send history); with the TTFT effect."""
+    shared = shape.prefix_hit_tokens
+    numbers = (Quantity("shared prefix per prompt", shared, "tokens"),
+               Quantity("mean prompt", shape.prompt.mean, "tokens"),
+               Quantity("TTFT without prefix reuse", round(ttft_without_ms, 1), "ms"),
+               Quantity("TTFT with the shared prefix cached", round(ttft_with_ms, 1), "ms"))
+    if shared >= MIN_SHARED_BLOCKS * block_tokens:
+        return Decision(id="prefix_caching", value=True, rule="DPC402", numbers=numbers, reason=(
+            f"{shared:,} of {shape.prompt.mean:,} prompt tokens ({shared / shape.prompt.mean:.0%}) are a shared prefix: "
+            f"a hit skips their prefill, TTFT {ttft_without_ms:.0f} → {ttft_with_ms:.0f} ms; watch the hit rate "
+            "metric, a low rate means the prefix is not really shared"))
+    if kind in ("chat", "agent"):
+        return Decision(id="prefix_caching", value=True, rule="DPC402", numbers=numbers, reason=(
+            f"no shared prefix is declared, but {kind} turns re-send their history; hashing costs little. Declare "
+            "workload.shared_prefix_tokens to get the expected TTFT effect"))
+    return Decision(id="prefix_caching", value=False, rule="DPC402", numbers=numbers, reason=(
+        f"{kind} prompts share no prefix (workload.shared_prefix_tokens = 0): the cache would never hit, so it "
+        "only adds hashing and keeps dead blocks"), rejected=(Alternative(True, "no prefix is shared"),))
+
+
+def custom_all_reduce(link_kind: str, tp: int) -> Decision:
+    """vLLM's custom all-reduce kernel needs P2P; on PCIe beyond two GPUs NCCL is the safe choice."""
+    if tp > 2 and link_kind == "pcie":
+        return Decision(id="custom_all_reduce", value=False, rule="DPC402", reason=(
+            f"TP{tp} over PCIe: the custom all-reduce kernel is only fast and supported for 2 PCIe GPUs "
+            "(vllm#8303); NCCL is used instead"), rejected=(Alternative(True, "unsupported beyond 2 PCIe GPUs"),))
+    return Decision(id="custom_all_reduce", value=True, rule="DPC402",
+                    reason="one-shot all-reduce kernel for small decode messages" if tp > 1 else
+                    "no tensor parallelism: nothing to reduce")
+
+
+def cuda_graphs(spare_bytes: int, graph_bytes: int, tp: int) -> Decision:
+    """CUDA graphs cut per-step launch overhead; off (eager) only when their memory does not fit."""
+    numbers = (Quantity("CUDA graph memory", round(graph_bytes / (1 << 30), 3), "GiB"),
+               Quantity("memory left after the plan", round(spare_bytes / (1 << 30), 3), "GiB"))
+    if spare_bytes >= 0:
+        risk = (f" With TP{tp}, graph capture also holds NCCL buffers: if start-up hangs or fails while capturing, "
+                "lower the memory fraction or run eager (10-20% slower decode)") if tp > 1 else ""
+        return Decision(id="cuda_graphs", value=True, rule="DPC402", numbers=numbers,
+                        reason="graphs fit in the memory left; they remove kernel-launch overhead from decode steps"
+                               + "." + risk)
+    return Decision(id="cuda_graphs", value=False, rule="DPC402", numbers=numbers,
+                    reason="graph memory does not fit: eager mode, 10-20% slower decode, but it starts",
+                    rejected=(Alternative(True, "out of memory while capturing (USER-PAINS #2)"),))
