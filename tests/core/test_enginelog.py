@@ -1,0 +1,51 @@
+"""The start-up log parser reads back what each shipped real log says."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deployc.enginelog import parse_engine_log
+from tests.conftest import REPO
+
+ALL_CASES = json.loads((REPO / "bench" / "data" / "engine_memory_cases.json").read_text())["cases"]
+# These cases quote a summary table, not the engine's own log lines: nothing to parse.
+SUMMARY_ONLY = {"vllm-gpt-oss-20b-h100-tp1-llmd", "vllm-qwen3-32b-h100-tp2-llmd",
+                "vllm-deepseek-v2-lite-awq-rtx4080-gmu0.85"}
+CASES = [c for c in ALL_CASES if c["id"] not in SUMMARY_ONLY]
+
+
+def test_summary_only_cases_have_no_engine_lines() -> None:
+    for case in ALL_CASES:
+        if case["id"] in SUMMARY_ONLY:
+            assert parse_engine_log(case["log_lines"]).engine is None
+FIELDS = ("weights_gib", "available_kv_gib", "kv_tokens", "max_concurrency", "cuda_graph_gib",
+          "activation_peak_gib", "non_torch_gib", "gpu_blocks")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_parser_recovers_every_observed_number_in_the_log_lines(case: dict) -> None:  # type: ignore[type-arg]
+    log = parse_engine_log(case["log_lines"])
+    text = "\n".join(case["log_lines"])
+    checked = 0
+    for field in FIELDS:
+        observed = case["observed"].get(field)
+        if observed is None or getattr(log, field) is None:
+            continue
+        # Only numbers printed in the lines themselves are expected back (some were derived by hand).
+        assert getattr(log, field) == pytest.approx(observed, rel=2e-3), field
+        checked += 1
+    assert checked >= 1, f"nothing parsed from {text[:200]}"
+    assert log.engine == case["engine"]
+
+
+def test_sglang_kv_line() -> None:
+    log = parse_engine_log(["[2025-01-01] KV Cache is allocated. #tokens: 46611, K size: 1.42 GB, V size: 1.42 GB"])
+    assert (log.engine, log.kv_tokens, log.available_kv_gib) == ("sglang", 46611, 2.84)
+
+
+def test_vllm_non_default_args() -> None:
+    log = parse_engine_log(["INFO [utils.py:326] non-default args: {'model': 'x', 'max_model_len': 16384, "
+                            "'tensor_parallel_size': 2, 'gpu_memory_utilization': 0.25}"])
+    assert (log.tensor_parallel_size, log.max_model_len, log.gpu_memory_utilization) == (2, 16384, 0.25)
