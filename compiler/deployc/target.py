@@ -6,6 +6,7 @@ facts live here, so every diagnostic still points at the spec's key and line.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 
 from attrs import frozen
@@ -126,7 +127,8 @@ def resolve(doc: SpecDocument, spec: Spec, registry: PluginRegistry) -> tuple[Ta
     backend = spec.operations.backend
     if backend != "auto" and backend not in registry.backends:
         failure = registry.failure_for(backend)
-        hint = (failure.diagnostic.message if failure else
+        close = difflib.get_close_matches(backend, registry.names(), n=1)
+        hint = (failure.diagnostic.message if failure else f"did you mean {close[0]!r}?" if close else
                 f"installed: {', '.join(registry.names()) or 'none'} (see `deployc backends`)")
         errors.append(doc.diagnostic("DPC105", f"no installed backend named {backend!r}",
                                      ("operations", "backend"), value=repr(backend), hint=hint))
