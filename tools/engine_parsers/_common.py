@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import enum
 import json
 import math
 import os
 import sys
+from pathlib import Path
 from typing import IO, Any
 
 _RECORDING_CLASSES: dict[type, type] = {}
@@ -25,20 +27,21 @@ def _recording_class(cls: type) -> type:
             values: Any,
             option_string: str | None = None,
         ) -> None:
-            self._deployc_given.add(self.dest)
             cls.__call__(self, parser, namespace, values, option_string)
+            self._deployc_given[self.dest] = namespace
 
         # keep the class name: manifests and messages show it
         _RECORDING_CLASSES[cls] = type(cls.__name__, (cls,), {"__call__": __call__})
     return _RECORDING_CLASSES[cls]
 
 
-def record_explicit(parser: argparse.ArgumentParser, given: set[str]) -> None:
-    """Make every action of `parser` add its dest to `given` when argparse runs it.
+def record_explicit(parser: argparse.ArgumentParser, given: dict[str, argparse.Namespace]) -> None:
+    """Make every action of `parser` note its dest in `given` when argparse runs it.
 
     argparse only calls an action for options present on the command line
     (and for positionals, possibly with their default), so `given` ends up
-    holding the dests explicitly set; defaults never trigger it.
+    mapping each explicitly set dest to the namespace that holds its final
+    value; defaults never trigger it. The action classes keep their names.
     """
     for action in parser._actions:
         if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
@@ -47,7 +50,7 @@ def record_explicit(parser: argparse.ArgumentParser, given: set[str]) -> None:
         action._deployc_given = given  # type: ignore[attr-defined]
 
 
-def jsonable(value: Any, _depth: int = 0) -> Any:
+def jsonable(value: Any, _depth: int = 0) -> Any:  # noqa: PLR0911 -- one return per kind
     """Best-effort conversion of a parsed value to plain JSON data."""
     if _depth > 20:
         return repr(value)
@@ -64,18 +67,11 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
         return [jsonable(v, _depth + 1) for v in items]
     dump = getattr(value, "model_dump", None)  # pydantic models
     if callable(dump):
-        try:
+        with contextlib.suppress(Exception):  # fall through to the next representation
             return jsonable(dump(), _depth + 1)
-        except Exception:
-            pass
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        try:
-            return jsonable(
-                {f.name: getattr(value, f.name) for f in dataclasses.fields(value)},
-                _depth + 1,
-            )
-        except Exception:
-            pass
+        with contextlib.suppress(Exception):
+            return jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, _depth + 1)
     return repr(value)
 
 
@@ -93,8 +89,7 @@ def real_stdout() -> IO[str]:
 
 
 def load_cases(path: str) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        cases = json.load(f)
+    cases = json.loads(Path(path).read_text(encoding="utf-8"))
     if not isinstance(cases, list):
         raise SystemExit(f"{path}: expected a JSON list of cases")
     for i, case in enumerate(cases):
@@ -102,6 +97,15 @@ def load_cases(path: str) -> list[dict[str, Any]]:
             raise SystemExit(f"{path}: case {i} must be an object with an 'argv' list")
         case.setdefault("id", str(i))
     return cases
+
+
+def explicit_values(given: dict[str, argparse.Namespace]) -> dict[str, Any]:
+    """{dest: JSON value} for the dests record_explicit() saw being set."""
+    return {
+        dest: jsonable(getattr(ns, dest, None))
+        for dest, ns in sorted(given.items())
+        if getattr(ns, dest, None) is not None or dest != "model_tag"
+    }
 
 
 def message_from_stderr(text: str, code: object) -> str:
