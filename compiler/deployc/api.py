@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import tomli_w
-
 from attrs import frozen
 
 from deployc import __version__

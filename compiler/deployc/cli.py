@@ -7,6 +7,7 @@ report is saved, no traceback on the terminal), 4 plugin failure, 130 interrupte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
 from deployc import __version__
 from deployc.diagnostics import DeploycError, Diagnostic, ExitCode, Severity, has_errors, sort_key
@@ -28,13 +30,13 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(ExitCode.USAGE)
 
 
-def _print_diagnostics(diagnostics: Sequence[Diagnostic], fmt: str, stream: object = None) -> None:
+def _print_diagnostics(diagnostics: Sequence[Diagnostic], fmt: str, stream: TextIO | None = None) -> None:
     out = stream or sys.stderr
     if fmt == "json":
-        print(json.dumps([d.to_json() for d in diagnostics], indent=2), file=out)  # type: ignore[call-overload]
+        print(json.dumps([d.to_json() for d in diagnostics], indent=2), file=out)
         return
     for diag in diagnostics:
-        print(diag.format_text(), file=out)  # type: ignore[call-overload]
+        print(diag.format_text(), file=out)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -100,7 +102,7 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     from deployc.plugins import default_registry  # noqa: PLC0415
 
     registry = default_registry()
-    rows = [{"name": name, "state": "ok", "engine": registry.info(name).engine,
+    rows: list[dict[str, Any]] = [{"name": name, "state": "ok", "engine": registry.info(name).engine,
              "engine_version": registry.info(name).engine_version,
              "image": f"{registry.info(name).image}:{registry.info(name).image_tag}",
              "source": registry.backends[name].source.describe()} for name in registry.names()]
@@ -119,7 +121,7 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     return ExitCode.PLUGIN if registry.failures else ExitCode.OK
 
 
-def _cmd_schema(args: argparse.Namespace) -> int:
+def _cmd_schema(_args: argparse.Namespace) -> int:
     from deployc.plugins import default_registry  # noqa: PLC0415
     from deployc.spec.schema import schema_text  # noqa: PLC0415
 
@@ -194,10 +196,8 @@ def _crash_report(exc: BaseException) -> Path:
         directory = Path(tempfile.gettempdir())
     path = directory / "crash.log"
     text = f"deployc {__version__}\nargv: {sys.argv!r}\n\n" + "".join(traceback.format_exception(exc))
-    try:
+    with contextlib.suppress(OSError):
         path.write_text(text)
-    except OSError:
-        pass
     return path
 
 
@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deployc: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
-    except Exception as exc:  # noqa: BLE001  (last resort: a clean report instead of a traceback)
+    except Exception as exc:
         report = _crash_report(exc)
         print(f"deployc: internal error: {type(exc).__name__}: {exc}\n"
               f"  this is a bug in deployc; the details are in {report}", file=sys.stderr)

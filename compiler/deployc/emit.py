@@ -114,7 +114,7 @@ def _os_error(directory: Path, exc: OSError) -> OutputError:
 def write_build(directory: Path, files: dict[str, bytes], executable: set[str], *, version: str,
                 force: bool = False) -> BuildOutput:
     """Write ``files`` (relative path → bytes) as the whole content of ``directory``, atomically."""
-    directory = Path(os.path.abspath(directory))
+    directory = Path.cwd() / directory  # absolute, but not resolved: a symlink is refused, not followed
     if directory.is_symlink():
         raise OutputError([Diagnostic(rule="DPC602", message=f"{directory} is a symbolic link",
                                       hint="give the real directory; deployc does not write through links")])

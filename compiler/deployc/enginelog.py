@@ -96,6 +96,7 @@ def parse_engine_log(lines: Iterable[str]) -> EngineLog:
         for pattern, attribute in _VLLM_PATTERNS:
             if m := pattern.search(line):
                 value = _f(m.groups()[-1])
-                log = evolve(log, engine=log.engine or "vllm",
-                             **{attribute: int(value) if attribute in ("kv_tokens", "gpu_blocks") else value})
+                number: float = int(value) if attribute in ("kv_tokens", "gpu_blocks") else value
+                log = evolve(log, engine=log.engine or "vllm")
+                log = evolve(log, **{attribute: number})  # type: ignore[arg-type]
     return log

@@ -135,7 +135,7 @@ class PluginRegistry:
         except concurrent.futures.TimeoutError:
             self._fail(source, "DPC506", f"deployc_backend_info did not return within {_timeout_s():g} s")
             return None
-        except Exception as exc:  # noqa: BLE001  (contain any plugin failure)
+        except Exception as exc:
             self._fail(source, "DPC502", f"deployc_backend_info raised {type(exc).__name__}: {exc}")
             return None
         if not isinstance(info, BackendInfo):
@@ -199,8 +199,8 @@ class PluginRegistry:
 
     def runtime_overheads(self, backend: str, query: OverheadQuery) -> RuntimeOverheads:
         """The engine's memory overheads for one layout (a plugin error when it states none)."""
-        result = self._call(backend, "deployc_runtime_overheads", RuntimeOverheads, False, query=query)
-        return result  # type: ignore[no-any-return]
+        return self._call(  # type: ignore[no-any-return]
+            backend, "deployc_runtime_overheads", RuntimeOverheads, False, query=query)
 
     def check_plan(self, backend: str, plan: Plan) -> list[Diagnostic]:
         """The engine's own checks of a finished plan."""
@@ -264,7 +264,7 @@ def discover(group: str = ENTRY_POINT_GROUP) -> PluginRegistry:
             continue
         try:
             module = ep.load()
-        except BaseException as exc:  # noqa: BLE001  (SystemExit or KeyboardInterrupt from a plugin's import too)
+        except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             failures.append(PluginFailure(source, Diagnostic(

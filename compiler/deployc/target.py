@@ -64,7 +64,7 @@ def _intra_link(doc: SpecDocument, spec: Spec, gpu: GPU) -> Link:
         if gpu.nvlink is None:
             raise SpecError([doc.diagnostic("DPC104", f"{gpu.name} has no NVLink", path, value=repr(wanted),
                                             hint=f'use interconnect = "pcie{gpu.pcie_gen or 4}"')])
-        if wanted != "nvlink-bridge" and wanted != f"nvlink{gpu.nvlink.gen}":
+        if wanted not in ("nvlink-bridge", f"nvlink{gpu.nvlink.gen}"):
             raise SpecError([doc.diagnostic("DPC104", f"{gpu.name} has NVLink {gpu.nvlink.gen}, not {wanted}",
                                             path, value=repr(wanted), hint=f'use interconnect = "{have}"')])
     return resolve_link(wanted if wanted != "none" else f"pcie{gpu.pcie_gen or 4}")

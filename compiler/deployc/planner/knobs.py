@@ -119,9 +119,9 @@ def prefix_caching(shape: WorkloadShape, kind: str, block_tokens: int, ttft_with
                Quantity("TTFT with the shared prefix cached", round(ttft_with_ms, 1), "ms"))
     if shared >= MIN_SHARED_BLOCKS * block_tokens:
         return Decision(id="prefix_caching", value=True, rule="DPC402", numbers=numbers, reason=(
-            f"{shared:,} of {shape.prompt.mean:,} prompt tokens ({shared / shape.prompt.mean:.0%}) are a shared prefix: "
-            f"a hit skips their prefill, TTFT {ttft_without_ms:.0f} → {ttft_with_ms:.0f} ms; watch the hit rate "
-            "metric, a low rate means the prefix is not really shared"))
+            f"{shared:,} of {shape.prompt.mean:,} prompt tokens ({shared / shape.prompt.mean:.0%}) are a shared "
+            f"prefix: a hit skips their prefill, TTFT {ttft_without_ms:.0f} → {ttft_with_ms:.0f} ms; watch the hit "
+            "rate metric, a low rate means the prefix is not really shared"))
     if kind in ("chat", "agent"):
         return Decision(id="prefix_caching", value=True, rule="DPC402", numbers=numbers, reason=(
             f"no shared prefix is declared, but {kind} turns re-send their history; hashing costs little. Declare "

@@ -14,8 +14,12 @@ from attrs import frozen
 
 from deployc.backend import RuntimeOverheads
 from deployc.catalog import GPU, ModelArch
-from deployc.planner.kv import kv_bytes_for_sequence, kv_bytes_per_token_model, kv_bytes_per_token_per_gpu, \
-    kv_capacity_tokens
+from deployc.planner.kv import (
+    kv_bytes_for_sequence,
+    kv_bytes_per_token_model,
+    kv_bytes_per_token_per_gpu,
+    kv_capacity_tokens,
+)
 from deployc.planner.types import Layout, MemoryBreakdown, MemoryPlan
 
 GIB = 1 << 30

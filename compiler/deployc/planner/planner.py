@@ -1,156 +1,184 @@
 """The planner: from a Target to a Plan, every choice a Decision.
 
-Order of work: activation dtype → backend (rules, then capability vetoes) → for each pool:
-weight format and KV dtype candidates → every valid parallel layout evaluated (memory with
-the backend's overheads, performance) and ranked against the SLO and the goal → knobs.
+Order of work: activation dtype → backend (the articles' rules, then capability vetoes) → per
+pool: weight-format and KV-dtype candidates → every valid parallel layout evaluated (weights,
+the backend's overheads, memory, performance) and ranked against the SLO and the goal →
+serving knobs.  When nothing fits, the error carries the cheapest fixes, each re-planned.
 """
 
 from __future__ import annotations
 
-import math
-
-from attrs import frozen
+from attrs import evolve, frozen
 
 from deployc import __version__
-from deployc.backend import BackendInfo, OverheadQuery
-from deployc.catalog import param_counts
 from deployc.diagnostics import Diagnostic, PlanError, Severity
-from deployc.planner import knobs as knob_rules
 from deployc.planner.backend_choice import backend_decision, rank_backends
 from deployc.planner.decisions import Alternative, Decision, Quantity
-from deployc.planner.evaluate import Candidate, evaluate_layout
-from deployc.planner.fixes import infeasible_diagnostic
-from deployc.planner.parallel import enumerate_layouts, pp_layer_split, rank_layouts
+from deployc.planner.evaluate import Candidate, Evaluated, evaluate_layout
+from deployc.planner.finish import finish_pool
+from deployc.planner.fixes import ranked_fixes
+from deployc.planner.parallel import LayoutCheck, SearchResult, enumerate_layouts, rank_layouts
 from deployc.planner.plan import Plan
 from deployc.planner.pools import split_gpus
-from deployc.planner.precision import (
-    WeightChoice,
-    activation_dtype,
-    explain_weights,
-    kv_dtype_bytes,
-    kv_dtype_candidates,
-    weight_candidates,
-)
-from deployc.planner.types import Knobs, PoolPlan
+from deployc.planner.precision import activation_dtype, kv_dtype_candidates, weight_candidates
+from deployc.planner.types import PoolPlan
 from deployc.planner.workload import WorkloadShape, workload_shapes
 from deployc.plugins import PluginRegistry
 from deployc.target import Target
 
+GIB = 1 << 30
 
-class _Vetoed(Exception):
-    """The backend cannot serve this spec at all (every precision vetoed)."""
+
+class Vetoed(Exception):
+    """The backend can run none of the precisions this spec allows."""
 
 
 @frozen
-class _PoolResult:
-    pool: PoolPlan
-    decisions: tuple[Decision, ...]
-    diagnostics: tuple[Diagnostic, ...]
+class Search:
+    """The outcome of searching one candidate precision over every valid layout."""
+
+    candidate: Candidate
+    checks: tuple[LayoutCheck, ...]
+    evaluated: tuple[Evaluated, ...]
+    result: SearchResult
+
+    def chosen(self) -> Evaluated | None:
+        """The best layout's full evaluation, if it fits."""
+        best = self.result.best
+        if best is None or not best.fits:
+            return None
+        return next(e for e in self.evaluated if e.evaluation is best)
+
+    def closest(self) -> Evaluated | None:
+        """The layout missing by the least memory (for the does-not-fit message)."""
+        return min(self.evaluated, key=lambda e: e.evaluation.shortfall_bytes, default=None)
+
+
+def search_layouts(candidate: Candidate, registry: PluginRegistry) -> Search:
+    """Evaluate and rank every valid layout of the candidate's pool."""
+    target, spec = candidate.target, candidate.target.spec
+    quant = target.model.checkpoint_quant
+    block = quant.block_size[-1] if quant is not None and quant.block_size else None
+    checks = tuple(enumerate_layouts(target.model, gpus_per_node=candidate.gpus_per_node, nodes=candidate.nodes,
+                                     gpu=target.gpu, intra_link=target.intra_node_link, weights_block_size=block))
+    evaluated = tuple(evaluate_layout(candidate, c.layout, registry) for c in checks if c.valid)
+    result = rank_layouts([e.evaluation for e in evaluated], goal=spec.slo.goal,
+                          ttft_target_ms=spec.slo.ttft_ms.p99 if spec.slo.ttft_ms else None,
+                          itl_target_ms=spec.slo.itl_ms.p99 if spec.slo.itl_ms else None, rejected=checks)
+    return Search(candidate=candidate, checks=checks, evaluated=evaluated, result=result)
+
+
+def _search_pool(target: Target, registry: PluginRegistry, backend: str, dtype: str, shape: WorkloadShape,
+                 gpus_per_node: int, nodes: int) -> tuple[Search, list[Alternative], list[Search]]:
+    """Try precisions in order; return the first search whose best layout fits."""
+    spec = target.spec
+    rejected: list[Alternative] = []
+    failed: list[Search] = []
+    for choice in weight_candidates(spec, target.model, target.gpu, dtype):
+        for kv_dtype in kv_dtype_candidates(spec, dtype, target.gpu):
+            verdict = registry.capability(backend, target, choice.weights_format, kv_dtype)
+            label = f"{choice.weights_format} weights, {kv_dtype} KV cache"
+            if not verdict.supported:
+                rejected.append(Alternative(label, f"{backend}: {verdict.reason}" + (
+                    f"; {verdict.alternative}" if verdict.alternative else "")))
+                continue
+            candidate = Candidate(target=target, backend=backend, dtype=dtype, weights=choice, kv_dtype=kv_dtype,
+                                  shape=shape, gpus_per_node=gpus_per_node, nodes=nodes, kernel=verdict.kernel)
+            search = search_layouts(candidate, registry)
+            if search.chosen() is not None:
+                return search, rejected, failed
+            failed.append(search)
+            closest = search.closest()
+            short = closest.evaluation.shortfall_bytes / GIB if closest else 0.0
+            rejected.append(Alternative(label, f"does not fit on any valid layout ({short:.1f} GiB short per GPU)"
+                                        if closest else "no valid layout"))
+    if not failed:
+        raise Vetoed("; ".join(f"{a.value}: {a.reason}" for a in rejected) or "no precision to try")
+    raise PlanError([_does_not_fit(failed[0], registry)])
+
+
+def _does_not_fit(search: Search, registry: PluginRegistry) -> Diagnostic:
+    c = search.candidate
+    target = c.target
+    closest = search.closest()
+    if closest is None:
+        reasons = "; ".join(f"{k.layout.label()}: {', '.join(k.reasons)}" for k in search.checks[:4])
+        return Diagnostic(rule="DPC302", message=f"no valid parallel layout for {target.model.name} on "
+                          f"{c.gpus_per_node * c.nodes} × {target.gpu.name}", hint=reasons)
+    m = closest.memory
+    need = c.shape.prompt.p99_tokens + c.shape.output.p99_tokens
+    message = (f"{target.model.name} does not fit on {c.gpus_per_node * c.nodes} × {target.gpu.name}: with "
+               f"{closest.evaluation.layout.label()} each GPU needs {closest.weights.total_bytes / GIB:.1f} GiB of "
+               f"{c.weights.weights_format} weights + {m.per_gpu.activation_bytes / GIB:.1f} GiB of activations "
+               f"and runtime memory, leaving KV room for {m.kv_capacity_tokens:,} tokens; one p99 request needs "
+               f"{need:,}")
+    fixes = ranked_fixes(search, registry, search_layouts)
+    hint = "try, cheapest first: " + "; ".join(fixes) if fixes else "no single change makes it fit"
+    return Diagnostic(rule="DPC301", message=message, key_path="model.id", file=target.spec_file, hint=hint)
+
+
+def _plan_pools(target: Target, registry: PluginRegistry, backend: str, dtype: str,
+                ) -> tuple[list[PoolPlan], list[Decision], list[Diagnostic]]:
+    shapes = workload_shapes(target.spec)
+    split = split_gpus(target, shapes)
+    diagnostics: list[Diagnostic] = []
+    decisions: list[Decision] = []
+    if split is None:
+        diagnostics.append(Diagnostic(
+            rule="DPC305", severity=Severity.WARNING, key_path="workload.classes", file=target.spec_file,
+            message=f"{len(shapes)} request classes but too few GPUs for a pool each: one shared pool",
+            hint="give more GPUs, or expect long prompts to evict short requests' cached prefixes"))
+        shapes = workload_shapes(evolve(target.spec, workload=evolve(target.spec.workload, classes=())))
+        split = split_gpus(target, shapes)
+        if split is None:  # unreachable: a single pool always gets every GPU
+            raise ValueError("one pool must take every GPU")
+    if len(shapes) > 1:
+        decisions.append(split.decision)
+    pools = []
+    for shape, (gpus_per_node, nodes) in zip(shapes, split.gpus, strict=True):
+        search, rejected, _ = _search_pool(target, registry, backend, dtype, shape, gpus_per_node, nodes)
+        pool, pool_decisions, pool_diags = finish_pool(search, rejected, several=len(shapes) > 1)
+        pools.append(pool)
+        decisions += pool_decisions
+        diagnostics += pool_diags
+    return pools, decisions, diagnostics
 
 
 def make_plan(target: Target, registry: PluginRegistry, *, backend_override: str | None = None,
               warnings: list[Diagnostic] | None = None) -> Plan:
-    """Plan a resolved spec; raise :class:`PlanError` with ranked fixes when nothing fits."""
+    """Plan a resolved spec; raise :class:`PlanError` (with ranked fixes) when nothing fits."""
     spec = target.spec
     dtype_decision = activation_dtype(spec, target.model, target.gpu)
     forced = backend_override or (spec.operations.backend if spec.operations.backend != "auto" else None)
     ranking = rank_backends(spec, registry.names(), target.gpu.vendor)
+    if forced is not None and forced not in registry.backends:
+        raise PlanError([Diagnostic(rule="DPC105", message=f"no installed backend named {forced!r}",
+                                    hint=f"installed: {', '.join(registry.names()) or 'none'}")])
     order = [forced] if forced else list(ranking.order)
-    if not order:
-        raise PlanError([Diagnostic(rule="DPC105", message="no installed backend can serve this spec",
-                                    hint="; ".join(f"{k}: {v}" for k, v in ranking.reasons.items()) or None)])
     vetoes: dict[str, str] = {}
-    last_error: PlanError | None = None
+    first_error: PlanError | None = None
     for name in order:
         try:
-            pools = _plan_pools(target, registry, name, str(dtype_decision.value))
-        except _Vetoed as exc:
+            pools, decisions, diagnostics = _plan_pools(target, registry, name, str(dtype_decision.value))
+        except Vetoed as exc:
             vetoes[name] = str(exc)
             continue
         except PlanError as exc:
-            if forced:
-                raise
-            last_error = exc
+            first_error = first_error or exc
             vetoes[name] = exc.diagnostics[0].message
             continue
-        info = registry.info(name)
-        decisions = [dtype_decision, backend_decision(spec, name, ranking, vetoes)]
-        diagnostics = list(warnings or [])
-        for result in pools:
-            decisions += result.decisions
-            diagnostics += result.diagnostics
-        return Plan(deployc_version=__version__, target=target, backend=info,
-                    pools=tuple(r.pool for r in pools), decisions=tuple(decisions),
-                    diagnostics=tuple(diagnostics))
-    if last_error is not None:
-        raise last_error
-    raise PlanError([Diagnostic(rule="DPC401", message="every candidate backend refused this spec: " + "; ".join(
-        f"{k}: {v}" for k, v in vetoes.items()), hint="see `deployc backends` and docs/backends/")])
+        return Plan(deployc_version=__version__, target=target, backend=registry.info(name), pools=tuple(pools),
+                    decisions=(dtype_decision, backend_decision(spec, name, ranking, vetoes), *decisions),
+                    diagnostics=(*(warnings or []), *diagnostics))
+    if first_error is not None:
+        raise first_error
+    detail = "; ".join(f"{k}: {v}" for k, v in {**ranking.reasons, **vetoes}.items())
+    raise PlanError([Diagnostic(rule="DPC401", message="no installed backend can serve this spec",
+                                file=target.spec_file, hint=detail or "see `deployc backends`")])
 
 
-def _plan_pools(target: Target, registry: PluginRegistry, backend: str, dtype: str) -> list[_PoolResult]:
-    shapes = workload_shapes(target.spec)
-    allocation = split_gpus(target, shapes)
-    several = len(shapes) > 1
-    results = []
-    for shape, (gpus_per_node, nodes) in zip(shapes, allocation.gpus, strict=True):
-        result = _plan_pool(target, registry, backend, dtype, shape, gpus_per_node, nodes, several)
-        results.append(result)
-    if several:
-        results[0] = _PoolResult(results[0].pool, (allocation.decision, *results[0].decisions),
-                                 results[0].diagnostics)
-    return results
-
-
-def _plan_pool(target: Target, registry: PluginRegistry, backend: str, dtype: str, shape: WorkloadShape,
-               gpus_per_node: int, nodes: int, several: bool) -> _PoolResult:
-    spec, model, gpu = target.spec, target.model, target.gpu
-    prefix = f"{shape.name}." if several else ""
-    block = model.checkpoint_quant.block_size[-1] if model.checkpoint_quant and model.checkpoint_quant.block_size \
-        else None
-    checks = enumerate_layouts(model, gpus_per_node=gpus_per_node, nodes=nodes, gpu=gpu,
-                               intra_link=target.intra_node_link, weights_block_size=block)
-    layouts = [c.layout for c in checks if c.valid]
-    rejected_weights: list[Alternative] = []
-    best = None
-    for choice in weight_candidates(spec, model, gpu, dtype):
-        for kv_dtype in kv_dtype_candidates(spec, dtype, gpu):
-            capability = registry.capability(backend, target, choice.weights_format, kv_dtype)
-            if not capability.supported:
-                rejected_weights.append(Alternative(f"{choice.weights_format}/{kv_dtype} KV", capability.reason))
-                continue
-            candidate = Candidate(target=target, backend=backend, dtype=dtype, weights=choice, kv_dtype=kv_dtype,
-                                  shape=shape, gpus_per_node=gpus_per_node, nodes=nodes,
-                                  kernel=capability.kernel)
-            evaluations = [evaluate_layout(candidate, layout, registry) for layout in layouts]
-            search = rank_layouts([e.evaluation for e in evaluations], goal=spec.slo.goal,
-                                  ttft_target_ms=spec.slo.ttft_ms.p99 if spec.slo.ttft_ms else None,
-                                  itl_target_ms=spec.slo.itl_ms.p99 if spec.slo.itl_ms else None)
-            detail = {id(e.evaluation): e for e in evaluations}
-            if search.best is not None and search.best.fits:
-                best = (candidate, detail[id(search.best)], search, checks)
-                break
-            rejected_weights.append(Alternative(f"{choice.weights_format}/{kv_dtype} KV", _why_not(search, evaluations)))
-            if best is None and evaluations:
-                last = (candidate, min(evaluations, key=lambda e: e.evaluation.shortfall_bytes), search, checks)
-        if best is not None:
-            break
-    if best is None:
-        if not layouts:
-            raise PlanError([Diagnostic(rule="DPC302", message=f"no valid parallel layout for {model.name} on "
-                                        f"{gpus_per_node * nodes} × {gpu.name}", hint="; ".join(
-                                            f"{c.layout.label()}: {', '.join(c.reasons)}" for c in checks[:6]))])
-        if "last" not in locals():
-            raise _Vetoed("; ".join(f"{a.value}: {a.reason}" for a in rejected_weights))
-        raise PlanError([infeasible_diagnostic(target, last[1], rejected_weights, registry, backend)])
-    candidate, chosen, search, checks = best
-    return _finish_pool(target, registry, candidate, chosen, search, checks, rejected_weights, prefix)
-
-
-def _why_not(search: object, evaluations: list[object]) -> str:
-    return "does not fit on any valid layout"
-
-
-def _finish_pool(target: Target, registry: PluginRegistry, candidate: Candidate, chosen: object, search: object,
-                 checks: object, rejected_weights: list[Alternative], prefix: str) -> _PoolResult:
-    raise NotImplementedError
+def closest_numbers(evaluated: Evaluated) -> tuple[Quantity, ...]:
+    """Memory figures of an evaluation, for decisions and messages."""
+    m = evaluated.memory.per_gpu
+    return (Quantity("weights per GPU", m.weights_bytes / GIB, "GiB"),
+            Quantity("KV cache per GPU", m.kv_cache_bytes / GIB, "GiB"))

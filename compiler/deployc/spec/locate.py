@@ -9,6 +9,7 @@ skipping strings and comments.  Lookups fall back to the nearest enclosing path.
 from __future__ import annotations
 
 import bisect
+import contextlib
 from collections.abc import Sequence
 
 from attrs import frozen
@@ -190,9 +191,7 @@ class _Scanner:
 def locate_keys(text: str) -> KeyLocator:
     """Scan a TOML document that ``tomllib`` accepted and record where each key is defined."""
     scanner = _Scanner(text)
-    try:
+    # Errors are only reached on text tomllib rejected; keep what was found so far.
+    with contextlib.suppress(ValueError, IndexError):
         scanner.document()
-    except (ValueError, IndexError):
-        # Only reached on text tomllib rejected; keep what was found so far.
-        pass
     return KeyLocator(scanner.lines)

@@ -13,8 +13,7 @@ from deployc.spec.model import Spec
 @functools.cache
 def converter() -> cattrs.Converter:
     """The one converter: forbids extra keys (the schema has already reported them)."""
-    conv = cattrs.Converter(forbid_extra_keys=True, omit_if_default=False)
-    return conv
+    return cattrs.Converter(forbid_extra_keys=True, omit_if_default=False)
 
 
 def structure_spec(raw: dict[str, Any]) -> Spec:
@@ -24,7 +23,8 @@ def structure_spec(raw: dict[str, Any]) -> Spec:
 
 def unstructure_spec(spec: Spec) -> dict[str, Any]:
     """The spec as plain data, with every default filled in and None values dropped (TOML has no null)."""
-    return _drop_none(converter().unstructure(spec))
+    plain: dict[str, Any] = _drop_none(converter().unstructure(spec))
+    return plain
 
 
 def _drop_none(node: Any) -> Any:

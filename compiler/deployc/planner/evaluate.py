@@ -1,0 +1,146 @@
+"""Evaluating one candidate layout: weights, the backend's overheads, memory, then performance."""
+
+from __future__ import annotations
+
+import math
+
+from attrs import frozen
+
+from deployc.backend import OverheadQuery, RuntimeOverheads
+from deployc.planner.formats import weight_format
+from deployc.planner.memory import MemoryInputs, plan_memory
+from deployc.planner.parallel import LayoutEvaluation
+from deployc.planner.perf import PerfInputs, estimate_performance
+from deployc.planner.precision import WeightChoice, kv_dtype_bytes
+from deployc.planner.types import Layout, MemoryPlan, Performance
+from deployc.planner.weights import WeightsBreakdown, weights_per_gpu
+from deployc.planner.workload import WorkloadShape
+from deployc.plugins import PluginRegistry
+from deployc.target import Target
+
+# Little's law iterations when the load is given as a request rate (converges in 2-3 for these models).
+RATE_ITERATIONS = 4
+PLANNING_TOKEN_BUDGET = 8192  # profile budget used while ranking layouts; the final knob is chosen later
+
+
+@frozen(kw_only=True)
+class Candidate:
+    """What stays fixed while layouts are compared: backend, precision, workload, GPUs of the pool."""
+
+    target: Target
+    backend: str
+    dtype: str
+    weights: WeightChoice
+    kv_dtype: str
+    shape: WorkloadShape
+    gpus_per_node: int
+    nodes: int
+    kernel: str | None
+    cuda_graphs: bool = True
+    max_num_batched_tokens: int = PLANNING_TOKEN_BUDGET
+
+    @property
+    def activation_dtype_bytes(self) -> int:
+        """2 for BF16/FP16 activations."""
+        return 2
+
+    @property
+    def max_model_len_wanted(self) -> int:
+        """The context the spec or the workload asks for, within the model's limit."""
+        wanted = self.target.spec.model.max_context_tokens or self.shape.needed_context_tokens
+        return min(wanted, self.target.model.max_position_embeddings)
+
+
+@frozen(kw_only=True)
+class Evaluated:
+    """A layout's full evaluation: what the ranking sees, and what the planner keeps for the chosen one."""
+
+    evaluation: LayoutEvaluation
+    weights: WeightsBreakdown
+    overheads: RuntimeOverheads
+    memory: MemoryPlan
+    performance: Performance | None
+    concurrency_per_replica: float
+
+
+def overhead_query(c: Candidate, layout: Layout, weights_bytes: int, max_num_seqs: int) -> OverheadQuery:
+    """The question the backend answers about its own memory use for this layout."""
+    m = c.target.model
+    return OverheadQuery(
+        model_name=m.name, num_layers=m.num_layers, hidden_size=m.hidden_size,
+        intermediate_size=max(m.intermediate_size, m.moe_intermediate_size), vocab_size=m.vocab_size,
+        num_attention_heads=m.num_attention_heads, is_moe=m.is_moe, gpu_name=c.target.gpu.name,
+        gpu_memory_bytes=c.target.gpu.memory_bytes, tp=layout.tp, pp=layout.pp,
+        activation_dtype_bytes=c.activation_dtype_bytes, max_num_batched_tokens=c.max_num_batched_tokens,
+        max_num_seqs=max_num_seqs, cuda_graphs=c.cuda_graphs, weights_bytes_per_gpu=weights_bytes,
+    )
+
+
+def perf_inputs(c: Candidate, layout: Layout, weights_bytes: int, kv_per_token: int, concurrency: float,
+                max_num_batched_tokens: int | None = None, cuda_graphs: bool | None = None) -> PerfInputs:
+    """The performance model's inputs for this layout at a given load per replica."""
+    env = c.target.spec.environment
+    power = (env.power_limit_w / c.target.gpu.tdp_w) if env.power_limit_w and c.target.gpu.tdp_w else 1.0
+    return PerfInputs(
+        model=c.target.model, gpu=c.target.gpu, layout=layout, intra_link=c.target.intra_node_link,
+        network=c.target.network, gpus_per_node=c.gpus_per_node, weights_bytes_per_gpu=weights_bytes,
+        kv_bytes_per_token_per_gpu=kv_per_token, weights_format=c.weights.weights_format,
+        activation_dtype_bytes=c.activation_dtype_bytes, prompt_tokens=c.shape.prompt.mean,
+        output_tokens=c.shape.output.mean, concurrency=concurrency,
+        prefix_cached_tokens=c.shape.prefix_hit_tokens,
+        cuda_graphs=c.cuda_graphs if cuda_graphs is None else cuda_graphs,
+        power_limit_fraction=min(power, 1.0),
+        max_num_batched_tokens=max_num_batched_tokens or c.max_num_batched_tokens,
+    )
+
+
+def _load_per_replica(c: Candidate, layout: Layout, weights_bytes: int, kv_per_token: int,
+                      kv_limit: float) -> tuple[float, Performance]:
+    """Requests in flight per replica (capped by the KV cache), and the performance there.
+
+    A request rate becomes a concurrency by Little's law: rate × (TTFT + output × ITL).
+    """
+    shape = c.shape
+    if shape.concurrency is not None:
+        load = min(shape.concurrency / layout.dp, max(kv_limit, 1.0))
+        return load, estimate_performance(perf_inputs(c, layout, weights_bytes, kv_per_token, load))
+    rate = (shape.request_rate_per_s or 0.0) / layout.dp
+    load = 1.0
+    perf = estimate_performance(perf_inputs(c, layout, weights_bytes, kv_per_token, load))
+    for _ in range(RATE_ITERATIONS):
+        latency_s = (perf.ttft_ms + max(shape.output.mean - 1, 0) * perf.itl_ms) / 1e3
+        load = min(max(rate * latency_s, 1.0), max(kv_limit, 1.0))
+        perf = estimate_performance(perf_inputs(c, layout, weights_bytes, kv_per_token, load))
+    return load, perf
+
+
+def evaluate_layout(c: Candidate, layout: Layout, registry: PluginRegistry) -> Evaluated:
+    """Weights and overheads → memory → performance at the workload's load, for one layout."""
+    model = c.target.model
+    weights = weights_per_gpu(model, weight_format(c.weights.weights_format), tp=layout.tp, pp=layout.pp,
+                              ep=layout.ep)
+    wanted_seqs = max(1, math.ceil((c.shape.concurrency or 64) / layout.dp))
+    overheads = registry.runtime_overheads(c.backend, overhead_query(c, layout, weights.total_bytes, wanted_seqs))
+    memory = plan_memory(MemoryInputs(
+        model=model, gpu=c.target.gpu, layout=layout, weights_bytes_per_gpu=weights.total_bytes,
+        kv_dtype_bytes=kv_dtype_bytes(c.kv_dtype), reserved_bytes=c.target.reserved_memory_bytes,
+        overheads=overheads, max_model_len=c.max_model_len_wanted,
+        typical_request_tokens=c.shape.typical_request_tokens, backend=c.backend,
+    ))
+    fits_workload = memory.kv_capacity_tokens >= c.shape.prompt.p99_tokens + c.shape.output.p99_tokens
+    performance: Performance | None = None
+    load = 0.0
+    if fits_workload:
+        load, performance = _load_per_replica(c, layout, weights.total_bytes, memory.kv_bytes_per_token,
+                                              memory.max_concurrency_at_typical_request)
+    shortfall = memory.shortfall_bytes if not fits_workload else 0
+    if not fits_workload and shortfall == 0:
+        shortfall = max(1, (c.shape.prompt.p99_tokens + c.shape.output.p99_tokens - memory.kv_capacity_tokens)
+                        * memory.kv_bytes_per_token)
+    evaluation = LayoutEvaluation(
+        layout=layout, fits=fits_workload, shortfall_bytes=shortfall,
+        kv_capacity_tokens=memory.kv_capacity_tokens, max_concurrency=memory.max_concurrency_at_typical_request,
+        performance=performance, meets_slo=False,
+    )
+    return Evaluated(evaluation=evaluation, weights=weights, overheads=overheads, memory=memory,
+                     performance=performance, concurrency_per_replica=load)

@@ -1,0 +1,74 @@
+"""Ranked fixes for a plan that does not fit: each fix is re-planned, so its numbers are real.
+
+Cheapest first: FP8 KV cache (small quality cost, no new checkpoint), FP8 weights (one flag),
+4-bit weights (needs a pre-quantized checkpoint), more GPUs (money), shorter requests (changes
+the product).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from attrs import evolve
+
+from deployc.planner.precision import WeightChoice
+from deployc.plugins import PluginRegistry
+
+if TYPE_CHECKING:
+    from deployc.planner.evaluate import Candidate
+    from deployc.planner.planner import Search
+
+GIB = 1 << 30
+MAX_GPUS_TRIED = 64
+
+Searcher = Callable[["Candidate", PluginRegistry], "Search"]
+
+
+def _outcome(search: Search) -> tuple[bool, str]:
+    chosen = search.chosen()
+    if chosen is not None:
+        return True, (f"fits with {chosen.evaluation.layout.label()}, KV capacity "
+                      f"{chosen.memory.kv_capacity_tokens:,} tokens per replica")
+    closest = search.closest()
+    short = closest.evaluation.shortfall_bytes / GIB if closest else float("nan")
+    return False, f"still {short:.1f} GiB short per GPU"
+
+
+def _supported(registry: PluginRegistry, c: Candidate, weights: str, kv: str) -> bool:
+    return registry.capability(c.backend, c.target, weights, kv).supported
+
+
+def ranked_fixes(search: Search, registry: PluginRegistry, searcher: Searcher) -> list[str]:
+    """Each applicable fix with its outcome; the ones that make it fit come first, cheapest first."""
+    c = search.candidate
+    tried: list[tuple[bool, int, str]] = []
+
+    def attempt(rank: int, label: str, candidate: Candidate) -> None:
+        fits, text = _outcome(searcher(candidate, registry))
+        tried.append((not fits, rank, f"{label}: {text}"))
+
+    if c.kv_dtype != "fp8" and _supported(registry, c, c.weights.weights_format, "fp8"):
+        attempt(0, 'kv_cache_dtype = "fp8"', evolve(c, kv_dtype="fp8"))
+    if c.weights.weights_format in ("bf16", "fp16") and _supported(registry, c, "fp8", c.kv_dtype):
+        attempt(1, 'quantization = "fp8"', evolve(c, weights=WeightChoice(
+            weights_format="fp8", quantization_flag="fp8", from_checkpoint=False)))
+    if c.weights.weights_format in ("bf16", "fp16", "fp8") and _supported(registry, c, "awq", c.kv_dtype):
+        attempt(2, "a 4-bit AWQ checkpoint (model.config pointing at it)", evolve(c, weights=WeightChoice(
+            weights_format="awq", quantization_flag=None, from_checkpoint=True)))
+    gpus_per_node, nodes = c.gpus_per_node, c.nodes
+    while gpus_per_node * nodes < MAX_GPUS_TRIED:
+        if gpus_per_node < 8:
+            gpus_per_node *= 2
+        else:
+            nodes *= 2
+        bigger = searcher(evolve(c, gpus_per_node=gpus_per_node, nodes=nodes), registry)
+        if bigger.chosen() is not None:
+            label = f"{gpus_per_node * nodes} × {c.target.gpu.name}" + (f" ({nodes} nodes)" if nodes > 1 else "")
+            tried.append((False, 3, f"{label}: {_outcome(bigger)[1]}"))
+            break
+    closest = search.closest()
+    if closest is not None and closest.memory.kv_capacity_tokens > 0:
+        tried.append((False, 4, f"requests of at most {closest.memory.kv_capacity_tokens:,} tokens (prompt + "
+                                "output) fit the KV cache as planned"))
+    return [text for _, _, text in sorted(tried)]
