@@ -66,9 +66,11 @@ def test_missing_required_table_and_key(write_spec):  # type: ignore[no-untyped-
     text = text.split("[workload]")[0]
     assert _check(write_spec(text)) == [
         "spec.toml:4: error: model.id: missing required key 'id' [DPC014]\n"
-        "  hint: A catalog name (`deployc catalog models`), a Hugging Face repo id (`org/name`), or a path "
-        "(relative to the spec) to a local `config.json` or a directory holding one.",
-        "spec.toml: error: workload: missing required key 'workload' [DPC014]\n  hint: The traffic.",
+        '  hint: add `id = "meta-llama/Llama-3.1-70B-Instruct"`: A catalog name (`deployc catalog models`), a '
+        "Hugging Face repo id (`org/name`), or a path (relative to the spec) to a local `config.json` or a directory "
+        "holding one",
+        "spec.toml: error: workload: missing required key 'workload' [DPC014]\n  hint: add a [workload] table: The "
+        "traffic",
     ]
 
 

@@ -137,4 +137,4 @@ class PoolPlan:
 
 def to_plain(obj: Any) -> Any:
     """attrs instances to plain dicts (tuples to lists), for JSON."""
-    return asdict(obj, retain_collection_types=False)
+    return asdict(obj)

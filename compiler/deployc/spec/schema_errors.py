@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -38,6 +39,16 @@ def _did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     return f"did you mean {close[0]!r}?" if close else None
 
 
+def _missing_hint(path: KeyPath, key: str, prop: Mapping[str, Any]) -> str:
+    dotted = ".".join(str(p) for p in (*path, key))
+    description = str(prop.get("description", "")).rstrip(".")
+    if prop.get("type") == "object":
+        return f"add a [{dotted}] table: {description}"
+    example = prop.get("examples", [None])[0]
+    shown = f"{key} = {json.dumps(example)}" if example is not None else f"{key} = ..."
+    return f"add `{shown}`: {description}"
+
+
 def _unknown_keys(document: SpecDocument, path: KeyPath, error: Any) -> list[Diagnostic]:
     known = list(error.schema.get("properties", {}))
     out = []
@@ -57,7 +68,7 @@ def _one(document: SpecDocument, path: KeyPath, error: Any) -> list[Diagnostic]:
     if kind == "required":
         missing = [k for k in schema.get("required", []) if k not in value]
         return [document.diagnostic("DPC014", f"missing required key {key!r}", (*path, key),
-                                    hint=schema["properties"][key].get("description"))
+                                    hint=_missing_hint(path, key, schema["properties"][key]))
                 for key in missing]
     if kind == "type":
         expected = _SCHEMA_TYPES.get(str(error.validator_value), str(error.validator_value))
