@@ -1,0 +1,51 @@
+"""Wall time of `deployc validate` on all samples in one process, and of one cold `deployc build`.
+
+    python bench/speed.py
+
+Targets (issue 2): validating 100 specs in one call under 1 s; a cold build under 0.5 s.
+Runs the installed `deployc` in fresh processes, so import time is included.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RUNS = 5
+
+
+def _time(argv: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    deployc = [sys.executable, "-m", "deployc"]
+    samples = sorted(str(p.relative_to(REPO)) for p in (REPO / "samples").glob("*.toml"))
+    hundred = (samples * (100 // len(samples) + 1))[:100]
+    validate = [_time([*deployc, "validate", *hundred], REPO) for _ in range(RUNS)]
+    import_only = [_time([sys.executable, "-c", "import deployc.cli"], REPO) for _ in range(RUNS)]
+    out = Path(tempfile.mkdtemp())
+    builds = []
+    try:
+        for i in range(RUNS):
+            builds.append(_time([*deployc, "build", samples[0], "-o", str(out / str(i))], REPO))
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    print(f"machine: {sys.platform}, python {sys.version.split()[0]}, {RUNS} runs each, median (min)")
+    print(f"import deployc.cli:                    {statistics.median(import_only):.3f} s ({min(import_only):.3f})")
+    print(f"validate 100 specs in one process:     {statistics.median(validate):.3f} s ({min(validate):.3f})"
+          f"   target < 1 s")
+    print(f"cold build of {samples[0]}: {statistics.median(builds):.3f} s ({min(builds):.3f})   target < 0.5 s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
