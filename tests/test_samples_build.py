@@ -1,0 +1,97 @@
+"""Every sample builds; its plan.json follows the documented schema; artifacts match the golden files.
+
+Golden files live in tests/golden/<sample>/<backend>/ and are rewritten only with
+``pytest --update-golden``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from deployc.api import build
+from deployc.diagnostics import DeploycError
+from deployc.emit import MANIFEST_NAME
+from deployc.plugins import default_registry
+from tests.conftest import REPO, SAMPLES
+
+GOLDEN = REPO / "tests" / "golden"
+PLAN_SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
+BACKENDS = ("auto", "vllm", "sglang", "trtllm")
+
+
+def _build(sample: Path, out: Path, backend: str | None = None) -> dict[str, bytes]:
+    rel = str(sample.relative_to(REPO)) if sample.is_relative_to(REPO) else sample.name
+    build(sample, out, backend=backend, display_name=rel)
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[p.stem for p in SAMPLES])
+def test_sample_builds_with_valid_plan_json(sample: Path, tmp_path: Path) -> None:
+    files = _build(sample, tmp_path / "out")
+    plan = json.loads(files["plan.json"])
+    jsonschema.validate(plan, PLAN_SCHEMA)
+    assert {"plan.json", "EXPLAIN.md", "deployc.lock.toml", MANIFEST_NAME} <= set(files)
+    assert plan["backend"]["artifacts"], "the backend emitted nothing"
+    for artifact in plan["backend"]["artifacts"]:
+        assert artifact in files
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[p.stem for p in SAMPLES])
+def test_two_builds_are_byte_identical(sample: Path, tmp_path: Path) -> None:
+    assert _build(sample, tmp_path / "a") == _build(sample, tmp_path / "b")
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[p.stem for p in SAMPLES])
+def test_lock_file_rebuilds_the_same_plan(sample: Path, tmp_path: Path) -> None:
+    first = _build(sample, tmp_path / "a")
+    lock = tmp_path / "lock" / sample.name
+    lock.parent.mkdir()
+    lock.write_bytes(first["deployc.lock.toml"])
+    # A model.config path is relative to the spec: the lock keeps it, so give it the same neighbours.
+    if (sample.parent / "models").is_dir():
+        shutil.copytree(sample.parent / "models", lock.parent / "models")
+    again = _build(lock, tmp_path / "b")
+    a, b = json.loads(first["plan.json"]), json.loads(again["plan.json"])
+    # Only what names the input file may differ: its name, its text's hash, where a local config was read.
+    for plan in (a, b):
+        plan.pop("spec")
+        plan["target"]["model"].pop("source")
+        for diag in plan["diagnostics"]:
+            diag.pop("file")
+    assert a == b
+
+
+def _golden_cases() -> list[tuple[Path, str]]:
+    names = default_registry().names()
+    return [(s, b) for s in SAMPLES for b in BACKENDS if b == "auto" or b in names]
+
+
+@pytest.mark.parametrize(("sample", "backend"), _golden_cases(), ids=lambda v: getattr(v, "stem", v))
+def test_golden_artifacts(sample: Path, backend: str, tmp_path: Path, update_golden: bool) -> None:
+    golden = GOLDEN / sample.stem / backend
+    error_file = golden / "ERROR.txt"
+    try:
+        files = _build(sample, tmp_path / "out", None if backend == "auto" else backend)
+    except DeploycError as exc:
+        text = "\n".join(d.format_text() for d in exc.diagnostics) + "\n"
+        if update_golden:
+            shutil.rmtree(golden, ignore_errors=True)
+            golden.mkdir(parents=True)
+            error_file.write_text(text)
+        assert error_file.is_file(), f"{sample.stem} --backend {backend} failed:\n{text}"
+        assert text == error_file.read_text()
+        return
+    if update_golden:
+        shutil.rmtree(golden, ignore_errors=True)
+        for name, data in files.items():
+            (golden / name).parent.mkdir(parents=True, exist_ok=True)
+            (golden / name).write_bytes(data)
+    expected = {str(p.relative_to(golden)): p.read_bytes() for p in sorted(golden.rglob("*")) if p.is_file()}
+    assert sorted(files) == sorted(expected)
+    for name, data in files.items():
+        assert data == expected[name], f"{name} differs from tests/golden/{sample.stem}/{backend}/{name}"
