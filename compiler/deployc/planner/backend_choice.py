@@ -35,6 +35,7 @@ class BackendRanking:
     order: tuple[str, ...]
     reasons: dict[str, str]
     rule_reason: str
+    preferred: str
 
 
 def _prefix_share(spec: Spec) -> float:
@@ -72,7 +73,7 @@ def rank_backends(spec: Spec, installed: Sequence[str], gpu_vendor: str) -> Back
     order = [b for b in preference if b in installed and b not in excluded]
     order += sorted(b for b in installed if b not in preference and b not in excluded)
     reasons = {b: excluded[b] for b in excluded if b in installed}
-    return BackendRanking(order=tuple(order), reasons=reasons, rule_reason=why)
+    return BackendRanking(order=tuple(order), reasons=reasons, rule_reason=why, preferred=first)
 
 
 def backend_decision(spec: Spec, chosen: str, ranking: BackendRanking, vetoes: dict[str, str]) -> Decision:
@@ -84,7 +85,13 @@ def backend_decision(spec: Spec, chosen: str, ranking: BackendRanking, vetoes: d
     rejected += [Alternative(b, f"ranked below {chosen}: {ranking.rule_reason}") for b in ranking.order
                  if b != chosen and b not in vetoes]
     numbers = (Quantity("shared prefix share of the prompt", round(_prefix_share(spec) * 100, 1), "%"),)
-    reason = ranking.rule_reason if ranking.order and ranking.order[0] == chosen else (
-        f"{ranking.order[0] if ranking.order else 'the preferred engine'} cannot run this plan; next in order")
+    if chosen == ranking.preferred:
+        reason = ranking.rule_reason
+    elif ranking.preferred not in ranking.order:
+        reason = (f"{ranking.preferred} would be preferred ({ranking.rule_reason}) but is not installed; {chosen} "
+                  "is next in order")
+        rejected.insert(0, Alternative(ranking.preferred, "not installed"))
+    else:
+        reason = f"{ranking.preferred} is preferred ({ranking.rule_reason}) but cannot serve this plan; next in order"
     return Decision(id="backend", value=chosen, rule="DPC401", reason=reason, numbers=numbers,
                     rejected=tuple(rejected))

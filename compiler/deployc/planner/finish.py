@@ -17,6 +17,7 @@ from deployc.planner.precision import explain_weights
 from deployc.planner.thermal import power_limit_decision
 from deployc.planner.types import Knobs, Performance, PoolPlan
 from deployc.planner.weights import weights_per_gpu
+from deployc.spec.model import Spec
 
 if TYPE_CHECKING:
     from deployc.planner.planner import Search
@@ -79,6 +80,17 @@ def _memory_decision(chosen: Evaluated, prefix: str) -> Decision:
                         Quantity("KV cache", round(m.per_gpu.kv_cache_bytes / GIB, 3), "GiB")))
 
 
+def _slo_misses(spec: Spec, pool: str, perf: Performance, spec_file: str) -> list[Diagnostic]:
+    out = []
+    for key, target, predicted in (("ttft_ms", spec.slo.ttft_ms, perf.ttft_ms), ("itl_ms", spec.slo.itl_ms, perf.itl_ms)):
+        if target is not None and target.p99 is not None and predicted > target.p99:
+            out.append(Diagnostic(
+                rule="DPC304", severity=Severity.WARNING, file=spec_file, key_path=f"slo.{key}.p99",
+                message=f"pool {pool}: predicted {key.split('_')[0].upper()} {predicted:.1f} ms is above the "
+                        f"p99 target of {target.p99:g} ms", hint="more GPUs, FP8 weights, or a relaxed target"))
+    return out
+
+
 def finish_pool(search: Search, rejected_weights: list[Alternative], *, several: bool,
                 ) -> tuple[PoolPlan, list[Decision], list[Diagnostic]]:
     """Knobs and decisions for the chosen layout of one pool."""
@@ -100,9 +112,10 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     seqs = rules.max_num_seqs(chosen.concurrency_per_replica, memory.max_concurrency_at_typical_request,
                               _itl_batch_limit(chosen, search, itl_target, mean_context))
     if int(seqs.value) < chosen.concurrency_per_replica - 1e-9:
-        diagnostics.append(Diagnostic(rule="DPC305", severity=Severity.WARNING, file=target.spec_file,
-                                      key_path="workload", message=f"{shape.name}: {seqs.reason}",
-                                      hint="add replicas (GPUs) or relax the ITL target"))
+        diagnostics.append(Diagnostic(
+            rule="DPC305", severity=Severity.WARNING, file=target.spec_file, key_path="workload",
+            message=f"pool {shape.name}: {chosen.concurrency_per_replica:.0f} requests in flight per replica but "
+                    f"max_num_seqs is {seqs.value} ({seqs.reason})", hint="add replicas (GPUs) or relax the ITL target"))
     base = perf_inputs(c, layout, chosen.weights.total_bytes, memory.kv_bytes_per_token, float(seqs.value))
     decode_ms = decode_step_time_s(base, float(seqs.value), mean_context)[0] * 1e3
     budget = rules.token_budget(spec.slo.goal, itl_target, int(seqs.value), decode_ms,
@@ -155,6 +168,7 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
         diagnostics.append(Diagnostic(rule="DPC306", severity=Severity.WARNING, file=target.spec_file,
                                       key_path="environment", message=power.reason.split(". ")[0],
                                       hint="apply the power limit in the runbook; watch throttle reasons"))
+    diagnostics += _slo_misses(spec, shape.name, performance, target.spec_file)
     pool = PoolPlan(name=shape.name, share=shape.share, layout=layout, pp_layer_split=split, memory=memory,
                     performance=performance, knobs=knobs)
     return pool, decisions, diagnostics
