@@ -76,14 +76,15 @@ def overhead_query(c: Candidate, layout: Layout, weights_bytes: int, max_num_seq
     )
 
 
-def perf_inputs(c: Candidate, layout: Layout, weights_bytes: int, kv_per_token: int, concurrency: float,
+def perf_inputs(c: Candidate, layout: Layout, weights: WeightsBreakdown, kv_per_token: int, concurrency: float,
                 max_num_batched_tokens: int | None = None, cuda_graphs: bool | None = None) -> PerfInputs:
     """The performance model's inputs for this layout at a given load per replica."""
     env = c.target.spec.environment
     power = (env.power_limit_w / c.target.gpu.tdp_w) if env.power_limit_w and c.target.gpu.tdp_w else 1.0
     return PerfInputs(
         model=c.target.model, gpu=c.target.gpu, layout=layout, intra_link=c.target.intra_node_link,
-        network=c.target.network, gpus_per_node=c.gpus_per_node, weights_bytes_per_gpu=weights_bytes,
+        network=c.target.network, gpus_per_node=c.gpus_per_node, weights_bytes_per_gpu=weights.total_bytes,
+        expert_weights_bytes_per_gpu=weights.moe_expert_bytes, embedding_bytes_per_gpu=weights.embedding_bytes,
         kv_bytes_per_token_per_gpu=kv_per_token, weights_format=c.weights.weights_format,
         activation_dtype_bytes=c.activation_dtype_bytes, prompt_tokens=c.shape.prompt.mean,
         output_tokens=c.shape.output.mean, concurrency=concurrency,
@@ -94,7 +95,7 @@ def perf_inputs(c: Candidate, layout: Layout, weights_bytes: int, kv_per_token: 
     )
 
 
-def _load_per_replica(c: Candidate, layout: Layout, weights_bytes: int, kv_per_token: int,
+def _load_per_replica(c: Candidate, layout: Layout, weights: WeightsBreakdown, kv_per_token: int,
                       kv_limit: float) -> tuple[float, Performance]:
     """Requests in flight per replica (capped by the KV cache), and the performance there.
 
@@ -103,14 +104,14 @@ def _load_per_replica(c: Candidate, layout: Layout, weights_bytes: int, kv_per_t
     shape = c.shape
     if shape.concurrency is not None:
         load = min(shape.concurrency / layout.dp, max(kv_limit, 1.0))
-        return load, estimate_performance(perf_inputs(c, layout, weights_bytes, kv_per_token, load))
+        return load, estimate_performance(perf_inputs(c, layout, weights, kv_per_token, load))
     rate = (shape.request_rate_per_s or 0.0) / layout.dp
     load = 1.0
-    perf = estimate_performance(perf_inputs(c, layout, weights_bytes, kv_per_token, load))
+    perf = estimate_performance(perf_inputs(c, layout, weights, kv_per_token, load))
     for _ in range(RATE_ITERATIONS):
         latency_s = (perf.ttft_ms + max(shape.output.mean - 1, 0) * perf.itl_ms) / 1e3
         load = min(max(rate * latency_s, 1.0), max(kv_limit, 1.0))
-        perf = estimate_performance(perf_inputs(c, layout, weights_bytes, kv_per_token, load))
+        perf = estimate_performance(perf_inputs(c, layout, weights, kv_per_token, load))
     return load, perf
 
 
@@ -131,7 +132,7 @@ def evaluate_layout(c: Candidate, layout: Layout, registry: PluginRegistry) -> E
     performance: Performance | None = None
     load = 0.0
     if fits_workload:
-        load, performance = _load_per_replica(c, layout, weights.total_bytes, memory.kv_bytes_per_token,
+        load, performance = _load_per_replica(c, layout, weights, memory.kv_bytes_per_token,
                                               memory.max_concurrency_at_typical_request)
     shortfall = memory.shortfall_bytes if not fits_workload else 0
     if not fits_workload and shortfall == 0:

@@ -32,7 +32,7 @@ def _itl_batch_limit(chosen: Evaluated, search: Search, itl_target_ms: float | N
     if itl_target_ms is None:
         return None
     c = search.candidate
-    inputs = perf_inputs(c, chosen.evaluation.layout, chosen.weights.total_bytes, chosen.memory.kv_bytes_per_token, 1)
+    inputs = perf_inputs(c, chosen.evaluation.layout, chosen.weights, chosen.memory.kv_bytes_per_token, 1)
     lo, hi = 1, max(int(chosen.memory.max_concurrency_at_typical_request), 1)
     if decode_step_time_s(inputs, lo, context)[0] * 1e3 > itl_target_ms:
         return 1
@@ -116,12 +116,12 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
             rule="DPC305", severity=Severity.WARNING, file=target.spec_file, key_path="workload",
             message=f"pool {shape.name}: {chosen.concurrency_per_replica:.0f} requests in flight per replica but "
                     f"max_num_seqs is {seqs.value} ({seqs.reason})", hint="add replicas (GPUs) or relax the ITL target"))
-    base = perf_inputs(c, layout, chosen.weights.total_bytes, memory.kv_bytes_per_token, float(seqs.value))
+    base = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, float(seqs.value))
     decode_ms = decode_step_time_s(base, float(seqs.value), mean_context)[0] * 1e3
     budget = rules.token_budget(spec.slo.goal, itl_target, int(seqs.value), decode_ms,
                                 lambda tokens: prefill_time_s(base, tokens)[0] * 1e3)
     load = min(chosen.concurrency_per_replica, float(seqs.value))
-    final_inputs = perf_inputs(c, layout, chosen.weights.total_bytes, memory.kv_bytes_per_token, max(load, 1.0),
+    final_inputs = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, max(load, 1.0),
                                max_num_batched_tokens=int(budget.value))
     performance: Performance = estimate_performance(final_inputs)
     no_prefix = estimate_performance(evolve(final_inputs, prefix_cached_tokens=0.0))
