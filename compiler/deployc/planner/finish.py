@@ -82,7 +82,8 @@ def _memory_decision(chosen: Evaluated, prefix: str) -> Decision:
 
 def _slo_misses(spec: Spec, pool: str, perf: Performance, spec_file: str) -> list[Diagnostic]:
     out = []
-    for key, target, predicted in (("ttft_ms", spec.slo.ttft_ms, perf.ttft_ms), ("itl_ms", spec.slo.itl_ms, perf.itl_ms)):
+    checks = (("ttft_ms", spec.slo.ttft_ms, perf.ttft_ms), ("itl_ms", spec.slo.itl_ms, perf.itl_ms))
+    for key, target, predicted in checks:
         if target is not None and target.p99 is not None and predicted > target.p99:
             out.append(Diagnostic(
                 rule="DPC304", severity=Severity.WARNING, file=spec_file, key_path=f"slo.{key}.p99",
@@ -115,7 +116,8 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
         diagnostics.append(Diagnostic(
             rule="DPC305", severity=Severity.WARNING, file=target.spec_file, key_path="workload",
             message=f"pool {shape.name}: {chosen.concurrency_per_replica:.0f} requests in flight per replica but "
-                    f"max_num_seqs is {seqs.value} ({seqs.reason})", hint="add replicas (GPUs) or relax the ITL target"))
+                    f"max_num_seqs is {seqs.value} ({seqs.reason})",
+            hint="add replicas (GPUs) or relax the ITL target"))
     base = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, float(seqs.value))
     decode_ms = decode_step_time_s(base, float(seqs.value), mean_context)[0] * 1e3
     budget = rules.token_budget(spec.slo.goal, itl_target, int(seqs.value), decode_ms,
