@@ -1,0 +1,119 @@
+"""The container of one vLLM server on one node: image, GPUs, shared memory, network, volumes, env.
+
+Shared by ``run.sh`` / node scripts (docker run) and ``compose.yaml``, so they always agree.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from deployc.emitters import EnvRef, Word
+from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck
+from deployc.emitters.nccl import nccl_env
+
+from deployc_vllm import ENGINE_VERSION, IMAGE, IMAGE_TAG
+from deployc_vllm.command import HEAD_ADDR, NodeRole
+from deployc_vllm.options import VllmOptions
+from deployc_vllm.placement import Server
+
+if TYPE_CHECKING:
+    from deployc.planner.plan import Plan
+
+HF_TOKEN = "HF_TOKEN"  # noqa: S105  (the variable's name; its value is never written)
+RAY_PORT = 6379
+# "$@" hands the serve argv to vLLM without a second round of shell parsing.
+RAY_HEAD = f'ray start --head --port={RAY_PORT} --disable-usage-stats && exec vllm serve "$@"'
+RAY_WORKER = f'exec ray start --block --disable-usage-stats --address="$1:{RAY_PORT}"'
+
+
+def image_ref(plan: Plan) -> str:
+    """``repository:tag``: the spec's override, else the pinned image."""
+    ops = plan.target.spec.operations
+    return f"{ops.image or IMAGE}:{ops.image_tag or IMAGE_TAG}"
+
+
+def image_note(plan: Plan) -> str | None:
+    """Said in every artifact header when the spec pins a tag other than the one the flags were checked against."""
+    tag = plan.target.spec.operations.image_tag
+    if tag is None or tag == IMAGE_TAG:
+        return None
+    return (f"The spec pins image tag {tag!r}; every flag here was checked against vLLM {ENGINE_VERSION}'s flag set "
+            f"(image tag {IMAGE_TAG}). If {tag!r} is another vLLM version, check the flags against it.")
+
+
+def launch(server: Server, role: NodeRole, options: VllmOptions,
+           argv: tuple[Word, ...]) -> tuple[str | None, tuple[Word, ...]]:
+    """Entrypoint override and container arguments: ``vllm serve`` itself, or a Ray node around it."""
+    if options.distributed_executor_backend != "ray" or not server.spans_nodes:
+        return None, argv
+    if role.head:
+        return "bash", ("-c", RAY_HEAD, "vllm-ray-head", *argv)
+    return "bash", ("-c", RAY_WORKER, "vllm-ray-worker", role.head_addr)
+
+
+def container_name(server: Server, role: NodeRole) -> str:
+    """The server's name on its head node, ``<name>-worker<rank>`` on the others."""
+    return server.name if role.head else f"{server.name}-worker{role.rank}"
+
+
+def _shm(options: VllmOptions) -> tuple[str | None, str]:
+    if options.shm_size_gib is None:
+        return None, ""
+    size = f"{options.shm_size_gib:g}g"
+    return size, (f"a private /dev/shm of {size} ([backends.vllm] shm_size_gib) instead of the host's IPC "
+                  "namespace: NCCL and PyTorch workers exchange tensors through it, Docker's 64 MiB default is too "
+                  "small (USER-PAINS #9)")
+
+
+def docker_run(plan: Plan, server: Server, options: VllmOptions, role: NodeRole) -> DockerRun:
+    """The container for one server on one of its nodes."""
+    spec = plan.target.spec
+    hw = spec.hardware
+    multi = server.spans_nodes
+    network = hw.network if multi else "none"
+    env = tuple((v.name, v.value, v.why) for v in nccl_env(network, hw.network_interface, hw.ib_hcas)) \
+        if multi else ()
+    rdma = multi and network.startswith(("ib-", "roce-"))
+    shm, shm_why = _shm(options)
+    entrypoint, _ = launch(server, role, options, ())
+    return DockerRun(
+        name=container_name(server, role),
+        image=image_ref(plan),
+        gpu_device_ids=server.gpu_ids,
+        shm_size=shm,
+        shm_size_why=shm_why,
+        network_host=multi,
+        network_host_why="the host's network: torch.distributed and NCCL connect to the other nodes' addresses "
+                         "and RDMA devices directly, without Docker's NAT",
+        ports=(server.port,) if role.head else (),
+        volumes=((spec.operations.model_cache, HF_CACHE_IN_CONTAINER,
+                  "the host's Hugging Face cache: weights download once and survive restarts"),),
+        env_passthrough=((HF_TOKEN, "the Hugging Face token, passed by name from this shell's environment; its "
+                                    "value is never written into this file"),),
+        env=env,
+        devices=(("/dev/infiniband", "the RDMA devices, for NCCL's InfiniBand/RoCE transport"),) if rdma else (),
+        ulimits=(("memlock=-1", "RDMA registers (pins) GPU and host buffers; the default limit breaks it"),)
+        if rdma else (),
+        cap_add=(("IPC_LOCK", "lets NCCL pin memory for RDMA"),) if rdma else (),
+        health=HealthCheck(port=server.port) if role.head else None,
+        entrypoint=entrypoint,
+    )
+
+
+def head_role(server: Server) -> NodeRole:
+    """The role of a server's first node."""
+    return NodeRole(nnodes=len(server.nodes), rank="0", head=True, head_addr=HEAD_ADDR)
+
+
+def node_role(server: Server, rank: int) -> NodeRole:
+    """The role of the ``rank``-th node of a server (literal rank, the head address from the environment)."""
+    return NodeRole(nnodes=len(server.nodes), rank=str(rank), head=rank == 0, head_addr=HEAD_ADDR)
+
+
+def token_export_line(plan: Plan) -> str | None:
+    """``export HF_TOKEN=...`` when the spec names another variable for the token (the name is validated)."""
+    name = plan.target.spec.operations.hf_token_env
+    if name == HF_TOKEN:
+        return None
+    EnvRef(name)  # validates the name
+    return f'export {HF_TOKEN}="${{{name}:-}}"  # the token is read from {name} (operations.hf_token_env)'

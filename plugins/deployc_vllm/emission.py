@@ -1,0 +1,114 @@
+"""Everything ``deployc_emit`` returns: the artifacts, one reason per serve flag, and vLLM's own decisions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from deployc.backend import Artifact, Emission, FlagReason
+from deployc.planner.decisions import Alternative, Decision, Quantity
+
+from deployc_vllm import ENGINE_VERSION, IMAGE_TAG
+from deployc_vllm.bench import bench_script
+from deployc_vllm.command import NodeRole, serve_command
+from deployc_vllm.container import image_ref, node_role
+from deployc_vllm.manifests import compose_yaml, kubernetes_files
+from deployc_vllm.monitoring import monitoring_markdown, prometheus_rules
+from deployc_vllm.options import VllmOptions, parse_options
+from deployc_vllm.placement import Server, engine_data_parallel, nodes_used, place
+from deployc_vllm.scripts import node_script, preflight_script, run_script
+
+if TYPE_CHECKING:
+    from deployc.planner.plan import Plan
+
+
+def _flags(plan: Plan, servers: tuple[Server, ...], options: VllmOptions) -> tuple[FlagReason, ...]:
+    out: list[FlagReason] = []
+    several = len(plan.pools) > 1
+    for pool in plan.pools:
+        server = next(s for s in servers if s.pool is pool)
+        roles = [node_role(server, 0), node_role(server, 1)] if server.spans_nodes else [NodeRole()]
+        seen: set[str] = set()
+        for role in roles:
+            for flag in serve_command(plan, server, options, role).flags:
+                if flag.flag in seen:
+                    continue
+                seen.add(flag.flag)
+                value = flag.value
+                if flag.flag == "--node-rank":
+                    value = f"0 (node-0, head) … {len(server.nodes) - 1}"
+                reason = f"pool {pool.name}: {flag.reason}" if several else flag.reason
+                out.append(FlagReason(flag=flag.flag, value=value, reason=reason, decision=flag.decision))
+    return tuple(out)
+
+
+def _decisions(plan: Plan, servers: tuple[Server, ...], options: VllmOptions) -> tuple[Decision, ...]:
+    out = [Decision(
+        id="vllm.image", value=image_ref(plan), rule="DPC401",
+        reason=f"vLLM {ENGINE_VERSION}, the version whose real argument parser every emitted flag was checked against"
+               + ("" if (plan.target.spec.operations.image_tag or IMAGE_TAG) == IMAGE_TAG else
+                  f"; the spec pins tag {plan.target.spec.operations.image_tag!r}, so check the flags against it"))]
+    shm = ("host IPC namespace (--ipc=host)" if options.shm_size_gib is None
+           else f"{options.shm_size_gib:g} GiB /dev/shm")
+    out.append(Decision(id="vllm.shared_memory", value=shm, rule="DPC402",
+                        reason="NCCL and PyTorch worker processes exchange tensors through /dev/shm; Docker's 64 MiB "
+                               "default fails or hangs them (USER-PAINS #9)",
+                        rejected=(Alternative("64 MiB default", "too small for NCCL's shared-memory transport"),)))
+    for pool in plan.pools:
+        if pool.layout.dp <= 1:
+            continue
+        inside = engine_data_parallel(pool)
+        out.append(Decision(
+            id=f"vllm.data_parallel.{pool.name}", value="one engine (--data-parallel-size)" if inside else
+            "separate servers", rule="DPC402",
+            reason=("expert parallelism shards the MoE experts across the data-parallel ranks, which must be one "
+                    "engine" if inside else
+                    f"{pool.layout.dp} independent servers (own GPUs, own port): one crash or restart takes out one "
+                    "replica, and any load balancer (or a Kubernetes Service) spreads the requests"),
+            numbers=(Quantity("replicas", pool.layout.dp, ""),),
+            rejected=(Alternative("separate servers" if inside else "--data-parallel-size",
+                                  "experts could not be sharded across replicas" if inside else
+                                  "one engine process for all replicas: a failure restarts them all"),)))
+    if nodes_used(servers) > 1:
+        ray = options.distributed_executor_backend == "ray"
+        out.append(Decision(
+            id="vllm.multi_node_launcher", value="ray" if ray else "native (--nnodes/--node-rank/--headless)",
+            rule="DPC402",
+            reason=("a Ray cluster started by the node scripts ([backends.vllm] distributed_executor_backend)" if ray
+                    else "vLLM's own launcher: one script per node with explicit ranks and the head address, no Ray "
+                         "cluster that can miss the GPUs (USER-PAINS #15)"),
+            rejected=((Alternative("native", "set to ray in [backends.vllm]"),) if ray else
+                      (Alternative("ray", "one more cluster to start and keep healthy"),))))
+    return tuple(out)
+
+
+def _artifacts(plan: Plan, servers: tuple[Server, ...], options: VllmOptions) -> list[Artifact]:
+    artifacts: list[Artifact] = []
+    total = nodes_used(servers)
+    if total == 1:
+        artifacts.append(Artifact(path="run.sh", content=run_script(plan, servers, options), executable=True,
+                                  description="docker run for every server on this host"))
+        artifacts.append(Artifact(path="compose.yaml", content=compose_yaml(plan, servers, options),
+                                  description="the same servers for docker compose"))
+    else:
+        for node in range(total):
+            artifacts.append(Artifact(path=f"node-{node}.sh", content=node_script(plan, servers, options, node),
+                                      executable=True, description=f"what runs on node {node}"))
+        artifacts.append(Artifact(path="preflight-nccl.sh", content=preflight_script(plan, servers), executable=True,
+                                  description="all_reduce_perf across the nodes, against the plan's bus bandwidth"))
+    for path, text in kubernetes_files(plan, servers, options).items():
+        artifacts.append(Artifact(path=path, content=text, description="Kubernetes manifests"))
+    artifacts.append(Artifact(path="bench.sh", content=bench_script(plan, servers), executable=True,
+                              description="vllm bench serve with the spec's workload, checked against the SLO"))
+    artifacts.append(Artifact(path="monitoring.md", content=monitoring_markdown(plan, servers),
+                              description="what to watch"))
+    artifacts.append(Artifact(path="prometheus-rules.yaml", content=prometheus_rules(plan),
+                              description="Prometheus alerts"))
+    return artifacts
+
+
+def emit(plan: Plan) -> Emission:
+    """The vLLM artifacts of a plan."""
+    options = parse_options(plan.target.spec.backends.get("vllm"))
+    servers = place(plan)
+    return Emission(artifacts=tuple(_artifacts(plan, servers, options)), flags=_flags(plan, servers, options),
+                    decisions=_decisions(plan, servers, options))

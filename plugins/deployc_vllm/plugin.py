@@ -1,0 +1,59 @@
+"""The vLLM backend's hook implementations (the ``deployc.backends`` entry point ``vllm``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from deployc import hookimpl
+from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads
+from deployc.diagnostics import Diagnostic
+
+from deployc_vllm import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
+from deployc_vllm.options import OPTIONS_SCHEMA
+
+if TYPE_CHECKING:
+    from deployc.planner.plan import Plan
+    from deployc.target import Target
+
+
+@hookimpl
+def deployc_backend_info() -> BackendInfo:
+    """vLLM, pinned to 0.33.0 and its ``vllm/vllm-openai`` image."""
+    return BackendInfo(
+        name=BACKEND_NAME, engine=ENGINE, engine_version=ENGINE_VERSION, image=IMAGE, image_tag=IMAGE_TAG,
+        summary="vllm serve in Docker, Compose or Kubernetes; native multi-node; flags checked against the real "
+                f"vLLM {ENGINE_VERSION} parser",
+        gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA)
+
+
+@hookimpl
+def deployc_capability(backend: str, target: Target, weights_format: str, kv_cache_dtype: str) -> Capability:  # noqa: ARG001  (hook signature)
+    """The kernel vLLM 0.33.0 uses for a precision on the target GPU, or why it cannot."""
+    from deployc_vllm.capability import capability  # noqa: PLC0415  (keep `deployc backends` start-up light)
+
+    return capability(target, weights_format, kv_cache_dtype)
+
+
+@hookimpl
+def deployc_runtime_overheads(backend: str, query: OverheadQuery) -> RuntimeOverheads:  # noqa: ARG001  (hook signature)
+    """Activation peak, CUDA graphs (inside the budget at 0.33.0), non-torch memory, block size."""
+    from deployc_vllm.overheads import runtime_overheads  # noqa: PLC0415
+
+    return runtime_overheads(query)
+
+
+@hookimpl
+def deployc_check_plan(backend: str, plan: Plan) -> Sequence[Diagnostic]:  # noqa: ARG001  (hook signature)
+    """Cross-flag invariants and every emitted argv against the pinned flag set."""
+    from deployc_vllm.checks import check_plan  # noqa: PLC0415
+
+    return check_plan(plan)
+
+
+@hookimpl
+def deployc_emit(backend: str, plan: Plan) -> Emission:  # noqa: ARG001  (hook signature)
+    """run.sh or node scripts + preflight, compose.yaml, k8s/, bench.sh, monitoring."""
+    from deployc_vllm.emission import emit  # noqa: PLC0415
+
+    return emit(plan)

@@ -1,0 +1,145 @@
+"""``run.sh`` for one host, ``node-<k>.sh`` per node of a multi-node plan, and the NCCL preflight.
+
+Every value from the spec or plan goes through the shell emitter's quoting; the raw lines
+here are fixed bash with only validated names (container names are DNS labels, variables
+are checked identifiers) and integers in them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from deployc.emitters import EnvRef
+from deployc.emitters.docker import docker_run_groups
+from deployc.emitters.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
+from deployc.emitters.shell import ScriptBuilder, group
+
+from deployc_vllm import ENGINE, ENGINE_VERSION
+from deployc_vllm.command import HEAD_ADDR, NodeRole, serve_command
+from deployc_vllm.container import docker_run, image_note, image_ref, launch, node_role, token_export_line
+from deployc_vllm.options import VllmOptions
+from deployc_vllm.placement import Server, nodes_used
+
+if TYPE_CHECKING:
+    from deployc.planner.plan import Plan
+
+PREFLIGHT_MIN_SHARE = 0.8  # measured bus bandwidth below 80% of the plan's figure fails the preflight
+
+
+def _builder(plan: Plan, purpose: str) -> ScriptBuilder:
+    notes = [n for n in (image_note(plan),) if n]
+    return ScriptBuilder(purpose=purpose, generator=f"deployc {plan.deployc_version}",
+                         engine=f"{ENGINE} {ENGINE_VERSION} (image {image_ref(plan)})",
+                         spec_name=plan.target.spec.name, notes=notes)
+
+
+def _preamble(script: ScriptBuilder, plan: Plan) -> None:
+    script.raw('command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }')
+    export = token_export_line(plan)
+    if export:
+        script.raw(export)
+    script.raw('[ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2')
+    script.command([group("mkdir", "-p", "--", plan.target.spec.operations.model_cache)], explain=False)
+    script.blank()
+
+
+def _describe(server: Server, rank: int) -> str:
+    pool, layout = server.pool, server.pool.layout
+    where = f"node {server.nodes[rank]} of {len(server.nodes)}" if server.spans_nodes else "this host"
+    devices = ",".join(str(i) for i in server.gpu_ids)
+    gpus = "GPU" if len(server.gpu_ids) == 1 else "GPUs"
+    return (f"Server {server.name!r}: pool {pool.name!r}, {layout.label()}, {gpus} {devices} on {where}, "
+            f"port {server.port}.")
+
+
+def _start_server(script: ScriptBuilder, plan: Plan, server: Server, options: VllmOptions, rank: int) -> None:
+    role = node_role(server, rank) if server.spans_nodes else NodeRole()
+    run = docker_run(plan, server, options, role)
+    command = serve_command(plan, server, options, role)
+    _entry, args = launch(server, role, options, command.argv)
+    script.comment(_describe(server, rank))
+    script.raw(f"if docker container inspect {run.name} >/dev/null 2>&1; then")
+    script.raw(f'    echo "a container named {run.name} exists; remove it first: docker rm -f {run.name}" >&2')
+    script.raw("    exit 1")
+    script.raw("fi")
+    serve_groups = list(command.groups)
+    if args != command.argv:  # a Ray node: bash starts Ray, then (head only) vllm serve with the argv as "$@"
+        ray = args[: len(args) - len(command.argv)] if role.head else args
+        serve_groups = [group(*ray, why="start this node's Ray daemon" + (", then vllm serve" if role.head else ""))]
+        serve_groups += list(command.groups) if role.head else []
+    script.command([*docker_run_groups(run), *serve_groups])
+    if role.head:
+        script.raw(f'echo "started {run.name}: http://localhost:{server.port}/v1 (health: '
+                   f'curl -fsS http://localhost:{server.port}/health)"')
+    else:
+        script.raw(f'echo "started {run.name} (worker {rank} of {server.name})"')
+    script.blank()
+
+
+def run_script(plan: Plan, servers: tuple[Server, ...], options: VllmOptions) -> str:
+    """``run.sh``: every server of a single-node plan, one container each."""
+    script = _builder(plan, f"run.sh: start the vLLM server(s) of deployment {plan.target.spec.name!r} on this host.")
+    _preamble(script, plan)
+    for server in servers:
+        _start_server(script, plan, server, options, 0)
+    script.raw('echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"')
+    return script.render()
+
+
+def node_script(plan: Plan, servers: tuple[Server, ...], options: VllmOptions, node: int) -> str:
+    """``node-<k>.sh``: what runs on node k of a multi-node plan (head parts and worker parts)."""
+    total = nodes_used(servers)
+    script = _builder(plan, f"node-{node}.sh: node {node} of {total} of deployment {plan.target.spec.name!r}. Run "
+                            "node-0.sh on the head first, then the other nodes' scripts within a few minutes; "
+                            "run preflight-nccl.sh before, to check the fabric.")
+    script.comment("VLLM_HEAD_ADDR must hold node-0's address on the network the nodes share "
+                   f"({plan.target.spec.hardware.network}).")
+    script.command([group(":", HEAD_ADDR)], explain=False)
+    _preamble(script, plan)
+    for server in servers:
+        if node in server.nodes:
+            _start_server(script, plan, server, options, server.nodes.index(node))
+    return script.render()
+
+
+def preflight_script(plan: Plan, servers: tuple[Server, ...]) -> str:
+    """``preflight-nccl.sh``: all_reduce_perf over every node, compared with the bandwidth the plan assumed."""
+    hw = plan.target.spec.hardware
+    total = nodes_used(servers)
+    env = nccl_env(hw.network, hw.network_interface, hw.ib_hcas)
+    assumed = assumed_bus_bandwidth(plan.decisions)
+    script = _builder(plan, f"preflight-nccl.sh: check the {hw.network} fabric between the {total} nodes with "
+                            "nccl-tests' all_reduce_perf before starting vLLM (run it on node-0; needs MPI and "
+                            "nccl-tests on every node, and passwordless SSH between them).")
+    script.raw(': "${ALL_REDUCE_PERF:=all_reduce_perf}"  # path to nccl-tests\' all_reduce_perf binary')
+    script.raw('command -v mpirun >/dev/null || { echo "mpirun not found: install Open MPI" >&2; exit 1; }')
+    script.raw('IFS=, read -r -a addrs <<< "${VLLM_NODE_ADDRS:?set VLLM_NODE_ADDRS to the addresses of the nodes, '
+               'node-0 first, comma-separated}"')
+    script.raw(f'if [ "${{#addrs[@]}}" -ne {total} ]; then echo "VLLM_NODE_ADDRS must list {total} addresses" >&2; '
+               "exit 1; fi")
+    script.raw('hosts=""')
+    script.raw(f'for addr in "${{addrs[@]}}"; do hosts="${{hosts:+$hosts,}}$addr:{hw.gpus_per_node}"; done')
+    script.raw('log="$(mktemp)"')
+    lines = all_reduce_perf_lines(AllReduceTest(gpus_per_node=hw.gpus_per_node, nodes=total),
+                                  EnvRef("hosts", required=False), env, hw.network_interface,
+                                  binary=EnvRef("ALL_REDUCE_PERF", required=False))
+    script.comment("One rank per GPU; the same NCCL settings the node scripts give vLLM.")
+    script.command([group(*line) for line in lines], explain=False, suffix=' | tee "$log"')
+    script.raw("# the bus bandwidth of the largest message (out-of-place busbw column)")
+    script.raw("busbw=\"$(awk '!/^#/ && NF >= 13 { bw = $8 } END { print bw }' \"$log\")\"")
+    if assumed is None:
+        script.raw('echo "measured bus bandwidth: ${busbw} GB/s (the plan states no figure to compare with)"')
+        return script.render()
+    want = assumed.value * PREFLIGHT_MIN_SHARE
+    script.comment(f"The plan assumed {assumed.label} = {assumed.value:g} {assumed.unit}; below "
+                   f"{PREFLIGHT_MIN_SHARE:.0%} of it the latency predictions do not hold.")
+    script.raw(f'echo "measured bus bandwidth: ${{busbw}} GB/s; the plan assumed {assumed.value:g} {assumed.unit}"')
+    script.raw(f"if awk -v got=\"$busbw\" 'BEGIN {{ exit !(got + 0 >= {want:.3f}) }}'; then")
+    script.raw('    echo "preflight passed"')
+    script.raw("else")
+    script.raw(f'    echo "preflight FAILED: below {want:.3f} GB/s; check NCCL_SOCKET_IFNAME/NCCL_IB_HCA and the '
+               'links (ibstat) before serving" >&2')
+    script.raw("    exit 1")
+    script.raw("fi")
+    return script.render()
+
