@@ -80,7 +80,25 @@ def test_newline_in_a_value_that_reaches_a_command(write_spec):  # type: ignore[
     messages = _check(path)
     assert len(messages) == 1
     assert messages[0].startswith("spec.toml:5: error: model.id: 'meta-llama/x\\n--trust-remote-code' is malformed: "
-                                  "expected no control characters (newlines, tabs, escapes) [DPC020]")
+                                  "expected no control characters (newlines, tabs, escapes) and no leading '-' "
+                                  "(it would be read as a flag) [DPC020]")
+
+
+@pytest.mark.parametrize("key", ["id", "served_name"])
+def test_flag_smuggled_as_a_value_is_refused(write_spec, key):  # type: ignore[no-untyped-def]
+    path = write_spec(MINIMAL_SPEC.replace('[model]\n', f'[model]\n{key} = "--trust-remote-code"\n', 1)
+                      .replace('id = "meta-llama/Llama-3.1-8B-Instruct"\n', "" if key == "id" else
+                               'id = "meta-llama/Llama-3.1-8B-Instruct"\n'))
+    (message,) = _check(path)
+    assert message.startswith(f"spec.toml:5: error: model.{key}: '--trust-remote-code' is malformed:")
+    assert "[DPC020]" in message
+
+
+def test_model_cache_must_be_an_absolute_path_without_colons(write_spec):  # type: ignore[no-untyped-def]
+    path = write_spec(MINIMAL_SPEC + '\n[operations]\nmodel_cache = "/data:/etc"\n')
+    (message,) = _check(path)
+    assert message.startswith("spec.toml:16: error: operations.model_cache: '/data:/etc' is malformed: expected an "
+                              "absolute path without ':' or control characters [DPC015]")
 
 
 def test_unsupported_version(write_spec):  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from attrs import evolve
 
 from deployc.diagnostics import Diagnostic, Severity
 from deployc.planner import knobs as rules
+from deployc.planner.collectives import allreduce_model
 from deployc.planner.decisions import Alternative, Decision, Quantity
 from deployc.planner.evaluate import Evaluated, perf_inputs
 from deployc.planner.formats import weight_format
@@ -51,6 +52,12 @@ def _parallelism_decision(search: Search, chosen: Evaluated, prefix: str) -> Dec
     numbers = [Quantity("GPUs used", layout.gpus_used, ""),
                Quantity("weights per GPU", round(chosen.weights.total_bytes / GIB, 3), "GiB"),
                Quantity("KV capacity per replica", chosen.memory.kv_capacity_tokens, "tokens")]
+    if layout.tp > 1:
+        target = search.candidate.target
+        model = allreduce_model(target.gpu, target.intra_node_link, layout.tp, cuda_graphs=True)
+        numbers += [Quantity(f"TP{layout.tp} all-reduce bus bandwidth ({model.algorithm})",
+                             round(model.bus_bandwidth_bytes_per_s / 1e9, 1), "GB/s"),
+                    Quantity("TP all-reduce latency", round(model.latency_s * 1e6, 1), "µs")]
     if perf is not None:
         numbers += [Quantity("predicted ITL", round(perf.itl_ms, 2), "ms"),
                     Quantity("predicted TTFT", round(perf.ttft_ms, 1), "ms"),

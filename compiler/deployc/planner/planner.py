@@ -13,6 +13,7 @@ from attrs import evolve, frozen
 from deployc import __version__
 from deployc.diagnostics import Diagnostic, PlanError, Severity
 from deployc.planner.backend_choice import backend_decision, rank_backends
+from deployc.planner.collectives import allreduce_model
 from deployc.planner.decisions import Alternative, Decision, Quantity
 from deployc.planner.evaluate import Candidate, Evaluated, evaluate_layout
 from deployc.planner.finish import finish_pool
@@ -167,14 +168,30 @@ def make_plan(target: Target, registry: PluginRegistry, *, backend_override: str
             first_error = first_error or exc
             vetoes[name] = exc.diagnostics[0].message
             continue
+        fabric = () if target.network is None else (network_decision(target),)
         return Plan(deployc_version=__version__, target=target, backend=registry.info(name), pools=tuple(pools),
-                    decisions=(dtype_decision, backend_decision(spec, name, ranking, vetoes), *decisions),
+                    decisions=(dtype_decision, backend_decision(spec, name, ranking, vetoes), *fabric, *decisions),
                     diagnostics=(*(warnings or []), *diagnostics))
     if first_error is not None:
         raise first_error
     detail = "; ".join(f"{k}: {v}" for k, v in {**ranking.reasons, **vetoes}.items())
     raise PlanError([Diagnostic(rule="DPC401", message="no installed backend can serve this spec",
                                 file=target.spec_file, hint=detail or "see `deployc backends`")])
+
+
+def network_decision(target: Target) -> Decision:
+    """The fabric between nodes and the all-reduce bandwidth the plan assumes over all GPUs (for the preflight)."""
+    hw = target.spec.hardware
+    gpus = hw.gpus_per_node * hw.nodes
+    model = allreduce_model(target.gpu, target.intra_node_link, gpus, cuda_graphs=True, network=target.network,
+                            crosses_nodes=True, gpus_per_node=hw.gpus_per_node)
+    return Decision(
+        id="network", value=target.network.id if target.network else "none", rule="DPC206",
+        reason=(f"{hw.nodes} nodes joined by {target.network.id if target.network else 'no network'}. "
+                f"{model.assumption} Check the fabric reaches this before serving (preflight-nccl.sh)"),
+        numbers=(Quantity(f"all-reduce bus bandwidth over {gpus} GPUs ({model.algorithm})",
+                          round(model.bus_bandwidth_bytes_per_s / 1e9, 1), "GB/s"),
+                 Quantity("all-reduce latency", round(model.latency_s * 1e6, 1), "µs")))
 
 
 def closest_numbers(evaluated: Evaluated) -> tuple[Quantity, ...]:

@@ -18,6 +18,10 @@ NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 # No control characters (newlines, tabs, escapes) in anything that may reach a command line.
 PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+# A value passed to an engine as an argument: printable, and not starting with "-" (it would read as a flag).
+ARGUMENT_PATTERN = r"^[^-\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+# A host directory mounted into containers: absolute, no ":" (docker's --volume separator), printable.
+HOST_PATH_PATTERN = r"^/[^\x00-\x1f\x7f:]*$"
 
 Quantization = Literal["auto", "none", "fp8", "int8", "awq", "gptq", "mxfp4", "nvfp4"]
 Interconnect = Literal[
@@ -75,7 +79,7 @@ class ModelSection:
     id: str = spec_field(
         "A catalog name (`deployc catalog models`), a Hugging Face repo id (`org/name`), or a path "
         "(relative to the spec) to a local `config.json` or a directory holding one.",
-        example="meta-llama/Llama-3.1-70B-Instruct", minLength=1, maxLength=256, pattern=PRINTABLE_PATTERN,
+        example="meta-llama/Llama-3.1-70B-Instruct", minLength=1, maxLength=256, pattern=ARGUMENT_PATTERN,
     )
     config: str | None = spec_field(
         "Path (relative to the spec) to a `config.json`, or a directory holding one, to plan from instead of "
@@ -85,7 +89,7 @@ class ModelSection:
     )
     revision: str | None = spec_field(
         "Hugging Face revision (branch, tag or commit) to serve.", default=None, example="main",
-        minLength=1, maxLength=128, pattern=r"^[A-Za-z0-9._/-]+$",
+        minLength=1, maxLength=128, pattern=r"^[A-Za-z0-9._][A-Za-z0-9._/-]*$",
     )
     dtype: Literal["auto", "bfloat16", "float16"] = spec_field(
         "Activation and unquantized-weight dtype. `auto` takes the checkpoint's dtype, or float16 on "
@@ -107,7 +111,7 @@ class ModelSection:
     )
     served_name: str | None = spec_field(
         "Name clients use in the OpenAI-compatible API (defaults to the model id).", default=None,
-        example="llama-70b", minLength=1, maxLength=128, pattern=PRINTABLE_PATTERN,
+        example="llama-70b", minLength=1, maxLength=128, pattern=ARGUMENT_PATTERN,
     )
     trust_remote_code: bool = spec_field(
         "Allow the engine to run code shipped with the model repository.", default=False,
@@ -235,7 +239,7 @@ class OperationsSection:
     model_cache: str = spec_field(
         "Host directory holding the Hugging Face cache, mounted into the container.",
         default="/var/cache/huggingface", example="/data/hf-cache", minLength=1, maxLength=1024,
-        pattern=PRINTABLE_PATTERN,
+        pattern=HOST_PATH_PATTERN,
     )
     hf_token_env: str = spec_field(
         "Name of the environment variable holding the Hugging Face token (its value is never written).",

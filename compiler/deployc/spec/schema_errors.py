@@ -24,7 +24,12 @@ _PATTERN_WORDS = {
     "ending with a dash",
     r"^[A-Za-z_][A-Za-z0-9_]{0,127}$": "an environment variable name (letters, digits, underscores)",
     r"^[^\x00-\x1f\x7f]*$": "no control characters (newlines, tabs, escapes)",
+    r"^[^-\x00-\x1f\x7f][^\x00-\x1f\x7f]*$": "no control characters (newlines, tabs, escapes) and no leading "
+    "'-' (it would be read as a flag)",
+    r"^/[^\x00-\x1f\x7f:]*$": "an absolute path without ':' or control characters",
+    r"^[A-Za-z0-9._][A-Za-z0-9._/-]*$": "a branch, tag or commit (letters, digits, . _ / -), not starting with '-'",
 }
+_UNSAFE_PATTERNS = frozenset({r"^[^\x00-\x1f\x7f]*$", r"^[^-\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"})
 
 
 def _toml_type(value: object) -> str:
@@ -89,7 +94,7 @@ def _one(document: SpecDocument, path: KeyPath, error: Any) -> list[Diagnostic]:
                                     path, value=shown, hint=schema.get("description"))]
     if kind == "pattern":
         words = _PATTERN_WORDS.get(str(error.validator_value), f"match {error.validator_value}")
-        rule = "DPC020" if str(error.validator_value) == r"^[^\x00-\x1f\x7f]*$" else "DPC015"
+        rule = "DPC020" if str(error.validator_value) in _UNSAFE_PATTERNS else "DPC015"
         return [document.diagnostic(rule, f"{shown} is malformed: expected {words}", path, value=shown,
                                     hint=schema.get("description"))]
     if kind in ("minLength", "maxLength", "minItems", "maxItems"):
