@@ -95,7 +95,11 @@ def _sigint_blocked() -> Iterator[None]:
 def _write_tree(root: Path, files: dict[str, bytes], executable: set[str]) -> None:
     for rel, data in sorted(files.items()):
         path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        for parent in reversed(PurePosixPath(rel).parents[:-1]):
+            directory = root / parent
+            if not directory.is_dir():
+                directory.mkdir()
+                directory.chmod(0o755)  # not the process umask: a world-writable k8s/ could be fed manifests
         with path.open("xb") as handle:  # x: never follow or reuse an existing entry
             handle.write(data)
             handle.flush()

@@ -137,7 +137,11 @@ def kv_dtype_bytes(name: str) -> float:
 
 
 def _unconverted_groups(patterns: tuple[str, ...]) -> tuple[frozenset[str], bool, tuple[str, ...]]:
-    """Linear groups a checkpoint leaves unquantized, whether lm_head is among them, unrecognised patterns."""
+    """Linear groups a checkpoint leaves unquantized, whether lm_head is among them, unrecognised patterns.
+
+    Patterns are matched by module kind, not by layer: one naming a single layer's MLP leaves every
+    MLP unquantized, which overestimates bytes rather than underestimating them.
+    """
     groups: set[str] = set()
     lm_head = False
     unknown: list[str] = []
