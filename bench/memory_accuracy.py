@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from attrs import evolve
-
 from deployc.backend import OverheadQuery
 from deployc.catalog import GPU, ModelArch, resolve_gpu, resolve_model
 from deployc.planner.formats import weight_format
@@ -97,8 +96,8 @@ def _predict_vllm(case: dict[str, Any], model: ModelArch, gpu: GPU, profile: Any
         num_attention_heads=model.num_attention_heads, is_moe=model.is_moe, gpu_name=gpu.name,
         gpu_memory_bytes=gpu.memory_bytes, tp=tp, pp=1, activation_dtype_bytes=2, max_num_batched_tokens=budget,
         max_num_seqs=seqs, cuda_graphs=not case.get("enforce_eager"), weights_bytes_per_gpu=weights.total_bytes)
-    overheads = evolve(runtime_overheads(query, profile),
-                       default_memory_fraction=case.get("gpu_memory_utilization") or profile.default_gpu_memory_utilization)
+    fraction = case.get("gpu_memory_utilization") or profile.default_gpu_memory_utilization
+    overheads = evolve(runtime_overheads(query, profile), default_memory_fraction=fraction)
     kv_bytes = 1.0 if str(case.get("kv_cache_dtype", "auto")).startswith("fp8") else 2.0
     memory = plan_memory(MemoryInputs(
         model=model, gpu=gpu, layout=Layout(tp=tp, pp=1, dp=1), weights_bytes_per_gpu=weights.total_bytes,
@@ -110,7 +109,7 @@ def _predict_vllm(case: dict[str, Any], model: ModelArch, gpu: GPU, profile: Any
             "kv_tokens": kv_capacity_tokens(model, kv, kv_bytes, tp=tp, pp=1)}
 
 
-def _predict_sglang(case: dict[str, Any], model: ModelArch, gpu: GPU) -> dict[str, float]:
+def _predict_sglang(case: dict[str, Any], model: ModelArch) -> dict[str, float]:
     """SGLang: the KV pool is what the log says it allocated; tokens = pool / bytes per token."""
     tp = case.get("tensor_parallel_size", 1)
     kv_bytes = 2.0
@@ -149,7 +148,7 @@ def main() -> int:
             pred = _predict_vllm(case, model, gpu, profile)
             note = f"profile {profile.version}"
         else:
-            pred = _predict_sglang(case, model, gpu)
+            pred = _predict_sglang(case, model)
             note = "KV pool from the log; tokens = pool / bytes per token"
         errs = (_error(pred.get("weights_gib"), obs.get("weights_gib")),
                 _error(pred.get("available_kv_gib"), obs.get("available_kv_gib")),

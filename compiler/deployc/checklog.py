@@ -14,7 +14,6 @@ from attrs import evolve, frozen
 from deployc.diagnostics import Diagnostic, SpecError
 from deployc.enginelog import EngineLog, parse_engine_log
 from deployc.planner.evaluate import Candidate, Evaluated, evaluate_layout
-from deployc.planner.planner import search_layouts
 from deployc.planner.types import Layout
 from deployc.plugins import PluginRegistry, default_registry
 

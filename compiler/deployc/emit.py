@@ -95,8 +95,10 @@ def _sigint_blocked() -> Iterator[None]:
 def _write_tree(root: Path, files: dict[str, bytes], executable: set[str]) -> None:
     for rel, data in sorted(files.items()):
         path = root / rel
-        for parent in reversed(PurePosixPath(rel).parents[:-1]):
+        for parent in reversed(PurePosixPath(rel).parents):
             directory = root / parent
+            if str(parent) == ".":
+                continue
             if not directory.is_dir():
                 directory.mkdir()
                 directory.chmod(0o755)  # not the process umask: a world-writable k8s/ could be fed manifests

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-
 from deployc import emit as emit_module
 from deployc.backend import Artifact
 from deployc.diagnostics import OutputError, PluginError
@@ -24,8 +22,8 @@ def test_writes_files_modes_and_manifest(tmp_path: Path):
     out = tmp_path / "out"
     result = write_build(out, FILES, {"run.sh"}, version="9.9")
     assert result.files == (MANIFEST_NAME, "k8s/deployment.yaml", "run.sh")
-    assert os.stat(out / "run.sh").st_mode & 0o777 == 0o755
-    assert os.stat(out / "k8s/deployment.yaml").st_mode & 0o777 == 0o644
+    assert (out / "run.sh").stat().st_mode & 0o777 == 0o755
+    assert (out / "k8s/deployment.yaml").stat().st_mode & 0o777 == 0o644
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     assert sorted(manifest["files"]) == ["k8s/deployment.yaml", "run.sh"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging directory left behind

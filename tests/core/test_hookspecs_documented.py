@@ -5,8 +5,8 @@ from __future__ import annotations
 import inspect
 
 import pytest
-
 from deployc import hookspecs
+
 from tests.conftest import REPO
 
 HOOKS = sorted(name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("deployc_"))
@@ -19,7 +19,7 @@ def test_there_are_hooks():
 @pytest.mark.parametrize("hook", HOOKS)
 def test_hook_documented_in_plugins_md(hook: str):
     doc = (REPO / "docs" / "plugins.md").read_text()
-    params = [p for p in inspect.signature(getattr(hookspecs, hook)).parameters]
+    params = list(inspect.signature(getattr(hookspecs, hook)).parameters)
     assert f"### `{hook}(" in doc, f"{hook} has no section in docs/plugins.md"
     section = doc.split(f"### `{hook}(")[1].split("###")[0]
     for param in params:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-
 from deployc.spec.locate import format_path, locate_keys
 
 DOC = '''\
