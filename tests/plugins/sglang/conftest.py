@@ -7,7 +7,7 @@ from pathlib import Path
 import attrs
 import pytest
 from deployc.api import plan
-from deployc.diagnostics import DeployError
+from deployc.diagnostics import DeploycError
 from deployc.planner.plan import Plan
 
 from tests.conftest import REPO
@@ -22,7 +22,7 @@ def sample_plans() -> dict[str, Plan]:
     for path in SAMPLES:
         try:
             plans[path.stem], _ = plan(Path(path), "sglang", display_name=path.name)
-        except DeployError:
+        except DeploycError:
             continue
     return plans
 

@@ -1,0 +1,76 @@
+"""Where each SGLang server runs: which nodes, which GPU devices, which port.
+
+SGLang keeps a pool's data-parallel replicas inside one server (``--dp-size``: one router,
+one port, DP workers each with TP × PP GPUs), so a pool is one server of TP × PP × DP GPUs.
+Servers are packed onto nodes in order; one larger than a node spans whole nodes
+(``--nnodes``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from attrs import frozen
+from deployc.planner.types import PoolPlan
+
+if TYPE_CHECKING:
+    from deployc.planner.plan import Plan
+
+
+class PlacementError(ValueError):
+    """The plan's layouts do not fit the spec's nodes and GPUs."""
+
+
+@frozen(kw_only=True)
+class Server:
+    """One ``sglang.launch_server`` (possibly spanning nodes) and where it runs."""
+
+    pool: PoolPlan
+    nodes: tuple[int, ...]
+    gpu_ids: tuple[int, ...]  # device ids used on each of its nodes
+    port: int
+    name: str
+
+    @property
+    def spans_nodes(self) -> bool:
+        """Whether one server runs across several nodes."""
+        return len(self.nodes) > 1
+
+
+def place(plan: Plan) -> tuple[Server, ...]:
+    """One server per pool, packed onto the spec's nodes in order."""
+    hw = plan.target.spec.hardware
+    per_node = hw.gpus_per_node
+    device_ids = tuple(hw.gpu_ids) if hw.gpu_ids else tuple(range(per_node))
+    node, used = 0, 0
+    ports_on_node: dict[int, int] = {}
+    servers: list[Server] = []
+    for pool in plan.pools:
+        gpus = pool.layout.gpus_used
+        nodes: tuple[int, ...]
+        if gpus <= per_node:
+            if used + gpus > per_node:
+                node, used = node + 1, 0
+            nodes, ids = (node,), device_ids[used:used + gpus]
+            used += gpus
+        else:
+            if gpus % per_node:
+                raise PlacementError(f"pool {pool.name!r}: {gpus} GPUs is not a whole number of {per_node}-GPU nodes")
+            if used:
+                node, used = node + 1, 0
+            span = gpus // per_node
+            nodes, ids = tuple(range(node, node + span)), device_ids
+            node += span
+        if max(nodes) >= hw.nodes:
+            raise PlacementError(f"pool {pool.name!r} needs more than the spec's {hw.nodes} node(s) of {per_node} GPUs")
+        offset = ports_on_node.get(nodes[0], 0)
+        ports_on_node[nodes[0]] = offset + 1
+        name = "-".join(p for p in (plan.target.spec.name, pool.name if len(plan.pools) > 1 else "") if p)
+        servers.append(Server(pool=pool, nodes=nodes, gpu_ids=ids, port=plan.target.spec.operations.port + offset,
+                              name=name))
+    return tuple(servers)
+
+
+def nodes_used(servers: tuple[Server, ...]) -> int:
+    """How many nodes the servers occupy."""
+    return max((max(s.nodes) for s in servers), default=0) + 1

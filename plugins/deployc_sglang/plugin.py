@@ -1,0 +1,59 @@
+"""The SGLang backend's hook implementations (the ``deployc.backends`` entry point ``sglang``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from deployc import hookimpl
+from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads
+from deployc.diagnostics import Diagnostic
+
+from deployc_sglang import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
+from deployc_sglang.options import OPTIONS_SCHEMA
+
+if TYPE_CHECKING:
+    from deployc.planner.plan import Plan
+    from deployc.target import Target
+
+
+@hookimpl
+def deployc_backend_info() -> BackendInfo:
+    """SGLang, pinned to 0.5.23 and its ``lmsysorg/sglang`` image."""
+    return BackendInfo(
+        name=BACKEND_NAME, engine=ENGINE, engine_version=ENGINE_VERSION, image=IMAGE, image_tag=IMAGE_TAG,
+        summary="python -m sglang.launch_server in Docker plus the same settings as a --config YAML; radix cache "
+                f"for shared prefixes; checked against SGLang {ENGINE_VERSION}'s real parser",
+        gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA)
+
+
+@hookimpl
+def deployc_capability(backend: str, target: Target, weights_format: str, kv_cache_dtype: str) -> Capability:  # noqa: ARG001  (hook signature)
+    """The kernel SGLang 0.5.23 uses for a precision on the target GPU, or why it cannot."""
+    from deployc_sglang.capability import capability  # noqa: PLC0415  (keep `deployc backends` start-up light)
+
+    return capability(target, weights_format, kv_cache_dtype)
+
+
+@hookimpl
+def deployc_runtime_overheads(backend: str, query: OverheadQuery) -> RuntimeOverheads:  # noqa: ARG001  (hook signature)
+    """Activations, CUDA graphs (outside mem_fraction_static), NCCL slack, SGLang's own default fraction."""
+    from deployc_sglang.overheads import runtime_overheads  # noqa: PLC0415
+
+    return runtime_overheads(query)
+
+
+@hookimpl
+def deployc_check_plan(backend: str, plan: Plan) -> Sequence[Diagnostic]:  # noqa: ARG001  (hook signature)
+    """Memory-fraction sanity, placement, and every emitted argv / YAML against the pinned flag set."""
+    from deployc_sglang.checks import check_plan  # noqa: PLC0415
+
+    return check_plan(plan)
+
+
+@hookimpl
+def deployc_emit(backend: str, plan: Plan) -> Emission:  # noqa: ARG001  (hook signature)
+    """run.sh or node scripts + preflight, and sglang-<server>.yaml."""
+    from deployc_sglang.emission import emit  # noqa: PLC0415
+
+    return emit(plan)

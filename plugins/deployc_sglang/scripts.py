@@ -1,0 +1,178 @@
+"""``run.sh`` for one host, ``node-<k>.sh`` per node of a multi-node plan, and the NCCL preflight.
+
+Built with the shared emitters (shell quoting, docker run, NCCL variables, all_reduce_perf);
+the raw lines here are fixed bash with only validated names and integers in them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from deployc.emitters import EnvRef
+from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
+from deployc.emitters.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
+from deployc.emitters.shell import ScriptBuilder, group
+
+from deployc_sglang import ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
+from deployc_sglang.command import DIST_PORT, LAUNCH, NodeRole, launch_command
+from deployc_sglang.options import SglangOptions
+from deployc_sglang.placement import Server, nodes_used
+
+if TYPE_CHECKING:
+    from deployc.planner.plan import Plan
+
+HF_TOKEN = "HF_TOKEN"  # noqa: S105  (the variable's name; its value is never written)
+HEAD_ADDR = EnvRef("SGLANG_HEAD_ADDR", "set SGLANG_HEAD_ADDR to the address of node-0")
+PREFLIGHT_MIN_SHARE = 0.8  # measured bus bandwidth below 80% of the plan's figure fails the preflight
+
+
+def image_ref(plan: Plan) -> str:
+    """``repository:tag``: the spec's override, else the pinned image."""
+    ops = plan.target.spec.operations
+    return f"{ops.image or IMAGE}:{ops.image_tag or IMAGE_TAG}"
+
+
+def image_note(plan: Plan) -> str | None:
+    """Said in every script header when the spec pins a tag other than the one the flags were checked against."""
+    tag = plan.target.spec.operations.image_tag
+    if tag is None or tag == IMAGE_TAG:
+        return None
+    return (f"The spec pins image tag {tag!r}; every flag here was checked against SGLang {ENGINE_VERSION} "
+            f"(image tag {IMAGE_TAG}). If {tag!r} is another SGLang version, check the flags against it.")
+
+
+def docker_run(plan: Plan, server: Server, options: SglangOptions, rank: int) -> DockerRun:
+    """The container of one server on one of its nodes."""
+    spec = plan.target.spec
+    hw = spec.hardware
+    multi = server.spans_nodes
+    env = tuple((v.name, v.value, v.why) for v in nccl_env(hw.network, hw.network_interface, hw.ib_hcas)) \
+        if multi else ()
+    rdma = multi and hw.network.startswith(("ib-", "roce-"))
+    shm = f"{options.shm_size_gib:g}g" if options.shm_size_gib else None
+    head = rank == 0
+    return DockerRun(
+        name=server.name if head else f"{server.name}-worker{rank}",
+        image=image_ref(plan),
+        gpu_device_ids=server.gpu_ids,
+        shm_size=shm,
+        shm_size_why="a private /dev/shm ([backends.sglang] shm_size_gib): NCCL and the scheduler/detokenizer "
+                     "processes exchange tensors through it; Docker's 64 MiB default is too small (USER-PAINS #9)",
+        network_host=multi,
+        network_host_why="the host's network: torch.distributed and NCCL reach the other nodes directly",
+        ports=(server.port,) if head else (),
+        volumes=((spec.operations.model_cache, HF_CACHE_IN_CONTAINER,
+                  "the host's Hugging Face cache: weights download once and survive restarts"),),
+        env_passthrough=((HF_TOKEN, "the Hugging Face token, passed by name from this shell's environment; its value "
+                                    "is never written into this file"),),
+        env=env,
+        devices=(("/dev/infiniband", "the RDMA devices, for NCCL's InfiniBand/RoCE transport"),) if rdma else (),
+        ulimits=(("memlock=-1", "RDMA registers (pins) GPU and host buffers; the default limit breaks it"),)
+        if rdma else (),
+        cap_add=(("IPC_LOCK", "lets NCCL pin memory for RDMA"),) if rdma else (),
+        health=HealthCheck(port=server.port) if head else None,
+    )
+
+
+def _builder(plan: Plan, purpose: str) -> ScriptBuilder:
+    return ScriptBuilder(purpose=purpose, generator=f"deployc {plan.deployc_version}",
+                         engine=f"{ENGINE} {ENGINE_VERSION} (image {image_ref(plan)})",
+                         spec_name=plan.target.spec.name, notes=[n for n in (image_note(plan),) if n])
+
+
+def _preamble(script: ScriptBuilder, plan: Plan) -> None:
+    script.raw('command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }')
+    token_env = plan.target.spec.operations.hf_token_env
+    if token_env != HF_TOKEN:
+        EnvRef(token_env)  # validates the name
+        script.raw(f'export {HF_TOKEN}="${{{token_env}:-}}"  # the token is read from {token_env}')
+    script.raw('[ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2')
+    script.command([group("mkdir", "-p", "--", plan.target.spec.operations.model_cache)], explain=False)
+    script.blank()
+
+
+def _start_server(script: ScriptBuilder, plan: Plan, server: Server, options: SglangOptions, rank: int) -> None:
+    role = NodeRole(nnodes=len(server.nodes), rank=rank)
+    run = docker_run(plan, server, options, rank)
+    command = launch_command(plan, server, options, role)
+    layout = server.pool.layout
+    where = f"node {server.nodes[rank]} (rank {rank} of {len(server.nodes)})" if server.spans_nodes else "this host"
+    script.comment(f"Server {server.name!r}: pool {server.pool.name!r}, {layout.label()}, GPUs "
+                   f"{','.join(map(str, server.gpu_ids))} on {where}, port {server.port}.")
+    script.raw(f"if docker container inspect {run.name} >/dev/null 2>&1; then")
+    script.raw(f'    echo "a container named {run.name} exists; remove it first: docker rm -f {run.name}" >&2')
+    script.raw("    exit 1")
+    script.raw("fi")
+    script.command([*docker_run_groups(run), group(*LAUNCH), *command.groups])
+    if rank == 0:
+        script.raw(f'echo "started {run.name}: http://localhost:{server.port}/v1 (health: '
+                   f'curl -fsS http://localhost:{server.port}/health)"')
+    else:
+        script.raw(f'echo "started {run.name} (rank {rank} of {server.name})"')
+    script.blank()
+
+
+def run_script(plan: Plan, servers: tuple[Server, ...], options: SglangOptions) -> str:
+    """``run.sh``: every server of a single-node plan, one container each."""
+    script = _builder(plan, f"run.sh: start the SGLang server(s) of deployment {plan.target.spec.name!r} on this "
+                            "host. The same settings are in sglang-*.yaml (python3 -m sglang.launch_server --config).")
+    _preamble(script, plan)
+    for server in servers:
+        _start_server(script, plan, server, options, 0)
+    script.raw('echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"')
+    return script.render()
+
+
+def node_script(plan: Plan, servers: tuple[Server, ...], options: SglangOptions, node: int) -> str:
+    """``node-<k>.sh``: what runs on node k of a multi-node plan."""
+    total = nodes_used(servers)
+    script = _builder(plan, f"node-{node}.sh: node {node} of {total} of deployment {plan.target.spec.name!r}. Run "
+                            "preflight-nccl.sh first, then every node's script (node-0 serves the API).")
+    script.comment(f"SGLANG_HEAD_ADDR must hold node-0's address on the network the nodes share "
+                   f"({plan.target.spec.hardware.network}); port {DIST_PORT} on it must be reachable.")
+    script.command([group(":", HEAD_ADDR)], explain=False)
+    script.raw(f'SGLANG_DIST_INIT_ADDR="${{SGLANG_HEAD_ADDR}}:{DIST_PORT}"')
+    _preamble(script, plan)
+    for server in servers:
+        if node in server.nodes:
+            _start_server(script, plan, server, options, server.nodes.index(node))
+    return script.render()
+
+
+def preflight_script(plan: Plan, servers: tuple[Server, ...]) -> str:
+    """``preflight-nccl.sh``: all_reduce_perf over every node, compared with the bandwidth the plan assumed."""
+    hw = plan.target.spec.hardware
+    total = nodes_used(servers)
+    script = _builder(plan, f"preflight-nccl.sh: check the {hw.network} fabric between the {total} nodes with "
+                            "nccl-tests' all_reduce_perf before starting SGLang (run it on node-0; needs MPI and "
+                            "nccl-tests on every node, and passwordless SSH between them).")
+    script.raw(': "${ALL_REDUCE_PERF:=all_reduce_perf}"  # path to nccl-tests\' all_reduce_perf binary')
+    script.raw('command -v mpirun >/dev/null || { echo "mpirun not found: install Open MPI" >&2; exit 1; }')
+    script.raw('IFS=, read -r -a addrs <<< "${SGLANG_NODE_ADDRS:?set SGLANG_NODE_ADDRS to the addresses of the '
+               'nodes, node-0 first, comma-separated}"')
+    script.raw(f'if [ "${{#addrs[@]}}" -ne {total} ]; then echo "SGLANG_NODE_ADDRS must list {total} addresses" '
+               ">&2; exit 1; fi")
+    script.raw('hosts=""')
+    script.raw(f'for addr in "${{addrs[@]}}"; do hosts="${{hosts:+$hosts,}}$addr:{hw.gpus_per_node}"; done')
+    script.raw('log="$(mktemp)"')
+    lines = all_reduce_perf_lines(AllReduceTest(gpus_per_node=hw.gpus_per_node, nodes=total),
+                                  EnvRef("hosts", required=False),
+                                  nccl_env(hw.network, hw.network_interface, hw.ib_hcas), hw.network_interface,
+                                  binary=EnvRef("ALL_REDUCE_PERF", required=False))
+    script.comment("One rank per GPU; the same NCCL settings the node scripts give SGLang.")
+    script.command([group(*line) for line in lines], explain=False, suffix=' | tee "$log"')
+    script.raw("busbw=\"$(awk '!/^#/ && NF >= 13 { bw = $8 } END { print bw }' \"$log\")\"")
+    assumed = assumed_bus_bandwidth(plan.decisions)
+    if assumed is None:
+        script.raw('echo "measured bus bandwidth: ${busbw} GB/s (the plan states no figure to compare with)"')
+        return script.render()
+    want = assumed.value * PREFLIGHT_MIN_SHARE
+    script.raw(f'echo "measured bus bandwidth: ${{busbw}} GB/s; the plan assumed {assumed.value:g} {assumed.unit}"')
+    script.raw(f"if awk -v got=\"$busbw\" 'BEGIN {{ exit !(got + 0 >= {want:.3f}) }}'; then")
+    script.raw('    echo "preflight passed"')
+    script.raw("else")
+    script.raw(f'    echo "preflight FAILED: below {want:.3f} GB/s; check NCCL_SOCKET_IFNAME/NCCL_IB_HCA and the '
+               'links before serving" >&2')
+    script.raw("    exit 1")
+    script.raw("fi")
+    return script.render()

@@ -1,0 +1,59 @@
+"""TensorRT-LLM's memory beside weights and KV cache: runtime buffers sized by the BUILD limits.
+
+A TensorRT-LLM engine allocates its activation and I/O buffers for the limits it was built with
+(``trtllm-build --max_batch_size/--max_num_tokens``), not for the traffic it sees (USER-PAINS #17,
+TRT-LLM#247, TRT-LLM#1400).  The KV cache then takes ``kv_cache_config.free_gpu_memory_fraction``
+(default 0.9, ``data/trtllm-llm-api.json``) of the memory FREE after the engine and those
+buffers were loaded.  deployc builds with ``max_num_tokens`` = the plan's token budget and
+``max_batch_size`` = its running-request limit, so the query's values are the build limits.
+"""
+
+from __future__ import annotations
+
+import math
+
+from deployc.backend import OverheadQuery, RuntimeOverheads
+
+from deployc_trtllm import ENGINE_VERSION
+
+GIB = 1 << 30
+MIB = 1 << 20
+DEFAULT_FREE_FRACTION = 0.9  # KvCacheConfig.free_gpu_memory_fraction default
+TOKENS_PER_BLOCK = 32  # trtllm-build --tokens_per_block default (data/trtllm-build.json)
+GRAPH_PER_LAYER_BYTES = 4 * MIB  # assumed: engine-flow CUDA graphs (cuda_graph_mode), one per batch size cached
+
+
+def runtime_buffer_bytes(query: OverheadQuery) -> int:
+    """Activation buffers for ``max_num_tokens`` tokens, plus last-token logits for ``max_batch_size`` rows."""
+    experts = 4 if query.is_moe else 1
+    per_token = (3 * query.intermediate_size * experts / query.tp + 6 * query.hidden_size) \
+        * query.activation_dtype_bytes
+    logits = query.max_num_seqs * query.vocab_size * 4
+    return int(query.max_num_batched_tokens * per_token + logits)
+
+
+def runtime_overheads(query: OverheadQuery) -> RuntimeOverheads:
+    """The overheads of one candidate layout, with the assumptions behind each number."""
+    buffers = runtime_buffer_bytes(query)
+    graphs = int(GRAPH_PER_LAYER_BYTES * math.ceil(query.num_layers / query.pp)) if query.cuda_graphs else 0
+    nccl = int(0.1 * GIB + (0.25 * GIB * math.log2(query.tp) if query.tp > 1 else 0))
+    return RuntimeOverheads(
+        engine_version=ENGINE_VERSION,
+        activation_peak_bytes=buffers,
+        cuda_graph_bytes=graphs,
+        cuda_graph_in_budget=False,
+        non_torch_bytes=nccl,
+        memory_fraction_kind="free_after_load",
+        default_memory_fraction=DEFAULT_FREE_FRACTION,
+        kv_block_size_tokens=TOKENS_PER_BLOCK,
+        assumptions=(
+            f"TensorRT-LLM {ENGINE_VERSION} runtime buffers {buffers / GIB:.2f} GiB, sized by the build limits "
+            f"max_num_tokens {query.max_num_batched_tokens:,} and max_batch_size {query.max_num_seqs:,} "
+            "(allocated whatever the traffic; TRT-LLM#247, TRT-LLM#1400)",
+            "TensorRT-LLM KV cache = free_gpu_memory_fraction × memory free after the engine and buffers loaded "
+            f"(default {DEFAULT_FREE_FRACTION})",
+            f"TensorRT-LLM CUDA graphs {graphs / GIB:.2f} GiB (cuda_graph_mode; assumed 4 MiB per layer)",
+            f"NCCL buffers {nccl / GIB:.2f} GiB (assumed: 0.1 GiB + 0.25 GiB per doubling of TP)",
+            f"KV cache in blocks of {TOKENS_PER_BLOCK} tokens (--tokens_per_block default)",
+        ),
+    )

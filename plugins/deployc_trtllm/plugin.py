@@ -1,0 +1,59 @@
+"""The TensorRT-LLM backend's hook implementations (the ``deployc.backends`` entry point ``trtllm``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from deployc import hookimpl
+from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads
+from deployc.diagnostics import Diagnostic
+
+from deployc_trtllm import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
+from deployc_trtllm.options import OPTIONS_SCHEMA
+
+if TYPE_CHECKING:
+    from deployc.planner.plan import Plan
+    from deployc.target import Target
+
+
+@hookimpl
+def deployc_backend_info() -> BackendInfo:
+    """TensorRT-LLM, pinned to 1.2.1 and its NGC release image."""
+    return BackendInfo(
+        name=BACKEND_NAME, engine=ENGINE, engine_version=ENGINE_VERSION, image=IMAGE, image_tag=IMAGE_TAG,
+        summary="quantize.py + trtllm-build script (10-30 min per configuration, engine tied to the GPU "
+                "architecture), trtllm-serve with an extra-options YAML; NVIDIA Ampere+ only",
+        gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA)
+
+
+@hookimpl
+def deployc_capability(backend: str, target: Target, weights_format: str, kv_cache_dtype: str) -> Capability:  # noqa: ARG001  (hook signature)
+    """What TensorRT-LLM 1.2 builds engines for for a precision on the target GPU, or why it cannot."""
+    from deployc_trtllm.capability import capability  # noqa: PLC0415  (keep `deployc backends` start-up light)
+
+    return capability(target, weights_format, kv_cache_dtype)
+
+
+@hookimpl
+def deployc_runtime_overheads(backend: str, query: OverheadQuery) -> RuntimeOverheads:  # noqa: ARG001  (hook signature)
+    """Runtime buffers sized by the build limits; KV as a fraction of free memory after load."""
+    from deployc_trtllm.overheads import runtime_overheads  # noqa: PLC0415
+
+    return runtime_overheads(query)
+
+
+@hookimpl
+def deployc_check_plan(backend: str, plan: Plan) -> Sequence[Diagnostic]:  # noqa: ARG001  (hook signature)
+    """Single node, build limits, every flag and YAML key against the manifests."""
+    from deployc_trtllm.checks import check_plan  # noqa: PLC0415
+
+    return check_plan(plan)
+
+
+@hookimpl
+def deployc_emit(backend: str, plan: Plan) -> Emission:  # noqa: ARG001  (hook signature)
+    """build.sh, build-engine.sh, run.sh, extra-llm-api-options-<pool>.yaml."""
+    from deployc_trtllm.emission import emit  # noqa: PLC0415
+
+    return emit(plan)
