@@ -94,7 +94,8 @@ def _search_pool(target: Target, registry: PluginRegistry, backend: str, dtype: 
             rejected.append(Alternative(label, f"does not fit on any valid layout ({short:.1f} GiB short per GPU)"
                                         if closest else "no valid layout"))
     if not failed:
-        raise Vetoed("; ".join(f"{a.value}: {a.reason}" for a in rejected) or "no precision to try")
+        reasons = list(dict.fromkeys(a.reason for a in rejected))  # the same veto for each KV dtype once
+        raise Vetoed("; ".join(reasons) or "no precision to try")
     raise PlanError([_does_not_fit(failed[0], registry)])
 
 
@@ -174,6 +175,9 @@ def make_plan(target: Target, registry: PluginRegistry, *, backend_override: str
                     diagnostics=(*(warnings or []), *diagnostics))
     if first_error is not None:
         raise first_error
+    if forced is not None:
+        raise PlanError([Diagnostic(rule="DPC401", message=f"the {forced} backend cannot serve this spec",
+                                    file=target.spec_file, hint=vetoes.get(forced))])
     detail = "; ".join(f"{k}: {v}" for k, v in {**ranking.reasons, **vetoes}.items())
     raise PlanError([Diagnostic(rule="DPC401", message="no installed backend can serve this spec",
                                 file=target.spec_file, hint=detail or "see `deployc backends`")])
