@@ -22,6 +22,7 @@ from deployc.spec.loader import SpecDocument, read_document
 from deployc.spec.model import Spec
 from deployc.spec.schema import validator
 from deployc.spec.schema_errors import schema_diagnostics
+from deployc.spec.secrets import redact, secret_diagnostics
 from deployc.spec.semantic import semantic_diagnostics
 from deployc.spec.structure import structure_spec, unstructure_spec
 from deployc.target import Target, resolve
@@ -49,9 +50,10 @@ def load_spec(path: Path, registry: PluginRegistry | None = None, display_name: 
     """Read, schema-validate and semantically check a spec; raise :class:`SpecError` when invalid."""
     registry = registry or default_registry()
     document = read_document(Path(path), display_name)
-    problems = schema_diagnostics(document, validator(registry.option_schemas()))
-    if problems:
-        raise SpecError(sorted(problems, key=sort_key))
+    secrets = secret_diagnostics(document)
+    problems = [redact(d) for d in schema_diagnostics(document, validator(registry.option_schemas()))]
+    if problems or secrets:
+        raise SpecError(sorted([*secrets, *problems], key=sort_key))
     spec = structure_spec(document.raw)
     found = semantic_diagnostics(document, spec)
     if has_errors(found):

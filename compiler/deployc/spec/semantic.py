@@ -6,23 +6,12 @@ into a target (:mod:`deployc.resolve`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from deployc.diagnostics import Diagnostic
 from deployc.spec.loader import SpecDocument
 from deployc.spec.locate import KeyPath
 from deployc.spec.model import Spec, TokenDistribution
-
-# Token formats of the hosts users paste from (Hugging Face, GitHub, OpenAI-style, AWS, Slack).
-_SECRET_PATTERNS = (
-    re.compile(r"\bhf_[A-Za-z0-9]{30,}"),
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}"),
-    re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"),
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
-    re.compile(r"\bxox[baprs]-[A-Za-z0-9-]{10,}"),
-)
 
 Rule = Callable[[SpecDocument, Spec], Iterator[Diagnostic]]
 
@@ -88,28 +77,7 @@ def _topology(doc: SpecDocument, spec: Spec) -> Iterator[Diagnostic]:
                                  ("hardware", "gpu_ids"), hint="e.g. gpu_ids = [0, 1]")
 
 
-def _strings(node: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str]]:
-    if isinstance(node, str):
-        yield path, node
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            yield from _strings(value, (*path, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _strings(value, (*path, index))
-
-
-def _secrets(doc: SpecDocument, spec: Spec) -> Iterator[Diagnostic]:
-    for path, text in _strings(doc.raw):
-        if any(p.search(text) for p in _SECRET_PATTERNS):
-            yield doc.diagnostic(
-                "DPC021", "looks like an access token; secrets must not be written in a spec", path,
-                value="<redacted>",
-                hint=f"remove it and export it as ${spec.operations.hf_token_env} where deployc's output runs",
-            )
-
-
-RULES: tuple[Rule, ...] = (_load, _distributions, _classes, _percentiles, _topology, _secrets)
+RULES: tuple[Rule, ...] = (_load, _distributions, _classes, _percentiles, _topology)
 
 
 def semantic_diagnostics(document: SpecDocument, spec: Spec) -> list[Diagnostic]:

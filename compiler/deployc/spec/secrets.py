@@ -1,0 +1,82 @@
+"""Secrets in specs: reported wherever they appear (key or value), and never repeated in any message.
+
+Specs are committed to git and their values reach emitted scripts, so a token pasted into
+any field is an error (DPC021). The scan runs on the raw table before the schema, so a token
+is reported even next to other errors, and every other diagnostic is redacted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from attrs import evolve
+
+from deployc.diagnostics import Diagnostic
+from deployc.spec.loader import SpecDocument
+from deployc.spec.locate import KeyPath
+
+# Token formats of the hosts users paste from (Hugging Face, GitHub, OpenAI-style, AWS, Slack).
+SECRET_PATTERNS = (
+    re.compile(r"hf_[A-Za-z0-9]{30,}"),
+    re.compile(r"gh[pousr]_[A-Za-z0-9]{30,}"),
+    re.compile(r"sk-[A-Za-z0-9_-]{20,}"),
+    re.compile(r"AKIA[0-9A-Z]{16}"),
+    re.compile(r"xox[baprs]-[A-Za-z0-9-]{10,}"),
+)
+REDACTED = "<redacted>"
+DEFAULT_TOKEN_ENV = "HF_TOKEN"  # noqa: S105  (the name of a variable, not a secret)
+
+
+def looks_secret(text: str) -> bool:
+    """True when the text contains something shaped like an access token."""
+    return any(p.search(text) for p in SECRET_PATTERNS)
+
+
+def redact_text(text: str) -> str:
+    """The text with every token-shaped substring replaced."""
+    for pattern in SECRET_PATTERNS:
+        text = pattern.sub(REDACTED, text)
+    return text
+
+
+def redact(diagnostic: Diagnostic) -> Diagnostic:
+    """A diagnostic with no token in its message, value, hint or key path."""
+    def clean(text: str | None) -> str | None:
+        return None if text is None else redact_text(text)
+
+    return evolve(diagnostic, message=redact_text(diagnostic.message), value=clean(diagnostic.value),
+                  hint=clean(diagnostic.hint), key_path=clean(diagnostic.key_path))
+
+
+def _walk(node: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str, bool]]:
+    """(path, text, is_key) for every string key and value."""
+    if isinstance(node, str):
+        yield path, node, False
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield (*path, key), str(key), True
+            yield from _walk(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _walk(value, (*path, index))
+
+
+def _token_env(raw: dict[str, Any]) -> str:
+    operations = raw.get("operations")
+    name = operations.get("hf_token_env") if isinstance(operations, dict) else None
+    return name if isinstance(name, str) and name.isidentifier() and not looks_secret(name) else DEFAULT_TOKEN_ENV
+
+
+def secret_diagnostics(document: SpecDocument) -> list[Diagnostic]:
+    """A DPC021 for every key or value that looks like a token (redacted)."""
+    env = _token_env(document.raw)
+    out = []
+    for path, text, is_key in _walk(document.raw):
+        if looks_secret(text):
+            where = "a key" if is_key else "a value"
+            out.append(redact(document.diagnostic(
+                "DPC021", f"{where} looks like an access token; secrets must not be written in a spec", path,
+                value=REDACTED, hint=f"remove it and export it as ${env} where deployc's output runs")))
+    return out
