@@ -40,10 +40,12 @@ def test_try_repo_passes_good_spec_and_fails_bad_one(tmp_path: Path) -> None:
     _git(specs, "add", "-A")
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache"), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     run = [sys.executable, "-m", "pre_commit", "try-repo", str(source), "deployc-validate", "--files"]
-    good = subprocess.run([*run, "good.toml"], cwd=specs, capture_output=True, text=True, env=env, timeout=900)
+    good = subprocess.run([*run, "good.toml"], check=False, cwd=specs, capture_output=True, text=True, env=env,
+                          timeout=900)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "Passed" in good.stdout
-    bad = subprocess.run([*run, "bad.toml"], cwd=specs, capture_output=True, text=True, env=env, timeout=900)
+    bad = subprocess.run([*run, "bad.toml"], check=False, cwd=specs, capture_output=True, text=True, env=env,
+                         timeout=900)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "Failed" in bad.stdout
     assert ("bad.toml:9: error: hardware.gpus_per_nod: unknown key 'gpus_per_nod' [DPC010]\n"

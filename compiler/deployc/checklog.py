@@ -44,9 +44,13 @@ class Comparison:
         if self.observed is None:
             return f"{self.label:<24} {self.predicted:>12,.2f} {self.unit} predicted, not in the log"
         err = self.error or 0.0
-        verdict = "ok" if self.tolerance is None or abs(err) <= self.tolerance else f"OFF: {self.blame}"
-        return (f"{self.label:<24} {self.predicted:>12,.2f} {self.unit} predicted, {self.observed:,.2f} observed "
-                f"({err:+.1%}) {verdict}")
+        if self.tolerance is None:
+            verdict = "(follows from the rows above)"
+        else:
+            verdict = "ok" if abs(err) <= self.tolerance else f"OFF by more than {self.tolerance:.0%}: {self.blame}"
+        digits = 0 if self.unit == "tokens" else 2
+        return (f"{self.label:<18} {self.predicted:>12,.{digits}f} {self.unit} predicted, {self.observed:,.{digits}f} "
+                f"observed ({err:+.1%}) {verdict}")
 
 
 def _evaluate_like_the_log(candidate: Candidate, log: EngineLog, registry: PluginRegistry,
@@ -107,20 +111,42 @@ def compare(spec_path: Path, log_path: Path, *, display_name: str | None = None,
     ev = _evaluate_like_the_log(search.candidate, log, registry, chosen)
     m = ev.memory
     per_request = log.max_concurrency_tokens_per_request or m.kv_capacity_tokens
+    kv_blame = "engine overheads (activation peak, CUDA graphs, non-torch) or the memory fraction"
+    graphs_gib = m.per_gpu.cuda_graph_bytes / GIB
+    if log.available_kv_gib is not None and ev.overheads.cuda_graph_in_budget and \
+            abs(log.available_kv_gib - m.per_gpu.kv_cache_bytes / GIB - graphs_gib) < 0.25:
+        kv_blame = (f"CUDA graphs: the planned engine counts their {graphs_gib:.2f} GiB inside its budget; the engine "
+                    "that wrote this log did not (vLLM before 0.21)")
+    tokens_blame = "KV bytes per token (layers, KV heads per rank, head_dim, dtype) or block rounding"
+    if log.available_kv_gib and log.kv_tokens and m.per_gpu.kv_cache_bytes:
+        memory_err = m.per_gpu.kv_cache_bytes / GIB / log.available_kv_gib - 1
+        tokens_err = m.kv_capacity_tokens / log.kv_tokens - 1
+        if abs(tokens_err - memory_err) < 0.02:
+            tokens_blame = "follows from the KV memory above (bytes per token agree)"
     return [
         Comparison("weights per GPU", ev.weights.total_bytes / GIB, log.weights_gib, "GiB", TOLERANCE["weights"],
                    "weight sharding or quantized-bytes assumption (checkpoint format, scales, vocab padding)"),
         Comparison("KV cache memory", m.per_gpu.kv_cache_bytes / GIB, log.available_kv_gib, "GiB",
-                   TOLERANCE["kv_memory"], "engine overheads (activation peak, CUDA graphs, non-torch) or the "
-                   "memory fraction"),
+                   TOLERANCE["kv_memory"], kv_blame),
         Comparison("KV cache tokens", m.kv_capacity_tokens, log.kv_tokens, "tokens", TOLERANCE["kv_tokens"],
-                   "KV bytes per token (layers, KV heads per rank, head_dim, dtype) or block rounding"),
+                   tokens_blame),
         Comparison("max concurrency", m.kv_capacity_tokens / per_request, log.max_concurrency, "x", None, ""),
         Comparison("CUDA graphs", m.per_gpu.cuda_graph_bytes / GIB, log.cuda_graph_gib, "GiB", None, ""),
     ]
 
 
 def check_log(spec_path: Path, log_path: Path, *, display_name: str | None = None) -> str:
-    """The comparison as text."""
-    rows = compare(spec_path, log_path, display_name=display_name)
-    return "\n".join(r.line() for r in rows)
+    """The comparison as text, with the settings it was made under."""
+    registry = default_registry()
+    rows = compare(spec_path, log_path, display_name=display_name, registry=registry)
+    log = parse_engine_log(log_path.read_text(errors="replace").splitlines())
+    info = registry.info(str(log.engine))
+    version = log.engine_version or "not printed in the log"
+    header = [f"{info.engine} log (engine version: {version}); predicted with deployc's {info.engine} "
+              f"{info.engine_version} model at the log's settings: TP {log.tensor_parallel_size or 'as planned'}, "
+              f"memory fraction {log.gpu_memory_utilization or 'as planned'}, max model length "
+              f"{log.max_model_len or 'as planned'}"]
+    if log.engine_version and log.engine_version != info.engine_version:
+        header.append(f"note: the log is from {info.engine} {log.engine_version}; memory accounting changes between "
+                      "versions (e.g. vLLM counts CUDA graphs inside its budget since 0.21)")
+    return "\n".join([*header, *(r.line() for r in rows)])

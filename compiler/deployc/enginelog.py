@@ -37,6 +37,7 @@ class EngineLog:
     tensor_parallel_size: int | None = None
     max_model_len: int | None = None
     gpu_memory_utilization: float | None = None
+    engine_version: str | None = None
 
 
 _VLLM_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -52,6 +53,8 @@ _VLLM_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 _CONCURRENCY = re.compile(rf"Maximum concurrency for {_NUM} tokens per request: {_NUM}x")
 _NON_DEFAULT = re.compile(r"non-default args: (\{.*\})")
+_VERSION = re.compile(r"(?:vLLM API server version|vLLM version|sglang version|SGLang version)[:= ]+v?([0-9][\w.+-]*)",
+                      re.IGNORECASE)
 _SGLANG_KV = re.compile(rf"KV Cache is allocated\. #tokens: {_NUM}, K size: {_NUM} GB, V size: {_NUM} GB")
 _SGLANG_WEIGHTS = re.compile(rf"Load weight end\..*mem usage={_NUM} GB")
 _SGLANG_GRAPH = re.compile(rf"Capture cuda graph end\..*mem usage={_NUM} GB")
@@ -66,7 +69,8 @@ def _vllm_args(line: str, log: EngineLog) -> EngineLog:
         args = ast.literal_eval(match.group(1))
     except (ValueError, SyntaxError):
         return log
-    return evolve(log, tensor_parallel_size=args.get("tensor_parallel_size", log.tensor_parallel_size),
+    # vLLM prints only the arguments that differ from their defaults: no tensor_parallel_size means 1.
+    return evolve(log, tensor_parallel_size=args.get("tensor_parallel_size", 1),
                   max_model_len=args.get("max_model_len", log.max_model_len),
                   gpu_memory_utilization=args.get("gpu_memory_utilization", log.gpu_memory_utilization))
 
@@ -93,6 +97,8 @@ def parse_engine_log(lines: Iterable[str]) -> EngineLog:
             log = evolve(log, engine=log.engine or "vllm", max_concurrency=_f(m.group(2)),
                          max_concurrency_tokens_per_request=int(_f(m.group(1))))
         log = _vllm_args(line, log)
+        if m := _VERSION.search(line):
+            log = evolve(log, engine_version=m.group(1))
         for pattern, attribute in _VLLM_PATTERNS:
             if m := pattern.search(line):
                 value = _f(m.groups()[-1])

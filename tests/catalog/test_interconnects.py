@@ -51,7 +51,7 @@ def test_links_resolve_by_alias_and_suggest_when_unknown() -> None:
 
 @pytest.mark.parametrize("row", allreduce_measurements(), ids=lambda r: r.system)
 def test_allreduce_measurements_are_sourced_and_resolvable(row: object) -> None:
-    from deployc.catalog import AllReduceMeasurement  # noqa: PLC0415
+    from deployc.catalog import AllReduceMeasurement
 
     assert isinstance(row, AllReduceMeasurement)
     assert row.source

@@ -145,7 +145,7 @@ def test_plugin_models_resolve_after_the_builtins() -> None:
 
 
 def test_model_data_files_keep_hf_keys_and_sources() -> None:
-    from deployc.catalog.lookup import data_files, load_data  # noqa: PLC0415
+    from deployc.catalog.lookup import data_files, load_data
 
     files = data_files("models")
     assert len(files) == len(MODELS)

@@ -50,7 +50,7 @@ def record_explicit(parser: argparse.ArgumentParser, given: dict[str, argparse.N
         action._deployc_given = given  # type: ignore[attr-defined]
 
 
-def jsonable(value: Any, _depth: int = 0) -> Any:  # noqa: PLR0911 -- one return per kind
+def jsonable(value: Any, _depth: int = 0) -> Any:
     """Best-effort conversion of a parsed value to plain JSON data."""
     if _depth > 20:
         return repr(value)

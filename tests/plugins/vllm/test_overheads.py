@@ -113,7 +113,7 @@ def test_pinned_profile_facts() -> None:
 def test_eager_has_no_graph_memory_and_tp_adds_nccl_buffers() -> None:
     case = _case("vllm-qwen3-32b-h100-tp2-llmd")
     query = _query(case, 8192, 1024)
-    import attrs  # noqa: PLC0415
+    import attrs
 
     eager = runtime_overheads(attrs.evolve(query, cuda_graphs=False))
     assert eager.cuda_graph_bytes == 0
