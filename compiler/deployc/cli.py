@@ -135,9 +135,12 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
     rows = catalog_rows(args.kind)
     if args.format == "json":
         print(json.dumps(rows, indent=2))
-    else:
-        for row in rows:
-            print("  ".join(str(v) for v in row.values()))
+        return ExitCode.OK
+    columns = list(rows[0]) if rows else []
+    table = [columns] + [["" if row[c] is None else str(row[c]) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
     return ExitCode.OK
 
 
