@@ -61,7 +61,9 @@ def test_local_config_file_and_directory_relative_to_the_spec(tmp_path: Path) ->
     by_file = resolve_model("models/my-llama/config.json", base_dir=tmp_path, allow_download=False)
     absolute = resolve_model(str(model_dir), base_dir=Path("/nonexistent"), allow_download=False)
     assert by_dir.name == by_file.name == absolute.name == "my-llama"
-    assert by_dir.source == f"config.json at {model_dir / 'config.json'}"
+    # Named as the spec names it, so a plan does not depend on where the tree lives.
+    assert by_dir.source == "config.json at models/my-llama"
+    assert absolute.source == f"config.json at {model_dir / 'config.json'}"
     assert by_dir.num_layers == 32
 
 

@@ -120,7 +120,9 @@ def resolve_model(ref: str, *, base_dir: Path, extra: Iterable[CatalogModel] = (
     local = _local_config(ref, base_dir)
     if local is not None:
         name = local.parent.name if local.name == "config.json" else local.stem
-        return _read_config(local, name=name or ref, description=f"config.json at {local}")
+        # Named as the spec names it (relative to the spec), so plans do not depend on where the tree lives.
+        shown = ref if not Path(ref).is_absolute() else str(local)
+        return _read_config(local, name=name or ref, description=f"config.json at {shown}")
     tried = [f"not a catalog model or alias, and no file or directory {base_dir / ref}"]
     if hf.looks_like_repo_id(ref):
         cached = hf.cached_config(ref)
