@@ -95,3 +95,15 @@ def test_golden_artifacts(sample: Path, backend: str, tmp_path: Path, update_gol
     assert sorted(files) == sorted(expected)
     for name, data in files.items():
         assert data == expected[name], f"{name} differs from tests/golden/{sample.stem}/{backend}/{name}"
+
+
+@pytest.mark.parametrize("sample", [s for s in SAMPLES if "config =" in s.read_text()], ids=lambda p: p.stem)
+def test_build_does_not_depend_on_where_the_specs_live(sample: Path, tmp_path: Path) -> None:
+    outputs = []
+    for place in ("a", "b/deeper"):
+        tree = tmp_path / place / "samples"
+        shutil.copytree(REPO / "samples", tree)
+        out = tmp_path / f"out-{len(outputs)}"
+        build(tree / sample.name, out, display_name=f"samples/{sample.name}")
+        outputs.append({str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+    assert outputs[0] == outputs[1]
