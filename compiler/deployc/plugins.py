@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import os
+import queue
 import threading
 import traceback
 from collections.abc import Callable, Sequence
@@ -86,15 +87,45 @@ def _timeout_s() -> float:
         return DEFAULT_TIMEOUT_S
 
 
+class _Worker:
+    """One long-lived daemon thread that runs plugin hooks, so a hook can be timed out cheaply.
+
+    Daemon: a hook that never returns cannot keep the process alive after deployc has reported it.
+    """
+
+    def __init__(self) -> None:
+        self.inbox: queue.SimpleQueue[tuple[Callable[..., Any], dict[str, Any], list[Any], threading.Event]] = (
+            queue.SimpleQueue())
+        threading.Thread(target=self._run, name="deployc-plugin", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            function, kwargs, box, done = self.inbox.get()
+            try:
+                box.append((True, function(**kwargs)))
+            except BaseException as exc:  # handed back to the caller, whatever it is
+                box.append((False, exc))
+            done.set()
+
+
+_WORKER: dict[str, _Worker] = {}
+
+
 def _call_with_timeout(function: Callable[..., T], kwargs: dict[str, Any], timeout_s: float) -> T:
-    """Run a hook in a daemon thread so a hanging plugin cannot hang deployc."""
+    """Run a hook on the plugin worker thread; raise TimeoutError if it does not return in time."""
     if threading.current_thread() is not threading.main_thread():
         return function(**kwargs)
-    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="deployc-plugin")
-    try:
-        return executor.submit(function, **kwargs).result(timeout=timeout_s)
-    finally:
-        executor.shutdown(wait=False, cancel_futures=True)
+    worker = _WORKER.setdefault("current", _Worker())
+    box: list[tuple[bool, Any]] = []
+    done = threading.Event()
+    worker.inbox.put((function, kwargs, box, done))
+    if not done.wait(timeout_s):
+        _WORKER.pop("current", None)  # abandon the stuck worker; the next call starts a fresh one
+        raise concurrent.futures.TimeoutError
+    ok, value = box[0]
+    if ok:
+        return value  # type: ignore[no-any-return]
+    raise value
 
 
 class PluginRegistry:
