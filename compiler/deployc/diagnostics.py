@@ -36,7 +36,8 @@ class Severity(enum.StrEnum):
 
 
 def _short_repr(value: object, limit: int = 80) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else repr(value)
+    # ASCII escapes: no control character (C0, DEL, C1 such as the 8-bit CSI) reaches a terminal raw.
+    text = json.dumps(value, ensure_ascii=True, default=str) if not isinstance(value, str) else ascii(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -49,14 +49,22 @@ def check_artifact_paths(artifacts: Sequence[Artifact], plugin: str, reserved: f
             problem = "escapes or is not normalised (.. or . or //)"
         elif path in seen:
             problem = "is emitted twice"
-        elif path in reserved:
+        elif path in reserved or any(p in reserved for p in _prefixes(path)):
             problem = "clashes with a file deployc writes itself"
+        elif any(p in seen for p in _prefixes(path)) or any(other.startswith(path + "/") for other in seen):
+            problem = "is both a file and a directory among the artifacts"
         elif any(ord(ch) < 0x20 for ch in path):
             problem = "contains control characters"
         if problem:
             raise PluginError([Diagnostic(rule="DPC505", message=f"backend {plugin!r}: artifact path {path!r} "
                                           f"{problem}")])
         seen.add(path)
+
+
+def _prefixes(path: str) -> list[str]:
+    """``a/b/c`` → ``["a", "a/b"]``: the directories a path needs."""
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _manifest(files: dict[str, bytes], version: str) -> bytes:
@@ -67,17 +75,43 @@ def _manifest(files: dict[str, bytes], version: str) -> bytes:
     return (json.dumps(body, indent=2) + "\n").encode()
 
 
+def _entries(directory: Path) -> list[Path]:
+    """Everything below ``directory``, links not followed (a link to a directory is one entry)."""
+    out: list[Path] = []
+    for root, dirs, files in os.walk(directory, followlinks=False):
+        base = Path(root)
+        out += [base / name for name in files]
+        for name in dirs:
+            path = base / name
+            # A link to a directory, or a directory with nothing deployc wrote in it, is the user's.
+            if path.is_symlink() or not any(path.iterdir()):
+                out.append(path)
+    return out
+
+
 def _owned(directory: Path) -> tuple[bool, list[str]]:
-    """Whether deployc wrote this directory, and files in it that its manifest does not list."""
+    """Whether deployc wrote this directory, and what in it is not exactly what deployc wrote.
+
+    Untracked: any entry the manifest does not list (files, links, empty directories), and any
+    listed file whose bytes no longer match the manifest's hash (a user's edit).
+    """
     manifest = directory / MANIFEST_NAME
-    present = sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if not p.is_dir())
-    if not manifest.is_file():
-        return (not present), present
+    present = {str(p.relative_to(directory)): p for p in _entries(directory)}
+    if not manifest.is_file() or manifest.is_symlink():
+        return (not present), sorted(present)
     try:
-        listed = set(json.loads(manifest.read_text())["files"]) | {MANIFEST_NAME}
-    except (ValueError, KeyError, TypeError, OSError):
-        return False, present
-    return True, [p for p in present if p not in listed]
+        listed: dict[str, str] = json.loads(manifest.read_text())["files"]
+    except (ValueError, KeyError, TypeError):
+        return False, sorted(present)
+    foreign = []
+    for rel, path in sorted(present.items()):
+        if rel == MANIFEST_NAME:
+            continue
+        if rel not in listed or path.is_symlink() or not path.is_file():
+            foreign.append(rel)
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != listed[rel]:
+            foreign.append(f"{rel} (edited)")
+    return True, foreign
 
 
 @contextlib.contextmanager
@@ -127,7 +161,10 @@ def write_build(directory: Path, files: dict[str, bytes], executable: set[str], 
     if directory.exists() and not directory.is_dir():
         raise OutputError([Diagnostic(rule="DPC602", message=f"{directory} exists and is not a directory")])
     if directory.exists() and not force:
-        owned, untracked = _owned(directory)
+        try:
+            owned, untracked = _owned(directory)
+        except OSError as exc:
+            raise _os_error(directory, exc) from None
         if not owned or untracked:
             listing = ", ".join(untracked[:5]) + (" …" if len(untracked) > 5 else "")
             raise OutputError([Diagnostic(
@@ -136,9 +173,12 @@ def write_build(directory: Path, files: dict[str, bytes], executable: set[str], 
                 hint="choose an empty or new directory, or pass --force to replace it entirely")])
     all_files = dict(files)
     all_files[MANIFEST_NAME] = _manifest(files, version)
+    staging: Path | None = None
     try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.deployc-", dir=directory.parent))
+        # Created with SIGINT held back, so an interrupt cannot fall between mkdtemp and the cleanup below.
+        with _sigint_blocked():
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.deployc-", dir=directory.parent))
     except OSError as exc:
         raise _os_error(directory, exc) from None
     try:

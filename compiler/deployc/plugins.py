@@ -12,6 +12,8 @@ import concurrent.futures
 import functools
 import os
 import queue
+import re
+import signal
 import threading
 import traceback
 from collections.abc import Callable, Sequence
@@ -99,6 +101,10 @@ class _Worker:
         threading.Thread(target=self._run, name="deployc-plugin", daemon=True).start()
 
     def _run(self) -> None:
+        # Signals go to the main thread only: the writer holds SIGINT back there during its swap, and a
+        # process-directed signal delivered to this thread would bypass that.
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         while True:
             function, kwargs, box, done = self.inbox.get()
             try:
@@ -135,6 +141,7 @@ class PluginRegistry:
         self.pm = pluggy.PluginManager("deployc")
         self.pm.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = list(failures)
+        self._collect_failed: set[tuple[str, str]] = set()
         self.backends: dict[str, LoadedBackend] = {}
         claimed: dict[str, list[LoadedBackend]] = {}
         for source, plugin in plugins:
@@ -166,11 +173,14 @@ class PluginRegistry:
         except concurrent.futures.TimeoutError:
             self._fail(source, "DPC506", f"deployc_backend_info did not return within {_timeout_s():g} s")
             return None
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit from a plugin must not end deployc
             self._fail(source, "DPC502", f"deployc_backend_info raised {type(exc).__name__}: {exc}")
             return None
-        if not isinstance(info, BackendInfo):
-            self._fail(source, "DPC503", f"deployc_backend_info returned {type(info).__name__}, not BackendInfo")
+        problem = _info_problem(info)
+        if problem is not None:
+            self._fail(source, "DPC503", f"deployc_backend_info returned {problem}")
             return None
         return LoadedBackend(info=info, plugin=plugin, source=source)
 
@@ -207,9 +217,9 @@ class PluginRegistry:
         except concurrent.futures.TimeoutError:
             raise PluginError([Diagnostic(rule="DPC506", message=f"{where}: {hook} did not return within "
                                           f"{_timeout_s():g} s")]) from None
-        except PluginError:
+        except (PluginError, KeyboardInterrupt):
             raise
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit from a plugin must not end deployc with its code
             frames = traceback.extract_tb(exc.__traceback__)
             at = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
             raise PluginError([Diagnostic(rule="DPC502", message=f"{where}: {hook} raised "
@@ -250,29 +260,67 @@ class PluginRegistry:
         return self._call(backend, "deployc_emit", Emission, False, plan=plan)  # type: ignore[no-any-return]
 
     def catalog_gpus(self) -> list[GPU]:
-        """GPUs contributed by plugins."""
-        return self._collect("deployc_catalog_gpus")
+        """GPUs contributed by plugins (a plugin whose hook fails is recorded in ``failures`` and skipped)."""
+        from deployc.catalog import GPU  # noqa: PLC0415  (the catalog loads only when a spec needs it)
+
+        return self._collect("deployc_catalog_gpus", GPU)
 
     def catalog_models(self) -> list[CatalogModel]:
-        """Models contributed by plugins."""
-        return self._collect("deployc_catalog_models")
+        """Models contributed by plugins (a plugin whose hook fails is recorded in ``failures`` and skipped)."""
+        from deployc.catalog import CatalogModel  # noqa: PLC0415
 
-    def _collect(self, hook: str) -> list[Any]:
+        return self._collect("deployc_catalog_models", CatalogModel)
+
+    def _collect(self, hook: str, expected: type) -> list[Any]:
+        """Every working plugin's contribution; a failing plugin is recorded and skipped, not fatal."""
         out: list[Any] = []
-        for loaded in self.backends.values():
+        for name, loaded in sorted(self.backends.items()):
             function = getattr(loaded.plugin, hook, None)
-            if function is None:
+            if function is None or (hook, name) in self._collect_failed:
                 continue
+            where = f"plugin {loaded.source.describe()}: {hook}"
             try:
-                out.extend(_call_with_timeout(function, {}, _timeout_s()))
-            except Exception as exc:
-                raise PluginError([Diagnostic(rule="DPC502", message=f"plugin {loaded.source.describe()}: {hook} "
-                                              f"raised {type(exc).__name__}: {exc}")]) from exc
+                items = _call_with_timeout(function, {}, _timeout_s())
+            except concurrent.futures.TimeoutError:
+                self._collect_fail(hook, name, loaded, "DPC506", f"{where} did not return within {_timeout_s():g} s")
+                continue
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # contained: the plugin's entries are skipped
+                self._collect_fail(hook, name, loaded, "DPC502", f"{where} raised {type(exc).__name__}: {exc}")
+                continue
+            if not isinstance(items, (list, tuple)) or not all(isinstance(i, expected) for i in items):
+                self._collect_fail(hook, name, loaded, "DPC503",
+                                   f"{where} returned {type(items).__name__}, expected a list of {expected.__name__}")
+                continue
+            out.extend(items)
         return out
+
+    def _collect_fail(self, hook: str, name: str, loaded: LoadedBackend, rule: str, message: str) -> None:
+        self._collect_failed.add((hook, name))
+        self.failures.append(PluginFailure(loaded.source, Diagnostic(rule=rule, message=message)))
 
     def option_schemas(self) -> dict[str, dict[str, Any]]:
         """The ``[backends.NAME]`` schema fragment of each working backend."""
         return {name: loaded.info.options_schema for name, loaded in sorted(self.backends.items())}
+
+
+_BACKEND_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+def _info_problem(info: object) -> str | None:
+    """Why a deployc_backend_info result is unusable (None when it is fine); attrs does not check types."""
+    if not isinstance(info, BackendInfo):
+        return f"{type(info).__name__}, not BackendInfo"
+    for field in ("engine", "engine_version", "image", "image_tag", "summary"):
+        if not isinstance(getattr(info, field), str):
+            return f"a BackendInfo whose {field} is {type(getattr(info, field)).__name__}, not str"
+    if not isinstance(info.name, str) or not _BACKEND_NAME.match(info.name):
+        return f"a BackendInfo whose name {info.name!r} is not 1-32 lower-case letters, digits, - or _"
+    schema = info.options_schema
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        return "a BackendInfo whose options_schema is not a JSON Schema object (type: object)"
+    return None
 
 
 def _type_names(expected: type | tuple[type, ...]) -> str:

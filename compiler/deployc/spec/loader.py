@@ -100,13 +100,40 @@ def _non_finite(node: Any, path: KeyPath = ()) -> Iterator[KeyPath]:
             yield from _non_finite(value, (*path, index))
 
 
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
+
+
+def _longest_dotted_key(text: str) -> int:
+    """The most dot-separated parts of a key or table header, found in linear time.
+
+    tomllib's dotted-key handling is quadratic in the number of parts, so a 1 MiB key of dots must
+    be refused before it is parsed. Only the key side of a line counts (before ``=``, or a
+    ``[header]``), with quoted key parts removed first.
+    """
+    longest = 1
+    for line in text.splitlines():
+        if line.count(".") < MAX_NESTING_DEPTH:
+            continue
+        stripped = line.lstrip()
+        key = stripped if stripped.startswith("[") else _QUOTED.sub("", stripped).split("=", 1)[0]
+        longest = max(longest, _QUOTED.sub("", key).count(".") + 1)
+    return longest
+
+
 def read_document(path: Path, display_name: str | None = None) -> SpecDocument:
     """Read and parse a spec file; raise :class:`SpecError` on unreadable or non-TOML input."""
     name = display_name or str(path)
     text = _read_text(path, name)
+    longest = _longest_dotted_key(text)
+    if longest > MAX_NESTING_DEPTH:
+        raise SpecError([Diagnostic(rule="DPC003", file=name, message=f"nested deeper than {MAX_NESTING_DEPTH} levels",
+                                    hint=f"a key or table header has {longest} dotted parts")])
     try:
         raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # TOMLDecodeError, and int() beyond Python's digit limit
+        if not isinstance(exc, tomllib.TOMLDecodeError):
+            raise SpecError([Diagnostic(rule="DPC002", file=name, message=f"TOML value rejected: {exc}",
+                                        hint="numbers have at most 4,300 digits")]) from None
         match = _TOML_POSITION.search(str(exc))
         message = _TOML_POSITION.sub("", str(exc)).strip()
         line, column = (int(match.group(1)), int(match.group(2))) if match else (None, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import json
 from collections.abc import Sequence
 
 from attrs import frozen
@@ -36,14 +37,21 @@ class KeyLocator:
         return None
 
 
+def _key_text(key: str) -> str:
+    """A key as TOML writes it: bare when it can be, else a quoted string with escapes."""
+    if key and all(ch in _BARE_KEY_CHARS for ch in key):
+        return key
+    return json.dumps(key)  # JSON string escapes are valid TOML basic-string escapes
+
+
 def format_path(path: Sequence[str | int]) -> str:
-    """``("workload", "classes", 1, "share")`` → ``workload.classes[1].share``."""
+    """``("workload", "classes", 1, "share")`` → ``workload.classes[1].share`` (odd keys quoted)."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else part
+            out += f".{_key_text(part)}" if out else _key_text(part)
     return out
 
 
@@ -59,7 +67,10 @@ class _Scanner:
         return bisect.bisect_right(self.line_starts, self.pos if pos is None else pos)
 
     def record(self, path: KeyPath, pos: int) -> None:
-        self.lines.setdefault(path, self.line(pos))
+        # Every prefix too: a table that exists only through `[a.b]` or `a.b = 1` is located at its first use.
+        line = self.line(pos)
+        for end in range(1, len(path) + 1):
+            self.lines.setdefault(path[:end], line)
 
     def peek(self, n: int = 1) -> str:
         return self.text[self.pos : self.pos + n]

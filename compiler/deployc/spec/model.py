@@ -150,7 +150,7 @@ class HardwareSection:
     )
     ib_hcas: tuple[str, ...] = spec_field(
         "InfiniBand HCAs for NCCL (NCCL_IB_HCA), e.g. mlx5_0.", default=(), example=["mlx5_0", "mlx5_1"],
-        maxItems=64,
+        maxItems=64, items={"type": "string", "pattern": r"^[A-Za-z0-9_.:^=-]{1,64}$"},
     )
 
 

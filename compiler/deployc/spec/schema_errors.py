@@ -28,6 +28,7 @@ _PATTERN_WORDS = {
     "'-' (it would be read as a flag)",
     r"^/[^\x00-\x1f\x7f:]*$": "an absolute path without ':' or control characters",
     r"^[A-Za-z0-9._][A-Za-z0-9._/-]*$": "a branch, tag or commit (letters, digits, . _ / -), not starting with '-'",
+    r"^[A-Za-z0-9_.:^=-]{1,64}$": "an HCA name such as mlx5_0 (1-64 letters, digits or _ . : ^ = -)",
 }
 _UNSAFE_PATTERNS = frozenset({r"^[^\x00-\x1f\x7f]*$", r"^[^-\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"})
 
