@@ -71,6 +71,22 @@ def _golden_cases() -> list[tuple[Path, str]]:
     return [(s, b) for s in SAMPLES for b in BACKENDS if b == "auto" or b in names]
 
 
+# With backend = "auto" only what depends on the choice is kept; the engine's artifacts must equal the
+# golden files of the backend it chose (tests/golden/<sample>/<backend>/).
+AUTO_OWN_FILES = frozenset({"plan.json", "EXPLAIN.md", "deployc.lock.toml", MANIFEST_NAME})
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _write_tree(root: Path, files: dict[str, bytes]) -> None:
+    shutil.rmtree(root, ignore_errors=True)
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+
+
 @pytest.mark.parametrize(("sample", "backend"), _golden_cases(), ids=lambda v: getattr(v, "stem", v))
 def test_golden_artifacts(sample: Path, backend: str, tmp_path: Path, update_golden: bool) -> None:
     golden = GOLDEN / sample.stem / backend
@@ -80,18 +96,19 @@ def test_golden_artifacts(sample: Path, backend: str, tmp_path: Path, update_gol
     except DeploycError as exc:
         text = "\n".join(d.format_text() for d in exc.diagnostics) + "\n"
         if update_golden:
-            shutil.rmtree(golden, ignore_errors=True)
-            golden.mkdir(parents=True)
-            error_file.write_text(text)
+            _write_tree(golden, {"ERROR.txt": text.encode()})
         assert error_file.is_file(), f"{sample.stem} --backend {backend} failed:\n{text}"
         assert text == error_file.read_text()
         return
+    if backend == "auto":
+        chosen = json.loads(files["plan.json"])["backend"]["name"]
+        engine_files = {k: v for k, v in files.items() if k not in AUTO_OWN_FILES}
+        assert engine_files == {k: v for k, v in _tree(GOLDEN / sample.stem / chosen).items()
+                                if k not in AUTO_OWN_FILES}, f"auto chose {chosen}; its artifacts differ"
+        files = {k: v for k, v in files.items() if k in AUTO_OWN_FILES}
     if update_golden:
-        shutil.rmtree(golden, ignore_errors=True)
-        for name, data in files.items():
-            (golden / name).parent.mkdir(parents=True, exist_ok=True)
-            (golden / name).write_bytes(data)
-    expected = {str(p.relative_to(golden)): p.read_bytes() for p in sorted(golden.rglob("*")) if p.is_file()}
+        _write_tree(golden, files)
+    expected = _tree(golden)
     assert sorted(files) == sorted(expected)
     for name, data in files.items():
         assert data == expected[name], f"{name} differs from tests/golden/{sample.stem}/{backend}/{name}"
