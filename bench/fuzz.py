@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import sys
@@ -86,7 +87,7 @@ class Campaign:
 
 def _kind(problem: str) -> str:
     """A failure's kind: its text without the parts that vary from example to example."""
-    head = problem.split(": {", 1)[0].split(": '", 1)[0]
+    head = re.split(r": [{'\"]", problem, maxsplit=1)[0]
     for marker in ("control characters in terminal output", "a crash: ", "exit code ", "stdout is not JSON"):
         if marker in head:
             return head[: head.index(marker) + len(marker)].strip()
@@ -118,6 +119,7 @@ def _explorer(campaign: Campaign, name: str, strategy: st.SearchStrategy[bytes],
 def run_campaign(examples: int, seed_value: int, build: bool) -> Campaign:
     """Every generator for ``examples`` examples (hypothesis, generate phase only, no shrinking)."""
     campaign = Campaign(workdir=Path(tempfile.mkdtemp(prefix="deployc-fuzz-")), build=build)
+    os.environ["XDG_CACHE_HOME"] = str(campaign.workdir / "cache")  # crash reports stay out of ~/.cache
     for name, strategy in GENERATORS.items():
         start = time.perf_counter()
         _explorer(campaign, name, strategy, examples, seed_value)()

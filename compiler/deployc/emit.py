@@ -78,7 +78,10 @@ def _manifest(files: dict[str, bytes], version: str) -> bytes:
 def _entries(directory: Path) -> list[Path]:
     """Everything below ``directory``, links not followed (a link to a directory is one entry)."""
     out: list[Path] = []
-    for root, dirs, files in os.walk(directory, followlinks=False):
+    def unreadable(error: OSError) -> None:
+        raise error  # an unlistable subdirectory must not look empty (and so deployc's own)
+
+    for root, dirs, files in os.walk(directory, onerror=unreadable, followlinks=False):
         base = Path(root)
         out += [base / name for name in files]
         for name in dirs:
@@ -175,24 +178,27 @@ def write_build(directory: Path, files: dict[str, bytes], executable: set[str], 
     all_files[MANIFEST_NAME] = _manifest(files, version)
     staging: Path | None = None
     try:
-        # Created with SIGINT held back, so an interrupt cannot fall between mkdtemp and the cleanup below.
+        # Created with SIGINT held back and inside the cleanup's try: an interrupt delivered when the mask
+        # is restored still finds the directory to remove.
         with _sigint_blocked():
             directory.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.deployc-", dir=directory.parent))
-    except OSError as exc:
-        raise _os_error(directory, exc) from None
-    try:
         _write_tree(staging, all_files, executable)
         staging.chmod(0o755)
         with _sigint_blocked():
             _swap_in(staging, directory)
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        _discard(staging)
         raise _os_error(directory, exc) from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        _discard(staging)
         raise
     return BuildOutput(directory=directory, files=tuple(sorted(all_files)))
+
+
+def _discard(staging: Path | None) -> None:
+    if staging is not None:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _swap_in(staging: Path, directory: Path) -> None:

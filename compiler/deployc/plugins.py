@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import json
 import os
 import queue
 import re
@@ -315,11 +316,18 @@ def _info_problem(info: object) -> str | None:
     for field in ("engine", "engine_version", "image", "image_tag", "summary"):
         if not isinstance(getattr(info, field), str):
             return f"a BackendInfo whose {field} is {type(getattr(info, field)).__name__}, not str"
-    if not isinstance(info.name, str) or not _BACKEND_NAME.match(info.name):
-        return f"a BackendInfo whose name {info.name!r} is not 1-32 lower-case letters, digits, - or _"
+    if not isinstance(info.name, str) or not _BACKEND_NAME.match(info.name) or info.name == "auto":
+        return f"a BackendInfo whose name {info.name!r} is not 1-32 lower-case letters, digits, - or _ (nor 'auto')"
     schema = info.options_schema
     if not isinstance(schema, dict) or schema.get("type") != "object":
         return "a BackendInfo whose options_schema is not a JSON Schema object (type: object)"
+    import jsonschema  # noqa: PLC0415  (only when plugins register)
+
+    try:
+        json.dumps(schema)
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except (TypeError, ValueError, jsonschema.SchemaError) as exc:
+        return f"a BackendInfo whose options_schema is not valid JSON Schema: {str(exc).splitlines()[0]}"
     return None
 
 

@@ -18,12 +18,14 @@ from deployc.spec.loader import SpecDocument
 from deployc.spec.locate import KeyPath
 
 # Token formats of the hosts users paste from (Hugging Face, GitHub, OpenAI-style, AWS, Slack).
+# Anchored on the left so that words merely containing a prefix ("risk-assessment-...") do not match.
+_START = r"(?<![A-Za-z0-9])"
 SECRET_PATTERNS = (
-    re.compile(r"hf_[A-Za-z0-9]{30,}"),
-    re.compile(r"gh[pousr]_[A-Za-z0-9]{30,}"),
-    re.compile(r"sk-[A-Za-z0-9_-]{20,}"),
-    re.compile(r"AKIA[0-9A-Z]{16}"),
-    re.compile(r"xox[baprs]-[A-Za-z0-9-]{10,}"),
+    re.compile(_START + r"hf_[A-Za-z0-9]{30,}"),
+    re.compile(_START + r"gh[pousr]_[A-Za-z0-9]{30,}"),
+    re.compile(_START + r"sk-(?:proj-|ant-)?[A-Za-z0-9_]{32,}"),
+    re.compile(_START + r"AKIA[0-9A-Z]{16}(?![0-9A-Z])"),
+    re.compile(_START + r"xox[baprs]-[A-Za-z0-9-]{10,}"),
 )
 REDACTED = "<redacted>"
 DEFAULT_TOKEN_ENV = "HF_TOKEN"  # noqa: S105  (the name of a variable, not a secret)
