@@ -393,3 +393,19 @@ def test_builtin_vllm_backend_still_works_beside_a_broken_plugin(thirdparty_site
     assert rows["vllm"]["state"] == "ok", rows["vllm"]
     assert rows["echo"]["state"] == "ok"
     assert rows["broken"]["state"] == "failed"
+
+
+def test_build_with_the_installed_thirdparty_backend(thirdparty_site: Path, tmp_path: Path) -> None:
+    """The third-party backend builds a real spec beside the broken entry point, through the public API only."""
+    import os
+
+    spec = REPO / "samples" / "llama70b-a100-nvlink.toml"
+    env = {**os.environ, "PYTHONPATH": str(thirdparty_site)}
+    env.pop("DEPLOYC_DISABLE_PLUGINS", None)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "deployc", "build", str(spec), "-o", str(out), "--backend", "echo"],
+                          capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (out / "run.sh").read_text() == ("#!/usr/bin/env bash\nset -euo pipefail\n"
+                                            "echo 'echo backend' TP4 max_model_len=7680\n")
+    assert "Echo 1.0.0" in (out / "EXPLAIN.md").read_text()
