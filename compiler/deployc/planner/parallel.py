@@ -17,6 +17,7 @@ from attrs import frozen
 from deployc.catalog import GPU, Link, ModelArch
 from deployc.planner.decisions import Alternative, Quantity, format_number
 from deployc.planner.types import Layout, Performance
+from deployc.planner.weights import pp_stage_layers
 
 Goal = Literal["latency", "throughput", "cost"]
 GIB = 1 << 30
@@ -69,12 +70,7 @@ def pp_layer_split(num_layers: int, pp: int) -> tuple[int, ...]:
     towards the first (``partitions[-i] += 1 for i in 2 .. remainder + 1``). The last stage is
     spared because it also runs the final norm and the LM head. 80 layers on 3 stages: (27, 27, 26).
     """
-    if pp < 1:
-        raise ValueError(f"pp must be at least 1, got {pp}")
-    partitions = [num_layers // pp] * pp
-    for i in range(2, num_layers % pp + 2):
-        partitions[-i] += 1
-    return tuple(partitions)
+    return pp_stage_layers(num_layers, pp)  # one rule, kept with the weights that follow it
 
 
 def _divisors(n: int) -> list[int]:
