@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from attrs import evolve
+
 from deployc.backend import OverheadQuery
 from deployc.catalog import GPU, ModelArch, resolve_gpu, resolve_model
 from deployc.planner.formats import weight_format

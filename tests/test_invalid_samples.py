@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from deployc.cli import main
 
+from deployc.cli import main
 from tests.conftest import REPO
 
 INVALID = sorted((REPO / "samples" / "invalid").glob("*.toml"))

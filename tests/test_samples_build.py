@@ -12,11 +12,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+
 from deployc.api import build
 from deployc.diagnostics import DeploycError
 from deployc.emit import MANIFEST_NAME
 from deployc.plugins import default_registry
-
 from tests.conftest import REPO, SAMPLES
 
 GOLDEN = REPO / "tests" / "golden"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from deployc.api import plan
 from deployc.diagnostics import PlanError
 from deployc.planner.plan import Plan
 from deployc.plugins import default_registry
-
 from tests.conftest import MINIMAL_SPEC, REPO
 
 INSTALLED = default_registry().names()

@@ -7,10 +7,10 @@ DEPLOYC_REQUIRE_ENGINE_PARSERS=1 so a missing parser fails instead of skipping.
 from __future__ import annotations
 
 import pytest
+
 from deployc.api import plan
 from deployc.diagnostics import PlanError
 from deployc.planner.plan import Plan
-
 from tests.conftest import REPO, SAMPLES
 from tests.engine_parsers import check_argvs, require_or_skip
 from tests.plugins.vllm.test_real_parser import emitted_cases

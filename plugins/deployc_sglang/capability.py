@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from deployc.backend import Capability
-
 from deployc_sglang import ENGINE_VERSION
 
 if TYPE_CHECKING:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from deployc.diagnostics import Diagnostic, Severity
-
 from deployc_sglang import ENGINE_VERSION
 from deployc_sglang.command import NodeRole, config_document, launch_command
 from deployc_sglang.flags import check_argv, check_config

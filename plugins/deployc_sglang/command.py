@@ -12,10 +12,10 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
+
 from deployc.backend import FlagReason
 from deployc.emitters import EnvRef, Word
 from deployc.emitters.shell import ArgGroup
-
 from deployc_sglang.options import SglangOptions
 from deployc_sglang.overheads import decode_graph_max_bs
 from deployc_sglang.placement import Server

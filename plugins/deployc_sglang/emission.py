@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import yaml
+
 from deployc.backend import Artifact, Emission, FlagReason
 from deployc.emitters import PlainDumper, comment_block
 from deployc.planner.decisions import Alternative, Decision
-
 from deployc_sglang import ENGINE, ENGINE_VERSION
 from deployc_sglang.command import NodeRole, config_document, launch_command
 from deployc_sglang.options import SglangOptions, parse_options

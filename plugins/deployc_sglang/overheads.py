@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 
 from deployc.backend import OverheadQuery, RuntimeOverheads
-
 from deployc_sglang import ENGINE_VERSION
 
 GIB = 1 << 30

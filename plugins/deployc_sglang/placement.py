@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from attrs import frozen
+
 from deployc.planner.types import PoolPlan
 
 if TYPE_CHECKING:

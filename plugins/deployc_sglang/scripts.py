@@ -12,7 +12,6 @@ from deployc.emitters import EnvRef
 from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
 from deployc.emitters.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
 from deployc.emitters.shell import ScriptBuilder, group
-
 from deployc_sglang import ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_sglang.command import DIST_PORT, LAUNCH, NodeRole, launch_command
 from deployc_sglang.options import SglangOptions

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from deployc.backend import Capability
-
 from deployc_trtllm import ENGINE_VERSION
 
 if TYPE_CHECKING:

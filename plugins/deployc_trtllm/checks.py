@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from deployc.diagnostics import Diagnostic
-
 from deployc_trtllm import ENGINE_VERSION
 from deployc_trtllm.commands import build_command, extra_options, quantize_command, serve_command
 from deployc_trtllm.manifests import check_flags, check_llm_api_yaml

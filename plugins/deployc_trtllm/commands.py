@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
+
 from deployc.backend import FlagReason
 from deployc.emitters.shell import ArgGroup
-
 from deployc_trtllm.capability import ADA, QFORMAT
 
 if TYPE_CHECKING:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import yaml
+
 from deployc.backend import Artifact, Emission
 from deployc.emitters import EnvRef, PlainDumper, comment_block
 from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
 from deployc.emitters.shell import ScriptBuilder, group
 from deployc.planner.decisions import Alternative, Decision
-
 from deployc_trtllm import ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_trtllm.commands import (
     ENGINES_IN_CONTAINER,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 from deployc.backend import OverheadQuery, RuntimeOverheads
-
 from deployc_trtllm import ENGINE_VERSION
 
 GIB = 1 << 30

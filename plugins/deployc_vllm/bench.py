@@ -17,7 +17,6 @@ from deployc.emitters import EnvRef, Word
 from deployc.emitters.docker import HF_CACHE_IN_CONTAINER
 from deployc.emitters.shell import ScriptBuilder, group
 from deployc.spec.model import TokenDistribution
-
 from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.container import HF_TOKEN, image_note, image_ref, token_export_line
 from deployc_vllm.placement import Server

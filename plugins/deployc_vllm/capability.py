@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from deployc.backend import Capability
-
 from deployc_vllm import ENGINE_VERSION
 
 if TYPE_CHECKING:

@@ -10,7 +10,6 @@ import re
 from typing import TYPE_CHECKING
 
 from deployc.diagnostics import Diagnostic, Severity
-
 from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.command import OWNED_FLAGS, NodeRole, serve_command
 from deployc_vllm.container import image_note, node_role

@@ -12,11 +12,11 @@ import math
 from typing import TYPE_CHECKING
 
 from attrs import frozen
+
 from deployc.backend import FlagReason
 from deployc.emitters import EnvRef, Word
 from deployc.emitters.shell import ArgGroup
 from deployc.planner.decisions import Decision
-
 from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.options import VllmOptions
 from deployc_vllm.placement import PlacementError, Server, local_dp

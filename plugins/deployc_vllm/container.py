@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from deployc.emitters import EnvRef, Word
 from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck
 from deployc.emitters.nccl import nccl_env
-
 from deployc_vllm import ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_vllm.command import HEAD_ADDR, NodeRole
 from deployc_vllm.options import VllmOptions

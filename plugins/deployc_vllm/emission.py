@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from deployc.backend import Artifact, Emission, FlagReason
 from deployc.planner.decisions import Alternative, Decision, Quantity
-
 from deployc_vllm import ENGINE_VERSION, IMAGE_TAG
 from deployc_vllm.bench import bench_script
 from deployc_vllm.command import NodeRole, serve_command

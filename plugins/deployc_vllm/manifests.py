@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
 from deployc.emitters import EnvRef
 from deployc.emitters.compose import compose_document, compose_service
 from deployc.emitters.kubernetes import (
@@ -23,7 +24,6 @@ from deployc.emitters.kubernetes import (
     service,
 )
 from deployc.emitters.nccl import nccl_env
-
 from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.command import NodeRole, serve_command
 from deployc_vllm.container import HF_TOKEN, docker_run, image_note, image_ref, launch

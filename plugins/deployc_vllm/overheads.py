@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 
 from attrs import frozen
-from deployc.backend import OverheadQuery, RuntimeOverheads
 
+from deployc.backend import OverheadQuery, RuntimeOverheads
 from deployc_vllm import ENGINE_VERSION
 
 GIB = 1 << 30

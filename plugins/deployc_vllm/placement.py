@@ -12,6 +12,7 @@ import math
 from typing import TYPE_CHECKING
 
 from attrs import frozen
+
 from deployc.planner.types import PoolPlan
 
 if TYPE_CHECKING:

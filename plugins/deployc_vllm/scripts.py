@@ -13,7 +13,6 @@ from deployc.emitters import EnvRef
 from deployc.emitters.docker import docker_run_groups
 from deployc.emitters.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
 from deployc.emitters.shell import ScriptBuilder, group
-
 from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.command import HEAD_ADDR, NodeRole, serve_command
 from deployc_vllm.container import docker_run, image_note, image_ref, launch, node_role, token_export_line

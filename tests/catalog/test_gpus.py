@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
+
 from deployc.catalog import GPU, CatalogLookupError, load_gpus, resolve_gpu
 from deployc.catalog.gpus import ARCHS, GB, GIB, MIB
 from deployc.catalog.lookup import normalise

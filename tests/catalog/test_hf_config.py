@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from deployc.catalog import CheckpointQuant, ModelArch, UnsupportedArchitecture, model_from_hf_config
 from deployc.catalog.hf_quant import UnsupportedQuantization, parse_quantization_config
-
 from tests.conftest import REPO
 
 CONFIGS = REPO / "tests" / "fixtures" / "hf_configs"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import get_args
 
 import pytest
+
 from deployc.catalog import (
     CatalogLookupError,
     allreduce_measurements,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from deployc.catalog.lookup import CatalogLookupError, NameIndex, normalise, suggest, without_vendor
 
 

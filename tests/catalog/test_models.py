@@ -6,6 +6,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+
 from deployc.catalog import CatalogModel, load_models, param_counts, resolve_model
 from deployc.catalog.lookup import normalise
 

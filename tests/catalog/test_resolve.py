@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deployc.catalog import CatalogLookupError, ModelResolutionError, hf, load_models, resolve_model
 
+from deployc.catalog import CatalogLookupError, ModelResolutionError, hf, load_models, resolve_model
 from tests.conftest import REPO
 
 FIXTURES = REPO / "tests" / "fixtures"

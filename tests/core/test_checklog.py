@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from deployc.checklog import compare
 from deployc.cli import main
-
 from tests.conftest import REPO
 
 LOGS = REPO / "samples" / "logs"

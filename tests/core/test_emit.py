@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from deployc import emit as emit_module
 from deployc.backend import Artifact
 from deployc.diagnostics import OutputError, PluginError

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from deployc.enginelog import parse_engine_log
 
+from deployc.enginelog import parse_engine_log
 from tests.conftest import REPO
 
 ALL_CASES = json.loads((REPO / "bench" / "data" / "engine_memory_cases.json").read_text())["cases"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import inspect
 
 import pytest
-from deployc import hookspecs
 
+from deployc import hookspecs
 from tests.conftest import REPO
 
 HOOKS = sorted(name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("deployc_"))

@@ -6,10 +6,11 @@ import shlex
 import subprocess
 
 import pytest
-from deployc.emitters import EnvRef
-from deployc.emitters.shell import ScriptBuilder, group, join_words, quote_word
 from hypothesis import given
 from hypothesis import strategies as st
+
+from deployc.emitters import EnvRef
+from deployc.emitters.shell import ScriptBuilder, group, join_words, quote_word
 
 HOSTILE = ["a;b", "$(touch /tmp/x)", "`id`", "it's", 'say "hi"', "a b", "~", "*", "\\", "$HOME", "--flag", "", "-"]
 # What the spec schema lets through: printable text, no control characters (newlines, tabs, escapes).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from deployc.catalog import resolve_gpu, resolve_link
 from deployc.planner.collectives import (
     CollectiveModel,

@@ -7,6 +7,9 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from deployc.catalog import ModelArch, load_models, model_from_hf_config
 from deployc.planner.kv import (
     SequenceKV,
@@ -16,9 +19,6 @@ from deployc.planner.kv import (
     kv_capacity_tokens,
     sequence_kv,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-
 from tests.conftest import REPO
 
 GIB = 1 << 30

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+
 from deployc.catalog import ModelArch, resolve_gpu, resolve_link, resolve_model
 from deployc.planner.decisions import Quantity
 from deployc.planner.parallel import (

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+
 from deployc.catalog import GPU, Link, ModelArch, resolve_gpu, resolve_link, resolve_model
 from deployc.planner.formats import weight_format
 from deployc.planner.parallel import Goal, LayoutEvaluation, SearchResult, enumerate_layouts, rank_layouts

@@ -9,6 +9,9 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from deployc.catalog import ModelArch, load_models, model_from_hf_config, param_counts
 from deployc.planner.formats import (
     WEIGHT_FORMATS,
@@ -18,9 +21,6 @@ from deployc.planner.formats import (
     weight_format,
 )
 from deployc.planner.weights import padded_vocab_per_rank, pp_stage_layers, weights_per_gpu
-from hypothesis import given
-from hypothesis import strategies as st
-
 from tests.conftest import REPO
 
 GIB = 1 << 30

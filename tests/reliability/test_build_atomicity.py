@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from deployc import emit as emit_module
 from deployc import plugins as plugins_module
 from deployc.backend import Artifact, BackendInfo, Emission
 from deployc.plugins import PluginRegistry, PluginSource
-
 from tests.reliability._support import PIPELINE_REASON, PIPELINE_SAMPLE, pipeline_ready, run_cli, tree
 
 pytestmark = pytest.mark.skipif(not pipeline_ready(), reason=PIPELINE_REASON)

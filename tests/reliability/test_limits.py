@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deployc.spec.loader import MAX_NESTING_DEPTH, MAX_SPEC_BYTES
 
+from deployc.spec.loader import MAX_NESTING_DEPTH, MAX_SPEC_BYTES
 from tests.reliability import specgen
 from tests.reliability._support import CliRun, run_cli
 

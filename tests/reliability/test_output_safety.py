@@ -19,11 +19,11 @@ from types import FrameType
 from typing import Any
 
 import pytest
+
 from deployc import emit as emit_module
 from deployc.backend import Artifact
 from deployc.diagnostics import OutputError, PluginError
 from deployc.emit import MANIFEST_NAME, RESERVED_NAMES, check_artifact_paths, write_build
-
 from tests.reliability._support import tree
 
 OLD = {"run.sh": b"#!/bin/sh\necho old\n", "k8s/deployment.yaml": b"kind: Deployment\n", "README": b"old\n"}

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from deployc import plugins as plugins_module
 from deployc.backend import BackendInfo, Capability, Emission, RuntimeOverheads
 from deployc.diagnostics import Diagnostic, PluginError
 from deployc.plugins import PluginRegistry, PluginSource, discover
-
 from tests.reliability._support import REPO, run_cli
 
 TIMEOUT_S = "0.2"
@@ -197,7 +197,6 @@ def _good_hooks() -> dict[str, Callable[..., Any]]:
 @pytest.mark.parametrize("schema", [NOT_JSON_SCHEMA, INVALID_NESTED_SCHEMA], ids=["not-json", "invalid-nested"])
 def test_plugin_with_a_broken_options_schema_does_not_break_validation(tmp_path: Path, schema: dict[str, Any]) -> None:
     from deployc.api import validate
-
     from tests.reliability import specgen
 
     registry = PluginRegistry([_plugin("good"), _plugin("bad", deployc_backend_info=lambda: _info(

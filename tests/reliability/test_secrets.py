@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deployc.spec.locate import format_path
 
+from deployc.spec.locate import format_path
 from tests.reliability import specgen
 from tests.reliability._support import run_cli
 

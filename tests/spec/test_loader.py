@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from deployc.diagnostics import SpecError
 from deployc.spec.loader import MAX_NESTING_DEPTH, MAX_SPEC_BYTES, read_document
 

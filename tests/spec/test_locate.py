@@ -3,6 +3,7 @@ from __future__ import annotations
 import tomllib
 
 import pytest
+
 from deployc.spec.locate import format_path, locate_keys
 
 DOC = '''\

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from deployc.diagnostics import sort_key
 from deployc.spec.loader import read_document
 from deployc.spec.schema import validator
 from deployc.spec.schema_errors import schema_diagnostics
-
 from tests.conftest import MINIMAL_SPEC
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from deployc.api import load_spec
 from deployc.diagnostics import SpecError
-
 from tests.conftest import MINIMAL_SPEC
 
 TOKEN = "hf_" + "a1B2c3D4e5" * 4

@@ -5,7 +5,6 @@ from __future__ import annotations
 from deployc.spec.loader import read_document
 from deployc.spec.semantic import semantic_diagnostics
 from deployc.spec.structure import structure_spec
-
 from tests.conftest import MINIMAL_SPEC
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import attrs
 import pytest
+
 from deployc.api import plan
 from deployc.diagnostics import DeploycError
 from deployc.planner.plan import Plan
-
 from tests.conftest import REPO
 
 SAMPLES = sorted((REPO / "samples").glob("*.toml"))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from deployc.planner.plan import Plan
 from deployc_sglang.checks import check_plan
 from deployc_sglang.command import launch_command
@@ -16,7 +17,6 @@ from deployc_sglang.emission import emit
 from deployc_sglang.flags import check_argv, check_config
 from deployc_sglang.options import parse_options
 from deployc_sglang.placement import place
-
 from tests.plugins.sglang.conftest import with_knobs
 
 

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from deployc.planner.plan import Plan
 from deployc_sglang.command import NodeRole, launch_command
 from deployc_sglang.emission import config_yaml
 from deployc_sglang.options import parse_options
 from deployc_sglang.placement import place
-
 from tests.engine_parsers import check_argvs, require_or_skip
 from tests.plugins.sglang.conftest import with_knobs
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from deployc.api import plan
 from deployc.diagnostics import DeploycError
 from deployc.planner.plan import Plan
@@ -16,7 +17,6 @@ from deployc_trtllm.checks import check_plan
 from deployc_trtllm.commands import build_command, extra_options, serve_command
 from deployc_trtllm.emission import emit
 from deployc_trtllm.manifests import check_flags, check_llm_api_yaml
-
 from tests.conftest import REPO
 
 SAMPLES = sorted((REPO / "samples").glob("*.toml"))

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
+
 from deployc.api import resolve_spec
 from deployc.planner.decisions import Decision, Quantity
 from deployc.planner.plan import Plan
 from deployc.planner.types import Knobs, Layout, MemoryBreakdown, MemoryPlan, Performance, PoolPlan
 from deployc.plugins import default_registry
-
 from tests.conftest import REPO
 
 GIB = 1 << 30

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
+
 from deployc.catalog import resolve_gpu
 from deployc.planner.plan import Plan
 from deployc_vllm.capability import capability, kv_capability, weights_capability

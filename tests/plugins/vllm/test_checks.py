@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import attrs
+
 from deployc.diagnostics import Severity
 from deployc.planner.plan import Plan
 from deployc_vllm.checks import check_plan
-
 from tests.plugins.vllm.plans import HOSTILE, hostile_plan
 
 

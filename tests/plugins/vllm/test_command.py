@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from deployc.backend import Emission
 from deployc.emitters import EnvRef, Word
 from deployc.planner.plan import Plan
@@ -16,7 +17,6 @@ from deployc_vllm.container import docker_run, image_ref, node_role
 from deployc_vllm.flags import check_argv
 from deployc_vllm.options import parse_options
 from deployc_vllm.placement import place
-
 from tests.plugins.vllm.plans import HOSTILE
 from tests.plugins.vllm.scripttext import docker_runs, serve_argv
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.flags import check_argv, load_manifest
-
 from tests.conftest import REPO
 
 SHARED = REPO.parent / "shared" / "reference" / "backends" / "vllm-0.33.0.json"

@@ -7,10 +7,10 @@ backend's own output for plans that do not depend on it.
 from __future__ import annotations
 
 import pytest
+
 from deployc.backend import Emission
 from deployc.planner.plan import Plan
 from deployc_vllm.emission import emit
-
 from tests.conftest import REPO
 
 GOLDEN = REPO / "tests" / "golden" / "vllm-fixtures"

@@ -12,13 +12,13 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+
 from deployc.backend import Emission
 from deployc.planner.plan import Plan
 from deployc_vllm.bench import BENCH_FLAGS, bench_words
 from deployc_vllm.command import serve_command
 from deployc_vllm.options import parse_options
 from deployc_vllm.placement import place
-
 from tests.conftest import REPO
 from tests.plugins.vllm.plans import HOSTILE
 

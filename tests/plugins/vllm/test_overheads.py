@@ -12,10 +12,10 @@ import json
 from typing import Any
 
 import pytest
+
 from deployc.backend import OverheadQuery
 from deployc_vllm.flags import load_manifest
 from deployc_vllm.overheads import HISTORICAL_PROFILES, PROFILE, MemoryProfile, runtime_overheads
-
 from tests.conftest import REPO
 
 GIB = 1 << 30

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+
 from deployc.api import load_spec
 from deployc.diagnostics import SpecError
 from deployc.plugins import default_registry
-
 from tests.plugins.vllm.plans import spec_dict
 
 

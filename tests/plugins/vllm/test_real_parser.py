@@ -8,13 +8,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from deployc.emitters import EnvRef
 from deployc.planner.plan import Plan
 from deployc_vllm.command import NodeRole, serve_command
 from deployc_vllm.container import node_role
 from deployc_vllm.options import parse_options
 from deployc_vllm.placement import place
-
 from tests.conftest import REPO
 from tests.engine_parsers import CHECKERS_DIR, check_argvs, require_or_skip
 

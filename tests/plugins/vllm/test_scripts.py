@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from deployc.backend import Emission
 from deployc.planner.plan import Plan
 
