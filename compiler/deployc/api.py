@@ -128,5 +128,6 @@ def build(path: Path, out_dir: Path, backend: str | None = None, force: bool = F
     files["EXPLAIN.md"] = explain_markdown(plan_, emission).encode()
     files["deployc.lock.toml"] = lock_text(plan_.target.spec).encode()
     executable = {a.path for a in emission.artifacts if a.executable}
-    output = write_build(Path(out_dir), files, executable, version=__version__, force=force)
+    output = write_build(Path(out_dir), files, executable, version=__version__, force=force,
+                         protect=[Path(path)])
     return BuildResult(plan=plan_, emission=emission, output=output)

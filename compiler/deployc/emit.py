@@ -154,8 +154,20 @@ def _os_error(directory: Path, exc: OSError) -> OutputError:
                                    hint="choose another output directory with -o")])
 
 
+def _refuse_precious(directory: Path, protect: Sequence[Path]) -> None:
+    """Never replace, even with --force, a directory that holds the current directory, home or a spec."""
+    resolved = directory.resolve()
+    keep = [Path.cwd(), Path.home(), *protect]
+    for path in keep:
+        target = path.resolve()
+        if target == resolved or resolved in target.parents:
+            raise OutputError([Diagnostic(
+                rule="DPC601", message=f"{directory} contains {path}; a build replaces its output directory whole",
+                hint="write the build to a directory of its own, e.g. -o out/<name>")])
+
+
 def write_build(directory: Path, files: dict[str, bytes], executable: set[str], *, version: str,
-                force: bool = False) -> BuildOutput:
+                force: bool = False, protect: Sequence[Path] = ()) -> BuildOutput:
     """Write ``files`` (relative path → bytes) as the whole content of ``directory``, atomically."""
     directory = Path.cwd() / directory  # absolute, but not resolved: a symlink is refused, not followed
     if directory.is_symlink():
@@ -163,6 +175,7 @@ def write_build(directory: Path, files: dict[str, bytes], executable: set[str], 
                                       hint="give the real directory; deployc does not write through links")])
     if directory.exists() and not directory.is_dir():
         raise OutputError([Diagnostic(rule="DPC602", message=f"{directory} exists and is not a directory")])
+    _refuse_precious(directory, protect)
     if directory.exists() and not force:
         try:
             owned, untracked = _owned(directory)

@@ -153,3 +153,19 @@ def test_duplicate_plugin_paths_are_rejected():
     with pytest.raises(PluginError) as exc:
         check_artifact_paths([Artifact(path="a", content=""), Artifact(path="a", content="")], "p", RESERVED_NAMES)
     assert "is emitted twice" in exc.value.diagnostics[0].message
+
+
+@pytest.mark.parametrize("where", ["cwd", "parent-of-cwd", "home", "spec-dir"])
+def test_force_never_replaces_a_directory_holding_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       where: str):
+    work = tmp_path / "project"
+    (work / "sub").mkdir(parents=True)
+    spec = work / "spec.toml"
+    spec.write_text("x")
+    monkeypatch.setenv("HOME", str(work))
+    monkeypatch.chdir(work / "sub")
+    directory = {"cwd": work / "sub", "parent-of-cwd": work, "home": work, "spec-dir": work}[where]
+    with pytest.raises(OutputError) as exc:
+        write_build(directory, FILES, set(), version="1", force=True, protect=[spec])
+    assert exc.value.diagnostics[0].rule == "DPC601"
+    assert spec.read_text() == "x"
