@@ -22,7 +22,7 @@ from attrs import evolve
 
 from deployc.backend import OverheadQuery
 from deployc.catalog import GPU, ModelArch, resolve_gpu, resolve_model
-from deployc.planner.formats import weight_format
+from deployc.planner.formats import kv_dtype_bytes, weight_format
 from deployc.planner.kv import kv_bytes_per_token_per_gpu, kv_capacity_tokens
 from deployc.planner.memory import MemoryInputs, plan_memory
 from deployc.planner.types import Layout
@@ -99,7 +99,7 @@ def _predict_vllm(case: dict[str, Any], model: ModelArch, gpu: GPU, profile: Any
         max_num_seqs=seqs, cuda_graphs=not case.get("enforce_eager"), weights_bytes_per_gpu=weights.total_bytes)
     fraction = case.get("gpu_memory_utilization") or profile.default_gpu_memory_utilization
     overheads = evolve(runtime_overheads(query, profile), default_memory_fraction=fraction)
-    kv_bytes = 1.0 if str(case.get("kv_cache_dtype", "auto")).startswith("fp8") else 2.0
+    kv_bytes = kv_dtype_bytes("fp8" if str(case.get("kv_cache_dtype", "auto")).startswith("fp8") else "bfloat16")
     memory = plan_memory(MemoryInputs(
         model=model, gpu=gpu, layout=Layout(tp=tp, pp=1, dp=1), weights_bytes_per_gpu=weights.total_bytes,
         kv_dtype_bytes=kv_bytes, reserved_bytes=0, overheads=overheads, max_model_len=case.get("max_model_len") or 4096,

@@ -7,11 +7,11 @@ import math
 from attrs import frozen
 
 from deployc.backend import OverheadQuery, RuntimeOverheads
-from deployc.planner.formats import weight_format
+from deployc.planner.formats import kv_dtype_bytes, weight_format
 from deployc.planner.memory import MemoryInputs, plan_memory
 from deployc.planner.parallel import LayoutEvaluation
 from deployc.planner.perf import PerfInputs, estimate_performance
-from deployc.planner.precision import WeightChoice, kv_dtype_bytes
+from deployc.planner.precision import WeightChoice
 from deployc.planner.types import Layout, MemoryPlan, Performance
 from deployc.planner.weights import WeightsBreakdown, weights_per_gpu
 from deployc.planner.workload import WorkloadShape

@@ -196,10 +196,3 @@ def network_decision(target: Target) -> Decision:
         numbers=(Quantity(f"all-reduce bus bandwidth over {gpus} GPUs ({model.algorithm})",
                           round(model.bus_bandwidth_bytes_per_s / 1e9, 1), "GB/s"),
                  Quantity("all-reduce latency", round(model.latency_s * 1e6, 1), "µs")))
-
-
-def closest_numbers(evaluated: Evaluated) -> tuple[Quantity, ...]:
-    """Memory figures of an evaluation, for decisions and messages."""
-    m = evaluated.memory.per_gpu
-    return (Quantity("weights per GPU", m.weights_bytes / GIB, "GiB"),
-            Quantity("KV cache per GPU", m.kv_cache_bytes / GIB, "GiB"))

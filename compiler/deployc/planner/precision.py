@@ -104,10 +104,5 @@ def kv_dtype_candidates(spec: Spec, dtype: str, gpu: GPU) -> list[str]:
     return [dtype, "fp8"] if gpu.fp8_native else [dtype]
 
 
-def kv_dtype_bytes(kv_dtype: str) -> float:
-    """Bytes per KV element."""
-    return 1.0 if kv_dtype == "fp8" else 2.0
-
-
 def _cc(gpu: GPU) -> str:
     return f"{gpu.compute_capability[0]}.{gpu.compute_capability[1]}" if gpu.compute_capability else "n/a"
