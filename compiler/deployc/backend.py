@@ -9,12 +9,38 @@ from attrs import field, frozen
 from deployc.planner.decisions import Decision
 
 MemoryFractionKind = Literal["total", "weights_and_kv", "free_after_load"]
+Batching = Literal["mixed", "prefill_first"]
+KvAdmission = Literal["prompt", "prompt_and_decaying_output", "prompt_and_max_output"]
+Preemption = Literal["newest_recompute", "fewest_output_recompute", "never"]
+
+
+@frozen(kw_only=True)
+class SchedulerPolicy:
+    """How an engine's scheduler batches and admits requests, for deployc's serving simulation.
+
+    ``batching``: ``mixed`` runs prompt chunks and decodes in one step (vLLM V1, TensorRT-LLM
+    in-flight batching); ``prefill_first`` runs a prefill step alone whenever one can form and
+    the decodes wait (SGLang without mixed chunks). ``kv_admission``: what a waiting request
+    must find free in the KV cache to be admitted: its whole prompt (vLLM), its prompt plus a
+    decaying estimate of every running request's remaining output (SGLang's new_token_ratio),
+    or its prompt plus its full max_tokens, reserved to completion (TensorRT-LLM
+    GUARANTEED_NO_EVICT). ``preemption``: who is evicted and recomputed when decode runs out of
+    KV blocks. ``max_prefill_tokens`` caps prompt tokens per prefill step beside the chunk size
+    (SGLang's max_prefill_tokens); ``source`` cites where the policy was read.
+    """
+
+    batching: Batching = "mixed"
+    kv_admission: KvAdmission = "prompt"
+    preemption: Preemption = "newest_recompute"
+    max_prefill_tokens: int | None = None
+    source: str = "deployc default: continuous batching with chunked prefill, as vLLM V1 schedules"
 
 
 @frozen(kw_only=True)
 class BackendInfo:
     """A backend's identity and pinned engine.
 
+    ``scheduler`` says how the engine schedules requests (the serving simulation follows it).
     ``options_schema`` is the JSON Schema of the ``[backends.NAME]`` table (draft 2020-12,
     an object schema); deployc merges it into the spec schema under that name.
     """
@@ -26,6 +52,7 @@ class BackendInfo:
     image_tag: str
     summary: str
     gpu_vendors: tuple[str, ...] = ("nvidia",)
+    scheduler: SchedulerPolicy = SchedulerPolicy()
     options_schema: dict[str, Any] = field(factory=lambda: {"type": "object", "additionalProperties": False})
 
 

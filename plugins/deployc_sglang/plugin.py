@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from deployc import hookimpl
-from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads
+from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads, SchedulerPolicy
 from deployc.diagnostics import Diagnostic
 from deployc_sglang import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_sglang.options import OPTIONS_SCHEMA
@@ -23,7 +23,11 @@ def deployc_backend_info() -> BackendInfo:
         name=BACKEND_NAME, engine=ENGINE, engine_version=ENGINE_VERSION, image=IMAGE, image_tag=IMAGE_TAG,
         summary="python -m sglang.launch_server in Docker plus the same settings as a --config YAML; radix cache "
                 f"for shared prefixes; checked against SGLang {ENGINE_VERSION}'s real parser",
-        gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA)
+        gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA,
+        scheduler=SchedulerPolicy(
+            batching="prefill_first", kv_admission="prompt_and_decaying_output",
+            preemption="fewest_output_recompute", max_prefill_tokens=16384,
+            source="SGLang 0.5.23 managers/scheduler.py get_next_batch_to_run (a prefill batch runs alone, enable_mixed_chunk=False), mem_cache/prefill_budget.py (new_token_ratio reservation), schedule_batch.py retract_decode (fewest output tokens first)"))
 
 
 @hookimpl

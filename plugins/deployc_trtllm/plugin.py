@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from deployc import hookimpl
-from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads
+from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads, SchedulerPolicy
 from deployc.diagnostics import Diagnostic
 from deployc_trtllm import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_trtllm.options import OPTIONS_SCHEMA
@@ -23,7 +23,10 @@ def deployc_backend_info() -> BackendInfo:
         name=BACKEND_NAME, engine=ENGINE, engine_version=ENGINE_VERSION, image=IMAGE, image_tag=IMAGE_TAG,
         summary="quantize.py + trtllm-build script (10-30 min per configuration, engine tied to the GPU "
                 "architecture), trtllm-serve with an extra-options YAML; NVIDIA Ampere+ only",
-        gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA)
+        gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA,
+        scheduler=SchedulerPolicy(
+            batching="mixed", kv_admission="prompt_and_max_output", preemption="never",
+            source="TensorRT-LLM 1.2 capacity scheduler GUARANTEED_NO_EVICT (the default): admits a request only when its blocks to completion (prompt + max_tokens) fit, never evicts; in-flight batching mixes context and generation"))
 
 
 @hookimpl

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from deployc import hookimpl
-from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads
+from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads, SchedulerPolicy
 from deployc.diagnostics import Diagnostic
 from deployc_vllm import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_vllm.options import OPTIONS_SCHEMA
@@ -23,7 +23,10 @@ def deployc_backend_info() -> BackendInfo:
         name=BACKEND_NAME, engine=ENGINE, engine_version=ENGINE_VERSION, image=IMAGE, image_tag=IMAGE_TAG,
         summary="vllm serve in Docker, Compose or Kubernetes; native multi-node; flags checked against the real "
                 f"vLLM {ENGINE_VERSION} parser",
-        gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA)
+        gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA,
+        scheduler=SchedulerPolicy(
+            batching="mixed", kv_admission="prompt", preemption="newest_recompute",
+            source="vLLM 0.33.0 v1/core/sched/scheduler.py Scheduler.schedule: running requests first, then FCFS admissions while the whole prompt fits (scheduler_reserve_full_isl); preempts the newest request and recomputes it"))
 
 
 @hookimpl

@@ -9,6 +9,8 @@ unless speculative decoding is on) and a vision tower (``vision``, reported sepa
 
 from __future__ import annotations
 
+from functools import cache
+
 from attrs import frozen
 
 from deployc.catalog.arch import ModelArch
@@ -82,6 +84,7 @@ def moe_block_params(arch: ModelArch) -> int:
     return arch.num_experts * expert_params(arch) + shared_expert_params(arch) + router_params(arch)
 
 
+@cache  # the performance model asks for every engine step the serving simulation prices
 def param_counts(arch: ModelArch) -> ParamCounts:
     """Total and active parameters with their breakdown (see the module docstring for what counts)."""
     embedding = arch.vocab_size * arch.hidden_size

@@ -6,7 +6,7 @@ import math
 
 from attrs import frozen
 
-from deployc.backend import OverheadQuery, RuntimeOverheads
+from deployc.backend import OverheadQuery, RuntimeOverheads, SchedulerPolicy
 from deployc.planner.formats import kv_dtype_bytes, weight_format
 from deployc.planner.memory import MemoryInputs, plan_memory
 from deployc.planner.parallel import LayoutEvaluation
@@ -38,6 +38,7 @@ class Candidate:
     kernel: str | None
     cuda_graphs: bool = True
     max_num_batched_tokens: int = PLANNING_TOKEN_BUDGET
+    scheduler: SchedulerPolicy = SchedulerPolicy()
 
     @property
     def activation_dtype_bytes(self) -> int:

@@ -15,6 +15,7 @@ from deployc.planner.formats import weight_format
 from deployc.planner.parallel import pp_layer_split
 from deployc.planner.perf import decode_step_time_s, estimate_performance, prefill_time_s
 from deployc.planner.precision import explain_weights
+from deployc.planner.serving.simulate import ServingSetup, simulate_pool
 from deployc.planner.thermal import power_limit_decision
 from deployc.planner.types import Knobs, Performance, PoolPlan
 from deployc.planner.weights import weights_per_gpu
@@ -178,6 +179,11 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
                                       key_path="environment", message=power.reason.split(". ")[0],
                                       hint="apply the power limit in the runbook; watch throttle reasons"))
     diagnostics += _slo_misses(spec, shape.name, performance, target.spec_file)
+    serving = simulate_pool(ServingSetup(
+        perf=final_inputs, policy=c.scheduler, max_num_seqs=knobs.max_num_seqs,
+        token_budget=knobs.max_num_batched_tokens, chunked_prefill=knobs.chunked_prefill,
+        kv_capacity_tokens=memory.kv_capacity_tokens, kv_block_tokens=memory.kv_block_size_tokens,
+        prefix_tokens=shape.prefix_hit_tokens if knobs.prefix_caching else 0, replicas=layout.dp), shape)
     pool = PoolPlan(name=shape.name, share=shape.share, layout=layout, pp_layer_split=split, memory=memory,
-                    performance=performance, knobs=knobs)
+                    performance=performance, knobs=knobs, serving=serving)
     return pool, decisions, diagnostics

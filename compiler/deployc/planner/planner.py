@@ -84,7 +84,8 @@ def _search_pool(target: Target, registry: PluginRegistry, backend: str, dtype: 
                     f"; {verdict.alternative}" if verdict.alternative else "")))
                 continue
             candidate = Candidate(target=target, backend=backend, dtype=dtype, weights=choice, kv_dtype=kv_dtype,
-                                  shape=shape, gpus_per_node=gpus_per_node, nodes=nodes, kernel=verdict.kernel)
+                                  shape=shape, gpus_per_node=gpus_per_node, nodes=nodes, kernel=verdict.kernel,
+                                  scheduler=registry.info(backend).scheduler)
             search = search_layouts(candidate, registry)
             if search.chosen() is not None:
                 return search, rejected, failed

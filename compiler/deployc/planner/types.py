@@ -7,6 +7,7 @@ from typing import Any, Literal
 from attrs import asdict, frozen
 
 from deployc.planner.decisions import Quantity
+from deployc.planner.serving.result import ServingResult
 
 Bound = Literal["memory", "compute", "communication"]
 
@@ -125,6 +126,7 @@ class PoolPlan:
     memory: MemoryPlan
     performance: Performance
     knobs: Knobs
+    serving: ServingResult | None = None
 
     def parallelism_json(self) -> dict[str, Any]:
         """``plan.json`` ``parallelism`` section."""

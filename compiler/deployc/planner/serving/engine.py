@@ -1,0 +1,514 @@
+"""One engine replica's scheduler, step by step: continuous batching under a token budget and a KV cache.
+
+A discrete-event model of what ``../shared/design/SERVING-SIM.md`` read in the pinned engines'
+schedulers, parameterised by the backend's :class:`~deployc.backend.SchedulerPolicy`:
+
+- every step runs the decodes (one token per running request) and, under the token budget, prompt
+  chunks: the one partially prefilled request first, then FCFS admissions (``mixed``); or a prefill
+  step alone whenever one can form, the decodes waiting (``prefill_first``);
+- admission stops at the first request that does not fit (head-of-line blocking): ``max_num_seqs``,
+  the budget (without chunked prefill a prompt must fit whole), and the KV rule of the policy;
+- decode grows the KV cache by one token per request per step; when it runs out, requests are
+  preempted and later recomputed (``newest_recompute``, ``fewest_output_recompute``), or the policy
+  reserved enough at admission never to run out (``never``);
+- a shared prefix is computed once and then hit by every later request (whole KV blocks), and held
+  once in the cache.
+
+KV is counted in tokens with half a block of padding per request (blocks fill one token at a time).
+Steady stretches where only decodes run are advanced in one stride up to the next event (a
+completion, an admissible arrival, the KV cache filling), priced at the stride's mid context: the
+result is the same as stepping, at a cost proportional to events rather than tokens.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Callable
+
+from attrs import frozen
+
+from deployc.backend import SchedulerPolicy
+
+# cost(prefill tokens, prefill sequences, mean context before the chunk, decoding sequences, mean decode context) → s
+StepCost = Callable[[int, int, float, int, float], float]
+SGLANG_NEW_TOKEN_CAP = 4096  # SGLang caps each request's reserved output at 4096 tokens (prefill_budget.py)
+SGLANG_RATIO_INIT = 0.7  # new_token_ratio init = 0.7 × schedule_conservativeness (1.0)
+SGLANG_RATIO_MIN_SHARE = 0.14  # min = init × 0.14
+SGLANG_RATIO_DECAY_STEPS = 600  # decays from init to min over 600 decode steps without retraction
+
+
+@frozen(kw_only=True)
+class EngineConfig:
+    """The serving knobs of one replica and its KV cache."""
+
+    policy: SchedulerPolicy
+    max_num_seqs: int
+    token_budget: int
+    chunked_prefill: bool
+    kv_capacity_tokens: int
+    kv_block_tokens: int
+    prefix_tokens: int  # shared prefix a later request hits (whole blocks, below its prompt length)
+
+
+@frozen(kw_only=True)
+class Traffic:
+    """Requests for one replica: lengths, and either fixed arrival times (open loop) or ``clients`` (closed loop).
+
+    ``max_new_tokens`` is what clients send as ``max_tokens`` (reservation-based schedulers use it).
+    """
+
+    prompt_tokens: tuple[int, ...]
+    output_tokens: tuple[int, ...]
+    max_new_tokens: tuple[int, ...]
+    arrivals_s: tuple[float, ...] | None
+    clients: int = 0
+
+
+@frozen(kw_only=True)
+class Trace:
+    """What happened to each request, and to every token gap, in seconds."""
+
+    arrival_s: tuple[float, ...]
+    admitted_s: tuple[float, ...]
+    first_token_s: tuple[float, ...]
+    finish_s: tuple[float, ...]
+    itl_samples: tuple[tuple[float, int], ...]  # (gap between two tokens of a request, how many such gaps)
+    busy_s: float
+    end_s: float
+    preemptions: int
+    rejected: int
+    kv_token_seconds: float  # ∫ KV tokens in use dt
+    running_seconds: float  # ∫ running requests dt
+    kv_peak_tokens: float
+    running_peak: int
+
+
+class _Replica:
+    """Mutable state of one run; :func:`run_replica` is the way in."""
+
+    def __init__(self, cfg: EngineConfig, traffic: Traffic, cost: StepCost, horizon_requests: int) -> None:
+        self.cfg, self.cost, self.traffic = cfg, cost, traffic
+        n = len(traffic.prompt_tokens)
+        self.n = min(n, horizon_requests)
+        self.arrival = [math.inf] * self.n
+        self.admitted = [math.inf] * self.n
+        self.first = [math.inf] * self.n
+        self.finish = [math.inf] * self.n
+        self.gen = [0] * self.n  # output tokens produced
+        self.todo = [0] * self.n  # prompt tokens (plus recomputed output) still to prefill
+        self.hit = [0] * self.n  # prefix tokens served from the cache
+        self.held = [0] * self.n  # KV tokens this request holds privately
+        self.reserved = [0] * self.n  # KV tokens reserved at admission (reservation policies)
+        self.gen_at_admit = [0] * self.n
+        self.entered = [0] * self.n  # decode step count when the request last caught up (see _sync)
+        self.version = [0] * self.n
+        self.stalled_since = [math.nan] * self.n  # last token time of a preempted request
+        self.waiting: deque[int] = deque()
+        self.running: dict[int, None] = {}  # admission order (newest last)
+        self.partial: int | None = None  # the request being prefilled across steps
+        self.decoding_heap: list[tuple[int, int, int]] = []  # (global step it finishes at, request, version)
+        self.decoding: set[int] = set()
+        self.sum_decode_context = 0.0
+        self.steps = 0  # decode steps so far (every decoding request gets a token each)
+        self.kv_used = 0.0
+        self.kv_reserved = 0.0
+        self.prefix_cached = False
+        self.t = 0.0
+        self.stall = 0.0  # prefill-only time since the last decode step (prefill_first)
+        self.itl: dict[float, int] = {}
+        self.busy = 0.0
+        self.preemptions = 0
+        self.kv_area = 0.0
+        self.running_area = 0.0
+        self.kv_peak = 0.0
+        self.running_peak = 0
+        self.next_arrival = 0  # open loop: index of the next request to arrive
+        self.next_request = 0  # closed loop: index of the next request a client sends
+        self.rejected = 0
+        self.ratio = SGLANG_RATIO_INIT
+        self.ratio_min = SGLANG_RATIO_INIT * SGLANG_RATIO_MIN_SHARE
+        self.pad = (cfg.kv_block_tokens - 1) / 2  # mean unused tokens in a request's last block
+
+    # -- arrivals ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Closed loop: every client sends its first request at t = 0."""
+        if self.traffic.arrivals_s is None:
+            for _ in range(min(self.traffic.clients, self.n)):
+                self._send(0.0)
+
+    def _send(self, when: float) -> None:
+        i = self.next_request
+        if i >= self.n:
+            return
+        self.next_request += 1
+        self.arrival[i] = when
+        self.waiting.append(i)
+        self.todo[i] = self.traffic.prompt_tokens[i]
+
+    def _arrive_until(self, now: float) -> None:
+        arrivals = self.traffic.arrivals_s
+        if arrivals is None:
+            return
+        while self.next_arrival < self.n and arrivals[self.next_arrival] <= now:
+            i = self.next_arrival
+            self.next_arrival += 1
+            self.arrival[i] = arrivals[i]
+            self.todo[i] = self.traffic.prompt_tokens[i]
+            self.waiting.append(i)
+
+    def _next_arrival_time(self) -> float:
+        arrivals = self.traffic.arrivals_s
+        if arrivals is None or self.next_arrival >= self.n:
+            return math.inf
+        return arrivals[self.next_arrival]
+
+    # -- KV accounting ----------------------------------------------------------------------------
+    @property
+    def kv_free(self) -> float:
+        return self.cfg.kv_capacity_tokens - self.kv_used
+
+    def _prefix_for(self, i: int) -> int:
+        if not self.prefix_cached or self.cfg.prefix_tokens <= 0:
+            return 0
+        block = self.cfg.kv_block_tokens
+        below_prompt = (self.traffic.prompt_tokens[i] - 1) // block * block
+        return max(0, min(self.cfg.prefix_tokens, below_prompt))
+
+    def _admission_need(self, i: int) -> float:
+        """KV tokens that must be free for request ``i`` to be admitted under the policy."""
+        prompt = self.todo[i] - self._prefix_for(i) + self.pad
+        rule = self.cfg.policy.kv_admission
+        if rule == "prompt":
+            return prompt
+        max_new = self.traffic.max_new_tokens[i]
+        if rule == "prompt_and_max_output":
+            return prompt + max(max_new - self.gen[i], 0)
+        # SGLang: own prompt + capped output, plus every running request's remaining output × new_token_ratio
+        own = min(max(max_new - self.gen[i], 0), SGLANG_NEW_TOKEN_CAP)
+        return prompt + own + self.kv_reserved * self.ratio
+
+    def _can_admit_kv(self, i: int) -> bool:
+        if self.cfg.policy.kv_admission == "prompt_and_max_output":
+            return self.kv_reserved + self._admission_need(i) <= self.cfg.kv_capacity_tokens
+        return self._admission_need(i) <= self.kv_free
+
+    # -- scheduling -------------------------------------------------------------------------------
+    def _admit(self, i: int) -> None:
+        self.waiting.popleft()
+        self.running[i] = None
+        self.admitted[i] = min(self.admitted[i], self.t)
+        hit = self._prefix_for(i)
+        self.hit[i] = hit
+        self.todo[i] -= hit
+        self.held[i] = 0
+        self.gen_at_admit[i] = self.gen[i]
+        policy = self.cfg.policy.kv_admission
+        if policy != "prompt":
+            out_left = max(self.traffic.max_new_tokens[i] - self.gen[i], 0)
+            if policy == "prompt_and_decaying_output":
+                out_left = min(out_left, SGLANG_NEW_TOKEN_CAP)
+            rest = self.todo[i] + out_left if policy == "prompt_and_max_output" else out_left
+            self.reserved[i] = rest
+            self.kv_reserved += rest
+        self.kv_used += self.pad
+        self.running_peak = max(self.running_peak, len(self.running))
+
+    def _sync(self, i: int) -> None:
+        """Bring a decoding request's token counts up to date (strides do not touch every request)."""
+        if i in self.decoding:
+            behind = self.steps - self.entered[i]
+            self.gen[i] += behind
+            self.held[i] += behind
+            self.entered[i] = self.steps
+
+    def _release(self, i: int) -> None:
+        self._sync(i)
+        del self.running[i]
+        self.kv_used -= self.held[i] + self.pad
+        produced = self.gen[i] - self.gen_at_admit[i]
+        spent = produced if self.cfg.policy.kv_admission == "prompt_and_decaying_output" else 0
+        self.kv_reserved = max(self.kv_reserved - max(self.reserved[i] - spent, 0), 0.0)
+        self.reserved[i] = 0
+        self.held[i] = 0
+        if i in self.decoding:
+            self.decoding.discard(i)
+            self.sum_decode_context -= self.traffic.prompt_tokens[i] + self.gen[i]
+            self.version[i] += 1
+
+    def _preempt(self, victim: int) -> None:
+        """Free the victim's KV and send it back to the front of the queue; it recomputes everything."""
+        self._sync(victim)
+        self.preemptions += 1
+        if victim == self.partial:
+            self.partial = None
+        if self.gen[victim] > 0:
+            self.stalled_since[victim] = self.t
+        self._release(victim)
+        self.todo[victim] = self.traffic.prompt_tokens[victim] + self.gen[victim]
+        self.waiting.appendleft(victim)
+        if self.cfg.policy.kv_admission == "prompt_and_decaying_output":
+            self.ratio = SGLANG_RATIO_INIT  # after a retraction SGLang re-estimates from progress; reset is close
+
+    def _victim(self) -> int:
+        if self.cfg.policy.preemption == "fewest_output_recompute":
+            for r in self.running:
+                self._sync(r)
+            return min(self.running, key=lambda r: (self.gen[r], -self.traffic.prompt_tokens[r]))
+        return next(reversed(self.running))
+
+    def _make_room(self, tokens: float) -> bool:
+        """Preempt until ``tokens`` more KV tokens fit; False when nothing could be evicted."""
+        preempted = False
+        if self.cfg.policy.preemption == "never":
+            return preempted
+        while self.kv_used + tokens > self.cfg.kv_capacity_tokens and self.running:
+            victim = self._victim()
+            if victim in self.decoding:
+                tokens -= 1
+            self._preempt(victim)
+            preempted = True
+        return preempted
+
+    def _prefill_chunks(self, budget: int, *, admissions: bool) -> list[tuple[int, int]]:
+        """Prompt chunks for this step: the partial request first, then FCFS admissions."""
+        chunks: list[tuple[int, int]] = []
+        if self.partial is not None and budget > 0:
+            i = self.partial
+            take = min(self.todo[i], budget)
+            chunks.append((i, take))
+            budget -= take
+        if not admissions:
+            return chunks
+        cap = self.cfg.policy.max_prefill_tokens
+        taken = sum(c for _, c in chunks)
+        while self.waiting and budget > 0 and len(self.running) < self.cfg.max_num_seqs:
+            i = self.waiting[0]
+            if self.partial is not None and chunks and chunks[-1][0] != self.partial:
+                break  # one request is partially prefilled at a time
+            if not self._can_admit_kv(i):
+                break
+            need = self.todo[i] - self._prefix_for(i)
+            if not self.cfg.chunked_prefill and need > budget:
+                break
+            if cap is not None and taken > 0 and taken + need > cap:
+                break
+            self._admit(i)
+            take = min(self.todo[i], budget)
+            chunks.append((i, take))
+            budget -= take
+            taken += take
+            if take < self.todo[i]:
+                self.partial = i
+                break
+        return chunks
+
+    def _apply_chunks(self, chunks: list[tuple[int, int]], strides: int = 1) -> list[int]:
+        """Allocate the chunks' KV (each ``strides`` times); return the requests whose prompt is now complete."""
+        complete = []
+        for i, chunk in chunks:
+            take = chunk * strides
+            self.todo[i] -= take
+            self.held[i] += take
+            self.kv_used += take
+            if self.todo[i] <= 0:
+                complete.append(i)
+                if i == self.partial:
+                    self.partial = None
+                if self.hit[i] == 0 and self.cfg.prefix_tokens > 0 and not self.prefix_cached:
+                    self.prefix_cached = True
+                    self.kv_used += self.cfg.prefix_tokens  # the shared prefix stays cached once
+            elif self.partial is None:
+                self.partial = i
+        return complete
+
+    def _chunk_cost(self, chunks: list[tuple[int, int]], decodes: int, ahead: float = 0.0) -> float:
+        """One step carrying these chunks, priced ``ahead`` steps on (the middle of a stride)."""
+        tokens = sum(c for _, c in chunks)
+        context_before = sum(self.traffic.prompt_tokens[i] + self.gen[i] - self.todo[i] for i, _ in chunks)
+        mean_before = context_before / len(chunks) + ahead * tokens
+        decode_context = self.sum_decode_context / decodes + ahead if decodes else 0.0
+        return self.cost(tokens, len(chunks), mean_before, decodes, decode_context)
+
+    def _first_tokens(self, complete: list[int]) -> None:
+        for i in complete:
+            self.gen[i] += 1
+            if self.first[i] == math.inf:
+                self.first[i] = self.t
+            elif not math.isnan(self.stalled_since[i]):
+                self._record_itl(self.t - self.stalled_since[i], 1)
+                self.stalled_since[i] = math.nan
+            if self.gen[i] >= self.traffic.output_tokens[i]:
+                self._finish(i)
+            else:
+                self.decoding.add(i)
+                self.entered[i] = self.steps
+                self.sum_decode_context += self.traffic.prompt_tokens[i] + self.gen[i]
+                left = self.traffic.output_tokens[i] - self.gen[i]
+                heapq.heappush(self.decoding_heap, (self.steps + left, i, self.version[i]))
+
+    def _finish(self, i: int) -> None:
+        self.finish[i] = self.t
+        self._release(i)
+        if self.traffic.arrivals_s is None:
+            self._send(self.t)
+
+    def _record_itl(self, gap: float, count: int) -> None:
+        if count > 0:
+            self.itl[gap] = self.itl.get(gap, 0) + count
+
+    def _advance(self, seconds: float) -> None:
+        self.kv_area += self.kv_used * seconds
+        self.running_area += len(self.running) * seconds
+        self.kv_peak = max(self.kv_peak, self.kv_used)
+        self.t += seconds
+        self.busy += seconds
+
+    def _decode_tokens(self, strides: int, seconds_each: float) -> None:
+        """Every decoding request gets ``strides`` tokens; completions leave."""
+        decodes = len(self.decoding)
+        first_gap = seconds_each + self.stall
+        self._record_itl(first_gap, decodes)
+        self._record_itl(seconds_each, decodes * (strides - 1))
+        self.stall = 0.0
+        self.steps += strides
+        self.sum_decode_context += decodes * strides
+        self.kv_used += decodes * strides
+        while self.decoding_heap and self.decoding_heap[0][0] <= self.steps:
+            _, i, version = heapq.heappop(self.decoding_heap)
+            if version == self.version[i] and i in self.decoding:
+                self._finish(i)
+        if self.cfg.policy.kv_admission == "prompt_and_decaying_output":
+            decay = (SGLANG_RATIO_INIT - self.ratio_min) / SGLANG_RATIO_DECAY_STEPS * strides
+            self.ratio = max(self.ratio_min, self.ratio - decay)
+            # Reservations shrink as outputs are produced.
+            self.kv_reserved = max(self.kv_reserved - decodes * strides, 0.0)
+
+    def _stride(self) -> int:
+        """Decode steps until the next event: a completion, the KV cache filling, an admissible arrival."""
+        decodes = len(self.decoding)
+        strides = self.decoding_heap[0][0] - self.steps if self.decoding_heap else 1
+        room = self.cfg.kv_capacity_tokens - self.kv_used
+        strides = min(strides, max(int(room // max(decodes, 1)), 1))
+        return max(strides, 1)
+
+    def _admissible_soon(self) -> bool:
+        return len(self.running) < self.cfg.max_num_seqs
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def step(self) -> bool:
+        """One scheduler iteration (or one stride of identical decode steps); False when all is done."""
+        self._arrive_until(self.t)
+        if not self.running and not self.waiting:
+            upcoming = self._next_arrival_time()
+            if upcoming == math.inf:
+                return False
+            self.t = upcoming  # idle until the next arrival
+            return True
+        if self.cfg.policy.batching == "prefill_first":
+            return self._step_prefill_first()
+        return self._step_mixed()
+
+    def _step_mixed(self) -> bool:
+        decodes = len(self.decoding)
+        preempted = self._make_room(decodes)
+        decodes = len(self.decoding)
+        budget = max(self.cfg.token_budget - decodes, 0)
+        chunks = self._prefill_chunks(budget, admissions=not preempted)
+        if not chunks and decodes == 0:
+            return self._idle()
+        if not chunks:
+            strides = 1
+            if not (self.waiting and self._admissible_soon()):
+                strides = self._stride()
+            step_s = self.cost(0, 0, 0.0, decodes, self.sum_decode_context / decodes + (strides - 1) / 2)
+            upcoming = self._next_arrival_time()
+            if strides > 1 and upcoming < self.t + strides * step_s and self._admissible_soon():
+                strides = max(1, math.ceil((upcoming - self.t) / step_s))
+            self._advance(step_s * strides)
+            self._decode_tokens(strides, step_s)
+            return True
+        strides = self._chunk_strides(chunks, decodes)
+        step_s = self._chunk_cost(chunks, decodes, (strides - 1) / 2)
+        self._advance(step_s * strides)
+        complete = self._apply_chunks(chunks, strides)
+        if decodes:
+            self._decode_tokens(strides, step_s)
+        self._first_tokens(complete)
+        return True
+
+    def _chunk_strides(self, chunks: list[tuple[int, int]], decodes: int) -> int:
+        """Identical steps ahead while one long prompt is chunked: same chunk, same decodes, no admissions."""
+        if len(chunks) != 1 or chunks[0][0] != self.partial:
+            return 1
+        i, take = chunks[0]
+        strides = self.todo[i] // take - 1  # the last (shorter) chunk runs on its own
+        if decodes:
+            strides = min(strides, self.decoding_heap[0][0] - self.steps if self.decoding_heap else 1)
+        room = self.cfg.kv_capacity_tokens - self.kv_used
+        strides = min(strides, int(room // (take + decodes)))
+        return max(strides, 1)
+
+    def _step_prefill_first(self) -> bool:
+        admissible = bool(self.waiting) and len(self.running) < self.cfg.max_num_seqs and self._can_admit_kv(
+            self.waiting[0])
+        if self.partial is not None or admissible:
+            chunks = self._prefill_chunks(self.cfg.token_budget, admissions=True)
+            if chunks:
+                strides = self._chunk_strides(chunks, 0)
+                step_s = self._chunk_cost(chunks, 0, (strides - 1) / 2)
+                self._advance(step_s * strides)
+                self.stall += step_s * strides
+                self._first_tokens(self._apply_chunks(chunks, strides))
+                return True
+        decodes = len(self.decoding)
+        if decodes == 0:
+            return self._idle()
+        self._make_room(decodes)
+        decodes = len(self.decoding)
+        if decodes == 0:
+            return True
+        strides = 1 if (self.waiting and self._admissible_soon()) else self._stride()
+        step_s = self.cost(0, 0, 0.0, decodes, self.sum_decode_context / decodes + (strides - 1) / 2)
+        upcoming = self._next_arrival_time()
+        if strides > 1 and upcoming < self.t + strides * step_s and self._admissible_soon():
+            strides = max(1, math.ceil((upcoming - self.t) / step_s))
+        self._advance(step_s * strides)
+        self._decode_tokens(strides, step_s)
+        return True
+
+    def _idle(self) -> bool:
+        """Nothing could be scheduled this iteration."""
+        if not self.running and self.waiting:
+            # An empty engine that cannot admit its head request never will (longer than the KV cache
+            # or, without chunked prefill, than the token budget): the engine rejects it.
+            i = self.waiting.popleft()
+            self.finish[i] = math.nan
+            self.rejected += 1
+            if self.traffic.arrivals_s is None:
+                self._send(self.t)
+            return True
+        upcoming = self._next_arrival_time()
+        if upcoming == math.inf:
+            return False
+        self.t = max(self.t, upcoming)
+        return True
+
+    def trace(self) -> Trace:
+        return Trace(
+            arrival_s=tuple(self.arrival), admitted_s=tuple(self.admitted), first_token_s=tuple(self.first),
+            finish_s=tuple(self.finish), itl_samples=tuple(sorted(self.itl.items())), busy_s=self.busy,
+            end_s=self.t, preemptions=self.preemptions, rejected=self.rejected, kv_token_seconds=self.kv_area,
+            running_seconds=self.running_area, kv_peak_tokens=self.kv_peak, running_peak=self.running_peak,
+        )
+
+
+def run_replica(cfg: EngineConfig, traffic: Traffic, cost: StepCost, *, max_iterations: int = 2_000_000) -> Trace:
+    """Serve ``traffic`` on one replica until every request finished; deterministic for the same inputs."""
+    replica = _Replica(cfg, traffic, cost, len(traffic.prompt_tokens))
+    replica.start()
+    for _ in range(max_iterations):
+        if not replica.step():
+            break
+    return replica.trace()

@@ -1,0 +1,177 @@
+"""A pool served by its replicas: traffic in, latency percentiles, throughput and capacity out.
+
+Replicas are identical and serve independent shares of the traffic: one replica is simulated with
+its share (closed loop: ⌈clients / replicas⌉ clients, the busiest replica; open loop: rate /
+replicas, Poisson, which is what random routing gives — the engines' least-loaded routing does at
+least as well) and the totals are that replica's figures × replicas. Under an open-loop rate the
+replica's capacity is measured too (a saturated closed loop with ``max_num_seqs`` clients), so an
+arrival rate above it is reported as overload by its factor rather than as a queue that happens to
+stop growing when the simulated requests run out.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from attrs import frozen
+
+from deployc.backend import SchedulerPolicy
+from deployc.planner.perf import PerfInputs
+from deployc.planner.serving.engine import EngineConfig, Trace, Traffic, run_replica
+from deployc.planner.serving.lengths import LengthModel, fit_lengths
+from deployc.planner.serving.metrics import summarise_ms, weighted_ms
+from deployc.planner.serving.result import Mode, ServingResult
+from deployc.planner.serving.stepcost import StepCostModel
+from deployc.planner.workload import WorkloadShape
+
+SIMULATED_REQUESTS = 2000  # per replica, for a final plan (issue budget: < 50 ms per layout)
+RANKING_REQUESTS = 600  # per replica, while comparing layouts and knobs
+WARMUP_SHARE = 0.1  # open loop: the first 10% of arrivals fill an empty engine and are not measured
+CLOSED_LOOP_ROUNDS = 5  # closed loop: at least 5 requests per client, so a steady state exists
+MAX_CLOSED_LOOP_REQUESTS = 20_000
+SEED = 20261206  # fixed: the same spec gives the same draws, byte for byte
+
+@frozen(kw_only=True)
+class ServingSetup:
+    """One pool's engine as deployed: step costs, the scheduler, the knobs, the KV cache, the replicas."""
+
+    perf: PerfInputs
+    policy: SchedulerPolicy
+    max_num_seqs: int
+    token_budget: int
+    chunked_prefill: bool
+    kv_capacity_tokens: int
+    kv_block_tokens: int
+    prefix_tokens: int
+    replicas: int
+
+
+def _lengths(model: LengthModel, rng: random.Random, n: int) -> tuple[int, ...]:
+    return tuple(model.draw(rng) for _ in range(n))
+
+
+def _traffic(shape: WorkloadShape, *, n: int, rate_per_s: float | None, clients: int) -> Traffic:
+    prompts, outputs = fit_lengths(shape.prompt), fit_lengths(shape.output)
+    prompt_tokens = _lengths(prompts, random.Random(SEED), n)
+    output_tokens = _lengths(outputs, random.Random(SEED + 1), n)
+    arrivals = None
+    if rate_per_s is not None:
+        rng, t, times = random.Random(SEED + 2), 0.0, []
+        for _ in range(n):
+            t += -math.log(1.0 - rng.random()) / rate_per_s
+            times.append(t)
+        arrivals = tuple(times)
+    max_new = (outputs.max_tokens,) * n  # clients send max_tokens = the spec's longest output
+    return Traffic(prompt_tokens=prompt_tokens, output_tokens=output_tokens, max_new_tokens=max_new,
+                   arrivals_s=arrivals, clients=clients)
+
+
+def _engine(setup: ServingSetup) -> EngineConfig:
+    return EngineConfig(policy=setup.policy, max_num_seqs=setup.max_num_seqs, token_budget=setup.token_budget,
+                        chunked_prefill=setup.chunked_prefill, kv_capacity_tokens=setup.kv_capacity_tokens,
+                        kv_block_tokens=setup.kv_block_tokens, prefix_tokens=setup.prefix_tokens)
+
+
+def _measured(trace: Trace, first: int, last: int) -> list[int]:
+    return [i for i in range(first, last) if math.isfinite(trace.finish_s[i])]
+
+
+def _window_rate(trace: Trace, traffic: Traffic, start: float, end: float) -> tuple[float, float, float]:
+    """Completions per second, output and total tokens per second, of requests finishing in [start, end]."""
+    span = end - start
+    if span <= 0:
+        span = max(trace.end_s, 1e-9)
+        start, end = 0.0, trace.end_s
+    done = [i for i, f in enumerate(trace.finish_s) if math.isfinite(f) and start <= f <= end]
+    out = sum(traffic.output_tokens[i] for i in done)
+    total = out + sum(traffic.prompt_tokens[i] for i in done)
+    return len(done) / span, out / span, total / span
+
+
+def _closed_requests(clients: int, requests: int) -> int:
+    return min(max(requests, CLOSED_LOOP_ROUNDS * clients + clients), MAX_CLOSED_LOOP_REQUESTS)
+
+
+def saturation_capacity_rps(setup: ServingSetup, shape: WorkloadShape, requests: int) -> float:
+    """Requests per second one replica completes when its queue never empties."""
+    clients = max(setup.max_num_seqs, 1)
+    clients = min(clients + max(clients // 4, 1), MAX_CLOSED_LOOP_REQUESTS // (CLOSED_LOOP_ROUNDS + 1))
+    n = _closed_requests(clients, requests)
+    traffic = _traffic(shape, n=n, rate_per_s=None, clients=clients)
+    trace = run_replica(_engine(setup), traffic, StepCostModel(setup.perf))
+    start = trace.arrival_s[min(clients, n - 1)]
+    end = trace.arrival_s[n - 1]
+    return _window_rate(trace, traffic, start, end)[0]
+
+
+def simulate_pool(setup: ServingSetup, shape: WorkloadShape, *, requests: int = SIMULATED_REQUESTS) -> ServingResult:
+    """Simulate the pool under its workload: closed loop for ``concurrency``, Poisson for ``request_rate_per_s``."""
+    replicas = max(setup.replicas, 1)
+    rate = shape.request_rate_per_s
+    if shape.concurrency is not None or rate is None:
+        clients = max(math.ceil((shape.concurrency or 1) / replicas), 1)
+        n = _closed_requests(clients, requests)
+        traffic = _traffic(shape, n=n, rate_per_s=None, clients=clients)
+        trace = run_replica(_engine(setup), traffic, StepCostModel(setup.perf))
+        first, last = min(clients, n - 1), max(n - clients, min(clients, n - 1) + 1)
+        window = (trace.arrival_s[first], trace.arrival_s[min(last, n - 1)])
+        mode: Mode = "closed"
+        offered, capacity = None, None
+    else:
+        per_replica = rate / replicas
+        n = requests
+        traffic = _traffic(shape, n=n, rate_per_s=per_replica, clients=0)
+        trace = run_replica(_engine(setup), traffic, StepCostModel(setup.perf))
+        first, last = int(n * WARMUP_SHARE), n
+        window = (trace.arrival_s[first], trace.arrival_s[n - 1])
+        mode, clients = "open", 0
+        offered = rate
+        capacity = saturation_capacity_rps(setup, shape, requests) * replicas
+    return _result(setup, shape, trace, traffic, mode=mode, clients=clients if mode == "closed" else None,
+                   measured=_measured(trace, first, last), window=window, offered=offered, capacity=capacity)
+
+
+def _result(setup: ServingSetup, shape: WorkloadShape, trace: Trace, traffic: Traffic, *, mode: Mode,
+            clients: int | None, measured: list[int], window: tuple[float, float], offered: float | None,
+            capacity: float | None) -> ServingResult:
+    replicas = max(setup.replicas, 1)
+    ttft = [trace.first_token_s[i] - trace.arrival_s[i] for i in measured]
+    e2e = [trace.finish_s[i] - trace.arrival_s[i] for i in measured]
+    wait = [trace.admitted_s[i] - trace.arrival_s[i] for i in measured]
+    tpot = [(trace.finish_s[i] - trace.first_token_s[i]) / (traffic.output_tokens[i] - 1)
+            for i in measured if traffic.output_tokens[i] > 1]
+    rps, out_tps, total_tps = _window_rate(trace, traffic, *window)
+    elapsed = max(trace.end_s, 1e-9)
+    capacity_tokens = max(setup.kv_capacity_tokens, 1)
+    prompts, outputs = fit_lengths(shape.prompt), fit_lengths(shape.output)
+    return ServingResult(
+        mode=mode, replicas=replicas, clients_per_replica=clients, offered_requests_per_s=offered,
+        capacity_requests_per_s=capacity, requests_simulated=len(traffic.prompt_tokens),
+        requests_measured=len(measured), ttft_ms=summarise_ms(ttft), itl_ms=weighted_ms(trace.itl_samples),
+        tpot_ms=summarise_ms(tpot), e2e_ms=summarise_ms(e2e), queue_wait_ms=summarise_ms(wait),
+        output_tokens_per_s=out_tps * replicas, total_tokens_per_s=total_tps * replicas,
+        requests_per_s=rps * replicas, mean_running_per_replica=trace.running_seconds / elapsed,
+        peak_running_per_replica=trace.running_peak,
+        kv_utilisation_mean=min(trace.kv_token_seconds / elapsed / capacity_tokens, 1.0),
+        kv_utilisation_peak=min(trace.kv_peak_tokens / capacity_tokens, 1.0),
+        preemptions=trace.preemptions, rejected_requests=trace.rejected,
+        prompt_lengths=prompts.describe(), output_lengths=outputs.describe(),
+        assumptions=_assumptions(setup, mode, clients, replicas),
+    )
+
+
+def _assumptions(setup: ServingSetup, mode: Mode, clients: int | None, replicas: int) -> tuple[str, ...]:
+    lines = [
+        f"Scheduler: {setup.policy.source}.",
+        "Arrivals: " + (f"closed loop, {clients} clients per replica each sending its next request when the last "
+                        "one ends (vllm bench serve --max-concurrency)" if mode == "closed" else
+                        "Poisson (open loop) at the spec's rate") + "; clients send max_tokens = the longest output.",
+        f"Seed {SEED}: the same spec draws the same requests. Warm-up and drain-out requests are not measured.",
+    ]
+    if replicas > 1:
+        lines.append(f"{replicas} replicas serve equal shares; one is simulated and the totals are × {replicas} "
+                     "(the busiest share when the clients do not divide evenly).")
+    if setup.prefix_tokens:
+        lines.append(f"A shared prefix of {setup.prefix_tokens:,} tokens is computed once, kept once in the KV "
+                     "cache, and hit by every later request.")
+    return tuple(lines)
