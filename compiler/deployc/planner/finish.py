@@ -15,9 +15,11 @@ from deployc.planner.formats import weight_format
 from deployc.planner.parallel import pp_layer_split
 from deployc.planner.perf import decode_step_time_s, estimate_performance, prefill_time_s
 from deployc.planner.precision import explain_weights
-from deployc.planner.serving.simulate import ServingSetup, simulate_pool
+from deployc.planner.load import load_knobs, serve
+from deployc.planner.serving.simulate import SIMULATED_REQUESTS
+from deployc.planner.serving_explain import serving_decision, serving_diagnostics
 from deployc.planner.thermal import power_limit_decision
-from deployc.planner.types import Knobs, Performance, PoolPlan
+from deployc.planner.types import Knobs, Layout, PoolPlan
 from deployc.planner.weights import weights_per_gpu
 from deployc.spec.model import Spec
 
@@ -27,24 +29,6 @@ if TYPE_CHECKING:
 GIB = 1 << 30
 MAX_LOSERS_SHOWN = 6
 GOAL_ORDER = {"latency": "lowest ITL", "throughput": "most tokens/s", "cost": "most tokens/s per GPU"}
-
-
-def _itl_batch_limit(chosen: Evaluated, search: Search, itl_target_ms: float | None, context: float) -> int | None:
-    """The largest batch whose plain decode step stays under the ITL target (binary search)."""
-    if itl_target_ms is None:
-        return None
-    c = search.candidate
-    inputs = perf_inputs(c, chosen.evaluation.layout, chosen.weights, chosen.memory.kv_bytes_per_token, 1)
-    lo, hi = 1, max(int(chosen.memory.max_concurrency_at_typical_request), 1)
-    if decode_step_time_s(inputs, lo, context)[0] * 1e3 > itl_target_ms:
-        return 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if decode_step_time_s(inputs, mid, context)[0] * 1e3 <= itl_target_ms:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
 
 
 def _parallelism_decision(search: Search, chosen: Evaluated, prefix: str) -> Decision:
@@ -88,16 +72,19 @@ def _memory_decision(chosen: Evaluated, prefix: str) -> Decision:
                         Quantity("KV cache", round(m.per_gpu.kv_cache_bytes / GIB, 3), "GiB")))
 
 
-def _slo_misses(spec: Spec, pool: str, perf: Performance, spec_file: str) -> list[Diagnostic]:
-    out = []
-    checks = (("ttft_ms", spec.slo.ttft_ms, perf.ttft_ms), ("itl_ms", spec.slo.itl_ms, perf.itl_ms))
-    for key, target, predicted in checks:
-        if target is not None and target.p99 is not None and predicted > target.p99:
-            out.append(Diagnostic(
-                rule="DPC304", severity=Severity.WARNING, file=spec_file, key_path=f"slo.{key}.p99",
-                message=f"pool {pool}: predicted {key.split('_')[0].upper()} {predicted:.1f} ms is above the "
-                        f"p99 target of {target.p99:g} ms", hint="more GPUs, FP8 weights, or a relaxed target"))
-    return out
+def _idle_gpus(search: Search, layout: Layout, prefix: str) -> Decision | None:
+    """Why the chosen layout leaves GPUs idle, from how the best layout using all of them lost."""
+    c = search.candidate
+    total = c.gpus_per_node * c.nodes
+    if layout.gpus_used >= total:
+        return None
+    full = next((e for e in search.result.ranked if e.layout.gpus_used == total), None)
+    lost = next((a.reason for a in search.result.losers if full is not None and a.value == full.layout.label()),
+                "no valid layout uses every GPU")
+    name = full.layout.label() if full is not None else "a layout on every GPU"
+    return Decision(id=f"{prefix}idle_gpus", value=total - layout.gpus_used, rule="DPC308", reason=(
+        f"{layout.label()} uses {layout.gpus_used} of {total} GPUs; {name} on all of them ranks lower: {lost}"),
+        numbers=(Quantity("GPUs given", total, ""), Quantity("GPUs used", layout.gpus_used, "")))
 
 
 def finish_pool(search: Search, rejected_weights: list[Alternative], *, several: bool,
@@ -110,35 +97,15 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     target, layout, memory = c.target, chosen.evaluation.layout, chosen.memory
     prefix = f"{shape.name}." if several else ""
     diagnostics: list[Diagnostic] = []
-    context = rules.max_model_len(shape, spec.model.max_context_tokens, target.model.max_position_embeddings,
-                                  memory.kv_capacity_tokens, memory.kv_block_size_tokens)
+    knobs_for_load = search.served[layout].knobs if layout in search.served else load_knobs(c, chosen)
+    served = serve(c, chosen, knobs_for_load, requests=SIMULATED_REQUESTS)
+    context, seqs, budget = knobs_for_load.context, knobs_for_load.max_num_seqs, knobs_for_load.token_budget
     if context.capped:
         diagnostics.append(Diagnostic(rule="DPC303", severity=Severity.WARNING, file=target.spec_file,
                                       key_path="model.max_context_tokens", message=context.decision.reason,
                                       hint="use FP8 KV cache, more GPUs, or accept the shorter context"))
-    mean_context = shape.prompt.mean + shape.output.mean / 2
-    itl_target = spec.slo.itl_ms.p99 if spec.slo.itl_ms else None
-    seqs = rules.max_num_seqs(chosen.concurrency_per_replica, memory.max_concurrency_at_typical_request,
-                              _itl_batch_limit(chosen, search, itl_target, mean_context))
-    if int(seqs.value) < chosen.concurrency_per_replica - 1e-9:
-        diagnostics.append(Diagnostic(
-            rule="DPC305", severity=Severity.WARNING, file=target.spec_file, key_path="workload",
-            message=f"pool {shape.name}: {chosen.concurrency_per_replica:.0f} requests in flight per replica but "
-                    f"max_num_seqs is {seqs.value} ({seqs.reason})",
-            hint="add replicas (GPUs) or relax the ITL target"))
-    base = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, float(seqs.value))
-    decode_ms = decode_step_time_s(base, float(seqs.value), mean_context)[0] * 1e3
-    budget = rules.token_budget(spec.slo.goal, itl_target, int(seqs.value), decode_ms,
-                                lambda tokens: prefill_time_s(base, tokens)[0] * 1e3)
-    load = min(chosen.concurrency_per_replica, float(seqs.value))
-    final_inputs = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, max(load, 1.0),
-                               max_num_batched_tokens=int(budget.value))
-    performance: Performance = estimate_performance(final_inputs)
-    no_prefix = estimate_performance(evolve(final_inputs, prefix_cached_tokens=0.0))
-    prefix_decision = rules.prefix_caching(shape, spec.workload.kind, memory.kv_block_size_tokens,
-                                           no_prefix.ttft_ms, performance.ttft_ms)
-    if not prefix_decision.value:
-        performance = no_prefix
+    final_inputs, performance = knobs_for_load.inputs, knobs_for_load.performance
+    prefix_decision = knobs_for_load.prefix_caching
     graphs = rules.cuda_graphs(memory.per_gpu.free_bytes, memory.per_gpu.cuda_graph_bytes, layout.tp)
     all_reduce = rules.custom_all_reduce(target.intra_node_link.kind, layout.tp)
     dense = weights_per_gpu(target.model, weight_format("bf16" if c.dtype == "bfloat16" else "fp16"),
@@ -178,12 +145,14 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
         diagnostics.append(Diagnostic(rule="DPC306", severity=Severity.WARNING, file=target.spec_file,
                                       key_path="environment", message=power.reason.split(". ")[0],
                                       hint="apply the power limit in the runbook; watch throttle reasons"))
-    diagnostics += _slo_misses(spec, shape.name, performance, target.spec_file)
-    serving = simulate_pool(ServingSetup(
-        perf=final_inputs, policy=c.scheduler, max_num_seqs=knobs.max_num_seqs,
-        token_budget=knobs.max_num_batched_tokens, chunked_prefill=knobs.chunked_prefill,
-        kv_capacity_tokens=memory.kv_capacity_tokens, kv_block_tokens=memory.kv_block_size_tokens,
-        prefix_tokens=shape.prefix_hit_tokens if knobs.prefix_caching else 0, replicas=layout.dp), shape)
+    diagnostics += serving_diagnostics(served, shape, layout, search.candidate, prefix)
+    idle = _idle_gpus(search, layout, prefix)
+    if idle is not None:
+        decisions.append(idle)
+        diagnostics.append(Diagnostic(rule="DPC308", severity=Severity.WARNING, file=target.spec_file,
+                                      key_path="hardware", message=f"{shape.name + ': ' if several else ''}"
+                                      f"{idle.reason}", hint="give the pool fewer GPUs, or pin [plan] dp"))
+    decisions.append(serving_decision(served, shape, layout, prefix))
     pool = PoolPlan(name=shape.name, share=shape.share, layout=layout, pp_layer_split=split, memory=memory,
-                    performance=performance, knobs=knobs, serving=serving)
+                    performance=performance, knobs=knobs, serving=served.result, verdict=served.verdict)
     return pool, decisions, diagnostics

@@ -14,7 +14,7 @@ from attrs import frozen
 from deployc.planner.decisions import Alternative, Decision, Quantity
 from deployc.planner.workload import WorkloadShape
 
-TOKEN_BUDGETS = (2048, 4096, 8192, 16384)
+TOKEN_BUDGETS = (256, 512, 1024, 2048, 4096, 8192, 16384)
 CONTEXT_ROUNDING_TOKENS = 256
 # With no latency target, a larger per-step budget prefills faster at the cost of decode stalls.
 DEFAULT_BUDGET = {"latency": 2048, "throughput": 8192, "cost": 16384}
@@ -63,50 +63,65 @@ def max_model_len(shape: WorkloadShape, spec_context: int | None, model_limit: i
     return ContextChoice(max_model_len=value, decision=decision, capped=capped)
 
 
-def max_num_seqs(concurrency_per_replica: float, kv_limit: float, itl_limit: int | None) -> Decision:
-    """Sequences per step: the load, bounded by what the KV cache holds and by the ITL target."""
-    want = max(1, math.ceil(concurrency_per_replica))
+def max_num_seqs(demand: float, demand_reason: str, kv_limit: float, itl_limit: int | None) -> Decision:
+    """Sequences per step: the load's demand, bounded by what the KV cache holds and by the ITL target."""
+    want = max(1, math.ceil(demand - 1e-9))
     limits = [(math.floor(kv_limit), "the KV cache holds this many typical requests")]
     if itl_limit is not None:
         limits.append((itl_limit, "the largest batch whose decode step meets the ITL target"))
-    value, reason = want, f"the workload keeps {concurrency_per_replica:.1f} requests in flight per replica"
+    value, reason = want, f"room for every request the load keeps in flight: {demand_reason}"
     rejected = []
     for limit, why in limits:
         if max(limit, 1) < value:
             rejected.append(Alternative(value, f"{why} ({max(limit, 1)})"))
-            value, reason = max(limit, 1), why + "; more requests wait in the queue"
+            value, reason = max(limit, 1), f"{why}; the rest of the load ({demand_reason}) waits in the queue"
     return Decision(id="max_num_seqs", value=value, rule="DPC305", reason=reason, numbers=(
-        Quantity("requests in flight per replica", round(concurrency_per_replica, 2), ""),
+        Quantity("requests to hold per replica", round(demand, 2), ""),
         Quantity("typical requests the KV cache holds", round(kv_limit, 2), ""),
     ), rejected=tuple(rejected))
 
 
-def token_budget(goal: str, itl_target_ms: float | None, max_num_seqs_value: int,
+def token_budget(goal: str, itl_target_ms: float | None, percentile: str, max_num_seqs_value: int,
                  decode_step_ms: float, prefill_ms: Callable[[int], float]) -> Decision:
     """Tokens per engine step with chunked prefill: a prompt chunk shares each step with the decodes.
 
     A larger budget prefills long prompts in fewer steps (lower TTFT) but stretches the steps
-    it lands in (higher ITL for every running request).
+    it lands in (higher ITL for every running request). Engines require the budget to be at
+    least ``max_num_seqs`` (every running request decodes in one step).
     """
     numbers = [Quantity("decode step at the planned batch", round(decode_step_ms, 3), "ms")]
+    floor = max_num_seqs_value
     if itl_target_ms is None:
-        value = max(DEFAULT_BUDGET[goal], max_num_seqs_value)
+        value = max(DEFAULT_BUDGET[goal], floor)
         return Decision(id="max_num_batched_tokens", value=value, rule="DPC402",
                         reason=f"no ITL target: the {goal} goal's budget (smaller = steadier ITL, larger = faster "
                                "prefill)", numbers=tuple(numbers))
-    chosen, rejected = TOKEN_BUDGETS[0], []
+    fitting: list[int] = []
+    rejected = []
+    steps: dict[int, float] = {}
     for budget in TOKEN_BUDGETS:
+        if budget < floor:
+            continue
         step = decode_step_ms + prefill_ms(budget)
+        steps[budget] = step
         numbers.append(Quantity(f"step with a {budget}-token prefill chunk", round(step, 2), "ms"))
         if step <= itl_target_ms:
-            chosen = budget
+            fitting.append(budget)
         else:
             rejected.append(Alternative(budget, f"a step carrying a full chunk takes {step:.1f} ms, above the ITL "
-                                                f"target of {itl_target_ms:g} ms"))
-    value = max(chosen, max_num_seqs_value)
-    return Decision(id="max_num_batched_tokens", value=value, rule="DPC402",
-                    reason=f"the largest per-step budget whose steps stay within the ITL target ({itl_target_ms:g} ms) "
-                           "when a prompt chunk is co-scheduled", numbers=tuple(numbers), rejected=tuple(rejected))
+                                                f"{percentile} target of {itl_target_ms:g} ms"))
+    if fitting:
+        value = max(fitting)
+        reason = (f"the largest per-step budget whose steps stay within the ITL {percentile} target "
+                  f"({itl_target_ms:g} ms) when a prompt chunk is co-scheduled ({steps[value]:.1f} ms)")
+    else:
+        value = min(steps, default=floor)
+        reason = (f"no budget keeps a step carrying a prompt chunk within the ITL {percentile} target "
+                  f"({itl_target_ms:g} ms): the smallest, {value:,} tokens, stretches those steps least "
+                  f"({steps.get(value, decode_step_ms):.1f} ms)")
+        rejected = [a for a in rejected if a.value != value]
+    return Decision(id="max_num_batched_tokens", value=value, rule="DPC402", reason=reason, numbers=tuple(numbers),
+                    rejected=tuple(rejected))
 
 
 def prefix_caching(shape: WorkloadShape, kind: str, block_tokens: int, ttft_without_ms: float,

@@ -212,7 +212,7 @@ def check_slo(
     return not misses, tuple(misses)
 
 
-def _rounded(value: float) -> float:
+def rounded_score(value: float) -> float:
     """The score to compare: ``TIE_SIGNIFICANT_DIGITS`` significant digits, so near-equal scores tie."""
     if value == 0 or not math.isfinite(value):
         return value
@@ -221,10 +221,10 @@ def _rounded(value: float) -> float:
 
 def _goal_score(perf: Performance, goal: Goal) -> tuple[float, ...]:
     if goal == "latency":
-        return (_rounded(perf.itl_ms), _rounded(perf.ttft_ms))
+        return (rounded_score(perf.itl_ms), rounded_score(perf.ttft_ms))
     if goal == "throughput":
-        return (-_rounded(perf.tokens_per_s),)
-    return (-_rounded(perf.tokens_per_s_per_gpu),)
+        return (-rounded_score(perf.tokens_per_s),)
+    return (-rounded_score(perf.tokens_per_s_per_gpu),)
 
 
 def _sort_key(e: LayoutEvaluation, goal: Goal, slo: tuple[bool, tuple[str, ...]]) -> tuple[object, ...]:

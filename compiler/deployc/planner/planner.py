@@ -17,12 +17,14 @@ from deployc.planner.collectives import allreduce_model
 from deployc.planner.decisions import Alternative, Decision, Quantity
 from deployc.planner.evaluate import Candidate, Evaluated, evaluate_layout
 from deployc.planner.finish import finish_pool
+from deployc.planner.load import Served
+from deployc.planner.loadrank import rank_by_serving
 from deployc.planner.fixes import ranked_fixes
 from deployc.planner.parallel import LayoutCheck, SearchResult, enumerate_layouts, rank_layouts
 from deployc.planner.plan import Plan
 from deployc.planner.pools import split_gpus
 from deployc.planner.precision import activation_dtype, kv_dtype_candidates, weight_candidates
-from deployc.planner.types import PoolPlan
+from deployc.planner.types import Layout, PoolPlan
 from deployc.planner.workload import WorkloadShape, workload_shapes
 from deployc.plugins import PluginRegistry
 from deployc.target import Target
@@ -42,13 +44,14 @@ class Search:
     checks: tuple[LayoutCheck, ...]
     evaluated: tuple[Evaluated, ...]
     result: SearchResult
+    served: dict[Layout, Served]
 
     def chosen(self) -> Evaluated | None:
         """The best layout's full evaluation, if it fits."""
         best = self.result.best
         if best is None or not best.fits:
             return None
-        return next(e for e in self.evaluated if e.evaluation is best)
+        return next(e for e in self.evaluated if e.evaluation.layout == best.layout)
 
     def closest(self) -> Evaluated | None:
         """The layout missing by the least memory (for the does-not-fit message)."""
@@ -63,10 +66,11 @@ def search_layouts(candidate: Candidate, registry: PluginRegistry) -> Search:
     checks = tuple(enumerate_layouts(target.model, gpus_per_node=candidate.gpus_per_node, nodes=candidate.nodes,
                                      gpu=target.gpu, intra_link=target.intra_node_link, weights_block_size=block))
     evaluated = tuple(evaluate_layout(candidate, c.layout, registry) for c in checks if c.valid)
-    result = rank_layouts([e.evaluation for e in evaluated], goal=spec.slo.goal,
-                          ttft_target_ms=spec.slo.ttft_ms.p99 if spec.slo.ttft_ms else None,
-                          itl_target_ms=spec.slo.itl_ms.p99 if spec.slo.itl_ms else None, rejected=checks)
-    return Search(candidate=candidate, checks=checks, evaluated=evaluated, result=result)
+    analytic = rank_layouts([e.evaluation for e in evaluated], goal=spec.slo.goal,
+                            ttft_target_ms=spec.slo.ttft_ms.p99 if spec.slo.ttft_ms else None,
+                            itl_target_ms=spec.slo.itl_ms.p99 if spec.slo.itl_ms else None, rejected=checks)
+    result, served = rank_by_serving(candidate, evaluated, analytic)
+    return Search(candidate=candidate, checks=checks, evaluated=evaluated, result=result, served=served)
 
 
 def _search_pool(target: Target, registry: PluginRegistry, backend: str, dtype: str, shape: WorkloadShape,

@@ -8,6 +8,7 @@ from attrs import asdict, frozen
 
 from deployc.planner.decisions import Quantity
 from deployc.planner.serving.result import ServingResult
+from deployc.planner.serving.verdict import ServingVerdict
 
 Bound = Literal["memory", "compute", "communication"]
 
@@ -127,6 +128,7 @@ class PoolPlan:
     performance: Performance
     knobs: Knobs
     serving: ServingResult | None = None
+    verdict: ServingVerdict | None = None
 
     def parallelism_json(self) -> dict[str, Any]:
         """``plan.json`` ``parallelism`` section."""

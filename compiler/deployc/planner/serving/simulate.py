@@ -25,7 +25,7 @@ from deployc.planner.serving.stepcost import StepCostModel
 from deployc.planner.workload import WorkloadShape
 
 SIMULATED_REQUESTS = 2000  # per replica, for a final plan (issue budget: < 50 ms per layout)
-RANKING_REQUESTS = 600  # per replica, while comparing layouts and knobs
+RANKING_REQUESTS = 400  # per replica, while comparing layouts and knobs
 WARMUP_SHARE = 0.1  # open loop: the first 10% of arrivals fill an empty engine and are not measured
 CLOSED_LOOP_ROUNDS = 5  # closed loop: at least 5 requests per client, so a steady state exists
 MAX_CLOSED_LOOP_REQUESTS = 20_000
@@ -92,27 +92,33 @@ def _closed_requests(clients: int, requests: int) -> int:
     return min(max(requests, CLOSED_LOOP_ROUNDS * clients + clients), MAX_CLOSED_LOOP_REQUESTS)
 
 
-def saturation_capacity_rps(setup: ServingSetup, shape: WorkloadShape, requests: int) -> float:
+def saturation_capacity_rps(setup: ServingSetup, shape: WorkloadShape, requests: int,
+                            cost: StepCostModel | None = None) -> float:
     """Requests per second one replica completes when its queue never empties."""
     clients = max(setup.max_num_seqs, 1)
     clients = min(clients + max(clients // 4, 1), MAX_CLOSED_LOOP_REQUESTS // (CLOSED_LOOP_ROUNDS + 1))
     n = _closed_requests(clients, requests)
     traffic = _traffic(shape, n=n, rate_per_s=None, clients=clients)
-    trace = run_replica(_engine(setup), traffic, StepCostModel(setup.perf))
+    trace = run_replica(_engine(setup), traffic, cost or StepCostModel(setup.perf))
     start = trace.arrival_s[min(clients, n - 1)]
     end = trace.arrival_s[n - 1]
     return _window_rate(trace, traffic, start, end)[0]
 
 
-def simulate_pool(setup: ServingSetup, shape: WorkloadShape, *, requests: int = SIMULATED_REQUESTS) -> ServingResult:
-    """Simulate the pool under its workload: closed loop for ``concurrency``, Poisson for ``request_rate_per_s``."""
+def simulate_pool(setup: ServingSetup, shape: WorkloadShape, *, requests: int = SIMULATED_REQUESTS,
+                  cost: StepCostModel | None = None) -> ServingResult:
+    """Simulate the pool under its workload: closed loop for ``concurrency``, Poisson for ``request_rate_per_s``.
+
+    ``cost`` may carry step costs memoised by an earlier simulation of the same engine setup.
+    """
+    cost = cost or StepCostModel(setup.perf)
     replicas = max(setup.replicas, 1)
     rate = shape.request_rate_per_s
     if shape.concurrency is not None or rate is None:
         clients = max(math.ceil((shape.concurrency or 1) / replicas), 1)
         n = _closed_requests(clients, requests)
         traffic = _traffic(shape, n=n, rate_per_s=None, clients=clients)
-        trace = run_replica(_engine(setup), traffic, StepCostModel(setup.perf))
+        trace = run_replica(_engine(setup), traffic, cost)
         first, last = min(clients, n - 1), max(n - clients, min(clients, n - 1) + 1)
         window = (trace.arrival_s[first], trace.arrival_s[min(last, n - 1)])
         mode: Mode = "closed"
@@ -121,12 +127,12 @@ def simulate_pool(setup: ServingSetup, shape: WorkloadShape, *, requests: int = 
         per_replica = rate / replicas
         n = requests
         traffic = _traffic(shape, n=n, rate_per_s=per_replica, clients=0)
-        trace = run_replica(_engine(setup), traffic, StepCostModel(setup.perf))
+        trace = run_replica(_engine(setup), traffic, cost)
         first, last = int(n * WARMUP_SHARE), n
         window = (trace.arrival_s[first], trace.arrival_s[n - 1])
         mode, clients = "open", 0
         offered = rate
-        capacity = saturation_capacity_rps(setup, shape, requests) * replicas
+        capacity = saturation_capacity_rps(setup, shape, requests, cost) * replicas
     return _result(setup, shape, trace, traffic, mode=mode, clients=clients if mode == "closed" else None,
                    measured=_measured(trace, first, last), window=window, offered=offered, capacity=capacity)
 

@@ -1,0 +1,186 @@
+"""The knobs that decide how a layout serves its load, and that layout served under the simulation.
+
+``max_num_seqs``: the requests one replica must hold at once — the clients it serves (closed loop)
+or the in-flight count a Poisson stream reaches at its 99th percentile (open loop: Little's law
+L = λ × latency, plus 2.33 √L, the Poisson p99) — within what the KV cache holds and the largest
+batch whose decode step meets the ITL target. ``max_num_batched_tokens``: the largest per-step
+budget whose steps, carrying a full prompt chunk beside the decodes, stay within the ITL target
+(at the percentile it names); without one, the goal's default. Then the pool is simulated with
+exactly these knobs.
+"""
+
+from __future__ import annotations
+
+import math
+
+from attrs import evolve, frozen
+
+from deployc.planner import knobs as rules
+from deployc.planner.decisions import Alternative, Decision
+from deployc.planner.evaluate import Candidate, Evaluated, perf_inputs
+from deployc.planner.perf import PerfInputs, decode_step_time_s, estimate_performance, prefill_time_s
+from deployc.planner.serving.result import ServingResult
+from deployc.planner.serving.simulate import ServingSetup, simulate_pool
+from deployc.planner.serving.stepcost import StepCostModel
+from deployc.planner.serving.verdict import ServingVerdict, judge
+from deployc.planner.types import Performance
+from deployc.spec.model import SloSection
+
+SIMULATED_BUDGETS = (2048, 8192)  # vLLM 0.33's server defaults (A100 and smaller; H100/H200), SERVING-SIM.md
+POISSON_P99_Z = 2.326  # in-flight requests of a Poisson stream reach L + z√L at their 99th percentile
+
+
+@frozen(kw_only=True)
+class LoadKnobs:
+    """The load knobs of one layout, their inputs to the step-cost model, and the analytic estimate."""
+
+    context: rules.ContextChoice
+    max_num_seqs: Decision
+    token_budget: Decision
+    prefix_caching: Decision
+    inputs: PerfInputs
+    performance: Performance
+    cost: StepCostModel  # memoised step costs, shared by every simulation of these knobs
+
+
+@frozen(kw_only=True)
+class Served:
+    """A layout simulated with its knobs, and the verdict."""
+
+    knobs: LoadKnobs
+    result: ServingResult
+    verdict: ServingVerdict
+
+
+def itl_target(slo: SloSection) -> tuple[float | None, str]:
+    """The ITL target the knobs must meet, and its percentile (p99 when both are given)."""
+    if slo.itl_ms is None:
+        return None, ""
+    if slo.itl_ms.p99 is not None:
+        return slo.itl_ms.p99, "p99"
+    return slo.itl_ms.p50, "p50"
+
+
+def _itl_batch_limit(base: PerfInputs, kv_limit: float, target_ms: float | None, context: float) -> int | None:
+    """The largest batch whose plain decode step stays under the ITL target (binary search)."""
+    if target_ms is None:
+        return None
+    lo, hi = 1, max(int(kv_limit), 1)
+    if decode_step_time_s(base, lo, context)[0] * 1e3 > target_ms:
+        return 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if decode_step_time_s(base, mid, context)[0] * 1e3 <= target_ms:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def demand_per_replica(c: Candidate, chosen: Evaluated) -> tuple[float, str]:
+    """Requests one replica must hold at once, and why."""
+    shape, dp = c.shape, chosen.evaluation.layout.dp
+    if shape.concurrency is not None:
+        clients = math.ceil(shape.concurrency / dp)
+        return float(clients), f"{clients} clients per replica ({shape.concurrency:g} over {dp} replicas)"
+    mean = chosen.concurrency_per_replica
+    burst = mean + POISSON_P99_Z * math.sqrt(mean)
+    return burst, (f"{mean:.1f} requests in flight per replica on average (Little's law), {burst:.1f} at the "
+                   "99th percentile of Poisson arrivals")
+
+
+def load_knobs(c: Candidate, chosen: Evaluated) -> LoadKnobs:
+    """max_model_len, max_num_seqs, the token budget and prefix caching for one layout."""
+    spec, shape, target = c.target.spec, c.shape, c.target
+    memory, layout = chosen.memory, chosen.evaluation.layout
+    context = rules.max_model_len(shape, spec.model.max_context_tokens, target.model.max_position_embeddings,
+                                  memory.kv_capacity_tokens, memory.kv_block_size_tokens)
+    mean_context = shape.prompt.mean + shape.output.mean / 2
+    target_ms, percentile = itl_target(spec.slo)
+    base = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, 1)
+    demand, why = demand_per_replica(c, chosen)
+    seqs = rules.max_num_seqs(demand, why, memory.max_concurrency_at_typical_request,
+                              _itl_batch_limit(base, memory.max_concurrency_at_typical_request, target_ms,
+                                               mean_context))
+    batch = float(seqs.value)
+    decode_ms = decode_step_time_s(base, batch, mean_context)[0] * 1e3
+    budget = rules.token_budget(spec.slo.goal, target_ms, percentile, int(seqs.value), decode_ms,
+                                lambda tokens: prefill_time_s(base, tokens)[0] * 1e3)
+    load = min(max(chosen.concurrency_per_replica, 1.0), batch)
+    inputs = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, load,
+                         max_num_batched_tokens=int(budget.value))
+    performance = estimate_performance(inputs)
+    no_prefix = estimate_performance(evolve(inputs, prefix_cached_tokens=0.0))
+    prefix = rules.prefix_caching(shape, spec.workload.kind, memory.kv_block_size_tokens, no_prefix.ttft_ms,
+                                  performance.ttft_ms)
+    if not prefix.value:
+        inputs, performance = evolve(inputs, prefix_cached_tokens=0.0), no_prefix
+    return LoadKnobs(context=context, max_num_seqs=seqs, token_budget=budget, prefix_caching=prefix, inputs=inputs,
+                     performance=performance, cost=StepCostModel(inputs))
+
+
+def with_budget(knobs: LoadKnobs, budget: Decision) -> LoadKnobs:
+    """The same knobs with another token budget (its own step costs)."""
+    inputs = evolve(knobs.inputs, max_num_batched_tokens=int(budget.value))
+    return evolve(knobs, token_budget=budget, inputs=inputs, performance=estimate_performance(inputs),
+                  cost=StepCostModel(inputs))
+
+
+def serve(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int) -> Served:
+    """Simulate the layout's pool with its knobs and judge it against the SLO."""
+    memory = chosen.memory
+    setup = ServingSetup(
+        perf=knobs.inputs, policy=c.scheduler, max_num_seqs=int(knobs.max_num_seqs.value),
+        token_budget=int(knobs.token_budget.value), chunked_prefill=True,
+        kv_capacity_tokens=memory.kv_capacity_tokens, kv_block_tokens=memory.kv_block_size_tokens,
+        prefix_tokens=c.shape.prefix_hit_tokens if knobs.prefix_caching.value else 0,
+        replicas=chosen.evaluation.layout.dp)
+    result = simulate_pool(setup, c.shape, requests=requests, cost=knobs.cost)
+    return Served(knobs=knobs, result=result, verdict=judge(result, c.target.spec.slo))
+
+
+def _budget_score(served: Served, goal: str) -> tuple[float, ...]:
+    r = served.result
+    if not served.verdict.serves:
+        worst = max((m.simulated_ms / m.target_ms for m in served.verdict.misses()), default=0.0)
+        return (1.0, served.verdict.overload_factor or 0.0, worst)
+    if goal == "latency":
+        return (0.0, r.itl_ms.p99, r.ttft_ms.p99)
+    return (0.0, -r.output_tokens_per_s, r.ttft_ms.p99)
+
+
+def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int) -> tuple[LoadKnobs, Served]:
+    """Simulate the rule's budget beside the engine's usual ones; keep the one that serves best for the goal.
+
+    The rule bounds the step that carries a full chunk, but whether that step reaches the ITL
+    percentile depends on how many steps carry chunks, and a small budget delays first tokens:
+    the simulation settles both.
+    """
+    goal = c.target.spec.slo.goal
+    floor = int(knobs.max_num_seqs.value)
+    picked = int(knobs.token_budget.value)
+    options = sorted({picked, *(b for b in SIMULATED_BUDGETS if b >= floor)})
+    trials = {b: (k := knobs if b == picked else with_budget(knobs, evolve(knobs.token_budget, value=b)),
+                  serve(c, chosen, k, requests=requests)) for b in options}
+    best = min(options, key=lambda b: (_budget_score(trials[b][1], goal), b))
+    if best == picked and len(options) == 1:
+        return trials[best]
+    kept, served = trials[best]
+    r = served.result
+    rejected = tuple(Alternative(b, _budget_loss(trials[b][1], served, best)) for b in options if b != best)
+    why = (f"simulated with {', '.join(f'{b:,}' for b in options)} tokens per step, {best:,} "
+           + ("serves best" if served.verdict.serves else "misses least") + f" for the {goal} goal (TTFT p99 "
+           f"{r.ttft_ms.p99:,.0f} ms, ITL p99 {r.itl_ms.p99:.1f} ms, {r.output_tokens_per_s:,.0f} output tokens/s). "
+           f"The step rule: {knobs.token_budget.reason}")
+    tuned = evolve(kept, token_budget=evolve(kept.token_budget, value=best, reason=why, rejected=rejected))
+    return tuned, evolve(served, knobs=tuned)
+
+
+def _budget_loss(loser: Served, best: Served, budget: int) -> str:
+    lr, br = loser.result, best.result
+    if best.verdict.serves and not loser.verdict.serves:
+        misses = "; ".join(m.sentence() for m in loser.verdict.misses()) or "cannot keep up"
+        return f"misses the SLO ({misses}) which {budget:,} meets"
+    return (f"simulated TTFT p99 {lr.ttft_ms.p99:,.0f} ms, ITL p99 {lr.itl_ms.p99:.1f} ms, "
+            f"{lr.output_tokens_per_s:,.0f} output tokens/s vs {br.ttft_ms.p99:,.0f} ms, {br.itl_ms.p99:.1f} ms, "
+            f"{br.output_tokens_per_s:,.0f} with {budget:,}")

@@ -1,0 +1,97 @@
+"""Ranking layouts by how they serve the load: the analytic estimate filters, the simulation decides.
+
+The analytic steady state (``perf.estimate_performance``) orders every valid layout cheaply; the
+best ``SIMULATED_LAYOUTS`` of those that fit, plus the best one using every GPU, are simulated with
+their own knobs and ranked on simulated figures: layouts that serve the SLO first, then the goal —
+latency: p99 ITL, then p99 TTFT; throughput: output tokens/s; cost: output tokens/s per GPU (the
+price per GPU-hour is the same for every layout of one GPU type, so $ per token follows it) —
+near-ties (3 significant digits) going to fewer GPUs. Layouts that serve nothing are ordered by how
+far they miss.
+"""
+
+from __future__ import annotations
+
+from attrs import evolve
+
+from deployc.planner.decisions import Alternative
+from deployc.planner.evaluate import Candidate, Evaluated
+from deployc.planner.load import Served, load_knobs, tune_budget
+from deployc.planner.parallel import LayoutEvaluation, SearchResult, rounded_score
+from deployc.planner.serving.simulate import RANKING_REQUESTS
+from deployc.planner.types import Layout
+
+SIMULATED_LAYOUTS = 2
+STATUS_ORDER = {"serves": 0, "misses_slo": 1, "overloaded": 2}
+
+
+def _miss_ratio(served: Served) -> float:
+    verdict = served.verdict
+    if verdict.status == "overloaded":
+        return verdict.overload_factor or 0.0
+    return max((c.simulated_ms / c.target_ms for c in verdict.checks), default=0.0)
+
+
+def _goal_score(served: Served, goal: str, gpus: int) -> tuple[float, ...]:
+    r = served.result
+    if goal == "latency":
+        return (rounded_score(r.itl_ms.p99), rounded_score(r.ttft_ms.p99))
+    if goal == "throughput":
+        return (-rounded_score(r.output_tokens_per_s), rounded_score(r.ttft_ms.p99))
+    return (-rounded_score(r.output_tokens_per_s / gpus), rounded_score(r.ttft_ms.p99))
+
+
+def _key(e: LayoutEvaluation, served: Served, goal: str) -> tuple[object, ...]:
+    ties = (e.layout.gpus_used, e.layout.tp, e.layout.pp, e.layout.ep)
+    status = STATUS_ORDER[served.verdict.status]
+    if status:
+        return (status, (rounded_score(_miss_ratio(served)),), ties)
+    return (status, _goal_score(served, goal, e.layout.gpus_used), ties)
+
+
+def loss_sentence(loser: Served, best: Served, loser_layout: Layout, best_layout: Layout, goal: str) -> str:
+    """Why a simulated layout ranks below the winner, in simulated numbers."""
+    name = best_layout.label()
+    lv, lr, br = loser.verdict, loser.result, best.result
+    if lv.status == "overloaded":
+        return f"cannot keep up: {lv.overload_factor:.2f}× over its capacity of {lr.capacity_requests_per_s:.2f} req/s"
+    if best.verdict.serves and not lv.serves:
+        return f"misses the SLO ({'; '.join(c.sentence() for c in lv.misses())}) which {name} meets"
+    if goal == "latency":
+        return (f"simulated ITL p99 {lr.itl_ms.p99:.1f} ms vs {br.itl_ms.p99:.1f} ms for {name} (TTFT p99 "
+                f"{lr.ttft_ms.p99:,.0f} vs {br.ttft_ms.p99:,.0f} ms)")
+    if goal == "throughput":
+        return (f"simulated {lr.output_tokens_per_s:,.0f} output tokens/s vs {br.output_tokens_per_s:,.0f} for "
+                f"{name} (TTFT p99 {lr.ttft_ms.p99:,.0f} vs {br.ttft_ms.p99:,.0f} ms)")
+    return (f"simulated {lr.output_tokens_per_s / loser_layout.gpus_used:,.0f} output tokens/s per GPU vs "
+            f"{br.output_tokens_per_s / best_layout.gpus_used:,.0f} for {name}")
+
+
+def rank_by_serving(c: Candidate, evaluated: tuple[Evaluated, ...], analytic: SearchResult,
+                    ) -> tuple[SearchResult, dict[Layout, Served]]:
+    """Simulate the analytic front-runners and re-rank them on simulated figures."""
+    by_eval = {id(e.evaluation): e for e in evaluated}
+    fitting = [e for e in analytic.ranked if e.fits and e.performance is not None]
+    picked = fitting[:SIMULATED_LAYOUTS]
+    total = c.gpus_per_node * c.nodes
+    every_gpu = [e for e in fitting if e.layout.gpus_used == total]
+    if every_gpu and every_gpu[0] not in picked:
+        picked.append(every_gpu[0])
+    if not picked:
+        return analytic, {}
+    served = {e.layout: tune_budget(c, by_eval[id(e)], load_knobs(c, by_eval[id(e)]), requests=RANKING_REQUESTS)[1]
+              for e in picked}
+    goal = c.target.spec.slo.goal
+    ordered = sorted(picked, key=lambda e: _key(e, served[e.layout], goal))
+    marked = [evolve(e, meets_slo=served[e.layout].verdict.serves,
+                     slo_misses=tuple(m.sentence() for m in served[e.layout].verdict.misses())) for e in ordered]
+    best = marked[0]
+    best_served = served[best.layout]
+    losers = [Alternative(e.layout.label(), loss_sentence(served[e.layout], best_served, e.layout, best.layout, goal))
+              for e in marked[1:]]
+    analytic_losers = {a.value: a for a in analytic.losers}
+    rest = [e for e in analytic.ranked if e not in picked]
+    losers += [Alternative(e.layout.label(), "not simulated: the analytic estimate ranks it below the simulated "
+                           f"layouts ({analytic_losers[e.layout.label()].reason})" if e.layout.label() in
+                           analytic_losers else "not simulated: ranked below the simulated layouts")
+               for e in rest]
+    return SearchResult(best=best, ranked=(*marked, *rest), rejected=analytic.rejected, losers=tuple(losers)), served

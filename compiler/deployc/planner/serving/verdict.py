@@ -1,0 +1,90 @@
+"""Does the pool serve its traffic at the SLO? Targets checked at the percentile they name, from the simulation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from attrs import frozen
+
+from deployc.planner.serving.result import ServingResult
+from deployc.spec.model import SloSection
+
+Status = Literal["serves", "misses_slo", "overloaded"]
+
+
+@frozen(kw_only=True)
+class SloCheck:
+    """One target: which metric at which percentile, the target and the simulated value, in ms."""
+
+    metric: Literal["TTFT", "ITL"]
+    percentile: Literal["p50", "p99"]
+    target_ms: float
+    simulated_ms: float
+
+    @property
+    def met(self) -> bool:
+        """The simulated value is at or under the target."""
+        return self.simulated_ms <= self.target_ms
+
+    def sentence(self) -> str:
+        """``TTFT p99 1,240 ms > target 500 ms``."""
+        sign = "≤" if self.met else ">"
+        return (f"{self.metric} {self.percentile} {_ms(self.simulated_ms)} {sign} target "
+                f"{_ms(self.target_ms)}")
+
+
+@frozen(kw_only=True)
+class ServingVerdict:
+    """``serves``, ``misses_slo`` (fits and keeps up, but a target is missed) or ``overloaded`` (arrivals
+    exceed what the pool completes), with every check behind it."""
+
+    status: Status
+    checks: tuple[SloCheck, ...]
+    overload_factor: float | None
+
+    @property
+    def serves(self) -> bool:
+        """Every target met and the pool keeps up."""
+        return self.status == "serves"
+
+    def misses(self) -> tuple[SloCheck, ...]:
+        """The targets missed."""
+        return tuple(c for c in self.checks if not c.met)
+
+    def summary(self, result: ServingResult) -> str:
+        """One sentence with the numbers."""
+        if self.status == "overloaded":
+            return (f"cannot keep up: {result.offered_requests_per_s:g} requests/s arrive, the pool completes at "
+                    f"most {result.capacity_requests_per_s:.2f}/s ({self.overload_factor:.2f}× over capacity); the "
+                    "queue grows without bound")
+        if self.status == "misses_slo":
+            return "misses the SLO: " + "; ".join(c.sentence() for c in self.misses())
+        met = "; ".join(c.sentence() for c in self.checks) or "no latency target given"
+        return f"serves the workload: {met}"
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def slo_checks(result: ServingResult, slo: SloSection) -> tuple[SloCheck, ...]:
+    """Every target the spec gives, against the simulated percentile it names."""
+    checks: list[SloCheck] = []
+    for metric, targets, simulated in (("TTFT", slo.ttft_ms, result.ttft_ms), ("ITL", slo.itl_ms, result.itl_ms)):
+        if targets is None:
+            continue
+        for name in ("p50", "p99"):
+            target = getattr(targets, name)
+            if target is not None:
+                checks.append(SloCheck(metric=metric, percentile=name, target_ms=float(target),  # type: ignore[arg-type]
+                                       simulated_ms=simulated.at(name)))
+    return tuple(checks)
+
+
+def judge(result: ServingResult, slo: SloSection) -> ServingVerdict:
+    """The verdict for a simulated pool."""
+    checks = slo_checks(result, slo)
+    if result.overloaded:
+        return ServingVerdict(status="overloaded", checks=checks, overload_factor=result.overload_factor)
+    status: Status = "serves" if all(c.met for c in checks) else "misses_slo"
+    return ServingVerdict(status=status, checks=checks, overload_factor=result.overload_factor)
