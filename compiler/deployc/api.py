@@ -114,14 +114,27 @@ def lock_text(spec: Spec) -> str:
     return header + tomli_w.dumps(unstructure_spec(spec))
 
 
+def serving_errors(plan_: Plan) -> list[Diagnostic]:
+    """The plan's errors: pools that fit but miss the SLO or cannot keep up with the traffic."""
+    return [d for d in plan_.diagnostics if d.severity is Severity.ERROR]
+
+
 def build(path: Path, out_dir: Path, backend: str | None = None, force: bool = False,
-          registry: PluginRegistry | None = None, display_name: str | None = None) -> BuildResult:
-    """Plan, emit and write a spec's deployment atomically into ``out_dir``."""
+          registry: PluginRegistry | None = None, display_name: str | None = None,
+          accept_slo_miss: bool = False) -> BuildResult:
+    """Plan, emit and write a spec's deployment atomically into ``out_dir``.
+
+    A plan that does not serve its traffic at the SLO raises :class:`PlanError` (nothing is
+    written) unless ``accept_slo_miss``: then it is written, its misses kept as warnings.
+    """
     from deployc.render.explain import explain_markdown  # noqa: PLC0415
     from deployc.render.plan_json import plan_json_text  # noqa: PLC0415
 
     registry = registry or default_registry()
     plan_, document = plan(path, backend, registry, display_name)
+    errors = serving_errors(plan_)
+    if errors and not accept_slo_miss:
+        raise PlanError(errors)
     emission = emit(plan_, registry)
     files = {a.path: a.content.encode() for a in emission.artifacts}
     files["plan.json"] = plan_json_text(plan_, document.text, emission).encode()

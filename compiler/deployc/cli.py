@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from attrs import evolve
+
 from deployc import __version__
 from deployc.diagnostics import DeploycError, Diagnostic, ExitCode, Severity, has_errors, sort_key
 
@@ -63,7 +65,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         sys.stdout.write(plan_json_text(result, document.text, None))
     else:
         print(plan_summary(result))
-    return ExitCode.OK
+    # A plan that fits but does not serve the traffic at the SLO is printed, and fails.
+    return ExitCode.INVALID if has_errors(result.diagnostics) else ExitCode.OK
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
@@ -89,8 +92,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
         from deployc.api import load_spec  # noqa: PLC0415
 
         out = Path("out") / load_spec(Path(args.spec), display_name=args.spec).spec.name
-    result = build(Path(args.spec), out, args.backend, force=args.force, display_name=args.spec)
-    warnings = [d for d in result.plan.diagnostics if d.severity is not Severity.ERROR]
+    result = build(Path(args.spec), out, args.backend, force=args.force, display_name=args.spec,
+                   accept_slo_miss=args.accept_slo_miss)
+    warnings = [d if d.severity is not Severity.ERROR else evolve(d, severity=Severity.WARNING)
+                for d in result.plan.diagnostics]
     _print_diagnostics(warnings, "text")
     print(f"wrote {len(result.output.files)} files to {result.output.directory} "
           f"({result.plan.backend.engine} {result.plan.backend.engine_version}, "
@@ -168,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="output directory (default: out/<spec name>)")
     p.add_argument("--backend", help="force a backend (default: the spec's operations.backend)")
     p.add_argument("--force", action="store_true", help="replace an output directory deployc did not write")
+    p.add_argument("--accept-slo-miss", action="store_true",
+                   help="write the deployment even when the simulation says it misses the SLO or cannot keep up")
     p = command("validate", _cmd_validate, "Validate spec files (schema, rules, names); for pre-commit.")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (TOML)")
     p.add_argument("--format", choices=("text", "json"), default="text")

@@ -71,6 +71,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("DPC308", "GPUs left idle", "The chosen layout uses fewer GPUs than the spec gives; the decision says why."),
     Rule("DPC309", "requests queue",
          "More clients than the engine runs at once: the rest wait in the queue (simulated wait shown)."),
+    Rule("DPC310", "cost", "What the pool's GPUs cost per hour and per million tokens at the simulated rate."),
     Rule("DPC401", "engine cannot run this on this GPU",
          "The backend vetoes a precision, feature or GPU (capability matrix of the pinned engine version)."),
     Rule("DPC402", "engine constraint violated", "A cross-flag invariant of the pinned engine version."),

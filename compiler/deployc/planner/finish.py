@@ -15,7 +15,9 @@ from deployc.planner.formats import weight_format
 from deployc.planner.parallel import pp_layer_split
 from deployc.planner.perf import decode_step_time_s, estimate_performance, prefill_time_s
 from deployc.planner.precision import explain_weights
-from deployc.planner.load import load_knobs, serve
+from deployc.catalog.prices import gpu_price
+from deployc.planner.cost import PoolCost, pool_cost
+from deployc.planner.load import Served, load_knobs, serve
 from deployc.planner.serving.simulate import SIMULATED_REQUESTS
 from deployc.planner.serving_explain import serving_decision, serving_diagnostics
 from deployc.planner.thermal import power_limit_decision
@@ -70,6 +72,21 @@ def _memory_decision(chosen: Evaluated, prefix: str) -> Decision:
                         Quantity("reserved by other processes", round(
                             (m.per_gpu.other_bytes - chosen.overheads.non_torch_bytes) / GIB, 3), "GiB"),
                         Quantity("KV cache", round(m.per_gpu.kv_cache_bytes / GIB, 3), "GiB")))
+
+
+def _cost(search: Search, served: Served, prefix: str) -> tuple[PoolCost, Decision] | None:
+    """The pool's GPUs priced (every GPU given to it, idle ones too), and per token at the simulated rate."""
+    c = search.candidate
+    price = gpu_price(c.target.gpu.name, c.target.spec.slo.gpu_hour_usd)
+    if price is None:
+        return None
+    cost = pool_cost(price, c.gpus_per_node * c.nodes, served.result)
+    per_token = (f", ${cost.usd_per_million_output_tokens:.3f} per million output tokens at the simulated "
+                 f"{served.result.output_tokens_per_s:,.0f} tokens/s" if cost.usd_per_million_output_tokens else "")
+    decision = Decision(id=f"{prefix}cost", value=round(cost.usd_per_hour, 2), rule="DPC310", reason=(
+        f"{cost.gpus} × {c.target.gpu.name} at ${cost.usd_per_gpu_hour:g} per GPU-hour ({cost.price_source}): "
+        f"${cost.usd_per_hour:,.2f} per hour{per_token}"), numbers=cost.numbers())
+    return cost, decision
 
 
 def _idle_gpus(search: Search, layout: Layout, prefix: str) -> Decision | None:
@@ -153,6 +170,10 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
                                       key_path="hardware", message=f"{shape.name + ': ' if several else ''}"
                                       f"{idle.reason}", hint="give the pool fewer GPUs, or pin [plan] dp"))
     decisions.append(serving_decision(served, shape, layout, prefix))
+    cost = _cost(search, served, prefix)
+    if cost is not None:
+        decisions.append(cost[1])
     pool = PoolPlan(name=shape.name, share=shape.share, layout=layout, pp_layer_split=split, memory=memory,
-                    performance=performance, knobs=knobs, serving=served.result, verdict=served.verdict)
+                    performance=performance, knobs=knobs, serving=served.result, verdict=served.verdict,
+                    cost=cost[0] if cost is not None else None)
     return pool, decisions, diagnostics

@@ -20,6 +20,7 @@ from deployc.planner.finish import finish_pool
 from deployc.planner.load import Served
 from deployc.planner.loadrank import rank_by_serving
 from deployc.planner.fixes import ranked_fixes
+from deployc.planner.slo_fixes import slo_fixes
 from deployc.planner.parallel import LayoutCheck, SearchResult, enumerate_layouts, rank_layouts
 from deployc.planner.plan import Plan
 from deployc.planner.pools import split_gpus
@@ -145,10 +146,25 @@ def _plan_pools(target: Target, registry: PluginRegistry, backend: str, dtype: s
     for shape, (gpus_per_node, nodes) in zip(shapes, split.gpus, strict=True):
         search, rejected, _ = _search_pool(target, registry, backend, dtype, shape, gpus_per_node, nodes)
         pool, pool_decisions, pool_diags = finish_pool(search, rejected, several=len(shapes) > 1)
+        if pool.verdict is not None and not pool.verdict.serves:
+            pool_diags = _with_fixes(pool_diags, slo_fixes(search, registry, search_layouts))
         pools.append(pool)
         decisions += pool_decisions
         diagnostics += pool_diags
     return pools, decisions, diagnostics
+
+
+def _with_fixes(diagnostics: list[Diagnostic], fixes: list[str]) -> list[Diagnostic]:
+    """The ranked, re-simulated fixes as the hint of the pool's first error."""
+    if not fixes:
+        return diagnostics
+    out, done = [], False
+    for d in diagnostics:
+        if not done and d.severity is Severity.ERROR:
+            d = evolve(d, hint="try, best first: " + "; ".join(fixes))
+            done = True
+        out.append(d)
+    return out
 
 
 def make_plan(target: Target, registry: PluginRegistry, *, backend_override: str | None = None,

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from attrs import asdict, frozen
 
 from deployc.planner.decisions import Quantity
+from deployc.planner.cost import PoolCost
 from deployc.planner.serving.result import ServingResult
 from deployc.planner.serving.verdict import ServingVerdict
 
@@ -129,6 +130,7 @@ class PoolPlan:
     knobs: Knobs
     serving: ServingResult | None = None
     verdict: ServingVerdict | None = None
+    cost: PoolCost | None = None
 
     def parallelism_json(self) -> dict[str, Any]:
         """``plan.json`` ``parallelism`` section."""

@@ -1,0 +1,99 @@
+"""Ranked fixes for a pool that fits but does not serve its traffic at the SLO: each one re-simulated.
+
+Cheapest first: FP8 KV cache, FP8 weights, more GPUs of the same type (doubling, up to
+``MAX_GPUS_TRIED``, across nodes only where a network is given), then the load the current GPUs
+do serve (halving the users or the rate). Every outcome is the best layout of a new search, with
+its simulated figures: a fix that does not reach the SLO says by how much it still misses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from attrs import evolve
+
+from deployc.planner.precision import WeightChoice
+from deployc.plugins import PluginRegistry
+
+if TYPE_CHECKING:
+    from deployc.planner.evaluate import Candidate
+    from deployc.planner.load import Served
+    from deployc.planner.planner import Search
+
+MAX_GPUS_TRIED = 64
+MAX_LOAD_HALVINGS = 6
+
+Searcher = Callable[["Candidate", PluginRegistry], "Search"]
+
+
+def best_served(search: Search) -> Served | None:
+    """The winning layout's simulation, if it fits."""
+    best = search.result.best
+    if best is None or not best.fits:
+        return None
+    return search.served.get(best.layout)
+
+
+def _outcome(search: Search) -> tuple[bool, str]:
+    served = best_served(search)
+    best = search.result.best
+    if served is None or best is None:
+        return False, "does not fit"
+    r, verdict = served.result, served.verdict
+    text = (f"{best.layout.label()}: TTFT p99 {r.ttft_ms.p99:,.0f} ms, ITL p99 {r.itl_ms.p99:.1f} ms, "
+            f"{r.output_tokens_per_s:,.0f} output tokens/s")
+    if verdict.serves:
+        return True, f"serves ({text})"
+    return False, f"still {verdict.summary(r)} ({text})"
+
+
+def _more_gpus(c: Candidate) -> list[tuple[int, int]]:
+    sizes, per_node, nodes = [], c.gpus_per_node, c.nodes
+    can_span = c.target.network is not None
+    while per_node * nodes < MAX_GPUS_TRIED:
+        if per_node < 8:
+            per_node *= 2
+        elif can_span:
+            nodes *= 2
+        else:
+            break
+        sizes.append((per_node, nodes))
+    return sizes
+
+
+def slo_fixes(search: Search, registry: PluginRegistry, searcher: Searcher) -> list[str]:
+    """Each applicable fix with its simulated outcome; the ones that serve come first, cheapest first."""
+    c = search.candidate
+    tried: list[tuple[bool, int, str]] = []
+
+    def attempt(rank: int, label: str, candidate: Candidate) -> bool:
+        serves, text = _outcome(searcher(candidate, registry))
+        tried.append((not serves, rank, f"{label}: {text}"))
+        return serves
+
+    supported = registry.capability
+    if c.kv_dtype != "fp8" and supported(c.backend, c.target, c.weights.weights_format, "fp8").supported:
+        attempt(0, 'kv_cache_dtype = "fp8"', evolve(c, kv_dtype="fp8"))
+    if c.weights.weights_format in ("bf16", "fp16") and supported(c.backend, c.target, "fp8", c.kv_dtype).supported:
+        attempt(1, 'quantization = "fp8"', evolve(c, weights=WeightChoice(
+            weights_format="fp8", quantization_flag="fp8", from_checkpoint=False)))
+    for per_node, nodes in _more_gpus(c):
+        label = f"{per_node * nodes} × {c.target.gpu.name}" + (f" ({nodes} nodes)" if nodes > 1 else "")
+        if attempt(2, label, evolve(c, gpus_per_node=per_node, nodes=nodes)):
+            break
+    shape = c.shape
+    for halving in range(1, MAX_LOAD_HALVINGS + 1):
+        factor = 0.5 ** halving
+        if shape.concurrency is not None:
+            users = max(int(shape.concurrency * factor), 1)
+            smaller, label = evolve(shape, concurrency=float(users)), f"{users:g} concurrent users"
+        else:
+            rate = (shape.request_rate_per_s or 0.0) * factor
+            smaller, label = evolve(shape, request_rate_per_s=rate), f"{rate:.3g} requests/s"
+        if attempt(3, f"a load of {label} on these GPUs", evolve(c, shape=smaller)):
+            break
+        if shape.concurrency is not None and smaller.concurrency == 1:
+            break
+    ordered = sorted(tried)
+    return [text for _, _, text in ordered[:4]]
