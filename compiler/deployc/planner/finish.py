@@ -18,7 +18,7 @@ from deployc.planner.precision import explain_weights
 from deployc.catalog.prices import gpu_price
 from deployc.planner.cost import PoolCost, pool_cost
 from deployc.planner.load import Served, load_knobs, serve
-from deployc.planner.serving.simulate import SIMULATED_REQUESTS
+from deployc.planner.serving.simulate import RANKING_REQUESTS, SIMULATED_REQUESTS
 from deployc.planner.serving_explain import serving_decision, serving_diagnostics
 from deployc.planner.thermal import power_limit_decision
 from deployc.planner.types import Knobs, Layout, PoolPlan
@@ -30,12 +30,12 @@ if TYPE_CHECKING:
 
 GIB = 1 << 30
 MAX_LOSERS_SHOWN = 6
-GOAL_ORDER = {"latency": "lowest ITL", "throughput": "most tokens/s", "cost": "most tokens/s per GPU"}
+GOAL_ORDER = {"latency": "the lowest p99 latency against the targets (p99 end-to-end without targets)",
+              "throughput": "the most output tokens/s", "cost": "the most output tokens/s per GPU"}
 
 
-def _parallelism_decision(search: Search, chosen: Evaluated, prefix: str) -> Decision:
+def _parallelism_decision(search: Search, chosen: Evaluated, served: Served, prefix: str) -> Decision:
     layout = chosen.evaluation.layout
-    perf = chosen.performance
     numbers = [Quantity("GPUs used", layout.gpus_used, ""),
                Quantity("weights per GPU", round(chosen.weights.total_bytes / GIB, 3), "GiB"),
                Quantity("KV capacity per replica", chosen.memory.kv_capacity_tokens, "tokens")]
@@ -45,16 +45,19 @@ def _parallelism_decision(search: Search, chosen: Evaluated, prefix: str) -> Dec
         numbers += [Quantity(f"TP{layout.tp} all-reduce bus bandwidth ({model.algorithm})",
                              round(model.bus_bandwidth_bytes_per_s / 1e9, 1), "GB/s"),
                     Quantity("TP all-reduce latency", round(model.latency_s * 1e6, 1), "µs")]
-    if perf is not None:
-        numbers += [Quantity("predicted ITL", round(perf.itl_ms, 2), "ms"),
-                    Quantity("predicted TTFT", round(perf.ttft_ms, 1), "ms"),
-                    Quantity("predicted output tokens/s", round(perf.tokens_per_s, 1), "tokens/s")]
+    r = served.result
+    numbers += [Quantity("simulated TTFT p99", round(r.ttft_ms.p99, 1), "ms"),
+                Quantity("simulated ITL p99", round(r.itl_ms.p99, 2), "ms"),
+                Quantity("simulated output tokens/s", round(r.output_tokens_per_s, 1), "tokens/s")]
     invalid = [Alternative(k.layout.label(), "; ".join(k.reasons)) for k in search.result.rejected]
     goal = search.candidate.target.spec.slo.goal
+    simulated = len(search.served)
     return Decision(
         id=f"{prefix}parallelism", value=layout.label(), rule="DPC302",
-        reason=(f"best of {len(search.evaluated)} valid layouts for the {goal} goal (fits, then meets the SLO, "
-                f"then {GOAL_ORDER[goal]})"),
+        reason=(f"best of {len(search.evaluated)} valid layouts for the {goal} goal: the analytic estimate kept "
+                f"{simulated}, each simulated under the load with its own knobs ({RANKING_REQUESTS} requests per replica; "
+                f"the chosen one again with {SIMULATED_REQUESTS:,}), then ranked: serves the SLO first, "
+                f"then {GOAL_ORDER[goal]}"),
         numbers=tuple(numbers),
         rejected=(*search.result.losers[:MAX_LOSERS_SHOWN], *invalid[:MAX_LOSERS_SHOWN]),
     )
@@ -143,7 +146,7 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     )
     split = pp_layer_split(target.model.num_layers, layout.pp)
     decisions = [
-        _parallelism_decision(search, chosen, prefix), evolve(quant, id=f"{prefix}quantization"), kv,
+        _parallelism_decision(search, chosen, served, prefix), evolve(quant, id=f"{prefix}quantization"), kv,
         _memory_decision(chosen, prefix), evolve(context.decision, id=f"{prefix}max_model_len"),
         evolve(seqs, id=f"{prefix}max_num_seqs"), evolve(budget, id=f"{prefix}max_num_batched_tokens"),
         Decision(id=f"{prefix}chunked_prefill", value=True, rule="DPC402", reason=(

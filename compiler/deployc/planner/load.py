@@ -145,8 +145,10 @@ def _budget_score(served: Served, goal: str) -> tuple[float, ...]:
         worst = max((m.simulated_ms / m.target_ms for m in served.verdict.misses()), default=0.0)
         return (1.0, served.verdict.overload_factor or 0.0, worst)
     if goal == "latency":
-        return (0.0, r.itl_ms.p99, r.ttft_ms.p99)
-    return (0.0, -r.output_tokens_per_s, r.ttft_ms.p99)
+        checks = served.verdict.checks
+        worst = max((c.simulated_ms / c.target_ms for c in checks), default=r.e2e_ms.p99)
+        return (0.0, round(worst, 3), r.e2e_ms.p99)
+    return (0.0, -round(r.output_tokens_per_s, 0), r.ttft_ms.p99)
 
 
 def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int) -> tuple[LoadKnobs, Served]:

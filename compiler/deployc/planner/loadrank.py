@@ -1,9 +1,11 @@
 """Ranking layouts by how they serve the load: the analytic estimate filters, the simulation decides.
 
 The analytic steady state (``perf.estimate_performance``) orders every valid layout cheaply; the
-best ``SIMULATED_LAYOUTS`` of those that fit, plus the best one using every GPU, are simulated with
+best ``SIMULATED_LAYOUTS`` of those that fit, the best one using every GPU and the one whose KV
+caches hold the most requests (the analytic estimate does not see queues) are simulated with
 their own knobs and ranked on simulated figures: layouts that serve the SLO first, then the goal —
-latency: p99 ITL, then p99 TTFT; throughput: output tokens/s; cost: output tokens/s per GPU (the
+latency: the worst simulated/target ratio of the
+targets given (else p99 end-to-end latency); throughput: output tokens/s; cost: output tokens/s per GPU (the
 price per GPU-hour is the same for every layout of one GPU type, so $ per token follows it) —
 near-ties (3 significant digits) going to fewer GPUs. Layouts that serve nothing are ordered by how
 far they miss.
@@ -31,10 +33,22 @@ def _miss_ratio(served: Served) -> float:
     return max((c.simulated_ms / c.target_ms for c in verdict.checks), default=0.0)
 
 
+def latency_score(served: Served) -> float:
+    """The latency goal's score: the worst simulated/target ratio over the targets given, else p99 end-to-end (ms).
+
+    Without targets, end-to-end latency is what a user waits for a whole answer: queueing, prefill
+    and every token, so a layout that decodes fast but queues most users does not win.
+    """
+    checks = served.verdict.checks
+    if checks:
+        return max(c.simulated_ms / c.target_ms for c in checks)
+    return served.result.e2e_ms.p99
+
+
 def _goal_score(served: Served, goal: str, gpus: int) -> tuple[float, ...]:
     r = served.result
     if goal == "latency":
-        return (rounded_score(r.itl_ms.p99), rounded_score(r.ttft_ms.p99))
+        return (rounded_score(latency_score(served)), rounded_score(r.e2e_ms.p99))
     if goal == "throughput":
         return (-rounded_score(r.output_tokens_per_s), rounded_score(r.ttft_ms.p99))
     return (-rounded_score(r.output_tokens_per_s / gpus), rounded_score(r.ttft_ms.p99))
@@ -57,8 +71,9 @@ def loss_sentence(loser: Served, best: Served, loser_layout: Layout, best_layout
     if best.verdict.serves and not lv.serves:
         return f"misses the SLO ({'; '.join(c.sentence() for c in lv.misses())}) which {name} meets"
     if goal == "latency":
-        return (f"simulated ITL p99 {lr.itl_ms.p99:.1f} ms vs {br.itl_ms.p99:.1f} ms for {name} (TTFT p99 "
-                f"{lr.ttft_ms.p99:,.0f} vs {br.ttft_ms.p99:,.0f} ms)")
+        return (f"simulated TTFT p99 {lr.ttft_ms.p99:,.0f} ms, ITL p99 {lr.itl_ms.p99:.1f} ms, end-to-end p99 "
+                f"{lr.e2e_ms.p99:,.0f} ms vs {br.ttft_ms.p99:,.0f} ms, {br.itl_ms.p99:.1f} ms, {br.e2e_ms.p99:,.0f} ms "
+                f"for {name}")
     if goal == "throughput":
         return (f"simulated {lr.output_tokens_per_s:,.0f} output tokens/s vs {br.output_tokens_per_s:,.0f} for "
                 f"{name} (TTFT p99 {lr.ttft_ms.p99:,.0f} vs {br.ttft_ms.p99:,.0f} ms)")
@@ -74,8 +89,10 @@ def rank_by_serving(c: Candidate, evaluated: tuple[Evaluated, ...], analytic: Se
     picked = fitting[:SIMULATED_LAYOUTS]
     total = c.gpus_per_node * c.nodes
     every_gpu = [e for e in fitting if e.layout.gpus_used == total]
-    if every_gpu and every_gpu[0] not in picked:
-        picked.append(every_gpu[0])
+    # The analytic estimate ignores queueing: also simulate the layout that holds the most requests at once.
+    roomiest = sorted(fitting, key=lambda e: -e.max_concurrency * e.layout.dp)
+    for extra in (every_gpu[:1], roomiest[:1]):
+        picked += [e for e in extra if e not in picked]
     if not picked:
         return analytic, {}
     served = {e.layout: tune_budget(c, by_eval[id(e)], load_knobs(c, by_eval[id(e)]), requests=RANKING_REQUESTS)[1]

@@ -51,11 +51,39 @@ def _performance(perf: Performance) -> dict[str, Any]:
     }
 
 
+def _rounded(value: Any) -> Any:
+    """Floats to 4 decimals, recursively (the simulation's figures are not exact to more)."""
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def _serving(pool: PoolPlan) -> dict[str, Any] | None:
+    """The simulated service of a pool: percentiles, throughput, utilisation, verdict and cost."""
+    if pool.serving is None or pool.verdict is None:
+        return None
+    r, v = pool.serving, pool.verdict
+    out = _rounded(to_plain(r))
+    out["output_tokens_per_s_per_gpu"] = round(r.output_tokens_per_s / pool.layout.gpus_used, 4)
+    out["overload_factor"] = None if r.overload_factor is None else round(r.overload_factor, 4)
+    out["verdict"] = {
+        "status": v.status, "summary": v.summary(r),
+        "checks": [_rounded({"metric": c.metric, "percentile": c.percentile, "target_ms": c.target_ms,
+                             "simulated_ms": c.simulated_ms, "met": c.met}) for c in v.checks],
+    }
+    out["cost"] = None if pool.cost is None else _rounded(to_plain(pool.cost))
+    return dict(out)
+
+
 def _pool(pool: PoolPlan) -> dict[str, Any]:
     return {
         "name": pool.name, "share": pool.share, "parallelism": pool.parallelism_json(),
         "memory": _memory(pool.memory), "performance": _performance(pool.performance),
-        "knobs": to_plain(pool.knobs),
+        "knobs": to_plain(pool.knobs), "serving": _serving(pool),
     }
 
 
@@ -108,6 +136,7 @@ def plan_document(plan: Plan, spec_text: str, emission: Emission | None) -> dict
         "parallelism": primary.parallelism_json(),
         "performance": _performance(primary.performance),
         "knobs": to_plain(primary.knobs),
+        "serving": _serving(primary),
         "pools": [_pool(p) for p in plan.pools],
         "decisions": [d.to_json() for d in decisions],
         "diagnostics": [d.to_json() for d in plan.diagnostics],

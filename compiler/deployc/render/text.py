@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from deployc.planner.plan import Plan
+from deployc.planner.types import PoolPlan
 from deployc.render.bars import memory_bar
 from deployc.render.units import gib, tokens
 
@@ -23,11 +24,37 @@ def plan_summary(plan: Plan) -> str:
             f"  KV: {m.kv_bytes_per_token:,} B/token per GPU, capacity {tokens(m.kv_capacity_tokens)} per replica; "
             f"max concurrency {m.max_concurrency_at_max_context:g} at {k.max_model_len:,} tokens, "
             f"{m.max_concurrency_at_typical_request:g} at the typical request",
-            f"  predicted: TTFT {perf.ttft_ms:.0f} ms, ITL {perf.itl_ms:.1f} ms at batch {perf.batch_size:g}, "
-            f"{perf.tokens_per_s:,.0f} tok/s ({perf.tokens_per_s_per_gpu:,.0f} per GPU), {perf.bound}-bound",
+            f"  decode step: {perf.itl_ms:.1f} ms at batch {perf.batch_size:g}, {perf.bound}-bound "
+            f"({perf.bound_share:.0%} of the step)",
+            *serving_lines(pool),
         ]
     lines += ["", "decisions:"]
     lines += [f"  {d.id} = {d.value}: {d.reason}" for d in plan.decisions]
     if plan.diagnostics:
         lines += ["", "diagnostics:"] + [f"  {d.severity.value} {d.rule}: {d.message}" for d in plan.diagnostics]
     return "\n".join(lines)
+
+
+def serving_lines(pool: PoolPlan) -> list[str]:
+    """The simulated service: verdict, latency percentiles, throughput and cost (the figures EXPLAIN.md gives)."""
+    r, verdict = pool.serving, pool.verdict
+    if r is None or verdict is None:
+        return []
+    load = (f"{r.clients_per_replica} clients per replica" if r.mode == "closed" else
+            f"{r.offered_requests_per_s:g} requests/s (capacity {r.capacity_requests_per_s:.2f}/s)")
+    lines = [
+        f"  simulated ({r.requests_simulated:,} requests per replica, {load}):",
+        f"    TTFT p50 {r.ttft_ms.p50:,.0f} ms, p90 {r.ttft_ms.p90:,.0f} ms, p99 {r.ttft_ms.p99:,.0f} ms; "
+        f"ITL p50 {r.itl_ms.p50:.1f} ms, p99 {r.itl_ms.p99:.1f} ms; TPOT p50 {r.tpot_ms.p50:.1f} ms",
+        f"    queue wait p50 {r.queue_wait_ms.p50:,.0f} ms, p99 {r.queue_wait_ms.p99:,.0f} ms; "
+        f"{r.output_tokens_per_s:,.0f} output tok/s ({r.output_tokens_per_s / pool.layout.gpus_used:,.0f} per GPU), "
+        f"{r.requests_per_s:.2f} req/s; KV cache {r.kv_utilisation_mean:.0%} used on average, "
+        f"{r.preemptions} preemptions",
+    ]
+    if pool.cost is not None:
+        c = pool.cost
+        per_token = (f", ${c.usd_per_million_output_tokens:.3f} per 1M output tokens"
+                     if c.usd_per_million_output_tokens is not None else "")
+        lines.append(f"    cost: ${c.usd_per_hour:,.2f}/hour for {c.gpus} GPUs{per_token}")
+    lines.append(f"  verdict: {verdict.summary(r)}")
+    return lines

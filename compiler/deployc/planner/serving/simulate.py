@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import random
-from attrs import frozen
+from attrs import evolve, frozen
 
 from deployc.backend import SchedulerPolicy
 from deployc.planner.perf import PerfInputs
@@ -92,9 +92,9 @@ def _closed_requests(clients: int, requests: int) -> int:
     return min(max(requests, CLOSED_LOOP_ROUNDS * clients + clients), MAX_CLOSED_LOOP_REQUESTS)
 
 
-def saturation_capacity_rps(setup: ServingSetup, shape: WorkloadShape, requests: int,
-                            cost: StepCostModel | None = None) -> float:
-    """Requests per second one replica completes when its queue never empties."""
+def saturation_capacity(setup: ServingSetup, shape: WorkloadShape, requests: int,
+                        cost: StepCostModel | None = None) -> tuple[float, float, float]:
+    """Requests, output tokens and total tokens per second one replica completes when its queue never empties."""
     clients = max(setup.max_num_seqs, 1)
     clients = min(clients + max(clients // 4, 1), MAX_CLOSED_LOOP_REQUESTS // (CLOSED_LOOP_ROUNDS + 1))
     n = _closed_requests(clients, requests)
@@ -102,7 +102,7 @@ def saturation_capacity_rps(setup: ServingSetup, shape: WorkloadShape, requests:
     trace = run_replica(_engine(setup), traffic, cost or StepCostModel(setup.perf))
     start = trace.arrival_s[min(clients, n - 1)]
     end = trace.arrival_s[n - 1]
-    return _window_rate(trace, traffic, start, end)[0]
+    return _window_rate(trace, traffic, start, end)
 
 
 def simulate_pool(setup: ServingSetup, shape: WorkloadShape, *, requests: int = SIMULATED_REQUESTS,
@@ -132,9 +132,15 @@ def simulate_pool(setup: ServingSetup, shape: WorkloadShape, *, requests: int = 
         window = (trace.arrival_s[first], trace.arrival_s[n - 1])
         mode, clients = "open", 0
         offered = rate
-        capacity = saturation_capacity_rps(setup, shape, requests, cost) * replicas
-    return _result(setup, shape, trace, traffic, mode=mode, clients=clients if mode == "closed" else None,
-                   measured=_measured(trace, first, last), window=window, offered=offered, capacity=capacity)
+        saturated = saturation_capacity(setup, shape, requests, cost)
+        capacity = saturated[0] * replicas
+    result = _result(setup, shape, trace, traffic, mode=mode, clients=clients if mode == "closed" else None,
+                     measured=_measured(trace, first, last), window=window, offered=offered, capacity=capacity)
+    if result.overloaded:
+        # Overloaded, the pool runs flat out: it completes at its capacity, whatever the window happened to see.
+        result = evolve(result, requests_per_s=saturated[0] * replicas, output_tokens_per_s=saturated[1] * replicas,
+                        total_tokens_per_s=saturated[2] * replicas)
+    return result
 
 
 def _result(setup: ServingSetup, shape: WorkloadShape, trace: Trace, traffic: Traffic, *, mode: Mode,
