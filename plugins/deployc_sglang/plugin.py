@@ -27,7 +27,9 @@ def deployc_backend_info() -> BackendInfo:
         scheduler=SchedulerPolicy(
             batching="prefill_first", kv_admission="prompt_and_decaying_output",
             preemption="fewest_output_recompute", max_prefill_tokens=16384,
-            source="SGLang 0.5.23 managers/scheduler.py get_next_batch_to_run (a prefill batch runs alone, enable_mixed_chunk=False), mem_cache/prefill_budget.py (new_token_ratio reservation), schedule_batch.py retract_decode (fewest output tokens first)"))
+            source=("SGLang 0.5.23 managers/scheduler.py get_next_batch_to_run (a prefill batch runs alone, "
+                    "enable_mixed_chunk=False), mem_cache/prefill_budget.py (new_token_ratio reservation), "
+                    "schedule_batch.py retract_decode (fewest output tokens first)")))
 
 
 @hookimpl

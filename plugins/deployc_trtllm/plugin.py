@@ -26,7 +26,9 @@ def deployc_backend_info() -> BackendInfo:
         gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA,
         scheduler=SchedulerPolicy(
             batching="mixed", kv_admission="prompt_and_max_output", preemption="never",
-            source="TensorRT-LLM 1.2 capacity scheduler GUARANTEED_NO_EVICT (the default): admits a request only when its blocks to completion (prompt + max_tokens) fit, never evicts; in-flight batching mixes context and generation"))
+            source=("TensorRT-LLM 1.2 capacity scheduler GUARANTEED_NO_EVICT (the default): admits a request only "
+                    "when its blocks to completion (prompt + max_tokens) fit, never evicts; in-flight batching mixes "
+                    "context and generation")))
 
 
 @hookimpl

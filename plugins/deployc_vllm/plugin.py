@@ -26,7 +26,9 @@ def deployc_backend_info() -> BackendInfo:
         gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA,
         scheduler=SchedulerPolicy(
             batching="mixed", kv_admission="prompt", preemption="newest_recompute",
-            source="vLLM 0.33.0 v1/core/sched/scheduler.py Scheduler.schedule: running requests first, then FCFS admissions while the whole prompt fits (scheduler_reserve_full_isl); preempts the newest request and recomputes it"))
+            source=("vLLM 0.33.0 v1/core/sched/scheduler.py Scheduler.schedule: running requests first, then FCFS "
+                    "admissions while the whole prompt fits (scheduler_reserve_full_isl); preempts the newest "
+                    "request and recomputes it")))
 
 
 @hookimpl

@@ -7,13 +7,12 @@ in a spec always wins.
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from attrs import frozen
-
-import json
 
 PRICES_FILE = "gpu_prices.json"
 

@@ -6,24 +6,22 @@ from typing import TYPE_CHECKING
 
 from attrs import evolve
 
+from deployc.catalog.prices import gpu_price
 from deployc.diagnostics import Diagnostic, Severity
 from deployc.planner import knobs as rules
 from deployc.planner.collectives import allreduce_model
-from deployc.planner.decisions import Alternative, Decision, Quantity
-from deployc.planner.evaluate import Evaluated, perf_inputs
-from deployc.planner.formats import weight_format
-from deployc.planner.parallel import pp_layer_split
-from deployc.planner.perf import decode_step_time_s, estimate_performance, prefill_time_s
-from deployc.planner.precision import explain_weights
-from deployc.catalog.prices import gpu_price
 from deployc.planner.cost import PoolCost, pool_cost
+from deployc.planner.decisions import Alternative, Decision, Quantity
+from deployc.planner.evaluate import Evaluated
+from deployc.planner.formats import weight_format
 from deployc.planner.load import Served, load_knobs, serve
+from deployc.planner.parallel import pp_layer_split
+from deployc.planner.precision import explain_weights
 from deployc.planner.serving.simulate import RANKING_REQUESTS, SIMULATED_REQUESTS
 from deployc.planner.serving_explain import serving_decision, serving_diagnostics
 from deployc.planner.thermal import power_limit_decision
 from deployc.planner.types import Knobs, Layout, PoolPlan
 from deployc.planner.weights import weights_per_gpu
-from deployc.spec.model import Spec
 
 if TYPE_CHECKING:
     from deployc.planner.planner import Search
@@ -55,8 +53,8 @@ def _parallelism_decision(search: Search, chosen: Evaluated, served: Served, pre
     return Decision(
         id=f"{prefix}parallelism", value=layout.label(), rule="DPC302",
         reason=(f"best of {len(search.evaluated)} valid layouts for the {goal} goal: the analytic estimate kept "
-                f"{simulated}, each simulated under the load with its own knobs ({RANKING_REQUESTS} requests per replica; "
-                f"the chosen one again with {SIMULATED_REQUESTS:,}), then ranked: serves the SLO first, "
+                f"{simulated}, each simulated under the load with its own knobs ({RANKING_REQUESTS} requests per "
+                f"replica; the chosen one again with {SIMULATED_REQUESTS:,}), then ranked: serves the SLO first, "
                 f"then {GOAL_ORDER[goal]}"),
         numbers=tuple(numbers),
         rejected=(*search.result.losers[:MAX_LOSERS_SHOWN], *invalid[:MAX_LOSERS_SHOWN]),
@@ -102,7 +100,8 @@ def _idle_gpus(search: Search, layout: Layout, prefix: str) -> Decision | None:
     lost = next((a.reason for a in search.result.losers if full is not None and a.value == full.layout.label()),
                 "no valid layout uses every GPU")
     name = full.layout.label() if full is not None else "a layout on every GPU"
-    return Decision(id=f"{prefix}idle_gpus", value=total - layout.gpus_used, rule="DPC308", reason=(
+    return Decision(
+        id=f"{prefix}idle_gpus", value=total - layout.gpus_used, rule="DPC308", reason=(
         f"{layout.label()} uses {layout.gpus_used} of {total} GPUs; {name} on all of them ranks lower: {lost}"),
         numbers=(Quantity("GPUs given", total, ""), Quantity("GPUs used", layout.gpus_used, "")))
 
@@ -165,14 +164,14 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
         diagnostics.append(Diagnostic(rule="DPC306", severity=Severity.WARNING, file=target.spec_file,
                                       key_path="environment", message=power.reason.split(". ")[0],
                                       hint="apply the power limit in the runbook; watch throttle reasons"))
-    diagnostics += serving_diagnostics(served, shape, layout, search.candidate, prefix)
+    diagnostics += serving_diagnostics(served, shape, search.candidate, prefix)
     idle = _idle_gpus(search, layout, prefix)
     if idle is not None:
         decisions.append(idle)
         diagnostics.append(Diagnostic(rule="DPC308", severity=Severity.WARNING, file=target.spec_file,
                                       key_path="hardware", message=f"{shape.name + ': ' if several else ''}"
                                       f"{idle.reason}", hint="give the pool fewer GPUs, or pin [plan] dp"))
-    decisions.append(serving_decision(served, shape, layout, prefix))
+    decisions.append(serving_decision(served, layout, prefix))
     cost = _cost(search, served, prefix)
     if cost is not None:
         decisions.append(cost[1])

@@ -17,14 +17,14 @@ from deployc.planner.collectives import allreduce_model
 from deployc.planner.decisions import Alternative, Decision, Quantity
 from deployc.planner.evaluate import Candidate, Evaluated, evaluate_layout
 from deployc.planner.finish import finish_pool
+from deployc.planner.fixes import ranked_fixes
 from deployc.planner.load import Served
 from deployc.planner.loadrank import rank_by_serving
-from deployc.planner.fixes import ranked_fixes
-from deployc.planner.slo_fixes import slo_fixes
 from deployc.planner.parallel import LayoutCheck, SearchResult, enumerate_layouts, rank_layouts
 from deployc.planner.plan import Plan
 from deployc.planner.pools import split_gpus
 from deployc.planner.precision import activation_dtype, kv_dtype_candidates, weight_candidates
+from deployc.planner.slo_fixes import slo_fixes
 from deployc.planner.types import Layout, PoolPlan
 from deployc.planner.workload import WorkloadShape, workload_shapes
 from deployc.plugins import PluginRegistry
@@ -160,10 +160,10 @@ def _with_fixes(diagnostics: list[Diagnostic], fixes: list[str]) -> list[Diagnos
         return diagnostics
     out, done = [], False
     for d in diagnostics:
+        hinted = d
         if not done and d.severity is Severity.ERROR:
-            d = evolve(d, hint="try, best first: " + "; ".join(fixes))
-            done = True
-        out.append(d)
+            hinted, done = evolve(d, hint="try, best first: " + "; ".join(fixes)), True
+        out.append(hinted)
     return out
 
 

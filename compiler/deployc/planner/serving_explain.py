@@ -43,7 +43,7 @@ def serving_numbers(r: ServingResult, gpus: int) -> tuple[Quantity, ...]:
     return tuple(numbers)
 
 
-def serving_decision(served: Served, shape: WorkloadShape, layout: Layout, prefix: str) -> Decision:
+def serving_decision(served: Served, layout: Layout, prefix: str) -> Decision:
     """The pool's verdict with the simulated figures behind it."""
     r, verdict = served.result, served.verdict
     load = (f"{r.clients_per_replica} clients per replica (closed loop)" if r.mode == "closed" else
@@ -54,8 +54,7 @@ def serving_decision(served: Served, shape: WorkloadShape, layout: Layout, prefi
                     numbers=serving_numbers(r, layout.gpus_used))
 
 
-def serving_diagnostics(served: Served, shape: WorkloadShape, layout: Layout, c: Candidate,
-                        prefix: str) -> list[Diagnostic]:
+def serving_diagnostics(served: Served, shape: WorkloadShape, c: Candidate, prefix: str) -> list[Diagnostic]:
     """Errors for a pool that does not serve its traffic; warnings for queueing and idle GPUs."""
     r, verdict = served.result, served.verdict
     spec_file = c.target.spec_file

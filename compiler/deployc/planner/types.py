@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from attrs import asdict, frozen
 
-from deployc.planner.decisions import Quantity
 from deployc.planner.cost import PoolCost
+from deployc.planner.decisions import Quantity
 from deployc.planner.serving.result import ServingResult
 from deployc.planner.serving.verdict import ServingVerdict
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+
 from attrs import evolve, frozen
 
 from deployc.backend import SchedulerPolicy
@@ -52,11 +53,12 @@ def _lengths(model: LengthModel, rng: random.Random, n: int) -> tuple[int, ...]:
 
 def _traffic(shape: WorkloadShape, *, n: int, rate_per_s: float | None, clients: int) -> Traffic:
     prompts, outputs = fit_lengths(shape.prompt), fit_lengths(shape.output)
-    prompt_tokens = _lengths(prompts, random.Random(SEED), n)
-    output_tokens = _lengths(outputs, random.Random(SEED + 1), n)
+    # Pseudo-random draws of a simulation, not secrets: a fixed seed keeps them reproducible.
+    prompt_tokens = _lengths(prompts, random.Random(SEED), n)  # noqa: S311
+    output_tokens = _lengths(outputs, random.Random(SEED + 1), n)  # noqa: S311
     arrivals = None
     if rate_per_s is not None:
-        rng, t, times = random.Random(SEED + 2), 0.0, []
+        rng, t, times = random.Random(SEED + 2), 0.0, []  # noqa: S311
         for _ in range(n):
             t += -math.log(1.0 - rng.random()) / rate_per_s
             times.append(t)
