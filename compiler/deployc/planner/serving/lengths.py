@@ -54,8 +54,8 @@ def fit_lengths(dist: TokenDistribution) -> LengthModel:
     For a log-normal, ln(p99 / mean) = z·σ − σ²/2 with z = 2.326; the smaller root is taken. A p99
     more than e^(z²/2) ≈ 15× the mean has no log-normal fit; sigma is then capped at z.
     """
-    mean, p99 = dist.mean, max(dist.p99_tokens, dist.mean)
-    ceiling = max(dist.max_tokens, p99)
+    ceiling = max(dist.max_tokens, dist.mean)
+    mean, p99 = dist.mean, min(max(dist.p99_tokens, dist.mean), ceiling)
     if p99 <= mean:
         return LengthModel(mean=mean, p99=mean, max_tokens=ceiling, mu=math.log(mean), sigma=0.0)
     ratio = math.log(p99 / mean)

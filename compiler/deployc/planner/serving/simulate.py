@@ -18,7 +18,7 @@ from attrs import evolve, frozen
 
 from deployc.backend import SchedulerPolicy
 from deployc.planner.perf import PerfInputs
-from deployc.planner.serving.engine import EngineConfig, Trace, Traffic, run_replica
+from deployc.planner.serving.engine import EngineConfig, StepCost, Trace, Traffic, run_replica
 from deployc.planner.serving.lengths import LengthModel, fit_lengths
 from deployc.planner.serving.metrics import summarise_ms, weighted_ms
 from deployc.planner.serving.result import Mode, ServingResult
@@ -36,7 +36,7 @@ SEED = 20261206  # fixed: the same spec gives the same draws, byte for byte
 class ServingSetup:
     """One pool's engine as deployed: step costs, the scheduler, the knobs, the KV cache, the replicas."""
 
-    perf: PerfInputs
+    perf: PerfInputs | None  # None only with an explicit step-cost function (tests, calibration)
     policy: SchedulerPolicy
     max_num_seqs: int
     token_budget: int
@@ -79,12 +79,12 @@ def _measured(trace: Trace, first: int, last: int) -> list[int]:
 
 
 def _window_rate(trace: Trace, traffic: Traffic, start: float, end: float) -> tuple[float, float, float]:
-    """Completions per second, output and total tokens per second, of requests finishing in [start, end]."""
+    """Completions per second, output and total tokens per second, of requests finishing in [start, end)."""
     span = end - start
     if span <= 0:
         span = max(trace.end_s, 1e-9)
         start, end = 0.0, trace.end_s
-    done = [i for i, f in enumerate(trace.finish_s) if math.isfinite(f) and start <= f <= end]
+    done = [i for i, f in enumerate(trace.finish_s) if math.isfinite(f) and start <= f < end]
     out = sum(traffic.output_tokens[i] for i in done)
     total = out + sum(traffic.prompt_tokens[i] for i in done)
     return len(done) / span, out / span, total / span
@@ -94,26 +94,34 @@ def _closed_requests(clients: int, requests: int) -> int:
     return min(max(requests, CLOSED_LOOP_ROUNDS * clients + clients), MAX_CLOSED_LOOP_REQUESTS)
 
 
+def _cost(setup: ServingSetup, cost: StepCost | None) -> StepCost:
+    if cost is not None:
+        return cost
+    if setup.perf is None:
+        raise ValueError("a serving setup without performance inputs needs a step-cost function")
+    return StepCostModel(setup.perf)
+
+
 def saturation_capacity(setup: ServingSetup, shape: WorkloadShape, requests: int,
-                        cost: StepCostModel | None = None) -> tuple[float, float, float]:
+                        cost: StepCost | None = None) -> tuple[float, float, float]:
     """Requests, output tokens and total tokens per second one replica completes when its queue never empties."""
     clients = max(setup.max_num_seqs, 1)
     clients = min(clients + max(clients // 4, 1), MAX_CLOSED_LOOP_REQUESTS // (CLOSED_LOOP_ROUNDS + 1))
     n = _closed_requests(clients, requests)
     traffic = _traffic(shape, n=n, rate_per_s=None, clients=clients)
-    trace = run_replica(_engine(setup), traffic, cost or StepCostModel(setup.perf))
+    trace = run_replica(_engine(setup), traffic, _cost(setup, cost))
     start = trace.arrival_s[min(clients, n - 1)]
     end = trace.arrival_s[n - 1]
     return _window_rate(trace, traffic, start, end)
 
 
 def simulate_pool(setup: ServingSetup, shape: WorkloadShape, *, requests: int = SIMULATED_REQUESTS,
-                  cost: StepCostModel | None = None) -> ServingResult:
+                  cost: StepCost | None = None) -> ServingResult:
     """Simulate the pool under its workload: closed loop for ``concurrency``, Poisson for ``request_rate_per_s``.
 
     ``cost`` may carry step costs memoised by an earlier simulation of the same engine setup.
     """
-    cost = cost or StepCostModel(setup.perf)
+    cost = _cost(setup, cost)
     replicas = max(setup.replicas, 1)
     rate = shape.request_rate_per_s
     if shape.concurrency is not None or rate is None:

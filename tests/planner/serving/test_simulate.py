@@ -1,0 +1,137 @@
+"""The serving simulation against answers that can be worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from deployc.backend import SchedulerPolicy
+from deployc.planner.serving.simulate import ServingSetup, simulate_pool
+from deployc.planner.workload import WorkloadShape
+from deployc.spec.model import TokenDistribution
+
+STEP_S = 0.02
+VLLM = SchedulerPolicy()
+SGLANG = SchedulerPolicy(batching="prefill_first", kv_admission="prompt_and_decaying_output",
+                         preemption="fewest_output_recompute", max_prefill_tokens=16384)
+TRTLLM = SchedulerPolicy(kv_admission="prompt_and_max_output", preemption="never")
+
+
+def constant_step(*_args: float) -> float:
+    """Every engine step takes 20 ms, whatever it carries."""
+    return STEP_S
+
+
+def shape(prompt: int, output: int, *, concurrency: float | None = None, rate: float | None = None,
+          p99_factor: float | None = None) -> WorkloadShape:
+    def dist(mean: int) -> TokenDistribution:
+        if p99_factor is None:
+            return TokenDistribution(mean=mean, p99=mean, max=mean)
+        return TokenDistribution(mean=mean, p99=int(mean * p99_factor), max=int(mean * p99_factor * 1.5))
+    return WorkloadShape(name="main", share=1.0, prompt=dist(prompt), output=dist(output), concurrency=concurrency,
+                         request_rate_per_s=rate, shared_prefix_tokens=0)
+
+
+def setup(*, seqs: int, budget: int = 8192, kv: int = 10_000_000, policy: SchedulerPolicy = VLLM,
+          replicas: int = 1, prefix: int = 0) -> ServingSetup:
+    return ServingSetup(perf=None, policy=policy, max_num_seqs=seqs, token_budget=budget, chunked_prefill=True,
+                        kv_capacity_tokens=kv, kv_block_tokens=16, prefix_tokens=prefix, replicas=replicas)
+
+
+def test_fixed_lengths_and_step_cost_equal_the_closed_form() -> None:
+    # 8 clients, 100-token prompts (all fit one step), 50 outputs: a request is admitted and prefilled in the
+    # step after it is sent (first token after one step), then decodes 49 steps: e2e = 50 steps.
+    result = simulate_pool(setup(seqs=8), shape(100, 50, concurrency=8), requests=400, cost=constant_step)
+    assert result.ttft_ms.p50 == pytest.approx(STEP_S * 1e3)
+    assert result.ttft_ms.p99 == pytest.approx(STEP_S * 1e3)
+    assert result.itl_ms.p99 == pytest.approx(STEP_S * 1e3)
+    assert result.tpot_ms.mean == pytest.approx(STEP_S * 1e3)
+    assert result.e2e_ms.mean == pytest.approx(50 * STEP_S * 1e3)
+    assert result.queue_wait_ms.p99 == pytest.approx(0.0)
+    # 8 sequences × one token per 20 ms step.
+    assert result.output_tokens_per_s == pytest.approx(8 / STEP_S, rel=0.01)
+    assert result.requests_per_s == pytest.approx(8 / (50 * STEP_S), rel=0.01)
+
+
+def test_clients_beyond_max_num_seqs_wait_for_a_slot() -> None:
+    # 16 clients, 8 slots: every request waits for one full request lifetime (50 steps) before it is admitted.
+    result = simulate_pool(setup(seqs=8), shape(100, 50, concurrency=16), requests=800, cost=constant_step)
+    assert result.queue_wait_ms.p50 == pytest.approx(50 * STEP_S * 1e3, rel=0.05)
+    assert result.output_tokens_per_s == pytest.approx(8 / STEP_S, rel=0.02)
+
+
+@pytest.mark.parametrize("policy", [VLLM, SGLANG, TRTLLM], ids=["vllm", "sglang", "trtllm"])
+def test_littles_law_holds_on_simulated_output(policy: SchedulerPolicy) -> None:
+    # Closed loop: N clients = completion rate × mean time in the system (no think time).
+    clients = 24
+    result = simulate_pool(setup(seqs=16, budget=2048, kv=60_000, policy=policy),
+                           shape(1500, 300, concurrency=clients, p99_factor=3.0), requests=1500,
+                           cost=lambda p, s, c, d, dc: 0.008 + 0.0004 * d + 0.00002 * p)
+    assert result.requests_per_s * result.e2e_ms.mean / 1e3 == pytest.approx(clients, rel=0.05)
+
+
+def test_an_open_loop_rate_above_capacity_is_overloaded_by_the_right_factor() -> None:
+    # Capacity: 8 slots, each request holds one for exactly 50 steps of 20 ms: 8 / 1 s = 8 requests/s.
+    result = simulate_pool(setup(seqs=8), shape(100, 50, rate=16.0), requests=1500, cost=constant_step)
+    assert result.capacity_requests_per_s == pytest.approx(8.0, rel=0.03)
+    assert result.overloaded
+    assert result.overload_factor == pytest.approx(2.0, rel=0.03)
+    assert result.output_tokens_per_s == pytest.approx(8 * 50, rel=0.03)
+
+
+def test_an_open_loop_rate_under_capacity_keeps_up_and_serves_the_offered_rate() -> None:
+    result = simulate_pool(setup(seqs=8), shape(100, 50, rate=4.0), requests=2000, cost=constant_step)
+    assert not result.overloaded
+    assert result.requests_per_s == pytest.approx(4.0, rel=0.08)
+    assert result.ttft_ms.p50 < 3 * STEP_S * 1e3
+
+
+def test_replicas_split_the_load_and_add_their_throughput() -> None:
+    one = simulate_pool(setup(seqs=8), shape(100, 50, concurrency=8), requests=400, cost=constant_step)
+    two = simulate_pool(setup(seqs=8, replicas=2), shape(100, 50, concurrency=16), requests=400, cost=constant_step)
+    assert two.output_tokens_per_s == pytest.approx(2 * one.output_tokens_per_s, rel=0.01)
+    assert two.clients_per_replica == 8
+
+
+def test_a_full_kv_cache_preempts_under_vllm_and_never_under_tensorrt_llm() -> None:
+    # 12 sequences of up to ~2,000 tokens in a 12,000-token cache: vLLM admits on the prompt and preempts later;
+    # TensorRT-LLM reserves prompt + max_tokens at admission and never runs out.
+    load = shape(400, 600, concurrency=12, p99_factor=2.0)
+    vllm = simulate_pool(setup(seqs=12, kv=12_000), load, requests=600, cost=constant_step)
+    trt = simulate_pool(setup(seqs=12, kv=12_000, policy=TRTLLM), load, requests=600, cost=constant_step)
+    assert vllm.preemptions > 0
+    assert trt.preemptions == 0
+    assert trt.mean_running_per_replica < vllm.mean_running_per_replica
+
+
+def test_sglang_prefill_steps_stall_the_decodes() -> None:
+    # A prefill step runs alone under SGLang's default: the decodes' gap around it is two steps, not one.
+    load = shape(100, 50, concurrency=8)
+    mixed = simulate_pool(setup(seqs=8), load, requests=400, cost=constant_step)
+    alone = simulate_pool(setup(seqs=8, policy=SGLANG), load, requests=400, cost=constant_step)
+    assert mixed.itl_ms.p99 == pytest.approx(STEP_S * 1e3)
+    assert alone.itl_ms.p99 == pytest.approx(2 * STEP_S * 1e3)
+
+
+def test_a_shared_prefix_is_computed_once() -> None:
+    prompts: list[int] = []
+
+    def counting(prefill: int, *_rest: float) -> float:
+        prompts.append(prefill)
+        return STEP_S
+
+    simulate_pool(setup(seqs=8, prefix=992), shape(1000, 20, concurrency=8), requests=200, cost=counting)
+    computed = sum(prompts)
+    # First request computes 1,000 tokens; each of the other 199 only its 8 unshared ones (992 = 62 blocks).
+    assert computed == pytest.approx(1000 * 8 + 8 * 192, rel=0.02)
+
+
+def test_the_same_inputs_give_the_same_result() -> None:
+    load = shape(1500, 300, rate=3.0, p99_factor=3.0)
+    a = simulate_pool(setup(seqs=16, budget=2048, kv=60_000), load, requests=500,
+                      cost=lambda p, s, c, d, dc: 0.01 + 0.0003 * d + 0.00002 * p)
+    b = simulate_pool(setup(seqs=16, budget=2048, kv=60_000), load, requests=500,
+                      cost=lambda p, s, c, d, dc: 0.01 + 0.0003 * d + 0.00002 * p)
+    assert a == b
+    assert not math.isnan(a.ttft_ms.p99)
