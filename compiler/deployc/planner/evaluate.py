@@ -39,6 +39,7 @@ class Candidate:
     cuda_graphs: bool = True
     max_num_batched_tokens: int = PLANNING_TOKEN_BUDGET
     scheduler: SchedulerPolicy = SchedulerPolicy()
+    quick: bool = False  # a what-if search (ranked fixes, sizing): fewer layouts and requests simulated
 
     @property
     def activation_dtype_bytes(self) -> int:

@@ -14,7 +14,7 @@ from deployc.planner.cost import PoolCost, pool_cost
 from deployc.planner.decisions import Alternative, Decision, Quantity
 from deployc.planner.evaluate import Evaluated
 from deployc.planner.formats import weight_format
-from deployc.planner.load import Served, load_knobs, serve
+from deployc.planner.load import Served, load_knobs, serve, tune_budget
 from deployc.planner.parallel import pp_layer_split
 from deployc.planner.precision import explain_weights
 from deployc.planner.serving.simulate import RANKING_REQUESTS, SIMULATED_REQUESTS
@@ -116,7 +116,8 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     target, layout, memory = c.target, chosen.evaluation.layout, chosen.memory
     prefix = f"{shape.name}." if several else ""
     diagnostics: list[Diagnostic] = []
-    knobs_for_load = search.served[layout].knobs if layout in search.served else load_knobs(c, chosen)
+    ranked = search.served[layout].knobs if layout in search.served else load_knobs(c, chosen)
+    knobs_for_load = tune_budget(c, chosen, ranked, requests=RANKING_REQUESTS)[0]
     served = serve(c, chosen, knobs_for_load, requests=SIMULATED_REQUESTS)
     context, seqs, budget = knobs_for_load.context, knobs_for_load.max_num_seqs, knobs_for_load.token_budget
     if context.capped:

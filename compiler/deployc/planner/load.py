@@ -27,6 +27,7 @@ from deployc.planner.types import Performance
 from deployc.spec.model import SloSection
 
 SIMULATED_BUDGETS = (2048, 8192)  # vLLM 0.33's server defaults (A100 and smaller; H100/H200), SERVING-SIM.md
+RANKING_BUDGETS = (2048,)  # while comparing layouts; the winner is tuned over SIMULATED_BUDGETS
 POISSON_P99_Z = 2.326  # in-flight requests of a Poisson stream reach L + z√L at their 99th percentile
 
 
@@ -120,10 +121,13 @@ def load_knobs(c: Candidate, chosen: Evaluated) -> LoadKnobs:
 
 
 def with_budget(knobs: LoadKnobs, budget: Decision) -> LoadKnobs:
-    """The same knobs with another token budget (its own step costs)."""
+    """The same knobs with another token budget.
+
+    The memoised step costs carry over: a step is priced from what it carries, and the budget
+    only decides what that is (``PerfInputs.max_num_batched_tokens`` feeds the analytic TTFT alone).
+    """
     inputs = evolve(knobs.inputs, max_num_batched_tokens=int(budget.value))
-    return evolve(knobs, token_budget=budget, inputs=inputs, performance=estimate_performance(inputs),
-                  cost=StepCostModel(inputs))
+    return evolve(knobs, token_budget=budget, inputs=inputs, performance=estimate_performance(inputs))
 
 
 def serve(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int) -> Served:
@@ -151,7 +155,8 @@ def _budget_score(served: Served, goal: str) -> tuple[float, ...]:
     return (0.0, -round(r.output_tokens_per_s, 0), r.ttft_ms.p99)
 
 
-def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int) -> tuple[LoadKnobs, Served]:
+def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int,
+                budgets: tuple[int, ...] = SIMULATED_BUDGETS) -> tuple[LoadKnobs, Served]:
     """Simulate the rule's budget beside the engine's usual ones; keep the one that serves best for the goal.
 
     The rule bounds the step that carries a full chunk, but whether that step reaches the ITL
@@ -161,7 +166,7 @@ def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: 
     goal = c.target.spec.slo.goal
     floor = int(knobs.max_num_seqs.value)
     picked = int(knobs.token_budget.value)
-    options = sorted({picked, *(b for b in SIMULATED_BUDGETS if b >= floor)})
+    options = sorted({picked, *(b for b in budgets if b >= floor)})
     trials = {b: (k := knobs if b == picked else with_budget(knobs, evolve(knobs.token_budget, value=b)),
                   serve(c, chosen, k, requests=requests)) for b in options}
     best = min(options, key=lambda b: (_budget_score(trials[b][1], goal), b))

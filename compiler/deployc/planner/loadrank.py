@@ -17,9 +17,9 @@ from attrs import evolve
 
 from deployc.planner.decisions import Alternative
 from deployc.planner.evaluate import Candidate, Evaluated
-from deployc.planner.load import Served, load_knobs, tune_budget
+from deployc.planner.load import RANKING_BUDGETS, Served, load_knobs, tune_budget
 from deployc.planner.parallel import LayoutEvaluation, SearchResult, rounded_score
-from deployc.planner.serving.simulate import RANKING_REQUESTS
+from deployc.planner.serving.simulate import QUICK_REQUESTS, RANKING_REQUESTS
 from deployc.planner.types import Layout
 
 SIMULATED_LAYOUTS = 2
@@ -86,17 +86,19 @@ def rank_by_serving(c: Candidate, evaluated: tuple[Evaluated, ...], analytic: Se
     """Simulate the analytic front-runners and re-rank them on simulated figures."""
     by_eval = {id(e.evaluation): e for e in evaluated}
     fitting = [e for e in analytic.ranked if e.fits and e.performance is not None]
-    picked = fitting[:SIMULATED_LAYOUTS]
+    picked = fitting[:1 if c.quick else SIMULATED_LAYOUTS]
     total = c.gpus_per_node * c.nodes
     every_gpu = [e for e in fitting if e.layout.gpus_used == total]
     # The analytic estimate ignores queueing: also simulate the layout that holds the most requests at once.
     roomiest = sorted(fitting, key=lambda e: -e.max_concurrency * e.layout.dp)
-    for extra in (every_gpu[:1], roomiest[:1]):
+    for extra in ((roomiest[:1],) if c.quick else (every_gpu[:1], roomiest[:1])):
         picked += [e for e in extra if e not in picked]
     if not picked:
         return analytic, {}
-    served = {e.layout: tune_budget(c, by_eval[id(e)], load_knobs(c, by_eval[id(e)]), requests=RANKING_REQUESTS)[1]
-              for e in picked}
+    requests = QUICK_REQUESTS if c.quick else RANKING_REQUESTS
+    budgets = () if c.quick else RANKING_BUDGETS
+    served = {e.layout: tune_budget(c, by_eval[id(e)], load_knobs(c, by_eval[id(e)]), requests=requests,
+                                    budgets=budgets)[1] for e in picked}
     goal = c.target.spec.slo.goal
     ordered = sorted(picked, key=lambda e: _key(e, served[e.layout], goal))
     marked = [evolve(e, meets_slo=served[e.layout].verdict.serves,

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from deployc.planner.load import Served
     from deployc.planner.planner import Search
 
-MAX_GPUS_TRIED = 64
-MAX_LOAD_HALVINGS = 6
+MAX_GPUS_TRIED = 32
+MAX_LOAD_HALVINGS = 4
 
 Searcher = Callable[["Candidate", PluginRegistry], "Search"]
 
@@ -68,7 +68,7 @@ def slo_fixes(search: Search, registry: PluginRegistry, searcher: Searcher) -> l
     tried: list[tuple[bool, int, str]] = []
 
     def attempt(rank: int, label: str, candidate: Candidate) -> bool:
-        serves, text = _outcome(searcher(candidate, registry))
+        serves, text = _outcome(searcher(evolve(candidate, quick=True), registry))
         tried.append((not serves, rank, f"{label}: {text}"))
         return serves
 

@@ -130,6 +130,12 @@ class _Replica:
         self.ratio = SGLANG_RATIO_INIT
         self.ratio_min = SGLANG_RATIO_INIT * SGLANG_RATIO_MIN_SHARE
         self.pad = (cfg.kv_block_tokens - 1) / 2  # mean unused tokens in a request's last block
+        # Hot-path constants (the loop runs thousands of times per simulation).
+        self.capacity = cfg.kv_capacity_tokens
+        self.max_seqs = cfg.max_num_seqs
+        self.never_preempts = cfg.policy.preemption == "never"
+        self.decaying = cfg.policy.kv_admission == "prompt_and_decaying_output"
+        self.open_loop = traffic.arrivals_s is not None
 
     # -- arrivals ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -261,7 +267,7 @@ class _Replica:
     def _make_room(self, tokens: float) -> bool:
         """Preempt until ``tokens`` more KV tokens fit; False when nothing could be evicted."""
         preempted = False
-        if self.cfg.policy.preemption == "never":
+        if self.never_preempts or self.kv_used + tokens <= self.capacity:
             return preempted
         while self.kv_used + tokens > self.cfg.kv_capacity_tokens and self.running:
             victim = self._victim()
@@ -283,7 +289,7 @@ class _Replica:
             return chunks
         cap = self.cfg.policy.max_prefill_tokens
         taken = sum(c for _, c in chunks)
-        while self.waiting and budget > 0 and len(self.running) < self.cfg.max_num_seqs:
+        while self.waiting and budget > 0 and len(self.running) < self.max_seqs:
             i = self.waiting[0]
             if self.partial is not None and chunks and chunks[-1][0] != self.partial:
                 break  # one request is partially prefilled at a time
@@ -359,18 +365,22 @@ class _Replica:
             self.itl[gap] = self.itl.get(gap, 0) + count
 
     def _advance(self, seconds: float) -> None:
-        self.kv_area += self.kv_used * seconds
+        kv = self.kv_used
+        self.kv_area += kv * seconds
         self.running_area += len(self.running) * seconds
-        self.kv_peak = max(self.kv_peak, self.kv_used)
+        if kv > self.kv_peak:
+            self.kv_peak = kv
         self.t += seconds
         self.busy += seconds
 
     def _decode_tokens(self, strides: int, seconds_each: float) -> None:
         """Every decoding request gets ``strides`` tokens; completions leave."""
         decodes = len(self.decoding)
+        itl = self.itl
         first_gap = seconds_each + self.stall
-        self._record_itl(first_gap, decodes)
-        self._record_itl(seconds_each, decodes * (strides - 1))
+        itl[first_gap] = itl.get(first_gap, 0) + decodes
+        if strides > 1:
+            itl[seconds_each] = itl.get(seconds_each, 0) + decodes * (strides - 1)
         self.stall = 0.0
         self.steps += strides
         self.sum_decode_context += decodes * strides
@@ -379,7 +389,7 @@ class _Replica:
             _, i, version = heapq.heappop(self.decoding_heap)
             if version == self.version[i] and i in self.decoding:
                 self._finish(i)
-        if self.cfg.policy.kv_admission == "prompt_and_decaying_output":
+        if self.decaying:
             decay = (SGLANG_RATIO_INIT - self.ratio_min) / SGLANG_RATIO_DECAY_STEPS * strides
             self.ratio = max(self.ratio_min, self.ratio - decay)
             # Reservations shrink as outputs are produced.
@@ -394,12 +404,13 @@ class _Replica:
         return max(strides, 1)
 
     def _admissible_soon(self) -> bool:
-        return len(self.running) < self.cfg.max_num_seqs
+        return len(self.running) < self.max_seqs
 
     # -- the loop ---------------------------------------------------------------------------------
     def step(self) -> bool:
         """One scheduler iteration (or one stride of identical decode steps); False when all is done."""
-        self._arrive_until(self.t)
+        if self.open_loop:
+            self._arrive_until(self.t)
         if not self.running and not self.waiting:
             upcoming = self._next_arrival_time()
             if upcoming == math.inf:
@@ -412,7 +423,7 @@ class _Replica:
 
     def _step_mixed(self) -> bool:
         decodes = len(self.decoding)
-        preempted = self._make_room(decodes)
+        preempted = self.kv_used + decodes > self.capacity and self._make_room(decodes)
         decodes = len(self.decoding)
         budget = max(self.cfg.token_budget - decodes, 0)
         chunks = self._prefill_chunks(budget, admissions=not preempted)

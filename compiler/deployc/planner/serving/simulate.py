@@ -27,6 +27,7 @@ from deployc.planner.workload import WorkloadShape
 
 SIMULATED_REQUESTS = 2000  # per replica, for a final plan (issue budget: < 50 ms per layout)
 RANKING_REQUESTS = 400  # per replica, while comparing layouts and knobs
+QUICK_REQUESTS = 200  # per replica, in what-if searches (ranked fixes, sizing)
 WARMUP_SHARE = 0.1  # open loop: the first 10% of arrivals fill an empty engine and are not measured
 CLOSED_LOOP_ROUNDS = 5  # closed loop: at least 5 requests per client, so a steady state exists
 MAX_CLOSED_LOOP_REQUESTS = 20_000
