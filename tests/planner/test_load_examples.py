@@ -42,7 +42,7 @@ def test_a_rate_far_above_one_l4s_capacity_is_overloaded_and_exits_1(tmp_path: P
     factor = 50 / pool.serving.capacity_requests_per_s
     assert pool.serving.overload_factor == pytest.approx(factor)
     assert factor > 20  # ~25,000 output tok/s asked of one L4
-    overloaded = [d for d in plan.diagnostics if d.rule == "DPC307"]
+    overloaded = [d for d in plan.diagnostics if d.rule == "DPC320"]
     assert len(overloaded) == 1
     assert overloaded[0].message.startswith("cannot keep up: 50 requests/s arrive, the pool completes at most ")
     assert f"({factor:.2f}× over capacity)" in overloaded[0].message
@@ -54,7 +54,7 @@ def test_build_writes_nothing_when_the_traffic_is_not_served(tmp_path: Path) -> 
     spec = write(tmp_path, L4_AT_50_RPS)
     with pytest.raises(PlanError) as info:
         api.build(spec, tmp_path / "out")
-    assert [d.rule for d in info.value.diagnostics] == ["DPC307"]
+    assert [d.rule for d in info.value.diagnostics] == ["DPC320"]
     assert not (tmp_path / "out").exists()
     written = api.build(spec, tmp_path / "out", accept_slo_miss=True)
     assert (written.output.directory / "plan.json").is_file()
@@ -81,7 +81,7 @@ backend = "trtllm"
     pool = plan.primary
     assert pool.layout.gpus_used == 2
     assert plan.decision("idle_gpus") is None
-    waits = [d for d in plan.diagnostics if d.rule == "DPC309"]
+    waits = [d for d in plan.diagnostics if d.rule == "DPC322"]
     assert pool.serving is not None
     if pool.knobs.max_num_seqs < 100:
         assert len(waits) == 1
@@ -108,7 +108,7 @@ request_rate_per_s = 2.5
     assert plan.primary.verdict is not None and plan.primary.verdict.status == "overloaded"
     assert plan.primary.serving is not None and plan.primary.serving.overload_factor is not None
     assert plan.primary.serving.overload_factor > 1.5
-    error = next(d for d in plan.diagnostics if d.rule == "DPC307")
+    error = next(d for d in plan.diagnostics if d.rule == "DPC320")
     assert error.hint is not None and error.hint.startswith("try, best first: ")
 
 

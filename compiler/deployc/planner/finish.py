@@ -84,7 +84,7 @@ def _cost(search: Search, served: Served, prefix: str) -> tuple[PoolCost, Decisi
     cost = pool_cost(price, c.gpus_per_node * c.nodes, served.result)
     per_token = (f", ${cost.usd_per_million_output_tokens:.3f} per million output tokens at the simulated "
                  f"{served.result.output_tokens_per_s:,.0f} tokens/s" if cost.usd_per_million_output_tokens else "")
-    decision = Decision(id=f"{prefix}cost", value=round(cost.usd_per_hour, 2), rule="DPC310", reason=(
+    decision = Decision(id=f"{prefix}cost", value=round(cost.usd_per_hour, 2), rule="DPC323", reason=(
         f"{cost.gpus} × {c.target.gpu.name} at ${cost.usd_per_gpu_hour:g} per GPU-hour ({cost.price_source}): "
         f"${cost.usd_per_hour:,.2f} per hour{per_token}"), numbers=cost.numbers())
     return cost, decision
@@ -101,7 +101,7 @@ def _idle_gpus(search: Search, layout: Layout, prefix: str) -> Decision | None:
                 "no valid layout uses every GPU")
     name = full.layout.label() if full is not None else "a layout on every GPU"
     return Decision(
-        id=f"{prefix}idle_gpus", value=total - layout.gpus_used, rule="DPC308", reason=(
+        id=f"{prefix}idle_gpus", value=total - layout.gpus_used, rule="DPC321", reason=(
         f"{layout.label()} uses {layout.gpus_used} of {total} GPUs; {name} on all of them ranks lower: {lost}"),
         numbers=(Quantity("GPUs given", total, ""), Quantity("GPUs used", layout.gpus_used, "")))
 
@@ -169,7 +169,7 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     idle = _idle_gpus(search, layout, prefix)
     if idle is not None:
         decisions.append(idle)
-        diagnostics.append(Diagnostic(rule="DPC308", severity=Severity.WARNING, file=target.spec_file,
+        diagnostics.append(Diagnostic(rule="DPC321", severity=Severity.WARNING, file=target.spec_file,
                                       key_path="hardware", message=f"{shape.name + ': ' if several else ''}"
                                       f"{idle.reason}", hint="give the pool fewer GPUs, or pin [plan] dp"))
     decisions.append(serving_decision(served, layout, prefix))

@@ -108,15 +108,15 @@ def token_budget(goal: str, itl_target_ms: float | None, percentile: str, max_nu
         if step <= itl_target_ms:
             fitting.append(budget)
         else:
-            rejected.append(Alternative(budget, f"a step carrying a full chunk takes {step:.1f} ms, above the ITL "
+            rejected.append(Alternative(budget, f"a step carrying a full chunk takes {step:.1f} ms, above the "
                                                 f"{percentile} target of {itl_target_ms:g} ms"))
     if fitting:
         value = max(fitting)
-        reason = (f"the largest per-step budget whose steps stay within the ITL {percentile} target "
+        reason = (f"the largest per-step budget whose steps stay within the {percentile} target "
                   f"({itl_target_ms:g} ms) when a prompt chunk is co-scheduled ({steps[value]:.1f} ms)")
     else:
         value = min(steps, default=floor)
-        reason = (f"no budget keeps a step carrying a prompt chunk within the ITL {percentile} target "
+        reason = (f"no budget keeps a step carrying a prompt chunk within the {percentile} target "
                   f"({itl_target_ms:g} ms): the smallest, {value:,} tokens, stretches those steps least "
                   f"({steps.get(value, decode_step_ms):.1f} ms)")
         rejected = [a for a in rejected if a.value != value]

@@ -41,6 +41,7 @@ class LoadKnobs:
     prefix_caching: Decision
     inputs: PerfInputs
     performance: Performance
+    budget_rule: Decision  # the step rule's budget, before any simulation tuned it
     cost: StepCostModel  # memoised step costs, shared by every simulation of these knobs
 
 
@@ -54,12 +55,17 @@ class Served:
 
 
 def itl_target(slo: SloSection) -> tuple[float | None, str]:
-    """The ITL target the knobs must meet, and its percentile (p99 when both are given)."""
-    if slo.itl_ms is None:
+    """The per-token target the knobs must meet, and its percentile (p99 when both are given).
+
+    An ITL target, else a TPOT target (a request's mean gap cannot meet it if the steps do not).
+    """
+    targets = slo.itl_ms or slo.tpot_ms
+    if targets is None:
         return None, ""
-    if slo.itl_ms.p99 is not None:
-        return slo.itl_ms.p99, "p99"
-    return slo.itl_ms.p50, "p50"
+    name = "ITL" if slo.itl_ms is not None else "TPOT"
+    if targets.p99 is not None:
+        return targets.p99, f"{name} p99"
+    return targets.p50, f"{name} p50"
 
 
 def _itl_batch_limit(base: PerfInputs, kv_limit: float, target_ms: float | None, context: float) -> int | None:
@@ -117,7 +123,7 @@ def load_knobs(c: Candidate, chosen: Evaluated) -> LoadKnobs:
     if not prefix.value:
         inputs, performance = evolve(inputs, prefix_cached_tokens=0.0), no_prefix
     return LoadKnobs(context=context, max_num_seqs=seqs, token_budget=budget, prefix_caching=prefix, inputs=inputs,
-                     performance=performance, cost=StepCostModel(inputs))
+                     performance=performance, budget_rule=budget, cost=StepCostModel(inputs))
 
 
 def with_budget(knobs: LoadKnobs, budget: Decision) -> LoadKnobs:
@@ -165,6 +171,7 @@ def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: 
     """
     goal = c.target.spec.slo.goal
     floor = int(knobs.max_num_seqs.value)
+    knobs = with_budget(knobs, knobs.budget_rule) if knobs.token_budget is not knobs.budget_rule else knobs
     picked = int(knobs.token_budget.value)
     options = sorted({picked, *(b for b in budgets if b >= floor)})
     trials = {b: (k := knobs if b == picked else with_budget(knobs, evolve(knobs.token_budget, value=b)),
@@ -178,7 +185,7 @@ def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: 
     why = (f"simulated with {', '.join(f'{b:,}' for b in options)} tokens per step, {best:,} "
            + ("serves best" if served.verdict.serves else "misses least") + f" for the {goal} goal (TTFT p99 "
            f"{r.ttft_ms.p99:,.0f} ms, ITL p99 {r.itl_ms.p99:.1f} ms, {r.output_tokens_per_s:,.0f} output tokens/s). "
-           f"The step rule: {knobs.token_budget.reason}")
+           f"The step rule: {knobs.budget_rule.reason}")
     tuned = evolve(kept, token_budget=evolve(kept.token_budget, value=best, reason=why, rejected=rejected))
     return tuned, evolve(served, knobs=tuned)
 

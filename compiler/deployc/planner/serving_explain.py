@@ -62,12 +62,12 @@ def serving_diagnostics(served: Served, shape: WorkloadShape, c: Candidate, pref
     out: list[Diagnostic] = []
     if verdict.status == "overloaded":
         out.append(Diagnostic(
-            rule="DPC307", file=spec_file, key_path="workload.request_rate_per_s",
+            rule="DPC320", file=spec_file, key_path="workload.request_rate_per_s",
             message=f"{pool}{verdict.summary(r)}",
             hint=f"about {verdict.overload_factor:.1f}× the GPUs (replicas), FP8 weights, shorter outputs, or a rate "
                  f"below {r.capacity_requests_per_s:.2f} requests/s"))
     for miss in verdict.misses():
-        key = "ttft_ms" if miss.metric == "TTFT" else "itl_ms"
+        key = {"TTFT": "ttft_ms", "ITL": "itl_ms", "TPOT": "tpot_ms"}[miss.metric]
         out.append(Diagnostic(
             rule="DPC304", file=spec_file, key_path=f"slo.{key}.{miss.percentile}",
             message=f"{pool}simulated {miss.sentence()}",
@@ -76,7 +76,7 @@ def serving_diagnostics(served: Served, shape: WorkloadShape, c: Candidate, pref
     seqs = int(served.knobs.max_num_seqs.value)
     if clients is not None and clients > seqs:
         out.append(Diagnostic(
-            rule="DPC309", severity=Severity.WARNING, file=spec_file, key_path="workload.concurrency",
+            rule="DPC322", severity=Severity.WARNING, file=spec_file, key_path="workload.concurrency",
             message=f"{pool}{clients} clients per replica but {seqs} run at once: the rest wait, simulated queue wait "
                     f"p50 {r.queue_wait_ms.p50:,.0f} ms, p99 {r.queue_wait_ms.p99:,.0f} ms",
             hint="add GPUs (replicas), or a smaller model or FP8 to fit more requests in the KV cache"))

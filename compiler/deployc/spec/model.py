@@ -198,7 +198,12 @@ class SloSection:
     """Latency targets and the optimisation goal."""
 
     ttft_ms: Percentiles | None = spec_field("Time-to-first-token targets, ms.", default=None)
-    itl_ms: Percentiles | None = spec_field("Inter-token latency targets, ms.", default=None)
+    itl_ms: Percentiles | None = spec_field(
+        "Inter-token latency targets, ms: every gap between two streamed tokens (steps carrying a prompt chunk "
+        "make the tail).", default=None)
+    tpot_ms: Percentiles | None = spec_field(
+        "Time-per-output-token targets, ms: per request, (end-to-end − TTFT) / (output tokens − 1), as "
+        "`vllm bench serve` reports it.", default=None)
     goal: Literal["latency", "throughput", "cost"] = spec_field(
         "What to optimise once the targets are met.", default="throughput",
     )

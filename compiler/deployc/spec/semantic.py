@@ -57,7 +57,7 @@ def _classes(doc: SpecDocument, spec: Spec) -> Iterator[Diagnostic]:
 
 
 def _percentiles(doc: SpecDocument, spec: Spec) -> Iterator[Diagnostic]:
-    for key, target in (("ttft_ms", spec.slo.ttft_ms), ("itl_ms", spec.slo.itl_ms)):
+    for key, target in (("ttft_ms", spec.slo.ttft_ms), ("itl_ms", spec.slo.itl_ms), ("tpot_ms", spec.slo.tpot_ms)):
         if target and target.p50 is not None and target.p99 is not None and target.p50 > target.p99:
             yield doc.diagnostic("DPC209", f"p50 {target.p50:g} ms is above p99 {target.p99:g} ms",
                                  ("slo", key, "p50"), value=f"{target.p50:g}", hint="p50 ≤ p99")

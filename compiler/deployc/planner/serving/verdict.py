@@ -16,7 +16,7 @@ Status = Literal["serves", "misses_slo", "overloaded"]
 class SloCheck:
     """One target: which metric at which percentile, the target and the simulated value, in ms."""
 
-    metric: Literal["TTFT", "ITL"]
+    metric: Literal["TTFT", "ITL", "TPOT"]
     percentile: Literal["p50", "p99"]
     target_ms: float
     simulated_ms: float
@@ -70,7 +70,8 @@ def _ms(value: float) -> str:
 def slo_checks(result: ServingResult, slo: SloSection) -> tuple[SloCheck, ...]:
     """Every target the spec gives, against the simulated percentile it names."""
     checks: list[SloCheck] = []
-    for metric, targets, simulated in (("TTFT", slo.ttft_ms, result.ttft_ms), ("ITL", slo.itl_ms, result.itl_ms)):
+    for metric, targets, simulated in (("TTFT", slo.ttft_ms, result.ttft_ms), ("ITL", slo.itl_ms, result.itl_ms),
+                                       ("TPOT", slo.tpot_ms, result.tpot_ms)):
         if targets is None:
             continue
         for name in ("p50", "p99"):
