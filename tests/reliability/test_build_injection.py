@@ -19,10 +19,14 @@ import pytest
 import yaml
 
 from tests.reliability import specgen
-from tests.reliability._support import PIPELINE_REASON, pipeline_ready, run_cli
+from tests.reliability._support import require_pipeline, run_cli
 from tests.system_tools import tool_or_none
 
-pytestmark = pytest.mark.skipif(not pipeline_ready(), reason=PIPELINE_REASON)
+
+@pytest.fixture(autouse=True, scope="module")
+def _pipeline_works() -> None:
+    require_pipeline()
+
 
 CANARY = "PWNED"
 # One value with every shell metacharacter; each substitution would leave a file named PWNED behind.
