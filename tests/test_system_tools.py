@@ -40,3 +40,15 @@ def test_every_test_finds_these_tools_through_the_helper() -> None:
     offenders = [str(p.relative_to(REPO)) for p in sorted((REPO / "tests").rglob("*.py"))
                  if p.name != "system_tools.py" and bare.search(p.read_text())]
     assert offenders == []
+
+
+def test_readme_says_how_to_include_every_skipped_kind_of_test() -> None:
+    from tests.engine_parsers import ENGINE_VERSIONS
+    from tests.engine_parsers import REQUIRE_ENV_VAR as ENGINE_PARSERS
+
+    readme = (REPO / "README.md").read_text()
+    for engine in ENGINE_VERSIONS:
+        assert f"tools/engine_parsers/install.sh {engine}" in readme
+    for variable in (ENGINE_PARSERS, *REQUIRE_ENV_VARS.values()):
+        assert f"{variable}=1" in readme
+    assert f"apt-get install {' '.join(sorted(REQUIRE_ENV_VARS, reverse=True))}" in readme

@@ -8,7 +8,6 @@ so a text renderer that drops, misplaces, mislabels or misrounds a number fails 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -66,11 +65,8 @@ def shown_value(value: Any) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _from_repo_root() -> Any:
-    before = Path.cwd()
-    os.chdir(REPO)
-    yield
-    os.chdir(before)
+def _from_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)  # samples named as the README names them
 
 
 def _rel(sample: Path) -> str:
