@@ -51,4 +51,5 @@ def test_readme_says_how_to_include_every_skipped_kind_of_test() -> None:
         assert f"tools/engine_parsers/install.sh {engine}" in readme
     for variable in (ENGINE_PARSERS, *REQUIRE_ENV_VARS.values()):
         assert f"{variable}=1" in readme
-    assert f"apt-get install {' '.join(sorted(REQUIRE_ENV_VARS, reverse=True))}" in readme
+    install = next(line for line in readme.splitlines() if "apt-get install" in line)
+    assert set(REQUIRE_ENV_VARS) <= set(install.split())
