@@ -220,7 +220,7 @@ def test_calibration_rows_and_factors_cite_their_sources() -> None:
 
 # --- worked examples: the real planner (deployc.api.plan) on specs ---------------------------------------
 
-AWQ_70B = ('hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4',
+AWQ_70B = ("hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4",
            REPO / "samples" / "models" / "llama-3.1-70b-instruct-awq-int4")
 TOKENS_PER_S = re.compile(r"^([\d,]+) tokens/s vs ([\d,]+) for ([^;\s]+)")
 ITL = re.compile(r"^ITL (\d+\.\d) ms vs (\d+\.\d) ms for ([^;\s]+) ")
@@ -228,7 +228,7 @@ ITL = re.compile(r"^ITL (\d+\.\d) ms vs (\d+\.\d) ms for ([^;\s]+) ")
 
 def planned(write_spec: Callable[[str], Path], model: str, gpu: str, quantization: str, *, gpus_per_node: int,
             concurrency: int, goal: str, nodes: int = 1, prompt_p99: int = 3000) -> Plan:
-    """Plan a chat workload (1,000-token prompts, 500-token answers) with the vLLM backend."""
+    """Plan a chat workload (1,000-token prompts, 500-token answers on average) with the vLLM backend."""
     model_lines = f'id = "{model}"\nquantization = "{quantization}"\n'
     if model == AWQ_70B[0]:
         model_lines += f'config = "{AWQ_70B[1]}"\n'
