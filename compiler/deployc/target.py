@@ -22,6 +22,7 @@ from deployc.catalog import (
     resolve_model,
 )
 from deployc.diagnostics import Diagnostic, Severity, SpecError, has_errors
+from deployc.pin_checks import capability_diagnostics, pin_diagnostics
 from deployc.plugins import PluginRegistry
 from deployc.spec.loader import SpecDocument
 from deployc.spec.model import Spec
@@ -136,9 +137,12 @@ def resolve(doc: SpecDocument, spec: Spec, registry: PluginRegistry) -> tuple[Ta
         raise SpecError(errors)
     link = _intra_link(doc, spec, gpu)
     network = resolve_link(spec.hardware.network) if spec.hardware.network != "none" else None
-    diagnostics = list(_checks(doc, spec, model, gpu))
+    diagnostics = [*_checks(doc, spec, model, gpu), *pin_diagnostics(doc, spec, model, gpu, link, registry.names())]
     if has_errors(diagnostics):
         raise SpecError([d for d in diagnostics if d.severity is Severity.ERROR])
     target = Target(spec=spec, spec_file=doc.display_name, model=model, gpu=gpu, intra_node_link=link,
                     network=network, reserved_memory_bytes=int(spec.hardware.reserved_memory_gib * GIB))
+    diagnostics += capability_diagnostics(doc, target, registry)
+    if has_errors(diagnostics):
+        raise SpecError([d for d in diagnostics if d.severity is Severity.ERROR])
     return target, diagnostics

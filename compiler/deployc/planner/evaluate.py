@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from deployc.backend import OverheadQuery, RuntimeOverheads
 from deployc.planner.formats import kv_dtype_bytes, weight_format
@@ -47,7 +47,8 @@ class Candidate:
     @property
     def max_model_len_wanted(self) -> int:
         """The context the spec or the workload asks for, within the model's limit."""
-        wanted = self.target.spec.model.max_context_tokens or self.shape.needed_context_tokens
+        spec = self.target.spec
+        wanted = spec.plan.max_model_len or spec.model.max_context_tokens or self.shape.needed_context_tokens
         return min(wanted, self.target.model.max_position_embeddings)
 
 
@@ -61,6 +62,7 @@ class Evaluated:
     memory: MemoryPlan
     performance: Performance | None
     concurrency_per_replica: float
+    own_memory_fraction: float  # what deployc would choose without a [plan].memory_fraction pin
 
 
 def overhead_query(c: Candidate, layout: Layout, weights_bytes: int, max_num_seqs: int) -> OverheadQuery:
@@ -120,14 +122,19 @@ def evaluate_layout(c: Candidate, layout: Layout, registry: PluginRegistry) -> E
     model = c.target.model
     weights = weights_per_gpu(model, weight_format(c.weights.weights_format), tp=layout.tp, pp=layout.pp,
                               ep=layout.ep)
-    wanted_seqs = max(1, math.ceil((c.shape.concurrency or 64) / layout.dp))
+    pins = c.target.spec.plan
+    wanted_seqs = pins.max_num_seqs or max(1, math.ceil((c.shape.concurrency or 64) / layout.dp))
     overheads = registry.runtime_overheads(c.backend, overhead_query(c, layout, weights.total_bytes, wanted_seqs))
-    memory = plan_memory(MemoryInputs(
+    inputs = MemoryInputs(
         model=model, gpu=c.target.gpu, layout=layout, weights_bytes_per_gpu=weights.total_bytes,
         kv_dtype_bytes=kv_dtype_bytes(c.kv_dtype), reserved_bytes=c.target.reserved_memory_bytes,
         overheads=overheads, max_model_len=c.max_model_len_wanted,
         typical_request_tokens=c.shape.typical_request_tokens, backend=c.backend,
-    ))
+        memory_fraction=pins.memory_fraction,
+    )
+    memory = plan_memory(inputs)
+    own_fraction = memory.memory_fraction if pins.memory_fraction is None else plan_memory(
+        evolve(inputs, memory_fraction=None)).memory_fraction
     fits_workload = memory.kv_capacity_tokens >= c.shape.prompt.p99_tokens + c.shape.output.p99_tokens
     performance: Performance | None = None
     load = 0.0
@@ -144,4 +151,4 @@ def evaluate_layout(c: Candidate, layout: Layout, registry: PluginRegistry) -> E
         performance=performance, meets_slo=False,
     )
     return Evaluated(evaluation=evaluation, weights=weights, overheads=overheads, memory=memory,
-                     performance=performance, concurrency_per_replica=load)
+                     performance=performance, concurrency_per_replica=load, own_memory_fraction=own_fraction)

@@ -14,6 +14,7 @@ from deployc.planner.evaluate import Evaluated, perf_inputs
 from deployc.planner.formats import weight_format
 from deployc.planner.parallel import pp_layer_split
 from deployc.planner.perf import decode_step_time_s, estimate_performance, prefill_time_s
+from deployc.planner.pins import pin_context, pinned
 from deployc.planner.precision import explain_weights
 from deployc.planner.thermal import power_limit_decision
 from deployc.planner.types import Knobs, Performance, PoolPlan
@@ -111,6 +112,7 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     diagnostics: list[Diagnostic] = []
     context = rules.max_model_len(shape, spec.model.max_context_tokens, target.model.max_position_embeddings,
                                   memory.kv_capacity_tokens, memory.kv_block_size_tokens)
+    context = pin_context(context, spec.plan.max_model_len, memory.kv_capacity_tokens, target.spec_file)
     if context.capped:
         diagnostics.append(Diagnostic(rule="DPC303", severity=Severity.WARNING, file=target.spec_file,
                                       key_path="model.max_context_tokens", message=context.decision.reason,
@@ -119,6 +121,7 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     itl_target = spec.slo.itl_ms.p99 if spec.slo.itl_ms else None
     seqs = rules.max_num_seqs(chosen.concurrency_per_replica, memory.max_concurrency_at_typical_request,
                               _itl_batch_limit(chosen, search, itl_target, mean_context))
+    seqs = pinned(seqs, spec.plan.max_num_seqs, "max_num_seqs")
     if int(seqs.value) < chosen.concurrency_per_replica - 1e-9:
         diagnostics.append(Diagnostic(
             rule="DPC305", severity=Severity.WARNING, file=target.spec_file, key_path="workload",
@@ -129,6 +132,7 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     decode_ms = decode_step_time_s(base, float(seqs.value), mean_context)[0] * 1e3
     budget = rules.token_budget(spec.slo.goal, itl_target, int(seqs.value), decode_ms,
                                 lambda tokens: prefill_time_s(base, tokens)[0] * 1e3)
+    budget = pinned(budget, spec.plan.max_num_batched_tokens, "max_num_batched_tokens")
     load = min(chosen.concurrency_per_replica, float(seqs.value))
     final_inputs = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, max(load, 1.0),
                                max_num_batched_tokens=int(budget.value))
@@ -159,7 +163,8 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     split = pp_layer_split(target.model.num_layers, layout.pp)
     decisions = [
         _parallelism_decision(search, chosen, prefix), evolve(quant, id=f"{prefix}quantization"), kv,
-        _memory_decision(chosen, prefix), evolve(context.decision, id=f"{prefix}max_model_len"),
+        pinned(_memory_decision(chosen, prefix), spec.plan.memory_fraction, "memory_fraction",
+               would_choose=chosen.own_memory_fraction), evolve(context.decision, id=f"{prefix}max_model_len"),
         evolve(seqs, id=f"{prefix}max_num_seqs"), evolve(budget, id=f"{prefix}max_num_batched_tokens"),
         Decision(id=f"{prefix}chunked_prefill", value=True, rule="DPC402", reason=(
             f"long prompts are split into chunks of at most {int(budget.value):,} tokens that share steps with "
