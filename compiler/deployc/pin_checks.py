@@ -189,20 +189,23 @@ def capability_diagnostics(doc: SpecDocument, target: Target, registry: PluginRe
     forced = pins.backend or (spec.operations.backend if spec.operations.backend != "auto" else None)
     backends = [forced] if forced else registry.names()
     dtype = str(activation_dtype(spec, target.model, target.gpu).value)
-    formats = [c.weights_format for c in weight_candidates(spec, target.model, target.gpu, dtype)]
-    kvs = kv_dtype_candidates(spec, dtype, target.gpu)
+    # Ask about the pinned precision beside the plainest other half (the checkpoint's or dense weights, the
+    # activation-dtype KV cache), so a refusal is about the pin and not about another candidate.
+    candidates = weight_candidates(spec, target.model, target.gpu, dtype)
+    plain = [c.weights_format for c in candidates if c.weights_format in DENSE_DTYPES or c.from_checkpoint]
+    formats = plain if pins.quantization is None and plain else [candidates[0].weights_format]
+    kvs = kv_dtype_candidates(spec, dtype, target.gpu)[:1]
     refusals: list[str] = []
     for name in backends:
         verdicts = [registry.capability(name, target, fmt, kv) for fmt in formats for kv in kvs]
         if any(v.supported for v in verdicts):
             return []
-        refusals += [f"{name}: {v.reason}" + (f"; {v.alternative}" if v.alternative else "") for v in verdicts]
+        refusals += [f"{name}: {v.reason}" + (f"; {v.alternative}" if v.alternative else "") for v in verdicts[:1]]
     key = "quantization" if pins.quantization is not None else "kv_cache_dtype"
     value = pins.quantization if pins.quantization is not None else pins.kv_cache_dtype
-    what = " with ".join(x for x in (f"{' or '.join(formats)} weights" if pins.quantization else "",
-                                     f"a {' or '.join(kvs)} KV cache" if pins.kv_cache_dtype else "") if x)
-    who = f"the {forced} backend" if forced else "no installed backend"
-    message = (f"{who} cannot run {what} on {target.gpu.name}" if forced else
-               f"{who} can run {what} on {target.gpu.name}")
+    what = " with ".join(x for x in (f"{pins.quantization} weights" if pins.quantization else "",
+                                     f"KV cache dtype {pins.kv_cache_dtype}" if pins.kv_cache_dtype else "") if x)
+    message = (f"the {forced} backend cannot run {what} on {target.gpu.name}" if forced else
+               f"no installed backend can run {what} on {target.gpu.name}")
     return [doc.diagnostic("DPC214", message, ("plan", key), value=repr(value),
                            hint="; ".join(dict.fromkeys(refusals)) or "see `deployc backends`")]
