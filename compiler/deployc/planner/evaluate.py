@@ -45,6 +45,12 @@ class Candidate:
         return 2
 
     @property
+    def kv_tokens_needed(self) -> int:
+        """KV tokens a replica must hold: one p99 request, or one sequence of a pinned max model length."""
+        return max(self.shape.prompt.p99_tokens + self.shape.output.p99_tokens,
+                   self.target.spec.plan.max_model_len or 0)  # the engine refuses to start below the pinned length
+
+    @property
     def max_model_len_wanted(self) -> int:
         """The context the spec or the workload asks for, within the model's limit."""
         spec = self.target.spec
@@ -135,7 +141,7 @@ def evaluate_layout(c: Candidate, layout: Layout, registry: PluginRegistry) -> E
     memory = plan_memory(inputs)
     own_fraction = memory.memory_fraction if pins.memory_fraction is None else plan_memory(
         evolve(inputs, memory_fraction=None)).memory_fraction
-    fits_workload = memory.kv_capacity_tokens >= c.shape.prompt.p99_tokens + c.shape.output.p99_tokens
+    fits_workload = memory.kv_capacity_tokens >= c.kv_tokens_needed
     performance: Performance | None = None
     load = 0.0
     if fits_workload:
@@ -143,7 +149,7 @@ def evaluate_layout(c: Candidate, layout: Layout, registry: PluginRegistry) -> E
                                               memory.max_concurrency_at_typical_request)
     shortfall = memory.shortfall_bytes if not fits_workload else 0
     if not fits_workload and shortfall == 0:
-        shortfall = max(1, (c.shape.prompt.p99_tokens + c.shape.output.p99_tokens - memory.kv_capacity_tokens)
+        shortfall = max(1, (c.kv_tokens_needed - memory.kv_capacity_tokens)
                         * memory.kv_bytes_per_token)
     evaluation = LayoutEvaluation(
         layout=layout, fits=fits_workload, shortfall_bytes=shortfall,

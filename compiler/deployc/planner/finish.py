@@ -112,7 +112,7 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     diagnostics: list[Diagnostic] = []
     context = rules.max_model_len(shape, spec.model.max_context_tokens, target.model.max_position_embeddings,
                                   memory.kv_capacity_tokens, memory.kv_block_size_tokens)
-    context = pin_context(context, spec.plan.max_model_len, memory.kv_capacity_tokens, target.spec_file)
+    context = pin_context(context, spec.plan.max_model_len)
     if context.capped:
         diagnostics.append(Diagnostic(rule="DPC303", severity=Severity.WARNING, file=target.spec_file,
                                       key_path="model.max_context_tokens", message=context.decision.reason,

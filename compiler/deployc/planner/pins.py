@@ -70,19 +70,12 @@ def pinned(decision: Decision, pinned_value: Scalar | None, key: str, *, would_c
     return evolve(decision, value=pinned_value, reason=reason)
 
 
-def pin_context(context: ContextChoice, pinned_value: int | None, kv_capacity_tokens: int, spec_file: str,
-                ) -> ContextChoice:
-    """The pinned max model length; the KV cache must hold one sequence of it (the engine refuses to start)."""
+def pin_context(context: ContextChoice, pinned_value: int | None) -> ContextChoice:
+    """The pinned max model length (the layout search already kept only layouts whose KV cache holds it)."""
     if pinned_value is None:
         return context
-    if pinned_value > kv_capacity_tokens:
-        raise PlanError([Diagnostic(
-            rule="DPC307", file=spec_file, key_path="plan.max_model_len", value=str(pinned_value),
-            message=f"max_model_len {pinned_value:,} is above the KV capacity of {kv_capacity_tokens:,} tokens per "
-                    "replica: the engine refuses to start when one sequence cannot fit its cache",
-            hint=f"max_model_len ≤ {kv_capacity_tokens}, or free memory for the cache (FP8 KV cache, more GPUs)")])
-    decision = pinned(context.decision, pinned_value, "max_model_len")
-    return ContextChoice(max_model_len=pinned_value, decision=decision, capped=False)
+    return ContextChoice(max_model_len=pinned_value, decision=pinned(context.decision, pinned_value, "max_model_len"),
+                         capped=False)
 
 
 def pinned_layouts(pins: PlanSection, checks: Iterable[LayoutCheck], check: Callable[[Layout], LayoutCheck],

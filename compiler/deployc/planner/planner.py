@@ -115,12 +115,13 @@ def _does_not_fit(search: Search, registry: PluginRegistry) -> Diagnostic:
         return Diagnostic(rule="DPC302", message=f"no valid parallel layout for {target.model.name} on "
                           f"{c.gpus_per_node * c.nodes} × {target.gpu.name}", hint=reasons)
     m = closest.memory
-    need = c.shape.prompt.p99_tokens + c.shape.output.p99_tokens
+    need = c.kv_tokens_needed
+    what = ("one sequence of the pinned max_model_len" if need > c.shape.prompt.p99_tokens + c.shape.output.p99_tokens
+            else "one p99 request")
     message = (f"{target.model.name} does not fit on {c.gpus_per_node * c.nodes} × {target.gpu.name}: with "
                f"{closest.evaluation.layout.label()} each GPU needs {closest.weights.total_bytes / GIB:.1f} GiB of "
                f"{c.weights.weights_format} weights + {m.per_gpu.activation_bytes / GIB:.1f} GiB of activations "
-               f"and runtime memory, leaving KV room for {m.kv_capacity_tokens:,} tokens; one p99 request needs "
-               f"{need:,}")
+               f"and runtime memory, leaving KV room for {m.kv_capacity_tokens:,} tokens; {what} needs {need:,}")
     fixes = ranked_fixes(search, registry, search_layouts)
     hint = "try, cheapest first: " + "; ".join(fixes) if fixes else "no single change makes it fit"
     return Diagnostic(rule="DPC301", message=message, key_path="model.id", file=target.spec_file, hint=hint)
