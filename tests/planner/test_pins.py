@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -190,6 +191,23 @@ def test_a_token_budget_below_the_batch_fails(write_spec: Writer) -> None:
         f"  hint: pin max_num_batched_tokens ≥ {own.max_num_seqs}, or max_num_seqs ≤ 8; deployc's own choice for "
         f"the pinned keys: max_num_batched_tokens = {own.max_num_batched_tokens} (fits with TP4, KV capacity "
         "498,080 tokens per replica)"]
+
+
+@pytest.mark.skipif("sglang" not in INSTALLED, reason="needs the SGLang backend")
+def test_a_memory_fraction_that_over_commits_the_gpu_fails(write_spec: Writer) -> None:
+    own = _plan(write_spec, None, backend="sglang", name="own.toml").primary
+    with pytest.raises(PlanError) as exc:
+        _plan(write_spec, "memory_fraction = 0.99", backend="sglang")
+    (diag,) = exc.value.diagnostics
+    assert (diag.rule, diag.key_path, diag.line, diag.value) == ("DPC307", "plan.memory_fraction", PLAN_LINE, "0.99")
+    assert re.fullmatch(
+        r"memory_fraction 0\.99 over-commits each H100 SXM by \d+\.\d\d GiB with TP4: sglang 0\.5\.23 reads it as a "
+        r"share of total memory, for weights and the KV pool, and what it keeps outside that share \(activations, "
+        r"the CUDA context, other processes\) no longer fits, even without CUDA graphs", diag.message), diag.message
+    assert diag.hint == (
+        f"memory_fraction ≤ {own.memory.memory_fraction:g} (what deployc sets for this layout); deployc's own choice "
+        f"for the pinned keys: memory_fraction = {own.memory.memory_fraction:g} (fits with {own.layout.label()}, "
+        f"KV capacity {own.memory.kv_capacity_tokens:,} tokens per replica)")
 
 
 def test_a_layout_pin_leaving_gpus_idle_is_planned_as_given(write_spec: Writer) -> None:

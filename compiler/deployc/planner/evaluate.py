@@ -141,13 +141,16 @@ def evaluate_layout(c: Candidate, layout: Layout, registry: PluginRegistry) -> E
     memory = plan_memory(inputs)
     own_fraction = memory.memory_fraction if pins.memory_fraction is None else plan_memory(
         evolve(inputs, memory_fraction=None)).memory_fraction
-    fits_workload = memory.kv_capacity_tokens >= c.kv_tokens_needed
+    # A pinned fraction can leave too little outside it for what the engine keeps there, even running eager.
+    overcommit = 0 if pins.memory_fraction is None else max(
+        0, -(memory.per_gpu.free_bytes + memory.per_gpu.cuda_graph_bytes))
+    fits_workload = memory.kv_capacity_tokens >= c.kv_tokens_needed and not overcommit
     performance: Performance | None = None
     load = 0.0
     if fits_workload:
         load, performance = _load_per_replica(c, layout, weights, memory.kv_bytes_per_token,
                                               memory.max_concurrency_at_typical_request)
-    shortfall = memory.shortfall_bytes if not fits_workload else 0
+    shortfall = overcommit or (memory.shortfall_bytes if not fits_workload else 0)
     if not fits_workload and shortfall == 0:
         shortfall = max(1, (c.kv_tokens_needed - memory.kv_capacity_tokens)
                         * memory.kv_bytes_per_token)

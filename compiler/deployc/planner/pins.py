@@ -16,6 +16,7 @@ from attrs import evolve
 
 from deployc.diagnostics import Diagnostic, PlanError
 from deployc.planner.decisions import Decision, Scalar
+from deployc.planner.evaluate import Evaluated
 from deployc.planner.knobs import ContextChoice
 from deployc.planner.parallel import LayoutCheck
 from deployc.planner.plan import Plan
@@ -26,6 +27,10 @@ LAYOUT_KEYS = ("tp", "pp", "dp", "ep")
 PIN_KEYS = (*LAYOUT_KEYS, "quantization", "kv_cache_dtype", "max_num_seqs", "max_num_batched_tokens",
             "memory_fraction", "max_model_len", "backend")
 # Which pinned keys explain which planner decision (the decision ids of finish.py and planner.py).
+GIB = 1 << 30
+# What each engine's memory fraction is a fraction of (the kinds of RuntimeOverheads.memory_fraction_kind).
+FRACTION_OF = {"total": "the GPU's total memory", "weights_and_kv": "total memory, for weights and the KV pool",
+               "free_after_load": "the memory free after loading, for the KV cache"}
 STRUCTURAL_DECISIONS = {"parallelism": LAYOUT_KEYS, "quantization": ("quantization",),
                         "kv_cache_dtype": ("kv_cache_dtype",), "backend": ("backend",)}
 
@@ -88,6 +93,22 @@ def pinned_layouts(pins: PlanSection, checks: Iterable[LayoutCheck], check: Call
     # tp × pp × dp not dividing the GPUs (some left idle) is never enumerated: check it as pinned.
     eps = [pins.ep] if pins.ep is not None else [1, pins.tp * pins.dp] if is_moe and pins.tp * pins.dp > 1 else [1]
     return [check(Layout(tp=pins.tp, pp=pins.pp, dp=pins.dp, ep=ep)) for ep in eps]
+
+
+def fraction_overcommit(closest: Evaluated, pinned_fraction: float | None, backend: str, gpu_name: str,
+                        spec_file: str) -> Diagnostic | None:
+    """DPC307 when a pinned memory fraction leaves the GPU over-committed (what the engine needs outside it)."""
+    m = closest.memory
+    over = -(m.per_gpu.free_bytes + m.per_gpu.cuda_graph_bytes)
+    if pinned_fraction is None or over <= 0:
+        return None
+    return Diagnostic(
+        rule="DPC307", file=spec_file, key_path="plan.memory_fraction", value=f"{m.memory_fraction:g}",
+        message=f"memory_fraction {m.memory_fraction:g} over-commits each {gpu_name} by {over / GIB:.2f} GiB with "
+                f"{closest.evaluation.layout.label()}: {backend} {m.engine_version} reads it as a share of "
+                f"{FRACTION_OF[m.memory_fraction_kind]}, and what it keeps outside that share (activations, the CUDA "
+                "context, other processes) no longer fits, even without CUDA graphs",
+        hint=f"memory_fraction ≤ {closest.own_memory_fraction:g} (what deployc sets for this layout)")
 
 
 def _own_values(pool: PoolPlan, backend: str) -> dict[str, Scalar]:

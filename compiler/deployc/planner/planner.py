@@ -19,7 +19,14 @@ from deployc.planner.evaluate import PLANNING_TOKEN_BUDGET, Candidate, Evaluated
 from deployc.planner.finish import finish_pool
 from deployc.planner.fixes import ranked_fixes
 from deployc.planner.parallel import LayoutCheck, SearchResult, check_layout, enumerate_layouts, rank_layouts
-from deployc.planner.pins import LAYOUT_KEYS, explain_pins, pin_items, pinned_failure, pinned_layouts
+from deployc.planner.pins import (
+    LAYOUT_KEYS,
+    explain_pins,
+    fraction_overcommit,
+    pin_items,
+    pinned_failure,
+    pinned_layouts,
+)
 from deployc.planner.plan import Plan
 from deployc.planner.pools import split_gpus
 from deployc.planner.precision import activation_dtype, kv_dtype_candidates, weight_candidates
@@ -114,6 +121,10 @@ def _does_not_fit(search: Search, registry: PluginRegistry) -> Diagnostic:
         reasons = "; ".join(f"{k.layout.label()}: {', '.join(k.reasons)}" for k in search.checks[:4])
         return Diagnostic(rule="DPC302", message=f"no valid parallel layout for {target.model.name} on "
                           f"{c.gpus_per_node * c.nodes} × {target.gpu.name}", hint=reasons)
+    overcommit = fraction_overcommit(closest, target.spec.plan.memory_fraction, c.backend, target.gpu.name,
+                                     target.spec_file)
+    if overcommit is not None:
+        return overcommit
     m = closest.memory
     need = c.kv_tokens_needed
     what = ("one sequence of the pinned max_model_len" if need > c.shape.prompt.p99_tokens + c.shape.output.p99_tokens
