@@ -135,6 +135,13 @@ def test_pinned_backend_is_forced_and_its_flags_follow_the_pins(write_spec: Writ
         assert f" {flag} " in run.replace("\n", " "), flag
 
 
+@pytest.mark.skipif("sglang" not in INSTALLED, reason="needs the SGLang backend")
+def test_the_command_line_backend_overrides_the_pinned_one(write_spec: Writer) -> None:
+    p = _plan(write_spec, 'backend = "sglang"', backend="vllm")
+    assert p.backend.name == "vllm"
+    assert not _decision(p, "backend").reason.startswith("pinned by the spec")
+
+
 def test_without_pins_the_spec_is_planned_once(write_spec: Writer, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[object] = []
     real = planner._make_plan

@@ -2,7 +2,7 @@
 
 Knob pins are applied where each knob is decided (:func:`pinned`, one call per site in
 :mod:`deployc.planner.finish`), against the choice the planner makes at that site for the same
-layout. Layout, precision and backend pins restrict the search; their Decisions are explained
+layout and the other pins. Layout, precision and backend pins restrict the search; their Decisions are explained
 against a plan made without any pin (:func:`explain_pins`), computed only when pins exist.
 A pinned plan that cannot be served fails with DPC307 and deployc's own choice as the fix.
 """
@@ -26,11 +26,11 @@ from deployc.spec.model import PlanSection
 LAYOUT_KEYS = ("tp", "pp", "dp", "ep")
 PIN_KEYS = (*LAYOUT_KEYS, "quantization", "kv_cache_dtype", "max_num_seqs", "max_num_batched_tokens",
             "memory_fraction", "max_model_len", "backend")
-# Which pinned keys explain which planner decision (the decision ids of finish.py and planner.py).
 GIB = 1 << 30
 # What each engine's memory fraction is a fraction of (the kinds of RuntimeOverheads.memory_fraction_kind).
 FRACTION_OF = {"total": "the GPU's total memory", "weights_and_kv": "total memory, for weights and the KV pool",
                "free_after_load": "the memory free after loading, for the KV cache"}
+# Which pinned keys explain which planner decision (the decision ids of finish.py and planner.py).
 STRUCTURAL_DECISIONS = {"parallelism": LAYOUT_KEYS, "quantization": ("quantization",),
                         "kv_cache_dtype": ("kv_cache_dtype",), "backend": ("backend",)}
 

@@ -308,8 +308,8 @@ class PlanSection:
         minimum=16, maximum=10_000_000,
     )
     backend: str | None = spec_field(
-        "Inference engine: an installed backend name (`deployc backends`).", default=None, example="vllm",
-        pattern=r"^[a-z][a-z0-9_-]{0,31}$",
+        "Inference engine: an installed backend name (`deployc backends`); `--backend` on the command line "
+        "overrides it.", default=None, example="vllm", pattern=r"^[a-z][a-z0-9_-]{0,31}$",
     )
 
 
