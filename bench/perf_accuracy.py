@@ -2,9 +2,10 @@
 
 Prints, for every calibration row of ``planner/data/calibration.json``, the configuration, the
 measured value, deployc's prediction and the error; then the median and worst absolute error,
-overall and per GPU family. ``--fit`` searches the efficiency factors that minimise the mean
-absolute log error (coordinate descent over a grid) and prints them; ``--write`` also stores
-them in calibration.json.
+overall, on the fitted rows and per GPU family; exits 1 when the fitted rows miss ``TARGET``
+(asserted by tests/planner/test_accuracy.py). ``--fit`` searches the efficiency factors that
+minimise the mean absolute log error (coordinate descent over a grid) and prints them;
+``--write`` also stores them in calibration.json.
 
     PYTHONPATH=compiler python bench/perf_accuracy.py [--fit [--write]]
 """
@@ -19,6 +20,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from attrs import frozen
 
 from deployc.catalog import Link, ModelArch, resolve_gpu, resolve_link, resolve_model
 from deployc.planner import perf
@@ -112,24 +115,77 @@ def log_errors(rows: list[dict[str, Any]]) -> list[float]:
     return [min(abs(math.log(predict(r) / r["measured"])), LOSS_CAP) for r in rows]
 
 
-def report(rows: list[dict[str, Any]]) -> None:
+@frozen
+class RowResult:
+    """One calibration row: measured, predicted, signed relative error, GPU family, fitted or held out."""
+
+    row_id: str
+    unit: str
+    measured: float
+    predicted: float
+    family: str
+    fitted: bool
+
+    @property
+    def error(self) -> float:
+        """predicted / measured − 1."""
+        return self.predicted / self.measured - 1
+
+
+def evaluate(rows: list[dict[str, Any]]) -> list[RowResult]:
+    """deployc's prediction for every row, with the current calibration."""
+    return [RowResult(row_id=r["id"], unit=r["unit"], measured=r["measured"], predicted=predict(r),
+                      family=perf.gpu_family(resolve_gpu(r["gpu"])), fitted=r.get("fit", True) is not False)
+            for r in rows]
+
+
+def groups(results: list[RowResult]) -> dict[str, list[float]]:
+    """|error| per group: ``all``, ``fitted`` (the rows the factors were fitted on) and each GPU family."""
+    out: dict[str, list[float]] = {"all": [abs(r.error) for r in results],
+                                   "fitted": [abs(r.error) for r in results if r.fitted]}
+    for r in results:
+        out.setdefault(r.family, []).append(abs(r.error))
+    return out
+
+
+@frozen
+class Target:
+    """The accuracy target on the fitted rows: |error| median and worst bounds."""
+
+    median: float
+    worst: float
+
+
+# Asserted by tests/planner/test_accuracy.py. The worst fitted row today is a 128-token TTFT on A100 (-30%: a
+# fixed per-request cost the roofline does not model); held-out rows (other TP sizes, a different engine
+# regime) are reported, not targeted.
+TARGET = Target(median=0.07, worst=0.35)
+
+
+def failures(results: list[RowResult], target: Target = TARGET) -> list[str]:
+    """Every way the fitted rows miss the target, as sentences (empty: met)."""
+    fitted = [r for r in results if r.fitted]
+    if not fitted:
+        return ["no fitted rows"]
+    out = []
+    median = statistics.median(abs(r.error) for r in fitted)
+    if median > target.median:
+        out.append(f"fitted rows: median |error| {median:.1%} above the {target.median:.0%} target")
+    out += [f"{r.row_id}: {r.error:+.1%} beyond the {target.worst:.0%} worst-row bound"
+            for r in fitted if abs(r.error) > target.worst]
+    return out
+
+
+def report(results: list[RowResult], out: Callable[[str], None] = print) -> None:
     """The per-row table and the summary lines."""
-    print(f"{'row':<62} {'measured':>10} {'predicted':>10} {'error':>7}")
-    errors: dict[str, list[float]] = {}
-    for r in rows:
-        pred = predict(r)
-        err = pred / r["measured"] - 1
-        family = perf.gpu_family(resolve_gpu(r["gpu"]))
-        errors.setdefault(family, []).append(abs(err))
-        errors.setdefault("all", []).append(abs(err))
-        held = r.get("fit", True) is False
-        if not held:
-            errors.setdefault("fitted", []).append(abs(err))
-        mark = "  (held out)" if held else ""
-        print(f"{r['id']:<62} {r['measured']:>10,.1f} {pred:>10,.1f} {err:>+7.1%}  {r['unit']}{mark}")
-    print()
-    for name, errs in sorted(errors.items(), key=lambda kv: (kv[0] not in ("all", "fitted"), kv[0])):
-        print(f"{name:<10} rows {len(errs):>3}  median |error| {statistics.median(errs):6.1%}  worst {max(errs):6.1%}")
+    out(f"{'row':<62} {'measured':>10} {'predicted':>10} {'error':>7}")
+    for r in results:
+        mark = "" if r.fitted else "  (held out)"
+        out(f"{r.row_id:<62} {r.measured:>10,.1f} {r.predicted:>10,.1f} {r.error:>+7.1%}  {r.unit}{mark}")
+    out("")
+    for name, errs in sorted(groups(results).items(), key=lambda kv: (kv[0] not in ("all", "fitted"), kv[0])):
+        out(f"{name:<10} rows {len(errs):>3}  median |error| {statistics.median(errs):6.1%}  worst {max(errs):6.1%}")
+    out(f"target on fitted rows: median {TARGET.median:.0%}, worst {TARGET.worst:.0%}")
 
 
 def _with(cal: Calibration, family: str | None, **changes: float) -> Calibration:
@@ -280,8 +336,12 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> i
             )
         if args.write:
             write(cal, rows, doc)
-    report(rows)
-    return 0
+    results = evaluate(rows)
+    report(results, out)
+    missed = failures(results, TARGET)
+    for line in missed:
+        out(f"MISSED: {line}")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

@@ -42,9 +42,19 @@ def write_spec(tmp_path: Path) -> Callable[[str], Path]:
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true",
                      help="rewrite golden files (emitted artifacts, expected messages) instead of comparing")
+    parser.addoption("--accept-golden-error", action="append", default=[], metavar="SAMPLE/BACKEND",
+                     help="with --update-golden: record this sample's new build failure with this backend as its "
+                          "golden ERROR.txt (a backend now meant to refuse the sample); without it a newly failing "
+                          "build fails the test and its golden files are left alone")
 
 
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     """True when the run was asked to rewrite golden files."""
     return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture
+def accepted_golden_errors(request: pytest.FixtureRequest) -> frozenset[str]:
+    """``SAMPLE/BACKEND`` cases whose new failure ``--update-golden`` may record as the golden."""
+    return frozenset(request.config.getoption("--accept-golden-error"))

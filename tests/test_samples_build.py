@@ -87,18 +87,32 @@ def _write_tree(root: Path, files: dict[str, bytes]) -> None:
         (root / name).write_bytes(data)
 
 
-@pytest.mark.parametrize(("sample", "backend"), _golden_cases(), ids=lambda v: getattr(v, "stem", v))
-def test_golden_artifacts(sample: Path, backend: str, tmp_path: Path, update_golden: bool) -> None:
-    golden = GOLDEN / sample.stem / backend
+def check_error_golden(golden: Path, case: str, text: str, *, update: bool, accepted: frozenset[str]) -> None:
+    """A build that failed passes only when its golden is that failure (ERROR.txt) with the same text.
+
+    ``--update-golden`` rewrites an ERROR.txt that exists, but records a new failure (a case whose golden
+    is a successful build, or a new case) only when ``--accept-golden-error SAMPLE/BACKEND`` names it:
+    otherwise a regression would become its own golden.
+    """
     error_file = golden / "ERROR.txt"
+    if update and (error_file.is_file() or case in accepted):
+        _write_tree(golden, {"ERROR.txt": text.encode()})
+    if not error_file.is_file():
+        pytest.fail(f"{case} failed; its golden is not a failure (to record a backend now meant to refuse it: "
+                    f"--update-golden --accept-golden-error {case}):\n{text}", pytrace=False)
+    assert text == error_file.read_text()
+
+
+@pytest.mark.parametrize(("sample", "backend"), _golden_cases(), ids=lambda v: getattr(v, "stem", v))
+def test_golden_artifacts(sample: Path, backend: str, tmp_path: Path, update_golden: bool,
+                          accepted_golden_errors: frozenset[str]) -> None:
+    golden = GOLDEN / sample.stem / backend
     try:
         files = _build(sample, tmp_path / "out", None if backend == "auto" else backend)
     except DeploycError as exc:
         text = "\n".join(d.format_text() for d in exc.diagnostics) + "\n"
-        if update_golden:
-            _write_tree(golden, {"ERROR.txt": text.encode()})
-        assert error_file.is_file(), f"{sample.stem} --backend {backend} failed:\n{text}"
-        assert text == error_file.read_text()
+        check_error_golden(golden, f"{sample.stem}/{backend}", text, update=update_golden,
+                           accepted=accepted_golden_errors)
         return
     if backend == "auto":
         chosen = json.loads(files["plan.json"])["backend"]["name"]
@@ -124,3 +138,48 @@ def test_build_does_not_depend_on_where_the_specs_live(sample: Path, tmp_path: P
         build(tree / sample.name, out, display_name=f"samples/{sample.name}")
         outputs.append({str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
     assert outputs[0] == outputs[1]
+
+
+def test_update_golden_does_not_record_a_new_failure(tmp_path: Path) -> None:
+    golden = tmp_path / "sample" / "vllm"
+    _write_tree(golden, {"run.sh": b"docker run ...\n"})
+    with pytest.raises(pytest.fail.Exception) as failed:
+        check_error_golden(golden, "sample/vllm", "boom\n", update=True, accepted=frozenset())
+    assert str(failed.value) == ("sample/vllm failed; its golden is not a failure (to record a backend now meant to "
+                                 "refuse it: --update-golden --accept-golden-error sample/vllm):\nboom\n")
+    assert _tree(golden) == {"run.sh": b"docker run ...\n"}  # the golden build is still the golden
+    with pytest.raises(pytest.fail.Exception):  # a new case that fails is not recorded either
+        check_error_golden(tmp_path / "new" / "vllm", "new/vllm", "boom\n", update=True, accepted=frozenset())
+    assert not (tmp_path / "new").exists()
+
+
+def test_update_golden_records_an_accepted_or_known_failure(tmp_path: Path) -> None:
+    golden = tmp_path / "sample" / "sglang"
+    _write_tree(golden, {"run.sh": b"docker run ...\n"})
+    check_error_golden(golden, "sample/sglang", "refused\n", update=True, accepted=frozenset({"sample/sglang"}))
+    assert _tree(golden) == {"ERROR.txt": b"refused\n"}
+    check_error_golden(golden, "sample/sglang", "refused, reworded\n", update=True, accepted=frozenset())
+    assert _tree(golden) == {"ERROR.txt": b"refused, reworded\n"}
+    with pytest.raises(AssertionError):  # without --update-golden a different message fails
+        check_error_golden(golden, "sample/sglang", "refused again\n", update=False, accepted=frozenset())
+
+
+def test_every_golden_directory_belongs_to_a_sample_and_a_backend() -> None:
+    """Golden files of a removed or renamed sample, backend or fixture are stale: they fail here."""
+    from tests.plugins.vllm.test_golden import GOLDEN as VLLM_FIXTURES
+    from tests.plugins.vllm.test_golden import NAMES as VLLM_FIXTURE_NAMES
+
+    samples = {s.stem for s in SAMPLES}
+    entries = {p.name for p in GOLDEN.iterdir()}
+    assert entries - samples - {VLLM_FIXTURES.name} == set(), "golden directories without a sample"
+    assert samples - entries == set(), "samples without golden files (pytest --update-golden)"
+    for sample in sorted(samples):
+        backends = {p.name for p in (GOLDEN / sample).iterdir()}
+        assert backends == set(BACKENDS), f"tests/golden/{sample}/ holds {sorted(backends)}"
+    assert {p.name for p in VLLM_FIXTURES.iterdir()} == set(VLLM_FIXTURE_NAMES), "stale vllm-fixtures"
+
+
+def test_every_expected_message_belongs_to_an_invalid_sample() -> None:
+    invalid = REPO / "samples" / "invalid"
+    stale = [p.name for p in sorted(invalid.glob("*.expected")) if not p.with_suffix(".toml").is_file()]
+    assert stale == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import tomli_w
-from attrs import frozen
+from attrs import evolve, frozen
 
 from deployc import __version__
 from deployc.backend import Artifact, Emission
@@ -89,8 +89,19 @@ def plan(path: Path, backend: str | None = None, registry: PluginRegistry | None
 
     registry = registry or default_registry()
     loaded, target, warnings = resolve_spec(path, registry, display_name)
-    result = make_plan(target, registry, backend_override=backend, warnings=warnings)
+    try:
+        result = make_plan(target, registry, backend_override=backend, warnings=warnings)
+    except PlanError as exc:
+        raise PlanError([_locate_pin(d, loaded.document) for d in exc.diagnostics]) from None
     return result, loaded.document
+
+
+def _locate_pin(diag: Diagnostic, document: SpecDocument) -> Diagnostic:
+    """A planning error about a ``[plan]`` pin gets the line of its key (the planner sees no text)."""
+    key = diag.key_path or ""
+    if diag.line is not None or not (key == "plan" or key.startswith("plan.")):
+        return diag
+    return evolve(diag, line=document.locator.line_of(tuple(key.split("."))))
 
 
 def emit(plan_: Plan, registry: PluginRegistry | None = None) -> Emission:

@@ -57,6 +57,18 @@ _RULES: tuple[Rule, ...] = (
     Rule("DPC210", "quantization conflicts with the checkpoint",
          "The checkpoint is already quantized in another format."),
     Rule("DPC211", "prompt plus output longer than the context", "A request class cannot fit the context length."),
+    Rule("DPC212", "pinned layout does not split the model",
+         "A `[plan]` tp/pp/dp/ep the model cannot take: TP not dividing the attention or KV heads, more pipeline "
+         "stages than layers, EP on a dense model or not dividing the experts, FP8 blocks split by TP."),
+    Rule("DPC213", "pinned layout does not fit the hardware",
+         "`[plan]` tp × pp × dp is above the GPUs given, or TP would span nodes or leave its NVLink domain."),
+    Rule("DPC214", "pinned precision cannot run here",
+         "`[plan].quantization` or `kv_cache_dtype` that the GPU, the checkpoint or the backend cannot run."),
+    Rule("DPC215", "pinned serving knob out of bounds",
+         "`[plan].max_model_len` above the model's limit, or a token budget below `max_num_seqs`."),
+    Rule("DPC216", "pin contradicts another key",
+         "A `[plan]` value disagrees with the same setting elsewhere (`model.quantization`, `model.kv_cache_dtype`, "
+         "`model.max_context_tokens`, `operations.backend`): give it once."),
     Rule("DPC301", "does not fit", "The model and the minimum KV cache do not fit the GPUs; ranked fixes follow."),
     Rule("DPC302", "no valid parallelism", "No (TP, PP, DP, EP) layout is valid for this model on these GPUs."),
     Rule("DPC303", "context capped by KV capacity",
@@ -66,6 +78,9 @@ _RULES: tuple[Rule, ...] = (
     Rule("DPC305", "concurrency above KV capacity",
          "The requested concurrency at the typical request does not fit in the KV cache; requests will queue."),
     Rule("DPC306", "thermal risk", "Passive cooling or a hot site: cap the power limit."),
+    Rule("DPC307", "pinned plan cannot be served",
+         "The `[plan]` pins are valid but the plan they force does not fit or the engine refuses it; the hint "
+         "gives what deployc would choose without them."),
     Rule("DPC320", "cannot keep up",
          "The request rate is above what the pool completes (simulated capacity); the queue grows without bound."),
     Rule("DPC321", "GPUs left idle", "The chosen layout uses fewer GPUs than the spec gives; the decision says why."),

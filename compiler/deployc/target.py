@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from attrs import frozen
+from attrs import astuple, frozen
 
 from deployc.catalog import (
     GPU,
@@ -137,8 +137,17 @@ def resolve(doc: SpecDocument, spec: Spec, registry: PluginRegistry) -> tuple[Ta
     link = _intra_link(doc, spec, gpu)
     network = resolve_link(spec.hardware.network) if spec.hardware.network != "none" else None
     diagnostics = list(_checks(doc, spec, model, gpu))
+    pins = any(value is not None for value in astuple(spec.plan))
+    if pins:  # the pin checks use the planner's layout and precision rules: imported only when needed
+        from deployc.pin_checks import capability_diagnostics, pin_diagnostics  # noqa: PLC0415
+
+        diagnostics += pin_diagnostics(doc, spec, model, gpu, link, registry.names())
     if has_errors(diagnostics):
         raise SpecError([d for d in diagnostics if d.severity is Severity.ERROR])
     target = Target(spec=spec, spec_file=doc.display_name, model=model, gpu=gpu, intra_node_link=link,
                     network=network, reserved_memory_bytes=int(spec.hardware.reserved_memory_gib * GIB))
+    if pins:
+        diagnostics += capability_diagnostics(doc, target, registry)
+    if has_errors(diagnostics):
+        raise SpecError([d for d in diagnostics if d.severity is Severity.ERROR])
     return target, diagnostics

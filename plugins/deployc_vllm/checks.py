@@ -23,6 +23,15 @@ if TYPE_CHECKING:
 
 RULE = "DPC402"
 EXTRA_ARGS_KEY = "backends.vllm.extra_args"
+# The [plan] key that pins what each planned flag carries (spec language, docs/spec.md).
+PLAN_KEYS = {
+    "--tensor-parallel-size": "tp", "-tp": "tp", "--pipeline-parallel-size": "pp", "-pp": "pp",
+    "--data-parallel-size": "dp", "-dp": "dp", "--enable-expert-parallel": "ep", "-ep": "ep",
+    "--disable-expert-parallel": "ep", "--quantization": "quantization", "-q": "quantization",
+    "--kv-cache-dtype": "kv_cache_dtype", "--max-num-seqs": "max_num_seqs",
+    "--max-num-batched-tokens": "max_num_batched_tokens", "--gpu-memory-utilization": "memory_fraction",
+    "--device-memory-utilization": "memory_fraction", "--max-model-len": "max_model_len",
+}
 _HIDDEN_FLAG = re.compile(r"\s(--[a-z0-9][a-z0-9-]*)")
 
 
@@ -70,8 +79,10 @@ def _extra_args_checks(plan: Plan, options: VllmOptions) -> list[Diagnostic]:
     for arg in options.extra_args:
         flag = arg.partition("=")[0]
         if flag in OWNED_FLAGS:
+            pin = PLAN_KEYS.get(flag)
             out.append(_error(plan, f"extra_args sets {flag}, which deployc derives from the plan", key=EXTRA_ARGS_KEY,
-                              hint="change the spec (or the option this backend offers) instead"))
+                              hint=f"pin it in the spec instead: [plan].{pin}" if pin else
+                              "change the spec (or the option this backend offers) instead"))
         hidden = [m for m in _HIDDEN_FLAG.findall(arg) if manifest.option(m) is not None]
         if hidden and not arg.startswith("-"):
             out.append(_error(plan, f"extra_args value {arg!r} hides the flag {hidden[0]}", key=EXTRA_ARGS_KEY,

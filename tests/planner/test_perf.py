@@ -1,17 +1,22 @@
-"""The performance model: precision, roofline terms, PP/TP/EP effects, calibration data, worked examples."""
+"""The performance model: precision, roofline terms, PP/TP/EP effects, calibration data, and worked examples
+planned end to end by the real planner."""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
 import attrs
 import pytest
 
+from deployc.api import plan
 from deployc.catalog import GPU, Link, ModelArch, resolve_gpu, resolve_link, resolve_model
+from deployc.diagnostics import PlanError
+from deployc.planner.decisions import Quantity
 from deployc.planner.formats import weight_format
-from deployc.planner.parallel import Goal, LayoutEvaluation, SearchResult, enumerate_layouts, rank_layouts
 from deployc.planner.perf import (
     PerfInputs,
     compute_precision,
@@ -21,8 +26,10 @@ from deployc.planner.perf import (
     peak_flops,
     prefill_time_s,
 )
+from deployc.planner.plan import Plan
 from deployc.planner.types import Layout, Performance
 from deployc.planner.weights import weights_per_gpu
+from tests.conftest import REPO
 
 GIB = 1 << 30
 
@@ -211,140 +218,117 @@ def test_calibration_rows_and_factors_cite_their_sources() -> None:
         assert factors[key]["source"]
 
 
-# --- worked examples: the layout search with a stand-in memory fit -------------------------------------
+# --- worked examples: the real planner (deployc.api.plan) on specs ---------------------------------------
+
+AWQ_70B = ("hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4",
+           REPO / "samples" / "models" / "llama-3.1-70b-instruct-awq-int4")
+TOKENS_PER_S = re.compile(r"^([\d,]+) tokens/s vs ([\d,]+) for ([^;\s]+)")
+ITL = re.compile(r"^ITL (\d+\.\d) ms vs (\d+\.\d) ms for ([^;\s]+) ")
 
 
-def search(
-    model_name: str,
-    gpu_name: str,
-    fmt: str,
-    *,
-    gpus_per_node: int,
-    nodes: int = 1,
-    concurrency: float,
-    goal: Goal,
-    max_context: int = 4096,
-    prompt: int = 1000,
-    output: int = 500,
-) -> SearchResult:
-    """Every valid layout evaluated: stand-in memory (90% of memory − 2 GiB, minus weights, holds the KV
-    cache; the layout fits when one max-context sequence fits), concurrency split over replicas."""
-    model, gpu = catalog_model(model_name), resolve_gpu(gpu_name)
-    checks = enumerate_layouts(
-        model, gpus_per_node=gpus_per_node, nodes=nodes, gpu=gpu, intra_link=intra_link(gpu), weights_block_size=None
-    )
-    evaluations = []
-    for check in (c for c in checks if c.valid):
-        lay = check.layout
-        weights = weights_per_gpu(model, weight_format(fmt), tp=lay.tp, pp=lay.pp, ep=lay.ep)
-        per_token = kv_per_token(model, lay)
-        capacity = (gpu.memory_bytes * 0.9 - 2 * GIB - weights.total_bytes) / per_token
-        fits = capacity >= max_context
-        load = min(concurrency / lay.dp, max(capacity / (prompt + output), 1.0))
-        perf = (
-            estimate_performance(
-                inputs(
-                    model,
-                    gpu_name,
-                    lay,
-                    fmt,
-                    concurrency=load,
-                    prompt=prompt,
-                    output=output,
-                    gpus_per_node=gpus_per_node,
-                    network="ib-ndr" if nodes > 1 else None,
-                )
-            )
-            if fits
-            else None
-        )
-        evaluations.append(
-            LayoutEvaluation(
-                layout=lay,
-                fits=fits,
-                shortfall_bytes=0 if fits else int((max_context - capacity) * per_token),
-                kv_capacity_tokens=int(max(capacity, 0)),
-                max_concurrency=capacity / (prompt + output),
-                performance=perf,
-                meets_slo=False,
-            )
-        )
-    return rank_layouts(
-        evaluations,
-        goal=goal,
-        ttft_target_ms=None,
-        itl_target_ms=None,
-        rejected=checks,
-    )
+def planned(write_spec: Callable[[str], Path], model: str, gpu: str, quantization: str, *, gpus_per_node: int,
+            concurrency: int, goal: str, nodes: int = 1, prompt_p99: int = 3000) -> Plan:
+    """Plan a chat workload (1,000-token prompts, 500-token answers on average) with the vLLM backend."""
+    model_lines = f'id = "{model}"\nquantization = "{quantization}"\n'
+    if model == AWQ_70B[0]:
+        model_lines += f'config = "{AWQ_70B[1]}"\n'
+    network = 'network = "ib-ndr"\n' if nodes > 1 else ""
+    text = (f'version = 1\nname = "worked"\n\n[model]\n{model_lines}\n[hardware]\ngpu = "{gpu}"\n'
+            f"gpus_per_node = {gpus_per_node}\nnodes = {nodes}\n{network}\n[workload]\n"
+            f"prompt_tokens = {{ mean = 1000, p99 = {prompt_p99} }}\noutput_tokens = {{ mean = 500, p99 = 1000 }}\n"
+            f'concurrency = {concurrency}\n\n[slo]\ngoal = "{goal}"\n')
+    result, _ = plan(write_spec(text), backend="vllm")
+    return result
 
 
-def by_label(result: SearchResult) -> dict[str, LayoutEvaluation]:
-    return {e.layout.label(): e for e in result.ranked}
+def losers(result: Plan) -> dict[str, str]:
+    """The parallelism decision's rejected layouts and why."""
+    decision = result.decision("parallelism")
+    assert decision is not None
+    return {str(a.value): a.reason for a in decision.rejected}
 
 
-def perf_of(result: SearchResult, label: str) -> Performance:
-    perf = by_label(result)[label].performance
-    assert perf is not None
-    return perf
-
-
-def reason(result: SearchResult, label: str) -> str:
-    return next(a.reason for a in result.losers if a.value == label)
+def quantity(perf: Performance, label: str) -> Quantity:
+    return next(q for q in perf.step_breakdown if q.label == label)
 
 
 @pytest.mark.parametrize("gpu", ["L40S", "RTX PRO 6000 Blackwell"])
-def test_70b_awq_on_four_pcie_gpus_latency_shows_the_tp4_all_reduce(gpu: str) -> None:
-    result = search("Llama-3.1-70B", gpu, "awq", gpus_per_node=4, concurrency=1, goal="latency")
-    assert result.best is not None
-    assert result.best.layout.label() == "TP4"  # at one request, reading a quarter of the weights wins
-    tp4, tp2pp2 = perf_of(result, "TP4"), perf_of(result, "TP2×PP2")
+def test_70b_awq_on_four_pcie_gpus_latency_shows_the_tp4_all_reduce(
+        gpu: str, write_spec: Callable[[str], Path]) -> None:
+    result = planned(write_spec, AWQ_70B[0], gpu, "awq", gpus_per_node=4, concurrency=1, goal="latency")
+    assert result.target.intra_node_link.kind == "pcie"
+    assert result.primary.layout.label() == "TP4"  # at one request, reading a quarter of the weights wins
+    assert result.primary.knobs.weights_format == "awq"
+    tp4 = result.primary.performance
     allreduce = term(tp4, "step: TP all-reduce")
     assert allreduce > 0.15 * tp4.itl_ms  # 160 PCIe all-reduces per token are a fifth of the step or more
-    assert term(tp4, "TP all-reduce count") == 160
-    assert term(tp4, "TP all-reduce each") > 15  # µs per all-reduce, vs ~6 µs on NVLink
-    assert tp2pp2.itl_ms > tp4.itl_ms
-    assert reason(result, "TP2×PP2").startswith(f"ITL {tp2pp2.itl_ms:.1f} ms vs {tp4.itl_ms:.1f} ms for TP4")
-    assert "TP1×PP4" in by_label(result)
+    assert term(tp4, "TP all-reduce count") == 160  # two per layer, 80 layers
+    each = quantity(tp4, "TP all-reduce each")
+    assert each.value > 15  # µs per all-reduce, vs ~6 µs on NVLink
+    assert each.unit == f"µs on {result.target.intra_node_link.id}"
+    decision = result.decision("parallelism")
+    assert decision is not None
+    assert decision.reason.startswith("best of 10 valid layouts for the latency goal")  # every split of 1, 2, 4 GPUs
+    found = ITL.match(losers(result)["TP2×PP2"])
+    assert found is not None and found.group(3) == "TP4"
+    assert float(found.group(1)) > float(found.group(2))
 
 
 @pytest.mark.parametrize("gpu", ["L40S", "RTX PRO 6000 Blackwell"])
-def test_70b_awq_on_four_pcie_gpus_throughput_prefers_replicas(gpu: str) -> None:
-    result = search("Llama-3.1-70B", gpu, "awq", gpus_per_node=4, concurrency=64, goal="throughput")
-    assert result.best is not None
-    assert result.best.layout.dp >= 2  # PP or DP across PCIe, not TP4
-    tp4 = perf_of(result, "TP4")
-    assert tp4.tokens_per_s < result.best.performance.tokens_per_s  # type: ignore[union-attr]
-    assert term(tp4, "step: TP all-reduce") > term(result.best.performance, "step: TP all-reduce")  # type: ignore[arg-type]
-    assert reason(result, "TP4").startswith(f"{round(tp4.tokens_per_s):,} tokens/s vs")
+def test_70b_awq_on_four_pcie_gpus_throughput_does_not_pay_for_tp4(gpu: str, write_spec: Callable[[str], Path]) -> None:
+    result = planned(write_spec, AWQ_70B[0], gpu, "awq", gpus_per_node=4, concurrency=64, goal="throughput")
+    best = result.primary.layout
+    assert best.tp < 4 and best.gpus_used == 4  # PP or DP across PCIe, every GPU busy, not TP4
+    found = TOKENS_PER_S.match(losers(result)["TP4"])
+    assert found is not None and found.group(3) == best.label()
+    assert int(found.group(1).replace(",", "")) < int(found.group(2).replace(",", ""))
 
 
-def test_four_replicas_only_where_one_gpu_holds_the_model() -> None:
-    big = search("Llama-3.1-70B", "RTX PRO 6000 Blackwell", "awq", gpus_per_node=4, concurrency=64, goal="throughput")
-    assert by_label(big)["TP1×DP4"].fits  # 96 GB holds 4-bit 70B
-    small = search(
-        "Llama-3.1-70B", "L40S", "awq", gpus_per_node=4, concurrency=64, goal="throughput", max_context=16384
-    )
-    assert not by_label(small)["TP1×DP4"].fits  # 48 GB does not leave room for a 16K sequence
-    assert reason(small, "TP1×DP4").startswith("does not fit")
+def test_four_replicas_only_where_one_gpu_holds_the_model(write_spec: Callable[[str], Path]) -> None:
+    """A replica per GPU needs one GPU to hold 4-bit 70B and the p99 request (16K prompt + 1K answer)."""
+    long = {"concurrency": 64, "goal": "throughput", "prompt_p99": 16000}
+    one_big = planned(write_spec, AWQ_70B[0], "RTX PRO 6000 Blackwell", "awq", gpus_per_node=1, **long)
+    assert one_big.primary.layout.label() == "TP1"  # 96 GB holds both
+    four_big = planned(write_spec, AWQ_70B[0], "RTX PRO 6000 Blackwell", "awq", gpus_per_node=4, **long)
+    replicas = losers(four_big).get("TP1×DP4", "")
+    assert four_big.primary.layout.label() == "TP1×DP4" or TOKENS_PER_S.match(replicas), replicas
+    with pytest.raises(PlanError) as exc:  # 48 GB does not, even with an FP8 KV cache
+        planned(write_spec, AWQ_70B[0], "L40S", "awq", gpus_per_node=1, **long)
+    assert exc.value.diagnostics[0].rule == "DPC301"
+    assert " does not fit on 1 × L40S: " in exc.value.diagnostics[0].message
+    four_small = planned(write_spec, AWQ_70B[0], "L40S", "awq", gpus_per_node=4, **long)
+    assert four_small.primary.layout.gpus_per_replica > 1
+    assert losers(four_small).get("TP1×DP4", "does not fit").startswith("does not fit")
 
 
-@pytest.mark.parametrize("fmt", ["bf16", "fp8"])
-def test_70b_on_four_nvlink_h100_tp4_wins_latency_and_all_reduce_is_small(fmt: str) -> None:
-    result = search("Llama-3.1-70B", "H100 SXM", fmt, gpus_per_node=4, concurrency=1, goal="latency")
-    assert result.best is not None and result.best.layout.label() == "TP4"
-    tp4 = perf_of(result, "TP4")
+@pytest.mark.parametrize("quantization", ["none", "fp8"])
+def test_70b_on_four_nvlink_h100_tp4_wins_latency_and_all_reduce_is_small(
+        quantization: str, write_spec: Callable[[str], Path]) -> None:
+    result = planned(write_spec, "Llama-3.1-70B", "H100 SXM", quantization, gpus_per_node=4, concurrency=1,
+                     goal="latency")
+    assert result.target.intra_node_link.kind == "nvlink"
+    assert result.primary.knobs.weights_format == ("bf16" if quantization == "none" else "fp8")
+    assert result.primary.layout.label() == "TP4"
+    tp4 = result.primary.performance
     assert term(tp4, "step: TP all-reduce") < 0.1 * tp4.itl_ms
+    assert term(tp4, "TP all-reduce each") < 10  # µs
 
 
-def test_8_h100_70b_fp8_keeps_tp_inside_the_node() -> None:
-    result = search("Llama-3.1-70B", "H100 SXM", "fp8", gpus_per_node=8, concurrency=16, goal="latency")
-    assert result.best is not None
-    assert result.best.layout.label() == "TP8"
+def test_8_h100_70b_fp8_keeps_tp_inside_the_node(write_spec: Callable[[str], Path]) -> None:
+    result = planned(write_spec, "Llama-3.1-70B", "H100 SXM", "fp8", gpus_per_node=8, concurrency=16,
+                     goal="latency")
+    assert result.primary.layout.label() == "TP8"
 
 
-def test_16_gpus_on_two_nodes_never_tp16() -> None:
-    fits_one_node = search("Llama-3.1-70B", "H100 SXM", "fp8", gpus_per_node=8, nodes=2, concurrency=64, goal="latency")
-    assert fits_one_node.best is not None and fits_one_node.best.layout.label() == "TP8×DP2"
-    needs_two = search("Llama-3.1-405B", "H100 SXM", "bf16", gpus_per_node=8, nodes=2, concurrency=16, goal="latency")
-    assert needs_two.best is not None and needs_two.best.layout.label() == "TP8×PP2"
-    assert any(c.layout.label() == "TP16" for c in needs_two.rejected)
+def test_16_gpus_on_two_nodes_never_tp16(write_spec: Callable[[str], Path]) -> None:
+    fits_one_node = planned(write_spec, "Llama-3.1-70B", "H100 SXM", "fp8", gpus_per_node=8, nodes=2,
+                            concurrency=64, goal="latency")
+    layout = fits_one_node.primary.layout
+    assert layout.tp == 8 and layout.gpus_used == 16  # TP fills a node; the second node is a replica or a stage
+    assert losers(fits_one_node)["TP16"].startswith("TP16 would span 2 nodes")
+    needs_two = planned(write_spec, "Llama-3.1-405B", "H100 SXM", "none", gpus_per_node=8, nodes=2, concurrency=16,
+                        goal="latency")
+    assert needs_two.primary.layout.label() == "TP8×PP2"
+    assert needs_two.primary.pp_layer_split == (63, 63)
+    assert losers(needs_two)["TP16"].startswith("TP16 would span 2 nodes")
+    assert losers(needs_two)["TP8"].startswith("does not fit")  # bf16 405B needs both nodes

@@ -13,9 +13,13 @@ from deployc import emit as emit_module
 from deployc import plugins as plugins_module
 from deployc.backend import Artifact, BackendInfo, Emission
 from deployc.plugins import PluginRegistry, PluginSource
-from tests.reliability._support import PIPELINE_REASON, PIPELINE_SAMPLE, pipeline_ready, run_cli, tree
+from tests.reliability._support import PIPELINE_SAMPLE, require_pipeline, run_cli, tree
 
-pytestmark = pytest.mark.skipif(not pipeline_ready(), reason=PIPELINE_REASON)
+
+@pytest.fixture(autouse=True, scope="module")
+def _pipeline_works() -> None:
+    require_pipeline()
+
 
 SPEC = str(PIPELINE_SAMPLE)
 

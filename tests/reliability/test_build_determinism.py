@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability._support import PIPELINE_REASON, PIPELINE_SAMPLE, SAMPLES, pipeline_ready, run_cli
+from tests.reliability._support import PIPELINE_SAMPLE, SAMPLES, require_pipeline, run_cli
 
-pytestmark = pytest.mark.skipif(not pipeline_ready(), reason=PIPELINE_REASON)
+
+@pytest.fixture(autouse=True, scope="module")
+def _pipeline_works() -> None:
+    require_pipeline()
+
 
 MULTI_NODE = PIPELINE_SAMPLE.parent / "llama405b-2nodes-16gpu.toml"
 
@@ -28,8 +32,7 @@ def _snapshot(root: Path) -> dict[str, tuple[bytes | None, int]]:
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
 def test_two_builds_are_byte_identical(tmp_path: Path, sample: Path) -> None:
     first = run_cli(["build", str(sample), "-o", str(tmp_path / "a")])
-    if first.code != 0:
-        pytest.skip(f"{sample.name} does not build: {first.err[:200]}")
+    assert first.code == 0, f"{sample.name} does not build (exit {first.code}):\n{first.err}"
     assert run_cli(["build", str(sample), "-o", str(tmp_path / "b")]).code == 0
     assert _snapshot(tmp_path / "a") == _snapshot(tmp_path / "b")
 

@@ -7,9 +7,13 @@ from pathlib import Path
 import pytest
 
 from tests.reliability import specgen
-from tests.reliability._support import PIPELINE_REASON, PIPELINE_SAMPLE, SAMPLES, pipeline_ready, run_cli
+from tests.reliability._support import PIPELINE_SAMPLE, SAMPLES, require_pipeline, run_cli
 
-pytestmark = pytest.mark.skipif(not pipeline_ready(), reason=PIPELINE_REASON)
+
+@pytest.fixture(autouse=True, scope="module")
+def _pipeline_works() -> None:
+    require_pipeline()
+
 
 TOKEN = "hf_" + "kQ3vZ8pL2mX7nR4tY9wB1cD6fG0hJ5sAeU"
 
@@ -51,8 +55,7 @@ def test_token_in_a_spec_field_fails_the_build_and_writes_nothing(tmp_path: Path
 def test_no_sample_writes_a_token_looking_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample: Path) -> None:
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     run = run_cli(["build", str(sample), "-o", str(tmp_path / "out")])
-    if run.code != 0:
-        pytest.skip(f"{sample.name} does not build: {run.err[:200]}")
+    assert run.code == 0, f"{sample.name} does not build (exit {run.code}):\n{run.err}"
     from deployc.spec.secrets import looks_secret
 
     assert not looks_secret(_everything_written(tmp_path / "out"))

@@ -13,7 +13,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -62,6 +62,32 @@ def _interrupt_at_line(n: int) -> tuple[Callable[..., Any], Callable[[], int], l
     return tracer, lambda: seen, where
 
 
+@contextlib.contextmanager
+def _tracing(tracer: Callable[..., Any]) -> Iterator[None]:
+    """Trace the block with ``tracer``, then put back the trace function before it (coverage's, when it runs)."""
+    outer = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        yield
+    finally:
+        sys.settrace(outer)
+
+
+def test_tracing_puts_back_the_tracer_it_replaced() -> None:
+    def outer(frame: FrameType, event: str, arg: object) -> None:
+        return None
+
+    before = sys.gettrace()
+    sys.settrace(outer)
+    try:
+        with contextlib.suppress(KeyboardInterrupt), _tracing(lambda *_: None):
+            assert sys.gettrace() is not outer
+            raise KeyboardInterrupt
+        assert sys.gettrace() is outer
+    finally:
+        sys.settrace(before)
+
+
 def _interrupt_everywhere(tmp_path: Path, previous: bool) -> list[tuple[str, dict[str, bytes] | None, list[str]]]:
     """Build NEW (over OLD when ``previous``) once per line of deployc.emit, with Ctrl-C at that line.
 
@@ -76,14 +102,12 @@ def _interrupt_everywhere(tmp_path: Path, previous: bool) -> list[tuple[str, dic
         if previous:
             _build(out, OLD)
         tracer, lines_seen, where = _interrupt_at_line(n)
-        sys.settrace(tracer)
-        try:
-            _build(out, NEW)
-        except KeyboardInterrupt:
-            results.append((where[0], _contents(out) if out.exists() else None,
-                            sorted(p.name for p in parent.iterdir() if p.name != "out")))
-        finally:
-            sys.settrace(None)
+        with _tracing(tracer):
+            try:
+                _build(out, NEW)
+            except KeyboardInterrupt:
+                results.append((where[0], _contents(out) if out.exists() else None,
+                                sorted(p.name for p in parent.iterdir() if p.name != "out")))
         if n > lines_seen():  # the build ran to the end without reaching line n
             break
     assert len(results) > 20  # the writer really was interrupted all along the way

@@ -373,17 +373,6 @@ def test_disabling_the_broken_entry_point_makes_backends_clean(thirdparty_site: 
     assert rows["echo"] == "ok"
 
 
-def _vllm_plugin_importable() -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("deployc_vllm.plugin") is not None
-    except ImportError:
-        return False
-
-
-@pytest.mark.skipif(not _vllm_plugin_importable(), reason="the built-in vLLM plugin (deployc_vllm.plugin) has "
-                    "not landed yet; this assertion runs as soon as it has")
 def test_builtin_vllm_backend_still_works_beside_a_broken_plugin(thirdparty_site: Path) -> None:
     done = _backends(thirdparty_site, "--format", "json")
     import json

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from deployc.backend import OverheadQuery, RuntimeOverheads, SchedulerPolicy
 from deployc.planner.formats import kv_dtype_bytes, weight_format
@@ -47,9 +47,16 @@ class Candidate:
         return 2
 
     @property
+    def kv_tokens_needed(self) -> int:
+        """KV tokens a replica must hold: one p99 request, or one sequence of a pinned max model length."""
+        return max(self.shape.prompt.p99_tokens + self.shape.output.p99_tokens,
+                   self.target.spec.plan.max_model_len or 0)  # the engine refuses to start below the pinned length
+
+    @property
     def max_model_len_wanted(self) -> int:
         """The context the spec or the workload asks for, within the model's limit."""
-        wanted = self.target.spec.model.max_context_tokens or self.shape.needed_context_tokens
+        spec = self.target.spec
+        wanted = spec.plan.max_model_len or spec.model.max_context_tokens or self.shape.needed_context_tokens
         return min(wanted, self.target.model.max_position_embeddings)
 
 
@@ -63,6 +70,7 @@ class Evaluated:
     memory: MemoryPlan
     performance: Performance | None
     concurrency_per_replica: float
+    own_memory_fraction: float  # what deployc would choose without a [plan].memory_fraction pin
 
 
 def overhead_query(c: Candidate, layout: Layout, weights_bytes: int, max_num_seqs: int) -> OverheadQuery:
@@ -122,23 +130,31 @@ def evaluate_layout(c: Candidate, layout: Layout, registry: PluginRegistry) -> E
     model = c.target.model
     weights = weights_per_gpu(model, weight_format(c.weights.weights_format), tp=layout.tp, pp=layout.pp,
                               ep=layout.ep)
-    wanted_seqs = max(1, math.ceil((c.shape.concurrency or 64) / layout.dp))
+    pins = c.target.spec.plan
+    wanted_seqs = pins.max_num_seqs or max(1, math.ceil((c.shape.concurrency or 64) / layout.dp))
     overheads = registry.runtime_overheads(c.backend, overhead_query(c, layout, weights.total_bytes, wanted_seqs))
-    memory = plan_memory(MemoryInputs(
+    inputs = MemoryInputs(
         model=model, gpu=c.target.gpu, layout=layout, weights_bytes_per_gpu=weights.total_bytes,
         kv_dtype_bytes=kv_dtype_bytes(c.kv_dtype), reserved_bytes=c.target.reserved_memory_bytes,
         overheads=overheads, max_model_len=c.max_model_len_wanted,
         typical_request_tokens=c.shape.typical_request_tokens, backend=c.backend,
-    ))
-    fits_workload = memory.kv_capacity_tokens >= c.shape.prompt.p99_tokens + c.shape.output.p99_tokens
+        memory_fraction=pins.memory_fraction,
+    )
+    memory = plan_memory(inputs)
+    own_fraction = memory.memory_fraction if pins.memory_fraction is None else plan_memory(
+        evolve(inputs, memory_fraction=None)).memory_fraction
+    # A pinned fraction can leave too little outside it for what the engine keeps there, even running eager.
+    overcommit = 0 if pins.memory_fraction is None else max(
+        0, -(memory.per_gpu.free_bytes + memory.per_gpu.cuda_graph_bytes))
+    fits_workload = memory.kv_capacity_tokens >= c.kv_tokens_needed and not overcommit
     performance: Performance | None = None
     load = 0.0
     if fits_workload:
         load, performance = _load_per_replica(c, layout, weights, memory.kv_bytes_per_token,
                                               memory.max_concurrency_at_typical_request)
-    shortfall = memory.shortfall_bytes if not fits_workload else 0
+    shortfall = overcommit or (memory.shortfall_bytes if not fits_workload else 0)
     if not fits_workload and shortfall == 0:
-        shortfall = max(1, (c.shape.prompt.p99_tokens + c.shape.output.p99_tokens - memory.kv_capacity_tokens)
+        shortfall = max(1, (c.kv_tokens_needed - memory.kv_capacity_tokens)
                         * memory.kv_bytes_per_token)
     evaluation = LayoutEvaluation(
         layout=layout, fits=fits_workload, shortfall_bytes=shortfall,
@@ -146,4 +162,4 @@ def evaluate_layout(c: Candidate, layout: Layout, registry: PluginRegistry) -> E
         performance=performance, meets_slo=False,
     )
     return Evaluated(evaluation=evaluation, weights=weights, overheads=overheads, memory=memory,
-                     performance=performance, concurrency_per_replica=load)
+                     performance=performance, concurrency_per_replica=load, own_memory_fraction=own_fraction)

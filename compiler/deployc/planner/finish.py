@@ -16,6 +16,7 @@ from deployc.planner.evaluate import Evaluated
 from deployc.planner.formats import weight_format
 from deployc.planner.load import Served, load_knobs, serve, tune_budget
 from deployc.planner.parallel import pp_layer_split
+from deployc.planner.pins import pinned
 from deployc.planner.precision import explain_weights
 from deployc.planner.serving.simulate import RANKING_REQUESTS, SIMULATED_REQUESTS
 from deployc.planner.serving_explain import serving_decision, serving_diagnostics
@@ -147,7 +148,8 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     split = pp_layer_split(target.model.num_layers, layout.pp)
     decisions = [
         _parallelism_decision(search, chosen, served, prefix), evolve(quant, id=f"{prefix}quantization"), kv,
-        _memory_decision(chosen, prefix), evolve(context.decision, id=f"{prefix}max_model_len"),
+        pinned(_memory_decision(chosen, prefix), spec.plan.memory_fraction, "memory_fraction",
+               would_choose=chosen.own_memory_fraction), evolve(context.decision, id=f"{prefix}max_model_len"),
         evolve(seqs, id=f"{prefix}max_num_seqs"), evolve(budget, id=f"{prefix}max_num_batched_tokens"),
         Decision(id=f"{prefix}chunked_prefill", value=True, rule="DPC402", reason=(
             f"long prompts are split into chunks of at most {int(budget.value):,} tokens that share steps with "

@@ -19,6 +19,7 @@ from deployc.planner import knobs as rules
 from deployc.planner.decisions import Alternative, Decision
 from deployc.planner.evaluate import Candidate, Evaluated, perf_inputs
 from deployc.planner.perf import PerfInputs, decode_step_time_s, estimate_performance, prefill_time_s
+from deployc.planner.pins import pin_context, pinned
 from deployc.planner.serving.result import ServingResult
 from deployc.planner.serving.simulate import ServingSetup, simulate_pool
 from deployc.planner.serving.stepcost import StepCostModel
@@ -100,19 +101,21 @@ def load_knobs(c: Candidate, chosen: Evaluated) -> LoadKnobs:
     """max_model_len, max_num_seqs, the token budget and prefix caching for one layout."""
     spec, shape, target = c.target.spec, c.shape, c.target
     memory, layout = chosen.memory, chosen.evaluation.layout
-    context = rules.max_model_len(shape, spec.model.max_context_tokens, target.model.max_position_embeddings,
-                                  memory.kv_capacity_tokens, memory.kv_block_size_tokens)
+    context = pin_context(rules.max_model_len(shape, spec.model.max_context_tokens,
+                                              target.model.max_position_embeddings, memory.kv_capacity_tokens,
+                                              memory.kv_block_size_tokens), spec.plan.max_model_len)
     mean_context = shape.prompt.mean + shape.output.mean / 2
     target_ms, percentile = itl_target(spec.slo)
     base = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, 1)
     demand, why = demand_per_replica(c, chosen)
-    seqs = rules.max_num_seqs(demand, why, memory.max_concurrency_at_typical_request,
-                              _itl_batch_limit(base, memory.max_concurrency_at_typical_request, target_ms,
-                                               mean_context))
+    seqs = pinned(rules.max_num_seqs(demand, why, memory.max_concurrency_at_typical_request,
+                                     _itl_batch_limit(base, memory.max_concurrency_at_typical_request, target_ms,
+                                                      mean_context)), spec.plan.max_num_seqs, "max_num_seqs")
     batch = float(seqs.value)
     decode_ms = decode_step_time_s(base, batch, mean_context)[0] * 1e3
-    budget = rules.token_budget(spec.slo.goal, target_ms, percentile, int(seqs.value), decode_ms,
-                                lambda tokens: prefill_time_s(base, tokens)[0] * 1e3)
+    budget = pinned(rules.token_budget(spec.slo.goal, target_ms, percentile, int(seqs.value), decode_ms,
+                                       lambda tokens: prefill_time_s(base, tokens)[0] * 1e3),
+                    spec.plan.max_num_batched_tokens, "max_num_batched_tokens")
     load = min(max(chosen.concurrency_per_replica, 1.0), batch)
     inputs = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, load,
                          max_num_batched_tokens=int(budget.value))
@@ -170,6 +173,8 @@ def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: 
     the simulation settles both.
     """
     goal = c.target.spec.slo.goal
+    if c.target.spec.plan.max_num_batched_tokens is not None:  # pinned by the spec: simulated as given
+        return knobs, serve(c, chosen, knobs, requests=requests)
     floor = int(knobs.max_num_seqs.value)
     knobs = with_budget(knobs, knobs.budget_rule) if knobs.token_budget is not knobs.budget_rule else knobs
     picked = int(knobs.token_budget.value)

@@ -41,6 +41,7 @@ class MemoryInputs:
     max_model_len: int
     typical_request_tokens: int
     backend: str
+    memory_fraction: float | None = None  # pinned by the spec ([plan].memory_fraction): used as given
 
 
 def _usable_and_fraction(inp: MemoryInputs) -> tuple[int, float]:
@@ -49,19 +50,20 @@ def _usable_and_fraction(inp: MemoryInputs) -> tuple[int, float]:
     ov = inp.overheads
     graphs_outside = 0 if ov.cuda_graph_in_budget else ov.cuda_graph_bytes
     available = total - inp.reserved_bytes - graphs_outside - SAFETY_MARGIN_BYTES
+    pin = inp.memory_fraction
     if ov.memory_fraction_kind == "total":
         # vLLM: the engine claims fraction × TOTAL memory and refuses to start if that much is not free.
-        fraction = min(ov.default_memory_fraction, available / total)
+        fraction = pin if pin is not None else min(ov.default_memory_fraction, available / total)
         return int(total * fraction), fraction
     if ov.memory_fraction_kind == "weights_and_kv":
         # SGLang: mem_fraction_static × total holds weights and the KV pool; the rest must hold activations,
         # CUDA graphs and non-torch memory.
         room = available - ov.activation_peak_bytes - ov.non_torch_bytes
-        fraction = min(ov.default_memory_fraction, room / total)
+        fraction = pin if pin is not None else min(ov.default_memory_fraction, room / total)
         return int(total * fraction) + ov.activation_peak_bytes + ov.non_torch_bytes, fraction
     # TensorRT-LLM: KV gets fraction × what is free after weights and runtime buffers were allocated.
     free_after_load = available - inp.weights_bytes_per_gpu - ov.activation_peak_bytes - ov.non_torch_bytes
-    fraction = ov.default_memory_fraction
+    fraction = pin if pin is not None else ov.default_memory_fraction
     usable = inp.weights_bytes_per_gpu + ov.activation_peak_bytes + ov.non_torch_bytes + int(
         max(free_after_load, 0) * fraction)
     return usable, fraction

@@ -145,6 +145,20 @@ def _expert_reasons(model: ModelArch, layout: Layout) -> list[str]:
     return reasons
 
 
+def split_reasons(model: ModelArch, *, tp: int, pp: int, ep: int, weights_block_size: int | None) -> list[str]:
+    """Why the model itself cannot be split this way (heads, FP8 blocks, layers), as :func:`check_layout` says."""
+    reasons = _head_reasons(model, tp) + _block_reasons(model, tp, ep, weights_block_size)
+    if model.num_layers < pp:
+        reasons.append(f"{model.num_layers} layers are fewer than the {pp} pipeline stages")
+    return reasons
+
+
+def topology_reasons(layout: Layout, *, gpus_per_node: int, nodes: int, intra_link: Link, gpu: GPU | None,
+                     ) -> list[str]:
+    """Why the GPUs and links cannot hold this layout's TP groups, as :func:`check_layout` says."""
+    return _topology_reasons(layout, gpus_per_node, nodes, intra_link, gpu)
+
+
 def check_layout(
     model: ModelArch,
     layout: Layout,

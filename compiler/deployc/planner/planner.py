@@ -15,12 +15,20 @@ from deployc.diagnostics import Diagnostic, PlanError, Severity
 from deployc.planner.backend_choice import backend_decision, rank_backends
 from deployc.planner.collectives import allreduce_model
 from deployc.planner.decisions import Alternative, Decision, Quantity
-from deployc.planner.evaluate import Candidate, Evaluated, evaluate_layout
+from deployc.planner.evaluate import PLANNING_TOKEN_BUDGET, Candidate, Evaluated, evaluate_layout
 from deployc.planner.finish import finish_pool
 from deployc.planner.fixes import ranked_fixes
 from deployc.planner.load import Served
 from deployc.planner.loadrank import rank_by_serving
-from deployc.planner.parallel import LayoutCheck, SearchResult, enumerate_layouts, rank_layouts
+from deployc.planner.parallel import LayoutCheck, SearchResult, check_layout, enumerate_layouts, rank_layouts
+from deployc.planner.pins import (
+    LAYOUT_KEYS,
+    explain_pins,
+    fraction_overcommit,
+    pin_items,
+    pinned_failure,
+    pinned_layouts,
+)
 from deployc.planner.plan import Plan
 from deployc.planner.pools import split_gpus
 from deployc.planner.precision import activation_dtype, kv_dtype_candidates, weight_candidates
@@ -28,6 +36,7 @@ from deployc.planner.slo_fixes import slo_fixes
 from deployc.planner.types import Layout, PoolPlan
 from deployc.planner.workload import WorkloadShape, workload_shapes
 from deployc.plugins import PluginRegistry
+from deployc.spec.model import PlanSection
 from deployc.target import Target
 
 GIB = 1 << 30
@@ -66,6 +75,10 @@ def search_layouts(candidate: Candidate, registry: PluginRegistry) -> Search:
     block = quant.block_size[-1] if quant is not None and quant.block_size else None
     checks = tuple(enumerate_layouts(target.model, gpus_per_node=candidate.gpus_per_node, nodes=candidate.nodes,
                                      gpu=target.gpu, intra_link=target.intra_node_link, weights_block_size=block))
+    if any(k in pin_items(spec.plan) for k in LAYOUT_KEYS):  # the search is restricted to the pinned layout
+        checks = tuple(pinned_layouts(spec.plan, checks, lambda layout: check_layout(
+            target.model, layout, gpus_per_node=candidate.gpus_per_node, nodes=candidate.nodes,
+            intra_link=target.intra_node_link, weights_block_size=block, gpu=target.gpu), target.model.is_moe))
     evaluated = tuple(evaluate_layout(candidate, c.layout, registry) for c in checks if c.valid)
     analytic = rank_layouts([e.evaluation for e in evaluated], goal=spec.slo.goal,
                             ttft_target_ms=spec.slo.ttft_ms.p99 if spec.slo.ttft_ms else None,
@@ -90,7 +103,8 @@ def _search_pool(target: Target, registry: PluginRegistry, backend: str, dtype: 
                 continue
             candidate = Candidate(target=target, backend=backend, dtype=dtype, weights=choice, kv_dtype=kv_dtype,
                                   shape=shape, gpus_per_node=gpus_per_node, nodes=nodes, kernel=verdict.kernel,
-                                  scheduler=registry.info(backend).scheduler)
+                                  scheduler=registry.info(backend).scheduler,
+                                  max_num_batched_tokens=spec.plan.max_num_batched_tokens or PLANNING_TOKEN_BUDGET)
             search = search_layouts(candidate, registry)
             if search.chosen() is not None:
                 return search, rejected, failed
@@ -113,13 +127,18 @@ def _does_not_fit(search: Search, registry: PluginRegistry) -> Diagnostic:
         reasons = "; ".join(f"{k.layout.label()}: {', '.join(k.reasons)}" for k in search.checks[:4])
         return Diagnostic(rule="DPC302", message=f"no valid parallel layout for {target.model.name} on "
                           f"{c.gpus_per_node * c.nodes} × {target.gpu.name}", hint=reasons)
+    overcommit = fraction_overcommit(closest, target.spec.plan.memory_fraction, c.backend, target.gpu.name,
+                                     target.spec_file)
+    if overcommit is not None:
+        return overcommit
     m = closest.memory
-    need = c.shape.prompt.p99_tokens + c.shape.output.p99_tokens
+    need = c.kv_tokens_needed
+    what = ("one sequence of the pinned max_model_len" if need > c.shape.prompt.p99_tokens + c.shape.output.p99_tokens
+            else "one p99 request")
     message = (f"{target.model.name} does not fit on {c.gpus_per_node * c.nodes} × {target.gpu.name}: with "
                f"{closest.evaluation.layout.label()} each GPU needs {closest.weights.total_bytes / GIB:.1f} GiB of "
                f"{c.weights.weights_format} weights + {m.per_gpu.activation_bytes / GIB:.1f} GiB of activations "
-               f"and runtime memory, leaving KV room for {m.kv_capacity_tokens:,} tokens; one p99 request needs "
-               f"{need:,}")
+               f"and runtime memory, leaving KV room for {m.kv_capacity_tokens:,} tokens; {what} needs {need:,}")
     fixes = ranked_fixes(search, registry, search_layouts)
     hint = "try, cheapest first: " + "; ".join(fixes) if fixes else "no single change makes it fit"
     return Diagnostic(rule="DPC301", message=message, key_path="model.id", file=target.spec_file, hint=hint)
@@ -169,10 +188,32 @@ def _with_fixes(diagnostics: list[Diagnostic], fixes: list[str]) -> list[Diagnos
 
 def make_plan(target: Target, registry: PluginRegistry, *, backend_override: str | None = None,
               warnings: list[Diagnostic] | None = None) -> Plan:
-    """Plan a resolved spec; raise :class:`PlanError` (with ranked fixes) when nothing fits."""
+    """Plan a resolved spec; raise :class:`PlanError` (with ranked fixes) when nothing fits.
+
+    With ``[plan]`` pins, the spec is also planned without them, to explain each pin against
+    deployc's own choice (and to offer that choice as the fix when the pinned plan fails).
+    """
+    if not pin_items(target.spec.plan):
+        return _make_plan(target, registry, backend_override=backend_override, warnings=warnings)
+    unpinned: Plan | PlanError
+    try:
+        unpinned = _make_plan(evolve(target, spec=evolve(target.spec, plan=PlanSection())), registry,
+                              backend_override=backend_override)
+    except PlanError as exc:
+        unpinned = exc
+    try:
+        pinned_plan = _make_plan(target, registry, backend_override=backend_override, warnings=warnings)
+        return explain_pins(pinned_plan, unpinned)
+    except PlanError as exc:
+        raise pinned_failure(exc, target.spec.plan, unpinned, target.spec_file) from None
+
+
+def _make_plan(target: Target, registry: PluginRegistry, *, backend_override: str | None = None,
+               warnings: list[Diagnostic] | None = None) -> Plan:
     spec = target.spec
     dtype_decision = activation_dtype(spec, target.model, target.gpu)
-    forced = backend_override or (spec.operations.backend if spec.operations.backend != "auto" else None)
+    forced = backend_override or spec.plan.backend or (
+        spec.operations.backend if spec.operations.backend != "auto" else None)
     ranking = rank_backends(spec, registry.names(), target.gpu.vendor)
     if forced is not None and forced not in registry.backends:
         raise PlanError([Diagnostic(rule="DPC105", message=f"no installed backend named {forced!r}",

@@ -16,6 +16,8 @@ from deployc.spec.model import Spec
 # Formats vLLM, SGLang and TensorRT-LLM can produce from an unquantized checkpoint at load or
 # build time. AWQ/GPTQ/NVFP4/MXFP4 need a checkpoint quantized offline (calibration data).
 ON_THE_FLY_FORMATS = frozenset({"fp8"})
+# [plan].quantization values that mean "unquantized", and the activation dtype each implies.
+DENSE_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
 QUALITY_CAVEAT = ("FP8 and 4-bit weights can hurt code generation and math reasoning more than chat; "
                   "evaluate the quantized model on your own tasks before serving it")
 
@@ -34,6 +36,10 @@ def activation_dtype(spec: Spec, model: ModelArch, gpu: GPU) -> Decision:
     wanted = spec.model.dtype
     if wanted != "auto":
         return Decision(id="dtype", value=wanted, rule="DPC202", reason=f"set in the spec (model.dtype = {wanted})")
+    pinned = DENSE_DTYPES.get(spec.plan.quantization or "")
+    if pinned is not None:  # unquantized weights are served in the activation dtype
+        return Decision(id="dtype", value=pinned, rule="DPC202",
+                        reason=f'the pinned weights format ([plan].quantization = "{spec.plan.quantization}")')
     if not gpu.supports_bf16:
         return Decision(
             id="dtype", value="float16", rule="DPC202",
@@ -53,7 +59,8 @@ def weight_candidates(spec: Spec, model: ModelArch, gpu: GPU, dtype: str) -> lis
     if ckpt is not None:
         return [WeightChoice(weights_format=_format_of_checkpoint(ckpt.method, ckpt.bits),
                              quantization_flag=None, from_checkpoint=True)]
-    wanted = spec.model.quantization
+    pin = spec.plan.quantization
+    wanted = "none" if pin in DENSE_DTYPES else pin or spec.model.quantization
     if wanted == "none":
         return [WeightChoice(weights_format=dense, quantization_flag=None, from_checkpoint=False)]
     if wanted != "auto":
@@ -63,6 +70,12 @@ def weight_candidates(spec: Spec, model: ModelArch, gpu: GPU, dtype: str) -> lis
     if gpu.fp8_native and spec.slo.goal in ("throughput", "cost"):
         return [fp8, plain]
     return [plain, fp8]
+
+
+def checkpoint_format(model: ModelArch) -> str | None:
+    """The weights format a pre-quantized checkpoint is served in (None for an unquantized one)."""
+    ckpt = model.checkpoint_quant
+    return None if ckpt is None else _format_of_checkpoint(ckpt.method, ckpt.bits)
 
 
 def _format_of_checkpoint(method: str, bits: int | None) -> str:
@@ -98,7 +111,7 @@ def explain_weights(choice: WeightChoice, spec: Spec, gpu: GPU, weights_bytes: i
 
 def kv_dtype_candidates(spec: Spec, dtype: str, gpu: GPU) -> list[str]:
     """KV-cache dtypes to try: the spec's, else the activation dtype then FP8 (when capacity is short)."""
-    wanted = spec.model.kv_cache_dtype
+    wanted = spec.plan.kv_cache_dtype or spec.model.kv_cache_dtype
     if wanted != "auto":
         return [wanted]
     return [dtype, "fp8"] if gpu.fp8_native else [dtype]

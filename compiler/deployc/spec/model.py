@@ -267,6 +267,57 @@ class EnvironmentSection:
     )
 
 
+WeightsFormat = Literal["bf16", "fp16", "fp8", "int8", "awq", "gptq", "mxfp4", "nvfp4"]
+
+
+@frozen(kw_only=True)
+class PlanSection:
+    """Decisions pinned by the spec: the planner keeps each value given and explains what it would choose."""
+
+    tp: int | None = spec_field(
+        "Tensor-parallel size: GPUs that split each layer (within one node).", default=None, example=2,
+        minimum=1, maximum=1024,
+    )
+    pp: int | None = spec_field(
+        "Pipeline-parallel size: stages that split the layers.", default=None, example=1, minimum=1, maximum=1024,
+    )
+    dp: int | None = spec_field(
+        "Data-parallel size: model replicas (tp × pp × dp GPUs are used).", default=None, example=1,
+        minimum=1, maximum=1024,
+    )
+    ep: int | None = spec_field(
+        "Expert-parallel size (mixture-of-experts models): 1, or tp × dp to shard the experts.", default=None,
+        example=1, minimum=1, maximum=1024,
+    )
+    quantization: WeightsFormat | None = spec_field(
+        "Weights format to serve: bf16 / fp16 (unquantized), fp8 (quantized at load); int8, awq, gptq, mxfp4 "
+        "and nvfp4 need a checkpoint quantized in that format.", default=None, example="fp8",
+    )
+    kv_cache_dtype: Literal["bfloat16", "float16", "fp8"] | None = spec_field(
+        "KV-cache element type.", default=None, example="fp8",
+    )
+    max_num_seqs: int | None = spec_field(
+        "Sequences the engine runs at once per replica.", default=None, example=64, minimum=1, maximum=65536,
+    )
+    max_num_batched_tokens: int | None = spec_field(
+        "Tokens per engine step (the chunked-prefill budget).", default=None, example=8192, minimum=1,
+        maximum=10_000_000,
+    )
+    memory_fraction: float | None = spec_field(
+        "The engine's memory fraction (vLLM gpu_memory_utilization, SGLang mem_fraction_static, TensorRT-LLM "
+        "free_gpu_memory_fraction), in the engine's own meaning.", default=None, example=0.9,
+        exclusiveMinimum=0, exclusiveMaximum=1,
+    )
+    max_model_len: int | None = spec_field(
+        "Longest sequence (prompt + output) the engine accepts, tokens.", default=None, example=8192,
+        minimum=16, maximum=10_000_000,
+    )
+    backend: str | None = spec_field(
+        "Inference engine: an installed backend name (`deployc backends`); `--backend` on the command line "
+        "overrides it.", default=None, example="vllm", pattern=r"^[a-z][a-z0-9_-]{0,31}$",
+    )
+
+
 @frozen(kw_only=True)
 class Spec:
     """A deployc spec, version 1."""
@@ -282,6 +333,11 @@ class Spec:
     slo: SloSection = spec_field("Latency targets and goal.", default=SloSection())
     operations: OperationsSection = spec_field("How it is operated.", default=OperationsSection())
     environment: EnvironmentSection = spec_field("The site.", default=EnvironmentSection())
+    plan: PlanSection = spec_field(
+        "Pinned planner decisions (layout, precision, serving knobs, backend), for every pool: each is checked "
+        "against the model and GPUs, kept, and explained against what deployc would choose; a pinned plan that "
+        "cannot be served fails (DPC307) with deployc's own choice as the fix.", default=PlanSection(),
+    )
     backends: dict[str, dict[str, Any]] = spec_field(
         "Per-backend options, `[backends.NAME]`, validated by the schema fragment that backend provides.",
         factory=dict,

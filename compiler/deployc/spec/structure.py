@@ -24,6 +24,8 @@ def structure_spec(raw: dict[str, Any]) -> Spec:
 def unstructure_spec(spec: Spec) -> dict[str, Any]:
     """The spec as plain data, with every default filled in and None values dropped (TOML has no null)."""
     plain: dict[str, Any] = _drop_none(converter().unstructure(spec))
+    if not plain.get("plan"):
+        del plain["plan"]  # nothing pinned: no [plan] table, as in a spec that never had one
     return plain
 
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from deployc.planner.plan import Plan
@@ -17,11 +14,13 @@ from deployc_sglang.emission import emit
 from deployc_sglang.flags import check_argv, check_config
 from deployc_sglang.options import parse_options
 from deployc_sglang.placement import place
+from tests.conftest import SAMPLES
 from tests.plugins.sglang.conftest import with_knobs
+from tests.system_tools import tool_or_skip
 
 
 def test_every_sample_plans_with_sglang(sample_plans: dict[str, Plan]) -> None:
-    assert len(sample_plans) == 11
+    assert sorted(sample_plans) == sorted(p.stem for p in SAMPLES)  # none failed to plan
 
 
 def test_emitted_artifacts_pass_the_plugin_checks(sample_plans: dict[str, Plan]) -> None:
@@ -96,9 +95,8 @@ def test_checker_rejects_what_0_5_23_rejects() -> None:
     assert check_argv(["--tp-size", "2"]) == ["--model-path is required"]
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None and os.environ.get("DEPLOYC_REQUIRE_SHELLCHECK") != "1",
-                    reason="shellcheck not installed")
 def test_scripts_are_shellcheck_clean(sample_plans: dict[str, Plan], tmp_path: Path) -> None:
+    shellcheck = tool_or_skip("shellcheck")
     files = []
     for name, plan in sample_plans.items():
         for artifact in emit(plan).artifacts:
@@ -106,5 +104,5 @@ def test_scripts_are_shellcheck_clean(sample_plans: dict[str, Plan], tmp_path: P
                 path = tmp_path / f"{name}-{artifact.path}"
                 path.write_text(artifact.content)
                 files.append(str(path))
-    result = subprocess.run(["shellcheck", "--severity=style", *files], capture_output=True, text=True, check=False)
+    result = subprocess.run([shellcheck, "--severity=style", *files], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout

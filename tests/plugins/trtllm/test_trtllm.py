@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from deployc_trtllm.commands import build_command, extra_options, serve_command
 from deployc_trtllm.emission import emit
 from deployc_trtllm.manifests import check_flags, check_llm_api_yaml
 from tests.conftest import REPO
+from tests.system_tools import tool_or_skip
 
 SAMPLES = sorted((REPO / "samples").glob("*.toml"))
 REFUSED = {  # sample → words of the diagnostic saying why TensorRT-LLM cannot serve it
@@ -107,7 +107,5 @@ def test_build_note_and_shellcheck(plans: dict[str, Plan], tmp_path: Path) -> No
                 path = tmp_path / f"{name}-{artifact.path}"
                 path.write_text(artifact.content)
                 files.append(str(path))
-    if shutil.which("shellcheck") is None:
-        pytest.skip("shellcheck not installed")
-    result = subprocess.run(["shellcheck", *files], capture_output=True, text=True, check=False)
+    result = subprocess.run([tool_or_skip("shellcheck"), *files], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout

@@ -8,7 +8,9 @@ import attrs
 
 from deployc.diagnostics import Severity
 from deployc.planner.plan import Plan
-from deployc_vllm.checks import check_plan
+from deployc.spec.model import PlanSection
+from deployc_vllm.checks import PLAN_KEYS, check_plan
+from deployc_vllm.command import OWNED_FLAGS
 from tests.plugins.vllm.plans import HOSTILE, hostile_plan
 
 
@@ -83,6 +85,24 @@ def test_extra_args_rules(tmp_path: Path) -> None:
         "vllm serve 0.33.0 would reject the command of 'hostile-0': --max-logprobs expects a value",
     ]
     assert {d.key_path for d in check_plan(plan)} == {"backends.vllm.extra_args"}
+
+
+def test_extra_args_setting_a_planned_flag_points_at_its_plan_key(tmp_path: Path) -> None:
+    plan = hostile_plan(tmp_path, ["--max-num-seqs", "512", "--gpu-memory-utilization=0.95", "--enforce-eager"])
+    refusals = [(d.message, d.hint) for d in check_plan(plan) if "deployc derives" in d.message]
+    assert refusals == [
+        ("extra_args sets --max-num-seqs, which deployc derives from the plan",
+         "pin it in the spec instead: [plan].max_num_seqs"),
+        ("extra_args sets --gpu-memory-utilization, which deployc derives from the plan",
+         "pin it in the spec instead: [plan].memory_fraction"),
+        ("extra_args sets --enforce-eager, which deployc derives from the plan",
+         "change the spec (or the option this backend offers) instead"),
+    ]
+
+
+def test_every_plan_key_named_is_a_pin_and_its_flag_is_refused() -> None:
+    assert set(PLAN_KEYS) <= OWNED_FLAGS
+    assert set(PLAN_KEYS.values()) <= {f.name for f in attrs.fields(PlanSection)}
 
 
 def test_image_tag_override_is_said(tmp_path: Path, plans: dict[str, Plan]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from deployc_vllm.options import parse_options
 from deployc_vllm.placement import place
 from tests.conftest import REPO
 from tests.plugins.vllm.plans import HOSTILE
+from tests.system_tools import tool_or_skip
 
 SCHEMAS = REPO / "tests" / "fixtures" / "schemas"
 K8S_VERSION = "1.32"
@@ -71,12 +71,12 @@ def test_compose_escapes_dollars(plans: dict[str, Plan], emissions: dict[str, Em
     assert command[0] == "org/" + HOSTILE.replace("$", "$$")
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose (Debian package) not installed")
 def test_docker_compose_reads_hostile_values_back(plans: dict[str, Plan], emissions: dict[str, Emission],
                                                   tmp_path: Path) -> None:
+    docker_compose = tool_or_skip("docker-compose")
     compose = next(a.content for a in emissions["hostile"].artifacts if a.path == "compose.yaml")
     (tmp_path / "compose.yaml").write_text(compose)
-    result = subprocess.run(["docker-compose", "-f", str(tmp_path / "compose.yaml"), "config"], capture_output=True,
+    result = subprocess.run([docker_compose, "-f", str(tmp_path / "compose.yaml"), "config"], capture_output=True,
                             text=True, check=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     normalised = yaml.safe_load(result.stdout)["services"]["hostile-1"]
     plan = plans["hostile"]

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from deployc.backend import Emission
 from deployc.planner.plan import Plan
-
-SHELLCHECK = shutil.which("shellcheck")
+from tests.system_tools import tool_or_skip
 
 
 def _scripts(emissions: dict[str, Emission]) -> list[tuple[str, str, str]]:
@@ -20,16 +15,8 @@ def _scripts(emissions: dict[str, Emission]) -> list[tuple[str, str, str]]:
             if a.path.endswith(".sh")]
 
 
-def _require_shellcheck() -> str:
-    if SHELLCHECK is None:
-        if os.environ.get("DEPLOYC_REQUIRE_SHELLCHECK"):
-            pytest.fail("shellcheck is required (DEPLOYC_REQUIRE_SHELLCHECK is set) but not installed")
-        pytest.skip("shellcheck not installed (apt-get install shellcheck)")
-    return SHELLCHECK
-
-
 def test_scripts_parse_and_pass_shellcheck(emissions: dict[str, Emission], tmp_path: Path) -> None:
-    shellcheck = _require_shellcheck()
+    shellcheck = tool_or_skip("shellcheck")
     paths = []
     for name, path, content in _scripts(emissions):
         target = tmp_path / name / path

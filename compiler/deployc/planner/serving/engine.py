@@ -368,8 +368,7 @@ class _Replica:
         kv = self.kv_used
         self.kv_area += kv * seconds
         self.running_area += len(self.running) * seconds
-        if kv > self.kv_peak:
-            self.kv_peak = kv
+        self.kv_peak = max(self.kv_peak, kv)
         self.t += seconds
         self.busy += seconds
 
