@@ -1,4 +1,4 @@
-"""The load-blind plans issue 10 reported, planned again: each now fails with numbers, or uses every GPU and says why."""
+"""The load-blind plans issue 10 reported, planned again: each fails with numbers, or uses every GPU and says why."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 
@@ -21,6 +22,13 @@ TRTLLM = SchedulerPolicy(kv_admission="prompt_and_max_output", preemption="never
 def constant_step(*_args: float) -> float:
     """Every engine step takes 20 ms, whatever it carries."""
     return STEP_S
+
+
+def linear_step(fixed_s: float, per_decode_s: float) -> Callable[[int, int, float, int, float], float]:
+    """A step that costs a fixed part, a share per decoding sequence and 20 µs per prompt token."""
+    def cost(prefill: int, _sequences: int, _context: float, decodes: int, _decode_context: float) -> float:
+        return fixed_s + per_decode_s * decodes + 0.00002 * prefill
+    return cost
 
 
 def shape(prompt: int, output: int, *, concurrency: float | None = None, rate: float | None = None,
@@ -67,7 +75,7 @@ def test_littles_law_holds_on_simulated_output(policy: SchedulerPolicy) -> None:
     clients = 24
     result = simulate_pool(setup(seqs=16, budget=2048, kv=60_000, policy=policy),
                            shape(1500, 300, concurrency=clients, p99_factor=3.0), requests=1500,
-                           cost=lambda p, s, c, d, dc: 0.008 + 0.0004 * d + 0.00002 * p)
+                           cost=linear_step(0.008, 0.0004))
     assert result.requests_per_s * result.e2e_ms.mean / 1e3 == pytest.approx(clients, rel=0.05)
 
 
@@ -130,8 +138,8 @@ def test_a_shared_prefix_is_computed_once() -> None:
 def test_the_same_inputs_give_the_same_result() -> None:
     load = shape(1500, 300, rate=3.0, p99_factor=3.0)
     a = simulate_pool(setup(seqs=16, budget=2048, kv=60_000), load, requests=500,
-                      cost=lambda p, s, c, d, dc: 0.01 + 0.0003 * d + 0.00002 * p)
+                      cost=linear_step(0.01, 0.0003))
     b = simulate_pool(setup(seqs=16, budget=2048, kv=60_000), load, requests=500,
-                      cost=lambda p, s, c, d, dc: 0.01 + 0.0003 * d + 0.00002 * p)
+                      cost=linear_step(0.01, 0.0003))
     assert a == b
     assert not math.isnan(a.ttft_ms.p99)
