@@ -107,10 +107,14 @@ def rank_by_serving(c: Candidate, evaluated: tuple[Evaluated, ...], analytic: Se
     best_served = served[best.layout]
     losers = [Alternative(e.layout.label(), loss_sentence(served[e.layout], best_served, e.layout, best.layout, goal))
               for e in marked[1:]]
-    analytic_losers = {a.value: a for a in analytic.losers}
+    analytic_losers = {str(a.value): a.reason for a in analytic.losers}
     rest = [e for e in analytic.ranked if e not in picked]
-    losers += [Alternative(e.layout.label(), "not simulated: the analytic estimate ranks it below the simulated "
-                           f"layouts ({analytic_losers[e.layout.label()].reason})" if e.layout.label() in
-                           analytic_losers else "not simulated: ranked below the simulated layouts")
-               for e in rest]
+    losers += [Alternative(e.layout.label(), _unsimulated(e, analytic_losers.get(e.layout.label()))) for e in rest]
     return SearchResult(best=best, ranked=(*marked, *rest), rejected=analytic.rejected, losers=tuple(losers)), served
+
+
+def _unsimulated(e: LayoutEvaluation, analytic_reason: str | None) -> str:
+    """Why a layout the simulation never saw lost: it does not fit, or the analytic estimate ranked it lower."""
+    if not e.fits or analytic_reason is None:
+        return analytic_reason or "ranked below the simulated layouts"
+    return f"not simulated: the analytic estimate ranks it below the simulated layouts ({analytic_reason})"
