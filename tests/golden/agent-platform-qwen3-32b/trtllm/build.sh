@@ -26,7 +26,7 @@ cp -- build-engine.sh /var/cache/huggingface/deployc-trtllm/agent-platform/build
 docker run \
     --rm \
     --name agent-platform-build \
-    --gpus '"device=0,1"' \
+    --gpus '"device=0"' \
     --ipc=host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
     --volume /var/cache/huggingface/deployc-trtllm/agent-platform:/engines \
