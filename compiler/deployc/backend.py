@@ -26,13 +26,18 @@ class SchedulerPolicy:
     or its prompt plus its full max_tokens, reserved to completion (TensorRT-LLM
     GUARANTEED_NO_EVICT). ``preemption``: who is evicted and recomputed when decode runs out of
     KV blocks. ``max_prefill_tokens`` caps prompt tokens per prefill step beside the chunk size
-    (SGLang's max_prefill_tokens); ``source`` cites where the policy was read.
+    (SGLang's max_prefill_tokens); ``request_overhead_ms`` is what a request spends outside the
+    scheduler's steps before its first token reaches the client (HTTP, tokenisation, output
+    processing): the default, 39 ms, is the median gap between measured and simulated TTFT of the
+    calibration rows at concurrency ≤ 8 in ``bench/data/load_cases.json`` (``bench/load_accuracy.py
+    --overhead`` prints it); ``source`` cites where the policy was read.
     """
 
     batching: Batching = "mixed"
     kv_admission: KvAdmission = "prompt"
     preemption: Preemption = "newest_recompute"
     max_prefill_tokens: int | None = None
+    request_overhead_ms: float = 39.0
     source: str = "deployc default: continuous batching with chunked prefill, as vLLM V1 schedules"
 
 

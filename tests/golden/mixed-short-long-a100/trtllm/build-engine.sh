@@ -16,10 +16,10 @@ model_dir="$(tail -n 1 /tmp/model_dir)"
 #   --dtype: the checkpoint's dtype (bfloat16) and A100 80GB SXM supports it
 #   --qformat: unquantized weights fit and keep full quality (kernel: TensorRT engine (quantize.py
 #   --qformat full_prec))
-#   --tp_size: best of 1 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
-#   --pp_size: best of 1 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
+#   --tp_size: best of 1 valid layouts for the throughput goal: the analytic estimate kept 1, each
+#   simulated under the load with its own knobs (400 requests per replica
+#   --pp_size: best of 1 valid layouts for the throughput goal: the analytic estimate kept 1, each
+#   simulated under the load with its own knobs (400 requests per replica
 #   --output_dir: the TensorRT-LLM checkpoint, one shard per rank
 python3 /app/tensorrt_llm/examples/quantization/quantize.py \
     --model_dir "${model_dir}" \
@@ -30,11 +30,12 @@ python3 /app/tensorrt_llm/examples/quantization/quantize.py \
     --output_dir /engines/short/checkpoint
 #   --checkpoint_dir: the quantize.py output
 #   --output_dir: one engine file per rank
-#   --max_batch_size: the workload keeps 170.1 requests in flight per replica
+#   --max_batch_size: room for every request the load keeps in flight: 12.6 requests in flight per
+#   replica on average (Little's law), 20.8 at the 99th percentile of Poisson arrivals
 #   --max_input_len: the longest request: 3,500 prompt + 800 output tokens, rounded up to 256
 #   --max_seq_len: the longest request: 3,500 prompt + 800 output tokens, rounded up to 256
-#   --max_num_tokens: the largest per-step budget whose steps stay within the ITL target (40 ms)
-#   when a prompt chunk is co-scheduled
+#   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 2,048 serves best for the
+#   throughput goal (TTFT p99 504 ms, ITL p99 63.6 ms, 860 output tokens/s)
 #   --kv_cache_type: paged KV cache (needed for in-flight batching and block reuse)
 #   --gemm_plugin: unquantized weights fit and keep full quality (kernel: TensorRT engine
 #   (quantize.py --qformat full_prec))
@@ -46,7 +47,7 @@ python3 /app/tensorrt_llm/examples/quantization/quantize.py \
 trtllm-build \
     --checkpoint_dir /engines/short/checkpoint \
     --output_dir /engines/short/engine \
-    --max_batch_size 171 \
+    --max_batch_size 21 \
     --max_input_len 4352 \
     --max_seq_len 4352 \
     --max_num_tokens 2048 \
@@ -63,7 +64,7 @@ kv_cache_config:
 enable_chunked_prefill: true
 extended_runtime_perf_knob_config:
   cuda_graph_mode: true
-  cuda_graph_cache_size: 64
+  cuda_graph_cache_size: 21
 YAML
 
 # Pool 'long': TP1×DP3, bf16 weights.
@@ -71,10 +72,10 @@ YAML
 #   --dtype: the checkpoint's dtype (bfloat16) and A100 80GB SXM supports it
 #   --qformat: unquantized weights fit and keep full quality (kernel: TensorRT engine (quantize.py
 #   --qformat full_prec))
-#   --tp_size: best of 3 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
-#   --pp_size: best of 3 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
+#   --tp_size: best of 3 valid layouts for the throughput goal: the analytic estimate kept 2, each
+#   simulated under the load with its own knobs (400 requests per replica
+#   --pp_size: best of 3 valid layouts for the throughput goal: the analytic estimate kept 2, each
+#   simulated under the load with its own knobs (400 requests per replica
 #   --output_dir: the TensorRT-LLM checkpoint, one shard per rank
 python3 /app/tensorrt_llm/examples/quantization/quantize.py \
     --model_dir "${model_dir}" \
@@ -85,11 +86,12 @@ python3 /app/tensorrt_llm/examples/quantization/quantize.py \
     --output_dir /engines/long/checkpoint
 #   --checkpoint_dir: the quantize.py output
 #   --output_dir: one engine file per rank
-#   --max_batch_size: the largest batch whose decode step meets the ITL target
+#   --max_batch_size: room for every request the load keeps in flight: 4.1 requests in flight per
+#   replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
 #   --max_input_len: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
 #   --max_seq_len: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
-#   --max_num_tokens: the largest per-step budget whose steps stay within the ITL target (40 ms)
-#   when a prompt chunk is co-scheduled
+#   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
+#   throughput goal (TTFT p99 16,439 ms, ITL p99 40.7 ms, 363 output tokens/s)
 #   --kv_cache_type: paged KV cache (needed for in-flight batching and block reuse)
 #   --gemm_plugin: unquantized weights fit and keep full quality (kernel: TensorRT engine
 #   (quantize.py --qformat full_prec))
@@ -101,10 +103,10 @@ python3 /app/tensorrt_llm/examples/quantization/quantize.py \
 trtllm-build \
     --checkpoint_dir /engines/long/checkpoint \
     --output_dir /engines/long/engine \
-    --max_batch_size 13 \
+    --max_batch_size 9 \
     --max_input_len 61184 \
     --max_seq_len 61184 \
-    --max_num_tokens 2048 \
+    --max_num_tokens 256 \
     --kv_cache_type paged \
     --gemm_plugin auto \
     --gpt_attention_plugin auto \
@@ -118,6 +120,6 @@ kv_cache_config:
 enable_chunked_prefill: true
 extended_runtime_perf_knob_config:
   cuda_graph_mode: true
-  cuda_graph_cache_size: 13
+  cuda_graph_cache_size: 9
 YAML
 echo "engines built under /engines; start them with run.sh"

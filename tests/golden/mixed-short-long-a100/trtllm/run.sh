@@ -32,13 +32,14 @@ mkdir -p -- /var/cache/huggingface /var/cache/huggingface/deployc-trtllm/mixed-t
 #   runs (the PyTorch flow, trtllm-serve's default in 1.x, skips the build step
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 1 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
-#   --pp_size: best of 1 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
-#   --max_batch_size: the workload keeps 170.1 requests in flight per replica
-#   --max_num_tokens: the largest per-step budget whose steps stay within the ITL target (40 ms)
-#   when a prompt chunk is co-scheduled
+#   --tp_size: best of 1 valid layouts for the throughput goal: the analytic estimate kept 1, each
+#   simulated under the load with its own knobs (400 requests per replica
+#   --pp_size: best of 1 valid layouts for the throughput goal: the analytic estimate kept 1, each
+#   simulated under the load with its own knobs (400 requests per replica
+#   --max_batch_size: room for every request the load keeps in flight: 12.6 requests in flight per
+#   replica on average (Little's law), 20.8 at the 99th percentile of Poisson arrivals
+#   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 2,048 serves best for the
+#   throughput goal (TTFT p99 504 ms, ITL p99 63.6 ms, 860 output tokens/s)
 #   --max_seq_len: the longest request: 3,500 prompt + 800 output tokens, rounded up to 256
 #   --kv_cache_free_gpu_memory_fraction: trtllm 1.2.1 takes this fraction of the memory free after
 #   the engine loaded, for the KV cache
@@ -66,7 +67,7 @@ docker run --detach \
     --port 8000 \
     --tp_size 1 \
     --pp_size 1 \
-    --max_batch_size 171 \
+    --max_batch_size 21 \
     --max_num_tokens 2048 \
     --max_seq_len 4352 \
     --kv_cache_free_gpu_memory_fraction 0.90 \
@@ -93,13 +94,14 @@ docker run --detach \
 #   runs (the PyTorch flow, trtllm-serve's default in 1.x, skips the build step
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 3 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
-#   --pp_size: best of 3 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
-#   --max_batch_size: the largest batch whose decode step meets the ITL target
-#   --max_num_tokens: the largest per-step budget whose steps stay within the ITL target (40 ms)
-#   when a prompt chunk is co-scheduled
+#   --tp_size: best of 3 valid layouts for the throughput goal: the analytic estimate kept 2, each
+#   simulated under the load with its own knobs (400 requests per replica
+#   --pp_size: best of 3 valid layouts for the throughput goal: the analytic estimate kept 2, each
+#   simulated under the load with its own knobs (400 requests per replica
+#   --max_batch_size: room for every request the load keeps in flight: 4.1 requests in flight per
+#   replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
+#   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
+#   throughput goal (TTFT p99 16,439 ms, ITL p99 40.7 ms, 363 output tokens/s)
 #   --max_seq_len: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
 #   --kv_cache_free_gpu_memory_fraction: trtllm 1.2.1 takes this fraction of the memory free after
 #   the engine loaded, for the KV cache
@@ -127,8 +129,8 @@ docker run --detach \
     --port 8001 \
     --tp_size 1 \
     --pp_size 1 \
-    --max_batch_size 13 \
-    --max_num_tokens 2048 \
+    --max_batch_size 9 \
+    --max_num_tokens 256 \
     --max_seq_len 61184 \
     --kv_cache_free_gpu_memory_fraction 0.90 \
     --config /engines/long/extra-llm-api-options.yaml
@@ -154,13 +156,14 @@ docker run --detach \
 #   runs (the PyTorch flow, trtllm-serve's default in 1.x, skips the build step
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 3 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
-#   --pp_size: best of 3 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
-#   --max_batch_size: the largest batch whose decode step meets the ITL target
-#   --max_num_tokens: the largest per-step budget whose steps stay within the ITL target (40 ms)
-#   when a prompt chunk is co-scheduled
+#   --tp_size: best of 3 valid layouts for the throughput goal: the analytic estimate kept 2, each
+#   simulated under the load with its own knobs (400 requests per replica
+#   --pp_size: best of 3 valid layouts for the throughput goal: the analytic estimate kept 2, each
+#   simulated under the load with its own knobs (400 requests per replica
+#   --max_batch_size: room for every request the load keeps in flight: 4.1 requests in flight per
+#   replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
+#   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
+#   throughput goal (TTFT p99 16,439 ms, ITL p99 40.7 ms, 363 output tokens/s)
 #   --max_seq_len: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
 #   --kv_cache_free_gpu_memory_fraction: trtllm 1.2.1 takes this fraction of the memory free after
 #   the engine loaded, for the KV cache
@@ -188,8 +191,8 @@ docker run --detach \
     --port 8002 \
     --tp_size 1 \
     --pp_size 1 \
-    --max_batch_size 13 \
-    --max_num_tokens 2048 \
+    --max_batch_size 9 \
+    --max_num_tokens 256 \
     --max_seq_len 61184 \
     --kv_cache_free_gpu_memory_fraction 0.90 \
     --config /engines/long/extra-llm-api-options.yaml
@@ -215,13 +218,14 @@ docker run --detach \
 #   runs (the PyTorch flow, trtllm-serve's default in 1.x, skips the build step
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 3 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
-#   --pp_size: best of 3 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
-#   --max_batch_size: the largest batch whose decode step meets the ITL target
-#   --max_num_tokens: the largest per-step budget whose steps stay within the ITL target (40 ms)
-#   when a prompt chunk is co-scheduled
+#   --tp_size: best of 3 valid layouts for the throughput goal: the analytic estimate kept 2, each
+#   simulated under the load with its own knobs (400 requests per replica
+#   --pp_size: best of 3 valid layouts for the throughput goal: the analytic estimate kept 2, each
+#   simulated under the load with its own knobs (400 requests per replica
+#   --max_batch_size: room for every request the load keeps in flight: 4.1 requests in flight per
+#   replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
+#   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
+#   throughput goal (TTFT p99 16,439 ms, ITL p99 40.7 ms, 363 output tokens/s)
 #   --max_seq_len: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
 #   --kv_cache_free_gpu_memory_fraction: trtllm 1.2.1 takes this fraction of the memory free after
 #   the engine loaded, for the KV cache
@@ -249,8 +253,8 @@ docker run --detach \
     --port 8003 \
     --tp_size 1 \
     --pp_size 1 \
-    --max_batch_size 13 \
-    --max_num_tokens 2048 \
+    --max_batch_size 9 \
+    --max_num_tokens 256 \
     --max_seq_len 61184 \
     --kv_cache_free_gpu_memory_fraction 0.90 \
     --config /engines/long/extra-llm-api-options.yaml
