@@ -57,20 +57,15 @@ def main() -> int:
 def _simulate_2000() -> tuple[float, float]:
     """Median wall and CPU time of one 2,000-request simulation of a sample's chosen layout (warm step costs)."""
     from deployc.api import plan  # noqa: PLC0415
-    from deployc.planner.serving.simulate import ServingSetup, simulate_pool  # noqa: PLC0415
+    from deployc.planner.replay import pool_shape, serving_setup  # noqa: PLC0415
+    from deployc.planner.serving.simulate import simulate_pool  # noqa: PLC0415
     from deployc.planner.serving.stepcost import StepCostModel  # noqa: PLC0415
-    from deployc.planner.workload import workload_shapes  # noqa: PLC0415
+    from deployc.plugins import default_registry  # noqa: PLC0415
 
     planned, _ = plan(REPO / "samples" / "llama70b-a100-nvlink.toml")
-    pool = planned.primary
-    inputs = _inputs_of(planned)
-    setup = ServingSetup(perf=inputs, policy=planned.backend.scheduler, max_num_seqs=pool.knobs.max_num_seqs,
-                         token_budget=pool.knobs.max_num_batched_tokens, chunked_prefill=True,
-                         kv_capacity_tokens=pool.memory.kv_capacity_tokens,
-                         kv_block_tokens=pool.memory.kv_block_size_tokens, prefix_tokens=0,
-                         replicas=pool.layout.dp)
-    shape = workload_shapes(planned.target.spec)[0]
-    cost = StepCostModel(inputs)
+    setup = serving_setup(planned, planned.primary, default_registry())
+    shape = pool_shape(planned, planned.primary)
+    cost = StepCostModel(setup.perf) if setup.perf is not None else None
     simulate_pool(setup, shape, cost=cost)  # warm the step-cost memo, as the planner's ranking runs do
     walls, cpus = [], []
     for _ in range(RUNS):
@@ -79,28 +74,6 @@ def _simulate_2000() -> tuple[float, float]:
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
     return statistics.median(walls), statistics.median(cpus)
-
-
-def _inputs_of(planned: object) -> object:
-    """The chosen layout's performance inputs, rebuilt as the planner built them."""
-    from deployc.planner.evaluate import Candidate, evaluate_layout, perf_inputs  # noqa: PLC0415
-    from deployc.planner.precision import WeightChoice  # noqa: PLC0415
-    from deployc.planner.workload import workload_shapes  # noqa: PLC0415
-    from deployc.plugins import default_registry  # noqa: PLC0415
-
-    pool = planned.primary  # type: ignore[attr-defined]
-    target = planned.target  # type: ignore[attr-defined]
-    registry = default_registry()
-    k = pool.knobs
-    candidate = Candidate(target=target, backend=planned.backend.name, dtype=k.dtype,  # type: ignore[attr-defined]
-                          weights=WeightChoice(weights_format=k.weights_format, quantization_flag=k.quantization,
-                                               from_checkpoint=False),
-                          kv_dtype=k.kv_cache_dtype, shape=workload_shapes(target.spec)[0],
-                          gpus_per_node=target.spec.hardware.gpus_per_node, nodes=target.spec.hardware.nodes,
-                          kernel=None)
-    chosen = evaluate_layout(candidate, pool.layout, registry)
-    return perf_inputs(candidate, pool.layout, chosen.weights, chosen.memory.kv_bytes_per_token, k.max_num_seqs,
-                       max_num_batched_tokens=k.max_num_batched_tokens)
 
 
 def _plan_samples() -> dict[str, tuple[float, float]]:
