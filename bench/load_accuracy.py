@@ -58,7 +58,8 @@ def _spec_text(row: dict[str, Any], budget: int) -> str:
     inp, out = int(row["input_tokens_mean"]), int(row["output_tokens_mean"])
 
     def dist(mean: int) -> str:
-        return f"{{ mean = {mean}, p99 = {mean}, max = {mean} }}" if row.get("lengths_fixed") else f"{{ mean = {mean} }}"
+        fixed = f"{{ mean = {mean}, p99 = {mean}, max = {mean} }}"
+        return fixed if row.get("lengths_fixed") else f"{{ mean = {mean} }}"
 
     count = int(row["gpu_count"])
     per_node, nodes = min(count, 8), max(count // 8, 1)
@@ -103,7 +104,7 @@ def compare(row: dict[str, Any]) -> Compared:
     case, holdout = str(row["id"]), bool(row.get("holdout"))
     try:
         gpu = resolve_gpu(str(row["gpu"]))
-    except Exception as exc:  # noqa: BLE001  (a catalog miss is a reason to skip, printed)
+    except Exception as exc:
         return Compared(case=case, holdout=holdout, errors={}, figures="", skipped=str(exc))
     budget = _default_budget(str(row["engine"]), gpu.memory_bytes)
     with tempfile.TemporaryDirectory() as tmp:
