@@ -85,10 +85,8 @@ def _plan_samples() -> dict[str, tuple[float, float]]:
     out = {}
     for spec in sorted((REPO / "samples").glob("*.toml")):
         wall, cpu = time.perf_counter(), time.process_time()
-        try:
+        with contextlib.suppress(DeploycError):  # a sample that does not serve is timed all the same
             plan(spec)
-        except Exception:
-            pass
         out[spec.name] = (time.perf_counter() - wall, time.process_time() - cpu)
     return out
 
