@@ -8,23 +8,28 @@ import re
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
 
 from deployc.api import plan
-from deployc.catalog import GPU, Link, ModelArch, resolve_gpu, resolve_link, resolve_model
+from deployc.catalog import GPU, Link, ModelArch, param_counts, resolve_gpu, resolve_link, resolve_model
 from deployc.diagnostics import PlanError
+from deployc.planner.calibration import calibration, efficiency, step_overhead_s
 from deployc.planner.decisions import Quantity
 from deployc.planner.formats import weight_format
 from deployc.planner.perf import (
     PerfInputs,
+    _attention_flops,
     compute_precision,
     decode_step_time_s,
     estimate_performance,
     experts_touched_fraction,
     peak_flops,
     prefill_time_s,
+    routed_active_params,
+    stage_cost,
 )
 from deployc.planner.plan import Plan
 from deployc.planner.types import Layout, Performance
@@ -200,22 +205,102 @@ def test_replicas_multiply_throughput_but_not_requests_that_do_not_exist() -> No
 # --- calibration data ----------------------------------------------------------------------------------
 
 
-def test_calibration_rows_and_factors_cite_their_sources() -> None:
+BENCH_DATA = Path(__file__).resolve().parents[2] / "bench" / "data"
+
+
+def calibration_doc() -> dict[str, Any]:
     text = resources.files("deployc.planner").joinpath("data", "calibration.json").read_text(encoding="utf-8")
-    doc = json.loads(text)
+    doc: dict[str, Any] = json.loads(text)
+    return doc
+
+
+def test_calibration_rows_and_factors_cite_their_sources() -> None:
+    doc = calibration_doc()
     rows = doc["rows"]
     assert len([r for r in rows if r.get("fit", True)]) >= 8
     for row in rows:
         assert row["source"] and row["locator"], row["id"]
         assert row["measured"] > 0
         resolve_gpu(row["gpu"])
-        catalog_model(row["model"])
+        # Models the catalog lacks are config.json files under bench/data (bench/perf_accuracy.py).
+        resolve_model(row["model"], base_dir=BENCH_DATA, allow_download=False)
     factors = doc["factors"]
-    for entry in [*factors["by_family"].values(), factors["default"]]:
-        assert entry["source"].startswith(("fitted by bench/perf_accuracy.py", "used for GPU families"))
+    for entry in [*factors["by_family"].values(), factors["default"], *factors["by_gpu"].values()]:
+        assert "fitted by bench/perf_accuracy.py" in entry["source"]
         assert 0 < entry["prefill_compute"] <= 1 and 0 < entry["decode_bandwidth"] <= 1
-    for key in ("step_overhead_s", "layer_overhead_s", "eager_layer_overhead_s"):
+    for key in ("step_overhead_s", "layer_overhead_s", "eager_layer_overhead_s", "moe_compute"):
         assert factors[key]["source"]
+    assert 0 < factors["moe_compute"]["value"] <= 1
+
+
+def test_every_fitted_factor_names_rows_that_exist_and_are_fitted() -> None:
+    doc = calibration_doc()
+    fitted = {r["id"] for r in doc["rows"] if r.get("fit", True) is not False}
+    factors = doc["factors"]
+    entries = [*factors["by_family"].values(), *factors["by_gpu"].values(), factors["moe_compute"]]
+    for entry in entries:
+        named = entry["source"].split(" rows: ", 1)[1].split(";")[0].split(", ")
+        assert named and set(named) <= fitted, entry["source"]
+    moe_rows = factors["moe_compute"]["source"].split(" rows: ", 1)[1].split(", ")
+    models = {r["id"]: r["model"] for r in doc["rows"]}
+    assert all(resolve_model(models[i], base_dir=BENCH_DATA, allow_download=False).is_moe for i in moe_rows)
+
+
+def test_a_gpu_with_its_own_factors_overrides_its_family() -> None:
+    cal = calibration()
+    rtx, l40s = resolve_gpu("RTX 4090"), resolve_gpu("L40S")
+    assert rtx.arch == l40s.arch == "ada"
+    assert efficiency(rtx) == cal.by_gpu["RTX 4090"]
+    assert efficiency(l40s) == cal.by_family["ada"]
+    assert efficiency(rtx).decode_bandwidth > efficiency(l40s).decode_bandwidth
+    own = cal.by_gpu["RTX 4090"].step_overhead_s
+    assert own is not None and step_overhead_s(rtx) == own
+    assert step_overhead_s(l40s) == cal.step_overhead_s
+    # A batch-1 decode step on the 4090 reads the weights at its own bandwidth plus its own step cost.
+    model = catalog_model("Llama-3.1-8B")
+    x = inputs(model, "RTX 4090", Layout(tp=1, pp=1, dp=1), "bf16", gpus_per_node=1)
+    step, _, terms = decode_step_time_s(x, 1, 1000)
+    q = {t.label: t.value for t in terms}
+    read = (q["weights read per step per GPU"] + q["KV read per step per GPU"]) * 1e9
+    memory = read / (rtx.mem_bandwidth_bytes_per_s * cal.by_gpu["RTX 4090"].decode_bandwidth)
+    layers = model.num_layers * cal.layer_overhead_s
+    assert step == pytest.approx(memory + layers + own)
+
+
+def test_routed_expert_math_runs_at_the_moe_factor_of_the_16bit_peak() -> None:
+    model = catalog_model("gpt-oss-120b")
+    x = inputs(model, "H100 SXM", Layout(tp=1, pp=1, dp=1), "mxfp4")
+    tokens = 8192
+    cost = stage_cost(x, new_tokens=tokens, context_before=0, decode_batch=0, decode_context=0)
+    expert = 2 * routed_active_params(model) * tokens
+    per_token = model.num_moe_layers * model.experts_per_token * param_counts(model).per_expert
+    assert routed_active_params(model) == per_token
+    dense_part = cost.compute_s - expert / (peak_flops(x.gpu, "bf16") * calibration().moe_compute)
+    # What is left is the non-expert math at the prefill factor of the precision's peak.
+    eff = efficiency(x.gpu)
+    attention_and_rest = dense_part * peak_flops(x.gpu, "bf16") * eff.prefill_compute
+    assert attention_and_rest == pytest.approx(
+        2 * param_counts(model).active * tokens - expert + _attention_flops(model, tokens, 0), rel=1e-9
+    )
+    # A dense model has no expert term.
+    assert routed_active_params(catalog_model("Llama-3.1-8B")) == 0
+
+
+def test_moe_prefill_is_slower_with_a_lower_moe_factor(monkeypatch: pytest.MonkeyPatch) -> None:
+    import deployc.planner.calibration as calibration_module
+
+    model = catalog_model("DeepSeek-R1")
+    x = inputs(model, "H200 SXM", Layout(tp=8, pp=1, dp=1), "fp8", prompt=8192)
+    base = calibration()
+    slow, _ = prefill_time_s(x, 8192)
+    monkeypatch.setattr(calibration_module, "calibration", lambda: attrs.evolve(base, moe_compute=base.moe_compute * 2))
+    fast, _ = prefill_time_s(x, 8192)
+    assert fast < slow
+    dense = inputs(catalog_model("Llama-3.1-70B"), "H100 SXM", Layout(tp=4, pp=1, dp=1), "bf16")
+    after, _ = prefill_time_s(dense, 8192)
+    monkeypatch.setattr(calibration_module, "calibration", lambda: base)
+    before, _ = prefill_time_s(dense, 8192)
+    assert after == before  # the MoE factor never touches a dense model
 
 
 # --- worked examples: the real planner (deployc.api.plan) on specs ---------------------------------------

@@ -9,19 +9,20 @@ read once); every formula and assumption is in ``docs/performance-model.md``.
 
 from __future__ import annotations
 
-import json
 import math
-from functools import cache
-from importlib import resources
 
 from attrs import frozen
 
 from deployc.catalog import GPU, Link, ModelArch, param_counts
+from deployc.planner import calibration as _cal
 from deployc.planner import collectives
+from deployc.planner.calibration import Calibration, Efficiency, efficiency, fitted_for, gpu_family
 from deployc.planner.collectives import CollectiveModel
 from deployc.planner.decisions import Quantity
 from deployc.planner.parallel import pp_layer_split
 from deployc.planner.types import Bound, Layout, Performance
+
+__all__ = ["Calibration", "Efficiency", "PerfInputs", "StageCost", "efficiency", "fitted_for", "gpu_family"]
 
 # Weight formats that keep BF16/FP16 math and only read fewer bytes (dequantised in the kernel).
 WEIGHT_ONLY_FORMATS = frozenset({"awq", "gptq", "int4", "gguf"})
@@ -60,27 +61,6 @@ class PerfInputs:
 
 
 @frozen(kw_only=True)
-class Efficiency:
-    """Fractions of peak one GPU family reaches, and the calibration rows they were fitted on."""
-
-    prefill_compute: float
-    decode_compute: float
-    decode_bandwidth: float
-    source: str
-
-
-@frozen(kw_only=True)
-class Calibration:
-    """Fitted factors (``planner/data/calibration.json``)."""
-
-    by_family: dict[str, Efficiency]
-    default: Efficiency
-    step_overhead_s: float
-    layer_overhead_s: float
-    eager_layer_overhead_s: float
-
-
-@frozen(kw_only=True)
 class StageCost:
     """One engine step on one pipeline stage (one TP group), by term, in seconds."""
 
@@ -100,38 +80,9 @@ class StageCost:
         return max(self.memory_s, self.compute_s) + self.allreduce_s + self.alltoall_s + self.overhead_s
 
 
-@cache
 def calibration() -> Calibration:
-    """The fitted efficiency factors, read once from the package data."""
-    text = resources.files("deployc.planner").joinpath("data", "calibration.json").read_text(encoding="utf-8")
-    raw = json.loads(text)["factors"]
-
-    def eff(entry: dict[str, object]) -> Efficiency:
-        return Efficiency(
-            prefill_compute=float(entry["prefill_compute"]),  # type: ignore[arg-type]
-            decode_compute=float(entry["decode_compute"]),  # type: ignore[arg-type]
-            decode_bandwidth=float(entry["decode_bandwidth"]),  # type: ignore[arg-type]
-            source=str(entry["source"]),
-        )
-
-    return Calibration(
-        by_family={k: eff(v) for k, v in raw["by_family"].items()},
-        default=eff(raw["default"]),
-        step_overhead_s=float(raw["step_overhead_s"]["value"]),
-        layer_overhead_s=float(raw["layer_overhead_s"]["value"]),
-        eager_layer_overhead_s=float(raw["eager_layer_overhead_s"]["value"]),
-    )
-
-
-def gpu_family(gpu: GPU) -> str:
-    """The catalog architecture slug: ``hopper``, ``ampere``, ``ada``, ``blackwell-consumer``..."""
-    return gpu.arch
-
-
-def efficiency(gpu: GPU) -> Efficiency:
-    """The factors fitted for this GPU's architecture, else the all-rows default."""
-    cal = calibration()
-    return cal.by_family.get(gpu_family(gpu), cal.default)
+    """The fitted factors, read once (``planner/calibration.py``; the bench swaps them there)."""
+    return _cal.calibration()
 
 
 def compute_precision(weights_format: str, gpu: GPU, activation_dtype_bytes: int) -> tuple[str, str]:
@@ -210,6 +161,20 @@ def experts_touched_fraction(model: ModelArch, tokens: float) -> float:
     return 1.0 - untouched
 
 
+def routed_active_params(model: ModelArch) -> float:
+    """Routed-expert parameters one token runs through: MoE layers × top-k × one expert (0 if dense)."""
+    if not model.is_moe:
+        return 0.0
+    return float(model.num_moe_layers * max(model.experts_per_token, 1) * param_counts(model).per_expert)
+
+
+def _dense_precision(inputs: PerfInputs) -> str:
+    """The 16-bit tensor rate routed-expert GEMMs are counted at, whatever the weight format: the
+    FP8 (DeepSeek-R1, Qwen3-235B-FP8) and MXFP4 (gpt-oss) grouped GEMMs of the MoE rows in
+    calibration.json show no speed-up over BF16 ones (docs/performance-model.md §9)."""
+    return "bf16" if inputs.activation_dtype_bytes == 2 and inputs.gpu.dense_tflops.get("bf16") else "fp16"
+
+
 def _weights_read(inputs: PerfInputs, tokens: float) -> float:
     """Weight bytes one GPU reads in a step of ``tokens`` tokens (MoE: only the touched experts)."""
     held = inputs.weights_bytes_per_gpu - _embedding_bytes_per_gpu(inputs)
@@ -282,7 +247,10 @@ def stage_cost(
         / lay.tp
     )
     compute_eff = eff.prefill_compute if new_tokens > 0 else eff.decode_compute
-    compute_s = flops / (peak_flops(inputs.gpu, precision) * compute_eff * compute_scale)
+    expert = 2 * routed_active_params(m) * tokens * frac / lay.tp
+    compute_s = (flops - expert) / (peak_flops(inputs.gpu, precision) * compute_eff * compute_scale) + expert / (
+        peak_flops(inputs.gpu, _dense_precision(inputs)) * calibration().moe_compute * compute_scale
+    )
     kv_tokens = (
         decode_batch * effective_context(m, decode_context)
         + new_tokens
@@ -360,7 +328,7 @@ def prefill_time_s(
     )
     pp = inputs.layout.pp
     handoff = handoff_time_s(inputs, tokens + decode_batch)
-    total = pp * stage.total_s + handoff + calibration().step_overhead_s
+    total = pp * stage.total_s + handoff + _cal.step_overhead_s(inputs.gpu)
     return total, (
         Quantity("prefill tokens", tokens, "tokens"),
         Quantity("prefill compute", pp * stage.compute_s * 1e3, "ms"),
@@ -384,7 +352,7 @@ def decode_step_time_s(
     per_micro = max(batch, 1.0) / micro
     stage = stage_cost(inputs, new_tokens=0, context_before=0, decode_batch=per_micro, decode_context=context_tokens)
     handoff = handoff_time_s(inputs, per_micro)
-    overhead = pp * stage.overhead_s + calibration().step_overhead_s
+    overhead = pp * stage.overhead_s + _cal.step_overhead_s(inputs.gpu)
     memory, compute = pp * stage.memory_s, pp * stage.compute_s
     comm = pp * (stage.allreduce_s + stage.alltoall_s) + handoff
     total = max(memory, compute) + comm + overhead
@@ -505,13 +473,13 @@ def assumptions(inputs: PerfInputs) -> tuple[str, ...]:
     """Every assumption behind an estimate, as sentences."""
     eff = efficiency(inputs.gpu)
     family = gpu_family(inputs.gpu)
-    fitted = family in calibration().by_family
+    fitted = fitted_for(inputs.gpu)
     _, why = compute_precision(inputs.weights_format, inputs.gpu, inputs.activation_dtype_bytes)
     lines = [
         "Queueing is ignored: TTFT is the prefill of a request joining the steady batch; bursts above the "
         "planned concurrency wait for a slot on top of it.",
         f"Compute precision: {why}.",
-        f"Efficiencies ({'fitted for ' + family if fitted else 'no measurement for ' + family + ', all-row fit'}): "
+        f"Efficiencies ({'fitted for ' + fitted if fitted else 'no measurement for ' + family + ', all-row fit'}): "
         f"prefill {eff.prefill_compute:.0%} of peak, decode {eff.decode_bandwidth:.0%} of HBM bandwidth "
         f"[{eff.source}].",
         allreduce_model_for(inputs, max(inputs.layout.tp, 2)).assumption
@@ -520,6 +488,11 @@ def assumptions(inputs: PerfInputs) -> tuple[str, ...]:
         "Prompts of arriving requests are chunked into decode steps (chunked prefill); their math is spread "
         "over the steps of the running requests.",
     ]
+    if inputs.model.is_moe:
+        lines.append(
+            f"Routed-expert GEMMs run at {calibration().moe_compute:.0%} of the 16-bit tensor peak whatever the "
+            "weight format (grouped GEMMs of a few tokens per expert; fitted on public MoE measurements)."
+        )
     if inputs.layout.pp > 1:
         lines.append(
             "With PP the batch runs as one micro-batch per stage; one request's prompt crosses the "
