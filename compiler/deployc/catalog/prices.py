@@ -36,9 +36,9 @@ def _entries() -> list[dict[str, Any]]:
 
 @cache
 def catalog_prices() -> dict[str, GpuPrice]:
-    """Catalog GPU name → its listed on-demand price (the first row for a GPU wins)."""
+    """Catalog GPU name → its listed on-demand price (the row marked ``preferred``, else the first)."""
     out: dict[str, GpuPrice] = {}
-    for row in _entries():
+    for row in sorted(_entries(), key=lambda r: not r.get("preferred")):
         name = str(row.get("gpu", ""))
         if not name or name in out or row.get("usd_per_gpu_hour") is None:
             continue
