@@ -33,8 +33,18 @@ LEGEND = re.compile(r"^  W=weights (?P<W>[\d.]+) GiB  K=KV cache (?P<K>[\d.]+) G
 KV = re.compile(r"^  KV: (?P<per_token>[\d,]+) B/token per GPU, capacity (?P<capacity>[\d,]+) tokens per replica; "
                 r"max concurrency (?P<at_max>[\d.]+) at (?P<max_len>[\d,]+) tokens, (?P<at_typical>[\d.]+) at the "
                 r"typical request$")
-PREDICTED = re.compile(r"^  predicted: TTFT (?P<ttft>[\d,]+) ms, ITL (?P<itl>[\d.]+) ms at batch (?P<batch>[\d.]+), "
-                       r"(?P<tps>[\d,]+) tok/s \((?P<per_gpu>[\d,]+) per GPU\), (?P<bound>\w+)-bound$")
+DECODE = re.compile(r"^  decode step: (?P<itl>[\d.]+) ms at batch (?P<batch>[\d.]+), (?P<bound>\w+)-bound "
+                    r"\((?P<share>\d+)% of the step\)$")
+SIMULATED = re.compile(r"^  simulated \((?P<requests>[\d,]+) requests per replica, (?:(?P<clients>\d+) clients per "
+                       r"replica|(?P<rate>[\d.]+) requests/s \(capacity (?P<capacity>[\d.]+)/s\))\):$")
+LATENCY = re.compile(r"^    TTFT p50 (?P<t50>[\d,]+) ms, p90 (?P<t90>[\d,]+) ms, p99 (?P<t99>[\d,]+) ms; ITL p50 "
+                     r"(?P<i50>[\d.]+) ms, p99 (?P<i99>[\d.]+) ms; TPOT p50 (?P<tp50>[\d.]+) ms$")
+THROUGHPUT = re.compile(r"^    queue wait p50 (?P<w50>[\d,]+) ms, p99 (?P<w99>[\d,]+) ms; (?P<tps>[\d,]+) output tok/s "
+                        r"\((?P<per_gpu>[\d,]+) per GPU\), (?P<rps>[\d.]+) req/s; KV cache (?P<kv>\d+)% used on "
+                        r"average, (?P<preempted>\d+) preemptions$")
+COST = re.compile(r"^    cost: \$(?P<hour>[\d,.]+)/hour for (?P<gpus>\d+) GPUs(?:, \$(?P<per_m>[\d.]+) per 1M output "
+                  r"tokens)?$")
+VERDICT = re.compile(r"^  verdict: (?P<summary>.*)$")
 DECISION = re.compile(r"^  (?P<id>\S+) = (?P<value>.*?): (?P<reason>.*)$")
 DIAGNOSTIC = re.compile(r"^  (?P<severity>error|warning|info) (?P<rule>DPC\d{3}): (?P<message>.*)$")
 EXPLAIN_TITLE = re.compile(r"^### (?P<id>\S+) = (?P<value>.*)  \(`(?P<rule>DPC\d{3})`\)$")
@@ -77,7 +87,7 @@ def _rel(sample: Path) -> str:
 
 
 def _check_pool(lines: list[str], pool: dict[str, Any], decisions: dict[str, Any], several: bool) -> None:
-    head, bar, legend, kv, predicted = (lines[0], lines[1], lines[2], lines[3], lines[4])
+    head, bar, legend, kv, decode = (lines[0], lines[1], lines[2], lines[3], lines[4])
     m, perf, knobs, par = pool["memory"], pool["performance"], pool["knobs"], pool["parallelism"]
     found = POOL.match(head)
     assert found, head
@@ -116,14 +126,50 @@ def _check_pool(lines: list[str], pool: dict[str, Any], decisions: dict[str, Any
     assert near(found["at_max"], m["max_concurrency"]["at_max_context"], 2, json_places=2)
     assert near(found["at_typical"], m["max_concurrency"]["at_typical_request"], 2, json_places=2)
 
-    found = PREDICTED.match(predicted)
-    assert found, predicted
-    assert near(found["ttft"], perf["ttft_ms"], 0, json_places=3)
+    found = DECODE.match(decode)
+    assert found, decode
     assert near(found["itl"], perf["itl_ms"], 1, json_places=3)
     assert abs(number(found["batch"]) - perf["batch_size"]) <= 0.01 * perf["batch_size"]
-    assert near(found["tps"], perf["tokens_per_s"], 0, json_places=1)
-    assert near(found["per_gpu"], perf["tokens_per_s_per_gpu"], 0, json_places=1)
     assert found["bound"] == perf["bound"]
+    assert abs(int(found["share"]) - perf["bound_share"] * 100) <= 0.5 + 1e-9
+    _check_serving(lines[5:], pool)
+
+
+def _check_serving(lines: list[str], pool: dict[str, Any]) -> None:
+    """The simulated block: the same figures as plan.json's ``serving``."""
+    serving = pool["serving"]
+    found = SIMULATED.match(lines[0])
+    assert found, lines[0]
+    assert number(found["requests"]) == serving["requests_simulated"]
+    if serving["mode"] == "closed":
+        assert int(found["clients"]) == serving["clients_per_replica"]
+    else:
+        assert float(found["rate"]) == serving["offered_requests_per_s"]
+        assert near(found["capacity"], serving["capacity_requests_per_s"], 2, json_places=4)
+    found = LATENCY.match(lines[1])
+    assert found, lines[1]
+    for key, metric, percentile, places in (("t50", "ttft_ms", "p50", 0), ("t90", "ttft_ms", "p90", 0),
+                                            ("t99", "ttft_ms", "p99", 0), ("i50", "itl_ms", "p50", 1),
+                                            ("i99", "itl_ms", "p99", 1), ("tp50", "tpot_ms", "p50", 1)):
+        assert near(found[key], serving[metric][percentile], places, json_places=4), (key, lines[1])
+    found = THROUGHPUT.match(lines[2])
+    assert found, lines[2]
+    assert near(found["w50"], serving["queue_wait_ms"]["p50"], 0, json_places=4)
+    assert near(found["tps"], serving["output_tokens_per_s"], 0, json_places=4)
+    assert near(found["per_gpu"], serving["output_tokens_per_s_per_gpu"], 0, json_places=4)
+    assert near(found["rps"], serving["requests_per_s"], 2, json_places=4)
+    assert int(found["preempted"]) == serving["preemptions"]
+    rest = lines[3:]
+    if serving["cost"] is not None:
+        found = COST.match(rest[0])
+        assert found, rest[0]
+        assert int(found["gpus"]) == serving["cost"]["gpus"]
+        assert near(found["hour"], serving["cost"]["usd_per_hour"], 2, json_places=4)
+        rest = rest[1:]
+    found = VERDICT.match(rest[0])
+    assert found, rest[0]
+    assert found["summary"] == serving["verdict"]["summary"]
+    assert rest[1:] == []
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
@@ -143,10 +189,11 @@ def test_plan_text_says_what_plan_json_says(sample: Path, capsys: pytest.Capture
 
     rest = text[1:]
     several = len(doc["pools"]) > 1
-    for pool in doc["pools"]:  # each pool: a blank line, then five lines
+    for pool in doc["pools"]:  # each pool: a blank line, then its lines up to the next blank one
         assert rest[0] == ""
-        _check_pool(rest[1:6], pool, decisions, several)
-        rest = rest[6:]
+        size = rest[1:].index("") + 1
+        _check_pool(rest[1:size], pool, decisions, several)
+        rest = rest[size:]
 
     assert rest[:2] == ["", "decisions:"]
     rest = rest[2:]
