@@ -12,6 +12,7 @@ exactly these knobs.
 from __future__ import annotations
 
 import math
+import weakref
 
 from attrs import evolve, frozen
 
@@ -139,8 +140,24 @@ def with_budget(knobs: LoadKnobs, budget: Decision) -> LoadKnobs:
     return evolve(knobs, token_budget=budget, inputs=inputs, performance=estimate_performance(inputs))
 
 
+# Simulations already run for a layout's knobs, by its step-cost model (one per layout and candidate): the
+# ranking, the budget tuning and the final plan ask for the same ones.
+_SERVED: weakref.WeakKeyDictionary[StepCostModel, dict[tuple[int, int, bool, int], Served]] = (
+    weakref.WeakKeyDictionary())
+
+
 def serve(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int) -> Served:
-    """Simulate the layout's pool with its knobs and judge it against the SLO."""
+    """Simulate the layout's pool with its knobs and judge it against the SLO (memoised per knobs)."""
+    key = (int(knobs.token_budget.value), int(knobs.max_num_seqs.value), bool(knobs.prefix_caching.value), requests)
+    done = _SERVED.setdefault(knobs.cost, {})
+    if key in done:
+        return evolve(done[key], knobs=knobs)
+    served = _simulate(c, chosen, knobs, requests=requests)
+    done[key] = served
+    return served
+
+
+def _simulate(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int) -> Served:
     memory = chosen.memory
     setup = ServingSetup(
         perf=knobs.inputs, policy=c.scheduler, max_num_seqs=int(knobs.max_num_seqs.value),
