@@ -13,10 +13,11 @@ from deployc.planner.workload import WorkloadShape
 from deployc.spec.model import TokenDistribution
 
 STEP_S = 0.02
-VLLM = SchedulerPolicy()
+# No per-request overhead outside the steps: the closed forms below count steps only.
+VLLM = SchedulerPolicy(request_overhead_ms=0.0)
 SGLANG = SchedulerPolicy(batching="prefill_first", kv_admission="prompt_and_decaying_output",
-                         preemption="fewest_output_recompute", max_prefill_tokens=16384)
-TRTLLM = SchedulerPolicy(kv_admission="prompt_and_max_output", preemption="never")
+                         preemption="fewest_output_recompute", max_prefill_tokens=16384, request_overhead_ms=0.0)
+TRTLLM = SchedulerPolicy(kv_admission="prompt_and_max_output", preemption="never", request_overhead_ms=0.0)
 
 
 def constant_step(*_args: float) -> float:
@@ -143,3 +144,13 @@ def test_the_same_inputs_give_the_same_result() -> None:
                       cost=linear_step(0.01, 0.0003))
     assert a == b
     assert not math.isnan(a.ttft_ms.p99)
+
+
+def test_the_request_overhead_is_added_to_ttft_and_end_to_end_latency() -> None:
+    load = shape(100, 50, concurrency=8)
+    bare = simulate_pool(setup(seqs=8), load, requests=400, cost=constant_step)
+    slow = simulate_pool(setup(seqs=8, policy=SchedulerPolicy(request_overhead_ms=40.0)), load, requests=400,
+                         cost=constant_step)
+    assert slow.ttft_ms.p50 == pytest.approx(bare.ttft_ms.p50 + 40.0)
+    assert slow.e2e_ms.mean == pytest.approx(bare.e2e_ms.mean + 40.0)
+    assert slow.itl_ms == bare.itl_ms
