@@ -34,9 +34,29 @@ COMPOSE = jsonschema.Draft7Validator(json.loads((SCHEMAS / "compose-spec.json").
 LWS = jsonschema.Draft7Validator(json.loads((SCHEMAS / "leaderworkerset-v1.schema.json").read_text()))
 
 
-def _files(sample: Path, backend: str, out: Path) -> dict[str, str]:
-    build(sample, out, backend=backend, display_name=sample.name)
-    return {str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*")) if p.is_file()}
+_BUILT: dict[tuple[str, str], tuple[Path, dict[str, str]] | DeploycError] = {}
+
+
+def _files(sample: Path, backend: str, root: Path) -> tuple[Path, dict[str, str]]:
+    """The build of a sample with a backend (built once per test session), or raise its error."""
+    key = (sample.stem, backend)
+    if key not in _BUILT:
+        out = root / f"{sample.stem}-{backend}"
+        try:
+            build(sample, out, backend=backend, display_name=sample.name)
+            _BUILT[key] = (out, {str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*"))
+                                 if p.is_file()})
+        except DeploycError as exc:
+            _BUILT[key] = exc
+    result = _BUILT[key]
+    if isinstance(result, DeploycError):
+        raise result
+    return result
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("builds")
 
 
 def _check_kubernetes(docs: list[dict[str, Any]]) -> list[str]:
@@ -52,9 +72,9 @@ def _check_kubernetes(docs: list[dict[str, Any]]) -> list[str]:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("sample", SAMPLES, ids=[p.stem for p in SAMPLES])
-def test_compose_and_kubernetes_pass_the_schema_checks(sample: Path, backend: str, tmp_path: Path) -> None:
+def test_compose_and_kubernetes_pass_the_schema_checks(sample: Path, backend: str, root: Path) -> None:
     try:
-        files = _files(sample, backend, tmp_path / "out")
+        _out, files = _files(sample, backend, root)
     except DeploycError as exc:
         text = " ".join(f"{d.message} {d.hint or ''}" for d in exc.diagnostics)
         assert (sample.stem, backend) in CANNOT_SERVE, text
@@ -80,12 +100,11 @@ def test_compose_and_kubernetes_pass_the_schema_checks(sample: Path, backend: st
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose (Debian package) not installed")
 @pytest.mark.parametrize("backend", ("sglang", "trtllm"))
-def test_docker_compose_reads_every_compose_file(backend: str, tmp_path: Path) -> None:
+def test_docker_compose_reads_every_compose_file(backend: str, root: Path, tmp_path: Path) -> None:
     checked = 0
     for sample in SAMPLES:
-        out = tmp_path / sample.stem
         try:
-            files = _files(sample, backend, out)
+            out, files = _files(sample, backend, root)
         except DeploycError:
             continue
         if "compose.yaml" not in files:

@@ -37,7 +37,7 @@ class BackendRanking:
     reasons: dict[str, str]
     rule_reason: str
     preferred: str
-    notes: dict[str, str] = field(factory=dict)  # why a backend that stays a candidate is ranked where it is, beyond the rule
+    notes: dict[str, str] = field(factory=dict)  # why a candidate is ranked where it is, beyond the rule
 
 
 def _prefix_share(spec: Spec) -> float:
