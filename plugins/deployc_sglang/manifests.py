@@ -97,6 +97,8 @@ def _documents(plan: Plan, server: Server, options: SglangOptions) -> list[dict[
     hw = plan.target.spec.hardware
     env: tuple[tuple[str, str], ...] = ()
     if nodes > 1:
+        # $(LWS_LEADER_ADDRESS) expands in an env value because LWS puts its variables first in the container's
+        # env list (kubernetes-sigs/lws, addEnvVarsIfNotExists), and Kubernetes expands earlier variables.
         env = (*((v.name, v.value) for v in nccl_env(hw.network, hw.network_interface, hw.ib_hcas)),
                (DIST_INIT_ADDR.name, f"$(LWS_LEADER_ADDRESS):{DIST_PORT}"))
 

@@ -54,8 +54,8 @@ def _flags(plan: Plan, servers: tuple[Server, ...]) -> tuple[FlagReason, ...]:
         command = serve_command(plan, pool, server.port, f"{CONFIG_DIR}/{config_name(server.name)}")
         out += [FlagReason(flag=f.flag, value=f.value, reason=prefix + f.reason, decision=f.decision)
                 for f in command.flags]
-        out += [FlagReason(flag=f"YAML {key}", value=None, reason=prefix + why)
-                for key, why in yaml_reasons(plan, pool)]
+        out += [FlagReason(flag=f"YAML {key}", value=value, reason=prefix + why)
+                for key, value, why in yaml_reasons(plan, pool)]
     return tuple(out)
 
 
@@ -85,7 +85,11 @@ def _decisions(plan: Plan, servers: tuple[Server, ...], options: TrtllmOptions) 
                 id=f"trtllm.data_parallel.{pool.name}", value="attention DP in one server" if inside else
                 "separate servers", rule="DPC402",
                 reason=("MoE with expert parallelism: the DP groups run attention data-parallel inside one "
-                        "trtllm-serve (enable_attention_dp), experts sharded across all of them" if inside else
+                        "trtllm-serve (enable_attention_dp), experts sharded across all of them" + (
+                            f". TensorRT-LLM runs attention unsharded on each of its {pool.layout.tp * pool.layout.dp} "
+                            f"ranks where the plan shards it over TP{pool.layout.tp}: attention weights take more "
+                            "memory per GPU than planned; lower kv_cache_config.free_gpu_memory_fraction if start-up "
+                            "runs out of memory" if pool.layout.tp > 1 else "") if inside else
                         f"{pool.layout.dp} independent servers (own GPUs, own port): a Kubernetes Service or any "
                         "balancer spreads requests; trtllm-serve has no DP router for dense models"),
                 rejected=(Alternative("separate servers" if inside else "one server",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from deployc.emitters import EnvRef
+from deployc.emitters import EnvRef, env_name
 from deployc.emitters.compose import compose_document, compose_service
 from deployc.emitters.kubernetes import (
     ContainerInput,
@@ -39,20 +39,33 @@ if TYPE_CHECKING:
 DEFAULT_K8S_SHM_GIB = 16
 SSH_PORT = 2222
 K8S_CONFIG = "extra-llm-api-options.yaml"
-# Every pod of a multi-node group runs sshd (host keys generated at start, the key pair from a Secret) so that
-# the leader's mpirun can start the ranks on the workers.  "$@" is the trtllm-serve argv, passed as arguments.
-SSHD_START = ("mkdir -p /run/sshd && ssh-keygen -A >/dev/null && "
-              "command -v sshd >/dev/null || { echo 'the image has no sshd (openssh-server)' >&2; exit 1; }")
-WORKER_SCRIPT = f"{SSHD_START} && exec $(command -v sshd) -D -e -p {SSH_PORT}"
+SSH_SECRET_DIR = "/etc/deployc-ssh"  # noqa: S105  (a mount path, not a secret)
+# Every pod of a multi-node group runs sshd (host keys generated at start; the key pair and authorized_keys copied
+# from a Secret into a private /root/.ssh, since sshd refuses a group-writable Secret mount) so that the leader's
+# mpirun can start the ranks on the workers.  orted and the ranks get the container's PATH and library path
+# (an SSH session does not inherit the container environment).  "$@" is the trtllm-serve argv.
+SSHD_START = (f"command -v sshd >/dev/null || {{ echo 'the image has no sshd (openssh-server)' >&2; exit 1; }}; "
+              f"mkdir -p /run/sshd /root/.ssh && cp {SSH_SECRET_DIR}/* /root/.ssh/ && chmod 700 /root/.ssh && "
+              "chmod 600 /root/.ssh/* && ssh-keygen -A >/dev/null")
+SSH_OPTIONS = f"-p {SSH_PORT} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+WORKER_SCRIPT = f"set -euo pipefail; {SSHD_START}; exec \"$(command -v sshd)\" -D -e -p {SSH_PORT}"
 LEADER_SCRIPT = (
-    f"set -euo pipefail; {SSHD_START}; $(command -v sshd) -p {SSH_PORT}; "
+    f"set -euo pipefail; {SSHD_START}; \"$(command -v sshd)\" -p {SSH_PORT}; "
     'hosts="${LWS_LEADER_ADDRESS}:${GPUS_PER_POD}"; '
     'for k in $(seq 1 $((LWS_GROUP_SIZE - 1))); do hosts="${hosts},${LWS_LEADER_ADDRESS/./-${k}.}:${GPUS_PER_POD}"; '
     "done; "
-    f'for h in ${{hosts//,/ }}; do until ssh -p {SSH_PORT} -o StrictHostKeyChecking=no -o BatchMode=yes '
-    '"${h%%:*}" true; do echo "waiting for ${h%%:*}"; sleep 5; done; done; '
-    'exec mpirun --allow-run-as-root -np $((LWS_GROUP_SIZE * GPUS_PER_POD)) -H "${hosts}" --bind-to none '
-    f'--mca plm_rsh_args "-p {SSH_PORT} -o StrictHostKeyChecking=no" ${{MPI_EXPORTS}} trtllm-llmapi-launch "$@"')
+    f'for h in ${{hosts//,/ }}; do until ssh {SSH_OPTIONS} -o BatchMode=yes "${{h%%:*}}" true; do '
+    'echo "waiting for ${h%%:*}"; sleep 5; done; done; '
+    'prefix="$(dirname "$(dirname "$(command -v mpirun)")")"; '
+    'exec mpirun --allow-run-as-root --prefix "${prefix}" -np $((LWS_GROUP_SIZE * GPUS_PER_POD)) -H "${hosts}" '
+    f'--bind-to none --mca plm_rsh_args "{SSH_OPTIONS}" -x PATH -x LD_LIBRARY_PATH ${{MPI_EXPORTS}} '
+    'trtllm-llmapi-launch "$@"')
+
+
+def leader_script(exports: list[str]) -> str:
+    """The leader's bash: sshd, wait for every pod's sshd, then mpirun over the group (``exports`` to every rank)."""
+    names = " ".join(f"-x {env_name(n)}" for n in exports)
+    return LEADER_SCRIPT.replace("${MPI_EXPORTS}", names)
 
 
 def _header(plan: Plan, what: str) -> list[str]:
@@ -112,12 +125,12 @@ def _pool_documents(plan: Plan, pool_servers: list[Server], options: TrtllmOptio
                 service(name, namespace, labels, first.port)]
     hw = plan.target.spec.hardware
     nccl = [(v.name, v.value) for v in nccl_env(hw.network, hw.network_interface, hw.ib_hcas)]
-    exports = " ".join(f"-x {n}" for n in [*(n for n, _ in nccl), HF_TOKEN])
-    ssh = Volume(name="mpi-ssh", mount_path="/root/.ssh",
+    ssh = Volume(name="mpi-ssh", mount_path=SSH_SECRET_DIR,
                  source={"secret": {"secretName": dns_label(name, "mpi-ssh"), "defaultMode": 0o600}})
-    env = (*nccl, ("GPUS_PER_POD", str(first.gpus)), ("MPI_EXPORTS", exports))
+    env = (*nccl, ("GPUS_PER_POD", str(first.gpus)))
     leader = _pod(plan, first, options, "trtllm-leader", config, serve=True, command=("bash",),
-                  args=("-c", LEADER_SCRIPT, "trtllm-mpi-leader", *argv), env=env, extra=(ssh,))
+                  args=("-c", leader_script([*(n for n, _ in nccl), HF_TOKEN]), "trtllm-mpi-leader", *argv), env=env,
+                  extra=(ssh,))
     worker = _pod(plan, first, options, "trtllm-worker", config, serve=False, command=("bash",),
                   args=("-c", WORKER_SCRIPT), env=env, extra=(ssh,))
     return [*docs, leader_worker_set(name, namespace, labels, len(pool_servers), len(first.nodes), leader, worker),

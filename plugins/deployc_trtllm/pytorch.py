@@ -117,26 +117,37 @@ def extra_options(plan: Plan, pool: PoolPlan) -> dict[str, Any]:
     return doc
 
 
-def yaml_reasons(plan: Plan, pool: PoolPlan) -> list[tuple[str, str]]:
-    """One line per YAML key for EXPLAIN.md (key, why)."""
+def yaml_reasons(plan: Plan, pool: PoolPlan) -> list[tuple[str, str, str]]:
+    """One line per YAML setting for EXPLAIN.md: (key, value as written, why)."""
     k = pool.knobs
-    out = [("kv_cache_config.free_gpu_memory_fraction",
-            f"{k.memory_fraction:.2f} of the memory FREE after the model loaded and the warm-up peak (not of total)"),
-           ("kv_cache_config.enable_block_reuse", "prefix caching " + ("on" if k.prefix_caching else "off")),
-           ("enable_chunked_prefill", "chunked prefill " + ("on" if k.chunked_prefill else "off"))]
-    if k.kv_cache_dtype == "fp8":
-        out.append(("kv_cache_config.dtype", "FP8 KV cache"))
-    out.append(("cuda_graph_config", f"CUDA graphs for batch sizes {graph_batch_sizes(k.max_num_seqs)} (padded up)"
-                if k.cuda_graphs else "CUDA graphs off (null)"))
-    if attention_dp(pool):
-        out.append(("enable_attention_dp", "attention data-parallel: each DP group keeps its own KV cache while "
-                                           "the experts are sharded across all of them"))
+    doc = extra_options(plan, pool)
+    kv = doc["kv_cache_config"]
+    out = [("kv_cache_config.free_gpu_memory_fraction", str(kv["free_gpu_memory_fraction"]),
+            "of the memory FREE after the model loaded and the warm-up peak (not of total memory)"),
+           ("kv_cache_config.enable_block_reuse", _flag(kv["enable_block_reuse"]),
+            "prefix caching " + ("on: the workload shares prefixes" if k.prefix_caching else "off")),
+           ("enable_chunked_prefill", _flag(doc["enable_chunked_prefill"]),
+            "long prompts are prefilled in chunks of the token budget" if k.chunked_prefill else "whole prompts")]
+    if "dtype" in kv:
+        out.append(("kv_cache_config.dtype", kv["dtype"], "FP8 KV cache"))
+    graphs = doc["cuda_graph_config"]
+    out.append(("cuda_graph_config", "null" if graphs is None else
+                f"batch_sizes {graphs['batch_sizes']}, enable_padding true",
+                "CUDA graphs for decode batches, a batch padded up to the next captured size" if graphs else
+                "CUDA graphs off"))
+    if doc.get("enable_attention_dp"):
+        out.append(("enable_attention_dp", "true", "attention data-parallel: each DP rank keeps its own KV cache while "
+                                                   "the experts are sharded across all of them"))
     backend = moe_backend(plan, pool)
     if backend is not None:
-        out.append(("moe_config.backend", f"{backend[0]}: {backend[1]}"))
-    out.append(("return_perf_metrics, enable_iter_perf_stats", "what /prometheus/metrics reports latency and KV "
-                                                                 "usage from"))
+        out.append(("moe_config.backend", backend[0], backend[1]))
+    out.append(("return_perf_metrics, enable_iter_perf_stats", "true", "what /prometheus/metrics reports request "
+                                                                         "latency and KV-cache usage from"))
     return out
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def argv_words(command: Command) -> tuple[Word, ...]:

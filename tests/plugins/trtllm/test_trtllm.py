@@ -213,5 +213,11 @@ def test_shellcheck(plans: dict[str, Plan], tmp_path: Path) -> None:
                 path = tmp_path / f"{name}-{artifact.path}"
                 path.write_text(artifact.content)
                 files.append(str(path))
+    lws = list(yaml.safe_load_all(_artifact(plans["llama405b-2nodes-16gpu"], "k8s/llama405b-2node.yaml")))[1]
+    for role in ("leaderTemplate", "workerTemplate"):
+        args = lws["spec"]["leaderWorkerTemplate"][role]["spec"]["containers"][0]["args"]
+        path = tmp_path / f"k8s-{role}.sh"
+        path.write_text("#!/usr/bin/env bash\n" + args[1].replace("$$", "$") + "\n")  # as Kubernetes passes it
+        files.append(str(path))
     result = subprocess.run([tool_or_skip("shellcheck"), *files], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
