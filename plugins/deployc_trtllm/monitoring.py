@@ -12,6 +12,14 @@ from __future__ import annotations
 from deployc.emitters.monitoring import EngineMetrics
 from deployc_trtllm import ENGINE, ENGINE_VERSION
 
+# Metric names MetricsCollector registers (tensorrt_llm/metrics/collector.py, code-index revision 050f80de, whose
+# docstring lists them; the queries below use only these, and only ones the 1.1 collector already had).
+COLLECTOR_METRICS = frozenset({
+    "trtllm_request_success_total", "trtllm_e2e_request_latency_seconds", "trtllm_time_to_first_token_seconds",
+    "trtllm_time_per_output_token_seconds", "trtllm_request_queue_time_seconds", "trtllm_prompt_tokens_total",
+    "trtllm_generation_tokens_total", "trtllm_kv_cache_hit_rate", "trtllm_kv_cache_utilization",
+    "trtllm_num_requests_running", "trtllm_num_requests_waiting",
+})
 METRICS = EngineMetrics(
     engine=f"{ENGINE} {ENGINE_VERSION}", alert_prefix="Trtllm", metrics_path="/prometheus/metrics",
     kv_usage="trtllm_kv_cache_utilization", evictions=None, evictions_label="queueing",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from deployc_trtllm.commands import build_command, engine_extra_options
 from deployc_trtllm.commands import serve_command as engine_serve_command
 from deployc_trtllm.emission import emit
 from deployc_trtllm.manifests import check_flags, check_llm_api_yaml, load
+from deployc_trtllm.monitoring import COLLECTOR_METRICS, METRICS
 from deployc_trtllm.pytorch import extra_options, graph_batch_sizes, serve_command
 from tests.conftest import REPO
 from tests.system_tools import tool_or_skip
@@ -203,6 +205,9 @@ def test_bench_and_monitoring(plans: dict[str, Plan]) -> None:
     exprs = " ".join(r["expr"] for r in rules)
     assert "trtllm_time_per_output_token_seconds_bucket" in exprs and "trtllm_num_requests_waiting" in exprs
     assert ":8000/prometheus/metrics" in _artifact(p, "monitoring.md")
+    queried = set(re.findall(r"trtllm_[a-z_]+", exprs + " ".join(
+        [METRICS.kv_usage, METRICS.queue, METRICS.hit_rate or "", METRICS.ttft_histogram, METRICS.itl_histogram])))
+    assert {q.removesuffix("_bucket") for q in queried} <= COLLECTOR_METRICS
 
 
 def test_shellcheck(plans: dict[str, Plan], tmp_path: Path) -> None:
