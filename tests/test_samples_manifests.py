@@ -9,7 +9,6 @@ A sample a backend cannot serve (the hardware or the checkpoint format) is liste
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import yaml
 from deployc.api import build
 from deployc.diagnostics import DeploycError
 from tests.conftest import REPO, SAMPLES
+from tests.system_tools import tool_or_skip
 
 SCHEMAS = REPO / "tests" / "fixtures" / "schemas"
 K8S_VERSION = "1.32"
@@ -98,9 +98,9 @@ def test_compose_and_kubernetes_pass_the_schema_checks(sample: Path, backend: st
     assert plan["backend"]["name"] == backend
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose (Debian package) not installed")
 @pytest.mark.parametrize("backend", ("sglang", "trtllm"))
 def test_docker_compose_reads_every_compose_file(backend: str, root: Path, tmp_path: Path) -> None:
+    compose = tool_or_skip("docker-compose")
     checked = 0
     for sample in SAMPLES:
         try:
@@ -109,7 +109,7 @@ def test_docker_compose_reads_every_compose_file(backend: str, root: Path, tmp_p
             continue
         if "compose.yaml" not in files:
             continue
-        result = subprocess.run(["docker-compose", "-f", str(out / "compose.yaml"), "config", "-q"],
+        result = subprocess.run([compose, "-f", str(out / "compose.yaml"), "config", "-q"],
                                 capture_output=True, text=True, check=False,
                                 env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_TOKEN": ""})
         assert result.returncode == 0, f"{sample.stem}: {result.stderr}"
