@@ -128,7 +128,8 @@ def capability(target: Target, weights_format: str, kv_cache_dtype: str) -> Capa
     else:
         weights = pytorch_weights_capability(pair, weights_format, ckpt)
         engine = weights_capability(pair, weights_format, ckpt is not None)
-        if not weights.supported and flow == "auto" and engine.supported:
+        # The engine flow is emitted for one node only, so a multi-node spec keeps to what the PyTorch flow loads.
+        if not weights.supported and flow == "auto" and engine.supported and target.spec.hardware.nodes == 1:
             weights = Capability(supported=True, reason=f"{engine.reason} (engine flow: the PyTorch flow loads only "
                                  "pre-quantized checkpoints)", kernel=engine.kernel)
     if not weights.supported:

@@ -157,6 +157,19 @@ def test_pinned_flows(tmp_path: Path) -> None:
     assert "the TensorRT-LLM engine flow is emitted for one node" in check_plan(two)[0].message
 
 
+def test_auto_flow_never_falls_back_to_the_engine_flow_across_nodes(tmp_path: Path) -> None:
+    text = (REPO / "samples" / "llama405b-2nodes-16gpu.toml").read_text().replace('quantization = "none"',
+                                                                               'quantization = "fp8"')
+    path = tmp_path / "two-nodes-fp8.toml"
+    path.write_text(text)
+    with pytest.raises(DeploycError) as info:
+        _plan(path)
+    assert "PyTorch flow serves a pre-quantized checkpoint" in str(info.value.diagnostics[0].hint)
+    path.write_text(text.replace('quantization = "fp8"', 'quantization = "auto"'))
+    p = _plan(path)
+    assert p.primary.knobs.weights_format == "bf16" and check_plan(p) == []
+
+
 def test_yaml_settings_follow_the_plan(plans: dict[str, Plan]) -> None:
     p = plans["llama70b-a100-nvlink"]
     doc = extra_options(p, p.primary)
