@@ -28,7 +28,7 @@ K8S_VERSION = "1.32"
 BACKENDS = ("vllm", "sglang", "trtllm")
 CANNOT_SERVE = {  # (sample, backend) → words of the refusal
     ("qwen7b-awq-t4-edge", "trtllm"): "supports Ampere, Ada, Hopper and Blackwell",
-    ("llama70b-awq-rtx-pro-6000", "trtllm"): "a awq checkpoint (AutoAWQ/GPTQ format) is not one of them",
+    ("llama70b-awq-rtx-pro-6000", "trtllm"): "awq checkpoints are not among them",
 }
 COMPOSE = jsonschema.Draft7Validator(json.loads((SCHEMAS / "compose-spec.json").read_text()))
 LWS = jsonschema.Draft7Validator(json.loads((SCHEMAS / "leaderworkerset-v1.schema.json").read_text()))

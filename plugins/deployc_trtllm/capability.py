@@ -84,8 +84,8 @@ def pytorch_weights_capability(cc: Cc, weights_format: str, checkpoint: Checkpoi
                    + ENGINE_FLOW_HINT)
     entry = _PYTORCH_CHECKPOINTS.get(weights_format)
     if entry is None:
-        return _no(f"{_V}'s PyTorch flow loads FP8, MXFP4 and NVFP4 checkpoints; a {weights_format} checkpoint "
-                   "(AutoAWQ/GPTQ format) is not one of them", "use a ModelOpt-quantized checkpoint, vllm or sglang")
+        return _no(f"{_V}'s PyTorch flow loads FP8, MXFP4 and NVFP4 checkpoints; {checkpoint.method} checkpoints "
+                   "are not among them", "use a ModelOpt-quantized checkpoint, vllm or sglang")
     need, why, kernel = entry
     if weights_format == "fp8" and checkpoint.block_size:
         need, why, kernel = (HOPPER, "block-scaled FP8 (128×128, DeepSeek-V3/R1) runs on Hopper and Blackwell",

@@ -16,6 +16,7 @@ from deployc.backend import Artifact, Emission, FlagReason
 from deployc.emitters import PlainDumper, comment_block
 from deployc.emitters import monitoring as shared_monitoring
 from deployc.emitters.bench import CLIENT_VERSION, BenchClient, BenchTarget, bench_script
+from deployc.emitters.monitoring import EngineMetrics
 from deployc.planner.decisions import Alternative, Decision
 from deployc_trtllm import ENGINE, ENGINE_VERSION
 from deployc_trtllm.capability import plan_flow
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
     from deployc.planner.types import PoolPlan
 
 BENCH_IMAGE = "vllm/vllm-openai:v0.33.0"  # the client whose `vllm bench serve` flags deployc.emitters.bench checks
+ENGINE_FLOW_METRICS = attrs.evolve(METRICS, notes=(
+    "The engine flow's options YAML sets `return_perf_metrics` (request latency); the KV-cache and queue gauges "
+    "come from iteration stats, whose switch (`enable_iter_perf_stats`) is a PyTorch-flow (TorchLlmArgs) field, so "
+    "those rows may stay empty here.",))
 
 
 def options_yaml(plan: Plan, pool: PoolPlan, where: str) -> str:
@@ -130,11 +135,11 @@ def _artifacts(plan: Plan, servers: tuple[Server, ...], options: TrtllmOptions) 
     per_pool = {p.name: options_yaml(plan, p, f"pool {p.name!r}") for p in plan.pools}
     for path, text in kubernetes_files(plan, servers, options, per_pool).items():
         artifacts.append(Artifact(path=path, content=text, description="Kubernetes manifests"))
-    artifacts += _observability(plan, [BenchTarget(name=s.name, port=s.port, pool=s.pool) for s in servers])
+    artifacts += _observability(plan, [BenchTarget(name=s.name, port=s.port, pool=s.pool) for s in servers], METRICS)
     return artifacts
 
 
-def _observability(plan: Plan, targets: list[BenchTarget]) -> list[Artifact]:
+def _observability(plan: Plan, targets: list[BenchTarget], metrics: EngineMetrics) -> list[Artifact]:
     notes = tuple(n for n in (image_note(plan), f"The benchmark client is {CLIENT_VERSION}'s `vllm bench serve` "
                               f"(image {BENCH_IMAGE}) over the OpenAI API: it measures trtllm-serve as any "
                               "client would.") if n)
@@ -144,9 +149,9 @@ def _observability(plan: Plan, targets: list[BenchTarget]) -> list[Artifact]:
     artifacts.append(Artifact(path="bench.sh", content=bench_script(plan, targets, client), executable=True,
                               description="vllm bench serve with the spec's workload, checked against the SLO"))
     artifacts.append(Artifact(path="monitoring.md", description="what to watch", content=shared_monitoring.
-                              monitoring_markdown(plan, METRICS, [(t.name, t.port) for t in targets])))
+                              monitoring_markdown(plan, metrics, [(t.name, t.port) for t in targets])))
     artifacts.append(Artifact(path="prometheus-rules.yaml", description="Prometheus alerts",
-                              content=shared_monitoring.prometheus_rules(plan, METRICS, image_ref(plan))))
+                              content=shared_monitoring.prometheus_rules(plan, metrics, image_ref(plan))))
     return artifacts
 
 
@@ -156,7 +161,7 @@ def emit(plan: Plan) -> Emission:
     if plan_flow(plan.target, {p.knobs.weights_format for p in plan.pools}) == "engine":
         engine = emit_engine_flow(plan, options)
         targets = [BenchTarget(name=n, port=port, pool=pool) for n, port, pool in serve_targets(plan)]
-        return attrs.evolve(engine, artifacts=(*engine.artifacts, *_observability(plan, targets)))
+        return attrs.evolve(engine, artifacts=(*engine.artifacts, *_observability(plan, targets, ENGINE_FLOW_METRICS)))
     servers = place(plan)
     return Emission(artifacts=tuple(_artifacts(plan, servers, options)), flags=_flags(plan, servers),
                     decisions=_decisions(plan, servers, options))
