@@ -208,6 +208,28 @@ def test_multi_node_launch_and_preflight(plans: dict[str, Plan]) -> None:
     assert leader["args"][3:5] == ["trtllm-serve", p.target.spec.model.id]
 
 
+def test_single_node_servers_of_a_multi_node_plan_get_one_script_per_node(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.toml"
+    path.write_text('version = 1\nname = "fleet"\n[model]\nid = "meta-llama/Llama-3.1-8B-Instruct"\n'
+                    'quantization = "none"\n[hardware]\ngpu = "H100 SXM"\ngpus_per_node = 8\nnodes = 2\n'
+                    'network = "eth-100g"\nnetwork_interface = "eth0"\n[workload]\nkind = "chat"\n'
+                    "prompt_tokens = { mean = 1000, p99 = 4000 }\noutput_tokens = { mean = 200, p99 = 800 }\n"
+                    "concurrency = 512\n")
+    p = _plan(path)
+    layout = p.primary.layout
+    assert layout.gpus_used == 16 and layout.tp * layout.pp <= 8
+    paths = {a.path for a in emit(p).artifacts}
+    assert {"run-node-0.sh", "run-node-1.sh", "preflight-nccl.sh"} <= paths and "compose.yaml" not in paths
+    per_node = 8 // (layout.tp * layout.pp)
+    for node in (0, 1):
+        script = _artifact(p, f"run-node-{node}.sh")
+        names = [f"fleet-{r}" for r in range(node * per_node, (node + 1) * per_node)]
+        assert [line.split()[1] for line in script.splitlines() if line.startswith("    --name ")] == names
+        assert "    --publish 8000:8000 \\" in script  # each node's first server on the spec's port
+    (deployment, _service) = list(yaml.safe_load_all(_artifact(p, "k8s/fleet.yaml")))[1:]
+    assert deployment["spec"]["replicas"] == layout.dp
+
+
 def test_bench_and_monitoring(plans: dict[str, Plan]) -> None:
     p = plans["gpt-oss-120b-h100"]
     bench = _artifact(p, "bench.sh")
