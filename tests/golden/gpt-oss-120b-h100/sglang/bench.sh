@@ -24,10 +24,10 @@ check() {  # result file, metric label as vLLM prints it, target in ms
     fi
 }
 
-# Server 'gpt-oss-120b' (pool 'main'). SLO: P99 ITL <= 30 ms. The plan predicts TTFT 39 ms and ITL
-# 21.6 ms at a batch of 28.
+# Server 'gpt-oss-120b' (pool 'main'). SLO: P99 ITL <= 30 ms. The plan predicts TTFT 82 ms and ITL
+# 23.1 ms at a batch of 28.
 url="http://${BENCH_HOST}:8000"
-echo "== gpt-oss-120b: SLO P99 ITL <= 30 ms; plan: TTFT 39 ms, ITL 21.6 ms"
+echo "== gpt-oss-120b: SLO P99 ITL <= 30 ms; plan: TTFT 82 ms, ITL 23.1 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
