@@ -429,16 +429,7 @@ class _Replica:
         if not chunks and decodes == 0:
             return self._idle()
         if not chunks:
-            strides = 1
-            if not (self.waiting and self._admissible_soon()):
-                strides = self._stride()
-            step_s = self.cost(0, 0, 0.0, decodes, self.sum_decode_context / decodes + (strides - 1) / 2)
-            upcoming = self._next_arrival_time()
-            if strides > 1 and upcoming < self.t + strides * step_s and self._admissible_soon():
-                strides = max(1, math.ceil((upcoming - self.t) / step_s))
-            self._advance(step_s * strides)
-            self._decode_tokens(strides, step_s)
-            return True
+            return self._decode_only(decodes)
         strides = self._chunk_strides(chunks, decodes)
         step_s = self._chunk_cost(chunks, decodes, (strides - 1) / 2)
         self._advance(step_s * strides)
@@ -479,6 +470,10 @@ class _Replica:
         decodes = len(self.decoding)
         if decodes == 0:
             return True
+        return self._decode_only(decodes)
+
+    def _decode_only(self, decodes: int) -> bool:
+        """Decode steps with nothing else to schedule: one, or a stride up to the next event."""
         strides = 1 if (self.waiting and self._admissible_soon()) else self._stride()
         step_s = self.cost(0, 0, 0.0, decodes, self.sum_decode_context / decodes + (strides - 1) / 2)
         upcoming = self._next_arrival_time()
