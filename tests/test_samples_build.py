@@ -26,7 +26,9 @@ BACKENDS = ("auto", "vllm", "sglang", "trtllm")
 
 def _build(sample: Path, out: Path, backend: str | None = None) -> dict[str, bytes]:
     rel = str(sample.relative_to(REPO)) if sample.is_relative_to(REPO) else sample.name
-    build(sample, out, backend=backend, display_name=rel)
+    # A forced backend's artifacts are checked whatever its simulated verdict (SGLang's prefill steps miss some
+    # samples' ITL targets); the sample's own choice (auto) must serve its traffic.
+    build(sample, out, backend=backend, display_name=rel, accept_slo_miss=backend is not None)
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 

@@ -43,7 +43,8 @@ def _files(sample: Path, backend: str, root: Path) -> tuple[Path, dict[str, str]
     if key not in _BUILT:
         out = root / f"{sample.stem}-{backend}"
         try:
-            build(sample, out, backend=backend, display_name=sample.name)
+            # The manifests are checked whatever the simulated verdict of a forced backend.
+            build(sample, out, backend=backend, display_name=sample.name, accept_slo_miss=True)
             _BUILT[key] = (out, {str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*"))
                                  if p.is_file()})
         except DeploycError as exc:

@@ -11,9 +11,9 @@ command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }
 cd "$(dirname "${BASH_SOURCE[0]}")"  # the files below sit beside this script
 mkdir -p -- /var/cache/huggingface /var/cache/huggingface/deployc-trtllm/agent-platform
 
-# Server 'agent-platform': pool 'main', TP2, GPUs 0,1, port 8000.
-if docker container inspect agent-platform >/dev/null 2>&1; then
-    echo "a container named agent-platform exists; remove it first: docker rm -f agent-platform" >&2
+# Server 'agent-platform-0': pool 'main', TP1×DP2, GPUs 0, port 8000.
+if docker container inspect agent-platform-0 >/dev/null 2>&1; then
+    echo "a container named agent-platform-0 exists; remove it first: docker rm -f agent-platform-0" >&2
     exit 1
 fi
 #   --name: a fixed name: `docker logs`, `docker stop` and the health status refer to it; a second
@@ -39,20 +39,21 @@ fi
 #   runs (the PyTorch flow, trtllm-serve's default in 1.x, skips the build step
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 4 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
-#   --pp_size: best of 4 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
-#   --max_batch_size: the workload keeps 48.0 requests in flight per replica
-#   --max_num_tokens: the largest per-step budget whose steps stay within the ITL target (50 ms)
-#   when a prompt chunk is co-scheduled
+#   --tp_size: best of 4 valid layouts for the throughput goal: the analytic estimate kept 3, each
+#   simulated under the load with its own knobs (400 requests per replica
+#   --pp_size: best of 4 valid layouts for the throughput goal: the analytic estimate kept 3, each
+#   simulated under the load with its own knobs (400 requests per replica
+#   --max_batch_size: room for every request the load keeps in flight: 24 clients per replica (48
+#   over 2 replicas)
+#   --max_num_tokens: simulated with 512, 2,048, 8,192 tokens per step, 512 serves best for the
+#   throughput goal (TTFT p99 1,458 ms, ITL p99 50.1 ms, 1,191 output tokens/s)
 #   --max_seq_len: the longest request: 16,000 prompt + 1,000 output tokens, rounded up to 256
 #   --kv_cache_free_gpu_memory_fraction: trtllm 1.2.1 takes this fraction of the memory free after
 #   the engine loaded, for the KV cache
 #   --config: LLM API options (chunked prefill, KV block reuse, CUDA graphs)
 docker run --detach \
-    --name agent-platform \
-    --gpus '"device=0,1"' \
+    --name agent-platform-0 \
+    --gpus '"device=0"' \
     --ipc=host \
     --publish 8000:8000 \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -73,10 +74,81 @@ docker run --detach \
     --backend tensorrt \
     --host 0.0.0.0 \
     --port 8000 \
-    --tp_size 2 \
+    --tp_size 1 \
     --pp_size 1 \
-    --max_batch_size 48 \
-    --max_num_tokens 2048 \
+    --max_batch_size 24 \
+    --max_num_tokens 512 \
+    --max_seq_len 17152 \
+    --kv_cache_free_gpu_memory_fraction 0.90 \
+    --config /engines/main/extra-llm-api-options.yaml
+
+# Server 'agent-platform-1': pool 'main', TP1×DP2, GPUs 1, port 8001.
+if docker container inspect agent-platform-1 >/dev/null 2>&1; then
+    echo "a container named agent-platform-1 exists; remove it first: docker rm -f agent-platform-1" >&2
+    exit 1
+fi
+#   --name: a fixed name: `docker logs`, `docker stop` and the health status refer to it; a second
+#   start fails instead of duplicating the server
+#   --gpus: only the GPUs the plan assigned to this server
+#   --ipc=host: share the host's IPC namespace: NCCL and PyTorch worker processes exchange tensors
+#   through /dev/shm, and Docker's default 64 MiB /dev/shm makes them fail or hang (USER-PAINS #9)
+#   --publish: the OpenAI-compatible API port
+#   --volume: the host's Hugging Face cache
+#   --volume: checkpoints, engines and the serve options
+#   --env: the Hugging Face token, passed by name; its value is never written
+#   --ulimit: NCCL and the runtime pin (page-lock) host buffers; the default limit makes that fail
+#   (NVIDIA's docker run for TensorRT-LLM)
+#   --ulimit: a 64 MiB stack, as NVIDIA's docker run gives TensorRT-LLM's MPI worker processes
+#   --restart: come back after a crash or a host reboot, but stay down after `docker stop`
+#   --health-cmd: healthy when /health answers 200 (the server is up and the engine is alive)
+#   --health-start-period: loading weights and capturing CUDA graphs can take minutes; failures then
+#   do not count
+#   nvcr.io/nvidia/tensorrt-llm/release:1.2.1: the pinned image
+#   /engines/main/engine: the engine built by build-engine.sh
+#   --tokenizer: the tokenizer of the Hugging Face model (the engine has none)
+#   --backend: serve the compiled engine: the build limits, quantization and plugins above are what
+#   runs (the PyTorch flow, trtllm-serve's default in 1.x, skips the build step
+#   --host: listen on every interface of the container
+#   --port: the API port (operations.port)
+#   --tp_size: best of 4 valid layouts for the throughput goal: the analytic estimate kept 3, each
+#   simulated under the load with its own knobs (400 requests per replica
+#   --pp_size: best of 4 valid layouts for the throughput goal: the analytic estimate kept 3, each
+#   simulated under the load with its own knobs (400 requests per replica
+#   --max_batch_size: room for every request the load keeps in flight: 24 clients per replica (48
+#   over 2 replicas)
+#   --max_num_tokens: simulated with 512, 2,048, 8,192 tokens per step, 512 serves best for the
+#   throughput goal (TTFT p99 1,458 ms, ITL p99 50.1 ms, 1,191 output tokens/s)
+#   --max_seq_len: the longest request: 16,000 prompt + 1,000 output tokens, rounded up to 256
+#   --kv_cache_free_gpu_memory_fraction: trtllm 1.2.1 takes this fraction of the memory free after
+#   the engine loaded, for the KV cache
+#   --config: LLM API options (chunked prefill, KV block reuse, CUDA graphs)
+docker run --detach \
+    --name agent-platform-1 \
+    --gpus '"device=1"' \
+    --ipc=host \
+    --publish 8001:8001 \
+    --volume /var/cache/huggingface:/root/.cache/huggingface \
+    --volume /var/cache/huggingface/deployc-trtllm/agent-platform:/engines \
+    --env HF_TOKEN \
+    --ulimit memlock=-1 \
+    --ulimit stack=67108864 \
+    --restart unless-stopped \
+    --health-cmd 'python3 -c "import urllib.request; urllib.request.urlopen('"'"'http://127.0.0.1:8001/health'"'"', timeout=10)"' \
+    --health-interval 30s \
+    --health-timeout 10s \
+    --health-retries 3 \
+    --health-start-period 900s \
+    nvcr.io/nvidia/tensorrt-llm/release:1.2.1 \
+    trtllm-serve \
+    /engines/main/engine \
+    --tokenizer Qwen/Qwen3-32B \
+    --backend tensorrt \
+    --host 0.0.0.0 \
+    --port 8001 \
+    --tp_size 1 \
+    --pp_size 1 \
+    --max_batch_size 24 \
+    --max_num_tokens 512 \
     --max_seq_len 17152 \
     --kv_cache_free_gpu_memory_fraction 0.90 \
     --config /engines/main/extra-llm-api-options.yaml

@@ -39,14 +39,14 @@ fi
 #   runs (the PyTorch flow, trtllm-serve's default in 1.x, skips the build step
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 20 valid layouts for the throughput goal: the analytic estimate kept 2, each
+#   --tp_size: best of 20 valid layouts for the throughput goal: the analytic estimate kept 3, each
 #   simulated under the load with its own knobs (400 requests per replica
-#   --pp_size: best of 20 valid layouts for the throughput goal: the analytic estimate kept 2, each
+#   --pp_size: best of 20 valid layouts for the throughput goal: the analytic estimate kept 3, each
 #   simulated under the load with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 128 clients per replica (256
 #   over 2 replicas)
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 2,048 serves best for the
-#   throughput goal (TTFT p99 354 ms, ITL p99 106.9 ms, 5,754 output tokens/s)
+#   throughput goal (TTFT p99 393 ms, ITL p99 106.9 ms, 5,754 output tokens/s)
 #   --max_seq_len: the longest request: 8,000 prompt + 1,200 output tokens, rounded up to 256
 #   --kv_cache_free_gpu_memory_fraction: trtllm 1.2.1 takes this fraction of the memory free after
 #   the engine loaded, for the KV cache
@@ -110,14 +110,14 @@ fi
 #   runs (the PyTorch flow, trtllm-serve's default in 1.x, skips the build step
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 20 valid layouts for the throughput goal: the analytic estimate kept 2, each
+#   --tp_size: best of 20 valid layouts for the throughput goal: the analytic estimate kept 3, each
 #   simulated under the load with its own knobs (400 requests per replica
-#   --pp_size: best of 20 valid layouts for the throughput goal: the analytic estimate kept 2, each
+#   --pp_size: best of 20 valid layouts for the throughput goal: the analytic estimate kept 3, each
 #   simulated under the load with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 128 clients per replica (256
 #   over 2 replicas)
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 2,048 serves best for the
-#   throughput goal (TTFT p99 354 ms, ITL p99 106.9 ms, 5,754 output tokens/s)
+#   throughput goal (TTFT p99 393 ms, ITL p99 106.9 ms, 5,754 output tokens/s)
 #   --max_seq_len: the longest request: 8,000 prompt + 1,200 output tokens, rounded up to 256
 #   --kv_cache_free_gpu_memory_fraction: trtllm 1.2.1 takes this fraction of the memory free after
 #   the engine loaded, for the KV cache

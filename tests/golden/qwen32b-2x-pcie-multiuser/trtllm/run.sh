@@ -40,14 +40,14 @@ fi
 #   --backend: TensorRT-LLM 1.x's serving path (the default), stated so the flow is explicit
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 4 valid layouts for the throughput goal: the analytic estimate kept 2, each
+#   --tp_size: best of 4 valid layouts for the throughput goal: the analytic estimate kept 3, each
 #   simulated under the load with its own knobs (400 requests per replica
-#   --pp_size: best of 4 valid layouts for the throughput goal: the analytic estimate kept 2, each
+#   --pp_size: best of 4 valid layouts for the throughput goal: the analytic estimate kept 3, each
 #   simulated under the load with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 24 clients per replica (24
 #   over 1 replicas)
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
-#   throughput goal (TTFT p99 1,232 ms, ITL p99 47.5 ms, 610 output tokens/s)
+#   throughput goal (TTFT p99 1,271 ms, ITL p99 47.5 ms, 610 output tokens/s)
 #   --max_seq_len: the longest request: 6,000 prompt + 1,500 output tokens, rounded up to 256
 #   --config: LLM API options (KV cache, chunked prefill, CUDA graphs, parallel settings)
 docker run --detach \

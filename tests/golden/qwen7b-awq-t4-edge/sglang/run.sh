@@ -42,7 +42,7 @@ fi
 #   --max-running-requests: room for every request the load keeps in flight: 8 clients per replica
 #   (8 over 1 replicas)
 #   --chunked-prefill-size: simulated with 256, 2,048, 8,192 tokens per step, 2,048 serves best for
-#   the latency goal (TTFT p99 647 ms, ITL p99 461.8 ms, 161 output tokens/s)
+#   the latency goal (TTFT p99 686 ms, ITL p99 461.8 ms, 161 output tokens/s)
 #   --schedule-policy: no shared prefix is declared, but chat turns re-send their history
 #   --dtype: T4 (turing) has no BF16 tensor cores
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
