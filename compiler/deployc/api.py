@@ -18,6 +18,7 @@ from deployc.diagnostics import Diagnostic, PlanError, PluginError, Severity, Sp
 from deployc.emit import RESERVED_NAMES, BuildOutput, check_artifact_paths, write_build
 from deployc.planner.plan import Plan
 from deployc.plugins import PluginRegistry, default_registry
+from deployc.spec.characters import character_diagnostics
 from deployc.spec.loader import SpecDocument, read_document
 from deployc.spec.model import Spec
 from deployc.spec.schema import validator
@@ -51,9 +52,12 @@ def load_spec(path: Path, registry: PluginRegistry | None = None, display_name: 
     registry = registry or default_registry()
     document = read_document(Path(path), display_name)
     secrets = secret_diagnostics(document)
-    problems = [redact(d) for d in schema_diagnostics(document, validator(registry.option_schemas()))]
-    if problems or secrets:
-        raise SpecError(sorted([*secrets, *problems], key=sort_key))
+    characters = [redact(d) for d in character_diagnostics(document)]
+    flagged = {d.key_path for d in characters}  # the schema's pattern errors there would say it again
+    problems = [redact(d) for d in schema_diagnostics(document, validator(registry.option_schemas()))
+                if not (d.rule in ("DPC010", "DPC015", "DPC020") and d.key_path in flagged)]
+    if problems or secrets or characters:
+        raise SpecError(sorted([*secrets, *characters, *problems], key=sort_key))
     spec = structure_spec(document.raw)
     found = semantic_diagnostics(document, spec)
     if has_errors(found):

@@ -316,7 +316,7 @@ def _info_problem(info: object) -> str | None:
     for field in ("engine", "engine_version", "image", "image_tag", "summary"):
         if not isinstance(getattr(info, field), str):
             return f"a BackendInfo whose {field} is {type(getattr(info, field)).__name__}, not str"
-    if not isinstance(info.name, str) or not _BACKEND_NAME.match(info.name) or info.name == "auto":
+    if not isinstance(info.name, str) or not _BACKEND_NAME.fullmatch(info.name) or info.name == "auto":
         return f"a BackendInfo whose name {info.name!r} is not 1-32 lower-case letters, digits, - or _ (nor 'auto')"
     schema = info.options_schema
     if not isinstance(schema, dict) or schema.get("type") != "object":

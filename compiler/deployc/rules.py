@@ -32,7 +32,10 @@ _RULES: tuple[Rule, ...] = (
     Rule("DPC014", "missing key", "A required key or table is absent."),
     Rule("DPC015", "malformed value", "A string that does not match the required pattern or length."),
     Rule("DPC016", "unsupported spec version", "Only `version = 1` exists."),
-    Rule("DPC020", "unsafe characters", "Control characters or newlines in a value that reaches a command line."),
+    Rule("DPC020", "unsafe characters",
+         "A control character (C0 or C1: newline, tab, escape, NEL...), a Unicode line or paragraph separator, a "
+         "bidirectional-text control or an invisible character in a key or value, or a value that would read "
+         "as a flag."),
     Rule("DPC021", "secret in spec",
          "A value that looks like an access token. Specs are committed to git: reference secrets by the "
          "name of an environment variable (`operations.hf_token_env`) instead."),
