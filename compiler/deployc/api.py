@@ -93,6 +93,8 @@ def plan(path: Path, backend: str | None = None, registry: PluginRegistry | None
 
     registry = registry or default_registry()
     loaded, target, warnings = resolve_spec(path, registry, display_name)
+    if (backend or loaded.spec.operations.backend) == "auto":
+        _refuse_auto_beside_broken_builtins(registry)
     try:
         result = make_plan(target, registry, backend_override=backend, warnings=warnings)
     except PlanError as exc:
@@ -106,6 +108,20 @@ def _locate_pin(diag: Diagnostic, document: SpecDocument) -> Diagnostic:
     if diag.line is not None or not (key == "plan" or key.startswith("plan.")):
         return diag
     return evolve(diag, line=document.locator.line_of(tuple(key.split("."))))
+
+
+def _refuse_auto_beside_broken_builtins(registry: PluginRegistry) -> None:
+    """``auto`` would silently pick another engine when a built-in backend failed to load (or was claimed)."""
+    broken = registry.failed_builtins()
+    if not broken:
+        return
+    names = ", ".join(broken)
+    causes = [f.diagnostic for f in registry.failures if f.backend in broken]
+    raise PluginError([Diagnostic(
+        rule="DPC508", message=f'backend = "auto" will not choose while the built-in backend {names} is not working: '
+                               "the choice would silently differ from a working installation",
+        hint="fix or uninstall the plugin named below (`deployc backends`), or name the backend to use with "
+             "--backend or operations.backend"), *causes])
 
 
 def emit(plan_: Plan, registry: PluginRegistry | None = None) -> Emission:

@@ -24,7 +24,8 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad command line
     INTERNAL = 3  # a bug in deployc: clean report, traceback saved to a file
     PLUGIN = 4  # a backend plugin failed
-    INTERRUPTED = 130  # Ctrl-C
+    INTERRUPTED = 130  # Ctrl-C (SIGINT)
+    TERMINATED = 143  # SIGTERM, handled like Ctrl-C: partial output removed (128 + 15, the shell's convention)
 
 
 class Severity(enum.StrEnum):

@@ -91,7 +91,12 @@ _RULES: tuple[Rule, ...] = (
     Rule("DPC503", "plugin returned the wrong type", "A hook result does not match its documented type."),
     Rule("DPC504", "duplicate backend name", "Two plugins claim the same backend name."),
     Rule("DPC505", "plugin wrote outside the output directory", "An artifact path is absolute or escapes with `..`."),
-    Rule("DPC506", "plugin timed out", "A hook did not return within the time limit."),
+    Rule("DPC506", "plugin timed out", "A plugin's import or a hook did not finish within the time limit."),
+    Rule("DPC507", "plugin time limit invalid",
+         "`DEPLOYC_PLUGIN_TIMEOUT_S` must be a number of seconds above 0 and at most 86400."),
+    Rule("DPC508", "a built-in backend is broken",
+         "`backend = \"auto\"` refuses to choose while vllm, sglang or trtllm failed to load or is claimed by "
+         "another plugin; name a backend explicitly or fix the installation."),
     Rule("DPC601", "output directory not owned by deployc",
          "The directory is not empty and has no deployc manifest; use --force to replace it."),
     Rule("DPC602", "output cannot be written", "Permission denied, read-only or full file system."),
