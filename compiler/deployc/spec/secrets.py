@@ -44,12 +44,12 @@ def redact_text(text: str) -> str:
 
 
 def redact(diagnostic: Diagnostic) -> Diagnostic:
-    """A diagnostic with no token in its message, value, hint or key path."""
+    """A diagnostic with no token in its message, value, hint, key path or file name."""
     def clean(text: str | None) -> str | None:
         return None if text is None else redact_text(text)
 
     return evolve(diagnostic, message=redact_text(diagnostic.message), value=clean(diagnostic.value),
-                  hint=clean(diagnostic.hint), key_path=clean(diagnostic.key_path))
+                  hint=clean(diagnostic.hint), key_path=clean(diagnostic.key_path), file=clean(diagnostic.file))
 
 
 def _walk(node: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str, bool]]:
