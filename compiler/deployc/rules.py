@@ -37,8 +37,13 @@ _RULES: tuple[Rule, ...] = (
          "bidirectional-text control or an invisible character in a key or value, or a value that would read "
          "as a flag."),
     Rule("DPC021", "secret in spec",
-         "A value that looks like an access token. Specs are committed to git: reference secrets by the "
-         "name of an environment variable (`operations.hf_token_env`) instead."),
+         "A key or value that looks like an access token or secret key, or an `extra_args` flag that takes a "
+         "credential (`--api-key`, `--hf-token`...). Specs are committed to git: reference secrets by the name "
+         "of an environment variable (`operations.hf_token_env`) instead."),
+    Rule("DPC022", "extra_args flag loads code or exposes the server",
+         "A pass-through engine flag that imports code (`--middleware`, `--tool-parser-plugin`...), reads a chat "
+         "template from a file, or lets any origin call the server (`--allowed-origins \"*\"`). Name it in "
+         "`operations.trusted_extra_args` if that is intended."),
     Rule("DPC101", "unknown GPU", "The GPU is not in the catalog (names, aliases and nvidia-smi names resolve)."),
     Rule("DPC102", "model not found",
          "The model is neither a catalog name, a local config.json, nor a repo id in the Hugging Face cache."),
