@@ -103,8 +103,12 @@ _RULES: tuple[Rule, ...] = (
          "`backend = \"auto\"` refuses to choose while vllm, sglang or trtllm failed to load or is claimed by "
          "another plugin; name a backend explicitly or fix the installation."),
     Rule("DPC601", "output directory not owned by deployc",
-         "The directory is not empty and has no deployc manifest; use --force to replace it."),
+         "The directory is not empty and has no valid deployc manifest (use --force to replace it), or it is a "
+         "mount point, a system directory, or holds the current directory, home or the spec (never replaced)."),
     Rule("DPC602", "output cannot be written", "Permission denied, read-only or full file system."),
+    Rule("DPC603", "output directory busy",
+         "Another deployc build has held the lock on the output's parent directory for a minute; builds into one "
+         "place take turns."),
 )
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
