@@ -118,29 +118,53 @@ def test_sigkill_at_random_moments_never_loses_the_output(tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+_RACER = """
+import hashlib, sys, time
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+import deployc.emit as emit
+out, marks, role = Path({out!r}), Path({marks!r}), sys.argv[1]
+
+def wait_for(condition, seconds):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+if role == "first":  # stages its build, then lets the second one start checking before it swaps
+    original = emit._write_tree
+    def staged(root, files, executable):
+        original(root, files, executable)
+        (marks / "first-staged").touch()
+        wait_for(lambda: (marks / "second-checking").exists(), 3)
+    emit._write_tree = staged
+    files = {{"run.sh": b"new"}}
+else:  # checks ownership file by file while the first one swaps its build in
+    wait_for(lambda: (marks / "first-staged").exists(), 30)
+    class SlowHashlib:
+        @staticmethod
+        def sha256(data=b""):
+            if not (marks / "second-checking").exists():
+                (marks / "second-checking").touch()
+                wait_for(lambda: (out / "run.sh").read_bytes() == b"new", 3)
+            return hashlib.sha256(data)
+    emit.hashlib = SlowHashlib
+    files = {{"run.sh": b"second"}}
+emit.write_build(out, files, set(), version="1")
+"""
+
+
 def test_concurrent_builds_take_turns(tmp_path: Path) -> None:
-    """Two builds into one directory: the second waits for the first, then replaces its (owned) output."""
-    out = tmp_path / "out"
-    script = textwrap.dedent(f"""
-        import sys, time
-        sys.path.insert(0, {str(REPO)!r})
-        import deployc.emit as emit
-        original = emit._write_tree
-        def slow(root, files, executable):
-            original(root, files, executable)
-            time.sleep(1.0)
-        emit._write_tree = slow
-        emit.write_build({str(out)!r}, {{"run.sh": sys.argv[1].encode()}}, set(), version="1")
-    """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, name], stderr=subprocess.PIPE, text=True)
-             for name in ("first", "second")]
-    results = [(p.wait(60), p.stderr.read() if p.stderr else "") for p in procs]
-    for proc in procs:
-        if proc.stderr:
-            proc.stderr.close()
+    """A second build checked the output while the first swapped it in, and saw "edited" files."""
+    out, marks = tmp_path / "out", tmp_path / "marks"
+    marks.mkdir()
+    _build(out, {"k8s/a.yaml": b"a", "run.sh": b"old"})
+    script = _RACER.format(repo=str(REPO), out=str(out), marks=str(marks))
+    procs = [subprocess.Popen([sys.executable, "-c", script, role], stderr=subprocess.PIPE, text=True)
+             for role in ("first", "second")]
+    results = [(proc.wait(60), proc.communicate()[1]) for proc in procs]
     assert results == [(0, ""), (0, "")]
-    assert (out / "run.sh").read_text() in ("first", "second")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert (out / "run.sh").read_bytes() == b"second"  # the second waited for the first, then replaced it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["marks", "out"]
 
 
 def test_a_build_stuck_holding_the_lock_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
