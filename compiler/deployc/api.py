@@ -14,7 +14,16 @@ from attrs import evolve, frozen
 
 from deployc import __version__
 from deployc.backend import Artifact, Emission
-from deployc.diagnostics import Diagnostic, PlanError, PluginError, Severity, SpecError, has_errors, sort_key
+from deployc.diagnostics import (
+    Diagnostic,
+    PlanError,
+    PluginError,
+    Severity,
+    SpecError,
+    cap_per_rule,
+    has_errors,
+    sort_key,
+)
 from deployc.emit import RESERVED_NAMES, BuildOutput, check_artifact_paths, write_build
 from deployc.planner.plan import Plan
 from deployc.plugins import PluginRegistry, default_registry
@@ -52,16 +61,17 @@ def load_spec(path: Path, registry: PluginRegistry | None = None, display_name: 
     registry = registry or default_registry()
     document = read_document(Path(path), display_name)
     secrets = secret_diagnostics(document)
-    characters = [redact(d) for d in character_diagnostics(document)]
+    characters = character_diagnostics(document)
     flagged = {d.key_path for d in characters}  # the schema's pattern errors there would say it again
-    problems = [redact(d) for d in schema_diagnostics(document, validator(registry.option_schemas()))
+    problems = [d for d in schema_diagnostics(document, validator(registry.option_schemas()))
                 if not (d.rule in ("DPC010", "DPC015", "DPC020") and d.key_path in flagged)]
     if problems or secrets or characters:
-        raise SpecError(sorted([*secrets, *characters, *problems], key=sort_key))
+        shown = cap_per_rule(sorted([*secrets, *characters, *problems], key=sort_key))
+        raise SpecError([redact(d) for d in shown])  # every message may quote a token found elsewhere
     spec = structure_spec(document.raw)
     found = semantic_diagnostics(document, spec)
     if has_errors(found):
-        raise SpecError(sorted((d for d in found if d.severity is Severity.ERROR), key=sort_key))
+        raise SpecError(cap_per_rule(sorted((d for d in found if d.severity is Severity.ERROR), key=sort_key)))
     return LoadedSpec(document=document, spec=spec, warnings=tuple(found))
 
 
