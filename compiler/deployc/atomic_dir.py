@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import fcntl
 import functools
 import os
 import re
@@ -25,6 +24,11 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: builds are not serialised (docs/security.md)
+    fcntl = None  # type: ignore[assignment]
 
 AT_FDCWD = -100  # <fcntl.h>: paths relative to the current directory
 RENAME_NOREPLACE = 1  # <linux/fs.h>
@@ -114,6 +118,9 @@ def build_lock(parent: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]:
     Yields True when held, False where the file system has no locks (some network file systems):
     the build then goes on unlocked, as before.  Raises TimeoutError after ``wait_s``.
     """
+    if fcntl is None:
+        yield False
+        return
     fd = os.open(parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
         deadline = time.monotonic() + wait_s

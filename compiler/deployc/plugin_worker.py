@@ -80,7 +80,7 @@ def _stdout_to_stderr() -> Iterator[None]:
     The main thread only waits meanwhile, so swapping the process-wide stream is safe.
     """
     saved = None
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no stdout, closed, or not a real file
         sys.stdout.flush()
         saved = os.dup(1)
         os.dup2(2, 1)
@@ -89,7 +89,7 @@ def _stdout_to_stderr() -> Iterator[None]:
             yield
     finally:
         if saved is not None:
-            with contextlib.suppress(OSError, ValueError):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
                 sys.stderr.flush()
                 os.dup2(saved, 1)
             os.close(saved)
