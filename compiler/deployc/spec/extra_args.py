@@ -93,7 +93,7 @@ def _risk(flag: str, value: str | None) -> str | None:
 
 def risky_flag_diagnostics(document: SpecDocument, spec: Spec) -> Iterator[Diagnostic]:
     """A DPC022 for each code-loading or exposing flag not named in ``operations.trusted_extra_args``."""
-    trusted = set(spec.operations.trusted_extra_args)
+    trusted = set(spec.operations.trusted_extra_args or ())  # None: not given (kept out of the lock file)
     for path, items in _extra_args(document.raw):
         for index, flag, value in _flags(items):
             risk = _risk(flag, value)
