@@ -142,9 +142,26 @@ def _ecma_pattern(validator: Any, pattern: str, instance: Any, _schema: Mapping[
 def _validator_for(fragments_json: str) -> Any:
     import jsonschema  # noqa: PLC0415  (heavy import: only when validating)
 
-    schema = spec_schema(json.loads(fragments_json))
+    schema = _checks_before_descent(spec_schema(json.loads(fragments_json)))
     cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern})
     return cls(schema)
+
+
+_DESCENT = ("properties", "prefixItems", "items")
+
+
+def _checks_before_descent(node: Any) -> Any:
+    """The schema with each object's own checks (``maxItems``...) before the keywords that descend into it.
+
+    jsonschema reports in keyword order, and only the first errors are collected (schema_errors): 2,000
+    broken ``[[workload.classes]]`` must not hide that there may be at most 8.
+    """
+    if isinstance(node, list):
+        return [_checks_before_descent(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    own = {k: _checks_before_descent(v) for k, v in node.items() if k not in _DESCENT}
+    return {**own, **{k: _checks_before_descent(node[k]) for k in _DESCENT if k in node}}
 
 
 def validator(backend_fragments: Mapping[str, Mapping[str, Any]]) -> Any:
