@@ -74,7 +74,11 @@ def alerts(plan: Plan, m: EngineMetrics) -> list[dict[str, Any]]:
                     "for": "30m", "labels": {"severity": "info"},
                     "annotations": {"summary": f"prefix cache hit rate below half of the {hit:.0%} the spec's "
                                                "shared prefix implies: the prefix is not really shared"}})
-    for target, metric, name in ((slo.ttft_ms, m.ttft_histogram, "Ttft"), (slo.itl_ms, m.itl_histogram, "Itl")):
+    # The engines' per-output-token histogram observes every token interval: its p99 is the ITL p99 and bounds
+    # the TPOT p99 (a request's mean interval) from above, so a TPOT target alerts on it too.
+    targets = ((slo.ttft_ms, m.ttft_histogram, "Ttft"), (slo.itl_ms, m.itl_histogram, "Itl"),
+               (slo.tpot_ms, m.itl_histogram, "Tpot"))
+    for target, metric, name in targets:
         if target is not None and target.p99 is not None:
             out.append({"alert": f"{m.alert_prefix}{name}P99AboveSlo", "expr": f"{p99(metric)} > {target.p99 / 1000:g}",
                         "for": "10m", "labels": {"severity": "warning"},
