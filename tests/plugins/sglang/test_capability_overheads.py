@@ -63,3 +63,22 @@ def test_graph_memory_larger_than_vllm_class_and_outside_the_fraction() -> None:
     assert overheads.memory_fraction_kind == "weights_and_kv"
     assert overheads.cuda_graph_in_budget is False
     assert cuda_graph_bytes(_query(cuda_graphs=False)) == 0
+
+
+def test_turing_is_refused_whatever_the_precision_with_vllm_as_the_alternative() -> None:
+    from pathlib import Path  # noqa: PLC0415
+
+    from deployc.api import plan  # noqa: PLC0415
+    from deployc.diagnostics import PlanError  # noqa: PLC0415
+    from tests.conftest import REPO  # noqa: PLC0415
+
+    sample = REPO / "samples" / "qwen7b-awq-t4-edge.toml"  # AWQ on a T4: the loader's minimum (75) would allow it
+    try:
+        plan(Path(sample), "sglang", display_name=sample.name)
+    except PlanError as exc:
+        hint = exc.diagnostics[0].hint or ""
+    else:
+        raise AssertionError("SGLang planned a T4")
+    assert hint == ("sglang: SGLang 0.5.23's prebuilt kernels (sgl-kernel) have no sm_75 images for some ops every "
+                    "model runs (sgl-project/sglang#38515, #24224); T4 has compute capability 7.5; use vllm (runs "
+                    "AWQ and GPTQ on Turing through Marlin)")
