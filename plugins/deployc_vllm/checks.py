@@ -15,6 +15,7 @@ from deployc_vllm.command import OWNED_FLAGS, NodeRole, serve_command
 from deployc_vllm.container import image_note, node_role
 from deployc_vllm.flags import check_argv, load_manifest
 from deployc_vllm.options import VllmOptions, parse_options
+from deployc_vllm.parsers import agent_parsers
 from deployc_vllm.placement import PlacementError, place
 
 if TYPE_CHECKING:
@@ -150,6 +151,19 @@ def _option_warnings(plan: Plan, options: VllmOptions) -> list[Diagnostic]:
     return out
 
 
+def _agent_warning(plan: Plan, extra_args: tuple[str, ...]) -> list[Diagnostic]:
+    spec = plan.target.spec
+    if spec.workload.kind != "agent" or any(a.partition("=")[0] == "--tool-call-parser" for a in extra_args):
+        return []
+    if agent_parsers(plan.target.model.family, spec.model.id) is not None:
+        return []
+    return [_error(plan, f"an agent workload, but deployc knows no vLLM tool-call parser for {spec.model.id}: "
+                          "tool calls come back as plain text in the answer", key="workload.kind",
+                    severity=Severity.WARNING,
+                    hint='name the model\'s parser in [backends.vllm] extra_args, e.g. '
+                         '["--enable-auto-tool-choice", "--tool-call-parser", "hermes"]')]
+
+
 def check_plan(plan: Plan) -> list[Diagnostic]:
     """Every problem vLLM 0.33.0 would have with this plan."""
     options = parse_options(plan.target.spec.backends.get("vllm"))
@@ -160,4 +174,5 @@ def check_plan(plan: Plan) -> list[Diagnostic]:
     words = _word_checks(plan)
     diagnostics += words or _argv_checks(plan, options)  # a flag-like value would be reported twice
     diagnostics += _option_warnings(plan, options)
+    diagnostics += _agent_warning(plan, options.extra_args)
     return diagnostics

@@ -19,6 +19,7 @@ from deployc.emitters.shell import ArgGroup
 from deployc.planner.decisions import Decision
 from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.options import VllmOptions
+from deployc_vllm.parsers import agent_parsers
 from deployc_vllm.placement import PlacementError, Server, local_dp
 
 if TYPE_CHECKING:
@@ -209,6 +210,23 @@ def _multi_node(b: _Builder, server: Server, role: NodeRole, options: VllmOption
         b.add(("--headless",), "a worker node: runs GPU workers only, the head serves the API")
 
 
+def _agent(b: _Builder, plan: Plan) -> None:
+    if plan.target.spec.workload.kind != "agent":
+        return
+    parsers = agent_parsers(plan.target.model.family, plan.target.spec.model.id)
+    if parsers is None:
+        return
+    if parsers.tool:
+        b.add(("--enable-auto-tool-choice",), "agent workload: the model may decide to call a tool "
+              "(tool_choice \"auto\"); vLLM refuses such requests without it")
+        b.add(("--tool-call-parser", parsers.tool),
+              f"agent workload: tool calls in the model's format ({parsers.model}) come back as OpenAI tool_calls "
+              "instead of plain text")
+    if parsers.reasoning:
+        b.add(("--reasoning-parser", parsers.reasoning),
+              f"a reasoning model: its thinking goes to reasoning_content, not into the answer ({parsers.model})")
+
+
 def serve_command(plan: Plan, server: Server, options: VllmOptions, role: NodeRole | None = None) -> ServeCommand:
     """The full argv of one server on one node."""
     role = role or NodeRole()
@@ -228,6 +246,7 @@ def serve_command(plan: Plan, server: Server, options: VllmOptions, role: NodeRo
     _runtime(b, server, options)
     if spec.model.trust_remote_code:
         b.add(("--trust-remote-code",), "the spec allows the model repository's own code (model.trust_remote_code)")
+    _agent(b, plan)
     _multi_node(b, server, role, options)
     for words in split_flags(options.extra_args):
         b.argv += words

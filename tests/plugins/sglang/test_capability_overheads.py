@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from deployc.api import plan
 from deployc.backend import OverheadQuery
+from deployc.diagnostics import PlanError
 from deployc_sglang.capability import kv_capability, weights_capability
 from deployc_sglang.overheads import (
     cuda_graph_bytes,
@@ -11,6 +15,7 @@ from deployc_sglang.overheads import (
     prefill_graph_buckets,
     runtime_overheads,
 )
+from tests.conftest import REPO
 
 GIB = 1 << 30
 
@@ -66,12 +71,6 @@ def test_graph_memory_larger_than_vllm_class_and_outside_the_fraction() -> None:
 
 
 def test_turing_is_refused_whatever_the_precision_with_vllm_as_the_alternative() -> None:
-    from pathlib import Path  # noqa: PLC0415
-
-    from deployc.api import plan  # noqa: PLC0415
-    from deployc.diagnostics import PlanError  # noqa: PLC0415
-    from tests.conftest import REPO  # noqa: PLC0415
-
     sample = REPO / "samples" / "qwen7b-awq-t4-edge.toml"  # AWQ on a T4: the loader's minimum (75) would allow it
     try:
         plan(Path(sample), "sglang", display_name=sample.name)
