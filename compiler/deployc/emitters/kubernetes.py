@@ -48,6 +48,7 @@ class Probe:
     path: str
     port: int
     startup_budget_s: int = 1800
+    timeout_s: int = 10  # the same as the Docker health check's --health-timeout
 
 
 @frozen(kw_only=True)
@@ -80,12 +81,15 @@ class ContainerInput:
 
 
 def _probes(probe: Probe) -> dict[str, Any]:
+    # Every probe states its timeout: Kubernetes' default is 1 s, and a busy engine can take longer to answer
+    # /health while a long prefill holds its event loop, which would mark a healthy pod unready.
     http = {"httpGet": {"path": probe.path, "port": probe.port}}
     period = 10
     return {
-        "startupProbe": {**http, "periodSeconds": period, "failureThreshold": max(probe.startup_budget_s // period, 1)},
-        "readinessProbe": {**http, "periodSeconds": period, "failureThreshold": 3},
-        "livenessProbe": {**http, "periodSeconds": 30, "timeoutSeconds": 10, "failureThreshold": 5},
+        "startupProbe": {**http, "periodSeconds": period, "timeoutSeconds": probe.timeout_s,
+                         "failureThreshold": max(probe.startup_budget_s // period, 1)},
+        "readinessProbe": {**http, "periodSeconds": period, "timeoutSeconds": probe.timeout_s, "failureThreshold": 3},
+        "livenessProbe": {**http, "periodSeconds": 30, "timeoutSeconds": probe.timeout_s, "failureThreshold": 5},
     }
 
 
