@@ -126,7 +126,9 @@ def _parallel(b: _Builder, server: Server) -> None:
     if server.engine_dp > 1:
         b.add(("--data-parallel-size", str(server.engine_dp)),
               f"{label}: {server.engine_dp} data-parallel ranks inside one engine, so the experts can be sharded "
-              "across them", "parallelism")
+              "across them" if layout.ep > 1 else
+              f"{label}: {server.engine_dp} replicas on this host as one engine: vLLM's API server spreads the "
+              "requests over them behind one port", "parallelism")
     if layout.ep > 1:
         b.add(("--enable-expert-parallel",), f"{label}: MoE experts sharded across GPUs instead of split by TP",
               "parallelism")

@@ -55,18 +55,27 @@ def _decisions(plan: Plan, servers: tuple[Server, ...], options: VllmOptions) ->
     for pool in plan.pools:
         if pool.layout.dp <= 1:
             continue
-        inside = engine_data_parallel(pool)
-        out.append(Decision(
-            id=f"vllm.data_parallel.{pool.name}", value="one engine (--data-parallel-size)" if inside else
-            "separate servers", rule="DPC402",
-            reason=("expert parallelism shards the MoE experts across the data-parallel ranks, which must be one "
-                    "engine" if inside else
-                    f"{pool.layout.dp} independent servers (own GPUs, own port): one crash or restart takes out one "
-                    "replica, and any load balancer (or a Kubernetes Service) spreads the requests"),
-            numbers=(Quantity("replicas", pool.layout.dp, ""),),
-            rejected=(Alternative("separate servers" if inside else "--data-parallel-size",
-                                  "experts could not be sharded across replicas" if inside else
-                                  "one engine process for all replicas: a failure restarts them all"),)))
+        engines = [s for s in servers if s.pool is pool]
+        if engine_data_parallel(pool):
+            value, reason = "one engine (--data-parallel-size)", (
+                "expert parallelism shards the MoE experts across the data-parallel ranks, which must be one engine")
+            rejected = Alternative("separate servers", "experts could not be sharded across replicas")
+        elif all(s.engine_dp == 1 for s in engines):
+            value, reason = "one server per replica", (
+                f"each replica needs {pool.layout.tp * pool.layout.pp} GPUs, a whole host or more: one engine per "
+                "replica, each host serving on its own address")
+            rejected = Alternative("--data-parallel-size", "replicas on different hosts")
+        else:
+            value, reason = "one engine per host (--data-parallel-size)", (
+                "the replicas on a host are one vLLM engine with --data-parallel-size: its API server spreads the "
+                "requests over the data-parallel engine cores behind one port, so no load balancer is needed")
+            rejected = Alternative("separate servers on separate ports",
+                                   "nothing would spread the requests over the ports without a load balancer in "
+                                   "front")
+        out.append(Decision(id=f"vllm.data_parallel.{pool.name}", value=value, rule="DPC402", reason=reason,
+                            numbers=(Quantity("replicas", pool.layout.dp, ""),
+                                     Quantity("engines", len(engines), "")),
+                            rejected=(rejected,)))
     if nodes_used(servers) > 1:
         ray = options.distributed_executor_backend == "ray"
         out.append(Decision(

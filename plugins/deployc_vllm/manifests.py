@@ -28,7 +28,7 @@ from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.command import NodeRole, serve_command
 from deployc_vllm.container import HF_TOKEN, docker_run, image_note, image_ref, launch
 from deployc_vllm.options import VllmOptions
-from deployc_vllm.placement import Server
+from deployc_vllm.placement import Server, engine_data_parallel
 
 if TYPE_CHECKING:
     from deployc.planner.plan import Plan
@@ -81,12 +81,18 @@ def _container(plan: Plan, server: Server, options: VllmOptions, role: NodeRole,
 def _pool_documents(plan: Plan, pool_servers: list[Server], options: VllmOptions) -> list[dict[str, Any]]:
     # Pods have their own network namespace: every replica listens on the spec's port.
     first = attrs.evolve(pool_servers[0], port=plan.target.spec.operations.port)
+    replicas = len(pool_servers)
+    if not engine_data_parallel(first.pool) and first.engine_dp > 1:
+        # The Service balances over pods: one pod per replica, not one engine holding a host's replicas.
+        per_replica = first.pool.layout.tp * first.pool.layout.pp
+        first = attrs.evolve(first, gpu_ids=first.gpu_ids[:per_replica], engine_dp=1)
+        replicas = first.pool.layout.dp
     labels = _labels(plan, first)
     name = labels["app.kubernetes.io/instance"]
     namespace = options.k8s_namespace
     if not first.spans_nodes:
         pod = _container(plan, first, options, NodeRole(), (), "vllm")
-        return [deployment(name, namespace, labels, len(pool_servers), pod),
+        return [deployment(name, namespace, labels, replicas, pod),
                 service(name, namespace, labels, first.port)]
     hw = plan.target.spec.hardware
     env = tuple((v.name, v.value) for v in nccl_env(hw.network, hw.network_interface, hw.ib_hcas))
@@ -95,7 +101,7 @@ def _pool_documents(plan: Plan, pool_servers: list[Server], options: VllmOptions
                         env, "vllm-leader")
     worker = _container(plan, first, options, NodeRole(nnodes=size, rank=WORKER_INDEX, head=False,
                                                        head_addr=LEADER_ADDR), env, "vllm-worker")
-    return [leader_worker_set(name, namespace, labels, len(pool_servers), size, leader, worker),
+    return [leader_worker_set(name, namespace, labels, replicas, size, leader, worker),
             service(name, namespace, labels, first.port, selector={**labels, "role": "leader"})]
 
 

@@ -77,12 +77,12 @@ def test_extra_args_rules(tmp_path: Path) -> None:
         "extra_args item '--served-model-name x' holds several words",
         "extra_args value 'a --trust-remote-code we ird;$(touch /tmp/pwned)`id`\\'q\"\\\\ $HOME ~ * ?' hides the flag "
         "--trust-remote-code",
-        "vllm serve 0.33.0 would reject the command of 'hostile-0': --tensor-parallel-size is given twice",
-        "vllm serve 0.33.0 would reject the command of 'hostile-0': --swap-space does not exist in vLLM 0.33.0: "
+        "vllm serve 0.33.0 would reject the command of 'hostile': --tensor-parallel-size is given twice",
+        "vllm serve 0.33.0 would reject the command of 'hostile': --swap-space does not exist in vLLM 0.33.0: "
         "removed: the V1 engine preempts by recomputation, it does not swap KV blocks to CPU",
-        "vllm serve 0.33.0 would reject the command of 'hostile-0': --served-model-name x is not a flag of vllm serve "
+        "vllm serve 0.33.0 would reject the command of 'hostile': --served-model-name x is not a flag of vllm serve "
         "0.33.0 (did you mean --served-model-name?)",
-        "vllm serve 0.33.0 would reject the command of 'hostile-0': --max-logprobs expects a value",
+        "vllm serve 0.33.0 would reject the command of 'hostile': --max-logprobs expects a value",
     ]
     assert {d.key_path for d in check_plan(plan)} == {"backends.vllm.extra_args"}
 
