@@ -10,7 +10,7 @@ from deployc_vllm import ENGINE_VERSION, IMAGE_TAG
 from deployc_vllm.bench import bench_script
 from deployc_vllm.command import NodeRole, serve_command
 from deployc_vllm.container import image_ref, node_role
-from deployc_vllm.manifests import compose_yaml, kubernetes_files
+from deployc_vllm.manifests import compose_yaml, kubernetes_files, rdma_in_pods, tcp_note
 from deployc_vllm.monitoring import monitoring_markdown, prometheus_rules
 from deployc_vllm.options import VllmOptions, parse_options
 from deployc_vllm.placement import Server, engine_data_parallel, nodes_used, place
@@ -76,6 +76,17 @@ def _decisions(plan: Plan, servers: tuple[Server, ...], options: VllmOptions) ->
                             numbers=(Quantity("replicas", pool.layout.dp, ""),
                                      Quantity("engines", len(engines), "")),
                             rejected=(rejected,)))
+    if any(s.spans_nodes for s in servers):
+        network = plan.target.spec.hardware.network
+        if rdma_in_pods(plan, options):
+            value = f"RDMA ({options.k8s_rdma_resource} and IPC_LOCK in every pod)"
+            reason = (f"the pods of a multi-node engine request the RDMA device plugin's {options.k8s_rdma_resource} "
+                      f"and IPC_LOCK, so NCCL runs over {network} as planned")
+        elif network.startswith(("ib-", "roce-")):
+            value, reason = "TCP sockets (no RDMA device in the pods)", tcp_note(plan)
+        else:
+            value, reason = "TCP sockets", f"{network} has no RDMA: NCCL uses TCP sockets, as planned"
+        out.append(Decision(id="vllm.kubernetes_transport", value=value, rule="DPC402", reason=reason))
     if nodes_used(servers) > 1:
         ray = options.distributed_executor_backend == "ray"
         out.append(Decision(

@@ -114,7 +114,7 @@ def _name_and_port(plan: Plan, servers: list[Server]) -> list[Server]:
     """One port per engine on a host (from operations.port up); replicas numbered when a pool has several."""
     several_pools = len(plan.pools) > 1
     ports_on_node: dict[int, int] = {}
-    out = []
+    out: list[Server] = []
     for server in servers:
         engines = sum(1 for s in servers if s.pool is server.pool)
         index = sum(1 for s in out if s.pool is server.pool)
