@@ -81,6 +81,7 @@ class RuntimeOverheads:
     default_memory_fraction: float
     kv_block_size_tokens: int
     assumptions: tuple[str, ...] = ()
+    memory_fraction_note: str = ""  # what the engine does with its fraction at start-up (EXPLAIN.md), if it says
 
 
 @frozen(kw_only=True)

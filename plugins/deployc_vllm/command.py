@@ -137,7 +137,8 @@ def _parallel(b: _Builder, server: Server) -> None:
 def _memory(b: _Builder, pool: PoolPlan, reserved_bytes: int) -> None:
     knobs = pool.knobs
     b.add(("--max-model-len", str(knobs.max_model_len)), "the longest request the plan serves", "max_model_len")
-    held = f"; {reserved_bytes / GIB:g} GiB held by other processes is left out" if reserved_bytes else ""
+    held = (f"; the {reserved_bytes / GIB:g} GiB other processes hold must stay outside it, free when vLLM starts"
+            if reserved_bytes else "")
     b.add(("--gpu-memory-utilization", format_fraction(knobs.memory_fraction)),
           f"{knobs.memory_fraction:.4f} of the GPU's memory for weights, activations, CUDA graphs and KV cache",
           "memory_fraction", "gpu_memory_utilization",

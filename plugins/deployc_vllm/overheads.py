@@ -153,4 +153,9 @@ def runtime_overheads(query: OverheadQuery, profile: MemoryProfile = PROFILE) ->
         default_memory_fraction=profile.default_gpu_memory_utilization,
         kv_block_size_tokens=profile.kv_block_size_tokens,
         assumptions=assumptions,
+        memory_fraction_note=(
+            f"vLLM {profile.version} requests fraction × total memory at start-up and refuses to start unless that "
+            "much is free once its CUDA context, NCCL and cuBLAS buffers exist (request_memory, "
+            "vllm/v1/worker/utils.py): memory other processes hold is not subtracted from the request, it must fit "
+            "in the rest, so the plan lowers the fraction to leave room for it"),
     )

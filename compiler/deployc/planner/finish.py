@@ -79,9 +79,9 @@ def _memory_decision(chosen: Evaluated, prefix: str) -> Decision:
     kind = {"total": "of the GPU's total memory (weights, activations and KV cache must fit inside it)",
             "weights_and_kv": "of the GPU's total memory for weights and the KV pool",
             "free_after_load": "of the memory free after the engine loaded, for the KV cache"}[m.memory_fraction_kind]
+    note = chosen.overheads.memory_fraction_note or "memory other processes hold is subtracted first"
     return Decision(id=f"{prefix}memory_fraction", value=m.memory_fraction, rule="DPC207",
-                    reason=f"{m.backend} {m.engine_version} takes this fraction {kind}; memory other processes "
-                           "hold is subtracted first", numbers=(
+                    reason=f"{m.backend} {m.engine_version} takes this fraction {kind}; {note}", numbers=(
                         Quantity("GPU memory (driver)", round(m.per_gpu.total_bytes / GIB, 3), "GiB"),
                         Quantity("reserved by other processes", round(
                             (m.per_gpu.other_bytes - chosen.overheads.non_torch_bytes) / GIB, 3), "GiB"),

@@ -80,7 +80,7 @@ def test_docker_compose_reads_hostile_values_back(plans: dict[str, Plan], emissi
                             text=True, check=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     normalised = yaml.safe_load(result.stdout)["services"]["hostile"]
     plan = plans["hostile"]
-    intended = serve_command(plan, place(plan)[1], parse_options(plan.target.spec.backends["vllm"])).argv
+    intended = serve_command(plan, place(plan)[0], parse_options(plan.target.spec.backends["vllm"])).argv
     assert [w.replace("$$", "$") for w in normalised["command"]] == list(intended)
     assert normalised["volumes"][0]["source"].replace("$$", "$") == f"/data/{HOSTILE}"
 
