@@ -59,6 +59,7 @@ class OverheadQuery:
     max_num_seqs: int
     cuda_graphs: bool
     weights_bytes_per_gpu: int
+    engine_version: str | None = None  # None: the backend's pinned version; else the version a log names (check-log)
 
 
 @frozen(kw_only=True)
