@@ -46,8 +46,12 @@ def test_budget_below_max_num_seqs(plans: dict[str, Plan]) -> None:
 def test_fraction_above_free_memory(plans: dict[str, Plan]) -> None:
     plan = _with_knobs(plans["t4-awq"], memory_fraction=0.99)
     (diag,) = check_plan(plan)
-    assert diag.message == ("gpu_memory_utilization 0.9900 asks for 14.8 GiB but only 14.5 GiB is free (vLLM's "
-                            "fraction is of total memory; other processes hold the rest, USER-PAINS #11)")
+    assert diag.message == (
+        "vLLM 0.33.0 requests gpu_memory_utilization × total = 14.8 GiB at start-up and refuses to start unless that "
+        "much is free once its CUDA context, NCCL and cuBLAS buffers exist (request_memory, vllm/v1/worker/utils.py); "
+        "memory other processes hold is not subtracted from the request: with reserved_memory_gib = 0.5, only 14.5 "
+        "GiB is free, so vLLM stops with \"Free memory on device ... is less than desired GPU memory utilization\" "
+        "(USER-PAINS #11)")
 
 
 def test_fraction_out_of_range(plans: dict[str, Plan]) -> None:
