@@ -52,6 +52,16 @@ class Probe:
 
 
 @frozen(kw_only=True)
+class Volume:
+    """An extra pod volume mounted into the container (a ConfigMap or Secret, read-only by default)."""
+
+    name: str
+    mount_path: str
+    source: dict[str, Any]  # e.g. {"configMap": {"name": "x"}} or {"secret": {"secretName": "y"}}
+    read_only: bool = True
+
+
+@frozen(kw_only=True)
 class ContainerInput:
     """What one serving container needs."""
 
@@ -70,6 +80,7 @@ class ContainerInput:
     field_env: tuple[tuple[str, str], ...] = ()  # variable, downward-API field path (e.g. status.podIP)
     extra_limits: tuple[tuple[str, int], ...] = ()  # device-plugin resources beside the GPUs (e.g. an RDMA device)
     capabilities: tuple[str, ...] = ()  # Linux capabilities added to the container (e.g. IPC_LOCK for RDMA)
+    volumes: tuple[Volume, ...] = ()
 
 
 def _probes(probe: Probe) -> dict[str, Any]:
@@ -102,9 +113,10 @@ def container(spec: ContainerInput) -> dict[str, Any]:
     body["resources"] = {"limits": {"nvidia.com/gpu": spec.gpus, **dict(spec.extra_limits)}}
     if spec.capabilities:
         body["securityContext"] = {"capabilities": {"add": list(spec.capabilities)}}
-    mounts = [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}]  # noqa: S108  (the shared-memory mount itself)
+    mounts: list[dict[str, Any]] = [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}]  # noqa: S108  (the shared-memory mount itself)
     if spec.cache_host_path is not None:
         mounts.append({"name": CACHE_VOLUME, "mountPath": spec.cache_mount})
+    mounts += [{"name": v.name, "mountPath": v.mount_path, "readOnly": v.read_only} for v in spec.volumes]
     body["volumeMounts"] = mounts
     if spec.probe is not None:
         body.update(_probes(spec.probe))
@@ -116,6 +128,7 @@ def pod_spec(spec: ContainerInput) -> dict[str, Any]:
     volumes: list[dict[str, Any]] = [{"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": spec.shm_size}}]
     if spec.cache_host_path is not None:
         volumes.append({"name": CACHE_VOLUME, "hostPath": {"path": spec.cache_host_path, "type": "DirectoryOrCreate"}})
+    volumes += [{"name": v.name, **v.source} for v in spec.volumes]
     return {"containers": [container(spec)], "volumes": volumes}
 
 
@@ -148,6 +161,11 @@ def service(name: str, namespace: str | None, labels: dict[str, str], port: int,
         "spec": {"selector": selector or labels,
                  "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}]},
     }
+
+
+def config_map(name: str, namespace: str | None, labels: dict[str, str], data: dict[str, str]) -> dict[str, Any]:
+    """A ConfigMap of text files (mounted with a :class:`Volume` ``{"configMap": {"name": name}}``)."""
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(name, namespace, labels), "data": data}
 
 
 def leader_worker_set(name: str, namespace: str | None, labels: dict[str, str], replicas: int, size: int,

@@ -32,9 +32,9 @@ def _argv(p: Plan) -> list[str]:
 
 
 def test_extra_args_are_appended_split_and_checked(tmp_path: Path) -> None:
-    p = _plan(tmp_path, backends={"sglang": {"extra_args": ["--log-level", "debug", "--enable-metrics",
+    p = _plan(tmp_path, backends={"sglang": {"extra_args": ["--log-level", "debug", "--show-time-cost",
                                                             "--watchdog-timeout=600"]}})
-    assert _argv(p)[-5:] == ["--log-level", "debug", "--enable-metrics", "--watchdog-timeout", "600"]
+    assert _argv(p)[-5:] == ["--log-level", "debug", "--show-time-cost", "--watchdog-timeout", "600"]
     assert [d.message for d in check_plan(p)] == []
 
 
