@@ -48,14 +48,11 @@ fi
 #   reads and doubles peak compute, for the throughput goal (kernel: FP8 scaled GEMM (W…
 #   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
-<<<<<<< HEAD
 #   --enable-metrics: Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml)
-=======
 #   --tool-call-parser: agent workload: tool calls in the model's format (Qwen3 <tool_call> and
 #   <think>) come back as OpenAI tool_calls instead of plain text
 #   --reasoning-parser: a reasoning model: its thinking goes to reasoning_content, not into the
 #   answer (Qwen3 <tool_call> and <think>)
->>>>>>> 98d20ec (Goldens: DP in one engine per host, probe timeouts, VLLM_HOST_IP and RoCE variables, memory planned at the emitted budget, SGLang fraction cap, SGLang refuses the T4 sample)
 docker run --detach \
     --name agent-platform \
     --gpus '"device=0,1"' \
@@ -84,12 +81,9 @@ docker run --detach \
     --quantization fp8 \
     --dtype bfloat16 \
     --cuda-graph-max-bs-decode 48 \
-<<<<<<< HEAD
-    --enable-metrics
-=======
+    --enable-metrics \
     --tool-call-parser qwen25 \
     --reasoning-parser qwen3
->>>>>>> 98d20ec (Goldens: DP in one engine per host, probe timeouts, VLLM_HOST_IP and RoCE variables, memory planned at the emitted budget, SGLang fraction cap, SGLang refuses the T4 sample)
 echo "started agent-platform: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

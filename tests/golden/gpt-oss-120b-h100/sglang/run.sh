@@ -70,12 +70,8 @@ docker run --detach \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \
     --dtype bfloat16 \
-<<<<<<< HEAD
-    --cuda-graph-max-bs-decode 28 \
+    --cuda-graph-max-bs-decode 32 \
     --enable-metrics
-=======
-    --cuda-graph-max-bs-decode 32
->>>>>>> 98d20ec (Goldens: DP in one engine per host, probe timeouts, VLLM_HOST_IP and RoCE variables, memory planned at the emitted budget, SGLang fraction cap, SGLang refuses the T4 sample)
 echo "started gpt-oss-120b: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"
