@@ -91,6 +91,7 @@ class OverheadQuery:
     max_num_seqs: int
     cuda_graphs: bool
     weights_bytes_per_gpu: int
+    engine_version: str | None = None  # None: the backend's pinned version; else the version a log names (check-log)
 
 
 @frozen(kw_only=True)
@@ -113,6 +114,7 @@ class RuntimeOverheads:
     default_memory_fraction: float
     kv_block_size_tokens: int
     assumptions: tuple[str, ...] = ()
+    memory_fraction_note: str = ""  # what the engine does with its fraction at start-up (EXPLAIN.md), if it says
 
 
 @frozen(kw_only=True)

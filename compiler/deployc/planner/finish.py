@@ -12,7 +12,7 @@ from deployc.planner import knobs as rules
 from deployc.planner.collectives import allreduce_model
 from deployc.planner.cost import PoolCost, pool_cost
 from deployc.planner.decisions import Alternative, Decision, Quantity
-from deployc.planner.evaluate import Evaluated
+from deployc.planner.evaluate import Evaluated, evaluate_layout
 from deployc.planner.formats import weight_format
 from deployc.planner.load import Served, load_knobs, serve, tune_budget
 from deployc.planner.parallel import pp_layer_split
@@ -26,6 +26,7 @@ from deployc.planner.weights import weights_per_gpu
 
 if TYPE_CHECKING:
     from deployc.planner.planner import Search
+    from deployc.plugins import PluginRegistry
 
 GIB = 1 << 30
 MAX_LOSERS_SHOWN = 6
@@ -64,12 +65,12 @@ def _parallelism_decision(search: Search, chosen: Evaluated, served: Served, pre
 
 def _memory_decision(chosen: Evaluated, prefix: str) -> Decision:
     m = chosen.memory
+    note = chosen.overheads.memory_fraction_note or "memory other processes hold is subtracted first"
     kind = {"total": "of the GPU's total memory (weights, activations and KV cache must fit inside it)",
             "weights_and_kv": "of the GPU's total memory for weights and the KV pool",
             "free_after_load": "of the memory free after the engine loaded, for the KV cache"}[m.memory_fraction_kind]
     return Decision(id=f"{prefix}memory_fraction", value=m.memory_fraction, rule="DPC207",
-                    reason=f"{m.backend} {m.engine_version} takes this fraction {kind}; memory other processes "
-                           "hold is subtracted first", numbers=(
+                    reason=f"{m.backend} {m.engine_version} takes this fraction {kind}; {note}", numbers=(
                         Quantity("GPU memory (driver)", round(m.per_gpu.total_bytes / GIB, 3), "GiB"),
                         Quantity("reserved by other processes", round(
                             (m.per_gpu.other_bytes - chosen.overheads.non_torch_bytes) / GIB, 3), "GiB"),
@@ -107,8 +108,21 @@ def _idle_gpus(search: Search, layout: Layout, prefix: str) -> Decision | None:
         numbers=(Quantity("GPUs given", total, ""), Quantity("GPUs used", layout.gpus_used, "")))
 
 
+def _at_emitted_budget(search: Search, chosen: Evaluated, budget: int, registry: PluginRegistry | None) -> Evaluated:
+    """The chosen layout's memory plan redone at the emitted token budget, when it differs from the planning one.
+
+    The engine profiles (vLLM) or reserves for (SGLang) the budget it is given, not the planning one; the
+    re-evaluation is kept when the workload still fits.
+    """
+    c = search.candidate
+    if registry is None or budget == c.max_num_batched_tokens:
+        return chosen
+    again = evaluate_layout(evolve(c, max_num_batched_tokens=budget), chosen.evaluation.layout, registry)
+    return again if again.evaluation.fits else chosen
+
+
 def finish_pool(search: Search, rejected_weights: list[Alternative], *, several: bool,
-                ) -> tuple[PoolPlan, list[Decision], list[Diagnostic]]:
+                registry: PluginRegistry | None = None) -> tuple[PoolPlan, list[Decision], list[Diagnostic]]:
     """Knobs and decisions for the chosen layout of one pool."""
     chosen = search.chosen()
     if chosen is None:
@@ -119,6 +133,8 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     diagnostics: list[Diagnostic] = []
     ranked = search.served[layout].knobs if layout in search.served else load_knobs(c, chosen)
     knobs_for_load = tune_budget(c, chosen, ranked, requests=RANKING_REQUESTS)[0]
+    chosen = _at_emitted_budget(search, chosen, int(knobs_for_load.token_budget.value), registry)
+    memory = chosen.memory
     served = serve(c, chosen, knobs_for_load, requests=SIMULATED_REQUESTS)
     context, seqs, budget = knobs_for_load.context, knobs_for_load.max_num_seqs, knobs_for_load.token_budget
     if context.capped:

@@ -142,13 +142,14 @@ def with_budget(knobs: LoadKnobs, budget: Decision) -> LoadKnobs:
 
 # Simulations already run for a layout's knobs, by its step-cost model (one per layout and candidate): the
 # ranking, the budget tuning and the final plan ask for the same ones.
-_SERVED: weakref.WeakKeyDictionary[StepCostModel, dict[tuple[int, int, bool, int], Served]] = (
+_SERVED: weakref.WeakKeyDictionary[StepCostModel, dict[tuple[int, int, bool, int, int], Served]] = (
     weakref.WeakKeyDictionary())
 
 
 def serve(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int) -> Served:
     """Simulate the layout's pool with its knobs and judge it against the SLO (memoised per knobs)."""
-    key = (int(knobs.token_budget.value), int(knobs.max_num_seqs.value), bool(knobs.prefix_caching.value), requests)
+    key = (int(knobs.token_budget.value), int(knobs.max_num_seqs.value), bool(knobs.prefix_caching.value), requests,
+           chosen.memory.kv_capacity_tokens)
     done = _SERVED.setdefault(knobs.cost, {})
     if key in done:
         return evolve(done[key], knobs=knobs)

@@ -9,9 +9,9 @@ command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }
 [ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2
 mkdir -p -- /var/cache/huggingface
 
-# Server 'agent-platform-0': pool 'main', TP1×DP2, GPU 0 on this host, port 8000.
-if docker container inspect agent-platform-0 >/dev/null 2>&1; then
-    echo "a container named agent-platform-0 exists; remove it first: docker rm -f agent-platform-0" >&2
+# Server 'agent-platform': pool 'main', TP2, GPUs 0,1 on this host, port 8000.
+if docker container inspect agent-platform >/dev/null 2>&1; then
+    echo "a container named agent-platform exists; remove it first: docker rm -f agent-platform" >&2
     exit 1
 fi
 #   --name: a fixed name: `docker logs`, `docker stop` and the health status refer to it; a second
@@ -31,27 +31,32 @@ fi
 #   Qwen/Qwen3-32B: the model to serve, first and positional (Qwen3-32B)
 #   --served-model-name: the name clients send as `model` in API calls (model.served_name)
 #   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: best of 4 valid layouts for the throughput goal: the analytic estimate
-#   kept 2, each simulated under the load with its own knobs (400 requests per replica
-#   --pipeline-parallel-size: best of 4 valid layouts for the throughput goal: the analytic estimate
-#   kept 2, each simulated under the load with its own knobs (400 requests per replica
+#   --tensor-parallel-size: best of 4 valid layouts for the throughput goal (fits, then meets the
+#   SLO, then most tokens/s)
+#   --pipeline-parallel-size: best of 4 valid layouts for the throughput goal (fits, then meets the
+#   SLO, then most tokens/s)
 #   --max-model-len: the longest request: 16,000 prompt + 1,000 output tokens, rounded up to 256
 #   --gpu-memory-utilization: vllm 0.33.0 takes this fraction of the GPU's total memory (weights,
 #   activations and KV cache must fit inside it)
-#   --max-num-seqs: room for every request the load keeps in flight: 24 clients per replica (48 over
-#   2 replicas)
-#   --max-num-batched-tokens: simulated with 512, 2,048, 8,192 tokens per step, 512 serves best for
-#   the throughput goal (TTFT p99 1,458 ms, ITL p99 50.1 ms, 1,191 output tokens/s)
-#   --enable-chunked-prefill: long prompts are split into chunks of at most 512 tokens that share
+#   --max-num-seqs: the workload keeps 48.0 requests in flight per replica
+#   --max-num-batched-tokens: the largest per-step budget whose steps stay within the ITL target (50
+#   ms) when a prompt chunk is co-scheduled
+#   --enable-chunked-prefill: long prompts are split into chunks of at most 2,048 tokens that share
 #   steps with running decodes, so one long prompt cannot stall every stream
 #   --enable-prefix-caching: 4,500 of 6,000 prompt tokens (75%) are a shared prefix: a hit skips
-#   their prefill, TTFT 524 → 161 ms
+#   their prefill, TTFT 259 → 70 ms
 #   --quantization: H100 SXM has native FP8 tensor cores: FP8 halves the bytes each decode step
 #   reads and doubles peak compute, for the throughput goal (kernel: CUTLASS FP8 scaled…
 #   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it
+#   --enable-auto-tool-choice: agent workload: the model may decide to call a tool (tool_choice
+#   "auto")
+#   --tool-call-parser: agent workload: tool calls in the model's format (Qwen3 <tool_call> (Hermes
+#   format) and <think>) come back as OpenAI tool_calls instead of plain text
+#   --reasoning-parser: a reasoning model: its thinking goes to reasoning_content, not into the
+#   answer (Qwen3 <tool_call> (Hermes format) and <think>)
 docker run --detach \
-    --name agent-platform-0 \
-    --gpus '"device=0"' \
+    --name agent-platform \
+    --gpus '"device=0,1"' \
     --ipc=host \
     --publish 8000:8000 \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -66,85 +71,19 @@ docker run --detach \
     Qwen/Qwen3-32B \
     --served-model-name agent \
     --port 8000 \
-    --tensor-parallel-size 1 \
+    --tensor-parallel-size 2 \
     --pipeline-parallel-size 1 \
     --max-model-len 17152 \
     --gpu-memory-utilization 0.92 \
-    --max-num-seqs 24 \
-    --max-num-batched-tokens 512 \
+    --max-num-seqs 48 \
+    --max-num-batched-tokens 2048 \
     --enable-chunked-prefill \
     --enable-prefix-caching \
     --quantization fp8 \
-    --dtype bfloat16
-echo "started agent-platform-0: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
-
-# Server 'agent-platform-1': pool 'main', TP1×DP2, GPU 1 on this host, port 8001.
-if docker container inspect agent-platform-1 >/dev/null 2>&1; then
-    echo "a container named agent-platform-1 exists; remove it first: docker rm -f agent-platform-1" >&2
-    exit 1
-fi
-#   --name: a fixed name: `docker logs`, `docker stop` and the health status refer to it; a second
-#   start fails instead of duplicating the server
-#   --gpus: only the GPUs the plan assigned to this server
-#   --ipc=host: share the host's IPC namespace: NCCL and PyTorch worker processes exchange tensors
-#   through /dev/shm, and Docker's default 64 MiB /dev/shm makes them fail or hang (USER-PAINS #9)
-#   --publish: the OpenAI-compatible API port
-#   --volume: the host's Hugging Face cache: weights download once and survive restarts
-#   --env: the Hugging Face token, passed by name from this shell's environment; its value is never
-#   written into this file
-#   --restart: come back after a crash or a host reboot, but stay down after `docker stop`
-#   --health-cmd: healthy when /health answers 200 (the server is up and the engine is alive)
-#   --health-start-period: loading weights and capturing CUDA graphs can take minutes; failures then
-#   do not count
-#   vllm/vllm-openai:v0.33.0: the pinned image
-#   Qwen/Qwen3-32B: the model to serve, first and positional (Qwen3-32B)
-#   --served-model-name: the name clients send as `model` in API calls (model.served_name)
-#   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: best of 4 valid layouts for the throughput goal: the analytic estimate
-#   kept 2, each simulated under the load with its own knobs (400 requests per replica
-#   --pipeline-parallel-size: best of 4 valid layouts for the throughput goal: the analytic estimate
-#   kept 2, each simulated under the load with its own knobs (400 requests per replica
-#   --max-model-len: the longest request: 16,000 prompt + 1,000 output tokens, rounded up to 256
-#   --gpu-memory-utilization: vllm 0.33.0 takes this fraction of the GPU's total memory (weights,
-#   activations and KV cache must fit inside it)
-#   --max-num-seqs: room for every request the load keeps in flight: 24 clients per replica (48 over
-#   2 replicas)
-#   --max-num-batched-tokens: simulated with 512, 2,048, 8,192 tokens per step, 512 serves best for
-#   the throughput goal (TTFT p99 1,458 ms, ITL p99 50.1 ms, 1,191 output tokens/s)
-#   --enable-chunked-prefill: long prompts are split into chunks of at most 512 tokens that share
-#   steps with running decodes, so one long prompt cannot stall every stream
-#   --enable-prefix-caching: 4,500 of 6,000 prompt tokens (75%) are a shared prefix: a hit skips
-#   their prefill, TTFT 524 → 161 ms
-#   --quantization: H100 SXM has native FP8 tensor cores: FP8 halves the bytes each decode step
-#   reads and doubles peak compute, for the throughput goal (kernel: CUTLASS FP8 scaled…
-#   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it
-docker run --detach \
-    --name agent-platform-1 \
-    --gpus '"device=1"' \
-    --ipc=host \
-    --publish 8001:8001 \
-    --volume /var/cache/huggingface:/root/.cache/huggingface \
-    --env HF_TOKEN \
-    --restart unless-stopped \
-    --health-cmd 'python3 -c "import urllib.request; urllib.request.urlopen('"'"'http://127.0.0.1:8001/health'"'"', timeout=10)"' \
-    --health-interval 30s \
-    --health-timeout 10s \
-    --health-retries 3 \
-    --health-start-period 900s \
-    vllm/vllm-openai:v0.33.0 \
-    Qwen/Qwen3-32B \
-    --served-model-name agent \
-    --port 8001 \
-    --tensor-parallel-size 1 \
-    --pipeline-parallel-size 1 \
-    --max-model-len 17152 \
-    --gpu-memory-utilization 0.92 \
-    --max-num-seqs 24 \
-    --max-num-batched-tokens 512 \
-    --enable-chunked-prefill \
-    --enable-prefix-caching \
-    --quantization fp8 \
-    --dtype bfloat16
-echo "started agent-platform-1: http://localhost:8001/v1 (health: curl -fsS http://localhost:8001/health)"
+    --dtype bfloat16 \
+    --enable-auto-tool-choice \
+    --tool-call-parser hermes \
+    --reasoning-parser qwen3
+echo "started agent-platform: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"
