@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from deployc.planner.plan import Plan
 from deployc.render.bars import memory_bar
-from deployc.render.units import gib, tokens
+from deployc.render.units import count, gib, tokens
 
 
 def plan_summary(plan: Plan) -> str:
@@ -23,7 +23,7 @@ def plan_summary(plan: Plan) -> str:
             f"  KV: {m.kv_bytes_per_token:,} B/token per GPU, capacity {tokens(m.kv_capacity_tokens)} per replica; "
             f"max concurrency {m.max_concurrency_at_max_context:g} at {k.max_model_len:,} tokens, "
             f"{m.max_concurrency_at_typical_request:g} at the typical request",
-            f"  predicted: TTFT {perf.ttft_ms:.0f} ms, ITL {perf.itl_ms:.1f} ms at batch {perf.batch_size:g}, "
+            f"  predicted: TTFT {perf.ttft_ms:.0f} ms, ITL {perf.itl_ms:.1f} ms at batch {count(perf.batch_size)}, "
             f"{perf.tokens_per_s:,.0f} tok/s ({perf.tokens_per_s_per_gpu:,.0f} per GPU), {perf.bound}-bound",
         ]
     lines += ["", "decisions:"]
