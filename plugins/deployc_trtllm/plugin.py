@@ -46,7 +46,7 @@ def deployc_runtime_overheads(backend: str, query: OverheadQuery) -> RuntimeOver
 @hookimpl
 def deployc_layout_support(backend: str, target: Target, layout: Layout, gpus_per_node: int,  # noqa: ARG001  (hook signature)
                            nodes: int) -> Capability | None:
-    """Single-node layouts only: deployc emits no MPI/Slurm launcher for TensorRT-LLM."""
+    """Layouts the TensorRT-LLM placement can put on the nodes (the engine flow: one node only)."""
     from deployc_trtllm.layouts import layout_support  # noqa: PLC0415
 
     return layout_support(target, layout, gpus_per_node, nodes)

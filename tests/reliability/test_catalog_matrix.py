@@ -131,14 +131,25 @@ def test_a_forced_backend_that_cannot_emit_any_layout_is_exit_1_not_a_plugin_fai
     assert exc.value.exit_code == 1
 
 
-def test_trtllm_on_two_nodes_is_refused_at_plan_time_with_its_reason(tmp_path: Path) -> None:
+def test_trtllm_engine_flow_on_two_nodes_is_refused_at_plan_time_with_its_reason(tmp_path: Path) -> None:
     spec = tmp_path / "s.toml"
-    spec.write_text(Case("H100 SXM", "Llama-3.1-8B", 8, 2, CHAT, "throughput", "trtllm").spec_text())
+    spec.write_text(Case("H100 SXM", "Llama-3.1-8B", 8, 2, CHAT, "throughput", "trtllm").spec_text()
+                    + '[backends.trtllm]\nflow = "engine"\n')
     run = run_cli(["plan", str(spec)])
     assert run.code == 1
     assert "the trtllm backend cannot serve this spec [DPC401]" in run.err
-    assert ("hint: its emitter cannot deploy any valid layout: the TensorRT-LLM backend emits single-node "
-            "deployments; the spec has 2 nodes (multi-node TensorRT-LLM needs") in run.err
+    assert ("hint: its emitter cannot deploy any valid layout: the TensorRT-LLM engine flow is emitted for one node "
+            '(remove flow = "engine" from [backends.trtllm]: the PyTorch flow runs across nodes)') in run.err
+
+
+def test_trtllm_layout_support_follows_its_placement() -> None:
+    from deployc_trtllm.layouts import layout_support
+
+    target = types.SimpleNamespace(spec=types.SimpleNamespace(backends={}, hardware=types.SimpleNamespace(nodes=2)))
+    assert layout_support(target, Layout(tp=8, pp=1, dp=2), 8, 2) is None  # type: ignore[arg-type]
+    assert layout_support(target, Layout(tp=8, pp=1, dp=2, ep=16), 8, 2) is None  # type: ignore[arg-type]
+    assert layout_support(target, Layout(tp=2, pp=3, dp=1), 4, 3).reason == (  # type: ignore[arg-type, union-attr]
+        "a server of 6 GPUs is not a whole number of 4-GPU nodes")
 
 
 def test_a_layout_vllm_refuses_is_listed_among_the_rejected_layouts(tmp_path: Path) -> None:
