@@ -37,8 +37,9 @@ def test_each_backend_is_named_once_in_why_none_can_serve(tmp_path: Path) -> Non
     assert run.code == 1
     hint = run.err.splitlines()[1]
     assert "vllm: vllm" not in hint and "sglang: sglang" not in hint
-    assert (" | vllm: AWQ needs a checkpoint quantized offline with calibration data; vLLM 0.33.0 cannot produce it "
-            "at load time; alternative: fp8 | sglang: ") in hint
+    assert ("vllm: AWQ needs a checkpoint quantized offline with calibration data; vLLM 0.33.0 cannot produce it "
+            "at load time; alternative: fp8 | ") in hint
+    assert hint.count("vllm: ") == 1 and hint.count("sglang: ") == 1
 
 
 def test_the_predicted_batch_is_rounded(tmp_path: Path) -> None:
