@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import attrs
 from attrs import evolve
 
 from deployc import __version__
@@ -65,7 +66,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         _print_diagnostics(everything, "json", sys.stdout)
     else:
         _print_diagnostics(everything, "text")
-    return ExitCode.INVALID if has_errors(everything) else ExitCode.OK
+    if has_errors(everything):
+        return ExitCode.INVALID
+    if args.format != "json":
+        warnings = len(everything)
+        what = f"{args.specs[0]}: valid" if len(args.specs) == 1 else f"{len(args.specs)} specs: all valid"
+        print(what + (f" ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else ""))
+    return ExitCode.OK
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -285,7 +292,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return int(exc.code) if isinstance(exc.code, int) else ExitCode.USAGE
     except DeploycError as exc:
         fmt = getattr(args, "format", "text") if "args" in locals() else "text"
-        _print_diagnostics(exc.diagnostics, fmt if fmt in ("text", "json") else "text",
+        spec = getattr(args, "spec", None) if "args" in locals() else None
+        # A problem found while planning or building one spec (a backend, a plugin) names that spec's file.
+        diagnostics = [d if d.file or not spec else attrs.evolve(d, file=spec) for d in exc.diagnostics]
+        _print_diagnostics(diagnostics, fmt if fmt in ("text", "json") else "text",
                            sys.stdout if fmt == "json" else None)
         return int(exc.exit_code)
     except KeyboardInterrupt as exc:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from deployc.catalog import GPU, CatalogModel
     from deployc.diagnostics import Diagnostic
     from deployc.planner.plan import Plan
+    from deployc.planner.types import Layout
     from deployc.target import Target
 
 hookspec = pluggy.HookspecMarker("deployc")
@@ -74,6 +75,31 @@ def deployc_runtime_overheads(backend: str, query: OverheadQuery) -> RuntimeOver
     :param query: model dimensions, GPU, TP/PP, token budget, max sequences, graphs on/off, and the
         engine version to answer for (None: the pinned one; ``deployc check-log`` passes the version a
         log names, and a backend that knows that version's accounting uses it).
+
+    .. versionadded:: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def deployc_layout_support(
+    backend: str, target: Target, layout: Layout, gpus_per_node: int, nodes: int
+) -> Capability | None:
+    """Say whether the backend's emitter can deploy one candidate parallel layout.
+
+    Asked for every layout the planner considers, before it chooses one, so a plan the
+    backend would refuse to emit is never offered: the planner skips a refused layout (the
+    reason is shown among the rejected layouts) and, when the backend refuses every layout,
+    ``backend = "auto"`` moves to the next backend with the reason in the backend decision
+    and a forced backend is refused with exit code 1.  Called many times: keep it cheap.
+
+    :param backend: the backend name being asked about.
+    :param target: the resolved spec (its ``[backends.NAME]`` options included).
+    :param layout: TP, PP, DP and EP of one pool.
+    :param gpus_per_node: GPUs the pool has on each node.
+    :param nodes: nodes the pool spans.
+    :return: a :class:`~deployc.backend.Capability` whose ``reason`` says why not (and
+        ``alternative`` what would work); None when the plugin has no opinion (supported).
 
     .. versionadded:: 0.1
     """

@@ -31,6 +31,7 @@ from deployc.plugin_worker import call_with_timeout, timeout_s
 if TYPE_CHECKING:
     from deployc.catalog import GPU, CatalogModel
     from deployc.planner.plan import Plan
+    from deployc.planner.types import Layout
     from deployc.target import Target
 
 ENTRY_POINT_GROUP = "deployc.backends"
@@ -188,6 +189,13 @@ class PluginRegistry:
         """The engine's verdict on a precision for the target's GPU (supported when it has none)."""
         result = self._call(backend, "deployc_capability", Capability, True, target=target,
                             weights_format=weights_format, kv_cache_dtype=kv_cache_dtype)
+        return result if result is not None else Capability(supported=True, reason="no constraint stated")
+
+    def layout_support(self, backend: str, target: Target, layout: Layout, gpus_per_node: int,
+                       nodes: int) -> Capability:
+        """Whether the backend's emitter can deploy a layout (supported when it states no constraint)."""
+        result = self._call(backend, "deployc_layout_support", Capability, True, target=target, layout=layout,
+                            gpus_per_node=gpus_per_node, nodes=nodes)
         return result if result is not None else Capability(supported=True, reason="no constraint stated")
 
     def runtime_overheads(self, backend: str, query: OverheadQuery) -> RuntimeOverheads:

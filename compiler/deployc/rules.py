@@ -51,6 +51,8 @@ _RULES: tuple[Rule, ...] = (
          "deployc cannot compute memory for this architecture; the message names what is missing."),
     Rule("DPC104", "interconnect not available on this GPU", "E.g. NVLink on a GPU that has none."),
     Rule("DPC105", "unknown backend", "No installed backend plugin has this name (see `deployc backends`)."),
+    Rule("DPC106", "custom GPU not usable",
+         "`[hardware.custom]` describes a GPU the catalog already has, or facts that contradict each other."),
     Rule("DPC201", "context longer than the model supports",
          "`model.max_context_tokens` exceeds the model's max_position_embeddings."),
     Rule("DPC202", "dtype not supported by the GPU", "BF16 on Turing/Volta: deployc uses FP16 instead."),
@@ -77,6 +79,9 @@ _RULES: tuple[Rule, ...] = (
     Rule("DPC216", "pin contradicts another key",
          "A `[plan]` value disagrees with the same setting elsewhere (`model.quantization`, `model.kv_cache_dtype`, "
          "`model.max_context_tokens`, `operations.backend`): give it once."),
+    Rule("DPC220", "power limit outside the board's range",
+         "`environment.power_limit_w` below the GPU's minimum or above its maximum power limit: nvidia-smi "
+         "refuses it."),
     Rule("DPC301", "does not fit", "The model and the minimum KV cache do not fit the GPUs; ranked fixes follow."),
     Rule("DPC302", "no valid parallelism", "No (TP, PP, DP, EP) layout is valid for this model on these GPUs."),
     Rule("DPC303", "context capped by KV capacity",

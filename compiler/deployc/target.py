@@ -9,18 +9,21 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from attrs import astuple, frozen
+from attrs import astuple, evolve, frozen
 
 from deployc.catalog import (
     GPU,
     CatalogLookupError,
     Link,
     ModelArch,
+    ModelResolutionError,
     UnsupportedArchitecture,
+    custom_gpu,
     resolve_gpu,
     resolve_link,
     resolve_model,
 )
+from deployc.catalog.hf import INSTALL_HINT, looks_like_repo_id
 from deployc.diagnostics import Diagnostic, Severity, SpecError, has_errors
 from deployc.plugins import PluginRegistry
 from deployc.spec.loader import SpecDocument
@@ -57,8 +60,11 @@ def _intra_link(doc: SpecDocument, spec: Spec, gpu: GPU) -> Link:
     wanted = spec.hardware.interconnect
     path = ("hardware", "interconnect")
     if wanted == "auto":
-        link_id = _nvlink_id(gpu) or (f"pcie{gpu.pcie_gen}" if gpu.pcie_gen else "pcie4")
-        return resolve_link(link_id)
+        # What the card has without extras (docs/spec.md): NVSwitch NVLink on SXM boards; a PCIe card's
+        # NVLink bridge is an add-on, so it is planned only when the spec states it.
+        switched = gpu.nvlink is not None and gpu.nvlink.topology == "nvswitch"
+        link_id = _nvlink_id(gpu) if switched else None
+        return resolve_link(link_id or (f"pcie{gpu.pcie_gen}" if gpu.pcie_gen else "pcie4"))
     if wanted.startswith("nvlink"):
         have = _nvlink_id(gpu)
         if gpu.nvlink is None:
@@ -73,7 +79,56 @@ def _intra_link(doc: SpecDocument, spec: Spec, gpu: GPU) -> Link:
 def _lookup_error(doc: SpecDocument, exc: CatalogLookupError, path: tuple[str, ...], rule: str,
                   listing: str) -> Diagnostic:
     hint = f"did you mean {exc.suggestions[0]!r}?" if exc.suggestions else f"see `deployc catalog {listing}`"
-    return doc.diagnostic(rule, f"unknown {exc.kind} {exc.name!r}", path, value=repr(exc.name), hint=hint)
+    message = f"unknown {exc.kind} {exc.name!r}"
+    if isinstance(exc, ModelResolutionError) and looks_like_repo_id(exc.name):
+        message += f": {'; '.join(exc.tried)}"
+        hint = (f"to plan offline, set model.config to the model's config.json (a file or its directory); to read it "
+                f"from the Hugging Face Hub, install the hf extra ({INSTALL_HINT}); or {hint[0].lower()}{hint[1:]}")
+    return doc.diagnostic(rule, message, path, value=repr(exc.name), hint=hint)
+
+
+def _custom_gpu(doc: SpecDocument, spec: Spec, extra: list[GPU], errors: list[Diagnostic]) -> GPU | None:
+    """The GPU ``[hardware.custom]`` describes, validated; None (and errors) when it cannot be used."""
+    custom = spec.hardware.custom
+    assert custom is not None  # noqa: S101  (the caller checked)
+    path = ("hardware", "custom")
+    try:
+        known = resolve_gpu(spec.hardware.gpu, extra=extra)
+    except CatalogLookupError:
+        known = None
+    if known is not None:
+        errors.append(doc.diagnostic("DPC106", f"the catalog has {known.name}; [hardware.custom] describes only a GPU "
+                                     "it lacks", path, hint="remove [hardware.custom] (or name your card differently "
+                                     "if it is another one)"))
+        return None
+    major, minor = (int(part) for part in custom.compute_capability.split("."))
+    if custom.fp8_tflops is not None and (major, minor) < (8, 9):
+        errors.append(doc.diagnostic("DPC106", f"compute capability {custom.compute_capability} has no FP8 tensor "
+                                     "cores (FP8 needs 8.9 or newer)", (*path, "fp8_tflops"),
+                                     value=f"{custom.fp8_tflops:g}", hint="remove fp8_tflops"))
+    elif custom.fp8_tflops is not None and custom.fp8_tflops < custom.bf16_tflops:
+        errors.append(doc.diagnostic("DPC106", f"fp8_tflops {custom.fp8_tflops:g} is below bf16_tflops "
+                                     f"{custom.bf16_tflops:g}: FP8 tensor cores run at twice the BF16 rate",
+                                     (*path, "fp8_tflops"), value=f"{custom.fp8_tflops:g}",
+                                     hint="copy the dense (not sparse) figures of both rows of the spec sheet"))
+    if errors:
+        return None
+    return custom_gpu(spec.hardware.gpu, memory_gib=custom.memory_gib, bandwidth_gb_s=custom.bandwidth_gb_s,
+                      bf16_tflops=custom.bf16_tflops, fp8_tflops=custom.fp8_tflops,
+                      compute_capability=(major, minor), tdp_w=custom.tdp_w, pcie_gen=custom.pcie_gen,
+                      source=f"[hardware.custom] in {doc.display_name}")
+
+
+def _gpu_lookup_error(doc: SpecDocument, exc: CatalogLookupError, extra: list[GPU]) -> Diagnostic:
+    """Unknown GPU: a suggestion is another card, so say its memory rather than offer it silently."""
+    diagnostic = _lookup_error(doc, exc, ("hardware", "gpu"), "DPC101", "gpus")
+    if not exc.suggestions:
+        return diagnostic
+    close = resolve_gpu(exc.suggestions[0], extra=extra)
+    return evolve(diagnostic, hint=(
+        f"did you mean {close.name!r} ({close.memory_bytes / GIB:.1f} GiB, "
+        f"{close.mem_bandwidth_bytes_per_s / 1e9:,.0f} GB/s)? Only if that is your card: describe another in "
+        "[hardware.custom]"))
 
 
 def _checks(doc: SpecDocument, spec: Spec, model: ModelArch, gpu: GPU) -> Iterator[Diagnostic]:
@@ -99,11 +154,24 @@ def _checks(doc: SpecDocument, spec: Spec, model: ModelArch, gpu: GPU) -> Iterat
         yield doc.diagnostic("DPC210", f"the checkpoint is already quantized ({ckpt.method}); cannot serve it as "
                              f"{quant}", ("model", "quantization"), value=repr(quant),
                              hint=f'use quantization = "auto" (or "{ckpt.method}"), or an unquantized checkpoint')
+    yield from _power_limit_checks(doc, spec, gpu)
     reserved = spec.hardware.reserved_memory_gib * GIB
     if reserved >= gpu.memory_bytes:
         yield doc.diagnostic("DPC207", f"{spec.hardware.reserved_memory_gib:g} GiB reserved of {gpu.name}'s "
                              f"{gpu.memory_bytes / GIB:.1f} GiB", ("hardware", "reserved_memory_gib"),
                              hint="reserved memory is what other processes already hold on each GPU")
+
+
+def _power_limit_checks(doc: SpecDocument, spec: Spec, gpu: GPU) -> Iterator[Diagnostic]:
+    limit = spec.environment.power_limit_w
+    low, high = gpu.power_limit_min_w, gpu.power_limit_max_w
+    if limit is None or ((low is None or limit >= low) and (high is None or limit <= high)):
+        return
+    accepted = f"{low:g}-{high:g} W" if low is not None and high is not None else (
+        f"at least {low:g} W" if low is not None else f"at most {high:g} W")
+    yield doc.diagnostic("DPC220", f"{gpu.name} accepts power limits of {accepted} (nvidia-smi Min/Max Power Limit), "
+                         f"not {limit:g} W", ("environment", "power_limit_w"), value=f"{limit:g}",
+                         hint="set the limit the GPUs actually run at (`nvidia-smi -q -d POWER` shows it)")
 
 
 def resolve(doc: SpecDocument, spec: Spec, registry: PluginRegistry) -> tuple[Target, list[Diagnostic]]:
@@ -113,10 +181,13 @@ def resolve(doc: SpecDocument, spec: Spec, registry: PluginRegistry) -> tuple[Ta
     extra_models = registry.catalog_models()
     gpu = model = None
     model_key = ("model", "config") if spec.model.config else ("model", "id")
-    try:
-        gpu = resolve_gpu(spec.hardware.gpu, extra=extra_gpus)
-    except CatalogLookupError as exc:
-        errors.append(_lookup_error(doc, exc, ("hardware", "gpu"), "DPC101", "gpus"))
+    if spec.hardware.custom is not None:
+        gpu = _custom_gpu(doc, spec, extra_gpus, errors)
+    else:
+        try:
+            gpu = resolve_gpu(spec.hardware.gpu, extra=extra_gpus)
+        except CatalogLookupError as exc:
+            errors.append(_gpu_lookup_error(doc, exc, extra_gpus))
     try:
         model = resolve_model(spec.model.config or spec.model.id, base_dir=doc.path.parent, extra=extra_models)
     except CatalogLookupError as exc:

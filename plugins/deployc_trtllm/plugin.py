@@ -13,6 +13,7 @@ from deployc_trtllm.options import OPTIONS_SCHEMA
 
 if TYPE_CHECKING:
     from deployc.planner.plan import Plan
+    from deployc.planner.types import Layout
     from deployc.target import Target
 
 
@@ -45,6 +46,15 @@ def deployc_runtime_overheads(backend: str, query: OverheadQuery) -> RuntimeOver
     from deployc_trtllm.overheads import runtime_overheads  # noqa: PLC0415
 
     return runtime_overheads(query)
+
+
+@hookimpl
+def deployc_layout_support(backend: str, target: Target, layout: Layout, gpus_per_node: int,  # noqa: ARG001  (hook signature)
+                           nodes: int) -> Capability | None:
+    """Layouts the TensorRT-LLM placement can put on the nodes (the engine flow: one node only)."""
+    from deployc_trtllm.layouts import layout_support  # noqa: PLC0415
+
+    return layout_support(target, layout, gpus_per_node, nodes)
 
 
 @hookimpl

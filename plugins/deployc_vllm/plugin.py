@@ -13,6 +13,7 @@ from deployc_vllm.options import OPTIONS_SCHEMA
 
 if TYPE_CHECKING:
     from deployc.planner.plan import Plan
+    from deployc.planner.types import Layout
     from deployc.target import Target
 
 
@@ -45,6 +46,15 @@ def deployc_runtime_overheads(backend: str, query: OverheadQuery) -> RuntimeOver
     from deployc_vllm.overheads import profile_for, runtime_overheads  # noqa: PLC0415
 
     return runtime_overheads(query, profile_for(query.engine_version))
+
+
+@hookimpl
+def deployc_layout_support(backend: str, target: Target, layout: Layout, gpus_per_node: int,  # noqa: ARG001  (hook signature)
+                           nodes: int) -> Capability | None:
+    """Layouts the vLLM emitter can place on the nodes and launch (docker, node scripts and Kubernetes)."""
+    from deployc_vllm.layouts import layout_support  # noqa: PLC0415
+
+    return layout_support(target, layout, gpus_per_node, nodes)
 
 
 @hookimpl

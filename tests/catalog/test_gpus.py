@@ -169,3 +169,38 @@ def test_plugin_gpus_may_pass_plain_lists_and_dicts() -> None:
     assert custom.dense_tflops["bf16"] == 100.0 and hash(custom) == hash(attrs.evolve(custom))
     with pytest.raises(ValueError, match="unknown TFLOPS formats"):
         attrs.evolve(custom, dense_tflops={"tf32": 1.0})
+
+
+def test_the_a10g_has_dense_rates_with_their_source() -> None:
+    a10g = gpu("A10G")
+    assert dict(a10g.dense_tflops) == {"bf16": 70, "fp16": 70, "int8": 140}
+    assert any(s.startswith("compute: https://www.baseten.co/") for s in a10g.source)
+
+
+@pytest.mark.parametrize(("name", "mib", "bandwidth", "bf16", "fp8", "cc"), [
+    ("V100", 32510, 900, None, None, (7, 0)),  # FP16 only: 112 TFLOPS
+    ("A30", 24576, 933, 165, None, (8, 0)),
+    ("L40", 46068, 864, 181.05, 362.1, (8, 9)),
+    ("RTX A6000", 49140, 768, 154.8, None, (8, 6)),
+    ("RTX 4080", 16376, 716.8, 97.5, 194.9, (8, 9)),
+    ("H20", 97871, 4000, 148, 296, (9, 0)),
+])
+def test_added_gpus_carry_their_spec_sheet_facts(name: str, mib: int, bandwidth: float, bf16: float | None,
+                                                 fp8: float | None, cc: tuple[int, int]) -> None:
+    entry = gpu(name)
+    assert entry.memory_bytes == mib * MIB
+    assert entry.mem_bandwidth_bytes_per_s == bandwidth * GB
+    assert entry.dense_tflops.get("bf16") == bf16 and entry.dense_tflops.get("fp8") == fp8
+    assert entry.compute_capability == cc
+    assert any(s.startswith("compute_memory_tdp: ") for s in entry.source)
+    assert any(s.startswith("nvidia_smi: ") for s in entry.source)
+
+
+def test_power_limits_are_sourced_and_bracket_the_tdp() -> None:
+    limited = [g for g in GPUS if g.power_limit_min_w is not None]
+    assert {g.name for g in limited} >= {"T4", "L4", "A100 80GB SXM", "H100 SXM"}
+    for entry in limited:
+        assert entry.power_limit_max_w is not None
+        assert entry.power_limit_min_w < entry.tdp_w <= entry.power_limit_max_w  # type: ignore[operator]
+        assert any(s.startswith("power_limits: ") for s in entry.source)
+    assert (gpu("T4").power_limit_min_w, gpu("T4").power_limit_max_w) == (60, 70)

@@ -6,14 +6,16 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from deployc.api import validate
 from deployc.catalog import CatalogLookupError, ModelResolutionError, hf, load_models, resolve_model
-from tests.conftest import REPO
+from tests.conftest import MINIMAL_SPEC, REPO
 
 FIXTURES = REPO / "tests" / "fixtures"
 HUB = FIXTURES / "hf_cache" / "hub"
@@ -42,6 +44,7 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str, 
         return str(path)
 
     monkeypatch.setitem(sys.modules, "huggingface_hub", types.SimpleNamespace(hf_hub_download=hf_hub_download))
+    monkeypatch.setattr(hf, "hub_unreachable", lambda: None)  # the stand-in Hub is always reachable
     return calls
 
 
@@ -130,6 +133,7 @@ def test_download_failures_and_missing_package_become_reasons(monkeypatch: pytes
         raise OSError("401 Client Error: gated repo\nmore detail")
 
     monkeypatch.setitem(sys.modules, "huggingface_hub", types.SimpleNamespace(hf_hub_download=boom))
+    monkeypatch.setattr(hf, "hub_unreachable", lambda: None)
     with pytest.raises(ModelResolutionError) as exc:
         resolve_model("meta-llama/Gated-Model", base_dir=Path())
     assert exc.value.tried[-1] == "download failed: OSError: 401 Client Error: gated repo"
@@ -173,3 +177,30 @@ def test_importing_the_catalog_touches_neither_network_nor_huggingface_hub() -> 
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                             env={"PYTHONPATH": str(REPO / "compiler")})
     assert result.returncode == 0, result.stderr
+
+
+def test_an_unreachable_hub_is_one_short_connection_attempt_not_huggingface_hubs_retries(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    called: list[object] = []
+    monkeypatch.setitem(sys.modules, "huggingface_hub", types.SimpleNamespace(hf_hub_download=called.append))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens there
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    start = time.perf_counter()
+    with pytest.raises(ModelResolutionError) as exc:
+        resolve_model("acme/offline-model", base_dir=Path())
+    assert time.perf_counter() - start < hf.REACH_TIMEOUT_S + 1
+    assert called == []
+    assert exc.value.tried[-1] == "127.0.0.1:9 is not reachable (ConnectionRefusedError, 3 s)"
+
+
+def test_an_unknown_repo_id_says_how_to_plan_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(MINIMAL_SPEC.replace("meta-llama/Llama-3.1-8B-Instruct", "acme/unknown-model"))
+    (diag,) = validate(spec)
+    assert diag.rule == "DPC102"
+    assert diag.message.endswith("huggingface_hub is not installed (pip install 'deployc[hf]')")
+    assert diag.hint == ("to plan offline, set model.config to the model's config.json (a file or its directory); "
+                         "to read it from the Hugging Face Hub, install the hf extra (pip install 'deployc[hf]'); or "
+                         "see `deployc catalog models`")

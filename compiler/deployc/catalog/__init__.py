@@ -6,7 +6,7 @@ architecture type every planner function takes (:class:`ModelArch`) and its para
 """
 
 from deployc.catalog.arch import CheckpointQuant, ModelArch
-from deployc.catalog.gpus import GPU, NVLinkSpec, TFlops, load_gpus, resolve_gpu
+from deployc.catalog.gpus import GPU, NVLinkSpec, TFlops, custom_gpu, load_gpus, resolve_gpu
 from deployc.catalog.hf_config import UnsupportedArchitecture, model_from_hf_config, supported_model_types
 from deployc.catalog.hf_quant import UnsupportedQuantization, parse_quantization_config
 from deployc.catalog.interconnects import (
@@ -38,6 +38,7 @@ __all__ = [
     "UnsupportedArchitecture",
     "UnsupportedQuantization",
     "allreduce_measurements",
+    "custom_gpu",
     "latency_measurements",
     "load_gpus",
     "load_links",

@@ -20,9 +20,9 @@ MIB = 1 << 20
 GIB = 1 << 30
 GB = 10**9
 
-Arch = Literal["turing", "ampere", "ada", "hopper", "blackwell", "blackwell-ultra", "blackwell-consumer",
+Arch = Literal["volta", "turing", "ampere", "ada", "hopper", "blackwell", "blackwell-ultra", "blackwell-consumer",
                "cdna3", "cdna4"]
-ARCHS: tuple[str, ...] = ("turing", "ampere", "ada", "hopper", "blackwell", "blackwell-ultra",
+ARCHS: tuple[str, ...] = ("volta", "turing", "ampere", "ada", "hopper", "blackwell", "blackwell-ultra",
                           "blackwell-consumer", "cdna3", "cdna4")
 TFLOPS_FORMATS: tuple[str, ...] = ("bf16", "fp16", "fp8", "fp4", "int8")
 
@@ -91,6 +91,9 @@ class GPU:
     nvlink: NVLinkSpec | None = None
     pcie_gen: int | None = None
     tdp_w: float
+    # The range ``nvidia-smi -pl`` accepts (its Min/Max Power Limit), where the catalog has a source for it.
+    power_limit_min_w: float | None = None
+    power_limit_max_w: float | None = None
     form_factor: str = ""
     source: tuple[str, ...] = field(default=(), converter=strings)
     notes: str = ""
@@ -107,6 +110,10 @@ def _nvlink(raw: Mapping[str, Any]) -> NVLinkSpec:
                       domain_gpus=int(raw["domain_gpus"]))
 
 
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def gpu_from_entry(entry: Mapping[str, Any]) -> GPU:
     """Build a :class:`GPU` from one ``gpus.json`` entry (units converted to bytes and B/s)."""
     arch = entry["arch"]
@@ -117,6 +124,7 @@ def gpu_from_entry(entry: Mapping[str, Any]) -> GPU:
     nvlink = entry.get("nvlink")
     cc = entry.get("compute_capability")
     notes = " ".join(n for n in (entry.get("notes", ""), entry.get("memory_note", "")) if n)
+    limits = entry.get("power_limit_w") or {}
     return GPU(
         name=entry["name"], aliases=tuple(entry.get("aliases", ())),
         nvidia_smi_names=tuple(entry.get("nvidia_smi_names", ())), vendor=entry["vendor"], arch=arch,
@@ -127,6 +135,7 @@ def gpu_from_entry(entry: Mapping[str, Any]) -> GPU:
         fp8_native=bool(entry["fp8_native"]), fp4_native=bool(entry["fp4_native"]),
         nvlink=None if nvlink is None else _nvlink(nvlink),
         pcie_gen=entry.get("pcie_gen"), tdp_w=float(entry["tdp_w"]), form_factor=entry.get("form_factor", ""),
+        power_limit_min_w=_optional_float(limits.get("min")), power_limit_max_w=_optional_float(limits.get("max")),
         source=sources_of(entry), notes=notes,
     )
 
@@ -153,3 +162,33 @@ def resolve_gpu(name: str, extra: Iterable[GPU] = ()) -> GPU:
     if not extra:
         return _builtin_index().get(name)
     return NameIndex("GPU", (*load_gpus(), *extra), lambda g: g.names).get(name)
+
+
+def arch_of_compute_capability(major: int, minor: int) -> str | None:
+    """The catalog architecture of an NVIDIA compute capability (None for one deployc does not plan)."""
+    if (major, minor) == (7, 5):
+        return "turing"
+    if major == 8:
+        return "ada" if minor == 9 else "ampere"
+    return {9: "hopper", 10: "blackwell-ultra" if minor == 3 else "blackwell", 12: "blackwell-consumer"}.get(major)
+
+
+def custom_gpu(name: str, *, memory_gib: float, bandwidth_gb_s: float, bf16_tflops: float, fp8_tflops: float | None,
+               compute_capability: tuple[int, int], tdp_w: float | None, pcie_gen: int, source: str) -> GPU:
+    """A GPU described in a spec (``[hardware.custom]``): an NVIDIA PCIe card with the rates given.
+
+    BF16 and FP8 follow the compute capability (BF16 from sm_80, FP8 from sm_89, FP4 from sm_100);
+    the FP16 tensor rate is the BF16 one, as on every NVIDIA tensor core since Ampere.
+    """
+    major, minor = compute_capability
+    arch = arch_of_compute_capability(major, minor)
+    if arch is None:
+        raise ValueError(f"compute capability {major}.{minor} is not an architecture deployc plans")
+    bf16 = (major, minor) >= (8, 0)
+    rates = {"fp16": bf16_tflops, **({"bf16": bf16_tflops} if bf16 else {}),
+             **({"fp8": fp8_tflops} if fp8_tflops is not None else {})}
+    return GPU(name=name, vendor="NVIDIA", arch=arch, compute_capability=(major, minor),
+               memory_bytes=int(memory_gib * GIB), mem_bandwidth_bytes_per_s=bandwidth_gb_s * GB,
+               dense_tflops=_tflops(rates), supports_bf16=bf16, fp8_native=(major, minor) >= (8, 9),
+               fp4_native=major >= 10, pcie_gen=pcie_gen, tdp_w=tdp_w or 0.0,
+               form_factor="described in the spec ([hardware.custom])", source=(source,))

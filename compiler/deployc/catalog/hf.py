@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from attrs import frozen
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _TRUE = ("1", "true", "yes", "on")
+# One connection attempt before asking huggingface_hub, whose own retries kept an offline
+# `deployc validate` waiting about 25 s (issue 11): a reachable Hub answers a TCP connect well within this.
+REACH_TIMEOUT_S = 3.0
+INSTALL_HINT = "pip install 'deployc[hf]'"
 
 
 @frozen(kw_only=True)
@@ -68,12 +74,29 @@ def cached_config(repo_id: str, *, revision: str = "main", cache_dir: Path | Non
     return Found(path=path, description=f"Hugging Face cache {path} ({repo_id}@{commit[:12]})")
 
 
+def hub_unreachable(env: Mapping[str, str] | None = None, timeout_s: float = REACH_TIMEOUT_S) -> str | None:
+    """Why the Hub cannot be reached (one TCP connect to ``HF_ENDPOINT``), or None when it can or a proxy decides."""
+    env = os.environ if env is None else env
+    if any(env.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None  # only the proxy knows; let huggingface_hub try
+    endpoint = urlsplit(env.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = endpoint.hostname or "huggingface.co", endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        return f"{host}:{port} is not reachable ({type(exc).__name__}, {timeout_s:g} s)"
+    return None
+
+
 def download_config(repo_id: str, *, revision: str = "main") -> Found | str:
     """Fetch ``config.json`` from the Hub with huggingface_hub; the reason as a string when it cannot."""
     try:
         from huggingface_hub import hf_hub_download  # noqa: PLC0415  (optional dependency, imported on use)
     except ImportError:
-        return "huggingface_hub is not installed (pip install 'deployc[hf]')"
+        return f"huggingface_hub is not installed ({INSTALL_HINT})"
+    unreachable = hub_unreachable()
+    if unreachable is not None:
+        return unreachable
     try:
         path = hf_hub_download(repo_id=repo_id, filename="config.json", revision=revision)
     except Exception as exc:  # any Hub failure becomes a diagnostic, not a traceback

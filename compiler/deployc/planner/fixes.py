@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from attrs import evolve
 
+from deployc.catalog import resolve_link
 from deployc.planner.precision import WeightChoice
 from deployc.plugins import PluginRegistry
 
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 
 GIB = 1 << 30
 MAX_GPUS_TRIED = 64
+# A single-node spec names no network; the "more nodes" fix is sized over the fabric the spec's own
+# DPC206 hint suggests (docs/spec.md `hardware.network`), and the fix says so.
+ASSUMED_NETWORK = "ib-ndr"
 
 Searcher = Callable[["Candidate", PluginRegistry], "Search"]
 
@@ -62,9 +66,14 @@ def ranked_fixes(search: Search, registry: PluginRegistry, searcher: Searcher) -
             gpus_per_node *= 2
         else:
             nodes *= 2
-        bigger = searcher(evolve(c, gpus_per_node=gpus_per_node, nodes=nodes), registry)
+        target, assumed = c.target, ""
+        if nodes > 1 and target.network is None:
+            target = evolve(target, network=resolve_link(ASSUMED_NETWORK))
+            assumed = f"; set hardware.network, sized here over {ASSUMED_NETWORK}"
+        bigger = searcher(evolve(c, target=target, gpus_per_node=gpus_per_node, nodes=nodes), registry)
         if bigger.chosen() is not None:
-            label = f"{gpus_per_node * nodes} × {c.target.gpu.name}" + (f" ({nodes} nodes)" if nodes > 1 else "")
+            label = f"{gpus_per_node * nodes} × {c.target.gpu.name}" + (f" ({nodes} nodes{assumed})"
+                                                                         if nodes > 1 else "")
             tried.append((False, 3, f"{label}: {_outcome(bigger)[1]}"))
             break
     closest = search.closest()

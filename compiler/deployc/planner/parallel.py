@@ -34,6 +34,7 @@ class LayoutCheck:
     layout: Layout
     valid: bool
     reasons: tuple[str, ...] = ()
+    refused_by: str | None = None  # the backend whose emitter cannot deploy it (deployc_layout_support)
 
 
 @frozen(kw_only=True)

@@ -15,6 +15,7 @@ from deployc.diagnostics import Diagnostic, PlanError, Severity
 from deployc.planner.backend_choice import backend_decision, rank_backends
 from deployc.planner.collectives import allreduce_model
 from deployc.planner.decisions import Alternative, Decision, Quantity
+from deployc.planner.emittable import backend_checks, refusal
 from deployc.planner.evaluate import PLANNING_TOKEN_BUDGET, Candidate, Evaluated, evaluate_layout
 from deployc.planner.finish import finish_pool
 from deployc.planner.fixes import ranked_fixes
@@ -79,6 +80,7 @@ def search_layouts(candidate: Candidate, registry: PluginRegistry) -> Search:
         checks = tuple(pinned_layouts(spec.plan, checks, lambda layout: check_layout(
             target.model, layout, gpus_per_node=candidate.gpus_per_node, nodes=candidate.nodes,
             intra_link=target.intra_node_link, weights_block_size=block, gpu=target.gpu), target.model.is_moe))
+    checks = backend_checks(checks, registry, candidate.backend, target, candidate.gpus_per_node, candidate.nodes)
     evaluated = tuple(evaluate_layout(candidate, c.layout, registry) for c in checks if c.valid)
     analytic = rank_layouts([e.evaluation for e in evaluated], goal=spec.slo.goal,
                             ttft_target_ms=spec.slo.ttft_ms.p99 if spec.slo.ttft_ms else None,
@@ -92,20 +94,25 @@ def _search_pool(target: Target, registry: PluginRegistry, backend: str, dtype: 
     """Try precisions in order; return the first search whose best layout fits."""
     spec = target.spec
     rejected: list[Alternative] = []
+    vetoes: list[str] = []  # the backend's own words, without its name (the caller names it once)
     failed: list[Search] = []
     for choice in weight_candidates(spec, target.model, target.gpu, dtype):
         for kv_dtype in kv_dtype_candidates(spec, dtype, target.gpu):
             verdict = registry.capability(backend, target, choice.weights_format, kv_dtype)
             label = f"{choice.weights_format} weights, {kv_dtype} KV cache"
             if not verdict.supported:
-                rejected.append(Alternative(label, f"{backend}: {verdict.reason}" + (
-                    f"; {verdict.alternative}" if verdict.alternative else "")))
+                why = verdict.reason + (f"; alternative: {verdict.alternative}" if verdict.alternative else "")
+                vetoes.append(why)
+                rejected.append(Alternative(label, f"{backend}: {why}"))
                 continue
             candidate = Candidate(target=target, backend=backend, dtype=dtype, weights=choice, kv_dtype=kv_dtype,
                                   shape=shape, gpus_per_node=gpus_per_node, nodes=nodes, kernel=verdict.kernel,
                                   scheduler=registry.info(backend).scheduler,
                                   max_num_batched_tokens=spec.plan.max_num_batched_tokens or PLANNING_TOKEN_BUDGET)
             search = search_layouts(candidate, registry)
+            refused = refusal(search.checks)
+            if refused is not None:  # the same for every precision: the emitter, not memory, says no
+                raise Vetoed(refused)
             if search.chosen() is not None:
                 return search, rejected, failed
             failed.append(search)
@@ -114,7 +121,7 @@ def _search_pool(target: Target, registry: PluginRegistry, backend: str, dtype: 
             rejected.append(Alternative(label, f"does not fit on any valid layout ({short:.1f} GiB short per GPU)"
                                         if closest else "no valid layout"))
     if not failed:
-        reasons = list(dict.fromkeys(a.reason for a in rejected))  # the same veto for each KV dtype once
+        reasons = list(dict.fromkeys(vetoes))  # the same veto for each KV dtype once
         raise Vetoed("; ".join(reasons) or "no precision to try")
     raise PlanError([_does_not_fit(failed[0], registry)])
 
@@ -241,7 +248,7 @@ def _make_plan(target: Target, registry: PluginRegistry, *, backend_override: st
     if forced is not None:
         raise PlanError([Diagnostic(rule="DPC401", message=f"the {forced} backend cannot serve this spec",
                                     file=target.spec_file, hint=vetoes.get(forced))])
-    detail = "; ".join(f"{k}: {v}" for k, v in {**ranking.reasons, **vetoes}.items())
+    detail = " | ".join(f"{k}: {v}" for k, v in {**ranking.reasons, **vetoes}.items())  # each backend once
     raise PlanError([Diagnostic(rule="DPC401", message="no installed backend can serve this spec",
                                 file=target.spec_file, hint=detail or "see `deployc backends`")])
 

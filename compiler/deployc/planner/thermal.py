@@ -34,22 +34,52 @@ def recommended_fraction(cooling: str, ambient_c: float) -> float:
     return max(min(fraction, 1.0), MIN_FRACTION)
 
 
+def _advised_watts(target: Target, fraction: float) -> tuple[int, str]:
+    """The cap in whole watts, kept inside the board's power-limit range, and what bounded it."""
+    gpu = target.gpu
+    watts = math.floor(gpu.tdp_w * fraction)
+    low, high = gpu.power_limit_min_w, gpu.power_limit_max_w
+    if low is not None and watts < low:
+        return math.ceil(low), (f"; {low:g} W is the lowest limit {gpu.name} accepts (nvidia-smi Min Power Limit), "
+                                f"not the {watts} W the site would call for: improve the airflow if it still throttles")
+    if high is not None and watts > high:
+        return math.floor(high), f"; {high:g} W is the highest limit {gpu.name} accepts"
+    if low is None:
+        return watts, (f"; the catalog has no minimum power limit for {gpu.name}: if `nvidia-smi -q -d POWER` shows "
+                       f"a Min Power Limit above {watts} W, set that")
+    return watts, ""
+
+
 def power_limit_decision(target: Target, inputs: PerfInputs, uncapped: Performance) -> Decision | None:
-    """The power-limit decision with its throughput cost, or None in a cool datacenter."""
+    """The power-limit decision with its throughput cost, or None in a cool datacenter.
+
+    The cap stays inside the board's power-limit range (catalog ``power_limit_w``), and a limit the
+    spec says is already set (``environment.power_limit_w``) at or below it is kept, not lowered.
+    """
     env = target.spec.environment
     fraction = recommended_fraction(env.cooling, env.ambient_c)
-    if fraction >= 1.0:
-        return None
     tdp = target.gpu.tdp_w
-    watts = math.floor(tdp * fraction)
+    if fraction >= 1.0 or not tdp:  # no TDP: a [hardware.custom] GPU described without tdp_w
+        return None
+    watts, bound = _advised_watts(target, fraction)
+    site = f"{env.cooling} cooling at {env.ambient_c:g} °C ambient"
+    current = env.power_limit_w
+    if current is not None and current <= watts:
+        return Decision(
+            id="power_limit", value=int(current) if float(current).is_integer() else current, rule="DPC306",
+            reason=(f"{site}: the GPUs are already limited to {current:g} W (environment.power_limit_w), at or "
+                    f"below the {watts} W this site calls for; keep it (performance is planned at it). Watch "
+                    f"throttle reasons: `{THROTTLE_QUERY}`"),
+            numbers=(Quantity("power limit", current, "W"), Quantity("TDP", tdp, "W")))
     capped = estimate_performance(evolve(inputs, power_limit_fraction=watts / tdp))
     cost = 1 - capped.tokens_per_s / uncapped.tokens_per_s if uncapped.tokens_per_s else 0.0
+    from_text = f"now {current:g} W, " if current is not None else ""
     return Decision(
         id="power_limit", value=watts, rule="DPC306",
-        reason=(f"{env.cooling} cooling at {env.ambient_c:g} °C ambient: cap each GPU at {watts} W "
-                f"(`nvidia-smi -pl {watts}`, of {tdp:g} W TDP) so it stays below its throttle temperature under "
-                f"sustained load; estimated throughput cost {cost:.0%}, ITL {uncapped.itl_ms:.1f} → "
-                f"{capped.itl_ms:.1f} ms. Watch throttle reasons: `{THROTTLE_QUERY}`"),
+        reason=(f"{site}: cap each GPU at {watts} W (`nvidia-smi -pl {watts}`, {from_text}of {tdp:g} W TDP) so it "
+                f"stays below its throttle temperature under sustained load; estimated throughput cost {cost:.0%}, "
+                f"ITL {uncapped.itl_ms:.1f} → {capped.itl_ms:.1f} ms{bound}. Watch throttle reasons: "
+                f"`{THROTTLE_QUERY}`"),
         numbers=(Quantity("power limit", watts, "W"), Quantity("TDP", tdp, "W"),
                  Quantity("throughput cost", round(cost * 100, 1), "%")),
     )

@@ -10,7 +10,7 @@ from deployc.planner.decisions import Decision, format_number
 from deployc.planner.plan import Plan
 from deployc.planner.types import PoolPlan
 from deployc.render.bars import memory_bar
-from deployc.render.units import gib, tokens
+from deployc.render.units import count, gib, tokens
 
 _LONGEST_TICKS = re.compile(r"`+")
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
@@ -62,7 +62,8 @@ def _pool_lines(pool: PoolPlan, several: bool) -> list[str]:
              f"{tokens(m.kv_capacity_tokens)} per replica",
              f"- Max concurrency: {m.max_concurrency_at_max_context:g} at the max context "
              f"({pool.knobs.max_model_len:,} tokens), {m.max_concurrency_at_typical_request:g} at the typical request",
-             f"- Predicted at a batch of {perf.batch_size:g}: TTFT {perf.ttft_ms:.0f} ms, ITL {perf.itl_ms:.1f} ms, "
+             f"- Predicted at a batch of {count(perf.batch_size)}: TTFT {perf.ttft_ms:.0f} ms, "
+             f"ITL {perf.itl_ms:.1f} ms, "
              f"{perf.tokens_per_s:,.0f} output tokens/s ({perf.tokens_per_s_per_gpu:,.0f} per GPU), "
              f"{perf.bound}-bound ({perf.bound_share:.0%} of the decode step)",
              "", "Memory per GPU:", "", "```", *memory_bar(m.per_gpu), "```", ""]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from deployc.planner.plan import Plan
 from deployc.planner.types import PoolPlan
 from deployc.render.bars import memory_bar
-from deployc.render.units import gib, tokens
+from deployc.render.units import count, gib, tokens
 
 
 def plan_summary(plan: Plan) -> str:
@@ -24,7 +24,7 @@ def plan_summary(plan: Plan) -> str:
             f"  KV: {m.kv_bytes_per_token:,} B/token per GPU, capacity {tokens(m.kv_capacity_tokens)} per replica; "
             f"max concurrency {m.max_concurrency_at_max_context:g} at {k.max_model_len:,} tokens, "
             f"{m.max_concurrency_at_typical_request:g} at the typical request",
-            f"  decode step: {perf.itl_ms:.1f} ms at batch {perf.batch_size:g}, {perf.bound}-bound "
+            f"  decode step: {perf.itl_ms:.1f} ms at batch {count(perf.batch_size)}, {perf.bound}-bound "
             f"({perf.bound_share:.0%} of the step)",
             *serving_lines(pool),
         ]

@@ -13,3 +13,8 @@ def gib(nbytes: float) -> str:
 def tokens(count: float) -> str:
     """``93,872 tokens``."""
     return f"{int(count):,} tokens"
+
+
+def count(value: float) -> str:
+    """A mean count of requests (a batch, a concurrency) to one decimal: ``17.1``, ``4``."""
+    return f"{round(value, 1):g}"

@@ -118,6 +118,29 @@ class ModelSection:
     )
 
 
+# Compute capabilities of the NVIDIA architectures deployc plans (Turing sm_75 onwards).
+COMPUTE_CAPABILITY_PATTERN = r"^(7\.5|8\.[0679]|9\.0|10\.[03]|12\.[01])$"
+
+
+@frozen(kw_only=True)
+class CustomGpu:
+    """A GPU the catalog lacks, described from its spec sheet (dense rates: no 2:4 sparsity)."""
+
+    memory_gib: float = spec_field("Memory per GPU as nvidia-smi reports it (MiB / 1024), GiB.", example=15.57,
+                                   minimum=1, maximum=4096)
+    bandwidth_gb_s: float = spec_field("Memory bandwidth, GB/s (10^9 B/s).", example=716.8, minimum=10,
+                                       maximum=100_000)
+    bf16_tflops: float = spec_field("Dense BF16 tensor throughput (FP16 on a GPU without BF16), TFLOPS.",
+                                    example=97.5, minimum=0.1, maximum=100_000)
+    fp8_tflops: float | None = spec_field("Dense FP8 tensor throughput, TFLOPS (compute capability 8.9 or newer).",
+                                          default=None, example=195.0, minimum=0.1, maximum=200_000)
+    compute_capability: str = spec_field("CUDA compute capability, major.minor.", example="8.9",
+                                         pattern=COMPUTE_CAPABILITY_PATTERN)
+    tdp_w: float | None = spec_field("Board power, W (needed for power-limit advice).", default=None, example=320,
+                                     minimum=10, maximum=5000)
+    pcie_gen: int = spec_field("PCIe generation of the card's link.", default=4, minimum=3, maximum=6)
+
+
 @frozen(kw_only=True)
 class HardwareSection:
     """Where it runs."""
@@ -130,7 +153,8 @@ class HardwareSection:
     nodes: int = spec_field("Number of nodes.", default=1, example=1, minimum=1, maximum=256)
     interconnect: Interconnect = spec_field(
         "GPU-to-GPU link inside a node. `auto` takes the GPU's own (NVSwitch NVLink on SXM boards, "
-        "PCIe on PCIe cards); `nvlink-bridge` is a bridge between pairs of PCIe cards.", default="auto",
+        "PCIe on PCIe cards, bridged or not); `nvlink-bridge` states a bridge between pairs of PCIe cards.",
+        default="auto",
     )
     network: Network = spec_field(
         "Network between nodes (per GPU NIC): InfiniBand HDR/NDR/XDR, RoCE or Ethernet speeds.",
@@ -151,6 +175,10 @@ class HardwareSection:
     ib_hcas: tuple[str, ...] = spec_field(
         "InfiniBand HCAs for NCCL (NCCL_IB_HCA), e.g. mlx5_0.", default=(), example=["mlx5_0", "mlx5_1"],
         maxItems=64, items={"type": "string", "pattern": r"^[A-Za-z0-9_.:^=-]{1,64}$"},
+    )
+    custom: CustomGpu | None = spec_field(
+        "Describes `gpu` when the catalog lacks it (`deployc catalog gpus`); the planner uses these facts instead.",
+        default=None,
     )
 
 

@@ -153,8 +153,9 @@ def test_pinned_flows(tmp_path: Path) -> None:
     assert "--tp_size" not in args  # fixed at quantization in TensorRT-LLM
     assert "--kv_cache_free_gpu_memory_fraction" in engine_serve_command(p, p.primary, 8000).args
     assert engine_extra_options(p.primary)["kv_cache_config"]["free_gpu_memory_fraction"] == 0.9
-    two = _plan(_with_table(tmp_path, "llama405b-2nodes-16gpu", 'flow = "engine"'))
-    assert "the TensorRT-LLM engine flow is emitted for one node" in check_plan(two)[0].message
+    with pytest.raises(DeploycError) as info:  # refused while planning (deployc_layout_support), not at build
+        _plan(_with_table(tmp_path, "llama405b-2nodes-16gpu", 'flow = "engine"'))
+    assert "the TensorRT-LLM engine flow is emitted for one node" in str(info.value.diagnostics[0].hint)
 
 
 def test_auto_flow_never_falls_back_to_the_engine_flow_across_nodes(tmp_path: Path) -> None:
