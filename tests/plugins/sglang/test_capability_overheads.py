@@ -78,9 +78,9 @@ def test_turing_is_refused_whatever_the_precision_with_vllm_as_the_alternative()
         hint = exc.diagnostics[0].hint or ""
     else:
         raise AssertionError("SGLang planned a T4")
-    assert hint == ("sglang: SGLang 0.5.23's prebuilt kernels (sgl-kernel) have no sm_75 images for some ops every "
-                    "model runs (sgl-project/sglang#38515, #24224); T4 has compute capability 7.5; use vllm (runs "
-                    "AWQ and GPTQ on Turing through Marlin)")
+    assert hint == ("SGLang 0.5.23's prebuilt kernels (sgl-kernel) have no sm_75 images for some ops every "
+                    "model runs (sgl-project/sglang#38515, #24224); T4 has compute capability 7.5; alternative: use "
+                    "vllm (runs AWQ and GPTQ on Turing through Marlin)")
 
 
 def test_the_fraction_follows_the_emitted_chunk_and_graph_sizes_not_sglangs_larger_defaults() -> None:

@@ -75,7 +75,7 @@ docker run --detach \
     --port 8000 \
     --tp-size 2 \
     --context-length 17152 \
-    --mem-fraction-static 0.948 \
+    --mem-fraction-static 0.833 \
     --max-running-requests 48 \
     --chunked-prefill-size 8192 \
     --schedule-policy lpm \

@@ -97,7 +97,7 @@ docker run --detach \
     --tp-size 8 \
     --pp-size 2 \
     --context-length 32768 \
-    --mem-fraction-static 0.925 \
+    --mem-fraction-static 0.811 \
     --max-running-requests 64 \
     --chunked-prefill-size 8192 \
     --schedule-policy fcfs \

@@ -68,7 +68,7 @@ docker run --detach \
     --port 8000 \
     --tp-size 8 \
     --context-length 16384 \
-    --mem-fraction-static 0.939 \
+    --mem-fraction-static 0.824 \
     --max-running-requests 32 \
     --chunked-prefill-size 8192 \
     --schedule-policy lpm \

@@ -33,16 +33,17 @@ fi
 #   --host: listen on every interface of the container (SGLang's default is 127.0.0.1, which a
 #   published port cannot reach)
 #   --port: the API port (operations.port, + one per extra server on the host)
-#   --tp-size: best of 1 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
+#   --tp-size: best of 1 valid layouts for the throughput goal: the analytic estimate kept 1, each
+#   simulated under the load with its own knobs (400 requests per replica
 #   --context-length: the longest request: 3,500 prompt + 800 output tokens, rounded up to 256
 #   --mem-fraction-static: sglang 0.5.23 takes this fraction of the GPU's total memory for weights
 #   and the KV pool
-#   --max-running-requests: the workload keeps 170.1 requests in flight per replica
-#   --chunked-prefill-size: the largest per-step budget whose steps stay within the ITL target (40
-#   ms) when a prompt chunk is co-scheduled
+#   --max-running-requests: room for every request the load keeps in flight: 12.6 requests in flight
+#   per replica on average (Little's law), 20.8 at the 99th percentile of Poisson arrivals
+#   --chunked-prefill-size: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for
+#   the throughput goal (TTFT p99 935 ms, ITL p99 91.6 ms, 858 output tokens/s)
 #   --schedule-policy: 500 of 900 prompt tokens (56%) are a shared prefix: a hit skips their
-#   prefill, TTFT 80 → 44 ms
+#   prefill, TTFT 79 → 36 ms
 #   --dtype: the checkpoint's dtype (bfloat16) and A100 80GB SXM supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
 #   --enable-metrics: Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml)
@@ -66,12 +67,12 @@ docker run --detach \
     --port 8000 \
     --tp-size 1 \
     --context-length 4352 \
-    --mem-fraction-static 0.949 \
-    --max-running-requests 171 \
-    --chunked-prefill-size 2048 \
+    --mem-fraction-static 0.951 \
+    --max-running-requests 21 \
+    --chunked-prefill-size 256 \
     --schedule-policy lpm \
     --dtype bfloat16 \
-    --cuda-graph-max-bs-decode 171 \
+    --cuda-graph-max-bs-decode 21 \
     --enable-metrics
 echo "started mixed-traffic-short: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
@@ -98,18 +99,19 @@ fi
 #   --host: listen on every interface of the container (SGLang's default is 127.0.0.1, which a
 #   published port cannot reach)
 #   --port: the API port (operations.port, + one per extra server on the host)
-#   --tp-size: best of 3 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
-#   --dp-size: best of 3 valid layouts for the throughput goal (fits, then meets the SLO, then most
-#   tokens/s)
+#   --tp-size: best of 3 valid layouts for the throughput goal: the analytic estimate kept 2, each
+#   simulated under the load with its own knobs (400 requests per replica
+#   --dp-size: best of 3 valid layouts for the throughput goal: the analytic estimate kept 2, each
+#   simulated under the load with its own knobs (400 requests per replica
 #   --context-length: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
 #   --mem-fraction-static: sglang 0.5.23 takes this fraction of the GPU's total memory for weights
 #   and the KV pool
-#   --max-running-requests: the largest batch whose decode step meets the ITL target
-#   --chunked-prefill-size: the largest per-step budget whose steps stay within the ITL target (40
-#   ms) when a prompt chunk is co-scheduled
+#   --max-running-requests: room for every request the load keeps in flight: 4.1 requests in flight
+#   per replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
+#   --chunked-prefill-size: simulated with 256, 2,048, 8,192 tokens per step, 8,192 misses least for
+#   the throughput goal (TTFT p99 53,256 ms, ITL p99 1059.2 ms, 372 output tokens/s)
 #   --schedule-policy: 500 of 24,000 prompt tokens (2%) are a shared prefix: a hit skips their
-#   prefill, TTFT 2438 → 2402 ms
+#   prefill, TTFT 2666 → 2624 ms
 #   --dtype: the checkpoint's dtype (bfloat16) and A100 80GB SXM supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
 #   --enable-metrics: Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml)
@@ -134,12 +136,12 @@ docker run --detach \
     --tp-size 1 \
     --dp-size 3 \
     --context-length 61184 \
-    --mem-fraction-static 0.95 \
-    --max-running-requests 13 \
-    --chunked-prefill-size 2048 \
+    --mem-fraction-static 0.836 \
+    --max-running-requests 9 \
+    --chunked-prefill-size 8192 \
     --schedule-policy lpm \
     --dtype bfloat16 \
-    --cuda-graph-max-bs-decode 13 \
+    --cuda-graph-max-bs-decode 9 \
     --enable-metrics
 echo "started mixed-traffic-long: http://localhost:8001/v1 (health: curl -fsS http://localhost:8001/health)"
 
