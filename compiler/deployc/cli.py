@@ -146,11 +146,14 @@ def _cmd_size(args: argparse.Namespace) -> int:
 
         text = resized_text(sized.loaded.document, sized.loaded.spec, sized.target.gpu.name, winners[0])
         write_spec(Path(args.write), text, Path(args.spec))
-        print(f"wrote {args.write}: {winners[0].label()} (hardware, and backend or quantization where the search "
-              "changed them; no [plan] table in this spec language version, the planner re-chooses the layout)",
-              file=sys.stderr)
-    elif args.write:
-        print(f"deployc size: nothing serves the traffic; {args.write} not written", file=sys.stderr)
+        print(f"wrote {args.write}: {winners[0].label()} (the hardware, and [plan] pins of the backend, layout and "
+              "precision)", file=sys.stderr)
+    if not winners:
+        from deployc.sizing.report import nothing_serves  # noqa: PLC0415
+
+        print(nothing_serves(report, args.spec).format_text(), file=sys.stderr)
+        if args.write:
+            print(f"deployc size: nothing serves the traffic; {args.write} not written", file=sys.stderr)
     return ExitCode.OK if winners else ExitCode.INVALID
 
 

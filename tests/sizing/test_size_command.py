@@ -10,7 +10,7 @@ import pytest
 from deployc import cli
 from deployc.api import build, load_spec, plan
 from deployc.sizing.frontier import CHART_HEIGHT
-from deployc.sizing.report import COLUMNS, MONOTONIC_NOTE, size_json
+from deployc.sizing.report import COLUMNS, MONOTONIC_NOTE, size_json, size_text
 from deployc.sizing.run import Sized, size
 from deployc.sizing.search import cost_key
 from tests.conftest import REPO
@@ -28,8 +28,8 @@ def searched() -> Sized:
 def cli_run(searched: Sized, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, str, Path]:
     """The same search through the command line, with --write."""
     out = tmp_path_factory.mktemp("size") / "sized.toml"
-    import contextlib  # noqa: PLC0415
-    import io  # noqa: PLC0415
+    import contextlib
+    import io
 
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
@@ -107,12 +107,18 @@ def test_write_round_trip_validates_plans_the_same_and_builds(cli_run: tuple[int
                                                               tmp_path: Path):
     _, _, err, written = cli_run
     winner = searched.report.search.winners[0]
-    assert err.startswith(f"wrote {written}: {winner.label()} (hardware")
+    assert err == (f"wrote {written}: {winner.label()} (the hardware, and [plan] pins of the backend, layout and "
+                   "precision)\n")
     text = written.read_text()
     assert text.startswith("# Written by `deployc size ")
     loaded = load_spec(written)
     assert (loaded.spec.hardware.gpus_per_node, loaded.spec.hardware.nodes) == (winner.size.gpus_per_node,
                                                                                 winner.size.nodes)
+    assert winner.plan is not None
+    layout = winner.plan.primary.layout
+    pins = loaded.spec.plan
+    assert (pins.backend, pins.tp, pins.pp, pins.dp, pins.ep, pins.quantization) == (
+        winner.backend, layout.tp, layout.pp, layout.dp, layout.ep, winner.weights_format)
     again, _ = plan(written)
     assert (again.target.gpu.name, again.primary.layout.label(), again.backend.name) == (
         winner.gpu, winner.layout, winner.backend)
@@ -122,7 +128,7 @@ def test_write_round_trip_validates_plans_the_same_and_builds(cli_run: tuple[int
 
 
 def test_write_of_another_gpu_type_builds(searched: Sized, tmp_path: Path):
-    from deployc.sizing.write import resized_text, write_spec  # noqa: PLC0415
+    from deployc.sizing.write import resized_text, write_spec
 
     other = next(w for w in searched.report.search.winners if w.gpu != "H100 SXM")
     path = tmp_path / "other.toml"
@@ -155,7 +161,11 @@ def test_nothing_serves_exits_1_with_the_closest_and_writes_nothing(tmp_path: Pa
     assert "No deployment serves the traffic within the SLO on up to 1 GPUs." in lines
     closest = next(line for line in lines if line.startswith("Closest: "))
     assert closest.startswith("Closest: 1 × L4, TP1, ") and "misses the SLO: " in closest
-    assert captured.err == f"deployc size: nothing serves the traffic; {out} not written\n"
+    err = captured.err.splitlines()
+    assert err[0] == (f"{SAMPLE}: error: no deployment on L4 with up to 1 GPUs serves the traffic within the SLO "
+                      "[DPC324]")
+    assert err[1].startswith("  hint: closest: 1 × L4, TP1, ") and "misses the SLO: " in err[1]
+    assert err[2:] == [f"deployc size: nothing serves the traffic; {out} not written"]
     assert not out.exists()
 
 
@@ -182,3 +192,16 @@ def test_json_format_on_the_command_line(capsys: pytest.CaptureFixture[str]):
     assert cli.main(["size", str(SAMPLE), "--gpus", "H100", "--max-gpus", "1", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["deployments"][0]["gpu"] == "H100 SXM" and doc["deployments"][0]["status"] == "serves"
+
+
+def test_a_pinned_specs_layout_pins_are_not_carried_to_other_sizes(tmp_path: Path):
+    pinned = tmp_path / "pinned.toml"
+    pinned.write_text(SAMPLE.read_text() + "\n[plan]\ntp = 1\nmax_num_seqs = 512\nbackend = \"vllm\"\n")
+    sized = size(pinned, gpus="L40S", max_gpus=2)
+    evaluated = sized.report.search.evaluated
+    assert [d.variant.backend for d in evaluated] == ["vllm"] * len(evaluated)  # the pinned backend is kept
+    two = next(d for d in evaluated if d.size.gpus == 2 and d.plan is not None)
+    assert two.plan is not None
+    assert (two.plan.target.spec.plan.tp, two.plan.target.spec.plan.max_num_seqs) == (None, None)
+    assert "the spec's [plan] pins of tp, max_num_seqs describe its own GPUs: not applied in the search" in (
+        size_text(sized.report).splitlines())

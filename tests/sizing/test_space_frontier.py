@@ -100,7 +100,8 @@ def test_variants_put_the_spec_as_written_first(tmp_path: Path):
 def test_variants_keep_what_the_spec_pins(tmp_path: Path):
     spec = _spec(tmp_path / "s.toml", '[operations]\nbackend = "sglang"\n')
     spec = evolve(spec, model=evolve(spec.model, quantization="fp8"))
-    found = variants(spec, resolve_gpu("L40S"), resolve_model("meta-llama/Llama-3.1-8B-Instruct", base_dir=tmp_path), ["vllm", "sglang"])
+    model = resolve_model("meta-llama/Llama-3.1-8B-Instruct", base_dir=tmp_path)
+    found = variants(spec, resolve_gpu("L40S"), model, ["vllm", "sglang"])
     assert found == (Variant(backend="sglang", quantization="fp8"),)
 
 
@@ -127,7 +128,7 @@ def test_sized_spec_keeps_the_price_and_link_only_for_the_specs_gpu(tmp_path: Pa
 
 def _deployment(gpu: str, gpus: int, tok_gpu: float, tpot_ms: float, status: str = "serves",
                 usd: float | None = None) -> Deployment:
-    from unittest.mock import sentinel  # noqa: PLC0415  (a stand-in plan: the figures below are what count)
+    from unittest.mock import sentinel
 
     return Deployment(gpu=gpu, size=Size(gpus_per_node=gpus, nodes=1), variant=OWN, status=status,  # type: ignore[arg-type]
                       summary="", plan=sentinel.plan, backend="vllm", layout=f"TP{gpus}", weights_format="bf16",
@@ -176,13 +177,14 @@ def test_resized_document_drops_the_old_gpus_link_price_and_devices(tmp_path: Pa
     path.write_text(MINIMAL_SPEC.replace('gpu = "H100 SXM"', 'gpu = "H100 SXM"\ninterconnect = "nvlink4"\n'
                                          'gpu_ids = [0]') + '[slo]\ngpu_hour_usd = 3.5\n')
     loaded = load_spec(path)
-    chosen = evolve(_deployment("L40S", 4, 1000, 20), variant=Variant(backend="vllm", quantization="fp8"))
+    chosen = evolve(_deployment("L40S", 4, 1000, 20), variant=Variant(backend="vllm", quantization="fp8"), plan=None)
     raw = resized_document(loaded.document, loaded.spec, "H100 SXM", chosen)
     assert raw["hardware"] == {"gpu": "L40S", "gpus_per_node": 4, "nodes": 1}
     assert raw["slo"] == {}
-    assert raw["operations"] == {"backend": "vllm"} and raw["model"]["quantization"] == "fp8"
+    assert raw["model"]["quantization"] == "fp8" and "plan" not in raw  # no plan: nothing to pin
     assert loaded.document.raw["hardware"]["gpu"] == "H100 SXM"  # the loaded document is not changed
-    same = resized_document(loaded.document, loaded.spec, "H100 SXM", _deployment("H100 SXM", 1, 1000, 20))
+    same = resized_document(loaded.document, loaded.spec, "H100 SXM",
+                            evolve(_deployment("H100 SXM", 1, 1000, 20), plan=None))
     assert same["hardware"] == {"gpu": "H100 SXM", "interconnect": "nvlink4", "gpu_ids": [0], "gpus_per_node": 1,
                                 "nodes": 1}
     assert same["slo"] == {"gpu_hour_usd": 3.5} and "operations" not in same

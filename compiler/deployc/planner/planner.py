@@ -192,7 +192,7 @@ def make_plan(target: Target, registry: PluginRegistry, *, backend_override: str
     """Plan a resolved spec; raise :class:`PlanError` (with ranked fixes) when nothing fits.
 
     ``fixes=False`` leaves the ranked fixes out (each is planned again, the costliest part of a plan
-    that misses): for callers such as ``deployc size`` that plan many specs and need only the verdicts.
+    that misses): for callers that plan many specs and need only the verdicts (``deployc size``).
 
     With ``[plan]`` pins, the spec is also planned without them, to explain each pin against
     deployc's own choice (and to offer that choice as the fix when the pinned plan fails).

@@ -113,7 +113,7 @@ def from_plan(plan: Plan, size: Size, variant: Variant) -> Deployment:
     """A planned deployment's figures: totals over its pools, the worst pool's latency and verdict."""
     pools = plan.pools
     statuses = [p.verdict.status if p.verdict is not None else "misses_slo" for p in pools]
-    status: Status = max(statuses, key=lambda s: STATUS_ORDER[s])  # type: ignore[assignment]
+    status: Status = max(statuses, key=lambda s: STATUS_ORDER[s])
     errors = [d.message for d in plan.diagnostics if d.severity is Severity.ERROR]
     several = len(pools) > 1
     summaries = [f"{p.name}: " * several + p.verdict.summary(p.serving) for p in pools

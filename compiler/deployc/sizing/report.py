@@ -8,17 +8,19 @@ from typing import Any
 
 from attrs import frozen
 
+from deployc.diagnostics import Diagnostic
 from deployc.sizing.deployment import Deployment
 from deployc.sizing.frontier import frontier_chart, pareto_frontier
 from deployc.sizing.search import SizeSearch
+from deployc.sizing.space import dropped_pins
 from deployc.spec.model import Spec
 
 COLUMNS = ("#", "GPUs", "layout", "backend", "weights", "KV", "$/hour", "$/1M out", "out tok/s", "tok/s/GPU",
            "tok/s/user", "TTFT p99", "ITL p99")
 MONOTONIC_NOTE = ("Sizes above a GPU type's first one that serves are not planned: serving throughput never falls "
                   "when GPUs are added, so a larger size only costs more.")
-NO_PRICE_NOTE = ("no price for {names}: ranked after the priced ones by GPU count (give slo.gpu_hour_usd for the "
-                 "spec's GPU, or add catalog prices)")
+NO_PRICE_NOTE = ("no price for {names}: ranked {where}by GPU count, then output tokens/s per GPU (give "
+                 "slo.gpu_hour_usd for the spec's GPU, or add catalog prices)")
 
 
 @frozen(kw_only=True)
@@ -38,11 +40,14 @@ class SizeReport:
         return pareto_frontier(self.search.evaluated)
 
 
+def _money(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
 def _row(rank: int, d: Deployment) -> list[str]:
-    money = (lambda v, digits: "n/a" if v is None else f"{v:,.{digits}f}")
     per_user = d.tokens_per_s_per_user
     return [str(rank), f"{d.size.label()} × {d.gpu}", d.layout or "", d.backend or "", d.weights_format or "",
-            d.kv_cache_dtype or "", money(d.usd_per_hour, 2), money(d.usd_per_million_output_tokens, 3),
+            d.kv_cache_dtype or "", _money(d.usd_per_hour, 2), _money(d.usd_per_million_output_tokens, 3),
             f"{d.output_tokens_per_s:,.0f}", f"{d.tokens_per_s_per_gpu:,.0f}",
             "n/a" if per_user is None else f"{per_user:.1f}",
             f"{d.ttft_p99_ms:,.0f} ms" if d.ttft_p99_ms is not None else "",
@@ -81,7 +86,8 @@ def _price_lines(report: SizeReport) -> list[str]:
     missing = [gpu for gpu, source in seen.items() if source is None]
     lines = [f"prices: {line}" for line in priced]
     if missing:
-        lines.append("prices: " + NO_PRICE_NOTE.format(names=", ".join(missing)))
+        where = "after the priced ones " if priced else ""
+        lines.append("prices: " + NO_PRICE_NOTE.format(names=", ".join(missing), where=where))
     return lines
 
 
@@ -102,10 +108,26 @@ def size_text(report: SizeReport) -> str:
             if report.closest_hint:
                 lines.append(f"  hint: {report.closest_hint}")
     lines += _price_lines(report)
+    dropped = dropped_pins(s)
+    if dropped:
+        lines.append(f"the spec's [plan] pins of {', '.join(dropped)} describe its own GPUs: not applied in the search")
     lines += ["", "Pareto frontier of every simulated deployment (more is better on both axes):"]
     lines += ["  " + line if line else "" for line in frontier_chart(search.evaluated, report.frontier)]
     lines += ["", MONOTONIC_NOTE]
     return "\n".join(lines)
+
+
+def nothing_serves(report: SizeReport, file: str) -> Diagnostic:
+    """The error when no deployment in the search serves the traffic, with the closest and its fixes."""
+    search = report.search
+    closest = report.closest
+    hint = (f"closest: {closest.label()}: {closest.summary}" if closest is not None
+            else "nothing fits in memory: try larger GPUs or more of them (--max-gpus)")
+    if report.closest_hint:
+        hint += f"; {report.closest_hint}"
+    return Diagnostic(rule="DPC324", file=file, message=(
+        f"no deployment on {', '.join(g.name for g in search.gpus)} with up to {search.sizes[-1].gpus} GPUs "
+        "serves the traffic within the SLO"), hint=hint)
 
 
 def size_json(report: SizeReport) -> dict[str, Any]:

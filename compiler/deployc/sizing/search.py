@@ -21,7 +21,7 @@ from deployc.diagnostics import PlanError, SpecError
 from deployc.planner.plan import Plan
 from deployc.planner.planner import make_plan
 from deployc.plugins import PluginRegistry
-from deployc.sizing.deployment import Deployment, from_plan, unplanned
+from deployc.sizing.deployment import Deployment, Status, from_plan, unplanned
 from deployc.sizing.space import Size, Variant, same_choice, sized_spec, sizes, variants
 from deployc.target import Target, resolve
 
@@ -59,7 +59,7 @@ def plan_one(loaded: LoadedSpec, target: Target, registry: PluginRegistry, gpu: 
         return unplanned(gpu.name, size, variant, "not_possible", exc.diagnostics[0].message)
     except PlanError as exc:
         first = exc.diagnostics[0]
-        status = "does_not_fit" if first.rule in NOT_FIT_RULES else "not_possible"
+        status: Status = "does_not_fit" if first.rule in NOT_FIT_RULES else "not_possible"
         return unplanned(gpu.name, size, variant, status, first.message)
     return from_plan(plan, size, variant)
 

@@ -23,6 +23,10 @@ DEFAULT_MAX_GPUS = 16
 # Beyond one node, sizes grow by whole 8-GPU nodes: the HGX / DGX / MI300X platform boards hold 8.
 GPUS_PER_FULL_NODE = 8
 SINGLE_NODE_COUNTS: tuple[int, ...] = (1, 2, 4, 8)
+# [plan] pins that describe the spec's own GPUs (a layout, knobs sized to their memory): not carried to
+# other sizes. The backend, weights format, KV dtype and context pins are requirements and are kept.
+HARDWARE_PINS: tuple[str, ...] = ("tp", "pp", "dp", "ep", "max_num_seqs", "max_num_batched_tokens",
+                                  "memory_fraction")
 
 
 class SizeUsageError(ValueError):
@@ -107,15 +111,14 @@ def sizes(max_gpus: int, has_network: bool) -> tuple[Size, ...]:
 def variants(spec: Spec, gpu: GPU, model: ModelArch, installed: Sequence[str]) -> tuple[Variant, ...]:
     """Backend × precision variants of one GPU type: first the spec as written (the planner's own choice).
 
-    Then, when the spec leaves them to deployc, each backend the backend rules allow (in their
+    Then, when the spec (or its ``[plan]``) leaves them to deployc, each backend the backend rules allow (in their
     order) with each weight format an engine makes at load time from an unquantized checkpoint
     (unquantized, FP8). AWQ, GPTQ and NVFP4 need a checkpoint quantized offline: not searched.
     """
-    own = Variant(backend=spec.operations.backend, quantization=spec.model.quantization)
-    backends = ((spec.operations.backend,) if spec.operations.backend != "auto"
-                else rank_backends(spec, installed, gpu.vendor).order)
+    own = Variant(backend=spec.plan.backend or spec.operations.backend, quantization=spec.model.quantization)
+    backends = ((own.backend,) if own.backend != "auto" else rank_backends(spec, installed, gpu.vendor).order)
     precisions: tuple[str, ...] = (spec.model.quantization,)
-    if spec.model.quantization == "auto" and model.checkpoint_quant is None:
+    if spec.model.quantization == "auto" and spec.plan.quantization is None and model.checkpoint_quant is None:
         fp8_first = gpu.fp8_native and spec.slo.goal in ("throughput", "cost")
         precisions = ("fp8", "none") if fp8_first else ("none", "fp8")
     others = [Variant(backend=b, quantization=q) for q in precisions for b in backends]
@@ -136,7 +139,8 @@ def sized_spec(spec: Spec, gpu: GPU, spec_gpu: GPU, size: Size, variant: Variant
 
     The spec's interconnect, device ids and ``slo.gpu_hour_usd`` describe its own GPUs: they are
     kept only for the spec's GPU type at its own count (the price for any count of it); other GPU
-    types take their own link (``auto``) and the catalog price.
+    types take their own link (``auto``) and the catalog price. ``[plan]`` pins of a layout or of
+    knobs sized to the spec's GPUs (:data:`HARDWARE_PINS`) are dropped.
     """
     hw = spec.hardware
     same_gpu = gpu == spec_gpu
@@ -147,4 +151,11 @@ def sized_spec(spec: Spec, gpu: GPU, spec_gpu: GPU, size: Size, variant: Variant
     slo = spec.slo if same_gpu else evolve(spec.slo, gpu_hour_usd=None)
     operations = evolve(spec.operations, backend=variant.backend)
     model = evolve(spec.model, quantization=variant.quantization)  # type: ignore[arg-type]
-    return evolve(spec, hardware=hardware, slo=slo, operations=operations, model=model)
+    # The backend goes to operations.backend, not [plan]: any pin makes the planner plan twice (to explain it).
+    plan = evolve(spec.plan, backend=None, **dict.fromkeys(HARDWARE_PINS))
+    return evolve(spec, hardware=hardware, slo=slo, operations=operations, model=model, plan=plan)
+
+
+def dropped_pins(spec: Spec) -> tuple[str, ...]:
+    """The spec's ``[plan]`` pins the search does not apply (they describe its own GPUs)."""
+    return tuple(name for name in HARDWARE_PINS if getattr(spec.plan, name) is not None)
