@@ -9,6 +9,7 @@ import pytest
 
 from deployc import cli
 from deployc.api import build, load_spec, plan
+from deployc.plugins import default_registry
 from deployc.sizing.frontier import CHART_HEIGHT
 from deployc.sizing.report import COLUMNS, MONOTONIC_NOTE, size_json, size_text
 from deployc.sizing.run import Sized, size
@@ -205,3 +206,16 @@ def test_a_pinned_specs_layout_pins_are_not_carried_to_other_sizes(tmp_path: Pat
     assert (two.plan.target.spec.plan.tp, two.plan.target.spec.plan.max_num_seqs) == (None, None)
     assert "the spec's [plan] pins of tp, max_num_seqs describe its own GPUs: not applied in the search" in (
         size_text(sized.report).splitlines())
+
+
+def test_the_stop_rule_holds_here_one_size_up_serves_too(searched: Sized):
+    """The search plans nothing above a GPU type's first serving size because more GPUs never serve worse."""
+    from deployc.sizing.search import plan_one  # noqa: PLC0415
+    from deployc.sizing.space import Size  # noqa: PLC0415
+
+    winner = searched.report.search.winners[0]
+    gpu = next(g for g in searched.report.search.gpus if g.name == winner.gpu)
+    bigger = plan_one(searched.loaded, searched.target, default_registry(), gpu,
+                      Size(gpus_per_node=winner.size.gpus * 2, nodes=1), winner.variant)
+    assert bigger.serves
+    assert bigger.output_tokens_per_s >= winner.output_tokens_per_s
