@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -13,7 +15,9 @@ from deployc.plugins import default_registry
 from deployc.sizing.frontier import CHART_HEIGHT
 from deployc.sizing.report import COLUMNS, MONOTONIC_NOTE, size_json, size_text
 from deployc.sizing.run import Sized, size
-from deployc.sizing.search import cost_key
+from deployc.sizing.search import cost_key, plan_one
+from deployc.sizing.space import Size
+from deployc.sizing.write import resized_text, write_spec
 from tests.conftest import REPO
 
 SAMPLE = REPO / "samples" / "llama8b-fp8-h100-stable.toml"  # 128 users, TTFT p99 1.5 s, ITL p99 40 ms, $3.99/h
@@ -29,8 +33,6 @@ def searched() -> Sized:
 def cli_run(searched: Sized, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, str, Path]:
     """The same search through the command line, with --write."""
     out = tmp_path_factory.mktemp("size") / "sized.toml"
-    import contextlib
-    import io
 
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
@@ -129,7 +131,6 @@ def test_write_round_trip_validates_plans_the_same_and_builds(cli_run: tuple[int
 
 
 def test_write_of_another_gpu_type_builds(searched: Sized, tmp_path: Path):
-    from deployc.sizing.write import resized_text, write_spec
 
     other = next(w for w in searched.report.search.winners if w.gpu != "H100 SXM")
     path = tmp_path / "other.toml"
@@ -210,9 +211,6 @@ def test_a_pinned_specs_layout_pins_are_not_carried_to_other_sizes(tmp_path: Pat
 
 def test_the_stop_rule_holds_here_one_size_up_serves_too(searched: Sized):
     """The search plans nothing above a GPU type's first serving size because more GPUs never serve worse."""
-    from deployc.sizing.search import plan_one  # noqa: PLC0415
-    from deployc.sizing.space import Size  # noqa: PLC0415
-
     winner = searched.report.search.winners[0]
     gpu = next(g for g in searched.report.search.gpus if g.name == winner.gpu)
     bigger = plan_one(searched.loaded, searched.target, default_registry(), gpu,

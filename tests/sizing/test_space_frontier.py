@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import sentinel
 
 import pytest
 from attrs import evolve
@@ -128,8 +129,6 @@ def test_sized_spec_keeps_the_price_and_link_only_for_the_specs_gpu(tmp_path: Pa
 
 def _deployment(gpu: str, gpus: int, tok_gpu: float, tpot_ms: float, status: str = "serves",
                 usd: float | None = None) -> Deployment:
-    from unittest.mock import sentinel
-
     return Deployment(gpu=gpu, size=Size(gpus_per_node=gpus, nodes=1), variant=OWN, status=status,  # type: ignore[arg-type]
                       summary="", plan=sentinel.plan, backend="vllm", layout=f"TP{gpus}", weights_format="bf16",
                       output_tokens_per_s=tok_gpu * gpus, tpot_p50_ms=tpot_ms, usd_per_hour=usd)
