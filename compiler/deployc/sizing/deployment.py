@@ -116,11 +116,9 @@ def from_plan(plan: Plan, size: Size, variant: Variant) -> Deployment:
     status: Status = max(statuses, key=lambda s: STATUS_ORDER[s])
     errors = [d.message for d in plan.diagnostics if d.severity is Severity.ERROR]
     several = len(pools) > 1
+    # The pools that decide the status: every pool when all serve, else those that do not.
     summaries = [f"{p.name}: " * several + p.verdict.summary(p.serving) for p in pools
-                 if p.verdict is not None and p.serving is not None and not p.verdict.serves]
-    if status == "serves":
-        summaries = [f"{p.name}: " * several + p.verdict.summary(p.serving) for p in pools
-                     if p.verdict is not None and p.serving is not None]
+                 if p.verdict is not None and p.serving is not None and (status == "serves" or not p.verdict.serves)]
     costs = [p.cost for p in pools]
     priced = all(c is not None for c in costs)
     results = [p.serving for p in pools if p.serving is not None]

@@ -35,12 +35,7 @@ class SizeSearch:
     gpus: tuple[GPU, ...]
     sizes: tuple[Size, ...]
     evaluated: tuple[Deployment, ...]
-    winners: tuple[Deployment, ...]
-
-    @property
-    def serving(self) -> tuple[Deployment, ...]:
-        """The winners, cheapest first."""
-        return self.winners
+    winners: tuple[Deployment, ...]  # each GPU type's cheapest that serves, cheapest first
 
     def closest(self) -> Deployment | None:
         """The simulated deployment that misses by the least (for when nothing serves)."""
