@@ -10,6 +10,7 @@ from attrs import evolve
 
 from deployc.api import load_spec
 from deployc.catalog import resolve_gpu, resolve_model
+from deployc.planner.backend_choice import rank_backends
 from deployc.sizing.deployment import Deployment
 from deployc.sizing.frontier import CHART_HEIGHT, CHART_WIDTH, frontier_chart, pareto_frontier
 from deployc.sizing.search import cost_key
@@ -91,9 +92,10 @@ def test_variants_put_the_spec_as_written_first(tmp_path: Path):
     model = resolve_model("meta-llama/Llama-3.1-8B-Instruct", base_dir=tmp_path)
     found = variants(spec, resolve_gpu("H100"), model, ["vllm", "sglang", "trtllm"])
     assert found[0] == OWN
-    # the backend rules exclude TensorRT-LLM for a model that changes monthly; FP8 first on an FP8 GPU for cost
-    assert found[1:] == (Variant(backend="vllm", quantization="fp8"), Variant(backend="sglang", quantization="fp8"),
-                         Variant(backend="vllm", quantization="none"), Variant(backend="sglang", quantization="none"))
+    # every backend the rules allow, in their order; FP8 first on an FP8 GPU for the cost goal
+    order = rank_backends(spec, ["vllm", "sglang", "trtllm"], "NVIDIA").order
+    assert len(order) >= 2
+    assert found[1:] == tuple(Variant(backend=b, quantization=q) for q in ("fp8", "none") for b in order)
     on_a100 = variants(spec, resolve_gpu("A100-80GB"), model, ["vllm", "sglang", "trtllm"])
     assert on_a100[1] == Variant(backend="vllm", quantization="none")
 
@@ -187,3 +189,16 @@ def test_resized_document_drops_the_old_gpus_link_price_and_devices(tmp_path: Pa
     assert same["hardware"] == {"gpu": "H100 SXM", "interconnect": "nvlink4", "gpu_ids": [0], "gpus_per_node": 1,
                                 "nodes": 1}
     assert same["slo"] == {"gpu_hour_usd": 3.5} and "operations" not in same
+
+
+def test_the_written_header_cannot_start_a_toml_line(tmp_path: Path):
+    from deployc.sizing.write import resized_text
+
+    path = tmp_path / "s.toml"
+    path.write_text(MINIMAL_SPEC)
+    loaded = load_spec(path, display_name="evil\n[plan]\ntp = 8\u2028.toml")
+    text = resized_text(loaded.document, loaded.spec, "H100 SXM", evolve(_deployment("H100 SXM", 1, 1000, 20),
+                                                                          plan=None))
+    assert text.splitlines()[0] == ("# Written by `deployc size evil?[plan]?tp = 8?.toml`: 1 × H100 SXM, TP1, vllm, "
+                                    "bf16, the cheapest deployment")
+    assert "[plan]" not in text.split("\n", 3)[3]

@@ -69,10 +69,16 @@ def _pins(chosen: Deployment) -> dict[str, Any]:
 
 def resized_text(document: SpecDocument, spec: Spec, spec_gpu: str, chosen: Deployment) -> str:
     """The new spec's text: a header saying where it comes from, then the TOML."""
-    header = (f"# Written by `deployc size {document.display_name}`: {chosen.label()}, the cheapest deployment\n"
+    header = (f"# Written by `deployc size {_printable(document.display_name)}`: {_printable(chosen.label())}, "
+              "the cheapest deployment\n"
               "# found that serves the workload within the SLO. [plan] pins the backend, layout and precision the\n"
               "# search chose; the planner sizes the serving knobs again for these GPUs.\n")
     return header + tomli_w.dumps(resized_document(document, spec, spec_gpu, chosen))
+
+
+def _printable(text: str) -> str:
+    """A file name or label for a comment line: a newline or other control character could start a TOML line."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def write_spec(path: Path, text: str, source: Path) -> None:
