@@ -132,6 +132,38 @@ def _plugin_failures() -> list[Diagnostic]:
     return [evolve(f.diagnostic, severity=Severity.WARNING) for f in default_registry().failures]
 
 
+def _cmd_size(args: argparse.Namespace) -> int:
+    from deployc.sizing.report import size_json_text, size_text  # noqa: PLC0415
+    from deployc.sizing.run import size  # noqa: PLC0415
+    from deployc.sizing.space import SizeUsageError  # noqa: PLC0415
+
+    try:
+        sized = size(Path(args.spec), gpus=args.gpus, max_gpus=args.max_gpus, display_name=args.spec)
+    except SizeUsageError as exc:
+        print(f"deployc size: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    report = sized.report
+    if args.format == "json":
+        sys.stdout.write(size_json_text(report))
+    else:
+        print(size_text(report))
+    winners = report.search.winners
+    if args.write and winners:
+        from deployc.sizing.write import resized_text, write_spec  # noqa: PLC0415
+
+        text = resized_text(sized.loaded.document, sized.loaded.spec, sized.target.gpu.name, winners[0])
+        write_spec(Path(args.write), text, Path(args.spec))
+        print(f"wrote {args.write}: {winners[0].label()} (the hardware, and [plan] pins of the backend, layout and "
+              "precision)", file=sys.stderr)
+    if not winners:
+        from deployc.sizing.report import nothing_serves  # noqa: PLC0415
+
+        print(nothing_serves(report, args.spec).format_text(), file=sys.stderr)
+        if args.write:
+            print(f"deployc size: nothing serves the traffic; {args.write} not written", file=sys.stderr)
+    return ExitCode.OK if winners else ExitCode.INVALID
+
+
 def _cmd_backends(args: argparse.Namespace) -> int:
     from deployc.plugins import default_registry  # noqa: PLC0415
 
@@ -216,6 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec")
     p.add_argument("key", nargs="?", help="a decision id, e.g. parallelism or max_model_len")
     p.add_argument("--backend")
+    p = command("size", _cmd_size, "Find the cheapest GPU type and count that serve the spec's traffic within "
+                "its SLO.")
+    p.add_argument("spec")
+    p.add_argument("--gpus", metavar="LIST", help="comma-separated GPU types to search, e.g. H100,A100-80GB,L40S "
+                   "(default: the catalog GPUs with a price, else H100 SXM, A100 80GB SXM, L40S, L4; plus the spec's)")
+    p.add_argument("--max-gpus", type=int, default=16, metavar="N", help="largest GPU count to try (default 16)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--write", metavar="SPEC_OUT", help="write the cheapest deployment as a new spec")
     p = command("backends", _cmd_backends, "List installed backends, their engine versions and sources.")
     p.add_argument("--format", choices=("text", "json"), default="text")
     command("schema", _cmd_schema, "Print the spec's JSON Schema (with installed backends' options).")

@@ -100,6 +100,9 @@ _RULES: tuple[Rule, ...] = (
     Rule("DPC322", "requests queue",
          "More clients than the engine runs at once: the rest wait in the queue (simulated wait shown)."),
     Rule("DPC323", "cost", "What the pool's GPUs cost per hour and per million tokens at the simulated rate."),
+    Rule("DPC324", "no deployment serves the traffic",
+         "`deployc size` found no GPU type and count in its search that serves the workload within the SLO; "
+         "the closest is named with its misses and the planner's fixes."),
     Rule("DPC401", "engine cannot run this on this GPU",
          "The backend vetoes a precision, feature or GPU (capability matrix of the pinned engine version)."),
     Rule("DPC402", "engine constraint violated", "A cross-flag invariant of the pinned engine version."),

@@ -91,7 +91,7 @@ def rank_by_serving(c: Candidate, evaluated: tuple[Evaluated, ...], analytic: Se
     every_gpu = [e for e in fitting if e.layout.gpus_used == total]
     # The analytic estimate ignores queueing: also simulate the layout that holds the most requests at once.
     roomiest = sorted(fitting, key=lambda e: -e.max_concurrency * e.layout.dp)
-    for extra in ((roomiest[:1],) if c.quick else (every_gpu[:1], roomiest[:1])):
+    for extra in (every_gpu[:1], roomiest[:1]):
         picked += [e for e in extra if e not in picked]
     if not picked:
         return analytic, {}

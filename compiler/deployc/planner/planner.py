@@ -90,7 +90,7 @@ def search_layouts(candidate: Candidate, registry: PluginRegistry) -> Search:
 
 
 def _search_pool(target: Target, registry: PluginRegistry, backend: str, dtype: str, shape: WorkloadShape,
-                 gpus_per_node: int, nodes: int) -> tuple[Search, list[Alternative], list[Search]]:
+                 gpus_per_node: int, nodes: int, fixes: bool = True) -> tuple[Search, list[Alternative], list[Search]]:
     """Try precisions in order; return the first search whose best layout fits."""
     spec = target.spec
     rejected: list[Alternative] = []
@@ -123,10 +123,10 @@ def _search_pool(target: Target, registry: PluginRegistry, backend: str, dtype: 
     if not failed:
         reasons = list(dict.fromkeys(vetoes))  # the same veto for each KV dtype once
         raise Vetoed("; ".join(reasons) or "no precision to try")
-    raise PlanError([_does_not_fit(failed[0], registry)])
+    raise PlanError([_does_not_fit(failed[0], registry, fixes)])
 
 
-def _does_not_fit(search: Search, registry: PluginRegistry) -> Diagnostic:
+def _does_not_fit(search: Search, registry: PluginRegistry, fixes: bool = True) -> Diagnostic:
     c = search.candidate
     target = c.target
     closest = search.closest()
@@ -146,12 +146,13 @@ def _does_not_fit(search: Search, registry: PluginRegistry) -> Diagnostic:
                f"{closest.evaluation.layout.label()} each GPU needs {closest.weights.total_bytes / GIB:.1f} GiB of "
                f"{c.weights.weights_format} weights + {m.per_gpu.activation_bytes / GIB:.1f} GiB of activations "
                f"and runtime memory, leaving KV room for {m.kv_capacity_tokens:,} tokens; {what} needs {need:,}")
-    fixes = ranked_fixes(search, registry, search_layouts)
-    hint = "try, cheapest first: " + "; ".join(fixes) if fixes else "no single change makes it fit"
+    ranked = ranked_fixes(search, registry, search_layouts) if fixes else []
+    hint = ("try, cheapest first: " + "; ".join(ranked) if ranked else
+            "no single change makes it fit" if fixes else None)
     return Diagnostic(rule="DPC301", message=message, key_path="model.id", file=target.spec_file, hint=hint)
 
 
-def _plan_pools(target: Target, registry: PluginRegistry, backend: str, dtype: str,
+def _plan_pools(target: Target, registry: PluginRegistry, backend: str, dtype: str, fixes: bool = True,
                 ) -> tuple[list[PoolPlan], list[Decision], list[Diagnostic]]:
     shapes = workload_shapes(target.spec)
     split = split_gpus(target, shapes)
@@ -170,10 +171,10 @@ def _plan_pools(target: Target, registry: PluginRegistry, backend: str, dtype: s
         decisions.append(split.decision)
     pools = []
     for shape, (gpus_per_node, nodes) in zip(shapes, split.gpus, strict=True):
-        search, rejected, _ = _search_pool(target, registry, backend, dtype, shape, gpus_per_node, nodes)
+        search, rejected, _ = _search_pool(target, registry, backend, dtype, shape, gpus_per_node, nodes, fixes)
         pool, pool_decisions, pool_diags = finish_pool(search, rejected, several=len(shapes) > 1,
                                                           registry=registry)
-        if pool.verdict is not None and not pool.verdict.serves:
+        if fixes and pool.verdict is not None and not pool.verdict.serves:
             pool_diags = _with_fixes(pool_diags, slo_fixes(search, registry, search_layouts))
         pools.append(pool)
         decisions += pool_decisions
@@ -195,14 +196,17 @@ def _with_fixes(diagnostics: list[Diagnostic], fixes: list[str]) -> list[Diagnos
 
 
 def make_plan(target: Target, registry: PluginRegistry, *, backend_override: str | None = None,
-              warnings: list[Diagnostic] | None = None) -> Plan:
+              warnings: list[Diagnostic] | None = None, fixes: bool = True) -> Plan:
     """Plan a resolved spec; raise :class:`PlanError` (with ranked fixes) when nothing fits.
+
+    ``fixes=False`` leaves the ranked fixes out (each is planned again, the costliest part of a plan
+    that misses): for callers that plan many specs and need only the verdicts (``deployc size``).
 
     With ``[plan]`` pins, the spec is also planned without them, to explain each pin against
     deployc's own choice (and to offer that choice as the fix when the pinned plan fails).
     """
     if not pin_items(target.spec.plan):
-        return _make_plan(target, registry, backend_override=backend_override, warnings=warnings)
+        return _make_plan(target, registry, backend_override=backend_override, warnings=warnings, fixes=fixes)
     unpinned: Plan | PlanError
     try:
         unpinned = _make_plan(evolve(target, spec=evolve(target.spec, plan=PlanSection())), registry,
@@ -217,7 +221,7 @@ def make_plan(target: Target, registry: PluginRegistry, *, backend_override: str
 
 
 def _make_plan(target: Target, registry: PluginRegistry, *, backend_override: str | None = None,
-               warnings: list[Diagnostic] | None = None) -> Plan:
+               warnings: list[Diagnostic] | None = None, fixes: bool = True) -> Plan:
     spec = target.spec
     dtype_decision = activation_dtype(spec, target.model, target.gpu)
     forced = backend_override or spec.plan.backend or (
@@ -231,7 +235,7 @@ def _make_plan(target: Target, registry: PluginRegistry, *, backend_override: st
     first_error: PlanError | None = None
     for name in order:
         try:
-            pools, decisions, diagnostics = _plan_pools(target, registry, name, str(dtype_decision.value))
+            pools, decisions, diagnostics = _plan_pools(target, registry, name, str(dtype_decision.value), fixes)
         except Vetoed as exc:
             vetoes[name] = str(exc)
             continue

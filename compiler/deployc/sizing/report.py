@@ -1,0 +1,152 @@
+"""``deployc size`` output: the table of the cheapest deployments that serve, the frontier chart, and JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from attrs import frozen
+
+from deployc.diagnostics import Diagnostic
+from deployc.sizing.deployment import Deployment
+from deployc.sizing.frontier import frontier_chart, pareto_frontier
+from deployc.sizing.search import SizeSearch
+from deployc.sizing.space import dropped_pins
+from deployc.spec.model import Spec
+
+COLUMNS = ("#", "GPUs", "layout", "backend", "weights", "KV", "$/hour", "$/1M out", "out tok/s", "tok/s/GPU",
+           "tok/s/user", "TTFT p99", "ITL p99")
+MONOTONIC_NOTE = ("Sizes above a GPU type's first one that serves are not planned: serving throughput never falls "
+                  "when GPUs are added, so a larger size only costs more.")
+NO_PRICE_NOTE = ("no price for {names}: ranked {where}by GPU count, then output tokens/s per GPU (give "
+                 "slo.gpu_hour_usd for the spec's GPU, or add catalog prices)")
+
+
+@frozen(kw_only=True)
+class SizeReport:
+    """What ``deployc size`` found, ready to print."""
+
+    spec: Spec
+    model: str
+    search: SizeSearch
+    gpu_source: str
+    closest: Deployment | None
+    closest_hint: str | None
+
+    @property
+    def frontier(self) -> tuple[Deployment, ...]:
+        """The Pareto frontier over every simulated deployment."""
+        return pareto_frontier(self.search.evaluated)
+
+
+def _money(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def _row(rank: int, d: Deployment) -> list[str]:
+    per_user = d.tokens_per_s_per_user
+    return [str(rank), f"{d.size.label()} × {d.gpu}", d.layout or "", d.backend or "", d.weights_format or "",
+            d.kv_cache_dtype or "", _money(d.usd_per_hour, 2), _money(d.usd_per_million_output_tokens, 3),
+            f"{d.output_tokens_per_s:,.0f}", f"{d.tokens_per_s_per_gpu:,.0f}",
+            "n/a" if per_user is None else f"{per_user:.1f}",
+            f"{d.ttft_p99_ms:,.0f} ms" if d.ttft_p99_ms is not None else "",
+            f"{d.itl_p99_ms:.1f} ms" if d.itl_p99_ms is not None else ""]
+
+
+def table_lines(rows: Sequence[Deployment]) -> list[str]:
+    """The deployments as an aligned table (numbers right-aligned)."""
+    table = [list(COLUMNS)] + [_row(i, d) for i, d in enumerate(rows, 1)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
+    left = {1, 2, 3, 4, 5}
+    return ["  " + "  ".join(cell.ljust(w) if i in left else cell.rjust(w)
+                             for i, (cell, w) in enumerate(zip(line, widths, strict=True))).rstrip()
+            for line in table]
+
+
+def _workload(spec: Spec) -> str:
+    w = spec.workload
+    load = (f"{w.concurrency:,} concurrent users" if w.concurrency is not None
+            else f"{w.request_rate_per_s:g} requests/s")
+    return f"{load}, prompts {w.prompt_tokens.mean:,} / outputs {w.output_tokens.mean:,} tokens (mean)"
+
+
+def _slo(spec: Spec) -> str:
+    parts = [f"{name} {p} ≤ {getattr(t, p):,g} ms" for name, t in (("TTFT", spec.slo.ttft_ms), ("ITL", spec.slo.itl_ms))
+             if t is not None for p in ("p50", "p99") if getattr(t, p) is not None]
+    return ", ".join(parts) or "no latency target (the traffic must be kept up with)"
+
+
+def _price_lines(report: SizeReport) -> list[str]:
+    seen: dict[str, str | None] = {}
+    for d in report.search.evaluated:
+        if d.simulated and d.gpu not in seen:
+            seen[d.gpu] = d.price_source if d.usd_per_hour is not None else None
+    priced = [f"{gpu}: {source}" for gpu, source in seen.items() if source is not None]
+    missing = [gpu for gpu, source in seen.items() if source is None]
+    lines = [f"prices: {line}" for line in priced]
+    if missing:
+        where = "after the priced ones " if priced else ""
+        lines.append("prices: " + NO_PRICE_NOTE.format(names=", ".join(missing), where=where))
+    return lines
+
+
+def size_text(report: SizeReport) -> str:
+    """The human-readable report."""
+    s, search = report.spec, report.search
+    counts = ", ".join(size.label() for size in search.sizes)
+    lines = [f"deployc size {s.name}: {report.model}, {_workload(s)}; SLO: {_slo(s)}",
+             f"searched: {', '.join(g.name for g in search.gpus)} ({report.gpu_source}) × {counts} GPUs × backend "
+             f"and precision; {len(search.evaluated)} plans, each layout simulated under the traffic", ""]
+    if search.winners:
+        lines.append("Cheapest deployments that serve the traffic within the SLO (one per GPU type, cheapest first):")
+        lines += table_lines(search.winners)
+    else:
+        lines.append(f"No deployment serves the traffic within the SLO on up to {search.sizes[-1].gpus} GPUs.")
+        if report.closest is not None:
+            lines.append(f"Closest: {report.closest.label()}: {report.closest.summary}")
+            if report.closest_hint:
+                lines.append(f"  hint: {report.closest_hint}")
+    lines += _price_lines(report)
+    dropped = dropped_pins(s)
+    if dropped:
+        lines.append(f"the spec's [plan] pins of {', '.join(dropped)} describe its own GPUs: not applied in the search")
+    lines += ["", "Pareto frontier of every simulated deployment (more is better on both axes):"]
+    lines += ["  " + line if line else "" for line in frontier_chart(search.evaluated, report.frontier)]
+    lines += ["", MONOTONIC_NOTE]
+    return "\n".join(lines)
+
+
+def nothing_serves(report: SizeReport, file: str) -> Diagnostic:
+    """The error when no deployment in the search serves the traffic, with the closest and its fixes."""
+    search = report.search
+    closest = report.closest
+    hint = (f"closest: {closest.label()}: {closest.summary}" if closest is not None
+            else "nothing fits in memory: try larger GPUs or more of them (--max-gpus)")
+    if report.closest_hint:
+        hint += f"; {report.closest_hint}"
+    return Diagnostic(rule="DPC324", file=file, message=(
+        f"no deployment on {', '.join(g.name for g in search.gpus)} with up to {search.sizes[-1].gpus} GPUs "
+        "serves the traffic within the SLO"), hint=hint)
+
+
+def size_json(report: SizeReport) -> dict[str, Any]:
+    """The report as a JSON document."""
+    search = report.search
+    return {
+        "spec": report.spec.name, "model": report.model,
+        "gpus": [g.name for g in search.gpus], "gpu_source": report.gpu_source,
+        "sizes": [{"gpus_per_node": z.gpus_per_node, "nodes": z.nodes, "gpus": z.gpus} for z in search.sizes],
+        "serves": bool(search.winners),
+        "deployments": [d.to_json() for d in search.winners],
+        "frontier": [d.to_json() for d in report.frontier],
+        "evaluated": [d.to_json() for d in search.evaluated],
+        "closest": report.closest.to_json() if report.closest is not None else None,
+        "closest_hint": report.closest_hint,
+        "notes": [MONOTONIC_NOTE],
+    }
+
+
+def size_json_text(report: SizeReport) -> str:
+    """The JSON document, indented, with a final newline."""
+    return json.dumps(size_json(report), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,121 @@
+"""The sizing search: for each GPU type, the smallest size that serves the spec's traffic within its SLO.
+
+Every candidate is planned by the planner (``make_plan`` on the spec evolved to that GPU type,
+size, backend and precision), which searches layouts, KV dtype and knobs and simulates the traffic.
+Sizes are tried smallest first and, for a GPU type, none is tried above the first that serves:
+serving throughput never falls when GPUs are added (the planner's layouts on N GPUs are among those
+on 2N, a property its tests check), so a larger size only costs more. Other backends and precisions
+are then tried only below that size, largest first, until one does not serve (by the same property,
+smaller sizes would not serve either).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from attrs import frozen
+
+from deployc.api import LoadedSpec
+from deployc.catalog import GPU
+from deployc.diagnostics import PlanError, SpecError
+from deployc.planner.plan import Plan
+from deployc.planner.planner import make_plan
+from deployc.plugins import PluginRegistry
+from deployc.sizing.deployment import Deployment, Status, from_plan, unplanned
+from deployc.sizing.space import Size, Variant, same_choice, sized_spec, sizes, variants
+from deployc.target import Target, resolve
+
+NOT_FIT_RULES = frozenset({"DPC301", "DPC302"})
+
+
+@frozen(kw_only=True)
+class SizeSearch:
+    """Everything planned, and each GPU type's cheapest deployment that serves (if any)."""
+
+    gpus: tuple[GPU, ...]
+    sizes: tuple[Size, ...]
+    evaluated: tuple[Deployment, ...]
+    winners: tuple[Deployment, ...]  # each GPU type's cheapest that serves, cheapest first
+
+    def closest(self) -> Deployment | None:
+        """The simulated deployment that misses by the least (for when nothing serves)."""
+        simulated = [d for d in self.evaluated if d.simulated]
+        return min(simulated, key=lambda d: (d.miss_ratio or 0.0, d.size.gpus, d.gpu), default=None)
+
+
+def plan_one(loaded: LoadedSpec, target: Target, registry: PluginRegistry, gpu: GPU, size: Size,
+             variant: Variant) -> Deployment:
+    """Plan the spec on ``size`` × ``gpu`` with the variant; problems become the deployment's status."""
+    spec = sized_spec(loaded.spec, gpu, target.gpu, size, variant)
+    try:
+        sized, _ = resolve(loaded.document, spec, registry)
+        plan = make_plan(sized, registry, fixes=False)
+    except SpecError as exc:
+        return unplanned(gpu.name, size, variant, "not_possible", exc.diagnostics[0].message)
+    except PlanError as exc:
+        first = exc.diagnostics[0]
+        status: Status = "does_not_fit" if first.rule in NOT_FIT_RULES else "not_possible"
+        return unplanned(gpu.name, size, variant, status, first.message)
+    return from_plan(plan, size, variant)
+
+
+def _search_gpu(loaded: LoadedSpec, target: Target, registry: PluginRegistry, gpu: GPU,
+                ladder: Sequence[Size]) -> tuple[list[Deployment], Deployment | None]:
+    """Every deployment planned for one GPU type, and its cheapest one that serves."""
+    options = variants(loaded.spec, gpu, target.model, registry.names())
+    own, others = options[0], options[1:]
+    planned: list[Deployment] = []
+    own_at: dict[int, Deployment] = {}
+    best: int | None = None
+    for index, size in enumerate(ladder):
+        found = plan_one(loaded, target, registry, gpu, size, own)
+        planned.append(found)
+        own_at[index] = found
+        if found.serves:
+            best = index
+            break
+    winner = own_at[best] if best is not None else None
+    for variant in others:
+        index = (best if best is not None else len(ladder)) - 1
+        while index >= 0:
+            mine = own_at.get(index)
+            if mine is not None and mine.simulated and same_choice(variant, mine.backend or "",
+                                                                    mine.weights_format or ""):
+                break  # the spec's own plan at this size already made this choice, and it did not serve
+            found = plan_one(loaded, target, registry, gpu, ladder[index], variant)
+            planned.append(found)
+            if not found.serves:
+                break
+            best, winner = index, found
+            index -= 1
+    return planned, winner
+
+
+def cost_key(d: Deployment) -> tuple[object, ...]:
+    """Cheapest first: priced rows by $/hour, then unpriced ones by GPU count; ties to more tokens/s per GPU."""
+    if d.usd_per_hour is not None:
+        return (0, round(d.usd_per_hour, 6), -round(d.tokens_per_s_per_gpu, 3), d.gpu)
+    return (1, d.size.gpus, -round(d.tokens_per_s_per_gpu, 3), d.gpu)
+
+
+def size_search(loaded: LoadedSpec, target: Target, registry: PluginRegistry, gpus: Sequence[GPU],
+                max_gpus: int) -> SizeSearch:
+    """Search every GPU type; the winners sorted cheapest first."""
+    ladder = sizes(max_gpus, has_network=target.network is not None)
+    evaluated: list[Deployment] = []
+    winners: list[Deployment] = []
+    for gpu in gpus:
+        planned, winner = _search_gpu(loaded, target, registry, gpu, ladder)
+        evaluated += planned
+        if winner is not None:
+            winners.append(winner)
+    return SizeSearch(gpus=tuple(gpus), sizes=ladder, evaluated=tuple(evaluated),
+                      winners=tuple(sorted(winners, key=cost_key)))
+
+
+def replan_with_fixes(loaded: LoadedSpec, target: Target, registry: PluginRegistry, d: Deployment,
+                      gpus: Sequence[GPU]) -> Plan:
+    """The deployment planned again with the planner's ranked, re-simulated fixes (for the closest miss)."""
+    gpu = next(g for g in gpus if g.name == d.gpu)
+    sized, _ = resolve(loaded.document, sized_spec(loaded.spec, gpu, target.gpu, d.size, d.variant), registry)
+    return make_plan(sized, registry)
