@@ -53,9 +53,30 @@ def _nvlink_id(gpu: GPU) -> str | None:
     return f"nvlink{gpu.nvlink.gen}" if gpu.nvlink.topology == "nvswitch" else "nvlink-bridge"
 
 
+def _vendor_link_error(doc: SpecDocument, gpu: GPU, wanted: str) -> SpecError | None:
+    """NVLink on an AMD GPU, or Infinity Fabric on an NVIDIA one: a link the GPU cannot have."""
+    path = ("hardware", "interconnect")
+    if gpu.is_amd and wanted.startswith("nvlink"):
+        fix = "infinity-fabric" if gpu.xgmi_link else f"pcie{gpu.pcie_gen or 4}"
+        return SpecError([doc.diagnostic("DPC104", f"{gpu.name} is an AMD GPU; NVLink is NVIDIA's link", path,
+                                         value=repr(wanted), hint=f'use interconnect = "{fix}" (or "auto")')])
+    if wanted == "infinity-fabric" and not gpu.xgmi_link:
+        fix = _nvlink_id(gpu) or f"pcie{gpu.pcie_gen or 4}"
+        what = "an NVIDIA GPU" if not gpu.is_amd else "not an Instinct OAM board"
+        return SpecError([doc.diagnostic("DPC104", f"{gpu.name} is {what}; Infinity Fabric (xGMI) links AMD "
+                                         "Instinct OAM boards", path, value=repr(wanted),
+                                         hint=f'use interconnect = "{fix}" (or "auto")')])
+    return None
+
+
 def _intra_link(doc: SpecDocument, spec: Spec, gpu: GPU) -> Link:
     wanted = spec.hardware.interconnect
     path = ("hardware", "interconnect")
+    error = _vendor_link_error(doc, gpu, wanted)
+    if error is not None:
+        raise error
+    if wanted in ("auto", "infinity-fabric") and gpu.xgmi_link:
+        return resolve_link(gpu.xgmi_link)
     if wanted == "auto":
         link_id = _nvlink_id(gpu) or (f"pcie{gpu.pcie_gen}" if gpu.pcie_gen else "pcie4")
         return resolve_link(link_id)

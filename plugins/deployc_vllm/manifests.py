@@ -24,11 +24,13 @@ from deployc.emitters.kubernetes import (
     service,
 )
 from deployc.emitters.nccl import nccl_env
+from deployc.emitters.rocm import K8S_GPU_RESOURCE, rccl_env
 from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.command import NodeRole, serve_command
 from deployc_vllm.container import HF_TOKEN, docker_run, image_note, image_ref, launch
 from deployc_vllm.options import VllmOptions
 from deployc_vllm.placement import Server
+from deployc_vllm.rocm import rocm_env
 
 if TYPE_CHECKING:
     from deployc.planner.plan import Plan
@@ -75,7 +77,8 @@ def _container(plan: Plan, server: Server, options: VllmOptions, role: NodeRole,
         shm_size=f"{shm:g}Gi", env=env, secret_env=((HF_TOKEN, options.hf_token_secret, "token"),),
         cache_host_path=plan.target.spec.operations.model_cache,
         probe=Probe(path="/health", port=server.port) if role.head else None,
-        command=(entrypoint,) if entrypoint else None)
+        command=(entrypoint,) if entrypoint else None,
+        gpu_resource=K8S_GPU_RESOURCE if plan.target.gpu.is_amd else "nvidia.com/gpu")
 
 
 def _pool_documents(plan: Plan, pool_servers: list[Server], options: VllmOptions) -> list[dict[str, Any]]:
@@ -84,17 +87,20 @@ def _pool_documents(plan: Plan, pool_servers: list[Server], options: VllmOptions
     labels = _labels(plan, first)
     name = labels["app.kubernetes.io/instance"]
     namespace = options.k8s_namespace
+    rocm = tuple((name, value) for name, value, _why in rocm_env(plan.target.gpu))
     if not first.spans_nodes:
-        pod = _container(plan, first, options, NodeRole(), (), "vllm")
+        pod = _container(plan, first, options, NodeRole(), rocm, "vllm")
         return [deployment(name, namespace, labels, len(pool_servers), pod),
                 service(name, namespace, labels, first.port)]
     hw = plan.target.spec.hardware
     env = tuple((v.name, v.value) for v in nccl_env(hw.network, hw.network_interface, hw.ib_hcas))
+    if plan.target.gpu.is_amd:
+        env += tuple((v.name, v.value) for v in rccl_env(hw.network))
     size = len(first.nodes)
     leader = _container(plan, first, options, NodeRole(nnodes=size, rank="0", head=True, head_addr=LEADER_ADDR),
-                        env, "vllm-leader")
+                        env + rocm, "vllm-leader")
     worker = _container(plan, first, options, NodeRole(nnodes=size, rank=WORKER_INDEX, head=False,
-                                                       head_addr=LEADER_ADDR), env, "vllm-worker")
+                                                       head_addr=LEADER_ADDR), env + rocm, "vllm-worker")
     return [leader_worker_set(name, namespace, labels, len(pool_servers), size, leader, worker),
             service(name, namespace, labels, first.port, selector={**labels, "role": "leader"})]
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from deployc.emitters.rocm import host_monitoring_markdown
 from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.container import image_ref
 from deployc_vllm.placement import Server
@@ -50,6 +51,8 @@ def _alerts(plan: Plan) -> list[dict[str, Any]]:
          "annotations": {"summary": "the GPU is slowed down by temperature (enable DCGM_FI_DEV_THERMAL_VIOLATION in "
                                     "dcgm-exporter's counters); cap the power limit or improve cooling"}},
     ]
+    if plan.target.gpu.is_amd:  # DCGM is NVIDIA's; AMD hosts are watched with amd-smi (monitoring.md)
+        alerts = [a for a in alerts if a["alert"] != "GpuThermalThrottle"]
     hit = expected_hit_rate(plan)
     if any(p.knobs.prefix_caching for p in plan.pools) and hit > 0:
         alerts.append({"alert": "VllmPrefixCacheHitRateLow", "expr": f"{HIT_RATE} < {hit / 2:.3f}",
@@ -102,6 +105,10 @@ def monitoring_markdown(plan: Plan, servers: tuple[Server, ...]) -> str:
         "Throttling persists until the GPU cools below its release temperature, so throughput stays low after the "
         "load drops; `nvidia-smi -pl <watts>` caps the power and keeps it below the threshold at a small peak cost.",
     ]
+    if plan.target.gpu.is_amd:
+        lines = lines[:lines.index("Without Prometheus, on the host:")]
+        lines = [line for line in lines if not line.startswith("| GPU thermal throttling")]
+        lines += ["", *host_monitoring_markdown(plan.target.gpu.tdp_w)]
     env = spec.environment
     if env.cooling == "passive" or env.ambient_c >= 30:
         lines += ["", f"This site is {env.cooling}-cooled at {env.ambient_c:g} °C ambient: watch the thermal columns "

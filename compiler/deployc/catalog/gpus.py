@@ -89,11 +89,17 @@ class GPU:
     fp8_native: bool
     fp4_native: bool
     nvlink: NVLinkSpec | None = None
+    xgmi_link: str | None = None  # AMD: the Infinity Fabric link id between GPUs (interconnects.json)
     pcie_gen: int | None = None
     tdp_w: float
     form_factor: str = ""
     source: tuple[str, ...] = field(default=(), converter=strings)
     notes: str = ""
+
+    @property
+    def is_amd(self) -> bool:
+        """An AMD Instinct GPU (ROCm/HIP), as opposed to an NVIDIA (CUDA) one."""
+        return self.vendor.upper() == "AMD"
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -125,7 +131,7 @@ def gpu_from_entry(entry: Mapping[str, Any]) -> GPU:
         mem_bandwidth_bytes_per_s=float(entry["mem_bandwidth_gbytes_per_s"]) * GB,
         dense_tflops=_tflops(entry.get("dense_tflops", {})), supports_bf16=bool(entry["supports_bf16"]),
         fp8_native=bool(entry["fp8_native"]), fp4_native=bool(entry["fp4_native"]),
-        nvlink=None if nvlink is None else _nvlink(nvlink),
+        nvlink=None if nvlink is None else _nvlink(nvlink), xgmi_link=entry.get("xgmi_link"),
         pcie_gen=entry.get("pcie_gen"), tdp_w=float(entry["tdp_w"]), form_factor=entry.get("form_factor", ""),
         source=sources_of(entry), notes=notes,
     )

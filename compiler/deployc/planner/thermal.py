@@ -24,6 +24,8 @@ MIN_FRACTION = 0.6
 THROTTLE_QUERY = ("nvidia-smi --query-gpu=temperature.gpu,power.draw,clocks.sm,clocks_throttle_reasons.active,"
                   "clocks_throttle_reasons.sw_thermal_slowdown,clocks_throttle_reasons.hw_thermal_slowdown "
                   "--format=csv -l 5")
+# AMD: amd-smi's power, temperature (edge/hotspot/HBM) and clocks every 5 s; falling clocks at the cap mean throttling.
+AMD_THROTTLE_QUERY = "amd-smi monitor -p -t -u -w 5"
 
 
 def recommended_fraction(cooling: str, ambient_c: float) -> float:
@@ -43,13 +45,16 @@ def power_limit_decision(target: Target, inputs: PerfInputs, uncapped: Performan
     tdp = target.gpu.tdp_w
     watts = math.floor(tdp * fraction)
     capped = estimate_performance(evolve(inputs, power_limit_fraction=watts / tdp))
+    amd = target.gpu.is_amd
+    cap_command = f"sudo amd-smi set --power-cap {watts}" if amd else f"nvidia-smi -pl {watts}"
+    watch = AMD_THROTTLE_QUERY if amd else THROTTLE_QUERY
     cost = 1 - capped.tokens_per_s / uncapped.tokens_per_s if uncapped.tokens_per_s else 0.0
     return Decision(
         id="power_limit", value=watts, rule="DPC306",
         reason=(f"{env.cooling} cooling at {env.ambient_c:g} °C ambient: cap each GPU at {watts} W "
-                f"(`nvidia-smi -pl {watts}`, of {tdp:g} W TDP) so it stays below its throttle temperature under "
+                f"(`{cap_command}`, of {tdp:g} W TDP) so it stays below its throttle temperature under "
                 f"sustained load; estimated throughput cost {cost:.0%}, ITL {uncapped.itl_ms:.1f} → "
-                f"{capped.itl_ms:.1f} ms. Watch throttle reasons: `{THROTTLE_QUERY}`"),
+                f"{capped.itl_ms:.1f} ms. Watch throttle reasons: `{watch}`"),
         numbers=(Quantity("power limit", watts, "W"), Quantity("TDP", tdp, "W"),
                  Quantity("throughput cost", round(cost * 100, 1), "%")),
     )
