@@ -59,6 +59,8 @@ class OverheadQuery:
     max_num_seqs: int
     cuda_graphs: bool
     weights_bytes_per_gpu: int
+    gpu_vendor: str = "NVIDIA"  # versionadded: AMD support; engines budget memory differently on ROCm
+    max_model_len: int = 0  # the context the plan asks for (0: not known)
 
 
 @frozen(kw_only=True)

@@ -109,7 +109,11 @@ def _checks(doc: SpecDocument, spec: Spec, model: ModelArch, gpu: GPU) -> Iterat
                              value='"bfloat16"', hint='use dtype = "float16" (or "auto"); FP16 can overflow where '
                              "BF16 would not, watch for NaNs")
     quant = spec.model.quantization
-    if quant == "nvfp4" and not gpu.fp4_native:
+    if quant == "nvfp4" and gpu.is_amd:
+        fix = 'use "mxfp4" (the OCP FP4 format CDNA 4 runs natively)' if gpu.fp4_native else 'use "fp8"'
+        yield doc.diagnostic("DPC203", f"NVFP4 is NVIDIA's FP4 format; {gpu.name} is an AMD GPU",
+                             ("model", "quantization"), value='"nvfp4"', hint=fix)
+    elif quant == "nvfp4" and not gpu.fp4_native:
         yield doc.diagnostic("DPC203", f"NVFP4 needs Blackwell; {gpu.name} is {gpu.arch}",
                              ("model", "quantization"), value='"nvfp4"', hint='use "fp8" or "awq"')
     if spec.model.kv_cache_dtype == "bfloat16" and not gpu.supports_bf16:

@@ -138,3 +138,35 @@ def rocm_decision(plan: Plan) -> Decision:
                                                         "release the flags were checked against"),
                   Alternative("VLLM_ROCM_USE_AITER=0 (the default)", "the generic Triton/hipBLASLt paths; AMD's "
                                                                       "recipes enable AITER on MI300X and MI355X")))
+
+
+# Attention backends of vLLM 0.33.0 (v1/attention/backends/registry.py) that exist for one vendor only: the CUDA
+# kernels (FlashAttention, FlashInfer, FlashMLA, CUTLASS MLA) and the ROCm/AITER ones (rocm_*.py).
+CUDA_ONLY_ATTENTION = frozenset({"FLASH_ATTN", "FLASH_ATTN_DIFFKV", "FLASHINFER", "TRITON_FLASHINFER",
+                                 "FLASHINFER_MLA", "FLASHINFER_MLA_SPARSE", "CUTLASS_MLA", "FLASHMLA",
+                                 "FLASHMLA_SPARSE", "FLASH_ATTN_MLA", "FLASH_ATTN_MLA_SPARSE"})
+ROCM_ONLY_ATTENTION = frozenset({"ROCM_ATTN", "ROCM_SEGMENTED_ATTN", "ROCM_AITER_MLA", "ROCM_AITER_TRITON_MLA",
+                                 "ROCM_AITER_FA", "ROCM_AITER_MLA_SPARSE", "ROCM_AITER_UNIFIED_ATTN"})
+ATTENTION_FLAG = "--attention-backend"
+
+
+def _attention_values(extra_args: tuple[str, ...]) -> list[str]:
+    values = []
+    for i, arg in enumerate(extra_args):
+        flag, eq, value = arg.partition("=")
+        if flag == ATTENTION_FLAG:
+            values.append(value if eq else (extra_args[i + 1] if i + 1 < len(extra_args) else ""))
+    return [v.upper() for v in values if v]
+
+
+def vendor_mismatches(gpu: GPU, extra_args: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(message, fix) for each extra argument that names another vendor's kernel than the plan's GPU."""
+    out = []
+    for value in _attention_values(extra_args):
+        if gpu.is_amd and value in CUDA_ONLY_ATTENTION:
+            out.append((f"{ATTENTION_FLAG} {value} is a CUDA kernel; {gpu.name} is an AMD GPU (ROCm)",
+                        "drop it (vLLM picks ROCM_ATTN / ROCM_AITER_FA / TRITON_ATTN on ROCm) or name one of those"))
+        elif not gpu.is_amd and value in ROCM_ONLY_ATTENTION:
+            out.append((f"{ATTENTION_FLAG} {value} is a ROCm kernel; {gpu.name} is an NVIDIA GPU (CUDA)",
+                        "drop it (vLLM picks FLASH_ATTN / FLASHINFER on CUDA) or name one of those"))
+    return out

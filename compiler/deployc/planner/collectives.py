@@ -163,9 +163,9 @@ def _intra_latency(link: Link, gpus: int, cuda_graphs: bool) -> tuple[float, str
             ),
         )
     if link.kind == "infinity-fabric":
-        rows = [r for r in latency_measurements() if r.nodes == 1 and r.link_id == "infinity-fabric"]
-        if rows:
-            row = min(rows, key=lambda r: abs(r.gpus - gpus))
+        mesh = [r for r in latency_measurements() if r.nodes == 1 and r.link_id == "infinity-fabric"]
+        if mesh:
+            row = min(mesh, key=lambda r: abs(r.gpus - gpus))
             return (row.latency_s, row.source,
                     f"small-message latency {row.latency_s / US:.1f} µs measured on {row.system}, used for every "
                     "Infinity Fabric generation; HIP graphs are not assumed to shorten it")
@@ -205,7 +205,8 @@ def _network_model(
         busbw, src = min(row.bus_bandwidth_bytes_per_s, intra_bw), row.source
         bw_text = f"bus bandwidth {busbw / GB:.0f} GB/s measured on {row.system}"
     else:
-        ref = [r for r in allreduce_measurements() if r.nodes > 1 and r.metric == "busbw"]
+        # The efficiency reference: the A100 rows with 4 HDR NICs per node (the divisor below).
+        ref = [r for r in allreduce_measurements() if r.nodes > 1 and r.metric == "busbw" and r.link_id == "ib-hdr"]
         eff = median(r.bus_bandwidth_bytes_per_s / (4 * 25 * GB) for r in ref) if ref else 0.85
         busbw = min(nics * network.per_direction_bytes_per_s * eff, intra_bw)
         src = "; ".join(r.source for r in ref)
