@@ -1,0 +1,83 @@
+"""SGLang 0.5.23 on AMD Instinct: capability, images per GPU family, AITER and its memory-fraction rule."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from deployc.api import plan as make_plan
+from deployc.backend import OverheadQuery
+from deployc.catalog import resolve_gpu
+from deployc_sglang.capability import capability
+from deployc_sglang.command import NodeRole, launch_command
+from deployc_sglang.emission import emit
+from deployc_sglang.options import parse_options
+from deployc_sglang.overheads import default_mem_fraction_static, runtime_overheads
+from deployc_sglang.placement import place
+from deployc_sglang.rocm import rocm_image_tag
+from tests.conftest import REPO
+
+GIB = 1 << 30
+
+
+def _target(gpu: str, checkpoint: bool = False) -> Any:
+    return SimpleNamespace(gpu=resolve_gpu(gpu), model=SimpleNamespace(checkpoint_quant=object() if checkpoint else None))
+
+
+def _query(**changes: object) -> OverheadQuery:
+    base: dict[str, object] = {
+        "model_name": "m", "num_layers": 80, "hidden_size": 8192, "intermediate_size": 28672, "vocab_size": 128256,
+        "num_attention_heads": 64, "is_moe": False, "gpu_name": "MI300X", "gpu_memory_bytes": 192 * GIB, "tp": 1,
+        "pp": 1, "activation_dtype_bytes": 2, "max_num_batched_tokens": 8192, "max_num_seqs": 64,
+        "cuda_graphs": True, "weights_bytes_per_gpu": 70 * GIB, "gpu_vendor": "AMD", "max_model_len": 32768}
+    base.update(changes)
+    return OverheadQuery(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("gpu", "fmt", "kernel"), [
+    ("MI300X", "fp8", "AITER/hipBLASLt FP8 GEMM (W8A8, e4m3fnuz)"),
+    ("MI355X", "fp8", "AITER/hipBLASLt FP8 GEMM (W8A8, e4m3fn)"),
+    ("MI300X", "awq", "Triton AWQ dequantize + GEMM (W4A16)"),
+    ("MI355X", "mxfp4", "AITER MXFP4 (W4A4) MoE"),
+    ("MI325X", "mxfp4", "AITER MXFP4 (W4A16)"),
+])
+def test_supported(gpu: str, fmt: str, kernel: str) -> None:
+    verdict = capability(_target(gpu, checkpoint=fmt in ("awq", "mxfp4")), fmt, "fp8")
+    assert verdict.supported
+    assert verdict.kernel == f"{kernel}; attention: AITER (SGLang's default on ROCm)"
+
+
+def test_gptq_has_no_rocm_kernel() -> None:
+    verdict = capability(_target("MI300X", checkpoint=True), "gptq", "auto")
+    assert not verdict.supported
+    assert verdict.reason == ("SGLang 0.5.23 removed its non-Marlin GPTQ kernel (gptq_linear.py) and Marlin is "
+                              "CUDA-only: no GPTQ on ROCm")
+    assert verdict.alternative == "use vllm (Triton W4A16 GPTQ on ROCm) or an AWQ checkpoint"
+
+
+def test_image_per_gpu_family() -> None:
+    assert rocm_image_tag(resolve_gpu("MI300X")) == "v0.5.23-rocm720-mi30x"
+    assert rocm_image_tag(resolve_gpu("MI325X")) == "v0.5.23-rocm720-mi30x"
+    assert rocm_image_tag(resolve_gpu("MI355X")) == "v0.5.23-rocm720-mi35x"
+
+
+def test_aiter_scales_the_default_fraction_above_8k_context() -> None:
+    unscaled = default_mem_fraction_static(_query())
+    assert runtime_overheads(_query()).default_memory_fraction == round(unscaled * 0.85, 3)
+    assert runtime_overheads(_query(max_model_len=8192)).default_memory_fraction == unscaled
+    assert runtime_overheads(_query(gpu_vendor="NVIDIA")).default_memory_fraction == unscaled
+
+
+def test_emitted_fraction_is_divided_so_the_engine_lands_on_the_plan() -> None:
+    p, _ = make_plan(REPO / "samples" / "deepseek-r1-mi300x8.toml", "sglang", display_name="r1")
+    (pool,) = p.pools
+    assert pool.knobs.max_model_len > 8192
+    argv = launch_command(p, place(p)[0], parse_options(None), NodeRole()).argv
+    emitted = float(argv[argv.index("--mem-fraction-static") + 1])
+    assert emitted * 0.85 == pytest.approx(pool.knobs.memory_fraction, abs=0.001)
+    assert emitted * 0.85 <= pool.knobs.memory_fraction
+    run = next(a.content for a in emit(p).artifacts if a.path == "run.sh")
+    assert "    lmsysorg/sglang:v0.5.23-rocm720-mi30x \\\n" in run
+    assert "    --env SGLANG_USE_AITER=1 \\\n" in run and "    --device /dev/kfd \\\n" in run
