@@ -23,7 +23,8 @@ GIB = 1 << 30
 
 
 def _target(gpu: str, checkpoint: bool = False) -> Any:
-    return SimpleNamespace(gpu=resolve_gpu(gpu), model=SimpleNamespace(checkpoint_quant=object() if checkpoint else None))
+    model = SimpleNamespace(checkpoint_quant=object() if checkpoint else None)
+    return SimpleNamespace(gpu=resolve_gpu(gpu), model=model)
 
 
 def _query(**changes: object) -> OverheadQuery:

@@ -23,7 +23,8 @@ from deployc_vllm.rocm import ROCM_IMAGE, ROCM_IMAGE_TAG, vendor_mismatches
 from tests.conftest import REPO
 
 SCHEMAS = REPO / "tests" / "fixtures" / "schemas"
-SAMPLES = {"chat": REPO / "samples" / "llama70b-fp8-mi300x-chat.toml", "r1": REPO / "samples" / "deepseek-r1-mi300x8.toml"}
+SAMPLES = {"chat": REPO / "samples" / "llama70b-fp8-mi300x-chat.toml",
+           "r1": REPO / "samples" / "deepseek-r1-mi300x8.toml"}
 MULTI_NODE = {
     "version": 1, "name": "llama405b-two-nodes",
     "model": {"id": "meta-llama/Llama-3.1-405B-Instruct", "quantization": "none"},

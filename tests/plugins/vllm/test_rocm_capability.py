@@ -14,7 +14,8 @@ from deployc_vllm.rocm import rocm_env
 
 
 def _target(gpu: str, checkpoint: bool = False) -> Any:
-    return SimpleNamespace(gpu=resolve_gpu(gpu), model=SimpleNamespace(checkpoint_quant=object() if checkpoint else None))
+    model = SimpleNamespace(checkpoint_quant=object() if checkpoint else None)
+    return SimpleNamespace(gpu=resolve_gpu(gpu), model=model)
 
 
 @pytest.mark.parametrize(("gpu", "fmt", "checkpoint", "kernel"), [
