@@ -81,7 +81,7 @@ class GPU:
     chip: str = ""
     compute_capability: tuple[int, int] | None  # (9, 0) for sm_90; None for AMD
     gfx_target: str | None = None  # AMD ISA, e.g. "gfx942"
-    memory_bytes: int  # driver-reported total (nvidia-smi MiB × 2**20); AMD: marketing GB as GiB
+    memory_bytes: int  # driver-reported total (nvidia-smi MiB × 2**20; ROCm's GiB on MI300X), else marketing GB as GiB
     memory_type: str = ""
     mem_bandwidth_bytes_per_s: float
     dense_tflops: TFlops = field(factory=TFlops, converter=_tflops)
@@ -119,7 +119,8 @@ def gpu_from_entry(entry: Mapping[str, Any]) -> GPU:
     if arch not in ARCHS:
         raise ValueError(f"{entry['name']}: unknown arch {arch!r}")
     mib = entry.get("nvidia_smi_total_mib")
-    memory = mib * MIB if mib else int(entry["memory_gb_marketing"] * GIB)
+    driver_gib = entry.get("driver_total_gib")  # AMD: the total the ROCm runtime reports, in GiB
+    memory = mib * MIB if mib else int(driver_gib * GIB) if driver_gib else int(entry["memory_gb_marketing"] * GIB)
     nvlink = entry.get("nvlink")
     cc = entry.get("compute_capability")
     notes = " ".join(n for n in (entry.get("notes", ""), entry.get("memory_note", "")) if n)
