@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
+from deployc.api import plan as make_plan
 from deployc.api import resolve_spec
 from deployc.catalog import resolve_gpu, resolve_link
 from deployc.catalog.interconnects import allreduce_measurements
@@ -66,3 +67,17 @@ def test_interconnect_resolves_by_vendor(tmp_path: Path, gpu: str, interconnect:
         "workload": {"prompt_tokens": {"mean": 100}, "output_tokens": {"mean": 100}, "concurrency": 1}}))
     _, target, _ = resolve_spec(spec)
     assert target.intra_node_link.id == link
+
+
+def test_auto_backend_on_amd_refuses_tensorrt_llm_and_names_the_alternatives(tmp_path: Path) -> None:
+    spec = tmp_path / "s.toml"
+    spec.write_text(tomli_w.dumps({
+        "version": 1, "name": "s", "model": {"id": "meta-llama/Llama-3.1-8B-Instruct"},
+        "hardware": {"gpu": "MI300X", "gpus_per_node": 1},
+        "workload": {"prompt_tokens": {"mean": 500}, "output_tokens": {"mean": 200}, "concurrency": 8},
+        "operations": {"model_change": "rarely", "models": "single"}}))
+    p, _ = make_plan(spec, None, display_name="s.toml")
+    decision = p.decision("backend")
+    assert decision is not None and decision.value == "vllm"
+    assert {a.value: a.reason for a in decision.rejected}["trtllm"] == (
+        "TensorRT-LLM runs only on NVIDIA GPUs (AMD given); vllm and sglang have ROCm builds for AMD Instinct GPUs")

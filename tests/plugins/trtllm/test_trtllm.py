@@ -25,6 +25,8 @@ REFUSED = {  # sample → words of the diagnostic saying why TensorRT-LLM cannot
     "gpt-oss-120b-h100": "no mxfp4 path",
     "llama70b-awq-rtx-pro-6000": "already quantized",
     "llama405b-2nodes-16gpu": "single-node deployments",
+    "llama70b-fp8-mi300x-chat": "runs only on NVIDIA GPUs; MI300X is not one",
+    "deepseek-r1-mi300x8": "runs only on NVIDIA GPUs; MI300X is not one",
 }
 
 
