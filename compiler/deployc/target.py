@@ -97,6 +97,27 @@ def _lookup_error(doc: SpecDocument, exc: CatalogLookupError, path: tuple[str, .
     return doc.diagnostic(rule, f"unknown {exc.kind} {exc.name!r}", path, value=repr(exc.name), hint=hint)
 
 
+# An Instinct OAM platform (UBB) carries 8 GPUs in one Infinity Fabric mesh (catalog form_factor "OAM (8 per
+# UBB)"; ROCm blogs "Understanding RCCL Bandwidth and xGMI Performance on AMD Instinct MI300X": seven peers).
+INSTINCT_GPUS_PER_NODE = 8
+
+
+def _instinct_node_checks(doc: SpecDocument, spec: Spec, gpu: GPU) -> Iterator[Diagnostic]:
+    """More than one mesh's worth of Instinct GPUs per node, or device ids beyond it (partition modes not planned)."""
+    if not gpu.xgmi_link:
+        return
+    hw = spec.hardware
+    if hw.gpus_per_node > INSTINCT_GPUS_PER_NODE:
+        yield doc.diagnostic("DPC104", f"{gpu.name} nodes hold {INSTINCT_GPUS_PER_NODE} GPUs in one Infinity Fabric "
+                             f"mesh; {hw.gpus_per_node} per node would be a partition mode (CPX), which deployc does "
+                             "not plan", ("hardware", "gpus_per_node"), value=str(hw.gpus_per_node),
+                             hint=f"set gpus_per_node ≤ {INSTINCT_GPUS_PER_NODE} and add nodes")
+    if hw.gpu_ids is not None and max(hw.gpu_ids) >= INSTINCT_GPUS_PER_NODE:
+        yield doc.diagnostic("DPC104", f"device {max(hw.gpu_ids)} does not exist on an {gpu.name} node (devices 0-"
+                             f"{INSTINCT_GPUS_PER_NODE - 1}, as `amd-smi list` numbers them)", ("hardware", "gpu_ids"),
+                             value=str(list(hw.gpu_ids)), hint="use device indices 0-7")
+
+
 def _checks(doc: SpecDocument, spec: Spec, model: ModelArch, gpu: GPU) -> Iterator[Diagnostic]:
     limit = model.max_position_embeddings
     ctx = spec.model.max_context_tokens
@@ -119,6 +140,7 @@ def _checks(doc: SpecDocument, spec: Spec, model: ModelArch, gpu: GPU) -> Iterat
     if spec.model.kv_cache_dtype == "bfloat16" and not gpu.supports_bf16:
         yield doc.diagnostic("DPC202", f"{gpu.name} has no bfloat16 for the KV cache", ("model", "kv_cache_dtype"),
                              value='"bfloat16"', hint='use "float16", "fp8" or "auto"')
+    yield from _instinct_node_checks(doc, spec, gpu)
     ckpt = model.checkpoint_quant
     if ckpt is not None and quant not in ("auto", ckpt.method) and not (quant == "int8" and ckpt.bits == 8):
         yield doc.diagnostic("DPC210", f"the checkpoint is already quantized ({ckpt.method}); cannot serve it as "

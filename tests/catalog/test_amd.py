@@ -11,6 +11,7 @@ from deployc.api import plan as make_plan
 from deployc.api import resolve_spec
 from deployc.catalog import resolve_gpu, resolve_link
 from deployc.catalog.interconnects import allreduce_measurements
+from deployc.diagnostics import SpecError
 from deployc.planner.collectives import allreduce_model
 from deployc.render.catalog import catalog_rows
 
@@ -81,3 +82,17 @@ def test_auto_backend_on_amd_refuses_tensorrt_llm_and_names_the_alternatives(tmp
     assert decision is not None and decision.value == "vllm"
     assert {a.value: a.reason for a in decision.rejected}["trtllm"] == (
         "TensorRT-LLM runs only on NVIDIA GPUs (AMD given); vllm and sglang have ROCm builds for AMD Instinct GPUs")
+
+
+def test_an_instinct_node_holds_eight_gpus(tmp_path: Path) -> None:
+    spec = tmp_path / "s.toml"
+    spec.write_text(tomli_w.dumps({
+        "version": 1, "name": "s", "model": {"id": "meta-llama/Llama-3.1-8B-Instruct"},
+        "hardware": {"gpu": "MI300X", "gpus_per_node": 16},
+        "workload": {"prompt_tokens": {"mean": 500}, "output_tokens": {"mean": 200}, "concurrency": 8}}))
+    with pytest.raises(SpecError) as exc:
+        resolve_spec(spec)
+    (diag,) = exc.value.diagnostics
+    assert diag.message == ("MI300X nodes hold 8 GPUs in one Infinity Fabric mesh; 16 per node would be a partition "
+                            "mode (CPX), which deployc does not plan")
+    assert diag.hint == "set gpus_per_node ≤ 8 and add nodes"
