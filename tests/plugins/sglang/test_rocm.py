@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import tomli_w
 
 from deployc.api import plan as make_plan
 from deployc.backend import OverheadQuery
@@ -82,3 +86,32 @@ def test_emitted_fraction_is_divided_so_the_engine_lands_on_the_plan() -> None:
     run = next(a.content for a in emit(p).artifacts if a.path == "run.sh")
     assert "    lmsysorg/sglang:v0.5.23-rocm720-mi30x \\\n" in run
     assert "    --env SGLANG_USE_AITER=1 \\\n" in run and "    --device /dev/kfd \\\n" in run
+
+
+def test_two_node_mi300x_scripts_and_rccl_preflight(tmp_path: Path) -> None:
+    spec = tmp_path / "two-nodes.toml"
+    spec.write_text(tomli_w.dumps({
+        "version": 1, "name": "llama405b-two-nodes",
+        "model": {"id": "meta-llama/Llama-3.1-405B-Instruct", "quantization": "none"},
+        "hardware": {"gpu": "MI300X", "gpus_per_node": 4, "nodes": 2, "network": "roce-400g",
+                     "network_interface": "ens1np0", "ib_hcas": ["rocep9s0", "rocep25s0"]},
+        "workload": {"prompt_tokens": {"mean": 1000}, "output_tokens": {"mean": 500}, "concurrency": 32},
+        "operations": {"backend": "sglang"}}))
+    p, _ = make_plan(spec, "sglang", display_name=spec.name)
+    files = {a.path: a.content for a in emit(p).artifacts}
+    assert {"node-0.sh", "node-1.sh", "preflight-nccl.sh"} <= set(files)
+    assert "rccl-tests' all_reduce_perf" in files["preflight-nccl.sh"]
+    assert "-x NCCL_IB_HCA=rocep9s0,rocep25s0" in files["preflight-nccl.sh"]
+    for node in ("node-0.sh", "node-1.sh"):
+        assert "    --env HIP_VISIBLE_DEVICES=0,1,2,3 \\\n" in files[node]
+        assert "    --env NCCL_IB_GID_INDEX=3 \\\n" in files[node]
+        assert "    --device /dev/infiniband \\\n" in files[node]
+    if shutil.which("shellcheck"):
+        paths = []
+        for name, text in files.items():
+            if name.endswith(".sh"):
+                (tmp_path / name).write_text(text)
+                paths.append(str(tmp_path / name))
+        result = subprocess.run(["shellcheck", "--severity=style", *paths], capture_output=True, text=True,
+                                check=False)
+        assert result.returncode == 0, result.stdout
