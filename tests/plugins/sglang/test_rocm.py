@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +21,7 @@ from deployc_sglang.overheads import default_mem_fraction_static, runtime_overhe
 from deployc_sglang.placement import place
 from deployc_sglang.rocm import rocm_image_tag
 from tests.conftest import REPO
+from tests.system_tools import tool_or_none
 
 GIB = 1 << 30
 
@@ -106,12 +106,13 @@ def test_two_node_mi300x_scripts_and_rccl_preflight(tmp_path: Path) -> None:
         assert "    --env HIP_VISIBLE_DEVICES=0,1,2,3 \\\n" in files[node]
         assert "    --env NCCL_IB_GID_INDEX=3 \\\n" in files[node]
         assert "    --device /dev/infiniband \\\n" in files[node]
-    if shutil.which("shellcheck"):
+    shellcheck = tool_or_none("shellcheck")
+    if shellcheck:
         paths = []
         for name, text in files.items():
             if name.endswith(".sh"):
                 (tmp_path / name).write_text(text)
                 paths.append(str(tmp_path / name))
-        result = subprocess.run(["shellcheck", "--severity=style", *paths], capture_output=True, text=True,
+        result = subprocess.run([shellcheck, "--severity=style", *paths], capture_output=True, text=True,
                                 check=False)
         assert result.returncode == 0, result.stdout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from deployc_vllm.checks import check_plan
 from deployc_vllm.emission import emit
 from deployc_vllm.rocm import ROCM_IMAGE, ROCM_IMAGE_TAG, vendor_mismatches
 from tests.conftest import REPO
+from tests.system_tools import tool_or_none, tool_or_skip
 
 SCHEMAS = REPO / "tests" / "fixtures" / "schemas"
 SAMPLES = {"chat": REPO / "samples" / "llama70b-fp8-mi300x-chat.toml",
@@ -81,9 +81,10 @@ def test_compose_uses_devices_and_validates(amd_emissions: dict[str, Emission], 
     assert service["environment"] == ["HF_TOKEN", "HIP_VISIBLE_DEVICES=0", "VLLM_ROCM_USE_AITER=1"]
     schema = json.loads((SCHEMAS / "compose-spec.json").read_text())
     assert list(jsonschema.Draft7Validator(schema).iter_errors(doc)) == []
-    if shutil.which("docker-compose"):
+    compose = tool_or_none("docker-compose")
+    if compose:
         (tmp_path / "compose.yaml").write_text(_text(amd_emissions["chat"], "compose.yaml"))
-        result = subprocess.run(["docker-compose", "-f", str(tmp_path / "compose.yaml"), "config"],
+        result = subprocess.run([compose, "-f", str(tmp_path / "compose.yaml"), "config"],
                                 capture_output=True, text=True, check=False,
                                 env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
         assert result.returncode == 0, result.stderr
@@ -111,8 +112,8 @@ def test_kubernetes_requests_amd_gpus(amd_emissions: dict[str, Emission]) -> Non
     assert leader_env["VLLM_ROCM_USE_AITER"] == "1"
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
 def test_amd_scripts_pass_shellcheck(amd_emissions: dict[str, Emission], tmp_path: Path) -> None:
+    shellcheck = tool_or_skip("shellcheck")
     paths = []
     for name, emission in amd_emissions.items():
         for artifact in emission.artifacts:
@@ -122,7 +123,7 @@ def test_amd_scripts_pass_shellcheck(amd_emissions: dict[str, Emission], tmp_pat
                 target.write_text(artifact.content)
                 paths.append(str(target))
     assert len(paths) == 8  # run.sh + bench.sh twice; node-0.sh, node-1.sh, preflight-nccl.sh, bench.sh
-    result = subprocess.run(["shellcheck", "--format=gcc", *paths], capture_output=True, text=True, check=False)
+    result = subprocess.run([shellcheck, "--format=gcc", *paths], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
 
 
