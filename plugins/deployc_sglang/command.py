@@ -201,6 +201,8 @@ def launch_command(plan: Plan, server: Server, options: SglangOptions, role: Nod
     _runtime(b, plan, pool)
     if spec.model.trust_remote_code:
         b.add(("--trust-remote-code",), "the spec allows the model repository's own code (model.trust_remote_code)")
+    b.add(("--enable-metrics",), "Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml); SGLang serves "
+          "none without it")
     if role.nnodes > 1:
         b.add(("--nnodes", str(role.nnodes)), f"one server across {role.nnodes} nodes")
         b.add(("--node-rank", str(role.rank)), "this node's rank (0 serves the API)")

@@ -11,6 +11,7 @@ from deployc.emitters import PlainDumper, comment_block
 from deployc.planner.decisions import Alternative, Decision
 from deployc_sglang import ENGINE, ENGINE_VERSION
 from deployc_sglang.command import NodeRole, config_document, launch_command
+from deployc_sglang.manifests import compose_yaml, kubernetes_files, observability_files
 from deployc_sglang.options import SglangOptions, parse_options
 from deployc_sglang.placement import Server, nodes_used, place
 from deployc_sglang.rocm import rocm_decision
@@ -79,6 +80,8 @@ def _artifacts(plan: Plan, servers: tuple[Server, ...], options: SglangOptions) 
     if total == 1:
         artifacts.append(Artifact(path="run.sh", content=run_script(plan, servers, options), executable=True,
                                   description="docker run for every SGLang server on this host"))
+        artifacts.append(Artifact(path="compose.yaml", content=compose_yaml(plan, servers, options),
+                                  description="the same servers for docker compose"))
     else:
         for node in range(total):
             artifacts.append(Artifact(path=f"node-{node}.sh", content=node_script(plan, servers, options, node),
@@ -88,6 +91,13 @@ def _artifacts(plan: Plan, servers: tuple[Server, ...], options: SglangOptions) 
     for server in servers:
         artifacts.append(Artifact(path=f"sglang-{server.name}.yaml", content=config_yaml(plan, server, options),
                                   description="the same settings as a --config file"))
+    for path, text in kubernetes_files(plan, servers, options).items():
+        artifacts.append(Artifact(path=path, content=text, description="Kubernetes manifests"))
+    for path, text in observability_files(plan, servers).items():
+        artifacts.append(Artifact(path=path, content=text, executable=path.endswith(".sh"),
+                                  description={"bench.sh": "vllm bench serve with the spec's workload, checked "
+                                               "against the SLO", "monitoring.md": "what to watch"}.get(
+                                      path, "Prometheus alerts")))
     return artifacts
 
 

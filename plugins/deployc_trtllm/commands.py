@@ -1,4 +1,4 @@
-"""The three TensorRT-LLM commands of one pool: quantize.py, trtllm-build, trtllm-serve; and the extra-options YAML.
+"""The engine flow's three commands of one pool: quantize.py, trtllm-build, trtllm-serve; and its options YAML.
 
 Each flag comes with a :class:`~deployc.backend.FlagReason` naming the plan Decision behind it.
 TP and PP are fixed at quantization (``quantize.py --tp_size/--pp_size``; ``trtllm-build`` has
@@ -133,13 +133,14 @@ def serve_command(plan: Plan, pool: PoolPlan, port: int) -> Command:
     return Command(program=("trtllm-serve",), groups=tuple(b.groups), flags=tuple(b.flags))
 
 
-def extra_options(pool: PoolPlan) -> dict[str, Any]:
+def engine_extra_options(pool: PoolPlan) -> dict[str, Any]:
     """The extra-options YAML (TrtLlmArgs, the engine flow)."""
     k = pool.knobs
     doc: dict[str, Any] = {
         "kv_cache_config": {"free_gpu_memory_fraction": round(k.memory_fraction, 2),
                             "enable_block_reuse": k.prefix_caching},
         "enable_chunked_prefill": k.chunked_prefill,
+        "return_perf_metrics": True,  # what /prometheus/metrics reports request latency from
     }
     if k.cuda_graphs:
         doc["extended_runtime_perf_knob_config"] = {"cuda_graph_mode": True,

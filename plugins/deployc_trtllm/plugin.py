@@ -21,8 +21,8 @@ def deployc_backend_info() -> BackendInfo:
     """TensorRT-LLM, pinned to 1.2.1 and its NGC release image."""
     return BackendInfo(
         name=BACKEND_NAME, engine=ENGINE, engine_version=ENGINE_VERSION, image=IMAGE, image_tag=IMAGE_TAG,
-        summary="quantize.py + trtllm-build script (10-30 min per configuration, engine tied to the GPU "
-                "architecture), trtllm-serve with an extra-options YAML; NVIDIA Ampere+ only",
+        summary="trtllm-serve --backend pytorch with an LLM-API options YAML (no build step; multi-node through "
+                "Slurm/MPI), or the legacy quantize.py + trtllm-build engine flow; NVIDIA Ampere+ only",
         gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA)
 
 
@@ -44,7 +44,7 @@ def deployc_runtime_overheads(backend: str, query: OverheadQuery) -> RuntimeOver
 
 @hookimpl
 def deployc_check_plan(backend: str, plan: Plan) -> Sequence[Diagnostic]:  # noqa: ARG001  (hook signature)
-    """Single node, build limits, every flag and YAML key against the manifests."""
+    """Placement, limits, every flag and YAML key against the manifests."""
     from deployc_trtllm.checks import check_plan  # noqa: PLC0415
 
     return check_plan(plan)
@@ -52,7 +52,7 @@ def deployc_check_plan(backend: str, plan: Plan) -> Sequence[Diagnostic]:  # noq
 
 @hookimpl
 def deployc_emit(backend: str, plan: Plan) -> Emission:  # noqa: ARG001  (hook signature)
-    """build.sh, build-engine.sh, run.sh, extra-llm-api-options-<pool>.yaml."""
+    """run.sh or Slurm scripts, options YAML, compose.yaml, k8s/, bench.sh, monitoring (or the engine flow)."""
     from deployc_trtllm.emission import emit  # noqa: PLC0415
 
     return emit(plan)

@@ -1,144 +1,29 @@
-"""``bench.sh``: ``vllm bench serve`` against each running server with the spec's workload, then the SLO check.
-
-The benchmark runs in the same image (its entrypoint swapped for ``vllm``), with random
-prompts shaped like the spec's traffic: mean lengths, a spread that reaches the p99, the
-shared prefix, and the concurrency or request rate.  The flags used are those of
-``vllm bench serve`` in vLLM 0.33.0 (``vllm/benchmarks/serve.py`` and
-``vllm/benchmarks/datasets/datasets.py``), listed in :data:`BENCH_FLAGS`.
-"""
+"""``bench.sh`` for the vLLM servers: :mod:`deployc.emitters.bench` with vLLM's own image as the client."""
 
 from __future__ import annotations
 
-import math
-import shlex
 from typing import TYPE_CHECKING
 
-from deployc.emitters import EnvRef, Word
-from deployc.emitters.docker import HF_CACHE_IN_CONTAINER
-from deployc.emitters.shell import ScriptBuilder, group
-from deployc.spec.model import TokenDistribution
+from deployc.emitters import Word
+from deployc.emitters import bench as shared
+from deployc.emitters.bench import BENCH_FLAGS, BenchClient, BenchTarget, range_ratio
 from deployc_vllm import ENGINE, ENGINE_VERSION
-from deployc_vllm.container import HF_TOKEN, image_note, image_ref, token_export_line
+from deployc_vllm.container import image_note, image_ref, token_export_line
 from deployc_vllm.placement import Server
 
 if TYPE_CHECKING:
     from deployc.planner.plan import Plan
 
-BENCH_FLAGS = frozenset({
-    "--backend", "--base-url", "--model", "--served-model-name", "--dataset-name", "--random-input-len",
-    "--random-output-len", "--random-prefix-len", "--random-range-ratio", "--ignore-eos", "--num-prompts",
-    "--max-concurrency", "--request-rate", "--percentile-metrics", "--metric-percentiles",
-    "--ready-check-timeout-sec", "--seed",
-})
-MAX_RANGE_RATIO = 0.95  # vLLM requires the ratio below 1
-
-CHECK_FUNCTION = (
-    "check() {  # result file, metric label as vLLM prints it, target in ms",
-    "    local got",
-    "    got=\"$(awk -v label=\"$2\" 'index($0, label) == 1 { print $NF }' \"$1\")\"",
-    "    if [ -z \"$got\" ]; then echo \"  $2 not reported\" >&2; return 0; fi",
-    "    if awk -v got=\"$got\" -v want=\"$3\" 'BEGIN { exit !(got + 0 <= want + 0) }'; then",
-    "        echo \"  $2 $got <= $3: met\"",
-    "    else",
-    "        echo \"  $2 $got > $3: MISSED\" >&2",
-    "        failed=1",
-    "    fi",
-    "}",
-)
-
-
-def _lengths(plan: Plan, server: Server) -> tuple[TokenDistribution, TokenDistribution, float]:
-    """Prompt and output lengths of the server's pool, and its share of the traffic."""
-    workload = plan.target.spec.workload
-    for cls in workload.classes:
-        if cls.name == server.pool.name:
-            return cls.prompt_tokens, cls.output_tokens, cls.share
-    return workload.prompt_tokens, workload.output_tokens, 1.0
-
-
-def range_ratio(dist: TokenDistribution) -> float:
-    """The spread of uniform lengths ``mean × (1 ± r)`` whose 99th percentile is the distribution's p99."""
-    ratio = (dist.p99_tokens / dist.mean - 1) / 0.98
-    return round(min(max(ratio, 0.0), MAX_RANGE_RATIO), 3)
-
-
-def _load(plan: Plan, share: float, servers_in_pool: int) -> tuple[str, str, int]:
-    workload = plan.target.spec.workload
-    if workload.concurrency is not None:
-        per_server = max(1, math.ceil(workload.concurrency * share / servers_in_pool))
-        return "--max-concurrency", str(per_server), min(max(10 * per_server, 100), 2000)
-    rate = (workload.request_rate_per_s or 1.0) * share / servers_in_pool
-    return "--request-rate", f"{rate:.3g}", min(max(math.ceil(rate * 120), 100), 5000)
+__all__ = ["BENCH_FLAGS", "bench_script", "bench_words", "range_ratio"]
 
 
 def bench_words(plan: Plan, server: Server, servers_in_pool: int) -> list[tuple[Word, ...]]:
     """The ``vllm bench serve`` arguments for one server, one option per line."""
-    spec = plan.target.spec
-    prompt, output, share = _lengths(plan, server)
-    prefix = min(spec.workload.shared_prefix_tokens, prompt.mean - 1)
-    load_flag, load_value, prompts = _load(plan, share, servers_in_pool)
-    return [
-        ("bench", "serve"), ("--backend", "openai"), ("--base-url", EnvRef("url", required=False)),
-        ("--model", spec.model.id), ("--served-model-name", spec.model.served_name or spec.model.id),
-        ("--dataset-name", "random"), ("--random-input-len", str(prompt.mean - prefix)),
-        ("--random-output-len", str(output.mean)), ("--random-prefix-len", str(prefix)),
-        ("--random-range-ratio", f"{range_ratio(prompt):g}"), ("--ignore-eos",), ("--num-prompts", str(prompts)),
-        (load_flag, load_value), ("--percentile-metrics", "ttft,tpot,itl,e2el"), ("--metric-percentiles", "50,99"),
-        ("--ready-check-timeout-sec", "600"), ("--seed", "0"),
-    ]
-
-
-def _targets(plan: Plan) -> list[tuple[str, float]]:
-    slo = plan.target.spec.slo
-    out: list[tuple[str, float]] = []
-    for metric, label in ((slo.ttft_ms, "TTFT"), (slo.itl_ms, "ITL")):
-        if metric is None:
-            continue
-        for pct, value in (("P50", metric.p50), ("P99", metric.p99)):
-            if value is not None:
-                out.append((f"{pct} {label} (ms):", value))
-    return out
+    return shared.bench_words(plan, server.pool, servers_in_pool)
 
 
 def bench_script(plan: Plan, servers: tuple[Server, ...]) -> str:
     """``bench.sh``: one benchmark per server (head node), each followed by its SLO check."""
-    spec = plan.target.spec
-    notes = [n for n in (image_note(plan),) if n]
-    script = ScriptBuilder(
-        purpose=f"bench.sh: measure deployment {spec.name!r} with its own workload (vllm bench serve) and compare "
-                "with the SLO. Run it where the servers' ports are reachable (BENCH_HOST, default 127.0.0.1).",
-        generator=f"deployc {plan.deployc_version}", engine=f"{ENGINE} {ENGINE_VERSION} (image {image_ref(plan)})",
-        spec_name=spec.name, notes=notes)
-    script.raw(': "${BENCH_HOST:=127.0.0.1}"')
-    script.raw('results="${BENCH_RESULTS:-bench-results}"')
-    script.raw('mkdir -p -- "$results"')
-    export = token_export_line(plan)
-    if export:
-        script.raw(export)
-    script.raw("failed=0")
-    for line in CHECK_FUNCTION:
-        script.raw(line)
-    script.blank()
-    per_pool: dict[str, int] = {}
-    for server in servers:
-        per_pool[server.pool.name] = per_pool.get(server.pool.name, 0) + 1
-    for server in servers:
-        perf = server.pool.performance
-        targets = _targets(plan)
-        slo_text = ", ".join(f"{label.split(' (')[0]} <= {value:g} ms" for label, value in targets) or "none set"
-        script.comment(f"Server {server.name!r} (pool {server.pool.name!r}). SLO: {slo_text}. The plan predicts TTFT "
-                       f"{perf.ttft_ms:.0f} ms and ITL {perf.itl_ms:.1f} ms at a batch of {perf.batch_size:g}.")
-        script.raw(f'url="http://${{BENCH_HOST}}:{server.port}"')
-        script.raw(f'echo "== {server.name}: SLO {slo_text}; plan: TTFT {perf.ttft_ms:.0f} ms, ITL '
-                   f'{perf.itl_ms:.1f} ms"')
-        docker = [("docker", "run", "--rm"), ("--network", "host"),
-                  ("--volume", f"{spec.operations.model_cache}:{HF_CACHE_IN_CONTAINER}"), ("--env", HF_TOKEN),
-                  ("--entrypoint", "vllm"), (image_ref(plan),)]
-        lines = docker + bench_words(plan, server, per_pool[server.pool.name])
-        script.command([group(*line) for line in lines], explain=False, suffix=f' | tee "$results/{server.name}.txt"')
-        for label, value in targets:
-            script.raw(f'check "$results/{server.name}.txt" {shlex.quote(label)} {value:g}')
-        script.blank()
-    script.raw('if [ "$failed" -ne 0 ]; then echo "some SLO targets were missed" >&2; exit 1; fi')
-    script.raw('echo "all SLO targets met"')
-    return script.render()
+    client = BenchClient(image=image_ref(plan), engine=f"{ENGINE} {ENGINE_VERSION} (image {image_ref(plan)})",
+                         notes=tuple(n for n in (image_note(plan),) if n), token_export=token_export_line(plan))
+    return shared.bench_script(plan, [BenchTarget(name=s.name, port=s.port, pool=s.pool) for s in servers], client)

@@ -51,6 +51,16 @@ class Probe:
 
 
 @frozen(kw_only=True)
+class Volume:
+    """An extra pod volume mounted into the container (a ConfigMap or Secret, read-only by default)."""
+
+    name: str
+    mount_path: str
+    source: dict[str, Any]  # e.g. {"configMap": {"name": "x"}} or {"secret": {"secretName": "y"}}
+    read_only: bool = True
+
+
+@frozen(kw_only=True)
 class ContainerInput:
     """What one serving container needs."""
 
@@ -67,6 +77,7 @@ class ContainerInput:
     probe: Probe | None = None
     command: tuple[str, ...] | None = None
     gpu_resource: str = "nvidia.com/gpu"  # "amd.com/gpu" with AMD's device plugin (emitters/rocm.py)
+    volumes: tuple[Volume, ...] = ()
 
 
 def _probes(probe: Probe) -> dict[str, Any]:
@@ -93,9 +104,10 @@ def container(spec: ContainerInput) -> dict[str, Any]:
     if spec.port is not None:
         body["ports"] = [{"name": "http", "containerPort": spec.port}]
     body["resources"] = {"limits": {spec.gpu_resource: spec.gpus}}
-    mounts = [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}]  # noqa: S108  (the shared-memory mount itself)
+    mounts: list[dict[str, Any]] = [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}]  # noqa: S108  (the shared-memory mount itself)
     if spec.cache_host_path is not None:
         mounts.append({"name": CACHE_VOLUME, "mountPath": spec.cache_mount})
+    mounts += [{"name": v.name, "mountPath": v.mount_path, "readOnly": v.read_only} for v in spec.volumes]
     body["volumeMounts"] = mounts
     if spec.probe is not None:
         body.update(_probes(spec.probe))
@@ -107,6 +119,7 @@ def pod_spec(spec: ContainerInput) -> dict[str, Any]:
     volumes: list[dict[str, Any]] = [{"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": spec.shm_size}}]
     if spec.cache_host_path is not None:
         volumes.append({"name": CACHE_VOLUME, "hostPath": {"path": spec.cache_host_path, "type": "DirectoryOrCreate"}})
+    volumes += [{"name": v.name, **v.source} for v in spec.volumes]
     return {"containers": [container(spec)], "volumes": volumes}
 
 
@@ -139,6 +152,11 @@ def service(name: str, namespace: str | None, labels: dict[str, str], port: int,
         "spec": {"selector": selector or labels,
                  "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}]},
     }
+
+
+def config_map(name: str, namespace: str | None, labels: dict[str, str], data: dict[str, str]) -> dict[str, Any]:
+    """A ConfigMap of text files (mounted with a :class:`Volume` ``{"configMap": {"name": name}}``)."""
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(name, namespace, labels), "data": data}
 
 
 def leader_worker_set(name: str, namespace: str | None, labels: dict[str, str], replicas: int, size: int,

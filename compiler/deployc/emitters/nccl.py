@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from attrs import frozen
 
-from deployc.emitters import Word
+from deployc.emitters import EnvRef, Word, env_name
+from deployc.emitters.shell import ScriptBuilder, group
 from deployc.planner.decisions import Decision, Quantity
 
 
@@ -80,3 +81,52 @@ def assumed_bus_bandwidth(decisions: Sequence[Decision]) -> Quantity | None:
             if "bus bandwidth" in quantity.label.lower():
                 return quantity
     return None
+
+
+PREFLIGHT_MIN_SHARE = 0.8  # measured bus bandwidth below 80% of the plan's figure fails the preflight
+
+
+@frozen(kw_only=True)
+class Preflight:
+    """What a ``preflight-nccl.sh`` body needs: the fabric, the node count, where the addresses come from."""
+
+    network: str
+    interface: str | None
+    ib_hcas: tuple[str, ...]
+    gpus_per_node: int
+    nodes: int
+    addrs_variable: str  # environment variable listing the node addresses, comma-separated
+    launcher: str  # what starts the engine with the same NCCL settings (for a comment)
+
+
+def write_preflight(script: ScriptBuilder, pre: Preflight, assumed: Quantity | None) -> None:
+    """The body of a preflight script: all_reduce_perf over every node, then the comparison with ``assumed``."""
+    var = env_name(pre.addrs_variable)
+    script.raw(': "${ALL_REDUCE_PERF:=all_reduce_perf}"  # path to nccl-tests\' all_reduce_perf binary')
+    script.raw('command -v mpirun >/dev/null || { echo "mpirun not found: install Open MPI" >&2; exit 1; }')
+    script.raw(f'IFS=, read -r -a addrs <<< "${{{var}:?set {var} to the addresses of the nodes, the first node '
+               'first, comma-separated}"')
+    script.raw(f'if [ "${{#addrs[@]}}" -ne {int(pre.nodes)} ]; then echo "{var} must list {int(pre.nodes)} '
+               'addresses" >&2; exit 1; fi')
+    script.raw('hosts=""')
+    script.raw(f'for addr in "${{addrs[@]}}"; do hosts="${{hosts:+$hosts,}}$addr:{int(pre.gpus_per_node)}"; done')
+    script.raw('log="$(mktemp)"')
+    env = nccl_env(pre.network, pre.interface, pre.ib_hcas)
+    lines = all_reduce_perf_lines(AllReduceTest(gpus_per_node=pre.gpus_per_node, nodes=pre.nodes),
+                                  EnvRef("hosts", required=False), env, pre.interface,
+                                  binary=EnvRef("ALL_REDUCE_PERF", required=False))
+    script.comment(f"One rank per GPU; the same NCCL settings {pre.launcher} gives the engine.")
+    script.command([group(*line) for line in lines], explain=False, suffix=' | tee "$log"')
+    script.raw("busbw=\"$(awk '!/^#/ && NF >= 13 { bw = $8 } END { print bw }' \"$log\")\"")
+    if assumed is None:
+        script.raw('echo "measured bus bandwidth: ${busbw} GB/s (the plan states no figure to compare with)"')
+        return
+    want = assumed.value * PREFLIGHT_MIN_SHARE
+    script.raw(f'echo "measured bus bandwidth: ${{busbw}} GB/s; the plan assumed {assumed.value:g} {assumed.unit}"')
+    script.raw(f"if awk -v got=\"$busbw\" 'BEGIN {{ exit !(got + 0 >= {want:.3f}) }}'; then")
+    script.raw('    echo "preflight passed"')
+    script.raw("else")
+    script.raw(f'    echo "preflight FAILED: below {want:.3f} GB/s; check NCCL_SOCKET_IFNAME/NCCL_IB_HCA and the '
+               'links before serving" >&2')
+    script.raw("    exit 1")
+    script.raw("fi")

@@ -1,4 +1,4 @@
-"""SGLang 0.5.23 on AMD Instinct: capability, images per GPU family, AITER and its memory-fraction rule."""
+"""SGLang 0.5.23 on AMD Instinct: capability, images per GPU family, AITER and its memory-fraction rule, manifests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import tomli_w
+import yaml
 
 from deployc.api import plan as make_plan
 from deployc.backend import OverheadQuery
@@ -102,6 +103,15 @@ def test_two_node_mi300x_scripts_and_rccl_preflight(tmp_path: Path) -> None:
     assert {"node-0.sh", "node-1.sh", "preflight-nccl.sh"} <= set(files)
     assert "rccl-tests' all_reduce_perf" in files["preflight-nccl.sh"]
     assert "-x NCCL_IB_HCA=rocep9s0,rocep25s0" in files["preflight-nccl.sh"]
+    (manifest,) = (text for name, text in files.items() if name.startswith("k8s/"))
+    lws = next(d for d in yaml.safe_load_all(manifest) if d["kind"] == "LeaderWorkerSet")
+    template = lws["spec"]["leaderWorkerTemplate"]
+    for pod in (template["leaderTemplate"], template["workerTemplate"]):
+        (container,) = pod["spec"]["containers"]
+        assert container["resources"]["limits"] == {"amd.com/gpu": 4}
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["NCCL_IB_GID_INDEX"] == "3" and env["SGLANG_USE_AITER"] == "1"
+        assert "HIP_VISIBLE_DEVICES" not in env  # the device plugin hands the pod its GPUs
     for node in ("node-0.sh", "node-1.sh"):
         assert "    --env HIP_VISIBLE_DEVICES=0,1,2,3 \\\n" in files[node]
         assert "    --env NCCL_IB_GID_INDEX=3 \\\n" in files[node]
@@ -116,3 +126,25 @@ def test_two_node_mi300x_scripts_and_rccl_preflight(tmp_path: Path) -> None:
         result = subprocess.run([shellcheck, "--severity=style", *paths], capture_output=True, text=True,
                                 check=False)
         assert result.returncode == 0, result.stdout
+
+
+def test_single_node_compose_kubernetes_and_monitoring_on_mi300x() -> None:
+    p, _ = make_plan(REPO / "samples" / "llama70b-fp8-mi300x-chat.toml", "sglang", display_name="chat")
+    files = {a.path: a.content for a in emit(p).artifacts}
+    (service,) = yaml.safe_load(files["compose.yaml"])["services"].values()
+    assert "deploy" not in service  # no NVIDIA device reservation
+    assert service["devices"] == ["/dev/kfd:/dev/kfd", "/dev/dri:/dev/dri"]
+    assert service["group_add"] == ["video"] and service["security_opt"] == ["seccomp=unconfined"]
+    assert "HIP_VISIBLE_DEVICES=0" in service["environment"] and "SGLANG_USE_AITER=1" in service["environment"]
+    (manifest,) = (text for name, text in files.items() if name.startswith("k8s/"))
+    deployment = next(d for d in yaml.safe_load_all(manifest) if d["kind"] == "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["resources"]["limits"] == {"amd.com/gpu": 1}
+    assert {"name": "SGLANG_USE_AITER", "value": "1"} in container["env"]
+    assert not any(e["name"].startswith("NCCL_") for e in container["env"])
+    monitoring = files["monitoring.md"]
+    assert "nvidia-smi --query" not in monitoring and "DCGM_FI" not in monitoring
+    assert "amd-smi monitor -p -t -u -m -w 5" in monitoring
+    assert "\n\n\n" not in monitoring
+    assert "GpuThermalThrottle" not in files["prometheus-rules.yaml"]
+    assert "SglangRequestsQueued" in files["prometheus-rules.yaml"]

@@ -48,6 +48,7 @@ fi
 #   reads and doubles peak compute, for the throughput goal (kernel: FP8 scaled GEMM (W…
 #   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
+#   --enable-metrics: Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml)
 docker run --detach \
     --name agent-platform \
     --gpus '"device=0,1"' \
@@ -75,7 +76,8 @@ docker run --detach \
     --schedule-policy lpm \
     --quantization fp8 \
     --dtype bfloat16 \
-    --cuda-graph-max-bs-decode 48
+    --cuda-graph-max-bs-decode 48 \
+    --enable-metrics
 echo "started agent-platform: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

@@ -61,6 +61,7 @@ fi
 #   --dtype: the checkpoint's dtype (bfloat16) and MI300X supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
 #   --trust-remote-code: the spec allows the model repository's own code (model.trust_remote_code)
+#   --enable-metrics: Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml)
 docker run --detach \
     --name deepseek-r1-mi300x \
     --device /dev/kfd \
@@ -93,7 +94,8 @@ docker run --detach \
     --schedule-policy lpm \
     --dtype bfloat16 \
     --cuda-graph-max-bs-decode 64 \
-    --trust-remote-code
+    --trust-remote-code \
+    --enable-metrics
 echo "started deepseek-r1-mi300x: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

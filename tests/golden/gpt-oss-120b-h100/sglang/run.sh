@@ -44,6 +44,7 @@ fi
 #   --schedule-policy: no shared prefix is declared, but chat turns re-send their history
 #   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
+#   --enable-metrics: Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml)
 docker run --detach \
     --name gpt-oss-120b \
     --gpus '"device=0"' \
@@ -69,7 +70,8 @@ docker run --detach \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \
     --dtype bfloat16 \
-    --cuda-graph-max-bs-decode 28
+    --cuda-graph-max-bs-decode 28 \
+    --enable-metrics
 echo "started gpt-oss-120b: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

@@ -60,6 +60,7 @@ fi
 #   cache would never hit, so it only adds hashing and keeps dead blocks
 #   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
+#   --enable-metrics: Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml)
 #   --nnodes: one server across 2 nodes
 #   --node-rank: this node's rank (0 serves the API)
 #   --dist-init-addr: node-0's address and port 50000 for torch.distributed rendezvous (open it
@@ -94,6 +95,7 @@ docker run --detach \
     --disable-radix-cache \
     --dtype bfloat16 \
     --cuda-graph-max-bs-decode 64 \
+    --enable-metrics \
     --nnodes 2 \
     --node-rank 1 \
     --dist-init-addr "${SGLANG_DIST_INIT_ADDR}"

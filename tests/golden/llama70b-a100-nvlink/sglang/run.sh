@@ -45,6 +45,7 @@ fi
 #   --schedule-policy: no shared prefix is declared, but chat turns re-send their history
 #   --dtype: the checkpoint's dtype (bfloat16) and A100 80GB SXM supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
+#   --enable-metrics: Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml)
 docker run --detach \
     --name llama70b-a100 \
     --gpus '"device=0,1,2,3"' \
@@ -71,7 +72,8 @@ docker run --detach \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \
     --dtype bfloat16 \
-    --cuda-graph-max-bs-decode 32
+    --cuda-graph-max-bs-decode 32 \
+    --enable-metrics
 echo "started llama70b-a100: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

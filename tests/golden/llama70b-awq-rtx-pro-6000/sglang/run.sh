@@ -45,6 +45,7 @@ fi
 #   --schedule-policy: no shared prefix is declared, but chat turns re-send their history
 #   --dtype: the checkpoint's dtype (float16) and RTX PRO 6000 Blackwell supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
+#   --enable-metrics: Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml)
 docker run --detach \
     --name llama70b-workstation \
     --gpus '"device=0"' \
@@ -71,7 +72,8 @@ docker run --detach \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \
     --dtype float16 \
-    --cuda-graph-max-bs-decode 4
+    --cuda-graph-max-bs-decode 4 \
+    --enable-metrics
 echo "started llama70b-workstation: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

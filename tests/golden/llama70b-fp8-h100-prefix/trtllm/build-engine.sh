@@ -61,6 +61,7 @@ kv_cache_config:
   free_gpu_memory_fraction: 0.9
   enable_block_reuse: true
 enable_chunked_prefill: true
+return_perf_metrics: true
 extended_runtime_perf_knob_config:
   cuda_graph_mode: true
   cuda_graph_cache_size: 64

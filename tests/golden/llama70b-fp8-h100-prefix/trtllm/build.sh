@@ -21,6 +21,9 @@ cp -- build-engine.sh /var/cache/huggingface/deployc-trtllm/llama70b-h100-suppor
 #   --volume: the host's Hugging Face cache
 #   --volume: checkpoints, engines and the serve options
 #   --env: the Hugging Face token, passed by name; its value is never written
+#   --ulimit: NCCL and the runtime pin (page-lock) host buffers; the default limit makes that fail
+#   (NVIDIA's docker run for TensorRT-LLM)
+#   --ulimit: a 64 MiB stack, as NVIDIA's docker run gives TensorRT-LLM's MPI worker processes
 #   --restart: come back after a crash or a host reboot, but stay down after `docker stop`
 #   nvcr.io/nvidia/tensorrt-llm/release:1.2.1: the pinned image
 docker run \
@@ -31,6 +34,8 @@ docker run \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
     --volume /var/cache/huggingface/deployc-trtllm/llama70b-h100-support:/engines \
     --env HF_TOKEN \
+    --ulimit memlock=-1 \
+    --ulimit stack=67108864 \
     --restart no \
     nvcr.io/nvidia/tensorrt-llm/release:1.2.1 \
     bash /engines/build-engine.sh

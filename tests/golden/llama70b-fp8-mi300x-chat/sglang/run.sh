@@ -62,6 +62,7 @@ fi
 #   (W8A8, e4m3fnuz)
 #   --dtype: the checkpoint's dtype (bfloat16) and MI300X supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
+#   --enable-metrics: Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml)
 docker run --detach \
     --name llama70b-mi300x-chat \
     --device /dev/kfd \
@@ -94,7 +95,8 @@ docker run --detach \
     --schedule-policy lpm \
     --quantization fp8 \
     --dtype bfloat16 \
-    --cuda-graph-max-bs-decode 32
+    --cuda-graph-max-bs-decode 32 \
+    --enable-metrics
 echo "started llama70b-mi300x-chat: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

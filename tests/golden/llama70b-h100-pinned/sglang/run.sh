@@ -45,6 +45,7 @@ fi
 #   --quantization: pinned by the spec ([plan].quantization = "fp8")
 #   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
+#   --enable-metrics: Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml)
 docker run --detach \
     --name llama70b-h100-pinned \
     --gpus '"device=0,1,2,3"' \
@@ -73,7 +74,8 @@ docker run --detach \
     --schedule-policy lpm \
     --quantization fp8 \
     --dtype bfloat16 \
-    --cuda-graph-max-bs-decode 32
+    --cuda-graph-max-bs-decode 32 \
+    --enable-metrics
 echo "started llama70b-h100-pinned: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

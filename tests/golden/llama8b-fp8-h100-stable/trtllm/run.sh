@@ -12,6 +12,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")"  # the files below sit beside this script
 mkdir -p -- /var/cache/huggingface /var/cache/huggingface/deployc-trtllm/llama8b-stable-fleet
 
 # Server 'llama8b-stable-fleet': pool 'main', TP1, GPUs 0, port 8000.
+if docker container inspect llama8b-stable-fleet >/dev/null 2>&1; then
+    echo "a container named llama8b-stable-fleet exists; remove it first: docker rm -f llama8b-stable-fleet" >&2
+    exit 1
+fi
 #   --name: a fixed name: `docker logs`, `docker stop` and the health status refer to it; a second
 #   start fails instead of duplicating the server
 #   --gpus: only the GPUs the plan assigned to this server
@@ -21,6 +25,9 @@ mkdir -p -- /var/cache/huggingface /var/cache/huggingface/deployc-trtllm/llama8b
 #   --volume: the host's Hugging Face cache
 #   --volume: checkpoints, engines and the serve options
 #   --env: the Hugging Face token, passed by name; its value is never written
+#   --ulimit: NCCL and the runtime pin (page-lock) host buffers; the default limit makes that fail
+#   (NVIDIA's docker run for TensorRT-LLM)
+#   --ulimit: a 64 MiB stack, as NVIDIA's docker run gives TensorRT-LLM's MPI worker processes
 #   --restart: come back after a crash or a host reboot, but stay down after `docker stop`
 #   --health-cmd: healthy when /health answers 200 (the server is up and the engine is alive)
 #   --health-start-period: loading weights and capturing CUDA graphs can take minutes; failures then
@@ -51,6 +58,8 @@ docker run --detach \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
     --volume /var/cache/huggingface/deployc-trtllm/llama8b-stable-fleet:/engines \
     --env HF_TOKEN \
+    --ulimit memlock=-1 \
+    --ulimit stack=67108864 \
     --restart unless-stopped \
     --health-cmd 'python3 -c "import urllib.request; urllib.request.urlopen('"'"'http://127.0.0.1:8000/health'"'"', timeout=10)"' \
     --health-interval 30s \

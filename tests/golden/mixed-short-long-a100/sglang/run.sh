@@ -45,6 +45,7 @@ fi
 #   prefill, TTFT 80 → 44 ms
 #   --dtype: the checkpoint's dtype (bfloat16) and A100 80GB SXM supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
+#   --enable-metrics: Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml)
 docker run --detach \
     --name mixed-traffic-short \
     --gpus '"device=0"' \
@@ -70,7 +71,8 @@ docker run --detach \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \
     --dtype bfloat16 \
-    --cuda-graph-max-bs-decode 171
+    --cuda-graph-max-bs-decode 171 \
+    --enable-metrics
 echo "started mixed-traffic-short: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 # Server 'mixed-traffic-long': pool 'long', TP1×DP3, GPUs 1,2,3 on this host, port 8001.
@@ -110,6 +112,7 @@ fi
 #   prefill, TTFT 2438 → 2402 ms
 #   --dtype: the checkpoint's dtype (bfloat16) and A100 80GB SXM supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
+#   --enable-metrics: Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml)
 docker run --detach \
     --name mixed-traffic-long \
     --gpus '"device=1,2,3"' \
@@ -136,7 +139,8 @@ docker run --detach \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \
     --dtype bfloat16 \
-    --cuda-graph-max-bs-decode 13
+    --cuda-graph-max-bs-decode 13 \
+    --enable-metrics
 echo "started mixed-traffic-long: http://localhost:8001/v1 (health: curl -fsS http://localhost:8001/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

@@ -44,6 +44,7 @@ fi
 #   --schedule-policy: no shared prefix is declared, but chat turns re-send their history
 #   --dtype: the checkpoint's dtype (bfloat16) and RTX PRO 6000 Blackwell supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
+#   --enable-metrics: Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml)
 docker run --detach \
     --name qwen32b-team \
     --gpus '"device=0,1"' \
@@ -69,7 +70,8 @@ docker run --detach \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \
     --dtype bfloat16 \
-    --cuda-graph-max-bs-decode 24
+    --cuda-graph-max-bs-decode 24 \
+    --enable-metrics
 echo "started qwen32b-team: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

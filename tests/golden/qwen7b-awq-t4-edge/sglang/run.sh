@@ -45,6 +45,7 @@ fi
 #   --schedule-policy: no shared prefix is declared, but chat turns re-send their history
 #   --dtype: T4 (turing) has no BF16 tensor cores
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
+#   --enable-metrics: Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml)
 docker run --detach \
     --name qsr-edge-assistant \
     --gpus '"device=0"' \
@@ -71,7 +72,8 @@ docker run --detach \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \
     --dtype float16 \
-    --cuda-graph-max-bs-decode 8
+    --cuda-graph-max-bs-decode 8 \
+    --enable-metrics
 echo "started qsr-edge-assistant: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

@@ -1,0 +1,165 @@
+"""``bench.sh`` for any OpenAI-compatible server: ``vllm bench serve`` with the spec's workload, then the SLO check.
+
+The client is vLLM's ``vllm bench serve`` (``--backend openai``: plain OpenAI completions, so it
+measures any engine's server the same way) run from an image the backend names, with random
+prompts shaped like the spec's traffic: mean lengths, a spread that reaches the p99, the shared
+prefix, and the concurrency or request rate.  The flags used are those of ``vllm bench serve``
+in vLLM 0.33.0 (``vllm/benchmarks/serve.py`` and ``vllm/benchmarks/datasets/datasets.py``),
+listed in :data:`BENCH_FLAGS`.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from attrs import frozen
+
+from deployc.emitters import EnvRef, Word
+from deployc.emitters.shell import ScriptBuilder, group
+from deployc.spec.model import TokenDistribution
+
+if TYPE_CHECKING:
+    from deployc.planner.plan import Plan
+    from deployc.planner.types import PoolPlan
+
+BENCH_FLAGS = frozenset({
+    "--backend", "--base-url", "--model", "--served-model-name", "--dataset-name", "--random-input-len",
+    "--random-output-len", "--random-prefix-len", "--random-range-ratio", "--ignore-eos", "--num-prompts",
+    "--max-concurrency", "--request-rate", "--percentile-metrics", "--metric-percentiles",
+    "--ready-check-timeout-sec", "--seed",
+})
+MAX_RANGE_RATIO = 0.95  # vLLM requires the ratio below 1
+HF_CACHE_IN_CONTAINER = "/root/.cache/huggingface"
+CLIENT_VERSION = "vLLM 0.33.0"  # the version whose `vllm bench serve` flags BENCH_FLAGS lists
+
+CHECK_FUNCTION = (
+    "check() {  # result file, metric label as vLLM prints it, target in ms",
+    "    local got",
+    "    got=\"$(awk -v label=\"$2\" 'index($0, label) == 1 { print $NF }' \"$1\")\"",
+    "    if [ -z \"$got\" ]; then echo \"  $2 not reported\" >&2; return 0; fi",
+    "    if awk -v got=\"$got\" -v want=\"$3\" 'BEGIN { exit !(got + 0 <= want + 0) }'; then",
+    "        echo \"  $2 $got <= $3: met\"",
+    "    else",
+    "        echo \"  $2 $got > $3: MISSED\" >&2",
+    "        failed=1",
+    "    fi",
+    "}",
+)
+
+
+@frozen(kw_only=True)
+class BenchTarget:
+    """One server to measure: its name, the port its API listens on, its pool."""
+
+    name: str
+    port: int
+    pool: PoolPlan
+
+
+@frozen(kw_only=True)
+class BenchClient:
+    """Where ``vllm bench serve`` runs: an image with vLLM's CLI and the entrypoint that starts it."""
+
+    image: str
+    entrypoint: str = "vllm"
+    engine: str  # the serving engine, for the script header ("SGLang 0.5.23 (image ...)")
+    notes: tuple[str, ...] = ()
+    token_export: str | None = None  # trusted bash exporting HF_TOKEN from the spec's variable
+
+
+def _lengths(plan: Plan, pool: PoolPlan) -> tuple[TokenDistribution, TokenDistribution, float]:
+    """Prompt and output lengths of the pool, and its share of the traffic."""
+    workload = plan.target.spec.workload
+    for cls in workload.classes:
+        if cls.name == pool.name:
+            return cls.prompt_tokens, cls.output_tokens, cls.share
+    return workload.prompt_tokens, workload.output_tokens, 1.0
+
+
+def range_ratio(dist: TokenDistribution) -> float:
+    """The spread of uniform lengths ``mean × (1 ± r)`` whose 99th percentile is the distribution's p99."""
+    ratio = (dist.p99_tokens / dist.mean - 1) / 0.98
+    return round(min(max(ratio, 0.0), MAX_RANGE_RATIO), 3)
+
+
+def _load(plan: Plan, share: float, servers_in_pool: int) -> tuple[str, str, int]:
+    workload = plan.target.spec.workload
+    if workload.concurrency is not None:
+        per_server = max(1, math.ceil(workload.concurrency * share / servers_in_pool))
+        return "--max-concurrency", str(per_server), min(max(10 * per_server, 100), 2000)
+    rate = (workload.request_rate_per_s or 1.0) * share / servers_in_pool
+    return "--request-rate", f"{rate:.3g}", min(max(math.ceil(rate * 120), 100), 5000)
+
+
+def bench_words(plan: Plan, pool: PoolPlan, servers_in_pool: int) -> list[tuple[Word, ...]]:
+    """The ``vllm bench serve`` arguments for one server of ``pool``, one option per line."""
+    spec = plan.target.spec
+    prompt, output, share = _lengths(plan, pool)
+    prefix = min(spec.workload.shared_prefix_tokens, prompt.mean - 1)
+    load_flag, load_value, prompts = _load(plan, share, servers_in_pool)
+    return [
+        ("bench", "serve"), ("--backend", "openai"), ("--base-url", EnvRef("url", required=False)),
+        ("--model", spec.model.id), ("--served-model-name", spec.model.served_name or spec.model.id),
+        ("--dataset-name", "random"), ("--random-input-len", str(prompt.mean - prefix)),
+        ("--random-output-len", str(output.mean)), ("--random-prefix-len", str(prefix)),
+        ("--random-range-ratio", f"{range_ratio(prompt):g}"), ("--ignore-eos",), ("--num-prompts", str(prompts)),
+        (load_flag, load_value), ("--percentile-metrics", "ttft,tpot,itl,e2el"), ("--metric-percentiles", "50,99"),
+        ("--ready-check-timeout-sec", "600"), ("--seed", "0"),
+    ]
+
+
+def slo_targets(plan: Plan) -> list[tuple[str, float]]:
+    """(label as ``vllm bench serve`` prints it, target in ms) for each SLO percentile set."""
+    slo = plan.target.spec.slo
+    out: list[tuple[str, float]] = []
+    for metric, label in ((slo.ttft_ms, "TTFT"), (slo.itl_ms, "ITL")):
+        if metric is None:
+            continue
+        for pct, value in (("P50", metric.p50), ("P99", metric.p99)):
+            if value is not None:
+                out.append((f"{pct} {label} (ms):", value))
+    return out
+
+
+def bench_script(plan: Plan, targets: Sequence[BenchTarget], client: BenchClient) -> str:
+    """``bench.sh``: one benchmark per server, each followed by its SLO check."""
+    spec = plan.target.spec
+    script = ScriptBuilder(
+        purpose=f"bench.sh: measure deployment {spec.name!r} with its own workload (vllm bench serve) and compare "
+                "with the SLO. Run it where the servers' ports are reachable (BENCH_HOST, default 127.0.0.1).",
+        generator=f"deployc {plan.deployc_version}", engine=client.engine, spec_name=spec.name, notes=client.notes)
+    script.raw(': "${BENCH_HOST:=127.0.0.1}"')
+    script.raw('results="${BENCH_RESULTS:-bench-results}"')
+    script.raw('mkdir -p -- "$results"')
+    if client.token_export:
+        script.raw(client.token_export)
+    script.raw("failed=0")
+    for line in CHECK_FUNCTION:
+        script.raw(line)
+    script.blank()
+    per_pool: dict[str, int] = {}
+    for target in targets:
+        per_pool[target.pool.name] = per_pool.get(target.pool.name, 0) + 1
+    goals = slo_targets(plan)
+    slo_text = ", ".join(f"{label.split(' (')[0]} <= {value:g} ms" for label, value in goals) or "none set"
+    for target in targets:
+        perf = target.pool.performance
+        script.comment(f"Server {target.name!r} (pool {target.pool.name!r}). SLO: {slo_text}. The plan predicts TTFT "
+                       f"{perf.ttft_ms:.0f} ms and ITL {perf.itl_ms:.1f} ms at a batch of {perf.batch_size:g}.")
+        script.raw(f'url="http://${{BENCH_HOST}}:{target.port}"')
+        script.raw(f'echo "== {target.name}: SLO {slo_text}; plan: TTFT {perf.ttft_ms:.0f} ms, ITL '
+                   f'{perf.itl_ms:.1f} ms"')
+        docker = [("docker", "run", "--rm"), ("--network", "host"),
+                  ("--volume", f"{spec.operations.model_cache}:{HF_CACHE_IN_CONTAINER}"), ("--env", "HF_TOKEN"),
+                  ("--entrypoint", client.entrypoint), (client.image,)]
+        lines = docker + bench_words(plan, target.pool, per_pool[target.pool.name])
+        script.command([group(*line) for line in lines], explain=False, suffix=f' | tee "$results/{target.name}.txt"')
+        for label, value in goals:
+            script.raw(f'check "$results/{target.name}.txt" {shlex.quote(label)} {value:g}')
+        script.blank()
+    script.raw('if [ "$failed" -ne 0 ]; then echo "some SLO targets were missed" >&2; exit 1; fi')
+    script.raw('echo "all SLO targets met"')
+    return script.render()

@@ -1,0 +1,81 @@
+"""The container of one TensorRT-LLM server: image, GPUs, shared memory, limits, volumes, environment.
+
+Shared by ``run.sh`` (docker run) and ``compose.yaml`` so they always agree.  NVIDIA's guide runs
+the release image with ``--ipc=host --ulimit memlock=-1 --ulimit stack=67108864`` (TensorRT-LLM
+"Build from source / Use the container" and the trtllm-serve quick start): the memlock limit
+lets NCCL and the KV-cache transfer pin host memory, the 64 MiB stack is what its MPI workers need.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from deployc.emitters import EnvRef
+from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck
+from deployc.emitters.shell import ScriptBuilder
+from deployc_trtllm import ENGINE_VERSION, IMAGE, IMAGE_TAG
+from deployc_trtllm.options import TrtllmOptions
+from deployc_trtllm.pytorch import CONFIG_DIR
+
+if TYPE_CHECKING:
+    from deployc.planner.plan import Plan
+    from deployc_trtllm.placement import Server
+
+HF_TOKEN = "HF_TOKEN"  # noqa: S105  (the variable's name; its value is never written)
+ULIMITS = (("memlock=-1", "NCCL and the runtime pin (page-lock) host buffers; the default limit makes that fail "
+                          "(NVIDIA's docker run for TensorRT-LLM)"),
+           ("stack=67108864", "a 64 MiB stack, as NVIDIA's docker run gives TensorRT-LLM's MPI worker processes"))
+
+
+def image_ref(plan: Plan) -> str:
+    """``repository:tag``: the spec's override, else the pinned NGC image."""
+    ops = plan.target.spec.operations
+    return f"{ops.image or IMAGE}:{ops.image_tag or IMAGE_TAG}"
+
+
+def image_note(plan: Plan) -> str | None:
+    """Said in artifact headers when the spec pins a tag other than the one the flags were checked against."""
+    tag = plan.target.spec.operations.image_tag
+    if tag is None or tag == IMAGE_TAG:
+        return None
+    return (f"The spec pins image tag {tag!r}; every flag and YAML key here was checked against TensorRT-LLM "
+            f"{ENGINE_VERSION}'s manifests (image tag {IMAGE_TAG}). If {tag!r} is another version, check them.")
+
+
+def config_host_dir(plan: Plan) -> str:
+    """Where run.sh puts the options YAML on the host (beside the Hugging Face cache, per deployment)."""
+    return f"{plan.target.spec.operations.model_cache.rstrip('/')}/deployc-trtllm/{plan.target.spec.name}"
+
+
+def docker_run(plan: Plan, server: Server, options: TrtllmOptions, config_source: str) -> DockerRun:
+    """The container of a single-node server; ``config_source`` is the host directory holding its YAML."""
+    spec = plan.target.spec
+    shm = f"{options.shm_size_gib:g}g" if options.shm_size_gib else None
+    return DockerRun(
+        name=server.name, image=image_ref(plan), gpu_device_ids=server.gpu_ids, shm_size=shm,
+        shm_size_why="a private /dev/shm ([backends.trtllm] shm_size_gib): NCCL and the MPI workers exchange "
+                     "tensors through it; Docker's 64 MiB default is too small (USER-PAINS #9)",
+        ports=(server.port,),
+        volumes=((spec.operations.model_cache, HF_CACHE_IN_CONTAINER,
+                  "the host's Hugging Face cache: weights download once and survive restarts"),
+                 (config_source, CONFIG_DIR, "the LLM-API options YAML of each server")),
+        env_passthrough=((HF_TOKEN, "the Hugging Face token, passed by name from this shell's environment; its "
+                                    "value is never written into this file"),),
+        ulimits=ULIMITS, health=HealthCheck(port=server.port))
+
+
+def token_preamble(script: ScriptBuilder, plan: Plan) -> None:
+    """Export HF_TOKEN from the spec's variable when it has another name, and warn when it is unset."""
+    token_env = plan.target.spec.operations.hf_token_env
+    if token_env != HF_TOKEN:
+        EnvRef(token_env)  # validates the name
+        script.raw(f'export {HF_TOKEN}="${{{token_env}:-}}"  # the token is read from {token_env}')
+    script.raw('[ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2')
+
+
+def exists_guard(script: ScriptBuilder, name: str) -> None:
+    """Stop with a clear message when a container of that name exists (docker run would fail half-way)."""
+    script.raw(f"if docker container inspect {name} >/dev/null 2>&1; then")
+    script.raw(f'    echo "a container named {name} exists; remove it first: docker rm -f {name}" >&2')
+    script.raw("    exit 1")
+    script.raw("fi")
