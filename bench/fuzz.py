@@ -100,6 +100,9 @@ GENERATORS: dict[str, st.SearchStrategy[bytes]] = {
     "arbitrary tables": st.dictionaries(specgen.keys, specgen.values, max_size=8).map(
         lambda doc: specgen.spec_text(doc).encode()),
     "hostile text edits": specgen.mutated_bytes(specgen.HOSTILE_TOKENS),
+    "hostile field values": st.tuples(  # every nasty string in every string field
+        st.sampled_from(specgen.STRING_FIELDS), st.sampled_from(specgen.NASTY_STRINGS)).map(
+        lambda pair: specgen.spec_text(specgen.with_value(specgen.FULL_SPEC, *pair)).encode()),
 }
 
 

@@ -14,10 +14,20 @@ from attrs import evolve, frozen
 
 from deployc import __version__
 from deployc.backend import Artifact, Emission
-from deployc.diagnostics import Diagnostic, PlanError, PluginError, Severity, SpecError, has_errors, sort_key
+from deployc.diagnostics import (
+    Diagnostic,
+    PlanError,
+    PluginError,
+    Severity,
+    SpecError,
+    cap_per_rule,
+    has_errors,
+    sort_key,
+)
 from deployc.emit import RESERVED_NAMES, BuildOutput, check_artifact_paths, write_build
 from deployc.planner.plan import Plan
 from deployc.plugins import PluginRegistry, default_registry
+from deployc.spec.characters import character_diagnostics
 from deployc.spec.loader import SpecDocument, read_document
 from deployc.spec.model import Spec
 from deployc.spec.schema import validator
@@ -51,13 +61,17 @@ def load_spec(path: Path, registry: PluginRegistry | None = None, display_name: 
     registry = registry or default_registry()
     document = read_document(Path(path), display_name)
     secrets = secret_diagnostics(document)
-    problems = [redact(d) for d in schema_diagnostics(document, validator(registry.option_schemas()))]
-    if problems or secrets:
-        raise SpecError(sorted([*secrets, *problems], key=sort_key))
+    characters = character_diagnostics(document)
+    flagged = {d.key_path for d in characters}  # the schema's pattern errors there would say it again
+    problems = [d for d in schema_diagnostics(document, validator(registry.option_schemas()))
+                if not (d.rule in ("DPC010", "DPC015", "DPC020") and d.key_path in flagged)]
+    if problems or secrets or characters:
+        shown = cap_per_rule(sorted([*secrets, *characters, *problems], key=sort_key))
+        raise SpecError([redact(d) for d in shown])  # every message may quote a token found elsewhere
     spec = structure_spec(document.raw)
     found = semantic_diagnostics(document, spec)
     if has_errors(found):
-        raise SpecError(sorted((d for d in found if d.severity is Severity.ERROR), key=sort_key))
+        raise SpecError(cap_per_rule(sorted((d for d in found if d.severity is Severity.ERROR), key=sort_key)))
     return LoadedSpec(document=document, spec=spec, warnings=tuple(found))
 
 
@@ -89,6 +103,8 @@ def plan(path: Path, backend: str | None = None, registry: PluginRegistry | None
 
     registry = registry or default_registry()
     loaded, target, warnings = resolve_spec(path, registry, display_name)
+    if (backend or loaded.spec.operations.backend) == "auto":
+        _refuse_auto_beside_broken_builtins(registry)
     try:
         result = make_plan(target, registry, backend_override=backend, warnings=warnings)
     except PlanError as exc:
@@ -102,6 +118,20 @@ def _locate_pin(diag: Diagnostic, document: SpecDocument) -> Diagnostic:
     if diag.line is not None or not (key == "plan" or key.startswith("plan.")):
         return diag
     return evolve(diag, line=document.locator.line_of(tuple(key.split("."))))
+
+
+def _refuse_auto_beside_broken_builtins(registry: PluginRegistry) -> None:
+    """``auto`` would silently pick another engine when a built-in backend failed to load (or was claimed)."""
+    broken = registry.failed_builtins()
+    if not broken:
+        return
+    names = ", ".join(broken)
+    causes = [f.diagnostic for f in registry.failures if f.backend in broken]
+    raise PluginError([Diagnostic(
+        rule="DPC508", message=f'backend = "auto" will not choose while the built-in backend {names} is not working: '
+                               "the choice would silently differ from a working installation",
+        hint="fix or uninstall the plugin named below (`deployc backends`), or name the backend to use with "
+             "--backend or operations.backend"), *causes])
 
 
 def emit(plan_: Plan, registry: PluginRegistry | None = None) -> Emission:

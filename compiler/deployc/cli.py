@@ -1,7 +1,8 @@
 """The ``deployc`` command: argument parsing, output formatting and exit codes only.
 
 Exit codes: 0 ok, 1 invalid spec or infeasible plan, 2 usage, 3 internal error (a
-report is saved, no traceback on the terminal), 4 plugin failure, 130 interrupted.
+report is saved, no traceback on the terminal), 4 plugin failure, 130 interrupted,
+143 terminated (SIGTERM is handled like Ctrl-C).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,14 +26,24 @@ from deployc.diagnostics import DeploycError, Diagnostic, ExitCode, Severity, ha
 Handler = Callable[[argparse.Namespace], int]
 
 
+def _redact(text: str) -> str:
+    from deployc.spec.secrets import redact_text  # noqa: PLC0415
+
+    return redact_text(text)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(f"{self.prog}: error: {_redact(message)}\n")  # it may quote a pasted token
         raise SystemExit(ExitCode.USAGE)
 
 
 def _print_diagnostics(diagnostics: Sequence[Diagnostic], fmt: str, stream: TextIO | None = None) -> None:
+    from deployc.spec.secrets import redact  # noqa: PLC0415
+
+    # Every message may quote a command-line argument or a plugin's exception text: no token is printed.
+    diagnostics = [redact(d) for d in diagnostics]
     out = stream or sys.stderr
     if fmt == "json":
         print(json.dumps([d.to_json() for d in diagnostics], indent=2), file=out)
@@ -74,7 +87,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     decisions = [d for d in result.decisions if args.key is None or d.id == args.key]
     if not decisions:
         known = ", ".join(d.id for d in result.decisions)
-        print(f"deployc explain: no decision {args.key!r}; decisions: {known}", file=sys.stderr)
+        print(_redact(f"deployc explain: no decision {args.key!r}; decisions: {known}"), file=sys.stderr)
         return ExitCode.USAGE
     for decision in decisions:
         print("\n".join(decision_lines(decision)))
@@ -91,11 +104,20 @@ def _cmd_build(args: argparse.Namespace) -> int:
         out = Path("out") / load_spec(Path(args.spec), display_name=args.spec).spec.name
     result = build(Path(args.spec), out, args.backend, force=args.force, display_name=args.spec)
     warnings = [d for d in result.plan.diagnostics if d.severity is not Severity.ERROR]
-    _print_diagnostics(warnings, "text")
+    _print_diagnostics([*_plugin_failures(), *warnings], "text")
     print(f"wrote {len(result.output.files)} files to {result.output.directory} "
           f"({result.plan.backend.engine} {result.plan.backend.engine_version}, "
           f"{result.plan.primary.layout.label()})")
     return ExitCode.OK
+
+
+def _plugin_failures() -> list[Diagnostic]:
+    """The plugins that failed to load, as warnings: a build must say which backends it could not consider."""
+    from attrs import evolve  # noqa: PLC0415
+
+    from deployc.plugins import default_registry  # noqa: PLC0415
+
+    return [evolve(f.diagnostic, severity=Severity.WARNING) for f in default_registry().failures]
 
 
 def _cmd_backends(args: argparse.Namespace) -> int:
@@ -107,7 +129,7 @@ def _cmd_backends(args: argparse.Namespace) -> int:
              "image": f"{registry.info(name).image}:{registry.info(name).image_tag}",
              "source": registry.backends[name].source.describe()} for name in registry.names()]
     rows += [{"name": f.source.entry_point, "state": "failed", "engine": None, "engine_version": None,
-              "image": None, "source": f.source.describe(), "error": f.diagnostic.message}
+              "image": None, "source": f.source.describe(), "error": _redact(f.diagnostic.message)}
              for f in registry.failures]
     if args.format == "json":
         print(json.dumps(rows, indent=2))
@@ -191,21 +213,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _crash_report(exc: BaseException) -> Path:
-    directory = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deployc"
+def _crash_report(exc: BaseException) -> Path | None:
+    """Save the traceback for a bug report; the path, or None when nothing could be written.
+
+    ``$XDG_CACHE_HOME/deployc/crash.log`` (or ``~/.cache``), opened without following a link and
+    readable by the owner only (the traceback can hold spec values and paths).  When that directory
+    is unusable, a new file with a random name in the temporary directory: never a fixed name
+    there, where another user could have planted a link to a file of ours.
+    """
+    text = _redact(f"deployc {__version__}\nargv: {sys.argv!r}\n\n" + "".join(traceback.format_exception(exc)))
+    directory = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "deployc"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = directory / "crash.log"
+        fd = os.open(path, flags, 0o600)
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_TRUNC
     except OSError:
-        directory = Path(tempfile.gettempdir())
-    path = directory / "crash.log"
-    text = f"deployc {__version__}\nargv: {sys.argv!r}\n\n" + "".join(traceback.format_exception(exc))
-    with contextlib.suppress(OSError):
-        path.write_text(text)
+        try:
+            fd, name = tempfile.mkstemp(prefix="deployc-crash-", suffix=".log")  # O_EXCL, mode 0600
+        except OSError:
+            return None
+        path = Path(name)
+    with contextlib.suppress(OSError), os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
+        handle.write(text)
     return path
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every clean-up written for an interrupt runs for it too."""
+
+
+def _raise_terminated(_signum: int, _frame: object) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While deployc runs, SIGTERM (``kill``, a CI runner's cancel) unwinds like Ctrl-C instead of killing it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``deployc`` console script; returns the exit code."""
+    with _sigterm_as_interrupt():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -218,9 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_diagnostics(exc.diagnostics, fmt if fmt in ("text", "json") else "text",
                            sys.stdout if fmt == "json" else None)
         return int(exc.exit_code)
-    except KeyboardInterrupt:
-        print("deployc: interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f"deployc: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`deployc catalog gpus | head`): stop quietly, as other Unix tools do.
         with contextlib.suppress(OSError):
@@ -228,8 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.OK
     except Exception as exc:
         report = _crash_report(exc)
-        print(f"deployc: internal error: {type(exc).__name__}: {exc}\n"
-              f"  this is a bug in deployc; the details are in {report}", file=sys.stderr)
+        where = f"the details are in {report}" if report else "no crash report could be saved"
+        print(_redact(f"deployc: internal error: {type(exc).__name__}: {exc}\n  this is a bug in deployc; {where}"),
+              file=sys.stderr)
         return ExitCode.INTERNAL
 
 

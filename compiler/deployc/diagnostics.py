@@ -24,7 +24,8 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad command line
     INTERNAL = 3  # a bug in deployc: clean report, traceback saved to a file
     PLUGIN = 4  # a backend plugin failed
-    INTERRUPTED = 130  # Ctrl-C
+    INTERRUPTED = 130  # Ctrl-C (SIGINT)
+    TERMINATED = 143  # SIGTERM, handled like Ctrl-C: partial output removed (128 + 15, the shell's convention)
 
 
 class Severity(enum.StrEnum):
@@ -33,6 +34,39 @@ class Severity(enum.StrEnum):
     ERROR = "error"
     WARNING = "warning"
     NOTE = "note"
+
+
+# Longest text a diagnostic carries per field: a 1 MB key must not make a 2 MB message (nor 50,000 of them).
+MAX_MESSAGE_CHARS = 2000
+MAX_KEY_PATH_CHARS = 300
+MAX_FILE_CHARS = 4096  # PATH_MAX on Linux
+MAX_VALUE_CHARS = 200
+# Diagnostics of one rule shown in full; the rest are counted in one more diagnostic of that rule.
+MAX_PER_RULE = 20
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _cut_message(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def _cut_hint(text: str | None) -> str | None:
+    return _cut(text, MAX_MESSAGE_CHARS)
+
+
+def _cut_path(text: str | None) -> str | None:
+    return _cut(text, MAX_KEY_PATH_CHARS)
+
+
+def _cut_file(text: str | None) -> str | None:
+    return _cut(text, MAX_FILE_CHARS)
+
+
+def _cut_value(text: str | None) -> str | None:
+    return _cut(text, MAX_VALUE_CHARS)
 
 
 def _short_repr(value: object, limit: int = 80) -> str:
@@ -46,14 +80,14 @@ class Diagnostic:
     """A problem in a spec, a plan or a plugin, located as precisely as deployc can."""
 
     rule: str
-    message: str
+    message: str = field(converter=_cut_message)
     severity: Severity = Severity.ERROR
-    file: str | None = None
-    key_path: str | None = None
+    file: str | None = field(default=None, converter=_cut_file)
+    key_path: str | None = field(default=None, converter=_cut_path)
     line: int | None = None
     column: int | None = None
-    value: str | None = field(default=None)  # short repr of the offending value
-    hint: str | None = None
+    value: str | None = field(default=None, converter=_cut_value)  # short repr of the offending value
+    hint: str | None = field(default=None, converter=_cut_hint)
 
     @staticmethod
     def value_repr(value: object) -> str:
@@ -97,6 +131,28 @@ class Diagnostic:
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     """True when any diagnostic is an error."""
     return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+def cap_per_rule(diagnostics: Sequence[Diagnostic], limit: int = MAX_PER_RULE) -> list[Diagnostic]:
+    """The first ``limit`` diagnostics of each rule, then one per rule counting the rest (order kept).
+
+    The count stands at the key path of the first one left out, so it is located like the others.
+    """
+    shown: dict[str, int] = {}
+    hidden: dict[str, list[Diagnostic]] = {}
+    out: list[Diagnostic] = []
+    for d in diagnostics:
+        if shown.get(d.rule, 0) < limit:
+            shown[d.rule] = shown.get(d.rule, 0) + 1
+            out.append(d)
+        else:
+            hidden.setdefault(d.rule, []).append(d)
+    for rule, rest in hidden.items():
+        first = rest[0]
+        out.append(Diagnostic(rule=rule, severity=first.severity, file=first.file, key_path=first.key_path,
+                              line=first.line, message=f"and {len(rest):,} more {rule} problems like the ones above",
+                              hint=f"only the first {limit} of each kind are listed; fix those and validate again"))
+    return out
 
 
 def sort_key(d: Diagnostic) -> tuple[str, int, str, str]:

@@ -1,8 +1,9 @@
 """Writing a build's files: path confinement, ownership, and an all-or-nothing directory swap.
 
 A build is assembled in memory, written into a fresh temporary directory beside the
-target, then swapped in with renames while SIGINT is blocked.  A failure or Ctrl-C at any
-point leaves either the previous output untouched or no output at all.  deployc only
+target, then exchanged with it (:mod:`deployc.atomic_dir`) while SIGINT and SIGTERM are
+blocked.  A failure, Ctrl-C or kill at any point leaves either the previous output untouched
+or no output at all.  deployc only
 replaces a directory it wrote before (it holds deployc's manifest) unless ``force``.
 """
 
@@ -13,6 +14,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -21,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from attrs import frozen
 
+from deployc.atomic_dir import LOCK_WAIT_S, build_lock, remove_leftovers, staging_prefix, swap_in
 from deployc.backend import Artifact
 from deployc.diagnostics import Diagnostic, OutputError, PluginError
 
@@ -102,10 +105,7 @@ def _owned(directory: Path) -> tuple[bool, list[str]]:
     present = {str(p.relative_to(directory)): p for p in _entries(directory)}
     if not manifest.is_file() or manifest.is_symlink():
         return (not present), sorted(present)
-    try:
-        listed: dict[str, str] = json.loads(manifest.read_text())["files"]
-    except (ValueError, KeyError, TypeError):
-        return False, sorted(present)
+    listed = _read_manifest(manifest)
     foreign = []
     for rel, path in sorted(present.items()):
         if rel == MANIFEST_NAME:
@@ -115,6 +115,27 @@ def _owned(directory: Path) -> tuple[bool, list[str]]:
         elif hashlib.sha256(path.read_bytes()).hexdigest() != listed[rel]:
             foreign.append(f"{rel} (edited)")
     return True, foreign
+
+
+def _read_manifest(manifest: Path) -> dict[str, str]:
+    """The manifest's file → sha256 table; a clear error when it is not one (a corrupt file, or not ours)."""
+    try:
+        body = json.loads(manifest.read_bytes())
+    except ValueError as exc:  # JSON syntax, or not UTF-8
+        problem = f"is not JSON ({str(exc).splitlines()[0][:80]})"
+    else:
+        files = body.get("files") if isinstance(body, dict) else None
+        if isinstance(files, dict) and all(
+                isinstance(k, str) and isinstance(v, str) and _SHA256.fullmatch(v) for k, v in files.items()):
+            return files
+        problem = 'has no "files" table of path → sha256'
+    raise OutputError([Diagnostic(
+        rule="DPC601", message=f"{manifest} {problem}: deployc cannot tell which files it wrote",
+        hint="if this is a build of deployc's, remove the directory (or pass --force); otherwise choose another "
+             "output directory")])
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @contextlib.contextmanager
@@ -154,8 +175,30 @@ def _os_error(directory: Path, exc: OSError) -> OutputError:
                                    hint="choose another output directory with -o")])
 
 
+# Directories a build must never replace, whatever --force says: the root's children, and system trees.
+_SYSTEM_PARENTS = frozenset(Path(p) for p in ("/", "/usr", "/etc", "/boot", "/dev", "/proc", "/sys", "/bin",
+                                               "/sbin", "/lib", "/lib64", "/usr/local"))
+_SYSTEM_DIRS = frozenset(Path(p) for p in ("/", "/var/lib", "/var/log", "/var/cache", "/var/spool", "/var/tmp",  # noqa: S108
+                                            "/var/run", "/var/mail"))
+
+
+def _refuse_system(directory: Path) -> None:
+    """Never replace a mount point or a system directory, even with --force."""
+    resolved = directory.resolve()
+    why = None
+    if resolved in _SYSTEM_DIRS or resolved.parent in _SYSTEM_PARENTS:
+        why = "is a system directory"
+    elif resolved.is_dir() and os.path.ismount(resolved):
+        why = "is a mount point"
+    if why:
+        raise OutputError([Diagnostic(
+            rule="DPC601", message=f"{directory} {why}; a build replaces its output directory whole",
+            hint="write the build to a directory of its own, e.g. -o out/<name>")])
+
+
 def _refuse_precious(directory: Path, protect: Sequence[Path]) -> None:
     """Never replace, even with --force, a directory that holds the current directory, home or a spec."""
+    _refuse_system(directory)
     resolved = directory.resolve()
     keep = [Path.cwd(), Path.home(), *protect]
     for path in keep:
@@ -176,17 +219,34 @@ def write_build(directory: Path, files: dict[str, bytes], executable: set[str], 
     if directory.exists() and not directory.is_dir():
         raise OutputError([Diagnostic(rule="DPC602", message=f"{directory} exists and is not a directory")])
     _refuse_precious(directory, protect)
-    if directory.exists() and not force:
-        try:
-            owned, untracked = _owned(directory)
-        except OSError as exc:
-            raise _os_error(directory, exc) from None
-        if not owned or untracked:
-            listing = ", ".join(untracked[:5]) + (" …" if len(untracked) > 5 else "")
-            raise OutputError([Diagnostic(
-                rule="DPC601",
-                message=f"{directory} holds files deployc did not write ({listing})",
-                hint="choose an empty or new directory, or pass --force to replace it entirely")])
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        lock = build_lock(directory.parent)
+        with lock:
+            remove_leftovers(directory)  # of a build that was killed: no build runs while we hold the lock
+            _check_owned(directory, force)
+            return _write_locked(directory, files, executable, version)
+    except TimeoutError:
+        raise OutputError([Diagnostic(
+            rule="DPC603", message=f"another deployc build has been writing into {directory.parent} for "
+                                   f"{LOCK_WAIT_S:g} s", hint="wait for it to finish, or stop it")]) from None
+    except OSError as exc:
+        raise _os_error(directory, exc) from None
+
+
+def _check_owned(directory: Path, force: bool) -> None:
+    if not directory.exists() or force:
+        return
+    owned, untracked = _owned(directory)
+    if not owned or untracked:
+        listing = ", ".join(untracked[:5]) + (" …" if len(untracked) > 5 else "")
+        raise OutputError([Diagnostic(
+            rule="DPC601",
+            message=f"{directory} holds files deployc did not write ({listing})",
+            hint="choose an empty or new directory, or pass --force to replace it entirely")])
+
+
+def _write_locked(directory: Path, files: dict[str, bytes], executable: set[str], version: str) -> BuildOutput:
     all_files = dict(files)
     all_files[MANIFEST_NAME] = _manifest(files, version)
     staging: Path | None = None
@@ -194,15 +254,11 @@ def write_build(directory: Path, files: dict[str, bytes], executable: set[str], 
         # Created with SIGINT held back and inside the cleanup's try: an interrupt delivered when the mask
         # is restored still finds the directory to remove.
         with _sigint_blocked():
-            directory.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.deployc-", dir=directory.parent))
+            staging = Path(tempfile.mkdtemp(prefix=staging_prefix(directory), dir=directory.parent))
         _write_tree(staging, all_files, executable)
         staging.chmod(0o755)
         with _sigint_blocked():
-            _swap_in(staging, directory)
-    except OSError as exc:
-        _discard(staging)
-        raise _os_error(directory, exc) from None
+            swap_in(staging, directory)
     except BaseException:
         _discard(staging)
         raise
@@ -212,18 +268,3 @@ def write_build(directory: Path, files: dict[str, bytes], executable: set[str], 
 def _discard(staging: Path | None) -> None:
     if staging is not None:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _swap_in(staging: Path, directory: Path) -> None:
-    if not directory.exists():
-        staging.rename(directory)
-        return
-    backup = Path(tempfile.mkdtemp(prefix=f".{directory.name}.deployc-old-", dir=directory.parent))
-    backup.rmdir()
-    directory.rename(backup)
-    try:
-        staging.rename(directory)
-    except BaseException:
-        backup.rename(directory)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)

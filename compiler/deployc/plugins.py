@@ -12,15 +12,12 @@ import concurrent.futures
 import functools
 import json
 import os
-import queue
 import re
-import signal
-import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import metadata
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from attrs import frozen
@@ -28,6 +25,8 @@ from attrs import frozen
 from deployc import hookspecs
 from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads
 from deployc.diagnostics import Diagnostic, PluginError
+from deployc.hook_results import emission_problem
+from deployc.plugin_worker import call_with_timeout, timeout_s
 
 if TYPE_CHECKING:
     from deployc.catalog import GPU, CatalogModel
@@ -36,10 +35,8 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "deployc.backends"
 DISABLE_ENV = "DEPLOYC_DISABLE_PLUGINS"  # comma-separated entry-point or distribution names
-TIMEOUT_ENV = "DEPLOYC_PLUGIN_TIMEOUT_S"
-DEFAULT_TIMEOUT_S = 60.0
-
-T = TypeVar("T")
+# The backends deployc ships: `auto` must not quietly choose among the others when one of these is broken.
+BUILTIN_BACKENDS = frozenset({"vllm", "sglang", "trtllm"})
 
 
 @frozen
@@ -71,6 +68,7 @@ class PluginFailure:
 
     source: PluginSource
     diagnostic: Diagnostic
+    backend: str | None = None  # the backend name it concerns, when known (entry point, or a claimed name)
 
 
 def _source(ep: metadata.EntryPoint) -> PluginSource:
@@ -83,62 +81,11 @@ def _source(ep: metadata.EntryPoint) -> PluginSource:
     )
 
 
-def _timeout_s() -> float:
-    try:
-        return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
-    except ValueError:
-        return DEFAULT_TIMEOUT_S
-
-
-class _Worker:
-    """One long-lived daemon thread that runs plugin hooks, so a hook can be timed out cheaply.
-
-    Daemon: a hook that never returns cannot keep the process alive after deployc has reported it.
-    """
-
-    def __init__(self) -> None:
-        self.inbox: queue.SimpleQueue[tuple[Callable[..., Any], dict[str, Any], list[Any], threading.Event]] = (
-            queue.SimpleQueue())
-        threading.Thread(target=self._run, name="deployc-plugin", daemon=True).start()
-
-    def _run(self) -> None:
-        # Signals go to the main thread only: the writer holds SIGINT back there during its swap, and a
-        # process-directed signal delivered to this thread would bypass that.
-        if hasattr(signal, "pthread_sigmask"):
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        while True:
-            function, kwargs, box, done = self.inbox.get()
-            try:
-                box.append((True, function(**kwargs)))
-            except BaseException as exc:  # handed back to the caller, whatever it is
-                box.append((False, exc))
-            done.set()
-
-
-_WORKER: dict[str, _Worker] = {}
-
-
-def _call_with_timeout(function: Callable[..., T], kwargs: dict[str, Any], timeout_s: float) -> T:
-    """Run a hook on the plugin worker thread; raise TimeoutError if it does not return in time."""
-    if threading.current_thread() is not threading.main_thread():
-        return function(**kwargs)
-    worker = _WORKER.setdefault("current", _Worker())
-    box: list[tuple[bool, Any]] = []
-    done = threading.Event()
-    worker.inbox.put((function, kwargs, box, done))
-    if not done.wait(timeout_s):
-        _WORKER.pop("current", None)  # abandon the stuck worker; the next call starts a fresh one
-        raise concurrent.futures.TimeoutError
-    ok, value = box[0]
-    if ok:
-        return value  # type: ignore[no-any-return]
-    raise value
-
-
 class PluginRegistry:
     """The installed backends and the failures met while loading them."""
 
     def __init__(self, plugins: Sequence[tuple[PluginSource, object]] = (), failures: Sequence[PluginFailure] = ()):
+        self.timeout_s = timeout_s()  # checked once, before any plugin runs: a bad value is the user's error
         self.pm = pluggy.PluginManager("deployc")
         self.pm.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = list(failures)
@@ -157,7 +104,7 @@ class PluginRegistry:
             for owner in owners:
                 self.failures.append(PluginFailure(owner.source, Diagnostic(
                     rule="DPC504", message=f"backend name {name!r} is claimed by {who}",
-                    hint=f"uninstall one, or disable it with {DISABLE_ENV}=<entry point name>")))
+                    hint=f"uninstall one, or disable it with {DISABLE_ENV}=<entry point name>"), backend=name))
 
     def _register(self, source: PluginSource, plugin: object) -> LoadedBackend | None:
         try:
@@ -170,9 +117,9 @@ class PluginRegistry:
             self._fail(source, "DPC501", "does not implement deployc_backend_info")
             return None
         try:
-            info = _call_with_timeout(info_impl, {}, _timeout_s())
+            info = call_with_timeout(info_impl, {}, self.timeout_s)
         except concurrent.futures.TimeoutError:
-            self._fail(source, "DPC506", f"deployc_backend_info did not return within {_timeout_s():g} s")
+            self._fail(source, "DPC506", f"deployc_backend_info did not return within {self.timeout_s:g} s")
             return None
         except KeyboardInterrupt:
             raise
@@ -187,7 +134,7 @@ class PluginRegistry:
 
     def _fail(self, source: PluginSource, rule: str, message: str) -> None:
         self.failures.append(PluginFailure(source, Diagnostic(rule=rule, message=f"plugin {source.describe()}: "
-                                                              f"{message}")))
+                                                              f"{message}"), backend=source.entry_point))
 
     # -- routing -------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -197,6 +144,10 @@ class PluginRegistry:
     def info(self, name: str) -> BackendInfo:
         """The description of a working backend (KeyError if there is none of that name)."""
         return self.backends[name].info
+
+    def failed_builtins(self) -> list[str]:
+        """Built-in backends that are not working because a plugin failed (not those disabled on purpose)."""
+        return sorted({f.backend for f in self.failures if f.backend in BUILTIN_BACKENDS} - set(self.backends))
 
     def failure_for(self, name: str) -> PluginFailure | None:
         """The load failure of the plugin whose entry point is ``name``, if any."""
@@ -214,10 +165,10 @@ class PluginRegistry:
             return None
         where = f"plugin {owner.source.describe()}"
         try:
-            result = _call_with_timeout(function, {"backend": backend, **kwargs}, _timeout_s())
+            result = call_with_timeout(function, {"backend": backend, **kwargs}, self.timeout_s)
         except concurrent.futures.TimeoutError:
             raise PluginError([Diagnostic(rule="DPC506", message=f"{where}: {hook} did not return within "
-                                          f"{_timeout_s():g} s")]) from None
+                                          f"{self.timeout_s:g} s")]) from None
         except (PluginError, KeyboardInterrupt):
             raise
         except BaseException as exc:  # SystemExit from a plugin must not end deployc with its code
@@ -258,7 +209,12 @@ class PluginRegistry:
 
     def emit(self, backend: str, plan: Plan) -> Emission:
         """The backend's artifacts for a plan."""
-        return self._call(backend, "deployc_emit", Emission, False, plan=plan)  # type: ignore[no-any-return]
+        emission: Emission = self._call(backend, "deployc_emit", Emission, False, plan=plan)
+        problem = emission_problem(emission)
+        if problem is not None:
+            raise PluginError([Diagnostic(rule="DPC503", message=f"plugin {self.backends[backend].source.describe()}: "
+                                          f"deployc_emit returned an Emission whose {problem}")])
+        return emission
 
     def catalog_gpus(self) -> list[GPU]:
         """GPUs contributed by plugins (a plugin whose hook fails is recorded in ``failures`` and skipped)."""
@@ -281,9 +237,9 @@ class PluginRegistry:
                 continue
             where = f"plugin {loaded.source.describe()}: {hook}"
             try:
-                items = _call_with_timeout(function, {}, _timeout_s())
+                items = call_with_timeout(function, {}, self.timeout_s)
             except concurrent.futures.TimeoutError:
-                self._collect_fail(hook, name, loaded, "DPC506", f"{where} did not return within {_timeout_s():g} s")
+                self._collect_fail(hook, name, loaded, "DPC506", f"{where} did not return within {self.timeout_s:g} s")
                 continue
             except KeyboardInterrupt:
                 raise
@@ -316,7 +272,7 @@ def _info_problem(info: object) -> str | None:
     for field in ("engine", "engine_version", "image", "image_tag", "summary"):
         if not isinstance(getattr(info, field), str):
             return f"a BackendInfo whose {field} is {type(getattr(info, field)).__name__}, not str"
-    if not isinstance(info.name, str) or not _BACKEND_NAME.match(info.name) or info.name == "auto":
+    if not isinstance(info.name, str) or not _BACKEND_NAME.fullmatch(info.name) or info.name == "auto":
         return f"a BackendInfo whose name {info.name!r} is not 1-32 lower-case letters, digits, - or _ (nor 'auto')"
     schema = info.options_schema
     if not isinstance(schema, dict) or schema.get("type") != "object":
@@ -343,20 +299,28 @@ def _disabled() -> set[str]:
 def discover(group: str = ENTRY_POINT_GROUP) -> PluginRegistry:
     """Load every entry point of the group, containing import failures."""
     disabled = _disabled()
+    limit_s = timeout_s()
     plugins: list[tuple[PluginSource, object]] = []
     failures: list[PluginFailure] = []
     for ep in sorted(metadata.entry_points(group=group), key=lambda e: (e.name, e.value)):
         source = _source(ep)
         if ep.name in disabled or source.distribution in disabled:
             continue
+        hint = f"fix or uninstall {source.distribution}, or set {DISABLE_ENV}={ep.name}"
         try:
-            module = ep.load()
+            # On the worker, like a hook: an import that hangs must not hang `validate` (and the pre-commit hook).
+            module = call_with_timeout(ep.load, {}, limit_s)
+        except concurrent.futures.TimeoutError:
+            failures.append(PluginFailure(source, Diagnostic(
+                rule="DPC506", message=f"plugin {source.describe()} did not finish importing within {limit_s:g} s",
+                hint=hint), backend=ep.name))
+            continue
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             failures.append(PluginFailure(source, Diagnostic(
                 rule="DPC501", message=f"plugin {source.describe()} failed to import: {type(exc).__name__}: {exc}",
-                hint=f"fix or uninstall {source.distribution}, or set {DISABLE_ENV}={ep.name}")))
+                hint=hint), backend=ep.name))
             continue
         plugins.append((source, module))
     return PluginRegistry(plugins, failures)

@@ -32,10 +32,18 @@ _RULES: tuple[Rule, ...] = (
     Rule("DPC014", "missing key", "A required key or table is absent."),
     Rule("DPC015", "malformed value", "A string that does not match the required pattern or length."),
     Rule("DPC016", "unsupported spec version", "Only `version = 1` exists."),
-    Rule("DPC020", "unsafe characters", "Control characters or newlines in a value that reaches a command line."),
+    Rule("DPC020", "unsafe characters",
+         "A control character (C0 or C1: newline, tab, escape, NEL...), a Unicode line or paragraph separator, a "
+         "bidirectional-text control or an invisible character in a key or value, or a value that would read "
+         "as a flag."),
     Rule("DPC021", "secret in spec",
-         "A value that looks like an access token. Specs are committed to git: reference secrets by the "
-         "name of an environment variable (`operations.hf_token_env`) instead."),
+         "A key or value that looks like an access token or secret key, or an `extra_args` flag that takes a "
+         "credential (`--api-key`, `--hf-token`...). Specs are committed to git: reference secrets by the name "
+         "of an environment variable (`operations.hf_token_env`) instead."),
+    Rule("DPC022", "extra_args flag loads code or exposes the server",
+         "A pass-through engine flag that imports code (`--middleware`, `--tool-parser-plugin`...), reads a chat "
+         "template from a file, or lets any origin call the server (`--allowed-origins \"*\"`). Name it in "
+         "`operations.trusted_extra_args` if that is intended."),
     Rule("DPC101", "unknown GPU", "The GPU is not in the catalog (names, aliases and nvidia-smi names resolve)."),
     Rule("DPC102", "model not found",
          "The model is neither a catalog name, a local config.json, nor a repo id in the Hugging Face cache."),
@@ -89,10 +97,19 @@ _RULES: tuple[Rule, ...] = (
     Rule("DPC503", "plugin returned the wrong type", "A hook result does not match its documented type."),
     Rule("DPC504", "duplicate backend name", "Two plugins claim the same backend name."),
     Rule("DPC505", "plugin wrote outside the output directory", "An artifact path is absolute or escapes with `..`."),
-    Rule("DPC506", "plugin timed out", "A hook did not return within the time limit."),
+    Rule("DPC506", "plugin timed out", "A plugin's import or a hook did not finish within the time limit."),
+    Rule("DPC507", "plugin time limit invalid",
+         "`DEPLOYC_PLUGIN_TIMEOUT_S` must be a number of seconds above 0 and at most 86400."),
+    Rule("DPC508", "a built-in backend is broken",
+         "`backend = \"auto\"` refuses to choose while vllm, sglang or trtllm failed to load or is claimed by "
+         "another plugin; name a backend explicitly or fix the installation."),
     Rule("DPC601", "output directory not owned by deployc",
-         "The directory is not empty and has no deployc manifest; use --force to replace it."),
+         "The directory is not empty and has no valid deployc manifest (use --force to replace it), or it is a "
+         "mount point, a system directory, or holds the current directory, home or the spec (never replaced)."),
     Rule("DPC602", "output cannot be written", "Permission denied, read-only or full file system."),
+    Rule("DPC603", "output directory busy",
+         "Another deployc build has held the lock on the output's parent directory for a minute; builds into one "
+         "place take turns."),
 )
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}

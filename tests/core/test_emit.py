@@ -82,7 +82,7 @@ def test_failure_midway_keeps_previous_output(tmp_path: Path, monkeypatch: pytes
     def boom(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(emit_module, "_swap_in", boom)
+    monkeypatch.setattr(emit_module, "swap_in", boom)
     with pytest.raises(KeyboardInterrupt):
         write_build(out, {"run.sh": b"half\n"}, set(), version="1")
     assert _tree(out) == before

@@ -70,6 +70,13 @@ NASTY_STRINGS = (
     "/", "a b", "nan", "inf", "1e999", "-1", "true", "null", "0x10", "{}", "[]", "=", "#", "a.b.c." * 20,
     "." * 1000, "'" * 1000, '"' * 1000, "\\" * 1000, "a" * 5000, "x" * 70_000,
     "hf_" + "a1B2c3D4e5" * 4,
+    # Found by the adversarial review (issue 15): Python's $ matched before a final newline, C1 controls and
+    # Unicode line breaks passed the control-character patterns, bidi controls disguise scripts, tokens hid
+    # behind a glued prefix, AWS keys had no pattern, credentials rode in extra_args.
+    "abc\n", "llama-8b\n", "HF_TOKEN\n", "main\n", "a\x85b", "\x9b31m", "\x90", "a\u2029b", "abc\u202e",
+    "\u2066abc\u2069", "a\u200fb", "a\u200bb", "x" + "hf_" + "a1B2c3D4e5" * 4, "ASIA" + "Z7X6C5V4B3N2M1L0",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + "9Qx2Lk8Zt3", "--api-key", "--middleware", '["*"]',
+    "{{ '`<img src=x onerror=alert(1)>`' }}",
 )
 NASTY_NUMBERS = (
     0, -1, 1, -0.0, 0.5, 2**31, 2**63 - 1, -(2**63), 2**64, 10**30, -(10**30), 1e308, -1e308, 5e-324,
@@ -179,7 +186,9 @@ _TOKENS = ("[", "]", "[[", "]]", "{", "}", "=", ".", ",", '"', "'", '"""', "'''"
 # Whole lines that tripped bugs the reliability suite found (now tested in test_limits.py and
 # test_diagnostic_text.py): bench/fuzz.py mixes them in to keep them fixed; CI's fuzz does not need to.
 HOSTILE_TOKENS = (*_TOKENS, "x = " + "9" * 4301 + "\n", "a." * 3000 + "a = 1\n", "[" + "a." * 3000 + "a]\n",
-                  '"" = 1\n', '"\\u001b[2J" = 1\n', '"x\\n::error::forged" = 1\n', "\"hf_" + "aB3" * 12 + "\" = 1\n")
+                  '"" = 1\n', '"\\u001b[2J" = 1\n', '"x\\n::error::forged" = 1\n', "\"hf_" + "aB3" * 12 + "\" = 1\n",
+                  'name = "abc\\n"\n', 'served_name = "a\\u0085b"\n', 'x = "\\u202e"\n', '"\\u009b" = 1\n',
+                  'extra_args = ["--api-key", "k"]\n')
 
 
 @st.composite

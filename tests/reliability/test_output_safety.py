@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from deployc import atomic_dir
 from deployc import emit as emit_module
 from deployc.backend import Artifact
 from deployc.diagnostics import OutputError, PluginError
@@ -39,7 +40,7 @@ def _contents(root: Path) -> dict[str, bytes]:
 
 
 def _interrupt_at_line(n: int) -> tuple[Callable[..., Any], Callable[[], int], list[str]]:
-    """A trace function raising KeyboardInterrupt at the n-th line deployc.emit executes.
+    """A trace function raising KeyboardInterrupt at the n-th line deployc.emit (or atomic_dir) executes.
 
     Lines run while SIGINT is blocked are skipped: a real Ctrl-C cannot arrive there (it is
     delivered when the mask is restored, which the next traced line models).
@@ -57,7 +58,7 @@ def _interrupt_at_line(n: int) -> tuple[Callable[..., Any], Callable[[], int], l
         return local
 
     def tracer(frame: FrameType, event: str, arg: object) -> Any:
-        return local if frame.f_code.co_filename == emit_module.__file__ else None
+        return local if frame.f_code.co_filename in (emit_module.__file__, atomic_dir.__file__) else None
 
     return tracer, lambda: seen, where
 
@@ -139,6 +140,7 @@ def test_real_sigint_during_the_swap_is_held_until_the_new_output_is_complete(tm
     out = tmp_path / "out"
     _build(out, OLD)
     real_rename = Path.rename
+    monkeypatch.setattr(atomic_dir, "_rename2", lambda *_args: False)  # the two-rename fallback (no renameat2)
 
     def rename_then_ctrl_c(self: Path, target: Any) -> Any:
         result = real_rename(self, target)
@@ -181,6 +183,7 @@ def test_failed_final_rename_restores_the_previous_output(tmp_path: Path, monkey
     _build(out, OLD)
     before = tree(out)
     real_rename = Path.rename
+    monkeypatch.setattr(atomic_dir, "_rename2", lambda *_args: False)  # the two-rename fallback (no renameat2)
 
     def refuse_staging(self: Path, target: Any) -> Any:
         if ".deployc-" in self.name and "-old-" not in self.name:

@@ -30,7 +30,7 @@ class Found:
 
 def looks_like_repo_id(ref: str) -> bool:
     """True for ``org/name`` (one slash, Hub-legal characters)."""
-    return bool(_REPO_ID.match(ref))
+    return bool(_REPO_ID.fullmatch(ref))
 
 
 def hub_cache_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -58,7 +58,7 @@ def cached_config(repo_id: str, *, revision: str = "main", cache_dir: Path | Non
     ref_file = repo_dir / "refs" / revision
     if ref_file.is_file():
         commit = ref_file.read_text(encoding="utf-8").strip()
-    elif _COMMIT.match(revision):
+    elif _COMMIT.fullmatch(revision):
         commit = revision
     else:
         return None

@@ -22,12 +22,12 @@ _HINT = re.compile(r"^[A-Za-z0-9 .,:;_/=+@%()-]{0,200}$")
 
 
 def _check_name(_: object, __: object, value: str) -> None:
-    if not _ENV_NAME.match(value):
+    if not _ENV_NAME.fullmatch(value):
         raise ValueError(f"not an environment variable name: {value!r}")
 
 
 def _check_hint(_: object, __: object, value: str) -> None:
-    if not _HINT.match(value):
+    if not _HINT.fullmatch(value):
         raise ValueError(f"unsafe characters in an environment hint: {value!r}")
 
 

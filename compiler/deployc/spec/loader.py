@@ -7,6 +7,7 @@ later stages can point at lines) and, when the schema accepts it, a structured
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 import tomllib
@@ -73,6 +74,14 @@ def _read_text(path: Path, display_name: str) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise fail(f"cannot read: {exc.strerror}") from None
+    if data.startswith(codecs.BOM_UTF8):  # tomllib's "Invalid statement (at line 1, column 1)" hides it
+        raise fail("the file starts with a UTF-8 byte-order mark (EF BB BF), which TOML does not allow",
+                   "save it as UTF-8 without a BOM", rule="DPC002")
+    for bom, name in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+                      (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
+        if data.startswith(bom):
+            raise fail(f"the file is {name} (it starts with the byte-order mark {bom.hex(' ').upper()})",
+                       "TOML files must be UTF-8: save it as UTF-8 without a BOM")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -247,6 +247,12 @@ class OperationsSection:
         "Name of the environment variable holding the Hugging Face token (its value is never written).",
         default="HF_TOKEN", pattern=ENV_NAME_PATTERN,
     )
+    trusted_extra_args: tuple[str, ...] | None = spec_field(
+        "Flags of `[backends.NAME] extra_args` that load code into the server or widen who can reach it "
+        "(`--middleware`, `--tool-parser-plugin`, a `--chat-template` file, `--allowed-origins \"*\"`...), "
+        "allowed on purpose. deployc refuses them otherwise (DPC022).", default=None, example=["--middleware"],
+        maxItems=32, items={"type": "string", "pattern": r"^--[a-z0-9][a-z0-9-]{0,63}$"},
+    )
 
 
 @frozen(kw_only=True)

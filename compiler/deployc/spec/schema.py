@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -97,12 +98,70 @@ def schema_text(backend_fragments: Mapping[str, Mapping[str, Any]] | None = None
     return json.dumps(spec_schema(backend_fragments), indent=2, ensure_ascii=False) + "\n"
 
 
+def python_pattern(pattern: str) -> str:
+    """A JSON Schema ``pattern`` rewritten so that Python's ``re.search`` gives its ECMA-262 meaning.
+
+    In ECMA-262 (the dialect JSON Schema patterns are written in) ``$`` matches only at the end of
+    the string; in Python it also matches before a final newline, so ``^[a-z]+$`` accepts ``"abc\\n"``.
+    Every ``$`` outside a character class and not escaped becomes ``\\Z``.  The committed schema
+    keeps ``$`` (editors read it as ECMA-262, where ``\\Z`` would mean a literal ``Z``); this rewrite
+    is applied to every pattern, a backend's fragment included, when the validator is built.
+    """
+    out: list[str] = []
+    in_class = escaped = False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "$":
+            out.append(r"\Z")
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(python_pattern(pattern))
+
+
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, _schema: Mapping[str, Any]) -> Iterator[Any]:
+    """jsonschema's ``pattern`` keyword with ECMA-262 anchors (see :func:`python_pattern`)."""
+    from jsonschema import ValidationError  # noqa: PLC0415
+
+    if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 @functools.cache
 def _validator_for(fragments_json: str) -> Any:
     import jsonschema  # noqa: PLC0415  (heavy import: only when validating)
 
-    schema = spec_schema(json.loads(fragments_json))
-    return jsonschema.Draft202012Validator(schema)
+    schema = _checks_before_descent(spec_schema(json.loads(fragments_json)))
+    cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern})
+    return cls(schema)
+
+
+_DESCENT = ("properties", "prefixItems", "items")
+
+
+def _checks_before_descent(node: Any) -> Any:
+    """The schema with each object's own checks (``maxItems``...) before the keywords that descend into it.
+
+    jsonschema reports in keyword order, and only the first errors are collected (schema_errors): 2,000
+    broken ``[[workload.classes]]`` must not hide that there may be at most 8.
+    """
+    if isinstance(node, list):
+        return [_checks_before_descent(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    own = {k: _checks_before_descent(v) for k, v in node.items() if k not in _DESCENT}
+    return {**own, **{k: _checks_before_descent(node[k]) for k in _DESCENT if k in node}}
 
 
 def validator(backend_fragments: Mapping[str, Mapping[str, Any]]) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from deployc.diagnostics import Diagnostic
+from deployc.spec.extra_args import risky_flag_diagnostics
 from deployc.spec.loader import SpecDocument
 from deployc.spec.locate import KeyPath
 from deployc.spec.model import Spec, TokenDistribution
@@ -77,7 +78,7 @@ def _topology(doc: SpecDocument, spec: Spec) -> Iterator[Diagnostic]:
                                  ("hardware", "gpu_ids"), hint="e.g. gpu_ids = [0, 1]")
 
 
-RULES: tuple[Rule, ...] = (_load, _distributions, _classes, _percentiles, _topology)
+RULES: tuple[Rule, ...] = (_load, _distributions, _classes, _percentiles, _topology, risky_flag_diagnostics)
 
 
 def semantic_diagnostics(document: SpecDocument, spec: Spec) -> list[Diagnostic]:
