@@ -31,6 +31,7 @@ CANNOT_SERVE = {  # (sample, backend) → words of the refusal
     ("llama70b-awq-rtx-pro-6000", "trtllm"): "awq checkpoints are not among them",
     ("llama70b-fp8-mi300x-chat", "trtllm"): "runs only on NVIDIA GPUs; MI300X is not one",
     ("deepseek-r1-mi300x8", "trtllm"): "runs only on NVIDIA GPUs; MI300X is not one",
+    ("qwen7b-awq-t4-edge", "sglang"): "have no sm_75 images for some ops every model runs",
 }
 COMPOSE = jsonschema.Draft7Validator(json.loads((SCHEMAS / "compose-spec.json").read_text()))
 LWS = jsonschema.Draft7Validator(json.loads((SCHEMAS / "leaderworkerset-v1.schema.json").read_text()))

@@ -134,6 +134,15 @@ def _refuse_auto_beside_broken_builtins(registry: PluginRegistry) -> None:
              "--backend or operations.backend"), *causes])
 
 
+def with_backend_warnings(plan_: Plan, registry: PluginRegistry) -> Plan:
+    """The plan with its backend's own warnings added (they reach the build's output and plan.json)."""
+    problems = registry.check_plan(plan_.backend.name, plan_)
+    if has_errors(problems):
+        raise PlanError(problems)
+    known = set(plan_.diagnostics)
+    return evolve(plan_, diagnostics=(*plan_.diagnostics, *(d for d in problems if d not in known)))
+
+
 def emit(plan_: Plan, registry: PluginRegistry | None = None) -> Emission:
     """Run the plan's backend: its own checks, then its artifacts (paths confined to the output)."""
     registry = registry or default_registry()
@@ -163,6 +172,7 @@ def build(path: Path, out_dir: Path, backend: str | None = None, force: bool = F
 
     registry = registry or default_registry()
     plan_, document = plan(path, backend, registry, display_name)
+    plan_ = with_backend_warnings(plan_, registry)
     emission = emit(plan_, registry)
     files = {a.path: a.content.encode() for a in emission.artifacts}
     files["plan.json"] = plan_json_text(plan_, document.text, emission).encode()

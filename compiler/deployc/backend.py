@@ -61,6 +61,7 @@ class OverheadQuery:
     weights_bytes_per_gpu: int
     gpu_vendor: str = "NVIDIA"  # versionadded: AMD support; engines budget memory differently on ROCm
     max_model_len: int = 0  # the context the plan asks for (0: not known)
+    engine_version: str | None = None  # None: the backend's pinned version; else the version a log names (check-log)
 
 
 @frozen(kw_only=True)
@@ -83,6 +84,7 @@ class RuntimeOverheads:
     default_memory_fraction: float
     kv_block_size_tokens: int
     assumptions: tuple[str, ...] = ()
+    memory_fraction_note: str = ""  # what the engine does with its fraction at start-up (EXPLAIN.md), if it says
 
 
 @frozen(kw_only=True)

@@ -1,24 +1,36 @@
 """``deployc check-log``: the plan against what a real engine measured at start-up.
 
-The log's own settings (tensor-parallel size, memory fraction, max model length) replace the
-plan's where the log states them, so the comparison is like for like; each mismatch is
-attributed to the assumption it points at.
+The run is replayed as the engine did it: the log's own settings (tensor-parallel size, memory
+fraction, max model length, running-request limit, token budget / chunk size, eager mode)
+replace the plan's; a setting the log does not print is the engine's default at that version
+and on that GPU (vLLM prints only non-default arguments); the memory accounting is the one of
+the version the log names, when the backend knows it.  Each mismatch is attributed to the
+assumption it points at, and a log whose model or GPU is not the spec's is said so.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attrs import evolve, frozen
 
+from deployc.backend import OverheadQuery, RuntimeOverheads
+from deployc.catalog.lookup import load_data
 from deployc.diagnostics import Diagnostic, SpecError
 from deployc.enginelog import EngineLog, parse_engine_log
 from deployc.planner.evaluate import Candidate, Evaluated, evaluate_layout
 from deployc.planner.types import Layout
 from deployc.plugins import PluginRegistry, default_registry
 
+if TYPE_CHECKING:
+    from deployc.catalog import GPU
+    from deployc.target import Target
+
 GIB = 1 << 30
 TOLERANCE = {"weights": 0.02, "kv_memory": 0.05, "kv_tokens": 0.05}
+# A log's free memory before loading below this share of the spec GPU's total: another GPU (or a busy one).
+FREE_BEFORE_LOAD_SHARE = 0.75
 
 
 @frozen
@@ -39,6 +51,12 @@ class Comparison:
             return None
         return (self.predicted - self.observed) / self.observed
 
+    @property
+    def outside_tolerance(self) -> bool:
+        """Whether the prediction misses the observed figure by more than its tolerance."""
+        err = self.error
+        return self.tolerance is not None and err is not None and abs(err) > self.tolerance
+
     def line(self) -> str:
         """``weights  14.21 GiB predicted, 14.25 observed (-0.3%) ok``."""
         if self.observed is None:
@@ -53,41 +71,171 @@ class Comparison:
                 f"observed ({err:+.1%}) {verdict}")
 
 
-def _evaluate_like_the_log(candidate: Candidate, log: EngineLog, registry: PluginRegistry,
-                           chosen: Evaluated) -> Evaluated:
+@frozen(kw_only=True)
+class Setting:
+    """One engine setting the replay ran with, and where it came from."""
+
+    name: str
+    value: object
+    source: str  # "log", "default" (the engine's at that version and GPU) or "plan"
+
+    def text(self) -> str:
+        """``TP 4 (log)``."""
+        return f"{self.name} {self.value} ({self.source})"
+
+
+@frozen(kw_only=True)
+class Replay:
+    """The settings of the run as the engine did it."""
+
+    tp: Setting
+    memory_fraction: Setting
+    max_model_len: Setting
+    max_num_seqs: Setting
+    max_num_batched_tokens: Setting
+    cuda_graphs: Setting
+    engine_version: str | None  # the version whose accounting is used (None: the backend's pinned one)
+
+
+@frozen(kw_only=True)
+class LogCheck:
+    """The comparison, its text, and whether any figure is outside its tolerance."""
+
+    rows: tuple[Comparison, ...]
+    notes: tuple[str, ...]
+    text: str
+
+    @property
+    def failed(self) -> bool:
+        """True when a figure the log states misses its prediction by more than the tolerance."""
+        return any(r.outside_tolerance for r in self.rows)
+
+
+def vllm_batch_defaults(gpu: GPU) -> tuple[int, int]:
+    """``vllm serve``'s (max_num_seqs, max_num_batched_tokens) when not given, by GPU.
+
+    vLLM 0.33.0 ``EngineArgs.get_batch_defaults`` (vllm/engine/arg_utils.py), OPENAI_API_SERVER
+    context: ≥ 160 GiB: 1024 / 16384; ≥ 70 GiB and not an A100: 1024 / 8192; otherwise 256 / 2048.
+    """
+    memory = gpu.memory_bytes
+    if memory >= 160 * GIB:
+        return 1024, 16384
+    if memory >= 70 * GIB and "a100" not in gpu.name.lower():
+        return 1024, 8192
+    return 256, 2048
+
+
+def sglang_chunk_default(gpu: GPU) -> int:
+    """SGLang 0.5.23's ``--chunked-prefill-size`` when unset, by GPU memory (memory_hook.handle_gpu_memory_settings)."""
+    gib = gpu.memory_bytes / GIB
+    return 2048 if gib < 20 else 4096 if gib < 60 else 8192 if gib < 160 else 16384
+
+
+def replay_settings(log: EngineLog, target: Target, chosen: Evaluated) -> Replay:
+    """Every setting of the logged run: the log's, else the engine's default, else (no default known) the plan's."""
     layout = chosen.evaluation.layout
-    if log.tensor_parallel_size and log.tensor_parallel_size != layout.tp:
-        layout = Layout(tp=log.tensor_parallel_size, pp=1, dp=1)
-    target = candidate.target
-    if log.max_model_len:
-        spec = evolve(target.spec, model=evolve(target.spec.model, max_context_tokens=log.max_model_len))
-        candidate = evolve(candidate, target=evolve(target, spec=spec))
-    if log.gpu_memory_utilization:
-        registry = _FractionOverride(registry, log.gpu_memory_utilization)  # type: ignore[assignment]
-    return evaluate_layout(candidate, layout, registry)
+    vllm = log.engine == "vllm"
+    seqs_default, tokens_default = vllm_batch_defaults(target.gpu) if vllm else (None, sglang_chunk_default(
+        target.gpu))
+
+    def pick(name: str, logged: object, default: object, planned: object) -> Setting:
+        if logged is not None:
+            return Setting(name=name, value=logged, source="log")
+        if default is not None:
+            return Setting(name=name, value=default, source=f"{log.engine} default")
+        return Setting(name=name, value=planned, source="plan")
+
+    return Replay(
+        tp=pick("TP", log.tensor_parallel_size, None, layout.tp),
+        memory_fraction=pick("memory fraction", log.gpu_memory_utilization, None, chosen.memory.memory_fraction),
+        # vLLM and SGLang default to the model's own context length
+        max_model_len=pick("max model length", log.max_model_len, target.model.max_position_embeddings, None),
+        max_num_seqs=pick("max running requests", log.max_num_seqs, seqs_default, None),
+        max_num_batched_tokens=pick("token budget (chunk)", log.max_num_batched_tokens, tokens_default, None),
+        cuda_graphs=pick("CUDA graphs", None if log.enforce_eager is None else not log.enforce_eager, True, True),
+        engine_version=log.engine_version)
 
 
-class _FractionOverride:
-    """A registry view whose backend reports the memory fraction the log ran with."""
+class _LogView:
+    """A registry view whose backend answers for the logged run: its batch sizes, version and memory fraction."""
 
-    def __init__(self, registry: PluginRegistry, fraction: float) -> None:
+    def __init__(self, registry: PluginRegistry, replay: Replay) -> None:
         self._registry = registry
-        self._fraction = fraction
+        self._replay = replay
 
-    def runtime_overheads(self, backend: str, query: object) -> object:
-        overheads = self._registry.runtime_overheads(backend, query)  # type: ignore[arg-type]
-        return evolve(overheads, default_memory_fraction=self._fraction)
+    def runtime_overheads(self, backend: str, query: OverheadQuery) -> RuntimeOverheads:
+        r = self._replay
+        seqs = r.max_num_seqs.value if r.max_num_seqs.source != "plan" else query.max_num_seqs
+        query = evolve(query, max_num_seqs=int(str(seqs)), engine_version=r.engine_version)
+        overheads = self._registry.runtime_overheads(backend, query)
+        if r.memory_fraction.source == "log":
+            overheads = evolve(overheads, default_memory_fraction=float(str(r.memory_fraction.value)))
+        return overheads
 
 
-def compare(spec_path: Path, log_path: Path, *, display_name: str | None = None,
-            registry: PluginRegistry | None = None) -> list[Comparison]:
-    """Predicted vs observed figures for a spec and an engine log."""
-    from deployc.api import resolve_spec  # noqa: PLC0415  (avoid an import cycle at module load)
-    from deployc.planner.planner import _search_pool  # noqa: PLC0415
-    from deployc.planner.precision import activation_dtype  # noqa: PLC0415
-    from deployc.planner.workload import workload_shapes  # noqa: PLC0415
+def evaluate_like_the_log(candidate: Candidate, replay: Replay, registry: PluginRegistry,
+                          chosen: Evaluated) -> Evaluated:
+    """The chosen layout evaluated at the logged run's settings."""
+    layout = chosen.evaluation.layout
+    tp = int(str(replay.tp.value))
+    if tp != layout.tp:
+        layout = Layout(tp=tp, pp=1, dp=1)
+    target = candidate.target
+    spec = evolve(target.spec, model=evolve(target.spec.model, max_context_tokens=int(str(replay.max_model_len.value))))
+    candidate = evolve(candidate, target=evolve(target, spec=spec), cuda_graphs=bool(replay.cuda_graphs.value))
+    if replay.max_num_batched_tokens.source != "plan":
+        candidate = evolve(candidate, max_num_batched_tokens=int(str(replay.max_num_batched_tokens.value)))
+    return evaluate_layout(candidate, layout, _LogView(registry, replay))  # type: ignore[arg-type]
 
-    registry = registry or default_registry()
+
+# Engine --quantization names to deployc weight formats (the others are spelled alike).
+_QUANTIZATION_FORMATS = {"modelopt_fp4": "nvfp4", "w8a8_int8": "int8", "awq_marlin": "awq", "gptq_marlin": "gptq"}
+
+
+def with_logged_precision(candidate: Candidate, log: EngineLog) -> Candidate:
+    """The candidate with the weight format and KV dtype the logged run used (the engine's defaults when unset)."""
+    from deployc.planner.precision import WeightChoice  # noqa: PLC0415
+
+    target = candidate.target
+    ckpt = target.model.checkpoint_quant
+    weights = candidate.weights
+    if log.quantization not in (None, "none"):
+        fmt = _QUANTIZATION_FORMATS.get(str(log.quantization), str(log.quantization))
+        weights = WeightChoice(weights_format=fmt, quantization_flag=fmt, from_checkpoint=ckpt is not None)
+    elif ckpt is None:  # unset: the checkpoint's own dtype
+        weights = WeightChoice(weights_format="bf16" if candidate.dtype == "bfloat16" else "fp16",
+                               quantization_flag=None, from_checkpoint=False)
+    kv = candidate.dtype if log.kv_cache_dtype in (None, "auto") else (
+        "fp8" if str(log.kv_cache_dtype).startswith("fp8") else str(log.kv_cache_dtype))
+    return evolve(candidate, weights=weights, kv_dtype=kv)
+
+
+def _names(value: str) -> str:
+    return value.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+def mismatch_notes(log: EngineLog, target: Target) -> list[str]:
+    """What says the log's model or GPU is not the spec's."""
+    notes: list[str] = []
+    spec_id = target.spec.model.id
+    if log.model and _names(log.model) not in {_names(spec_id), _names(target.model.name)}:
+        notes.append(f"note: the log served {log.model!r}, the spec plans {spec_id!r} ({target.model.name}): the "
+                     "figures compare only where the two models have the same shapes")
+    families = load_data("hf_families.json")["families"]
+    family = families.get(target.model.family, {})
+    if log.architecture and family and log.architecture not in family.get("architectures", ()):
+        notes.append(f"note: the log loaded a {log.architecture}, the spec's {target.model.name} is a "
+                     f"{', '.join(family['architectures'])}: a different model")
+    total = target.gpu.memory_bytes / GIB
+    if log.free_before_load_gib is not None and not (
+            FREE_BEFORE_LOAD_SHARE * total <= log.free_before_load_gib <= total * 1.01):
+        notes.append(f"note: the log's GPU had {log.free_before_load_gib:g} GiB free before loading, the spec's "
+                     f"{target.gpu.name} has {total:.1f} GiB: a different GPU (or one other processes were using); "
+                     "the predictions are for the spec's GPU")
+    return notes
+
+
+def _read_log(log_path: Path) -> EngineLog:
     try:
         lines = log_path.read_text(errors="replace").splitlines()
     except OSError as exc:
@@ -97,25 +245,17 @@ def compare(spec_path: Path, log_path: Path, *, display_name: str | None = None,
     if log.engine is None:
         raise SpecError([Diagnostic(rule="DPC001", file=str(log_path), message="no vLLM or SGLang start-up lines "
                                     "found", hint='expected lines like "GPU KV cache size: N tokens"')])
-    _, target, _ = resolve_spec(spec_path, registry, display_name)
-    if log.engine not in registry.backends:
-        raise SpecError([Diagnostic(rule="DPC105", message=f"the log is from {log.engine}, which is not installed")])
-    dtype = str(activation_dtype(target.spec, target.model, target.gpu).value)
-    shape = workload_shapes(target.spec)[0]
-    hw = target.spec.hardware
-    search, _, _ = _search_pool(target, registry, log.engine, dtype, shape, hw.gpus_per_node, hw.nodes)
-    chosen = search.chosen()
-    if chosen is None:
-        chosen = search.closest()
-    assert chosen is not None  # noqa: S101  (_search_pool raises when nothing fits)
-    ev = _evaluate_like_the_log(search.candidate, log, registry, chosen)
+    return log
+
+
+def _rows(log: EngineLog, ev: Evaluated) -> list[Comparison]:
     m = ev.memory
     per_request = log.max_concurrency_tokens_per_request or m.kv_capacity_tokens
     kv_blame = "engine overheads (activation peak, CUDA graphs, non-torch) or the memory fraction"
     graphs_gib = m.per_gpu.cuda_graph_bytes / GIB
     if log.available_kv_gib is not None and ev.overheads.cuda_graph_in_budget and \
             abs(log.available_kv_gib - m.per_gpu.kv_cache_bytes / GIB - graphs_gib) < 0.25:
-        kv_blame = (f"CUDA graphs: the planned engine counts their {graphs_gib:.2f} GiB inside its budget; the engine "
+        kv_blame = (f"CUDA graphs: the modelled engine counts their {graphs_gib:.2f} GiB inside its budget; the engine "
                     "that wrote this log did not (vLLM before 0.21)")
     tokens_blame = "KV bytes per token (layers, KV heads per rank, head_dim, dtype) or block rounding"
     if log.available_kv_gib and log.kv_tokens and m.per_gpu.kv_cache_bytes:
@@ -135,18 +275,57 @@ def compare(spec_path: Path, log_path: Path, *, display_name: str | None = None,
     ]
 
 
-def check_log(spec_path: Path, log_path: Path, *, display_name: str | None = None) -> str:
-    """The comparison as text, with the settings it was made under."""
-    registry = default_registry()
-    rows = compare(spec_path, log_path, display_name=display_name, registry=registry)
-    log = parse_engine_log(log_path.read_text(errors="replace").splitlines())
-    info = registry.info(str(log.engine))
-    version = log.engine_version or "not printed in the log"
-    header = [f"{info.engine} log (engine version: {version}); predicted with deployc's {info.engine} "
-              f"{info.engine_version} model at the log's settings: TP {log.tensor_parallel_size or 'as planned'}, "
-              f"memory fraction {log.gpu_memory_utilization or 'as planned'}, max model length "
-              f"{log.max_model_len or 'as planned'}"]
-    if log.engine_version and log.engine_version != info.engine_version:
-        header.append(f"note: the log is from {info.engine} {log.engine_version}; memory accounting changes between "
-                      "versions (e.g. vLLM counts CUDA graphs inside its budget since 0.21)")
-    return "\n".join([*header, *(r.line() for r in rows)])
+def run_check(spec_path: Path, log_path: Path, *, display_name: str | None = None,
+              registry: PluginRegistry | None = None) -> LogCheck:
+    """Predicted vs observed figures for a spec and an engine log, with the replayed settings."""
+    from deployc.api import resolve_spec  # noqa: PLC0415  (avoid an import cycle at module load)
+    from deployc.planner.planner import _search_pool  # noqa: PLC0415
+    from deployc.planner.precision import activation_dtype  # noqa: PLC0415
+    from deployc.planner.workload import workload_shapes  # noqa: PLC0415
+
+    registry = registry or default_registry()
+    log = _read_log(log_path)
+    _, target, _ = resolve_spec(spec_path, registry, display_name)
+    engine = str(log.engine)
+    if engine not in registry.backends:
+        raise SpecError([Diagnostic(rule="DPC105", message=f"the log is from {engine}, which is not installed")])
+    dtype = str(activation_dtype(target.spec, target.model, target.gpu).value)
+    shape = workload_shapes(target.spec)[0]
+    hw = target.spec.hardware
+    search, _, _ = _search_pool(target, registry, engine, dtype, shape, hw.gpus_per_node, hw.nodes)
+    chosen = search.chosen() or search.closest()
+    assert chosen is not None  # noqa: S101  (_search_pool raises when nothing fits)
+    replay = replay_settings(log, target, chosen)
+    replayed = with_logged_precision(search.candidate, log)
+    ev = evaluate_like_the_log(replayed, replay, registry, chosen)
+    rows = tuple(_rows(log, ev))
+    info = registry.info(engine)
+    precision = (f"{replayed.weights.weights_format} weights ({'log' if log.quantization else f'{engine} default'}), "
+                 f"{replayed.kv_dtype} KV cache ({'log' if log.kv_cache_dtype else f'{engine} default'})")
+    settings = ", ".join([*(s.text() for s in (replay.tp, replay.memory_fraction, replay.max_model_len,
+                                                replay.max_num_seqs, replay.max_num_batched_tokens,
+                                                replay.cuda_graphs)), precision])
+    accounting = ev.overheads.engine_version
+    header = [f"{info.engine} log (engine version: {log.engine_version or 'not printed in the log'}); replayed with "
+              f"deployc's {info.engine} {accounting} memory accounting at the run's settings: {settings}"]
+    if log.engine_version and not log.engine_version.lstrip("v").startswith(accounting):
+        header.append(f"note: the log is from {info.engine} {log.engine_version}; deployc models {info.engine} "
+                      f"{accounting}'s memory accounting, which may differ (e.g. vLLM counts CUDA graphs inside its "
+                      "budget since 0.21)")
+    notes = tuple(mismatch_notes(log, target))
+    failed = any(r.outside_tolerance for r in rows)
+    verdict = ("result: a figure is outside its tolerance" if failed else
+               "result: every figure the log states is within its tolerance")
+    text = "\n".join([*header, *notes, *(r.line() for r in rows), verdict])
+    return LogCheck(rows=rows, notes=notes, text=text)
+
+
+def compare(spec_path: Path, log_path: Path, *, display_name: str | None = None,
+            registry: PluginRegistry | None = None) -> list[Comparison]:
+    """Predicted vs observed figures for a spec and an engine log."""
+    return list(run_check(spec_path, log_path, display_name=display_name, registry=registry).rows)
+
+
+def check_log(spec_path: Path, log_path: Path, *, display_name: str | None = None) -> LogCheck:
+    """The comparison as text, with the settings it was made under, and its verdict."""
+    return run_check(spec_path, log_path, display_name=display_name)

@@ -169,8 +169,9 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
 def _cmd_check_log(args: argparse.Namespace) -> int:
     from deployc.checklog import check_log  # noqa: PLC0415
 
-    print(check_log(Path(args.spec), Path(args.log), display_name=args.spec))
-    return ExitCode.OK
+    result = check_log(Path(args.spec), Path(args.log), display_name=args.spec)
+    print(result.text)
+    return ExitCode.INVALID if result.failed else ExitCode.OK  # a figure outside its tolerance
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,6 +38,14 @@ class EngineLog:
     max_model_len: int | None = None
     gpu_memory_utilization: float | None = None
     engine_version: str | None = None
+    max_num_seqs: int | None = None  # vLLM max_num_seqs, SGLang max_running_requests
+    max_num_batched_tokens: int | None = None  # vLLM max_num_batched_tokens, SGLang chunked_prefill_size
+    enforce_eager: bool | None = None  # vLLM enforce_eager, SGLang disable_cuda_graph
+    model: str | None = None  # the served model as the log names it (vLLM `model`, SGLang model_path)
+    architecture: str | None = None  # SGLang's "Load weight end. type=..."
+    free_before_load_gib: float | None = None  # SGLang's "Load weight begin. avail mem=..."
+    quantization: str | None = None  # the engine's --quantization ("none": stated as unset)
+    kv_cache_dtype: str | None = None  # the engine's --kv-cache-dtype ("auto": the model dtype)
 
 
 _VLLM_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -59,6 +67,16 @@ _SGLANG_KV = re.compile(rf"KV Cache is allocated\. #tokens: {_NUM}, K size: {_NU
 _SGLANG_WEIGHTS = re.compile(rf"Load weight end\..*mem usage={_NUM} GB")
 _SGLANG_GRAPH = re.compile(rf"Capture cuda graph end\..*mem usage={_NUM} GB")
 _SGLANG_TOKENS = re.compile(rf"max_total_num_tokens={_NUM}")
+_SGLANG_BEGIN = re.compile(rf"Load weight begin\..*avail mem={_NUM} GB")
+_SGLANG_TYPE = re.compile(r"Load weight end\. type=([A-Za-z0-9_]+)")
+_SGLANG_ARG = re.compile(r"\b(tp_size|mem_fraction_static|chunked_prefill_size|context_length|context_len|"
+                         r"max_running_requests|model_path|disable_cuda_graph|quantization|kv_cache_dtype)=('[^']*'|[^,)\s]+)")
+# SGLang server-arg names to EngineLog fields (server_args=ServerArgs(...) and the max_total_num_tokens line)
+_SGLANG_FIELDS = {"tp_size": "tensor_parallel_size", "mem_fraction_static": "gpu_memory_utilization",
+                  "chunked_prefill_size": "max_num_batched_tokens", "context_length": "max_model_len",
+                  "context_len": "max_model_len", "max_running_requests": "max_num_seqs", "model_path": "model",
+                  "disable_cuda_graph": "enforce_eager", "quantization": "quantization",
+                  "kv_cache_dtype": "kv_cache_dtype"}
 
 
 def _vllm_args(line: str, log: EngineLog) -> EngineLog:
@@ -69,10 +87,43 @@ def _vllm_args(line: str, log: EngineLog) -> EngineLog:
         args = ast.literal_eval(match.group(1))
     except (ValueError, SyntaxError):
         return log
-    # vLLM prints only the arguments that differ from their defaults: no tensor_parallel_size means 1.
+    # vLLM prints only the arguments that differ from their defaults: no tensor_parallel_size means 1; the
+    # others left out are the engine's defaults at its version and GPU (deployc.checklog fills them in).
     return evolve(log, tensor_parallel_size=args.get("tensor_parallel_size", 1),
                   max_model_len=args.get("max_model_len", log.max_model_len),
-                  gpu_memory_utilization=args.get("gpu_memory_utilization", log.gpu_memory_utilization))
+                  gpu_memory_utilization=args.get("gpu_memory_utilization", log.gpu_memory_utilization),
+                  max_num_seqs=args.get("max_num_seqs", log.max_num_seqs),
+                  max_num_batched_tokens=args.get("max_num_batched_tokens", log.max_num_batched_tokens),
+                  enforce_eager=args.get("enforce_eager", log.enforce_eager),
+                  quantization=args.get("quantization", log.quantization),
+                  kv_cache_dtype=args.get("kv_cache_dtype", log.kv_cache_dtype),
+                  model=str(args.get("model", args.get("model_tag", log.model) or "")) or None)
+
+
+def _sglang_args(line: str, log: EngineLog) -> EngineLog:
+    """``server_args=ServerArgs(...)`` and the ``max_total_num_tokens=..., context_len=...`` summary line."""
+    if "server_args=" not in line and "max_total_num_tokens=" not in line:
+        return log
+    values: dict[str, object] = {}
+    for key, raw in _SGLANG_ARG.findall(line):
+        field = _SGLANG_FIELDS[key]
+        text = raw.strip("'")
+        if raw == "None":
+            if field == "quantization":
+                values[field] = "none"
+            continue
+        if field in ("model", "quantization", "kv_cache_dtype"):
+            values[field] = text
+        elif field == "enforce_eager":
+            values[field] = text == "True"
+        elif field == "gpu_memory_utilization":
+            values[field] = float(text)
+        else:
+            try:
+                values[field] = int(text)
+            except ValueError:
+                continue
+    return evolve(log, engine="sglang", **values) if values else log  # type: ignore[arg-type]
 
 
 def _sglang(line: str, log: EngineLog) -> EngineLog:
@@ -80,12 +131,16 @@ def _sglang(line: str, log: EngineLog) -> EngineLog:
         return evolve(log, engine="sglang", kv_tokens=int(_f(m.group(1))),
                       available_kv_gib=round(_f(m.group(2)) + _f(m.group(3)), 4))
     if m := _SGLANG_WEIGHTS.search(line):
-        return evolve(log, engine="sglang", weights_gib=_f(m.group(1)))
+        kind = _SGLANG_TYPE.search(line)
+        return evolve(log, engine="sglang", weights_gib=_f(m.group(1)),
+                      architecture=kind.group(1) if kind else log.architecture)
     if m := _SGLANG_GRAPH.search(line):
         return evolve(log, engine="sglang", cuda_graph_gib=_f(m.group(1)))
     if m := _SGLANG_TOKENS.search(line):
-        return evolve(log, engine="sglang", kv_tokens=log.kv_tokens or int(_f(m.group(1))))
-    return log
+        return _sglang_args(line, evolve(log, engine="sglang", kv_tokens=log.kv_tokens or int(_f(m.group(1)))))
+    if m := _SGLANG_BEGIN.search(line):
+        return evolve(log, engine="sglang", free_before_load_gib=_f(m.group(1)))
+    return _sglang_args(line, log)
 
 
 def parse_engine_log(lines: Iterable[str]) -> EngineLog:

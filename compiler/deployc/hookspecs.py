@@ -71,7 +71,9 @@ def deployc_runtime_overheads(backend: str, query: OverheadQuery) -> RuntimeOver
     the parallelism search: keep it cheap.
 
     :param backend: the backend name being asked about.
-    :param query: model dimensions, GPU, TP/PP, token budget, max sequences, graphs on/off.
+    :param query: model dimensions, GPU, TP/PP, token budget, max sequences, graphs on/off, and the
+        engine version to answer for (None: the pinned one; ``deployc check-log`` passes the version a
+        log names, and a backend that knows that version's accounting uses it).
 
     .. versionadded:: 0.1
     """

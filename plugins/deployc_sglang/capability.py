@@ -13,6 +13,10 @@ method below its minimum (``model_loader/loader.py``: "Minimum capability: ... C
   GPTQ-Marlin 80.  ``mxfp4.py``: 80.  ``w8a8_int8.py``: 75 (INT8 needs a W8A8 checkpoint).
 - BF16 and the FlashInfer / FlashAttention attention backends need compute capability 8.0;
   an FP8 KV cache (``--kv-cache-dtype fp8_e4m3``) is dequantized inside attention on Ampere.
+- Turing (7.5) is refused outright, whatever the precision: the prebuilt ``sgl-kernel`` wheels of
+  0.5.23 carry no sm_75 images for some of the ops every model runs ("no kernel image is available
+  for execution on the device", sgl-project/sglang#38515 and #24224), so a T4 server stops at the
+  first forward pass even where the loader's minimum capability (AWQ 75, GPTQ 60) lets it start.
 """
 
 from __future__ import annotations
@@ -149,6 +153,10 @@ def capability(target: Target, weights_format: str, kv_cache_dtype: str) -> Capa
     if cc is None or str(getattr(gpu, "vendor", "NVIDIA")).upper() != "NVIDIA":
         return _no(f"the {_V} backend plans NVIDIA and AMD GPUs; {gpu.name} is neither", "use vllm")
     pair = (cc[0], cc[1])
+    if pair < AMPERE:
+        return _no(f"{_V}'s prebuilt kernels (sgl-kernel) have no sm_{cc[0]}{cc[1]} images for some ops every model "
+                   f"runs (sgl-project/sglang#38515, #24224); {gpu.name} has {_where(pair)}",
+                   "use vllm (runs AWQ and GPTQ on Turing through Marlin)")
     weights = weights_capability(pair, weights_format, target.model.checkpoint_quant is not None)
     kv = kv_capability(pair, kv_cache_dtype)
     for verdict in (weights, kv):

@@ -16,8 +16,10 @@ from attrs import frozen
 from deployc.backend import FlagReason
 from deployc.emitters import EnvRef, Word
 from deployc.emitters.shell import ArgGroup
+from deployc_sglang import ENGINE_VERSION
 from deployc_sglang.options import SglangOptions
 from deployc_sglang.overheads import decode_graph_max_bs
+from deployc_sglang.parsers import agent_parsers
 from deployc_sglang.placement import Server
 from deployc_sglang.rocm import AITER_SCALE, AITER_SCALE_ABOVE_TOKENS, aiter_scales_fraction
 
@@ -30,6 +32,14 @@ LAUNCH = ("python3", "-m", "sglang.launch_server")
 DIST_PORT = 50000  # --dist-init-addr port on node-0 (any free port; the same on every node)
 DIST_INIT_ADDR = EnvRef("SGLANG_DIST_INIT_ADDR", required=False)  # set by the node scripts from SGLANG_HEAD_ADDR
 NODE_FLAGS = frozenset({"--nnodes", "--node-rank", "--dist-init-addr"})
+# Flags deployc derives from the plan (any spelling of the same option counts): extra_args may not repeat them.
+OWNED_FLAGS = frozenset({
+    "--model-path", "--revision", "--served-model-name", "--host", "--port", "--tp-size", "--pp-size", "--dp-size",
+    "--attn-dp-size", "--enable-dp-attention", "--ep-size", "--context-length", "--mem-fraction-static",
+    "--max-running-requests", "--chunked-prefill-size", "--max-prefill-tokens", "--schedule-policy",
+    "--disable-radix-cache", "--kv-cache-dtype", "--quantization", "--dtype", "--cuda-graph-max-bs-decode",
+    "--cuda-graph-backend-decode", "--cuda-graph-backend-prefill", "--disable-cuda-graph",
+    "--disable-custom-all-reduce", "--trust-remote-code", *NODE_FLAGS})
 # SGLang's --quantization name for a planner quantization value (choices of the 0.5.23 manifest)
 QUANTIZATION = {"fp8": "fp8", "awq": "awq", "gptq": "gptq", "int8": "w8a8_int8", "mxfp4": "mxfp4",
                 "nvfp4": "modelopt_fp4"}
@@ -181,6 +191,21 @@ def _runtime(b: _Builder, plan: Plan, pool: PoolPlan) -> None:
         b.add(("--disable-custom-all-reduce",), "NCCL all-reduce instead of the custom kernel", "custom_all_reduce")
 
 
+def _agent(b: _Builder, plan: Plan) -> None:
+    if plan.target.spec.workload.kind != "agent":
+        return
+    parsers = agent_parsers(plan.target.model.family, plan.target.spec.model.id)
+    if parsers is None:
+        return
+    if parsers.tool:
+        b.add(("--tool-call-parser", parsers.tool),
+              f"agent workload: tool calls in the model's format ({parsers.model}) come back as OpenAI tool_calls "
+              "instead of plain text")
+    if parsers.reasoning:
+        b.add(("--reasoning-parser", parsers.reasoning),
+              f"a reasoning model: its thinking goes to reasoning_content, not into the answer ({parsers.model})")
+
+
 def launch_command(plan: Plan, server: Server, options: SglangOptions, role: NodeRole | None = None) -> LaunchCommand:
     """The full argv of one server on one node."""
     role = role or NodeRole()
@@ -203,12 +228,34 @@ def launch_command(plan: Plan, server: Server, options: SglangOptions, role: Nod
         b.add(("--trust-remote-code",), "the spec allows the model repository's own code (model.trust_remote_code)")
     b.add(("--enable-metrics",), "Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml); SGLang serves "
           "none without it")
+    _agent(b, plan)
     if role.nnodes > 1:
         b.add(("--nnodes", str(role.nnodes)), f"one server across {role.nnodes} nodes")
         b.add(("--node-rank", str(role.rank)), "this node's rank (0 serves the API)")
         b.add(("--dist-init-addr", DIST_INIT_ADDR),
               f"node-0's address and port {DIST_PORT} for torch.distributed rendezvous (open it between the nodes)")
+    for words in extra_words(options.extra_args):
+        b.argv += words
+        b.groups.append(ArgGroup(words=words, why="from [backends.sglang] extra_args"))
+        b.flags.append(FlagReason(flag=words[0], value=" ".join(words[1:]) or None,
+                                  reason="passed through from [backends.sglang] extra_args (checked against the "
+                                         f"SGLang {ENGINE_VERSION} flag set)"))
     return LaunchCommand(argv=tuple(b.argv), groups=tuple(b.groups), flags=tuple(b.flags))
+
+
+def extra_words(extra_args: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """``[backends.sglang] extra_args`` as flag + values groups, ``--flag=value`` split in two words."""
+    words: list[str] = []
+    for arg in extra_args:
+        flag, eq, value = arg.partition("=")
+        words += [flag, value] if arg.startswith("--") and eq else [arg]
+    groups: list[list[str]] = []
+    for word in words:
+        if (word.startswith("-") and not word.lstrip("-").replace(".", "").isdigit()) or not groups:
+            groups.append([word])
+        else:
+            groups[-1].append(word)
+    return [tuple(g) for g in groups]
 
 
 def _yaml_value(values: list[str]) -> Any:

@@ -29,7 +29,7 @@ from deployc.emitters.kubernetes import (
 )
 from deployc.emitters.monitoring import EngineMetrics
 from deployc.emitters.nccl import nccl_env
-from deployc.emitters.rocm import K8S_GPU_RESOURCE, rccl_env
+from deployc.emitters.rocm import K8S_GPU_RESOURCE
 from deployc_sglang import ENGINE, ENGINE_VERSION
 from deployc_sglang.command import DIST_INIT_ADDR, DIST_PORT, LAUNCH, NodeRole, launch_command
 from deployc_sglang.options import SglangOptions
@@ -104,8 +104,7 @@ def _documents(plan: Plan, server: Server, options: SglangOptions) -> list[dict[
         env = (*((v.name, v.value) for v in nccl_env(hw.network, hw.network_interface, hw.ib_hcas)),
                (DIST_INIT_ADDR.name, f"$(LWS_LEADER_ADDRESS):{DIST_PORT}"))
     gpu = plan.target.gpu
-    if gpu.is_amd:  # as in run.sh: RCCL's RoCE settings across nodes, AITER on (the device plugin picks the GPUs)
-        env += tuple((v.name, v.value) for v in rccl_env(hw.network if nodes > 1 else "none"))
+    if gpu.is_amd:  # as in run.sh: AITER on (the device plugin picks the GPUs; RCCL reads the NCCL_* above)
         env += tuple((name, value) for name, value, _why in rocm_env(gpu))
 
     def pod(container: str, head: bool) -> ContainerInput:

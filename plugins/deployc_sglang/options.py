@@ -6,6 +6,7 @@ from typing import Any
 
 from attrs import frozen
 
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 SCHEDULE_POLICIES = ("lpm", "random", "fcfs", "dfs-weight", "lof", "priority", "routing-key", "hrrn",
                      "shortest-prefill-first")  # --schedule-policy choices, SGLang 0.5.23 manifest
 
@@ -14,6 +15,14 @@ OPTIONS_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "description": "Options of the SGLang backend.",
     "properties": {
+        "extra_args": {
+            "type": "array", "maxItems": 64,
+            "items": {"type": "string", "minLength": 1, "maxLength": 4096, "pattern": PRINTABLE},
+            "description": "Extra `python3 -m sglang.launch_server` arguments appended after deployc's, one flag or "
+                           "value per item (`[\"--log-level\", \"debug\"]`; `--flag=value` is split in two). Each "
+                           "is checked against SGLang's pinned flag set; flags deployc sets from the plan are refused "
+                           "(change the spec instead).",
+        },
         "shm_size_gib": {
             "type": "number", "exclusiveMinimum": 0, "maximum": 4096,
             "description": "Give containers a /dev/shm of this size instead of sharing the host's IPC namespace "
@@ -32,6 +41,7 @@ OPTIONS_SCHEMA: dict[str, Any] = {
 class SglangOptions:
     """The validated ``[backends.sglang]`` table with its defaults."""
 
+    extra_args: tuple[str, ...] = ()
     shm_size_gib: float | None = None
     schedule_policy: str | None = None
 
@@ -39,4 +49,5 @@ class SglangOptions:
 def parse_options(raw: dict[str, Any] | None) -> SglangOptions:
     """Structure the (already schema-validated) table."""
     raw = raw or {}
-    return SglangOptions(shm_size_gib=raw.get("shm_size_gib"), schedule_policy=raw.get("schedule_policy"))
+    return SglangOptions(extra_args=tuple(raw.get("extra_args", ())), shm_size_gib=raw.get("shm_size_gib"),
+                         schedule_policy=raw.get("schedule_policy"))

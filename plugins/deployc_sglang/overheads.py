@@ -15,8 +15,9 @@ at TP ≥ 4; 35-60 GiB: 32 or 160; 60-160 GiB: 256 or 512; larger: 512), capped 
 ``--max-running-requests``, and prefill graph buckets (breakable prefill graphs are the CUDA
 default, ``model_executor/cuda_graph_config.default_prefill_backend``) from
 ``cuda_graph_hook.generate_prefill_cuda_graph_batch_sizes`` up to the chunk size.
-deployc never asks for more than that default: the plan's fraction is the smaller of it and
-what the memory plan leaves.
+deployc passes its own chunk and graph sizes, so its cap is that rule applied to them (no
+10 GiB floor, which stands for SGLang's larger defaults); the plan's fraction is the smaller of
+the cap and what the memory plan leaves.
 """
 
 from __future__ import annotations
@@ -78,17 +79,31 @@ def default_chunked_prefill_size(gpu_memory_bytes: int) -> int:
 
 
 def default_mem_fraction_static(query: OverheadQuery) -> float:
-    """What SGLang 0.5.23 chooses for ``--mem-fraction-static`` when it is not given.
+    """What SGLang 0.5.23 chooses for ``--mem-fraction-static`` when nothing else is set.
 
-    The activation term uses SGLang's own default chunk for the GPU class (what it would run with
-    when nothing is set); deployc's activation estimate for the plan's real chunk is separate
-    (:func:`activation_bytes`), and the planner keeps the smaller fraction.
+    SGLang's own rule, with SGLang's default chunk for the GPU class and its 10 GiB floor on GPUs
+    above 60 GiB (both stand for the larger chunks and graph batches SGLang runs by default).
     """
+    return _fraction_after_reserve(query, default_chunked_prefill_size(query.gpu_memory_bytes), floor=True)
+
+
+def emitted_mem_fraction_cap(query: OverheadQuery) -> float:
+    """SGLang's reserve rule applied to the chunk and CUDA-graph sizes deployc emits (the planner's cap).
+
+    deployc passes ``--chunked-prefill-size`` and ``--cuda-graph-max-bs-decode`` itself, so the reserve
+    follows those sizes, not SGLang's defaults for larger ones, and the 10 GiB floor that stands for
+    those defaults does not apply: gpt-oss-120b on one H100 (chunk 2,048, decode graphs to batch 28)
+    otherwise leaves about 11 GiB unused.  The planner keeps the smaller of this and what its own
+    activation, graph and NCCL estimates leave.
+    """
+    return _fraction_after_reserve(query, query.max_num_batched_tokens, floor=False)
+
+
+def _fraction_after_reserve(query: OverheadQuery, chunk: int, *, floor: bool) -> float:
     gpu_mib = query.gpu_memory_bytes / MIB
-    chunk = default_chunked_prefill_size(query.gpu_memory_bytes)
     reserved = 512 + 1.5 * max(chunk, 2048) + 1024 * query.tp * query.pp / 8
     reserved += graph_reserve_mib(query)
-    if gpu_mib > 60 * 1024:
+    if floor and gpu_mib > 60 * 1024:
         reserved = max(reserved, 10 * 1024)
     return round((gpu_mib - reserved) / gpu_mib, 3)
 
@@ -125,13 +140,16 @@ def runtime_overheads(query: OverheadQuery) -> RuntimeOverheads:
     """The overheads of one candidate layout, with the assumptions behind each number."""
     graphs = cuda_graph_bytes(query)
     default = default_mem_fraction_static(query)
+    cap = emitted_mem_fraction_cap(query)
     scaled = aiter_scales_fraction(query.gpu_vendor.upper() == "AMD", query.max_model_len)
-    if scaled:  # SGLang takes 0.85 of the fraction for AITER's attention workspace; plan within what it keeps
-        default = round(default * AITER_SCALE, 3)
+    # SGLang takes 0.85 of the fraction for AITER's attention workspace: plan within what it keeps of the cap
+    planned = round(cap * AITER_SCALE, 3) if scaled else cap
     decode = decode_graph_max_bs(query.gpu_memory_bytes, query.tp, query.max_num_seqs)
     assumptions = (
-        f"SGLang {ENGINE_VERSION} mem_fraction_static = (weights + KV pool) / total memory; its own default for this "
-        f"layout is {default:.3f} (memory_hook.handle_gpu_memory_settings), and deployc never asks for more",
+        f"SGLang {ENGINE_VERSION} mem_fraction_static = (weights + KV pool) / total memory; deployc asks for at most "
+        f"{cap:.3f}, SGLang's reserve rule (memory_hook.handle_gpu_memory_settings) applied to the emitted "
+        f"{query.max_num_batched_tokens:,}-token chunk and decode graphs up to batch {decode} "
+        f"(SGLang's own default, for its larger default sizes, would be {default:.3f})",
         f"SGLang activations {activation_bytes(query) / GIB:.2f} GiB: a {query.max_num_batched_tokens:,}-token "
         "prefill chunk, last-token logits per running request, 512 MiB attention metadata",
         (f"SGLang CUDA graphs {graphs / GIB:.2f} GiB outside mem_fraction_static: decode graphs up to batch {decode} "
@@ -143,7 +161,8 @@ def runtime_overheads(query: OverheadQuery) -> RuntimeOverheads:
         "SGLang KV pool is token-granular (page size 1, --page-size unset)",
     ) + ((f"SGLang on ROCm with AITER attention and a {query.max_model_len:,}-token context multiplies "
           f"mem_fraction_static by {AITER_SCALE} (attention_hook.py, room for AITER's workspace): the plan's fraction "
-          "stays within the scaled default, and the emitted flag is divided by it so the engine ends at the plan's",)
+          f"stays within {planned:.3f} ({AITER_SCALE} × {cap:.3f}), and the emitted flag is divided by {AITER_SCALE} "
+          "so the engine ends at the plan's",)
          if scaled else ())
     return RuntimeOverheads(
         engine_version=ENGINE_VERSION,
@@ -152,7 +171,7 @@ def runtime_overheads(query: OverheadQuery) -> RuntimeOverheads:
         cuda_graph_in_budget=False,
         non_torch_bytes=non_torch_bytes(query.tp, query.pp),
         memory_fraction_kind="weights_and_kv",
-        default_memory_fraction=default,
+        default_memory_fraction=planned,
         kv_block_size_tokens=KV_PAGE_TOKENS,
         assumptions=assumptions,
     )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from deployc.emitters import EnvRef
 from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
 from deployc.emitters.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
-from deployc.emitters.rocm import RCCL_TESTS, rccl_env
+from deployc.emitters.rocm import RCCL_TESTS
 from deployc.emitters.shell import ScriptBuilder, group
 from deployc_sglang import ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_sglang.command import DIST_PORT, LAUNCH, NodeRole, launch_command
@@ -53,7 +53,6 @@ def docker_run(plan: Plan, server: Server, options: SglangOptions, rank: int) ->
         if multi else ()
     amd = plan.target.gpu.is_amd
     if amd:
-        env += tuple((v.name, v.value, v.why) for v in rccl_env(hw.network if multi else "none"))
         env += rocm_env(plan.target.gpu)
     rdma = multi and hw.network.startswith(("ib-", "roce-"))
     shm = f"{options.shm_size_gib:g}g" if options.shm_size_gib else None
@@ -169,8 +168,7 @@ def preflight_script(plan: Plan, servers: tuple[Server, ...]) -> str:
     script.raw('log="$(mktemp)"')
     lines = all_reduce_perf_lines(AllReduceTest(gpus_per_node=hw.gpus_per_node, nodes=total),
                                   EnvRef("hosts", required=False),
-                                  [*nccl_env(hw.network, hw.network_interface, hw.ib_hcas),
-                                   *(rccl_env(hw.network) if amd else [])], hw.network_interface,
+                                  nccl_env(hw.network, hw.network_interface, hw.ib_hcas), hw.network_interface,
                                   binary=EnvRef("ALL_REDUCE_PERF", required=False))
     script.comment("One rank per GPU; the same NCCL settings the node scripts give SGLang.")
     script.command([group(*line) for line in lines], explain=False, suffix=' | tee "$log"')

@@ -15,6 +15,7 @@ from deployc_vllm.command import OWNED_FLAGS, NodeRole, serve_command
 from deployc_vllm.container import image_note, node_role
 from deployc_vllm.flags import check_argv, load_manifest
 from deployc_vllm.options import VllmOptions, parse_options
+from deployc_vllm.parsers import agent_parsers
 from deployc_vllm.placement import PlacementError, place
 from deployc_vllm.rocm import vendor_mismatches
 
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
     from deployc.planner.types import PoolPlan
 
 RULE = "DPC402"
+GIB = 1 << 30
+# What a vLLM worker holds before its start-up snapshot: the CUDA context (about 0.5 GiB for a PyTorch process on
+# Ampere/Hopper, nvidia-smi after torch.cuda.init()) plus NCCL communicator and cuBLAS handle buffers, which
+# Worker.init_device creates BEFORE the snapshot (vllm/v1/worker/gpu_worker.py, 0.33.0).
+STARTUP_HEADROOM_BYTES = GIB
 EXTRA_ARGS_KEY = "backends.vllm.extra_args"
 # The [plan] key that pins what each planned flag carries (spec language, docs/spec.md).
 PLAN_KEYS = {
@@ -42,6 +48,32 @@ def _error(plan: Plan, message: str, hint: str | None = None, key: str | None = 
                       hint=hint)
 
 
+def _startup_memory(plan: Plan, fraction: float, where: str) -> list[Diagnostic]:
+    """vLLM's start-up check: fraction × TOTAL memory must be free once its own CUDA context exists."""
+    total = plan.target.gpu.memory_bytes
+    reserved = plan.target.reserved_memory_bytes
+    requested = fraction * total
+    free = total - reserved
+    said = (f"vLLM {ENGINE_VERSION} requests gpu_memory_utilization × total = {requested / GIB:.1f} GiB at start-up "
+            "and refuses to start unless that much is free once its CUDA context, NCCL and cuBLAS buffers exist "
+            "(request_memory, vllm/v1/worker/utils.py); memory other processes hold is not subtracted from the "
+            "request")
+    if requested > free:
+        return [_error(plan, f"{where}{said}: with reserved_memory_gib = {reserved / GIB:g}, only "
+                             f"{free / GIB:.1f} GiB is free, so vLLM stops with \"Free memory on device ... is less "
+                             "than desired GPU memory utilization\" (USER-PAINS #11)",
+                       key="hardware.reserved_memory_gib", hint="lower the fraction below (total − reserved) / total")]
+    if reserved and free - requested < STARTUP_HEADROOM_BYTES:
+        return [_error(plan, f"{where}{said}: with reserved_memory_gib = {reserved / GIB:g}, "
+                             f"{(free - requested) / GIB:.2f} GiB is left for them, less than the "
+                             f"{STARTUP_HEADROOM_BYTES / GIB:g} GiB they take, so start-up fails if the other "
+                             "processes hold what the spec says", key="hardware.reserved_memory_gib",
+                       severity=Severity.WARNING,
+                       hint="free the GPU memory other processes hold, or raise reserved_memory_gib to what they hold "
+                            f"plus {STARTUP_HEADROOM_BYTES / GIB:g} GiB so the plan asks for less")]
+    return []
+
+
 def _pool_checks(plan: Plan, pool: PoolPlan) -> list[Diagnostic]:
     k = pool.knobs
     where = f"pool {pool.name!r}: " if len(plan.pools) > 1 else ""
@@ -56,13 +88,7 @@ def _pool_checks(plan: Plan, pool: PoolPlan) -> list[Diagnostic]:
                           hint=f"raise the token budget to at least {k.max_num_seqs:,}"))
     if not 0 < k.memory_fraction <= 1:
         out.append(_error(plan, f"{where}gpu_memory_utilization {k.memory_fraction} is outside (0, 1]"))
-    total = plan.target.gpu.memory_bytes
-    free = total - plan.target.reserved_memory_bytes
-    if k.memory_fraction * total > free:
-        out.append(_error(plan, f"{where}gpu_memory_utilization {k.memory_fraction:.4f} asks for "
-                                f"{k.memory_fraction * total / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB is free "
-                                "(vLLM's fraction is of total memory; other processes hold the rest, USER-PAINS #11)",
-                          hint="lower the fraction below (total − reserved) / total"))
+    out += _startup_memory(plan, k.memory_fraction, where)
     if k.kv_cache_dtype in ("float16", "bfloat16") and k.kv_cache_dtype != k.dtype:
         out.append(_error(plan, f"{where}a {k.kv_cache_dtype} KV cache with {k.dtype} activations: vLLM "
                                 f"{ENGINE_VERSION} requires a 16-bit KV cache to match the model dtype"))
@@ -153,6 +179,19 @@ def _option_warnings(plan: Plan, options: VllmOptions) -> list[Diagnostic]:
     return out
 
 
+def _agent_warning(plan: Plan, extra_args: tuple[str, ...]) -> list[Diagnostic]:
+    spec = plan.target.spec
+    if spec.workload.kind != "agent" or any(a.partition("=")[0] == "--tool-call-parser" for a in extra_args):
+        return []
+    if agent_parsers(plan.target.model.family, spec.model.id) is not None:
+        return []
+    return [_error(plan, f"an agent workload, but deployc knows no vLLM tool-call parser for {spec.model.id}: "
+                          "tool calls come back as plain text in the answer", key="workload.kind",
+                    severity=Severity.WARNING,
+                    hint='name the model\'s parser in [backends.vllm] extra_args, e.g. '
+                         '["--enable-auto-tool-choice", "--tool-call-parser", "hermes"]')]
+
+
 def check_plan(plan: Plan) -> list[Diagnostic]:
     """Every problem vLLM 0.33.0 would have with this plan."""
     options = parse_options(plan.target.spec.backends.get("vllm"))
@@ -163,4 +202,5 @@ def check_plan(plan: Plan) -> list[Diagnostic]:
     words = _word_checks(plan)
     diagnostics += words or _argv_checks(plan, options)  # a flag-like value would be reported twice
     diagnostics += _option_warnings(plan, options)
+    diagnostics += _agent_warning(plan, options.extra_args)
     return diagnostics

@@ -19,6 +19,7 @@ from deployc.emitters.shell import ArgGroup
 from deployc.planner.decisions import Decision
 from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.options import VllmOptions
+from deployc_vllm.parsers import agent_parsers
 from deployc_vllm.placement import PlacementError, Server, local_dp
 
 if TYPE_CHECKING:
@@ -125,7 +126,9 @@ def _parallel(b: _Builder, server: Server) -> None:
     if server.engine_dp > 1:
         b.add(("--data-parallel-size", str(server.engine_dp)),
               f"{label}: {server.engine_dp} data-parallel ranks inside one engine, so the experts can be sharded "
-              "across them", "parallelism")
+              "across them" if layout.ep > 1 else
+              f"{label}: {server.engine_dp} replicas on this host as one engine: vLLM's API server spreads the "
+              "requests over them behind one port", "parallelism")
     if layout.ep > 1:
         b.add(("--enable-expert-parallel",), f"{label}: MoE experts sharded across GPUs instead of split by TP",
               "parallelism")
@@ -134,7 +137,8 @@ def _parallel(b: _Builder, server: Server) -> None:
 def _memory(b: _Builder, pool: PoolPlan, reserved_bytes: int) -> None:
     knobs = pool.knobs
     b.add(("--max-model-len", str(knobs.max_model_len)), "the longest request the plan serves", "max_model_len")
-    held = f"; {reserved_bytes / GIB:g} GiB held by other processes is left out" if reserved_bytes else ""
+    held = (f"; the {reserved_bytes / GIB:g} GiB other processes hold must stay outside it, free when vLLM starts"
+            if reserved_bytes else "")
     b.add(("--gpu-memory-utilization", format_fraction(knobs.memory_fraction)),
           f"{knobs.memory_fraction:.4f} of the GPU's memory for weights, activations, CUDA graphs and KV cache",
           "memory_fraction", "gpu_memory_utilization",
@@ -209,6 +213,23 @@ def _multi_node(b: _Builder, server: Server, role: NodeRole, options: VllmOption
         b.add(("--headless",), "a worker node: runs GPU workers only, the head serves the API")
 
 
+def _agent(b: _Builder, plan: Plan) -> None:
+    if plan.target.spec.workload.kind != "agent":
+        return
+    parsers = agent_parsers(plan.target.model.family, plan.target.spec.model.id)
+    if parsers is None:
+        return
+    if parsers.tool:
+        b.add(("--enable-auto-tool-choice",), "agent workload: the model may decide to call a tool "
+              "(tool_choice \"auto\"); vLLM refuses such requests without it")
+        b.add(("--tool-call-parser", parsers.tool),
+              f"agent workload: tool calls in the model's format ({parsers.model}) come back as OpenAI tool_calls "
+              "instead of plain text")
+    if parsers.reasoning:
+        b.add(("--reasoning-parser", parsers.reasoning),
+              f"a reasoning model: its thinking goes to reasoning_content, not into the answer ({parsers.model})")
+
+
 def serve_command(plan: Plan, server: Server, options: VllmOptions, role: NodeRole | None = None) -> ServeCommand:
     """The full argv of one server on one node."""
     role = role or NodeRole()
@@ -228,6 +249,7 @@ def serve_command(plan: Plan, server: Server, options: VllmOptions, role: NodeRo
     _runtime(b, server, options)
     if spec.model.trust_remote_code:
         b.add(("--trust-remote-code",), "the spec allows the model repository's own code (model.trust_remote_code)")
+    _agent(b, plan)
     _multi_node(b, server, role, options)
     for words in split_flags(options.extra_args):
         b.argv += words

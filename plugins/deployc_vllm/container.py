@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from deployc.emitters import EnvRef, Word
 from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck
 from deployc.emitters.nccl import nccl_env
-from deployc.emitters.rocm import rccl_env
 from deployc_vllm import ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_vllm.command import HEAD_ADDR, NodeRole
 from deployc_vllm.options import VllmOptions
@@ -21,6 +20,9 @@ if TYPE_CHECKING:
     from deployc.planner.plan import Plan
 
 HF_TOKEN = "HF_TOKEN"  # noqa: S105  (the variable's name; its value is never written)
+HOST_IP = EnvRef("VLLM_HOST_IP", "set VLLM_HOST_IP to this node address on the network the nodes share")
+HOST_IP_WHY = ("the address vLLM advertises to the other nodes (vllm.utils get_ip() reads VLLM_HOST_IP before "
+               "falling back to the default route's address)")
 RAY_PORT = 6379
 # "$@" hands the serve argv to vLLM without a second round of shell parsing.
 RAY_HEAD = f'ray start --head --port={RAY_PORT} --disable-usage-stats && exec vllm serve "$@"'
@@ -77,7 +79,7 @@ def docker_run(plan: Plan, server: Server, options: VllmOptions, role: NodeRole)
         if multi else ()
     amd = plan.target.gpu.is_amd
     if amd:
-        env += tuple((v.name, v.value, v.why) for v in rccl_env(network)) + rocm_env(plan.target.gpu)
+        env += rocm_env(plan.target.gpu)  # RCCL reads the NCCL_* variables above, RoCE's GID index included
     rdma = multi and network.startswith(("ib-", "roce-"))
     shm, shm_why = _shm(options)
     entrypoint, _ = launch(server, role, options, ())
@@ -94,7 +96,8 @@ def docker_run(plan: Plan, server: Server, options: VllmOptions, role: NodeRole)
         volumes=((spec.operations.model_cache, HF_CACHE_IN_CONTAINER,
                   "the host's Hugging Face cache: weights download once and survive restarts"),),
         env_passthrough=((HF_TOKEN, "the Hugging Face token, passed by name from this shell's environment; its "
-                                    "value is never written into this file"),),
+                                    "value is never written into this file"),
+                         *(((HOST_IP.name, HOST_IP_WHY),) if multi else ())),
         env=env,
         devices=(("/dev/infiniband", "the RDMA devices, for NCCL's InfiniBand/RoCE transport"),) if rdma else (),
         ulimits=(("memlock=-1", "RDMA registers (pins) GPU and host buffers; the default limit breaks it"),)

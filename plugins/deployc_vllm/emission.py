@@ -10,7 +10,7 @@ from deployc_vllm import ENGINE_VERSION, IMAGE_TAG
 from deployc_vllm.bench import bench_script
 from deployc_vllm.command import NodeRole, serve_command
 from deployc_vllm.container import image_ref, node_role
-from deployc_vllm.manifests import compose_yaml, kubernetes_files
+from deployc_vllm.manifests import compose_yaml, kubernetes_files, rdma_in_pods, tcp_note
 from deployc_vllm.monitoring import monitoring_markdown, prometheus_rules
 from deployc_vllm.options import VllmOptions, parse_options
 from deployc_vllm.placement import Server, engine_data_parallel, nodes_used, place
@@ -58,18 +58,38 @@ def _decisions(plan: Plan, servers: tuple[Server, ...], options: VllmOptions) ->
     for pool in plan.pools:
         if pool.layout.dp <= 1:
             continue
-        inside = engine_data_parallel(pool)
-        out.append(Decision(
-            id=f"vllm.data_parallel.{pool.name}", value="one engine (--data-parallel-size)" if inside else
-            "separate servers", rule="DPC402",
-            reason=("expert parallelism shards the MoE experts across the data-parallel ranks, which must be one "
-                    "engine" if inside else
-                    f"{pool.layout.dp} independent servers (own GPUs, own port): one crash or restart takes out one "
-                    "replica, and any load balancer (or a Kubernetes Service) spreads the requests"),
-            numbers=(Quantity("replicas", pool.layout.dp, ""),),
-            rejected=(Alternative("separate servers" if inside else "--data-parallel-size",
-                                  "experts could not be sharded across replicas" if inside else
-                                  "one engine process for all replicas: a failure restarts them all"),)))
+        engines = [s for s in servers if s.pool is pool]
+        if engine_data_parallel(pool):
+            value, reason = "one engine (--data-parallel-size)", (
+                "expert parallelism shards the MoE experts across the data-parallel ranks, which must be one engine")
+            rejected = Alternative("separate servers", "experts could not be sharded across replicas")
+        elif all(s.engine_dp == 1 for s in engines):
+            value, reason = "one server per replica", (
+                f"each replica needs {pool.layout.tp * pool.layout.pp} GPUs, a whole host or more: one engine per "
+                "replica, each host serving on its own address")
+            rejected = Alternative("--data-parallel-size", "replicas on different hosts")
+        else:
+            value, reason = "one engine per host (--data-parallel-size)", (
+                "the replicas on a host are one vLLM engine with --data-parallel-size: its API server spreads the "
+                "requests over the data-parallel engine cores behind one port, so no load balancer is needed")
+            rejected = Alternative("separate servers on separate ports",
+                                   "nothing would spread the requests over the ports without a load balancer in "
+                                   "front")
+        out.append(Decision(id=f"vllm.data_parallel.{pool.name}", value=value, rule="DPC402", reason=reason,
+                            numbers=(Quantity("replicas", pool.layout.dp, ""),
+                                     Quantity("engines", len(engines), "")),
+                            rejected=(rejected,)))
+    if any(s.spans_nodes for s in servers):
+        network = plan.target.spec.hardware.network
+        if rdma_in_pods(plan, options):
+            value = f"RDMA ({options.k8s_rdma_resource} and IPC_LOCK in every pod)"
+            reason = (f"the pods of a multi-node engine request the RDMA device plugin's {options.k8s_rdma_resource} "
+                      f"and IPC_LOCK, so NCCL runs over {network} as planned")
+        elif network.startswith(("ib-", "roce-")):
+            value, reason = "TCP sockets (no RDMA device in the pods)", tcp_note(plan)
+        else:
+            value, reason = "TCP sockets", f"{network} has no RDMA: NCCL uses TCP sockets, as planned"
+        out.append(Decision(id="vllm.kubernetes_transport", value=value, rule="DPC402", reason=reason))
     if nodes_used(servers) > 1:
         ray = options.distributed_executor_backend == "ray"
         out.append(Decision(

@@ -23,19 +23,20 @@ from deployc.emitters.kubernetes import (
     leader_worker_set,
     service,
 )
-from deployc.emitters.nccl import nccl_env
-from deployc.emitters.rocm import K8S_GPU_RESOURCE, rccl_env
+from deployc.emitters.nccl import EnvVar, nccl_env
+from deployc.emitters.rocm import K8S_GPU_RESOURCE
 from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.command import NodeRole, serve_command
-from deployc_vllm.container import HF_TOKEN, docker_run, image_note, image_ref, launch
+from deployc_vllm.container import HF_TOKEN, HOST_IP, docker_run, image_note, image_ref, launch
 from deployc_vllm.options import VllmOptions
-from deployc_vllm.placement import Server
+from deployc_vllm.placement import Server, engine_data_parallel
 from deployc_vllm.rocm import rocm_env
 
 if TYPE_CHECKING:
     from deployc.planner.plan import Plan
 
 DEFAULT_K8S_SHM_GIB = 16
+POD_INTERFACE = "eth0"  # the interface CNI plugins give a pod on the pod network
 LEADER_ADDR = EnvRef("LWS_LEADER_ADDRESS")
 WORKER_INDEX = EnvRef("LWS_WORKER_INDEX")
 
@@ -81,27 +82,65 @@ def _container(plan: Plan, server: Server, options: VllmOptions, role: NodeRole,
         gpu_resource=K8S_GPU_RESOURCE if plan.target.gpu.is_amd else "nvidia.com/gpu")
 
 
+def rdma_in_pods(plan: Plan, options: VllmOptions) -> bool:
+    """Whether the multi-node pods get an RDMA device (an RDMA network and the device plugin's resource named)."""
+    rdma_network = plan.target.spec.hardware.network.startswith(("ib-", "roce-"))
+    return rdma_network and options.k8s_rdma_resource is not None
+
+
+def pod_nccl_env(plan: Plan, options: VllmOptions) -> list[EnvVar]:
+    """The NCCL variables of a multi-node pod: the network's, or TCP sockets when the pod has no RDMA device."""
+    hw = plan.target.spec.hardware
+    # A pod is on the pod network: its interface is the CNI's eth0, not the host's hardware.network_interface.
+    env = nccl_env(hw.network, POD_INTERFACE, hw.ib_hcas)
+    if not hw.network.startswith(("ib-", "roce-")) or rdma_in_pods(plan, options):
+        return env
+    env = [v for v in env if not v.name.startswith("NCCL_IB_")]
+    return [*env, EnvVar("NCCL_IB_DISABLE", "1", "the pod has no RDMA device ([backends.vllm] k8s_rdma_resource "
+                                              "unset): TCP sockets, not a failed probe for InfiniBand")]
+
+
+def _node_pod(plan: Plan, options: VllmOptions, pod: ContainerInput) -> ContainerInput:
+    """A pod of a multi-node engine: VLLM_HOST_IP = its own address, and the RDMA device when there is one."""
+    pod = attrs.evolve(pod, field_env=((HOST_IP.name, "status.podIP"),))
+    if not rdma_in_pods(plan, options):
+        return pod
+    return attrs.evolve(pod, extra_limits=((str(options.k8s_rdma_resource), 1),), capabilities=("IPC_LOCK",))
+
+
+def tcp_note(plan: Plan) -> str:
+    """What the Kubernetes manifests of an RDMA network run over when the pods get no RDMA device."""
+    network = plan.target.spec.hardware.network
+    return (f"NCCL runs over TCP sockets on the pod network in these manifests, not over {network}: the pods get no "
+            "RDMA device, IPC_LOCK or memlock limit. The plan's inter-node bandwidth assumes RDMA, so multi-node "
+            "steps will be slower than predicted; set [backends.vllm] k8s_rdma_resource to the RDMA device "
+            "plugin's resource (e.g. rdma/rdma_shared_device_a) to give each pod the device and IPC_LOCK.")
+
+
 def _pool_documents(plan: Plan, pool_servers: list[Server], options: VllmOptions) -> list[dict[str, Any]]:
     # Pods have their own network namespace: every replica listens on the spec's port.
     first = attrs.evolve(pool_servers[0], port=plan.target.spec.operations.port)
+    replicas = len(pool_servers)
+    if not engine_data_parallel(first.pool) and first.engine_dp > 1:
+        # The Service balances over pods: one pod per replica, not one engine holding a host's replicas.
+        per_replica = first.pool.layout.tp * first.pool.layout.pp
+        first = attrs.evolve(first, gpu_ids=first.gpu_ids[:per_replica], engine_dp=1)
+        replicas = first.pool.layout.dp
     labels = _labels(plan, first)
     name = labels["app.kubernetes.io/instance"]
     namespace = options.k8s_namespace
     rocm = tuple((name, value) for name, value, _why in rocm_env(plan.target.gpu))
     if not first.spans_nodes:
         pod = _container(plan, first, options, NodeRole(), rocm, "vllm")
-        return [deployment(name, namespace, labels, len(pool_servers), pod),
+        return [deployment(name, namespace, labels, replicas, pod),
                 service(name, namespace, labels, first.port)]
-    hw = plan.target.spec.hardware
-    env = tuple((v.name, v.value) for v in nccl_env(hw.network, hw.network_interface, hw.ib_hcas))
-    if plan.target.gpu.is_amd:
-        env += tuple((v.name, v.value) for v in rccl_env(hw.network))
+    env = tuple((v.name, v.value) for v in pod_nccl_env(plan, options)) + rocm  # RCCL reads the NCCL_* variables
     size = len(first.nodes)
-    leader = _container(plan, first, options, NodeRole(nnodes=size, rank="0", head=True, head_addr=LEADER_ADDR),
-                        env + rocm, "vllm-leader")
-    worker = _container(plan, first, options, NodeRole(nnodes=size, rank=WORKER_INDEX, head=False,
-                                                       head_addr=LEADER_ADDR), env + rocm, "vllm-worker")
-    return [leader_worker_set(name, namespace, labels, len(pool_servers), size, leader, worker),
+    leader = _node_pod(plan, options, _container(plan, first, options, NodeRole(
+        nnodes=size, rank="0", head=True, head_addr=LEADER_ADDR), env, "vllm-leader"))
+    worker = _node_pod(plan, options, _container(plan, first, options, NodeRole(
+        nnodes=size, rank=WORKER_INDEX, head=False, head_addr=LEADER_ADDR), env, "vllm-worker"))
+    return [leader_worker_set(name, namespace, labels, replicas, size, leader, worker),
             service(name, namespace, labels, first.port, selector={**labels, "role": "leader"})]
 
 
@@ -117,5 +156,11 @@ def kubernetes_files(plan: Plan, servers: tuple[Server, ...], options: VllmOptio
                                f"{options.hf_token_secret!r} (key `token`), optional for public models.")
         if kind == "LeaderWorkerSet":
             header.append("Needs the LeaderWorkerSet controller (kubernetes-sigs/lws) installed in the cluster.")
+            if rdma_in_pods(plan, options):
+                header.append(f"RDMA: each pod requests one {options.k8s_rdma_resource} (the RDMA device plugin's "
+                              "resource) and the IPC_LOCK capability, which lets NCCL register (pin) memory beyond "
+                              "the container's memlock limit.")
+            elif plan.target.spec.hardware.network.startswith(("ib-", "roce-")):
+                header.append(tcp_note(plan))
         files[f"k8s/{documents[0]['metadata']['name']}.yaml"] = dump_documents(documents, header)
     return files

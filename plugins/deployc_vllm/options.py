@@ -38,6 +38,14 @@ OPTIONS_SCHEMA: dict[str, Any] = {
         },
         "k8s_namespace": {"type": "string", "pattern": DNS_LABEL,
                           "description": "Namespace of the Kubernetes manifests (default: none, the current one)."},
+        "k8s_rdma_resource": {
+            "type": "string", "pattern": r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}"
+                                         r"[A-Za-z0-9])?$",
+            "description": "The RDMA device plugin's resource (e.g. `rdma/rdma_shared_device_a` or "
+                           "`nvidia.com/hostdev`): each multi-node pod requests one, with the IPC_LOCK capability, "
+                           "so NCCL runs over InfiniBand/RoCE. Without it the Kubernetes manifests run NCCL over "
+                           "TCP sockets on the pod network (NCCL_IB_DISABLE=1).",
+        },
         "hf_token_secret": {
             "type": "string", "pattern": DNS_LABEL,
             "description": "Kubernetes Secret holding the Hugging Face token under the key `token` "
@@ -56,6 +64,7 @@ class VllmOptions:
     distributed_executor_backend: str = "mp"
     shm_size_gib: float | None = None
     k8s_namespace: str | None = None
+    k8s_rdma_resource: str | None = None
     hf_token_secret: str = "hf-token"  # noqa: S105  (a Secret's name, not a token)
 
 
@@ -68,5 +77,6 @@ def parse_options(raw: dict[str, Any] | None) -> VllmOptions:
         distributed_executor_backend=raw.get("distributed_executor_backend", "mp"),
         shm_size_gib=raw.get("shm_size_gib"),
         k8s_namespace=raw.get("k8s_namespace"),
+        k8s_rdma_resource=raw.get("k8s_rdma_resource"),
         hf_token_secret=raw.get("hf_token_secret", "hf-token"),
     )

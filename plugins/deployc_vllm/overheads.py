@@ -22,6 +22,7 @@ of the profile run are (the "non-torch" increase).
 from __future__ import annotations
 
 import math
+import re
 
 from attrs import frozen
 
@@ -80,6 +81,24 @@ HISTORICAL_PROFILES: dict[str, MemoryProfile] = {
         version="0.26", sampler_bytes_per_logit=14.0, sampler_source="as 0.33.0",
         cuda_graph_in_budget=True, graph_source="estimate in the budget (≥ v0.21)", default_gpu_memory_utilization=0.9),
 }
+
+def profile_for(version: str | None) -> MemoryProfile:
+    """The memory profile of a vLLM version: the pinned one, or the historical profile nearest below it.
+
+    Up to 0.20 CUDA graphs were captured after the KV cache was sized (outside the budget); 0.11-0.20
+    sampled with PyTorch's sorting top-k/top-p (the 0.11 profile); 0.21 on count the graph estimate inside
+    the budget (the 0.26 profile) until the pinned version.
+    """
+    match = re.match(r"v?(\d+)\.(\d+)", version or "")
+    if match is None:
+        return PROFILE
+    minor = (int(match.group(1)), int(match.group(2)))
+    if minor >= (0, 33):
+        return PROFILE
+    if minor >= (0, 21):
+        return HISTORICAL_PROFILES["0.26"]
+    return HISTORICAL_PROFILES["0.11" if minor >= (0, 11) else "0.10"]
+
 
 BASE_NON_TORCH_BYTES = int(0.10 * GIB)
 NON_TORCH_PER_TP_DOUBLING = int(0.30 * GIB)
@@ -153,4 +172,9 @@ def runtime_overheads(query: OverheadQuery, profile: MemoryProfile = PROFILE) ->
         default_memory_fraction=profile.default_gpu_memory_utilization,
         kv_block_size_tokens=profile.kv_block_size_tokens,
         assumptions=assumptions,
+        memory_fraction_note=(
+            f"vLLM {profile.version} requests fraction × total memory at start-up and refuses to start unless that "
+            "much is free once its CUDA context, NCCL and cuBLAS buffers exist (request_memory, "
+            "vllm/v1/worker/utils.py): memory other processes hold is not subtracted from the request, it must fit "
+            "in the rest, so the plan lowers the fraction to leave room for it"),
     )

@@ -37,9 +37,9 @@ def deployc_capability(backend: str, target: Target, weights_format: str, kv_cac
 @hookimpl
 def deployc_runtime_overheads(backend: str, query: OverheadQuery) -> RuntimeOverheads:  # noqa: ARG001  (hook signature)
     """Activation peak, CUDA graphs (inside the budget at 0.33.0), non-torch memory, block size."""
-    from deployc_vllm.overheads import runtime_overheads  # noqa: PLC0415
+    from deployc_vllm.overheads import profile_for, runtime_overheads  # noqa: PLC0415
 
-    return runtime_overheads(query)
+    return runtime_overheads(query, profile_for(query.engine_version))
 
 
 @hookimpl

@@ -7,16 +7,17 @@ are checked identifiers) and integers in them.
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING
 
 from deployc.emitters import EnvRef
 from deployc.emitters.docker import docker_run_groups
 from deployc.emitters.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
-from deployc.emitters.rocm import RCCL_TESTS, rccl_env
+from deployc.emitters.rocm import RCCL_TESTS
 from deployc.emitters.shell import ScriptBuilder, group
 from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.command import HEAD_ADDR, NodeRole, serve_command
-from deployc_vllm.container import docker_run, image_note, image_ref, launch, node_role, token_export_line
+from deployc_vllm.container import HOST_IP, docker_run, image_note, image_ref, launch, node_role, token_export_line
 from deployc_vllm.options import VllmOptions
 from deployc_vllm.placement import Server, nodes_used
 
@@ -86,6 +87,32 @@ def run_script(plan: Plan, servers: tuple[Server, ...], options: VllmOptions) ->
     return script.render()
 
 
+def single_interface(pattern: str | None) -> str | None:
+    """The one interface a NCCL_SOCKET_IFNAME value names (``eth0``, ``=eth0``, first of a list), else None."""
+    if not pattern or pattern.startswith("^"):
+        return None
+    first = pattern.split(",")[0].removeprefix("=")
+    return first or None
+
+
+def _host_ip(script: ScriptBuilder, interface: str | None) -> None:
+    """``VLLM_HOST_IP``: the address vLLM advertises to the other nodes (else get_ip(), the default route's)."""
+    name = single_interface(interface)
+    if name is None:
+        script.comment("VLLM_HOST_IP must hold this node's address on the network the nodes share: vLLM advertises "
+                       "it to the other nodes, and otherwise takes the default route's address (get_ip()).")
+        script.command([group(":", HOST_IP)], explain=False)
+        return
+    script.comment(f"The address vLLM advertises to the other nodes: this node's IPv4 address on {name} "
+                   "(hardware.network_interface); vLLM otherwise takes the default route's (get_ip()), which may be "
+                   "a management network the other nodes cannot reach.")
+    script.raw(f"VLLM_HOST_IP=\"$(ip -4 -o addr show dev {shlex.quote(name)} | awk '{{print $4}}' | cut -d/ -f1 | "
+               "head -n 1)\"")
+    script.raw('[ -n "$VLLM_HOST_IP" ] || { echo "no IPv4 address on the interface of hardware.network_interface" '
+               ">&2; exit 1; }")
+    script.raw("export VLLM_HOST_IP")
+
+
 def node_script(plan: Plan, servers: tuple[Server, ...], options: VllmOptions, node: int) -> str:
     """``node-<k>.sh``: what runs on node k of a multi-node plan (head parts and worker parts)."""
     total = nodes_used(servers)
@@ -95,6 +122,7 @@ def node_script(plan: Plan, servers: tuple[Server, ...], options: VllmOptions, n
     script.comment("VLLM_HEAD_ADDR must hold node-0's address on the network the nodes share "
                    f"({plan.target.spec.hardware.network}).")
     script.command([group(":", HEAD_ADDR)], explain=False)
+    _host_ip(script, plan.target.spec.hardware.network_interface)
     _preamble(script, plan)
     for server in servers:
         if node in server.nodes:
@@ -109,8 +137,6 @@ def preflight_script(plan: Plan, servers: tuple[Server, ...]) -> str:
     env = nccl_env(hw.network, hw.network_interface, hw.ib_hcas)
     amd = plan.target.gpu.is_amd
     tests = "rccl-tests" if amd else "nccl-tests"  # ROCm/rccl-tests builds the same all_reduce_perf against RCCL
-    if amd:
-        env += rccl_env(hw.network)
     assumed = assumed_bus_bandwidth(plan.decisions)
     script = _builder(plan, f"preflight-nccl.sh: check the {hw.network} fabric between the {total} nodes with "
                             f"{tests}' all_reduce_perf before starting vLLM (run it on node-0; needs MPI and "

@@ -49,3 +49,19 @@ def test_vllm_non_default_args() -> None:
     log = parse_engine_log(["INFO [utils.py:326] non-default args: {'model': 'x', 'max_model_len': 16384, "
                             "'tensor_parallel_size': 2, 'gpu_memory_utilization': 0.25}"])
     assert (log.tensor_parallel_size, log.max_model_len, log.gpu_memory_utilization) == (2, 16384, 0.25)
+
+
+def test_engine_settings_are_read_from_both_engines_logs() -> None:
+    sglang = parse_engine_log([
+        "server_args=ServerArgs(model_path='Qwen/QwQ-32B', tp_size=4, mem_fraction_static=0.85, "
+        "chunked_prefill_size=2048, quantization=None, kv_cache_dtype='auto', disable_cuda_graph=False)",
+        "[TP0] Load weight begin. avail mem=21.63 GB",
+        "[TP0] Load weight end. type=Qwen2ForCausalLM, dtype=torch.bfloat16, avail mem=6.09 GB, mem usage=15.54 GB."])
+    assert (sglang.engine, sglang.tensor_parallel_size, sglang.gpu_memory_utilization, sglang.max_num_batched_tokens,
+            sglang.model, sglang.quantization, sglang.kv_cache_dtype, sglang.enforce_eager, sglang.architecture,
+            sglang.free_before_load_gib) == ("sglang", 4, 0.85, 2048, "Qwen/QwQ-32B", "none", "auto", False,
+                                             "Qwen2ForCausalLM", 21.63)
+    vllm = parse_engine_log(["INFO [utils.py:326] non-default args: {'model': 'x', 'max_num_seqs': 128, "
+                             "'max_num_batched_tokens': 4096, 'enforce_eager': True, 'quantization': 'fp8'}"])
+    assert (vllm.max_num_seqs, vllm.max_num_batched_tokens, vllm.enforce_eager, vllm.quantization, vllm.model) == (
+        128, 4096, True, "fp8", "x")

@@ -59,3 +59,11 @@ def test_kubernetes_documents_validate() -> None:
     spec = docs[0]["spec"]["template"]["spec"]
     assert spec["volumes"][0] == {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}
     assert spec["containers"][0]["startupProbe"]["failureThreshold"] == 180
+
+
+def test_every_probe_states_its_timeout() -> None:
+    pod = ContainerInput(name="vllm", image="img", args=("m",), gpus=1, port=8000, shm_size="8Gi",
+                         probe=Probe(path="/health", port=8000))
+    body = deployment("x", None, {"app": "x"}, 1, pod)["spec"]["template"]["spec"]["containers"][0]
+    assert {kind: body[kind].get("timeoutSeconds") for kind in ("startupProbe", "readinessProbe", "livenessProbe")} \
+        == {"startupProbe": 10, "readinessProbe": 10, "livenessProbe": 10}

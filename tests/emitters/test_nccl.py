@@ -12,7 +12,7 @@ from deployc.planner.decisions import Decision, Quantity
 @pytest.mark.parametrize(("network", "iface", "hcas", "expected"), [
     ("ib-ndr", "eth0", ("mlx5_0", "mlx5_1"), {"NCCL_SOCKET_IFNAME": "eth0", "GLOO_SOCKET_IFNAME": "eth0",
                                               "NCCL_IB_DISABLE": "0", "NCCL_IB_HCA": "mlx5_0,mlx5_1"}),
-    ("roce-200g", None, (), {"NCCL_IB_DISABLE": "0"}),
+    ("roce-200g", None, (), {"NCCL_IB_DISABLE": "0", "NCCL_IB_GID_INDEX": "3", "NCCL_IB_TC": "106"}),
     ("eth-100g", "ens5", (), {"NCCL_SOCKET_IFNAME": "ens5", "GLOO_SOCKET_IFNAME": "ens5", "NCCL_IB_DISABLE": "1"}),
     ("none", None, (), {}),
 ])

@@ -7,7 +7,8 @@ import shlex
 from deployc.emitters.compose import compose_service
 from deployc.emitters.docker import DockerRun, docker_run_groups
 from deployc.emitters.kubernetes import ContainerInput, container
-from deployc.emitters.rocm import K8S_GPU_RESOURCE, power_cap_command, rccl_env
+from deployc.emitters.nccl import nccl_env
+from deployc.emitters.rocm import K8S_GPU_RESOURCE, power_cap_command
 from deployc.emitters.shell import join_words
 
 
@@ -46,7 +47,9 @@ def test_kubernetes_limit_names_the_amd_resource() -> None:
     assert body["resources"] == {"limits": {"amd.com/gpu": 8}}
 
 
-def test_rccl_env_and_power_cap() -> None:
-    assert [(v.name, v.value) for v in rccl_env("roce-400g")] == [("NCCL_IB_GID_INDEX", "3")]
-    assert rccl_env("ib-ndr") == [] and rccl_env("none") == []
+def test_roce_gid_index_set_once_for_rccl_and_power_cap() -> None:
+    # RCCL reads NCCL's variables: the shared nccl_env sets RoCE v2's GID index for both vendors, once
+    names = [v.name for v in nccl_env("roce-400g", None, ())]
+    assert names.count("NCCL_IB_GID_INDEX") == 1
+    assert "NCCL_IB_GID_INDEX" not in [v.name for v in nccl_env("ib-ndr", None, ())]
     assert power_cap_command(675) == "sudo amd-smi set --power-cap 675"

@@ -80,8 +80,9 @@ def test_precision_the_backend_cannot_run(write_spec):  # type: ignore[no-untype
     line = len(base.splitlines()) + 3
     assert _errors(write_spec, 'quantization = "fp8"\nbackend = "sglang"', base) == [
         f"spec.toml:{line}: error: plan.quantization: the sglang backend cannot run fp8 weights on T4 [DPC214]\n"
-        "  hint: sglang: SGLang 0.5.23 refuses FP8 weights below compute capability 8.0 (Fp8Config.get_min_capability "
-        "= 80; sglang#7715); this GPU has compute capability 7.5; use AWQ 4-bit (AWQ kernel from 7.5) or fp16 weights",
+        "  hint: sglang: SGLang 0.5.23's prebuilt kernels (sgl-kernel) have no sm_75 images for some ops every model "
+        "runs (sgl-project/sglang#38515, #24224); T4 has compute capability 7.5; use vllm (runs AWQ and GPTQ on "
+        "Turing through Marlin)",
     ]
     # vLLM runs FP8 weights on Turing (weight-only Marlin), so with every backend allowed the pin is valid.
     assert _errors(write_spec, 'quantization = "fp8"', base) == []

@@ -48,6 +48,7 @@ class Probe:
     path: str
     port: int
     startup_budget_s: int = 1800
+    timeout_s: int = 10  # the same as the Docker health check's --health-timeout
 
 
 @frozen(kw_only=True)
@@ -77,16 +78,22 @@ class ContainerInput:
     probe: Probe | None = None
     command: tuple[str, ...] | None = None
     gpu_resource: str = "nvidia.com/gpu"  # "amd.com/gpu" with AMD's device plugin (emitters/rocm.py)
+    field_env: tuple[tuple[str, str], ...] = ()  # variable, downward-API field path (e.g. status.podIP)
+    extra_limits: tuple[tuple[str, int], ...] = ()  # device-plugin resources beside the GPUs (e.g. an RDMA device)
+    capabilities: tuple[str, ...] = ()  # Linux capabilities added to the container (e.g. IPC_LOCK for RDMA)
     volumes: tuple[Volume, ...] = ()
 
 
 def _probes(probe: Probe) -> dict[str, Any]:
+    # Every probe states its timeout: Kubernetes' default is 1 s, and a busy engine can take longer to answer
+    # /health while a long prefill holds its event loop, which would mark a healthy pod unready.
     http = {"httpGet": {"path": probe.path, "port": probe.port}}
     period = 10
     return {
-        "startupProbe": {**http, "periodSeconds": period, "failureThreshold": max(probe.startup_budget_s // period, 1)},
-        "readinessProbe": {**http, "periodSeconds": period, "failureThreshold": 3},
-        "livenessProbe": {**http, "periodSeconds": 30, "timeoutSeconds": 10, "failureThreshold": 5},
+        "startupProbe": {**http, "periodSeconds": period, "timeoutSeconds": probe.timeout_s,
+                         "failureThreshold": max(probe.startup_budget_s // period, 1)},
+        "readinessProbe": {**http, "periodSeconds": period, "timeoutSeconds": probe.timeout_s, "failureThreshold": 3},
+        "livenessProbe": {**http, "periodSeconds": 30, "timeoutSeconds": probe.timeout_s, "failureThreshold": 5},
     }
 
 
@@ -99,11 +106,14 @@ def container(spec: ContainerInput) -> dict[str, Any]:
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in spec.env]
     env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}}
             for var, secret, key in spec.secret_env]
+    env += [{"name": var, "valueFrom": {"fieldRef": {"fieldPath": path}}} for var, path in spec.field_env]
     if env:
         body["env"] = env
     if spec.port is not None:
         body["ports"] = [{"name": "http", "containerPort": spec.port}]
-    body["resources"] = {"limits": {spec.gpu_resource: spec.gpus}}
+    body["resources"] = {"limits": {spec.gpu_resource: spec.gpus, **dict(spec.extra_limits)}}
+    if spec.capabilities:
+        body["securityContext"] = {"capabilities": {"add": list(spec.capabilities)}}
     mounts: list[dict[str, Any]] = [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}]  # noqa: S108  (the shared-memory mount itself)
     if spec.cache_host_path is not None:
         mounts.append({"name": CACHE_VOLUME, "mountPath": spec.cache_mount})

@@ -16,6 +16,9 @@ from deployc.emitters import EnvRef, Word, env_name
 from deployc.emitters.shell import ScriptBuilder, group
 from deployc.planner.decisions import Decision, Quantity
 
+ROCE_GID_INDEX = "3"  # RoCE v2 over IPv4 on ConnectX (show_gids); NCCL docs, NCCL_IB_GID_INDEX
+ROCE_TRAFFIC_CLASS = "106"  # DSCP 26 << 2 | ECN bits: NVIDIA's RoCE lossless-class default; NCCL docs, NCCL_IB_TC
+
 
 @frozen
 class EnvVar:
@@ -41,6 +44,14 @@ def nccl_env(network: str, interface: str | None, ib_hcas: Sequence[str]) -> lis
             env.append(EnvVar("NCCL_IB_HCA", ",".join(ib_hcas),
                               "only these HCAs (one per GPU rail); NCCL otherwise may pick a storage or "
                               "management adapter"))
+    if network.startswith("roce-"):
+        env.append(EnvVar("NCCL_IB_GID_INDEX", ROCE_GID_INDEX,
+                          "RoCE addresses peers by GID: index 3 is the RoCE v2 IPv4 GID of a ConnectX port with one "
+                          "IPv4 address (check with show_gids); NCCL before 2.21 takes index 0, a link-local "
+                          "RoCE v1 GID that routed RoCE cannot reach"))
+        env.append(EnvVar("NCCL_IB_TC", ROCE_TRAFFIC_CLASS,
+                          "traffic class 106 = DSCP 26 with ECN, the lossless (PFC) class of NVIDIA's RoCE "
+                          "configuration; NCCL's default 0 sends the traffic in the lossy best-effort class"))
     elif network.startswith("eth-"):
         env.append(EnvVar("NCCL_IB_DISABLE", "1",
                           "plain Ethernet without RoCE: NCCL must use TCP sockets, not probe for RDMA"))

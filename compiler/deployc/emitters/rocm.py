@@ -7,15 +7,14 @@ them.  The settings are AMD's documented ``docker run`` for vLLM and SGLang on I
 (ROCm docs "vLLM inference" and "SGLang inference", https://rocm.docs.amd.com/projects/ai-ecosystem/
 en/latest/inference/vllm.html: ``--device /dev/kfd --device /dev/dri --group-add=video --ipc=host
 --security-opt seccomp=unconfined``).  RCCL, ROCm's NCCL, reads the same ``NCCL_*`` variables, so
-:func:`deployc.emitters.nccl.nccl_env` serves both; :func:`rccl_env` adds what RoCE fabrics of
-Instinct nodes need.  Nothing here knows an engine.
+:func:`deployc.emitters.nccl.nccl_env` serves both (RoCE's ``NCCL_IB_GID_INDEX`` included).
+Nothing here knows an engine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from deployc.emitters.nccl import EnvVar
 from deployc.emitters.shell import ArgGroup, group
 
 KFD = "/dev/kfd"
@@ -66,16 +65,6 @@ def gpu_select_env(device_ids: Sequence[int] | None) -> list[str]:
     if device_ids is None:
         return []
     return [f"{GPU_SELECT_VAR}={','.join(str(i) for i in device_ids)}"]
-
-
-def rccl_env(network: str) -> list[EnvVar]:
-    """RCCL variables beyond the shared NCCL ones, for the inter-node network kind."""
-    if not network.startswith("roce-"):
-        return []
-    # The RoCE v2 (IPv4) GID sits at index 3 on the NICs of public MI300X/MI325X clusters; RCCL's default (0)
-    # is RoCE v1 and fails to connect across subnets (github hisohara/ai-scripts rccl-smoketest, AAC10/AAC11 runs).
-    return [EnvVar("NCCL_IB_GID_INDEX", "3", "RoCE v2 addressing (GID index 3 on the usual Mellanox/Broadcom "
-                                             "setups; check `show_gids`): RCCL's default index is RoCE v1")]
 
 
 def monitoring_commands() -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ from deployc.diagnostics import Diagnostic, Severity
 from deployc.planner import knobs as rules
 from deployc.planner.collectives import allreduce_model
 from deployc.planner.decisions import Alternative, Decision, Quantity
-from deployc.planner.evaluate import Evaluated, perf_inputs
+from deployc.planner.evaluate import Evaluated, evaluate_layout, perf_inputs
 from deployc.planner.formats import weight_format
 from deployc.planner.parallel import pp_layer_split
 from deployc.planner.perf import decode_step_time_s, estimate_performance, prefill_time_s
@@ -23,6 +23,7 @@ from deployc.spec.model import Spec
 
 if TYPE_CHECKING:
     from deployc.planner.planner import Search
+    from deployc.plugins import PluginRegistry
 
 GIB = 1 << 30
 MAX_LOSERS_SHOWN = 6
@@ -79,9 +80,9 @@ def _memory_decision(chosen: Evaluated, prefix: str) -> Decision:
     kind = {"total": "of the GPU's total memory (weights, activations and KV cache must fit inside it)",
             "weights_and_kv": "of the GPU's total memory for weights and the KV pool",
             "free_after_load": "of the memory free after the engine loaded, for the KV cache"}[m.memory_fraction_kind]
+    note = chosen.overheads.memory_fraction_note or "memory other processes hold is subtracted first"
     return Decision(id=f"{prefix}memory_fraction", value=m.memory_fraction, rule="DPC207",
-                    reason=f"{m.backend} {m.engine_version} takes this fraction {kind}; memory other processes "
-                           "hold is subtracted first", numbers=(
+                    reason=f"{m.backend} {m.engine_version} takes this fraction {kind}; {note}", numbers=(
                         Quantity("GPU memory (driver)", round(m.per_gpu.total_bytes / GIB, 3), "GiB"),
                         Quantity("reserved by other processes", round(
                             (m.per_gpu.other_bytes - chosen.overheads.non_torch_bytes) / GIB, 3), "GiB"),
@@ -100,8 +101,40 @@ def _slo_misses(spec: Spec, pool: str, perf: Performance, spec_file: str) -> lis
     return out
 
 
+def _seqs_and_budget(search: Search, chosen: Evaluated, registry: PluginRegistry | None, itl_target: float | None,
+                     mean_context: float) -> tuple[Evaluated, Decision, Decision]:
+    """max_num_seqs and the token budget; the memory plan redone at the emitted budget when it differs.
+
+    The engine profiles (vLLM) or reserves for (SGLang) the token budget it is given, not the planning
+    one, so the chosen layout is evaluated again at the emitted budget (kept when the workload still fits).
+    """
+    c, spec = search.candidate, search.candidate.target.spec
+    layout = chosen.evaluation.layout
+
+    def limit(ev: Evaluated) -> Decision:
+        return pinned(rules.max_num_seqs(ev.concurrency_per_replica, ev.memory.max_concurrency_at_typical_request,
+                                         _itl_batch_limit(ev, search, itl_target, mean_context)),
+                      spec.plan.max_num_seqs, "max_num_seqs")
+
+    seqs = limit(chosen)
+    base = perf_inputs(c, layout, chosen.weights, chosen.memory.kv_bytes_per_token, float(seqs.value))
+    decode_ms = decode_step_time_s(base, float(seqs.value), mean_context)[0] * 1e3
+    budget = rules.token_budget(spec.slo.goal, itl_target, int(seqs.value), decode_ms,
+                                lambda tokens: prefill_time_s(base, tokens)[0] * 1e3)
+    budget = pinned(budget, spec.plan.max_num_batched_tokens, "max_num_batched_tokens")
+    if registry is None or int(budget.value) == c.max_num_batched_tokens:
+        return chosen, seqs, budget
+    again = evaluate_layout(evolve(c, max_num_batched_tokens=int(budget.value)), layout, registry)
+    if not again.evaluation.fits:
+        return chosen, seqs, budget
+    seqs = limit(again)
+    if int(seqs.value) > int(budget.value) and spec.plan.max_num_batched_tokens is None:
+        budget = evolve(budget, value=int(seqs.value))
+    return again, seqs, budget
+
+
 def finish_pool(search: Search, rejected_weights: list[Alternative], *, several: bool,
-                ) -> tuple[PoolPlan, list[Decision], list[Diagnostic]]:
+                registry: PluginRegistry | None = None) -> tuple[PoolPlan, list[Decision], list[Diagnostic]]:
     """Knobs and decisions for the chosen layout of one pool."""
     chosen = search.chosen()
     if chosen is None:
@@ -110,6 +143,10 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     target, layout, memory = c.target, chosen.evaluation.layout, chosen.memory
     prefix = f"{shape.name}." if several else ""
     diagnostics: list[Diagnostic] = []
+    mean_context = shape.prompt.mean + shape.output.mean / 2
+    itl_target = spec.slo.itl_ms.p99 if spec.slo.itl_ms else None
+    chosen, seqs, budget = _seqs_and_budget(search, chosen, registry, itl_target, mean_context)
+    memory = chosen.memory
     context = rules.max_model_len(shape, spec.model.max_context_tokens, target.model.max_position_embeddings,
                                   memory.kv_capacity_tokens, memory.kv_block_size_tokens)
     context = pin_context(context, spec.plan.max_model_len)
@@ -117,22 +154,12 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
         diagnostics.append(Diagnostic(rule="DPC303", severity=Severity.WARNING, file=target.spec_file,
                                       key_path="model.max_context_tokens", message=context.decision.reason,
                                       hint="use FP8 KV cache, more GPUs, or accept the shorter context"))
-    mean_context = shape.prompt.mean + shape.output.mean / 2
-    itl_target = spec.slo.itl_ms.p99 if spec.slo.itl_ms else None
-    seqs = rules.max_num_seqs(chosen.concurrency_per_replica, memory.max_concurrency_at_typical_request,
-                              _itl_batch_limit(chosen, search, itl_target, mean_context))
-    seqs = pinned(seqs, spec.plan.max_num_seqs, "max_num_seqs")
     if int(seqs.value) < chosen.concurrency_per_replica - 1e-9:
         diagnostics.append(Diagnostic(
             rule="DPC305", severity=Severity.WARNING, file=target.spec_file, key_path="workload",
             message=f"pool {shape.name}: {chosen.concurrency_per_replica:.0f} requests in flight per replica but "
                     f"max_num_seqs is {seqs.value} ({seqs.reason})",
             hint="add replicas (GPUs) or relax the ITL target"))
-    base = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, float(seqs.value))
-    decode_ms = decode_step_time_s(base, float(seqs.value), mean_context)[0] * 1e3
-    budget = rules.token_budget(spec.slo.goal, itl_target, int(seqs.value), decode_ms,
-                                lambda tokens: prefill_time_s(base, tokens)[0] * 1e3)
-    budget = pinned(budget, spec.plan.max_num_batched_tokens, "max_num_batched_tokens")
     load = min(chosen.concurrency_per_replica, float(seqs.value))
     final_inputs = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, max(load, 1.0),
                                max_num_batched_tokens=int(budget.value))

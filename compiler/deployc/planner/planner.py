@@ -158,7 +158,7 @@ def _plan_pools(target: Target, registry: PluginRegistry, backend: str, dtype: s
     pools = []
     for shape, (gpus_per_node, nodes) in zip(shapes, split.gpus, strict=True):
         search, rejected, _ = _search_pool(target, registry, backend, dtype, shape, gpus_per_node, nodes)
-        pool, pool_decisions, pool_diags = finish_pool(search, rejected, several=len(shapes) > 1)
+        pool, pool_decisions, pool_diags = finish_pool(search, rejected, several=len(shapes) > 1, registry=registry)
         pools.append(pool)
         decisions += pool_decisions
         diagnostics += pool_diags

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from deployc.api import plan
 from deployc.backend import OverheadQuery
+from deployc.diagnostics import PlanError
 from deployc_sglang.capability import kv_capability, weights_capability
 from deployc_sglang.overheads import (
     cuda_graph_bytes,
@@ -11,6 +15,7 @@ from deployc_sglang.overheads import (
     prefill_graph_buckets,
     runtime_overheads,
 )
+from tests.conftest import REPO
 
 GIB = 1 << 30
 
@@ -63,3 +68,33 @@ def test_graph_memory_larger_than_vllm_class_and_outside_the_fraction() -> None:
     assert overheads.memory_fraction_kind == "weights_and_kv"
     assert overheads.cuda_graph_in_budget is False
     assert cuda_graph_bytes(_query(cuda_graphs=False)) == 0
+
+
+def test_turing_is_refused_whatever_the_precision_with_vllm_as_the_alternative() -> None:
+    sample = REPO / "samples" / "qwen7b-awq-t4-edge.toml"  # AWQ on a T4: the loader's minimum (75) would allow it
+    try:
+        plan(Path(sample), "sglang", display_name=sample.name)
+    except PlanError as exc:
+        hint = exc.diagnostics[0].hint or ""
+    else:
+        raise AssertionError("SGLang planned a T4")
+    assert hint == ("sglang: SGLang 0.5.23's prebuilt kernels (sgl-kernel) have no sm_75 images for some ops every "
+                    "model runs (sgl-project/sglang#38515, #24224); T4 has compute capability 7.5; use vllm (runs "
+                    "AWQ and GPTQ on Turing through Marlin)")
+
+
+def test_the_fraction_follows_the_emitted_chunk_and_graph_sizes_not_sglangs_larger_defaults() -> None:
+    sample = REPO / "samples" / "gpt-oss-120b-h100.toml"
+    planned, _ = plan(Path(sample), "sglang", display_name=sample.name)
+    (pool,) = planned.pools
+    m, k = pool.memory.per_gpu, pool.knobs
+    query = _query(gpu_memory_bytes=m.total_bytes, max_num_batched_tokens=k.max_num_batched_tokens,
+                   max_num_seqs=k.max_num_seqs)
+    assert k.max_num_batched_tokens < 8192 and default_mem_fraction_static(query) < k.memory_fraction
+    # SGLang's reserve rule at the emitted 2,048-token chunk, with no 10 GiB floor
+    reserve_mib = 512 + 1.5 * k.max_num_batched_tokens + 1024 / 8 + 2 * k.max_num_seqs + 8 * len(
+        prefill_graph_buckets(k.max_num_batched_tokens))
+    assert k.memory_fraction <= round(1 - reserve_mib * 2**20 / m.total_bytes, 3) + 0.002
+    unused = m.total_bytes - k.memory_fraction * m.total_bytes - m.activation_bytes - m.cuda_graph_bytes \
+        - m.other_bytes
+    assert unused < 3 * GIB  # it was 11 GiB with SGLang's defaults for a 8,192-token chunk and the floor

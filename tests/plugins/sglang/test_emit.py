@@ -20,7 +20,8 @@ from tests.system_tools import tool_or_skip
 
 
 def test_every_sample_plans_with_sglang(sample_plans: dict[str, Plan]) -> None:
-    assert sorted(sample_plans) == sorted(p.stem for p in SAMPLES)  # none failed to plan
+    # none failed to plan but the T4 sample: SGLang refuses Turing (test_capability_overheads)
+    assert sorted(sample_plans) == sorted(p.stem for p in SAMPLES if p.stem != "qwen7b-awq-t4-edge")
 
 
 def test_emitted_artifacts_pass_the_plugin_checks(sample_plans: dict[str, Plan]) -> None:

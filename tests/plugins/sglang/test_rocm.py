@@ -18,7 +18,7 @@ from deployc_sglang.capability import capability
 from deployc_sglang.command import NodeRole, launch_command
 from deployc_sglang.emission import emit
 from deployc_sglang.options import parse_options
-from deployc_sglang.overheads import default_mem_fraction_static, runtime_overheads
+from deployc_sglang.overheads import emitted_mem_fraction_cap, runtime_overheads
 from deployc_sglang.placement import place
 from deployc_sglang.rocm import rocm_image_tag
 from tests.conftest import REPO
@@ -69,8 +69,8 @@ def test_image_per_gpu_family() -> None:
     assert rocm_image_tag(resolve_gpu("MI355X")) == "v0.5.23-rocm720-mi35x"
 
 
-def test_aiter_scales_the_default_fraction_above_8k_context() -> None:
-    unscaled = default_mem_fraction_static(_query())
+def test_aiter_scales_the_emitted_fraction_cap_above_8k_context() -> None:
+    unscaled = emitted_mem_fraction_cap(_query())
     assert runtime_overheads(_query()).default_memory_fraction == round(unscaled * 0.85, 3)
     assert runtime_overheads(_query(max_model_len=8192)).default_memory_fraction == unscaled
     assert runtime_overheads(_query(gpu_vendor="NVIDIA")).default_memory_fraction == unscaled

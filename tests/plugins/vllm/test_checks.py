@@ -46,8 +46,12 @@ def test_budget_below_max_num_seqs(plans: dict[str, Plan]) -> None:
 def test_fraction_above_free_memory(plans: dict[str, Plan]) -> None:
     plan = _with_knobs(plans["t4-awq"], memory_fraction=0.99)
     (diag,) = check_plan(plan)
-    assert diag.message == ("gpu_memory_utilization 0.9900 asks for 14.8 GiB but only 14.5 GiB is free (vLLM's "
-                            "fraction is of total memory; other processes hold the rest, USER-PAINS #11)")
+    assert diag.message == (
+        "vLLM 0.33.0 requests gpu_memory_utilization × total = 14.8 GiB at start-up and refuses to start unless that "
+        "much is free once its CUDA context, NCCL and cuBLAS buffers exist (request_memory, vllm/v1/worker/utils.py); "
+        "memory other processes hold is not subtracted from the request: with reserved_memory_gib = 0.5, only 14.5 "
+        "GiB is free, so vLLM stops with \"Free memory on device ... is less than desired GPU memory utilization\" "
+        "(USER-PAINS #11)")
 
 
 def test_fraction_out_of_range(plans: dict[str, Plan]) -> None:
@@ -77,12 +81,12 @@ def test_extra_args_rules(tmp_path: Path) -> None:
         "extra_args item '--served-model-name x' holds several words",
         "extra_args value 'a --trust-remote-code we ird;$(touch /tmp/pwned)`id`\\'q\"\\\\ $HOME ~ * ?' hides the flag "
         "--trust-remote-code",
-        "vllm serve 0.33.0 would reject the command of 'hostile-0': --tensor-parallel-size is given twice",
-        "vllm serve 0.33.0 would reject the command of 'hostile-0': --swap-space does not exist in vLLM 0.33.0: "
+        "vllm serve 0.33.0 would reject the command of 'hostile': --tensor-parallel-size is given twice",
+        "vllm serve 0.33.0 would reject the command of 'hostile': --swap-space does not exist in vLLM 0.33.0: "
         "removed: the V1 engine preempts by recomputation, it does not swap KV blocks to CPU",
-        "vllm serve 0.33.0 would reject the command of 'hostile-0': --served-model-name x is not a flag of vllm serve "
+        "vllm serve 0.33.0 would reject the command of 'hostile': --served-model-name x is not a flag of vllm serve "
         "0.33.0 (did you mean --served-model-name?)",
-        "vllm serve 0.33.0 would reject the command of 'hostile-0': --max-logprobs expects a value",
+        "vllm serve 0.33.0 would reject the command of 'hostile': --max-logprobs expects a value",
     ]
     assert {d.key_path for d in check_plan(plan)} == {"backends.vllm.extra_args"}
 

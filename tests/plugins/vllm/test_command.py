@@ -141,9 +141,11 @@ def test_flags_follow_the_knobs(plans: dict[str, Plan]) -> None:
     assert t4_argv[t4_argv.index("--port") + 1] == "9000"
 
 
-def test_dp_is_separate_servers_unless_expert_parallel(plans: dict[str, Plan]) -> None:
-    dense = place(plans["pcie-dp2"])
-    assert [(s.name, s.gpu_ids, s.port) for s in dense] == [("pcie-dp2-0", (0,), 8000), ("pcie-dp2-1", (1,), 8001)]
+def test_dp_replicas_on_one_host_are_one_engine_behind_one_port(plans: dict[str, Plan]) -> None:
+    (dense,) = place(plans["pcie-dp2"])
+    assert (dense.name, dense.gpu_ids, dense.port, dense.engine_dp) == ("pcie-dp2", (0, 1), 8000, 2)
+    argv = list(serve_command(plans["pcie-dp2"], dense, parse_options(None)).argv)
+    assert argv[argv.index("--data-parallel-size") + 1] == "2" and "--enable-expert-parallel" not in argv
     (moe,) = place(plans["moe-ep-dp"])
     argv = list(serve_command(plans["moe-ep-dp"], moe, parse_options(None)).argv)
     assert moe.gpu_ids == (0, 1, 2, 3)
@@ -153,7 +155,7 @@ def test_dp_is_separate_servers_unless_expert_parallel(plans: dict[str, Plan]) -
 def test_mixed_pools_get_their_own_servers(plans: dict[str, Plan]) -> None:
     servers = place(plans["mixed-pools"])
     assert [(s.name, s.gpu_ids, s.port) for s in servers] == [
-        ("mixed-short-0", (0,), 8000), ("mixed-short-1", (1,), 8001), ("mixed-long", (2, 3), 8002)]
+        ("mixed-short", (0, 1), 8000), ("mixed-long", (2, 3), 8001)]
 
 
 def test_flag_reasons_name_their_decisions(emissions: dict[str, Emission]) -> None:

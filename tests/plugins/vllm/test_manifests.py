@@ -64,7 +64,7 @@ def test_compose_service(plans: dict[str, Plan], emissions: dict[str, Emission])
 
 def test_compose_escapes_dollars(plans: dict[str, Plan], emissions: dict[str, Emission]) -> None:
     (doc,) = _yaml(emissions["hostile"], "compose.yaml")
-    command = doc["services"]["hostile-0"]["command"]
+    command = doc["services"]["hostile"]["command"]
     plan = plans["hostile"]
     intended = serve_command(plan, place(plan)[0], parse_options(plan.target.spec.backends["vllm"])).argv
     assert [w.replace("$$", "$") for w in command] == list(intended)
@@ -78,9 +78,9 @@ def test_docker_compose_reads_hostile_values_back(plans: dict[str, Plan], emissi
     (tmp_path / "compose.yaml").write_text(compose)
     result = subprocess.run([docker_compose, "-f", str(tmp_path / "compose.yaml"), "config"], capture_output=True,
                             text=True, check=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
-    normalised = yaml.safe_load(result.stdout)["services"]["hostile-1"]
+    normalised = yaml.safe_load(result.stdout)["services"]["hostile"]
     plan = plans["hostile"]
-    intended = serve_command(plan, place(plan)[1], parse_options(plan.target.spec.backends["vllm"])).argv
+    intended = serve_command(plan, place(plan)[0], parse_options(plan.target.spec.backends["vllm"])).argv
     assert [w.replace("$$", "$") for w in normalised["command"]] == list(intended)
     assert normalised["volumes"][0]["source"].replace("$$", "$") == f"/data/{HOSTILE}"
 

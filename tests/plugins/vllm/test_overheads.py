@@ -9,10 +9,12 @@ the log (the sampler path and the CUDA-graph accounting changed between versions
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from deployc.api import plan
 from deployc.backend import OverheadQuery
 from deployc_vllm.flags import load_manifest
 from deployc_vllm.overheads import HISTORICAL_PROFILES, PROFILE, MemoryProfile, runtime_overheads
@@ -120,3 +122,13 @@ def test_eager_has_no_graph_memory_and_tp_adds_nccl_buffers() -> None:
     tp1, tp8 = (runtime_overheads(attrs.evolve(query, tp=tp)) for tp in (1, 8))
     assert tp1.non_torch_bytes < runtime_overheads(query).non_torch_bytes < tp8.non_torch_bytes
     assert tp8.cuda_graph_bytes > tp1.cuda_graph_bytes
+
+
+def test_the_activation_peak_is_profiled_over_the_emitted_token_budget() -> None:
+    sample = REPO / "samples" / "gpt-oss-120b-h100.toml"
+    planned, _ = plan(Path(sample), "vllm", display_name=sample.name)
+    (pool,) = planned.pools
+    budget = pool.knobs.max_num_batched_tokens
+    assert budget != 8192  # the planning budget; vLLM profiles the one it is given
+    (peak,) = [a for a in pool.memory.assumptions if "activation peak" in a]
+    assert f"forward pass over {budget:,} tokens" in peak

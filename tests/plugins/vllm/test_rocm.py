@@ -108,7 +108,8 @@ def test_kubernetes_requests_amd_gpus(amd_emissions: dict[str, Emission]) -> Non
     assert [c["resources"]["limits"] for c in seen] == [{"amd.com/gpu": 1}, {"amd.com/gpu": 8}, {"amd.com/gpu": 4},
                                                         {"amd.com/gpu": 4}]
     leader_env = {e["name"]: e.get("value") for e in seen[2]["env"]}
-    assert leader_env["NCCL_IB_GID_INDEX"] == "3" and leader_env["NCCL_IB_HCA"] == "mlx5_0,mlx5_1"
+    # no [backends.vllm] k8s_rdma_resource: the pods have no RDMA device and RCCL, like NCCL, runs over TCP
+    assert leader_env["NCCL_IB_DISABLE"] == "1" and "NCCL_IB_GID_INDEX" not in leader_env
     assert leader_env["VLLM_ROCM_USE_AITER"] == "1"
 
 

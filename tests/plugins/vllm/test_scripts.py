@@ -90,6 +90,6 @@ def test_bench_uses_the_workload(plans: dict[str, Plan], emissions: dict[str, Em
     text = next(a.content for a in emissions["mixed-pools"].artifacts if a.path == "bench.sh")
     assert "--random-input-len 400 \\" in text  # short class: mean 900 minus the 500-token shared prefix
     assert "--random-prefix-len 500 \\" in text
-    assert "--request-rate 8.5 \\" in text  # 20 req/s × 0.85 over two servers
+    assert "--request-rate 17 \\" in text  # 20 req/s × 0.85, to the pool's one endpoint (DP inside one engine)
     assert "--request-rate 3 \\" in text
     assert "check \"$results/mixed-long.txt\" 'P99 TTFT (ms):' 2000" in text

@@ -49,6 +49,10 @@ fi
 #   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
 #   --enable-metrics: Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml)
+#   --tool-call-parser: agent workload: tool calls in the model's format (Qwen3 <tool_call> and
+#   <think>) come back as OpenAI tool_calls instead of plain text
+#   --reasoning-parser: a reasoning model: its thinking goes to reasoning_content, not into the
+#   answer (Qwen3 <tool_call> and <think>)
 docker run --detach \
     --name agent-platform \
     --gpus '"device=0,1"' \
@@ -70,14 +74,16 @@ docker run --detach \
     --port 8000 \
     --tp-size 2 \
     --context-length 17152 \
-    --mem-fraction-static 0.833 \
+    --mem-fraction-static 0.948 \
     --max-running-requests 48 \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \
     --quantization fp8 \
     --dtype bfloat16 \
     --cuda-graph-max-bs-decode 48 \
-    --enable-metrics
+    --enable-metrics \
+    --tool-call-parser qwen25 \
+    --reasoning-parser qwen3
 echo "started agent-platform: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

@@ -48,6 +48,12 @@ fi
 #   --quantization: H100 SXM has native FP8 tensor cores: FP8 halves the bytes each decode step
 #   reads and doubles peak compute, for the throughput goal (kernel: CUTLASS FP8 scaled…
 #   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it
+#   --enable-auto-tool-choice: agent workload: the model may decide to call a tool (tool_choice
+#   "auto")
+#   --tool-call-parser: agent workload: tool calls in the model's format (Qwen3 <tool_call> (Hermes
+#   format) and <think>) come back as OpenAI tool_calls instead of plain text
+#   --reasoning-parser: a reasoning model: its thinking goes to reasoning_content, not into the
+#   answer (Qwen3 <tool_call> (Hermes format) and <think>)
 docker run --detach \
     --name agent-platform \
     --gpus '"device=0,1"' \
@@ -74,7 +80,10 @@ docker run --detach \
     --enable-chunked-prefill \
     --enable-prefix-caching \
     --quantization fp8 \
-    --dtype bfloat16
+    --dtype bfloat16 \
+    --enable-auto-tool-choice \
+    --tool-call-parser hermes \
+    --reasoning-parser qwen3
 echo "started agent-platform: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

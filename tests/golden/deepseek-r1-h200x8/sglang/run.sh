@@ -71,7 +71,7 @@ docker run --detach \
     --attn-dp-size 4 \
     --ep-size 8 \
     --context-length 32768 \
-    --mem-fraction-static 0.906 \
+    --mem-fraction-static 0.971 \
     --max-running-requests 32 \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \

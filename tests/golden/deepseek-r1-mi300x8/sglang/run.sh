@@ -88,7 +88,7 @@ docker run --detach \
     --port 8000 \
     --tp-size 8 \
     --context-length 12032 \
-    --mem-fraction-static 0.863 \
+    --mem-fraction-static 0.974 \
     --max-running-requests 64 \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \

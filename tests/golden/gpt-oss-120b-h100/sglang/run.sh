@@ -38,7 +38,7 @@ fi
 #   --context-length: the longest request: 8,000 prompt + 4,000 output tokens, rounded up to 256
 #   --mem-fraction-static: sglang 0.5.23 takes this fraction of the GPU's total memory for weights
 #   and the KV pool
-#   --max-running-requests: the KV cache holds this many typical requests
+#   --max-running-requests: the workload keeps 32.0 requests in flight per replica
 #   --chunked-prefill-size: the largest per-step budget whose steps stay within the ITL target (30
 #   ms) when a prompt chunk is co-scheduled
 #   --schedule-policy: no shared prefix is declared, but chat turns re-send their history
@@ -65,12 +65,12 @@ docker run --detach \
     --port 8000 \
     --tp-size 1 \
     --context-length 12032 \
-    --mem-fraction-static 0.835 \
-    --max-running-requests 28 \
+    --mem-fraction-static 0.95 \
+    --max-running-requests 32 \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \
     --dtype bfloat16 \
-    --cuda-graph-max-bs-decode 28 \
+    --cuda-graph-max-bs-decode 32 \
     --enable-metrics
 echo "started gpt-oss-120b: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 

@@ -88,7 +88,7 @@ docker run --detach \
     --tp-size 8 \
     --pp-size 2 \
     --context-length 32768 \
-    --mem-fraction-static 0.811 \
+    --mem-fraction-static 0.925 \
     --max-running-requests 64 \
     --chunked-prefill-size 2048 \
     --schedule-policy fcfs \

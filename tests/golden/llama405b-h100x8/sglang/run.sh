@@ -67,7 +67,7 @@ docker run --detach \
     --port 8000 \
     --tp-size 8 \
     --context-length 16384 \
-    --mem-fraction-static 0.824 \
+    --mem-fraction-static 0.939 \
     --max-running-requests 32 \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \

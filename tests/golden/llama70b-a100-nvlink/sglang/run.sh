@@ -67,7 +67,7 @@ docker run --detach \
     --port 8000 \
     --tp-size 4 \
     --context-length 7680 \
-    --mem-fraction-static 0.831 \
+    --mem-fraction-static 0.945 \
     --max-running-requests 32 \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \

@@ -67,7 +67,7 @@ docker run --detach \
     --port 8000 \
     --tp-size 1 \
     --context-length 14080 \
-    --mem-fraction-static 0.863 \
+    --mem-fraction-static 0.959 \
     --max-running-requests 4 \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \

@@ -73,7 +73,7 @@ docker run --detach \
     --tp-size 4 \
     --dp-size 2 \
     --context-length 9216 \
-    --mem-fraction-static 0.828 \
+    --mem-fraction-static 0.943 \
     --max-running-requests 128 \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \

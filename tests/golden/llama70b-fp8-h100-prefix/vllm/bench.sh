@@ -23,10 +23,10 @@ check() {  # result file, metric label as vLLM prints it, target in ms
     fi
 }
 
-# Server 'llama70b-h100-support-0' (pool 'main'). SLO: P50 TTFT <= 500 ms, P99 TTFT <= 2000 ms, P99
+# Server 'llama70b-h100-support' (pool 'main'). SLO: P50 TTFT <= 500 ms, P99 TTFT <= 2000 ms, P99
 # ITL <= 50 ms. The plan predicts TTFT 45 ms and ITL 38.7 ms at a batch of 128.
 url="http://${BENCH_HOST}:8000"
-echo "== llama70b-h100-support-0: SLO P50 TTFT <= 500 ms, P99 TTFT <= 2000 ms, P99 ITL <= 50 ms; plan: TTFT 45 ms, ITL 38.7 ms"
+echo "== llama70b-h100-support: SLO P50 TTFT <= 500 ms, P99 TTFT <= 2000 ms, P99 ITL <= 50 ms; plan: TTFT 45 ms, ITL 38.7 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -44,46 +44,15 @@ docker run --rm \
     --random-prefix-len 1800 \
     --random-range-ratio 0.95 \
     --ignore-eos \
-    --num-prompts 1280 \
-    --max-concurrency 128 \
+    --num-prompts 2000 \
+    --max-concurrency 256 \
     --percentile-metrics ttft,tpot,itl,e2el \
     --metric-percentiles 50,99 \
     --ready-check-timeout-sec 600 \
-    --seed 0 | tee "$results/llama70b-h100-support-0.txt"
-check "$results/llama70b-h100-support-0.txt" 'P50 TTFT (ms):' 500
-check "$results/llama70b-h100-support-0.txt" 'P99 TTFT (ms):' 2000
-check "$results/llama70b-h100-support-0.txt" 'P99 ITL (ms):' 50
-
-# Server 'llama70b-h100-support-1' (pool 'main'). SLO: P50 TTFT <= 500 ms, P99 TTFT <= 2000 ms, P99
-# ITL <= 50 ms. The plan predicts TTFT 45 ms and ITL 38.7 ms at a batch of 128.
-url="http://${BENCH_HOST}:8001"
-echo "== llama70b-h100-support-1: SLO P50 TTFT <= 500 ms, P99 TTFT <= 2000 ms, P99 ITL <= 50 ms; plan: TTFT 45 ms, ITL 38.7 ms"
-docker run --rm \
-    --network host \
-    --volume /var/cache/huggingface:/root/.cache/huggingface \
-    --env HF_TOKEN \
-    --entrypoint vllm \
-    vllm/vllm-openai:v0.33.0 \
-    bench serve \
-    --backend openai \
-    --base-url "${url}" \
-    --model meta-llama/Llama-3.1-70B-Instruct \
-    --served-model-name support-bot \
-    --dataset-name random \
-    --random-input-len 700 \
-    --random-output-len 300 \
-    --random-prefix-len 1800 \
-    --random-range-ratio 0.95 \
-    --ignore-eos \
-    --num-prompts 1280 \
-    --max-concurrency 128 \
-    --percentile-metrics ttft,tpot,itl,e2el \
-    --metric-percentiles 50,99 \
-    --ready-check-timeout-sec 600 \
-    --seed 0 | tee "$results/llama70b-h100-support-1.txt"
-check "$results/llama70b-h100-support-1.txt" 'P50 TTFT (ms):' 500
-check "$results/llama70b-h100-support-1.txt" 'P99 TTFT (ms):' 2000
-check "$results/llama70b-h100-support-1.txt" 'P99 ITL (ms):' 50
+    --seed 0 | tee "$results/llama70b-h100-support.txt"
+check "$results/llama70b-h100-support.txt" 'P50 TTFT (ms):' 500
+check "$results/llama70b-h100-support.txt" 'P99 TTFT (ms):' 2000
+check "$results/llama70b-h100-support.txt" 'P99 ITL (ms):' 50
 
 if [ "$failed" -ne 0 ]; then echo "some SLO targets were missed" >&2; exit 1; fi
 echo "all SLO targets met"

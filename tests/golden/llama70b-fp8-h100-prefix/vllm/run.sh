@@ -9,9 +9,10 @@ command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }
 [ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2
 mkdir -p -- /var/cache/huggingface
 
-# Server 'llama70b-h100-support-0': pool 'main', TP4×DP2, GPUs 0,1,2,3 on this host, port 8000.
-if docker container inspect llama70b-h100-support-0 >/dev/null 2>&1; then
-    echo "a container named llama70b-h100-support-0 exists; remove it first: docker rm -f llama70b-h100-support-0" >&2
+# Server 'llama70b-h100-support': pool 'main', TP4×DP2, GPUs 0,1,2,3,4,5,6,7 on this host, port
+# 8000.
+if docker container inspect llama70b-h100-support >/dev/null 2>&1; then
+    echo "a container named llama70b-h100-support exists; remove it first: docker rm -f llama70b-h100-support" >&2
     exit 1
 fi
 #   --name: a fixed name: `docker logs`, `docker stop` and the health status refer to it; a second
@@ -35,6 +36,8 @@ fi
 #   SLO, then most tokens/s)
 #   --pipeline-parallel-size: best of 20 valid layouts for the throughput goal (fits, then meets the
 #   SLO, then most tokens/s)
+#   --data-parallel-size: best of 20 valid layouts for the throughput goal (fits, then meets the
+#   SLO, then most tokens/s)
 #   --max-model-len: the longest request: 8,000 prompt + 1,200 output tokens, rounded up to 256
 #   --gpu-memory-utilization: vllm 0.33.0 takes this fraction of the GPU's total memory (weights,
 #   activations and KV cache must fit inside it)
@@ -49,8 +52,8 @@ fi
 #   (W8A8)
 #   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it
 docker run --detach \
-    --name llama70b-h100-support-0 \
-    --gpus '"device=0,1,2,3"' \
+    --name llama70b-h100-support \
+    --gpus '"device=0,1,2,3,4,5,6,7"' \
     --ipc=host \
     --publish 8000:8000 \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -67,6 +70,7 @@ docker run --detach \
     --port 8000 \
     --tensor-parallel-size 4 \
     --pipeline-parallel-size 1 \
+    --data-parallel-size 2 \
     --max-model-len 9216 \
     --gpu-memory-utilization 0.92 \
     --max-num-seqs 128 \
@@ -75,74 +79,6 @@ docker run --detach \
     --enable-prefix-caching \
     --quantization fp8 \
     --dtype bfloat16
-echo "started llama70b-h100-support-0: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
-
-# Server 'llama70b-h100-support-1': pool 'main', TP4×DP2, GPUs 4,5,6,7 on this host, port 8001.
-if docker container inspect llama70b-h100-support-1 >/dev/null 2>&1; then
-    echo "a container named llama70b-h100-support-1 exists; remove it first: docker rm -f llama70b-h100-support-1" >&2
-    exit 1
-fi
-#   --name: a fixed name: `docker logs`, `docker stop` and the health status refer to it; a second
-#   start fails instead of duplicating the server
-#   --gpus: only the GPUs the plan assigned to this server
-#   --ipc=host: share the host's IPC namespace: NCCL and PyTorch worker processes exchange tensors
-#   through /dev/shm, and Docker's default 64 MiB /dev/shm makes them fail or hang (USER-PAINS #9)
-#   --publish: the OpenAI-compatible API port
-#   --volume: the host's Hugging Face cache: weights download once and survive restarts
-#   --env: the Hugging Face token, passed by name from this shell's environment; its value is never
-#   written into this file
-#   --restart: come back after a crash or a host reboot, but stay down after `docker stop`
-#   --health-cmd: healthy when /health answers 200 (the server is up and the engine is alive)
-#   --health-start-period: loading weights and capturing CUDA graphs can take minutes; failures then
-#   do not count
-#   vllm/vllm-openai:v0.33.0: the pinned image
-#   meta-llama/Llama-3.1-70B-Instruct: the model to serve, first and positional (Llama-3.1-70B)
-#   --served-model-name: the name clients send as `model` in API calls (model.served_name)
-#   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: best of 20 valid layouts for the throughput goal (fits, then meets the
-#   SLO, then most tokens/s)
-#   --pipeline-parallel-size: best of 20 valid layouts for the throughput goal (fits, then meets the
-#   SLO, then most tokens/s)
-#   --max-model-len: the longest request: 8,000 prompt + 1,200 output tokens, rounded up to 256
-#   --gpu-memory-utilization: vllm 0.33.0 takes this fraction of the GPU's total memory (weights,
-#   activations and KV cache must fit inside it)
-#   --max-num-seqs: the workload keeps 128.0 requests in flight per replica
-#   --max-num-batched-tokens: the largest per-step budget whose steps stay within the ITL target (50
-#   ms) when a prompt chunk is co-scheduled
-#   --enable-chunked-prefill: long prompts are split into chunks of at most 2,048 tokens that share
-#   steps with running decodes, so one long prompt cannot stall every stream
-#   --enable-prefix-caching: 1,800 of 2,500 prompt tokens (72%) are a shared prefix: a hit skips
-#   their prefill, TTFT 141 → 45 ms
-#   --quantization: set in the spec (model.quantization = fp8) (kernel: CUTLASS FP8 scaled GEMM
-#   (W8A8)
-#   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it
-docker run --detach \
-    --name llama70b-h100-support-1 \
-    --gpus '"device=4,5,6,7"' \
-    --ipc=host \
-    --publish 8001:8001 \
-    --volume /var/cache/huggingface:/root/.cache/huggingface \
-    --env HF_TOKEN \
-    --restart unless-stopped \
-    --health-cmd 'python3 -c "import urllib.request; urllib.request.urlopen('"'"'http://127.0.0.1:8001/health'"'"', timeout=10)"' \
-    --health-interval 30s \
-    --health-timeout 10s \
-    --health-retries 3 \
-    --health-start-period 900s \
-    vllm/vllm-openai:v0.33.0 \
-    meta-llama/Llama-3.1-70B-Instruct \
-    --served-model-name support-bot \
-    --port 8001 \
-    --tensor-parallel-size 4 \
-    --pipeline-parallel-size 1 \
-    --max-model-len 9216 \
-    --gpu-memory-utilization 0.92 \
-    --max-num-seqs 128 \
-    --max-num-batched-tokens 2048 \
-    --enable-chunked-prefill \
-    --enable-prefix-caching \
-    --quantization fp8 \
-    --dtype bfloat16
-echo "started llama70b-h100-support-1: http://localhost:8001/v1 (health: curl -fsS http://localhost:8001/health)"
+echo "started llama70b-h100-support: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

@@ -89,7 +89,7 @@ docker run --detach \
     --port 8000 \
     --tp-size 1 \
     --context-length 7680 \
-    --mem-fraction-static 0.869 \
+    --mem-fraction-static 0.979 \
     --max-running-requests 32 \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \

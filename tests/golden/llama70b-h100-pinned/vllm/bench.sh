@@ -23,10 +23,10 @@ check() {  # result file, metric label as vLLM prints it, target in ms
     fi
 }
 
-# Server 'llama70b-h100-pinned-0' (pool 'main'). SLO: P99 TTFT <= 3000 ms, P99 ITL <= 80 ms. The
-# plan predicts TTFT 257 ms and ITL 44.3 ms at a batch of 32.
+# Server 'llama70b-h100-pinned' (pool 'main'). SLO: P99 TTFT <= 3000 ms, P99 ITL <= 80 ms. The plan
+# predicts TTFT 257 ms and ITL 44.3 ms at a batch of 32.
 url="http://${BENCH_HOST}:8000"
-echo "== llama70b-h100-pinned-0: SLO P99 TTFT <= 3000 ms, P99 ITL <= 80 ms; plan: TTFT 257 ms, ITL 44.3 ms"
+echo "== llama70b-h100-pinned: SLO P99 TTFT <= 3000 ms, P99 ITL <= 80 ms; plan: TTFT 257 ms, ITL 44.3 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -44,44 +44,14 @@ docker run --rm \
     --random-prefix-len 0 \
     --random-range-ratio 0.95 \
     --ignore-eos \
-    --num-prompts 480 \
-    --max-concurrency 48 \
+    --num-prompts 960 \
+    --max-concurrency 96 \
     --percentile-metrics ttft,tpot,itl,e2el \
     --metric-percentiles 50,99 \
     --ready-check-timeout-sec 600 \
-    --seed 0 | tee "$results/llama70b-h100-pinned-0.txt"
-check "$results/llama70b-h100-pinned-0.txt" 'P99 TTFT (ms):' 3000
-check "$results/llama70b-h100-pinned-0.txt" 'P99 ITL (ms):' 80
-
-# Server 'llama70b-h100-pinned-1' (pool 'main'). SLO: P99 TTFT <= 3000 ms, P99 ITL <= 80 ms. The
-# plan predicts TTFT 257 ms and ITL 44.3 ms at a batch of 32.
-url="http://${BENCH_HOST}:8001"
-echo "== llama70b-h100-pinned-1: SLO P99 TTFT <= 3000 ms, P99 ITL <= 80 ms; plan: TTFT 257 ms, ITL 44.3 ms"
-docker run --rm \
-    --network host \
-    --volume /var/cache/huggingface:/root/.cache/huggingface \
-    --env HF_TOKEN \
-    --entrypoint vllm \
-    vllm/vllm-openai:v0.33.0 \
-    bench serve \
-    --backend openai \
-    --base-url "${url}" \
-    --model meta-llama/Llama-3.3-70B-Instruct \
-    --served-model-name llama-70b \
-    --dataset-name random \
-    --random-input-len 3000 \
-    --random-output-len 400 \
-    --random-prefix-len 0 \
-    --random-range-ratio 0.95 \
-    --ignore-eos \
-    --num-prompts 480 \
-    --max-concurrency 48 \
-    --percentile-metrics ttft,tpot,itl,e2el \
-    --metric-percentiles 50,99 \
-    --ready-check-timeout-sec 600 \
-    --seed 0 | tee "$results/llama70b-h100-pinned-1.txt"
-check "$results/llama70b-h100-pinned-1.txt" 'P99 TTFT (ms):' 3000
-check "$results/llama70b-h100-pinned-1.txt" 'P99 ITL (ms):' 80
+    --seed 0 | tee "$results/llama70b-h100-pinned.txt"
+check "$results/llama70b-h100-pinned.txt" 'P99 TTFT (ms):' 3000
+check "$results/llama70b-h100-pinned.txt" 'P99 ITL (ms):' 80
 
 if [ "$failed" -ne 0 ]; then echo "some SLO targets were missed" >&2; exit 1; fi
 echo "all SLO targets met"

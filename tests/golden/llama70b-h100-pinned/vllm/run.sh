@@ -9,9 +9,9 @@ command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }
 [ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2
 mkdir -p -- /var/cache/huggingface
 
-# Server 'llama70b-h100-pinned-0': pool 'main', TP2×DP2, GPUs 0,1 on this host, port 8000.
-if docker container inspect llama70b-h100-pinned-0 >/dev/null 2>&1; then
-    echo "a container named llama70b-h100-pinned-0 exists; remove it first: docker rm -f llama70b-h100-pinned-0" >&2
+# Server 'llama70b-h100-pinned': pool 'main', TP2×DP2, GPUs 0,1,2,3 on this host, port 8000.
+if docker container inspect llama70b-h100-pinned >/dev/null 2>&1; then
+    echo "a container named llama70b-h100-pinned exists; remove it first: docker rm -f llama70b-h100-pinned" >&2
     exit 1
 fi
 #   --name: a fixed name: `docker logs`, `docker stop` and the health status refer to it; a second
@@ -33,6 +33,7 @@ fi
 #   --port: the API port (operations.port, + one per extra server on the host)
 #   --tensor-parallel-size: pinned by the spec ([plan].tp = 2, [plan].dp = 2)
 #   --pipeline-parallel-size: pinned by the spec ([plan].tp = 2, [plan].dp = 2)
+#   --data-parallel-size: pinned by the spec ([plan].tp = 2, [plan].dp = 2)
 #   --max-model-len: pinned by the spec ([plan].max_model_len = 16384)
 #   --gpu-memory-utilization: pinned by the spec ([plan].memory_fraction = 0.88)
 #   --max-num-seqs: pinned by the spec ([plan].max_num_seqs = 32)
@@ -44,8 +45,8 @@ fi
 #   --quantization: pinned by the spec ([plan].quantization = "fp8")
 #   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it
 docker run --detach \
-    --name llama70b-h100-pinned-0 \
-    --gpus '"device=0,1"' \
+    --name llama70b-h100-pinned \
+    --gpus '"device=0,1,2,3"' \
     --ipc=host \
     --publish 8000:8000 \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -62,6 +63,7 @@ docker run --detach \
     --port 8000 \
     --tensor-parallel-size 2 \
     --pipeline-parallel-size 1 \
+    --data-parallel-size 2 \
     --max-model-len 16384 \
     --gpu-memory-utilization 0.88 \
     --max-num-seqs 32 \
@@ -70,69 +72,6 @@ docker run --detach \
     --enable-prefix-caching \
     --quantization fp8 \
     --dtype bfloat16
-echo "started llama70b-h100-pinned-0: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
-
-# Server 'llama70b-h100-pinned-1': pool 'main', TP2×DP2, GPUs 2,3 on this host, port 8001.
-if docker container inspect llama70b-h100-pinned-1 >/dev/null 2>&1; then
-    echo "a container named llama70b-h100-pinned-1 exists; remove it first: docker rm -f llama70b-h100-pinned-1" >&2
-    exit 1
-fi
-#   --name: a fixed name: `docker logs`, `docker stop` and the health status refer to it; a second
-#   start fails instead of duplicating the server
-#   --gpus: only the GPUs the plan assigned to this server
-#   --ipc=host: share the host's IPC namespace: NCCL and PyTorch worker processes exchange tensors
-#   through /dev/shm, and Docker's default 64 MiB /dev/shm makes them fail or hang (USER-PAINS #9)
-#   --publish: the OpenAI-compatible API port
-#   --volume: the host's Hugging Face cache: weights download once and survive restarts
-#   --env: the Hugging Face token, passed by name from this shell's environment; its value is never
-#   written into this file
-#   --restart: come back after a crash or a host reboot, but stay down after `docker stop`
-#   --health-cmd: healthy when /health answers 200 (the server is up and the engine is alive)
-#   --health-start-period: loading weights and capturing CUDA graphs can take minutes; failures then
-#   do not count
-#   vllm/vllm-openai:v0.33.0: the pinned image
-#   meta-llama/Llama-3.3-70B-Instruct: the model to serve, first and positional (Llama-3.3-70B)
-#   --served-model-name: the name clients send as `model` in API calls (model.served_name)
-#   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: pinned by the spec ([plan].tp = 2, [plan].dp = 2)
-#   --pipeline-parallel-size: pinned by the spec ([plan].tp = 2, [plan].dp = 2)
-#   --max-model-len: pinned by the spec ([plan].max_model_len = 16384)
-#   --gpu-memory-utilization: pinned by the spec ([plan].memory_fraction = 0.88)
-#   --max-num-seqs: pinned by the spec ([plan].max_num_seqs = 32)
-#   --max-num-batched-tokens: the largest per-step budget whose steps stay within the ITL target (80
-#   ms) when a prompt chunk is co-scheduled
-#   --enable-chunked-prefill: long prompts are split into chunks of at most 2,048 tokens that share
-#   steps with running decodes, so one long prompt cannot stall every stream
-#   --enable-prefix-caching: no shared prefix is declared, but chat turns re-send their history
-#   --quantization: pinned by the spec ([plan].quantization = "fp8")
-#   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it
-docker run --detach \
-    --name llama70b-h100-pinned-1 \
-    --gpus '"device=2,3"' \
-    --ipc=host \
-    --publish 8001:8001 \
-    --volume /var/cache/huggingface:/root/.cache/huggingface \
-    --env HF_TOKEN \
-    --restart unless-stopped \
-    --health-cmd 'python3 -c "import urllib.request; urllib.request.urlopen('"'"'http://127.0.0.1:8001/health'"'"', timeout=10)"' \
-    --health-interval 30s \
-    --health-timeout 10s \
-    --health-retries 3 \
-    --health-start-period 900s \
-    vllm/vllm-openai:v0.33.0 \
-    meta-llama/Llama-3.3-70B-Instruct \
-    --served-model-name llama-70b \
-    --port 8001 \
-    --tensor-parallel-size 2 \
-    --pipeline-parallel-size 1 \
-    --max-model-len 16384 \
-    --gpu-memory-utilization 0.88 \
-    --max-num-seqs 32 \
-    --max-num-batched-tokens 2048 \
-    --enable-chunked-prefill \
-    --enable-prefix-caching \
-    --quantization fp8 \
-    --dtype bfloat16
-echo "started llama70b-h100-pinned-1: http://localhost:8001/v1 (health: curl -fsS http://localhost:8001/health)"
+echo "started llama70b-h100-pinned: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

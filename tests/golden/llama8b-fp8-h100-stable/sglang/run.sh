@@ -66,7 +66,7 @@ docker run --detach \
     --port 8000 \
     --tp-size 1 \
     --context-length 3840 \
-    --mem-fraction-static 0.833 \
+    --mem-fraction-static 0.947 \
     --max-running-requests 128 \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \

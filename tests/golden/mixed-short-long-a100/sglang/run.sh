@@ -66,7 +66,7 @@ docker run --detach \
     --port 8000 \
     --tp-size 1 \
     --context-length 4352 \
-    --mem-fraction-static 0.835 \
+    --mem-fraction-static 0.949 \
     --max-running-requests 171 \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \
@@ -134,7 +134,7 @@ docker run --detach \
     --tp-size 1 \
     --dp-size 3 \
     --context-length 61184 \
-    --mem-fraction-static 0.836 \
+    --mem-fraction-static 0.95 \
     --max-running-requests 13 \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \

@@ -72,9 +72,9 @@ docker run --detach \
     --dtype bfloat16
 echo "started mixed-traffic-short: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
-# Server 'mixed-traffic-long-0': pool 'long', TP1×DP3, GPU 1 on this host, port 8001.
-if docker container inspect mixed-traffic-long-0 >/dev/null 2>&1; then
-    echo "a container named mixed-traffic-long-0 exists; remove it first: docker rm -f mixed-traffic-long-0" >&2
+# Server 'mixed-traffic-long': pool 'long', TP1×DP3, GPUs 1,2,3 on this host, port 8001.
+if docker container inspect mixed-traffic-long >/dev/null 2>&1; then
+    echo "a container named mixed-traffic-long exists; remove it first: docker rm -f mixed-traffic-long" >&2
     exit 1
 fi
 #   --name: a fixed name: `docker logs`, `docker stop` and the health status refer to it; a second
@@ -97,6 +97,8 @@ fi
 #   SLO, then most tokens/s)
 #   --pipeline-parallel-size: best of 3 valid layouts for the throughput goal (fits, then meets the
 #   SLO, then most tokens/s)
+#   --data-parallel-size: best of 3 valid layouts for the throughput goal (fits, then meets the SLO,
+#   then most tokens/s)
 #   --max-model-len: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
 #   --gpu-memory-utilization: vllm 0.33.0 takes this fraction of the GPU's total memory (weights,
 #   activations and KV cache must fit inside it)
@@ -109,8 +111,8 @@ fi
 #   prefill, TTFT 2438 → 2402 ms
 #   --dtype: the checkpoint's dtype (bfloat16) and A100 80GB SXM supports it
 docker run --detach \
-    --name mixed-traffic-long-0 \
-    --gpus '"device=1"' \
+    --name mixed-traffic-long \
+    --gpus '"device=1,2,3"' \
     --ipc=host \
     --publish 8001:8001 \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -126,6 +128,7 @@ docker run --detach \
     --port 8001 \
     --tensor-parallel-size 1 \
     --pipeline-parallel-size 1 \
+    --data-parallel-size 3 \
     --max-model-len 61184 \
     --gpu-memory-utilization 0.92 \
     --max-num-seqs 13 \
@@ -133,132 +136,6 @@ docker run --detach \
     --enable-chunked-prefill \
     --enable-prefix-caching \
     --dtype bfloat16
-echo "started mixed-traffic-long-0: http://localhost:8001/v1 (health: curl -fsS http://localhost:8001/health)"
-
-# Server 'mixed-traffic-long-1': pool 'long', TP1×DP3, GPU 2 on this host, port 8002.
-if docker container inspect mixed-traffic-long-1 >/dev/null 2>&1; then
-    echo "a container named mixed-traffic-long-1 exists; remove it first: docker rm -f mixed-traffic-long-1" >&2
-    exit 1
-fi
-#   --name: a fixed name: `docker logs`, `docker stop` and the health status refer to it; a second
-#   start fails instead of duplicating the server
-#   --gpus: only the GPUs the plan assigned to this server
-#   --ipc=host: share the host's IPC namespace: NCCL and PyTorch worker processes exchange tensors
-#   through /dev/shm, and Docker's default 64 MiB /dev/shm makes them fail or hang (USER-PAINS #9)
-#   --publish: the OpenAI-compatible API port
-#   --volume: the host's Hugging Face cache: weights download once and survive restarts
-#   --env: the Hugging Face token, passed by name from this shell's environment; its value is never
-#   written into this file
-#   --restart: come back after a crash or a host reboot, but stay down after `docker stop`
-#   --health-cmd: healthy when /health answers 200 (the server is up and the engine is alive)
-#   --health-start-period: loading weights and capturing CUDA graphs can take minutes; failures then
-#   do not count
-#   vllm/vllm-openai:v0.33.0: the pinned image
-#   meta-llama/Llama-3.1-8B-Instruct: the model to serve, first and positional (Llama-3.1-8B)
-#   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: best of 3 valid layouts for the throughput goal (fits, then meets the
-#   SLO, then most tokens/s)
-#   --pipeline-parallel-size: best of 3 valid layouts for the throughput goal (fits, then meets the
-#   SLO, then most tokens/s)
-#   --max-model-len: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
-#   --gpu-memory-utilization: vllm 0.33.0 takes this fraction of the GPU's total memory (weights,
-#   activations and KV cache must fit inside it)
-#   --max-num-seqs: the largest batch whose decode step meets the ITL target
-#   --max-num-batched-tokens: the largest per-step budget whose steps stay within the ITL target (40
-#   ms) when a prompt chunk is co-scheduled
-#   --enable-chunked-prefill: long prompts are split into chunks of at most 2,048 tokens that share
-#   steps with running decodes, so one long prompt cannot stall every stream
-#   --enable-prefix-caching: 500 of 24,000 prompt tokens (2%) are a shared prefix: a hit skips their
-#   prefill, TTFT 2438 → 2402 ms
-#   --dtype: the checkpoint's dtype (bfloat16) and A100 80GB SXM supports it
-docker run --detach \
-    --name mixed-traffic-long-1 \
-    --gpus '"device=2"' \
-    --ipc=host \
-    --publish 8002:8002 \
-    --volume /var/cache/huggingface:/root/.cache/huggingface \
-    --env HF_TOKEN \
-    --restart unless-stopped \
-    --health-cmd 'python3 -c "import urllib.request; urllib.request.urlopen('"'"'http://127.0.0.1:8002/health'"'"', timeout=10)"' \
-    --health-interval 30s \
-    --health-timeout 10s \
-    --health-retries 3 \
-    --health-start-period 900s \
-    vllm/vllm-openai:v0.33.0 \
-    meta-llama/Llama-3.1-8B-Instruct \
-    --port 8002 \
-    --tensor-parallel-size 1 \
-    --pipeline-parallel-size 1 \
-    --max-model-len 61184 \
-    --gpu-memory-utilization 0.92 \
-    --max-num-seqs 13 \
-    --max-num-batched-tokens 2048 \
-    --enable-chunked-prefill \
-    --enable-prefix-caching \
-    --dtype bfloat16
-echo "started mixed-traffic-long-1: http://localhost:8002/v1 (health: curl -fsS http://localhost:8002/health)"
-
-# Server 'mixed-traffic-long-2': pool 'long', TP1×DP3, GPU 3 on this host, port 8003.
-if docker container inspect mixed-traffic-long-2 >/dev/null 2>&1; then
-    echo "a container named mixed-traffic-long-2 exists; remove it first: docker rm -f mixed-traffic-long-2" >&2
-    exit 1
-fi
-#   --name: a fixed name: `docker logs`, `docker stop` and the health status refer to it; a second
-#   start fails instead of duplicating the server
-#   --gpus: only the GPUs the plan assigned to this server
-#   --ipc=host: share the host's IPC namespace: NCCL and PyTorch worker processes exchange tensors
-#   through /dev/shm, and Docker's default 64 MiB /dev/shm makes them fail or hang (USER-PAINS #9)
-#   --publish: the OpenAI-compatible API port
-#   --volume: the host's Hugging Face cache: weights download once and survive restarts
-#   --env: the Hugging Face token, passed by name from this shell's environment; its value is never
-#   written into this file
-#   --restart: come back after a crash or a host reboot, but stay down after `docker stop`
-#   --health-cmd: healthy when /health answers 200 (the server is up and the engine is alive)
-#   --health-start-period: loading weights and capturing CUDA graphs can take minutes; failures then
-#   do not count
-#   vllm/vllm-openai:v0.33.0: the pinned image
-#   meta-llama/Llama-3.1-8B-Instruct: the model to serve, first and positional (Llama-3.1-8B)
-#   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: best of 3 valid layouts for the throughput goal (fits, then meets the
-#   SLO, then most tokens/s)
-#   --pipeline-parallel-size: best of 3 valid layouts for the throughput goal (fits, then meets the
-#   SLO, then most tokens/s)
-#   --max-model-len: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
-#   --gpu-memory-utilization: vllm 0.33.0 takes this fraction of the GPU's total memory (weights,
-#   activations and KV cache must fit inside it)
-#   --max-num-seqs: the largest batch whose decode step meets the ITL target
-#   --max-num-batched-tokens: the largest per-step budget whose steps stay within the ITL target (40
-#   ms) when a prompt chunk is co-scheduled
-#   --enable-chunked-prefill: long prompts are split into chunks of at most 2,048 tokens that share
-#   steps with running decodes, so one long prompt cannot stall every stream
-#   --enable-prefix-caching: 500 of 24,000 prompt tokens (2%) are a shared prefix: a hit skips their
-#   prefill, TTFT 2438 → 2402 ms
-#   --dtype: the checkpoint's dtype (bfloat16) and A100 80GB SXM supports it
-docker run --detach \
-    --name mixed-traffic-long-2 \
-    --gpus '"device=3"' \
-    --ipc=host \
-    --publish 8003:8003 \
-    --volume /var/cache/huggingface:/root/.cache/huggingface \
-    --env HF_TOKEN \
-    --restart unless-stopped \
-    --health-cmd 'python3 -c "import urllib.request; urllib.request.urlopen('"'"'http://127.0.0.1:8003/health'"'"', timeout=10)"' \
-    --health-interval 30s \
-    --health-timeout 10s \
-    --health-retries 3 \
-    --health-start-period 900s \
-    vllm/vllm-openai:v0.33.0 \
-    meta-llama/Llama-3.1-8B-Instruct \
-    --port 8003 \
-    --tensor-parallel-size 1 \
-    --pipeline-parallel-size 1 \
-    --max-model-len 61184 \
-    --gpu-memory-utilization 0.92 \
-    --max-num-seqs 13 \
-    --max-num-batched-tokens 2048 \
-    --enable-chunked-prefill \
-    --enable-prefix-caching \
-    --dtype bfloat16
-echo "started mixed-traffic-long-2: http://localhost:8003/v1 (health: curl -fsS http://localhost:8003/health)"
+echo "started mixed-traffic-long: http://localhost:8001/v1 (health: curl -fsS http://localhost:8001/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

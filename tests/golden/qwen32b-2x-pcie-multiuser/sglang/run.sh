@@ -65,7 +65,7 @@ docker run --detach \
     --port 8000 \
     --tp-size 2 \
     --context-length 7680 \
-    --mem-fraction-static 0.861 \
+    --mem-fraction-static 0.957 \
     --max-running-requests 24 \
     --chunked-prefill-size 2048 \
     --schedule-policy lpm \

@@ -22,10 +22,10 @@ check() {  # result file, metric label as vLLM prints it, target in ms
     fi
 }
 
-# Server 'hostile-0' (pool 'main'). SLO: P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms.
-# The plan predicts TTFT 420 ms and ITL 21.5 ms at a batch of 16.
+# Server 'hostile' (pool 'main'). SLO: P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms. The
+# plan predicts TTFT 420 ms and ITL 21.5 ms at a batch of 16.
 url="http://${BENCH_HOST}:8000"
-echo "== hostile-0: SLO P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms; plan: TTFT 420 ms, ITL 21.5 ms"
+echo "== hostile: SLO P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms; plan: TTFT 420 ms, ITL 21.5 ms"
 # shellcheck disable=SC2016  # a literal $ or ` from the spec, quoted on purpose
 docker run --rm \
     --network host \
@@ -44,47 +44,15 @@ docker run --rm \
     --random-prefix-len 0 \
     --random-range-ratio 0.95 \
     --ignore-eos \
-    --num-prompts 100 \
-    --max-concurrency 8 \
+    --num-prompts 160 \
+    --max-concurrency 16 \
     --percentile-metrics ttft,tpot,itl,e2el \
     --metric-percentiles 50,99 \
     --ready-check-timeout-sec 600 \
-    --seed 0 | tee "$results/hostile-0.txt"
-check "$results/hostile-0.txt" 'P99 TTFT (ms):' 2000
-check "$results/hostile-0.txt" 'P50 ITL (ms):' 30
-check "$results/hostile-0.txt" 'P99 ITL (ms):' 50
-
-# Server 'hostile-1' (pool 'main'). SLO: P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms.
-# The plan predicts TTFT 420 ms and ITL 21.5 ms at a batch of 16.
-url="http://${BENCH_HOST}:8001"
-echo "== hostile-1: SLO P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms; plan: TTFT 420 ms, ITL 21.5 ms"
-# shellcheck disable=SC2016  # a literal $ or ` from the spec, quoted on purpose
-docker run --rm \
-    --network host \
-    --volume '/data/we ird;$(touch /tmp/pwned)`id`'"'"'q"\ $HOME ~ * ?:/root/.cache/huggingface' \
-    --env HF_TOKEN \
-    --entrypoint vllm \
-    vllm/vllm-openai:v0.33.0 \
-    bench serve \
-    --backend openai \
-    --base-url "${url}" \
-    --model 'org/we ird;$(touch /tmp/pwned)`id`'"'"'q"\ $HOME ~ * ?' \
-    --served-model-name 'we ird;$(touch /tmp/pwned)`id`'"'"'q"\ $HOME ~ * ?' \
-    --dataset-name random \
-    --random-input-len 1000 \
-    --random-output-len 200 \
-    --random-prefix-len 0 \
-    --random-range-ratio 0.95 \
-    --ignore-eos \
-    --num-prompts 100 \
-    --max-concurrency 8 \
-    --percentile-metrics ttft,tpot,itl,e2el \
-    --metric-percentiles 50,99 \
-    --ready-check-timeout-sec 600 \
-    --seed 0 | tee "$results/hostile-1.txt"
-check "$results/hostile-1.txt" 'P99 TTFT (ms):' 2000
-check "$results/hostile-1.txt" 'P50 ITL (ms):' 30
-check "$results/hostile-1.txt" 'P99 ITL (ms):' 50
+    --seed 0 | tee "$results/hostile.txt"
+check "$results/hostile.txt" 'P99 TTFT (ms):' 2000
+check "$results/hostile.txt" 'P50 ITL (ms):' 30
+check "$results/hostile.txt" 'P99 ITL (ms):' 50
 
 if [ "$failed" -ne 0 ]; then echo "some SLO targets were missed" >&2; exit 1; fi
 echo "all SLO targets met"

@@ -10,9 +10,9 @@ export HF_TOKEN="${MY_HF_TOKEN:-}"  # the token is read from MY_HF_TOKEN (operat
 # shellcheck disable=SC2016  # a literal $ or ` from the spec, quoted on purpose
 mkdir -p -- '/data/we ird;$(touch /tmp/pwned)`id`'"'"'q"\ $HOME ~ * ?'
 
-# Server 'hostile-0': pool 'main', TP1×DP2, GPU 0 on this host, port 8000.
-if docker container inspect hostile-0 >/dev/null 2>&1; then
-    echo "a container named hostile-0 exists; remove it first: docker rm -f hostile-0" >&2
+# Server 'hostile': pool 'main', TP1×DP2, GPUs 0,1 on this host, port 8000.
+if docker container inspect hostile >/dev/null 2>&1; then
+    echo "a container named hostile exists; remove it first: docker rm -f hostile" >&2
     exit 1
 fi
 #   --name: a fixed name: `docker logs`, `docker stop` and the health status refer to it; a second
@@ -36,6 +36,7 @@ fi
 #   --port: the API port (operations.port, + one per extra server on the host)
 #   --tensor-parallel-size: TP1×DP2 keeps the decode step within the ITL target
 #   --pipeline-parallel-size: TP1×DP2 keeps the decode step within the ITL target
+#   --data-parallel-size: TP1×DP2 keeps the decode step within the ITL target
 #   --max-model-len: the longest request: 4,000 prompt + 800 output tokens, rounded up
 #   --gpu-memory-utilization: 0.9 of total memory leaves room for the CUDA context (vLLM's fraction
 #   is of TOTAL GPU memory, not of free memory)
@@ -48,8 +49,8 @@ fi
 #   --max-logprobs=5: from [backends.vllm] extra_args
 # shellcheck disable=SC2016  # a literal $ or ` from the spec, quoted on purpose
 docker run --detach \
-    --name hostile-0 \
-    --gpus '"device=0"' \
+    --name hostile \
+    --gpus '"device=0,1"' \
     --ipc=host \
     --publish 8000:8000 \
     --volume '/data/we ird;$(touch /tmp/pwned)`id`'"'"'q"\ $HOME ~ * ?:/root/.cache/huggingface' \
@@ -67,6 +68,7 @@ docker run --detach \
     --port 8000 \
     --tensor-parallel-size 1 \
     --pipeline-parallel-size 1 \
+    --data-parallel-size 2 \
     --max-model-len 8192 \
     --gpu-memory-utilization 0.9 \
     --max-num-seqs 64 \
@@ -76,74 +78,6 @@ docker run --detach \
     --dtype float16 \
     --response-role 'we ird;$(touch /tmp/pwned)`id`'"'"'q"\ $HOME ~ * ?' \
     --max-logprobs=5
-echo "started hostile-0: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
-
-# Server 'hostile-1': pool 'main', TP1×DP2, GPU 1 on this host, port 8001.
-if docker container inspect hostile-1 >/dev/null 2>&1; then
-    echo "a container named hostile-1 exists; remove it first: docker rm -f hostile-1" >&2
-    exit 1
-fi
-#   --name: a fixed name: `docker logs`, `docker stop` and the health status refer to it; a second
-#   start fails instead of duplicating the server
-#   --gpus: only the GPUs the plan assigned to this server
-#   --ipc=host: share the host's IPC namespace: NCCL and PyTorch worker processes exchange tensors
-#   through /dev/shm, and Docker's default 64 MiB /dev/shm makes them fail or hang (USER-PAINS #9)
-#   --publish: the OpenAI-compatible API port
-#   --volume: the host's Hugging Face cache: weights download once and survive restarts
-#   --env: the Hugging Face token, passed by name from this shell's environment; its value is never
-#   written into this file
-#   --restart: come back after a crash or a host reboot, but stay down after `docker stop`
-#   --health-cmd: healthy when /health answers 200 (the server is up and the engine is alive)
-#   --health-start-period: loading weights and capturing CUDA graphs can take minutes; failures then
-#   do not count
-#   vllm/vllm-openai:v0.33.0: the pinned image
-#   org/we ird;$(touch /tmp/pwned)`id`'q"\ $HOME ~ * ?: the model to serve, first and positional
-#   (qwen2.5-7b-instruct-awq)
-#   --revision: the model revision pinned in the spec (model.revision)
-#   --served-model-name: the name clients send as `model` in API calls (model.served_name)
-#   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: TP1×DP2 keeps the decode step within the ITL target
-#   --pipeline-parallel-size: TP1×DP2 keeps the decode step within the ITL target
-#   --max-model-len: the longest request: 4,000 prompt + 800 output tokens, rounded up
-#   --gpu-memory-utilization: 0.9 of total memory leaves room for the CUDA context (vLLM's fraction
-#   is of TOTAL GPU memory, not of free memory)
-#   --max-num-seqs: the workload keeps 16.0 requests in flight per replica
-#   --max-num-batched-tokens: the largest per-step budget whose steps stay within the ITL target
-#   --enable-chunked-prefill: chunks of long prompts share steps with decodes
-#   --enable-prefix-caching: chat turns re-send their history
-#   --dtype: the checkpoint's dtype (float16)
-#   --response-role: from [backends.vllm] extra_args
-#   --max-logprobs=5: from [backends.vllm] extra_args
-# shellcheck disable=SC2016  # a literal $ or ` from the spec, quoted on purpose
-docker run --detach \
-    --name hostile-1 \
-    --gpus '"device=1"' \
-    --ipc=host \
-    --publish 8001:8001 \
-    --volume '/data/we ird;$(touch /tmp/pwned)`id`'"'"'q"\ $HOME ~ * ?:/root/.cache/huggingface' \
-    --env HF_TOKEN \
-    --restart unless-stopped \
-    --health-cmd 'python3 -c "import urllib.request; urllib.request.urlopen('"'"'http://127.0.0.1:8001/health'"'"', timeout=10)"' \
-    --health-interval 30s \
-    --health-timeout 10s \
-    --health-retries 3 \
-    --health-start-period 900s \
-    vllm/vllm-openai:v0.33.0 \
-    'org/we ird;$(touch /tmp/pwned)`id`'"'"'q"\ $HOME ~ * ?' \
-    --revision main \
-    --served-model-name 'we ird;$(touch /tmp/pwned)`id`'"'"'q"\ $HOME ~ * ?' \
-    --port 8001 \
-    --tensor-parallel-size 1 \
-    --pipeline-parallel-size 1 \
-    --max-model-len 8192 \
-    --gpu-memory-utilization 0.9 \
-    --max-num-seqs 64 \
-    --max-num-batched-tokens 8192 \
-    --enable-chunked-prefill \
-    --enable-prefix-caching \
-    --dtype float16 \
-    --response-role 'we ird;$(touch /tmp/pwned)`id`'"'"'q"\ $HOME ~ * ?' \
-    --max-logprobs=5
-echo "started hostile-1: http://localhost:8001/v1 (health: curl -fsS http://localhost:8001/health)"
+echo "started hostile: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

@@ -21,10 +21,10 @@ check() {  # result file, metric label as vLLM prints it, target in ms
     fi
 }
 
-# Server 'mixed-short-0' (pool 'short'). SLO: P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50
-# ms. The plan predicts TTFT 420 ms and ITL 21.5 ms at a batch of 16.
+# Server 'mixed-short' (pool 'short'). SLO: P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms.
+# The plan predicts TTFT 420 ms and ITL 21.5 ms at a batch of 16.
 url="http://${BENCH_HOST}:8000"
-echo "== mixed-short-0: SLO P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms; plan: TTFT 420 ms, ITL 21.5 ms"
+echo "== mixed-short: SLO P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms; plan: TTFT 420 ms, ITL 21.5 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -42,50 +42,19 @@ docker run --rm \
     --random-prefix-len 500 \
     --random-range-ratio 0.95 \
     --ignore-eos \
-    --num-prompts 1020 \
-    --request-rate 8.5 \
+    --num-prompts 2040 \
+    --request-rate 17 \
     --percentile-metrics ttft,tpot,itl,e2el \
     --metric-percentiles 50,99 \
     --ready-check-timeout-sec 600 \
-    --seed 0 | tee "$results/mixed-short-0.txt"
-check "$results/mixed-short-0.txt" 'P99 TTFT (ms):' 2000
-check "$results/mixed-short-0.txt" 'P50 ITL (ms):' 30
-check "$results/mixed-short-0.txt" 'P99 ITL (ms):' 50
-
-# Server 'mixed-short-1' (pool 'short'). SLO: P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50
-# ms. The plan predicts TTFT 420 ms and ITL 21.5 ms at a batch of 16.
-url="http://${BENCH_HOST}:8001"
-echo "== mixed-short-1: SLO P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms; plan: TTFT 420 ms, ITL 21.5 ms"
-docker run --rm \
-    --network host \
-    --volume /var/cache/huggingface:/root/.cache/huggingface \
-    --env HF_TOKEN \
-    --entrypoint vllm \
-    vllm/vllm-openai:v0.33.0 \
-    bench serve \
-    --backend openai \
-    --base-url "${url}" \
-    --model meta-llama/Llama-3.1-8B-Instruct \
-    --served-model-name meta-llama/Llama-3.1-8B-Instruct \
-    --dataset-name random \
-    --random-input-len 400 \
-    --random-output-len 250 \
-    --random-prefix-len 500 \
-    --random-range-ratio 0.95 \
-    --ignore-eos \
-    --num-prompts 1020 \
-    --request-rate 8.5 \
-    --percentile-metrics ttft,tpot,itl,e2el \
-    --metric-percentiles 50,99 \
-    --ready-check-timeout-sec 600 \
-    --seed 0 | tee "$results/mixed-short-1.txt"
-check "$results/mixed-short-1.txt" 'P99 TTFT (ms):' 2000
-check "$results/mixed-short-1.txt" 'P50 ITL (ms):' 30
-check "$results/mixed-short-1.txt" 'P99 ITL (ms):' 50
+    --seed 0 | tee "$results/mixed-short.txt"
+check "$results/mixed-short.txt" 'P99 TTFT (ms):' 2000
+check "$results/mixed-short.txt" 'P50 ITL (ms):' 30
+check "$results/mixed-short.txt" 'P99 ITL (ms):' 50
 
 # Server 'mixed-long' (pool 'long'). SLO: P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms.
 # The plan predicts TTFT 420 ms and ITL 21.5 ms at a batch of 16.
-url="http://${BENCH_HOST}:8002"
+url="http://${BENCH_HOST}:8001"
 echo "== mixed-long: SLO P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms; plan: TTFT 420 ms, ITL 21.5 ms"
 docker run --rm \
     --network host \

@@ -8,9 +8,9 @@ command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }
 [ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2
 mkdir -p -- /var/cache/huggingface
 
-# Server 'mixed-short-0': pool 'short', TP1×DP2, GPU 0 on this host, port 8000.
-if docker container inspect mixed-short-0 >/dev/null 2>&1; then
-    echo "a container named mixed-short-0 exists; remove it first: docker rm -f mixed-short-0" >&2
+# Server 'mixed-short': pool 'short', TP1×DP2, GPUs 0,1 on this host, port 8000.
+if docker container inspect mixed-short >/dev/null 2>&1; then
+    echo "a container named mixed-short exists; remove it first: docker rm -f mixed-short" >&2
     exit 1
 fi
 #   --name: a fixed name: `docker logs`, `docker stop` and the health status refer to it; a second
@@ -31,6 +31,7 @@ fi
 #   --port: the API port (operations.port, + one per extra server on the host)
 #   --tensor-parallel-size: TP1×DP2 keeps the decode step within the ITL target
 #   --pipeline-parallel-size: TP1×DP2 keeps the decode step within the ITL target
+#   --data-parallel-size: TP1×DP2 keeps the decode step within the ITL target
 #   --max-model-len: the longest request: 4,000 prompt + 800 output tokens, rounded up
 #   --gpu-memory-utilization: 0.9 of total memory leaves room for the CUDA context (vLLM's fraction
 #   is of TOTAL GPU memory, not of free memory)
@@ -40,8 +41,8 @@ fi
 #   --enable-prefix-caching: chat turns re-send their history
 #   --dtype: the checkpoint's dtype (bfloat16)
 docker run --detach \
-    --name mixed-short-0 \
-    --gpus '"device=0"' \
+    --name mixed-short \
+    --gpus '"device=0,1"' \
     --ipc=host \
     --publish 8000:8000 \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -57,6 +58,7 @@ docker run --detach \
     --port 8000 \
     --tensor-parallel-size 1 \
     --pipeline-parallel-size 1 \
+    --data-parallel-size 2 \
     --max-model-len 4352 \
     --gpu-memory-utilization 0.9 \
     --max-num-seqs 64 \
@@ -64,67 +66,9 @@ docker run --detach \
     --enable-chunked-prefill \
     --enable-prefix-caching \
     --dtype bfloat16
-echo "started mixed-short-0: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
+echo "started mixed-short: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"
 
-# Server 'mixed-short-1': pool 'short', TP1×DP2, GPU 1 on this host, port 8001.
-if docker container inspect mixed-short-1 >/dev/null 2>&1; then
-    echo "a container named mixed-short-1 exists; remove it first: docker rm -f mixed-short-1" >&2
-    exit 1
-fi
-#   --name: a fixed name: `docker logs`, `docker stop` and the health status refer to it; a second
-#   start fails instead of duplicating the server
-#   --gpus: only the GPUs the plan assigned to this server
-#   --ipc=host: share the host's IPC namespace: NCCL and PyTorch worker processes exchange tensors
-#   through /dev/shm, and Docker's default 64 MiB /dev/shm makes them fail or hang (USER-PAINS #9)
-#   --publish: the OpenAI-compatible API port
-#   --volume: the host's Hugging Face cache: weights download once and survive restarts
-#   --env: the Hugging Face token, passed by name from this shell's environment; its value is never
-#   written into this file
-#   --restart: come back after a crash or a host reboot, but stay down after `docker stop`
-#   --health-cmd: healthy when /health answers 200 (the server is up and the engine is alive)
-#   --health-start-period: loading weights and capturing CUDA graphs can take minutes; failures then
-#   do not count
-#   vllm/vllm-openai:v0.33.0: the pinned image
-#   meta-llama/Llama-3.1-8B-Instruct: the model to serve, first and positional (Llama-3.1-8B)
-#   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: TP1×DP2 keeps the decode step within the ITL target
-#   --pipeline-parallel-size: TP1×DP2 keeps the decode step within the ITL target
-#   --max-model-len: the longest request: 4,000 prompt + 800 output tokens, rounded up
-#   --gpu-memory-utilization: 0.9 of total memory leaves room for the CUDA context (vLLM's fraction
-#   is of TOTAL GPU memory, not of free memory)
-#   --max-num-seqs: the workload keeps 16.0 requests in flight per replica
-#   --max-num-batched-tokens: the largest per-step budget whose steps stay within the ITL target
-#   --enable-chunked-prefill: chunks of long prompts share steps with decodes
-#   --enable-prefix-caching: chat turns re-send their history
-#   --dtype: the checkpoint's dtype (bfloat16)
-docker run --detach \
-    --name mixed-short-1 \
-    --gpus '"device=1"' \
-    --ipc=host \
-    --publish 8001:8001 \
-    --volume /var/cache/huggingface:/root/.cache/huggingface \
-    --env HF_TOKEN \
-    --restart unless-stopped \
-    --health-cmd 'python3 -c "import urllib.request; urllib.request.urlopen('"'"'http://127.0.0.1:8001/health'"'"', timeout=10)"' \
-    --health-interval 30s \
-    --health-timeout 10s \
-    --health-retries 3 \
-    --health-start-period 900s \
-    vllm/vllm-openai:v0.33.0 \
-    meta-llama/Llama-3.1-8B-Instruct \
-    --port 8001 \
-    --tensor-parallel-size 1 \
-    --pipeline-parallel-size 1 \
-    --max-model-len 4352 \
-    --gpu-memory-utilization 0.9 \
-    --max-num-seqs 64 \
-    --max-num-batched-tokens 8192 \
-    --enable-chunked-prefill \
-    --enable-prefix-caching \
-    --dtype bfloat16
-echo "started mixed-short-1: http://localhost:8001/v1 (health: curl -fsS http://localhost:8001/health)"
-
-# Server 'mixed-long': pool 'long', TP2, GPUs 2,3 on this host, port 8002.
+# Server 'mixed-long': pool 'long', TP2, GPUs 2,3 on this host, port 8001.
 if docker container inspect mixed-long >/dev/null 2>&1; then
     echo "a container named mixed-long exists; remove it first: docker rm -f mixed-long" >&2
     exit 1
@@ -159,18 +103,18 @@ docker run --detach \
     --name mixed-long \
     --gpus '"device=2,3"' \
     --ipc=host \
-    --publish 8002:8002 \
+    --publish 8001:8001 \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
     --env HF_TOKEN \
     --restart unless-stopped \
-    --health-cmd 'python3 -c "import urllib.request; urllib.request.urlopen('"'"'http://127.0.0.1:8002/health'"'"', timeout=10)"' \
+    --health-cmd 'python3 -c "import urllib.request; urllib.request.urlopen('"'"'http://127.0.0.1:8001/health'"'"', timeout=10)"' \
     --health-interval 30s \
     --health-timeout 10s \
     --health-retries 3 \
     --health-start-period 900s \
     vllm/vllm-openai:v0.33.0 \
     meta-llama/Llama-3.1-8B-Instruct \
-    --port 8002 \
+    --port 8001 \
     --tensor-parallel-size 2 \
     --pipeline-parallel-size 1 \
     --max-model-len 61184 \
@@ -180,6 +124,6 @@ docker run --detach \
     --enable-chunked-prefill \
     --enable-prefix-caching \
     --dtype bfloat16
-echo "started mixed-long: http://localhost:8002/v1 (health: curl -fsS http://localhost:8002/health)"
+echo "started mixed-long: http://localhost:8001/v1 (health: curl -fsS http://localhost:8001/health)"
 
 echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"

@@ -21,10 +21,10 @@ check() {  # result file, metric label as vLLM prints it, target in ms
     fi
 }
 
-# Server 'pcie-dp2-0' (pool 'main'). SLO: P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms.
-# The plan predicts TTFT 420 ms and ITL 21.5 ms at a batch of 16.
+# Server 'pcie-dp2' (pool 'main'). SLO: P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms. The
+# plan predicts TTFT 420 ms and ITL 21.5 ms at a batch of 16.
 url="http://${BENCH_HOST}:8000"
-echo "== pcie-dp2-0: SLO P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms; plan: TTFT 420 ms, ITL 21.5 ms"
+echo "== pcie-dp2: SLO P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms; plan: TTFT 420 ms, ITL 21.5 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -42,46 +42,15 @@ docker run --rm \
     --random-prefix-len 0 \
     --random-range-ratio 0.95 \
     --ignore-eos \
-    --num-prompts 100 \
-    --max-concurrency 8 \
+    --num-prompts 160 \
+    --max-concurrency 16 \
     --percentile-metrics ttft,tpot,itl,e2el \
     --metric-percentiles 50,99 \
     --ready-check-timeout-sec 600 \
-    --seed 0 | tee "$results/pcie-dp2-0.txt"
-check "$results/pcie-dp2-0.txt" 'P99 TTFT (ms):' 2000
-check "$results/pcie-dp2-0.txt" 'P50 ITL (ms):' 30
-check "$results/pcie-dp2-0.txt" 'P99 ITL (ms):' 50
-
-# Server 'pcie-dp2-1' (pool 'main'). SLO: P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms.
-# The plan predicts TTFT 420 ms and ITL 21.5 ms at a batch of 16.
-url="http://${BENCH_HOST}:8001"
-echo "== pcie-dp2-1: SLO P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms; plan: TTFT 420 ms, ITL 21.5 ms"
-docker run --rm \
-    --network host \
-    --volume /var/cache/huggingface:/root/.cache/huggingface \
-    --env HF_TOKEN \
-    --entrypoint vllm \
-    vllm/vllm-openai:v0.33.0 \
-    bench serve \
-    --backend openai \
-    --base-url "${url}" \
-    --model Qwen/Qwen2.5-32B-Instruct \
-    --served-model-name Qwen/Qwen2.5-32B-Instruct \
-    --dataset-name random \
-    --random-input-len 1000 \
-    --random-output-len 200 \
-    --random-prefix-len 0 \
-    --random-range-ratio 0.95 \
-    --ignore-eos \
-    --num-prompts 100 \
-    --max-concurrency 8 \
-    --percentile-metrics ttft,tpot,itl,e2el \
-    --metric-percentiles 50,99 \
-    --ready-check-timeout-sec 600 \
-    --seed 0 | tee "$results/pcie-dp2-1.txt"
-check "$results/pcie-dp2-1.txt" 'P99 TTFT (ms):' 2000
-check "$results/pcie-dp2-1.txt" 'P50 ITL (ms):' 30
-check "$results/pcie-dp2-1.txt" 'P99 ITL (ms):' 50
+    --seed 0 | tee "$results/pcie-dp2.txt"
+check "$results/pcie-dp2.txt" 'P99 TTFT (ms):' 2000
+check "$results/pcie-dp2.txt" 'P50 ITL (ms):' 30
+check "$results/pcie-dp2.txt" 'P99 ITL (ms):' 50
 
 if [ "$failed" -ne 0 ]; then echo "some SLO targets were missed" >&2; exit 1; fi
 echo "all SLO targets met"

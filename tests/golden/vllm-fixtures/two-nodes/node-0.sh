@@ -8,6 +8,12 @@ set -euo pipefail
 
 # VLLM_HEAD_ADDR must hold node-0's address on the network the nodes share (ib-ndr).
 : "${VLLM_HEAD_ADDR:?set VLLM_HEAD_ADDR to the address of the head node (node-0)}"
+# The address vLLM advertises to the other nodes: this node's IPv4 address on eth0
+# (hardware.network_interface); vLLM otherwise takes the default route's (get_ip()), which may be a
+# management network the other nodes cannot reach.
+VLLM_HOST_IP="$(ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1 | head -n 1)"
+[ -n "$VLLM_HOST_IP" ] || { echo "no IPv4 address on the interface of hardware.network_interface" >&2; exit 1; }
+export VLLM_HOST_IP
 command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }
 [ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2
 mkdir -p -- /var/cache/huggingface
@@ -27,6 +33,8 @@ fi
 #   --volume: the host's Hugging Face cache: weights download once and survive restarts
 #   --env: the Hugging Face token, passed by name from this shell's environment; its value is never
 #   written into this file
+#   --env: the address vLLM advertises to the other nodes (vllm.utils get_ip() reads VLLM_HOST_IP
+#   before falling back to the default route's address)
 #   --env: NCCL's bootstrap and socket traffic on this interface, not docker0 or a management NIC
 #   that cannot reach the other nodes
 #   --env: PyTorch's CPU-side (Gloo) process groups on the same interface
@@ -65,6 +73,7 @@ docker run --detach \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
     --env HF_TOKEN \
+    --env VLLM_HOST_IP \
     --env NCCL_SOCKET_IFNAME=eth0 \
     --env GLOO_SOCKET_IFNAME=eth0 \
     --env NCCL_IB_DISABLE=0 \

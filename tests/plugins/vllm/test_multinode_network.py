@@ -1,0 +1,89 @@
+"""Multi-node vLLM: VLLM_HOST_IP from hardware.network_interface, and what the Kubernetes pods need for RDMA."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from deployc.planner.plan import Plan
+from deployc.planner.types import Layout
+from deployc_vllm.emission import emit
+from deployc_vllm.scripts import single_interface
+from tests.plugins.vllm.plans import build_plan, pool, spec_dict
+
+GIB = 1 << 30
+
+
+def _two_nodes(tmp_path: Path, network: str = "roce-200g", interface: str = "ens5",
+               vllm: dict[str, Any] | None = None) -> Plan:
+    spec = spec_dict(name="two", model={"id": "meta-llama/Llama-3.1-405B-Instruct"},
+                     hardware={"gpu": "H100 SXM", "gpus_per_node": 8, "nodes": 2, "network": network,
+                               "network_interface": interface},
+                     backends={"vllm": vllm or {}})
+    return build_plan(tmp_path, spec, [pool("main", Layout(tp=8, pp=2, dp=1), max_model_len=16384)])
+
+
+def _artifact(plan: Plan, path: str) -> str:
+    return next(a.content for a in emit(plan).artifacts if a.path == path)
+
+
+@pytest.mark.parametrize(("pattern", "expected"), [
+    ("eth0", "eth0"), ("=ens5", "ens5"), ("ib0,ib1", "ib0"), ("^docker,lo", None), (None, None)])
+def test_single_interface(pattern: str | None, expected: str | None) -> None:
+    assert single_interface(pattern) == expected
+
+
+def test_node_scripts_set_vllm_host_ip_to_the_address_on_the_interface(tmp_path: Path) -> None:
+    text = _artifact(_two_nodes(tmp_path), "node-1.sh")
+    assert "    --env VLLM_HOST_IP \\" in text
+    start = text.index("VLLM_HOST_IP=")
+    snippet = text[start:text.index("export VLLM_HOST_IP", start)] + "export VLLM_HOST_IP\necho \"$VLLM_HOST_IP\"\n"
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "ip").write_text('#!/bin/sh\n[ "$6" = ens5 ] && echo "3: ens5    inet 10.1.2.3/16 brd 10.1.255.255 '
+                             'scope global ens5"\n')
+    (fake / "ip").chmod(0o755)
+    run = subprocess.run(["bash", "-c", snippet], env={"PATH": f"{fake}:/usr/bin:/bin"}, capture_output=True,
+                         text=True, check=True)
+    assert run.stdout == "10.1.2.3\n"
+
+
+def test_an_exclusion_pattern_asks_for_vllm_host_ip(tmp_path: Path) -> None:
+    text = _artifact(_two_nodes(tmp_path, interface="^docker,lo"), "node-0.sh")
+    assert ': "${VLLM_HOST_IP:?set VLLM_HOST_IP to this node address on the network the nodes share}"' in text
+
+
+def _pods(plan: Plan) -> list[dict[str, Any]]:
+    docs = list(yaml.safe_load_all(_artifact(plan, "k8s/two.yaml")))
+    for doc in docs[1:]:
+        kubernetes_validate.validate(doc, "1.32", strict=True)
+    template = docs[0]["spec"]["leaderWorkerTemplate"]
+    return [template[t]["spec"]["containers"][0] for t in ("leaderTemplate", "workerTemplate")]
+
+
+def test_kubernetes_pods_without_an_rdma_resource_run_nccl_over_tcp_and_say_so(tmp_path: Path) -> None:
+    plan = _two_nodes(tmp_path)
+    for pod in _pods(plan):
+        env = {e["name"]: e.get("value", e.get("valueFrom")) for e in pod["env"]}
+        assert env["NCCL_IB_DISABLE"] == "1" and "NCCL_IB_GID_INDEX" not in env
+        assert env["NCCL_SOCKET_IFNAME"] == "eth0"  # the pod's interface, not the host's ens5
+        assert env["VLLM_HOST_IP"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+        assert "securityContext" not in pod
+    assert "# NCCL runs over TCP sockets on the pod network in these manifests, not over roce-200g" \
+        in _artifact(plan, "k8s/two.yaml")
+    (transport,) = [d for d in emit(plan).decisions if d.id == "vllm.kubernetes_transport"]
+    assert transport.value == "TCP sockets (no RDMA device in the pods)"
+
+
+def test_kubernetes_pods_with_an_rdma_resource_get_the_device_and_ipc_lock(tmp_path: Path) -> None:
+    plan = _two_nodes(tmp_path, vllm={"k8s_rdma_resource": "rdma/rdma_shared_device_a"})
+    for pod in _pods(plan):
+        env = {e["name"]: e.get("value") for e in pod["env"]}
+        assert env["NCCL_IB_DISABLE"] == "0" and env["NCCL_IB_GID_INDEX"] == "3"
+        assert pod["resources"]["limits"] == {"nvidia.com/gpu": 8, "rdma/rdma_shared_device_a": 1}
+        assert pod["securityContext"] == {"capabilities": {"add": ["IPC_LOCK"]}}
