@@ -112,14 +112,27 @@ def _predict_vllm(case: dict[str, Any], model: ModelArch, gpu: GPU, profile: Any
             "kv_tokens": kv_capacity_tokens(model, kv, kv_bytes, tp=tp, pp=1)}
 
 
-def _predict_sglang(case: dict[str, Any], model: ModelArch) -> dict[str, float]:
-    """SGLang: the KV pool is what the log says it allocated; tokens = pool / bytes per token."""
+def _predict_sglang(case: dict[str, Any], model: ModelArch, gpu: GPU) -> dict[str, float]:
+    """SGLang: tokens = the logged pool / bytes per token; on ROCm also the pool SGLang's rule predicts.
+
+    The rule (memory_hook / model_runner): pool = mem_fraction_static × total − weights, the fraction first
+    multiplied by 0.85 when AITER attention (SGLang's ROCm default) serves a context above 8,192 tokens
+    (attention_hook.py; deployc_sglang.rocm).
+    """
+    from deployc_sglang.rocm import AITER_SCALE, aiter_scales_fraction  # noqa: PLC0415
+
     tp = case.get("tensor_parallel_size", 1)
     kv_bytes = 2.0
     pool = case["observed"].get("available_kv_gib", 0.0) * GIB
     weights = weights_per_gpu(model, _dense_format(model), tp=tp, pp=1)
     per_token = kv_bytes_per_token_per_gpu(model, kv_bytes, tp=tp, pp=1)
-    return {"weights_gib": weights.total_bytes / GIB, "kv_tokens": pool / per_token if pool else float("nan")}
+    out = {"weights_gib": weights.total_bytes / GIB, "kv_tokens": pool / per_token if pool else float("nan")}
+    fraction = case.get("mem_fraction_static")
+    if gpu.is_amd and fraction:
+        context = case.get("max_model_len") or model.max_position_embeddings
+        fraction *= AITER_SCALE if aiter_scales_fraction(True, context) else 1.0
+        out["available_kv_gib"] = (fraction * gpu.memory_bytes - weights.total_bytes) / GIB
+    return out
 
 
 def _error(predicted: float | None, observed: float | None) -> float | None:
@@ -207,8 +220,9 @@ def evaluate() -> list[CaseResult]:
             pred = _predict_vllm(case, model, gpu, profile)
             note = f"profile {profile.version}"
         else:
-            pred = _predict_sglang(case, model)
-            note = "KV pool from the log; tokens = pool / bytes per token"
+            pred = _predict_sglang(case, model, gpu)
+            note = ("ROCm: KV mem = fraction (x 0.85 for AITER above 8k context) x total - weights" if gpu.is_amd
+                    else "KV pool from the log; tokens = pool / bytes per token")
         obs = case["observed"]
         errors = {m: _error(pred.get(OBSERVED[m]), obs.get(OBSERVED[m])) for m in METRICS}
         counted: set[str] = set()
@@ -259,6 +273,8 @@ def main() -> int:
             cells = " ".join(_fmt(r.errors[m]) for m in METRICS)
             print(f"{r.case_id:<48} {r.engine:<8} {cells}  {r.note}")
     print()
+    rocm = [r.case_id for r in results if r.note.startswith("ROCm")]
+    print(f"ROCm logs: {len(rocm)} ({', '.join(rocm) or 'none'}); their errors are in the rows above")
     summary = summarise(results)
     for metric, target in TARGETS.items():
         s = summary[metric]

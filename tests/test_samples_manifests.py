@@ -29,6 +29,8 @@ BACKENDS = ("vllm", "sglang", "trtllm")
 CANNOT_SERVE = {  # (sample, backend) → words of the refusal
     ("qwen7b-awq-t4-edge", "trtllm"): "supports Ampere, Ada, Hopper and Blackwell",
     ("llama70b-awq-rtx-pro-6000", "trtllm"): "awq checkpoints are not among them",
+    ("llama70b-fp8-mi300x-chat", "trtllm"): "runs only on NVIDIA GPUs; MI300X is not one",
+    ("deepseek-r1-mi300x8", "trtllm"): "runs only on NVIDIA GPUs; MI300X is not one",
     ("qwen7b-awq-t4-edge", "sglang"): "have no sm_75 images for some ops every model runs",
 }
 COMPOSE = jsonschema.Draft7Validator(json.loads((SCHEMAS / "compose-spec.json").read_text()))

@@ -91,6 +91,8 @@ class OverheadQuery:
     max_num_seqs: int
     cuda_graphs: bool
     weights_bytes_per_gpu: int
+    gpu_vendor: str = "NVIDIA"  # versionadded: AMD support; engines budget memory differently on ROCm
+    max_model_len: int = 0  # the context the plan asks for (0: not known)
     engine_version: str | None = None  # None: the backend's pinned version; else the version a log names (check-log)
 
 

@@ -56,9 +56,30 @@ def _nvlink_id(gpu: GPU) -> str | None:
     return f"nvlink{gpu.nvlink.gen}" if gpu.nvlink.topology == "nvswitch" else "nvlink-bridge"
 
 
+def _vendor_link_error(doc: SpecDocument, gpu: GPU, wanted: str) -> SpecError | None:
+    """NVLink on an AMD GPU, or Infinity Fabric on an NVIDIA one: a link the GPU cannot have."""
+    path = ("hardware", "interconnect")
+    if gpu.is_amd and wanted.startswith("nvlink"):
+        fix = "infinity-fabric" if gpu.xgmi_link else f"pcie{gpu.pcie_gen or 4}"
+        return SpecError([doc.diagnostic("DPC104", f"{gpu.name} is an AMD GPU; NVLink is NVIDIA's link", path,
+                                         value=repr(wanted), hint=f'use interconnect = "{fix}" (or "auto")')])
+    if wanted == "infinity-fabric" and not gpu.xgmi_link:
+        fix = _nvlink_id(gpu) or f"pcie{gpu.pcie_gen or 4}"
+        what = "an NVIDIA GPU" if not gpu.is_amd else "not an Instinct OAM board"
+        return SpecError([doc.diagnostic("DPC104", f"{gpu.name} is {what}; Infinity Fabric (xGMI) links AMD "
+                                         "Instinct OAM boards", path, value=repr(wanted),
+                                         hint=f'use interconnect = "{fix}" (or "auto")')])
+    return None
+
+
 def _intra_link(doc: SpecDocument, spec: Spec, gpu: GPU) -> Link:
     wanted = spec.hardware.interconnect
     path = ("hardware", "interconnect")
+    error = _vendor_link_error(doc, gpu, wanted)
+    if error is not None:
+        raise error
+    if wanted in ("auto", "infinity-fabric") and gpu.xgmi_link:
+        return resolve_link(gpu.xgmi_link)
     if wanted == "auto":
         # What the card has without extras (docs/spec.md): NVSwitch NVLink on SXM boards; a PCIe card's
         # NVLink bridge is an add-on, so it is planned only when the spec states it.
@@ -131,6 +152,27 @@ def _gpu_lookup_error(doc: SpecDocument, exc: CatalogLookupError, extra: list[GP
         "[hardware.custom]"))
 
 
+# An Instinct OAM platform (UBB) carries 8 GPUs in one Infinity Fabric mesh (catalog form_factor "OAM (8 per
+# UBB)"; ROCm blogs "Understanding RCCL Bandwidth and xGMI Performance on AMD Instinct MI300X": seven peers).
+INSTINCT_GPUS_PER_NODE = 8
+
+
+def _instinct_node_checks(doc: SpecDocument, spec: Spec, gpu: GPU) -> Iterator[Diagnostic]:
+    """More than one mesh's worth of Instinct GPUs per node, or device ids beyond it (partition modes not planned)."""
+    if not gpu.xgmi_link:
+        return
+    hw = spec.hardware
+    if hw.gpus_per_node > INSTINCT_GPUS_PER_NODE:
+        yield doc.diagnostic("DPC104", f"{gpu.name} nodes hold {INSTINCT_GPUS_PER_NODE} GPUs in one Infinity Fabric "
+                             f"mesh; {hw.gpus_per_node} per node would be a partition mode (CPX), which deployc does "
+                             "not plan", ("hardware", "gpus_per_node"), value=str(hw.gpus_per_node),
+                             hint=f"set gpus_per_node ≤ {INSTINCT_GPUS_PER_NODE} and add nodes")
+    if hw.gpu_ids is not None and max(hw.gpu_ids) >= INSTINCT_GPUS_PER_NODE:
+        yield doc.diagnostic("DPC104", f"device {max(hw.gpu_ids)} does not exist on an {gpu.name} node (devices 0-"
+                             f"{INSTINCT_GPUS_PER_NODE - 1}, as `amd-smi list` numbers them)", ("hardware", "gpu_ids"),
+                             value=str(list(hw.gpu_ids)), hint="use device indices 0-7")
+
+
 def _checks(doc: SpecDocument, spec: Spec, model: ModelArch, gpu: GPU) -> Iterator[Diagnostic]:
     limit = model.max_position_embeddings
     ctx = spec.model.max_context_tokens
@@ -143,12 +185,17 @@ def _checks(doc: SpecDocument, spec: Spec, model: ModelArch, gpu: GPU) -> Iterat
                              value='"bfloat16"', hint='use dtype = "float16" (or "auto"); FP16 can overflow where '
                              "BF16 would not, watch for NaNs")
     quant = spec.model.quantization
-    if quant == "nvfp4" and not gpu.fp4_native:
+    if quant == "nvfp4" and gpu.is_amd:
+        fix = 'use "mxfp4" (the OCP FP4 format CDNA 4 runs natively)' if gpu.fp4_native else 'use "fp8"'
+        yield doc.diagnostic("DPC203", f"NVFP4 is NVIDIA's FP4 format; {gpu.name} is an AMD GPU",
+                             ("model", "quantization"), value='"nvfp4"', hint=fix)
+    elif quant == "nvfp4" and not gpu.fp4_native:
         yield doc.diagnostic("DPC203", f"NVFP4 needs Blackwell; {gpu.name} is {gpu.arch}",
                              ("model", "quantization"), value='"nvfp4"', hint='use "fp8" or "awq"')
     if spec.model.kv_cache_dtype == "bfloat16" and not gpu.supports_bf16:
         yield doc.diagnostic("DPC202", f"{gpu.name} has no bfloat16 for the KV cache", ("model", "kv_cache_dtype"),
                              value='"bfloat16"', hint='use "float16", "fp8" or "auto"')
+    yield from _instinct_node_checks(doc, spec, gpu)
     ckpt = model.checkpoint_quant
     if ckpt is not None and quant not in ("auto", ckpt.method) and not (quant == "int8" and ckpt.bits == 8):
         yield doc.diagnostic("DPC210", f"the checkpoint is already quantized ({ckpt.method}); cannot serve it as "

@@ -146,8 +146,12 @@ def capability(target: Target, weights_format: str, kv_cache_dtype: str) -> Capa
     """Both verdicts combined: unsupported if either is; the kernels joined otherwise."""
     gpu = target.gpu
     cc = gpu.compute_capability
+    if str(getattr(gpu, "vendor", "NVIDIA")).upper() == "AMD":
+        from deployc_sglang.rocm import rocm_capability  # noqa: PLC0415  (ROCm verdicts live apart)
+
+        return rocm_capability(target, weights_format, kv_cache_dtype)
     if cc is None or str(getattr(gpu, "vendor", "NVIDIA")).upper() != "NVIDIA":
-        return _no(f"the {_V} backend plans NVIDIA GPUs; {gpu.name} has no CUDA compute capability", "use vllm")
+        return _no(f"the {_V} backend plans NVIDIA and AMD GPUs; {gpu.name} is neither", "use vllm")
     pair = (cc[0], cc[1])
     if pair < AMPERE:
         return _no(f"{_V}'s prebuilt kernels (sgl-kernel) have no sm_{cc[0]}{cc[1]} images for some ops every model "

@@ -21,6 +21,7 @@ from deployc_sglang.options import SglangOptions
 from deployc_sglang.overheads import decode_graph_max_bs
 from deployc_sglang.parsers import agent_parsers
 from deployc_sglang.placement import Server
+from deployc_sglang.rocm import AITER_SCALE, AITER_SCALE_ABOVE_TOKENS, aiter_scales_fraction
 
 if TYPE_CHECKING:
     from deployc.planner.decisions import Decision
@@ -138,9 +139,14 @@ def _parallel(b: _Builder, pool: PoolPlan) -> None:
 def _memory(b: _Builder, pool: PoolPlan, options: SglangOptions) -> None:
     k = pool.knobs
     b.add(("--context-length", str(k.max_model_len)), "the longest request the plan serves", "max_model_len")
-    b.add(("--mem-fraction-static", format_fraction(k.memory_fraction)),
+    scaled = aiter_scales_fraction(b.plan.target.gpu.is_amd, k.max_model_len)
+    value = k.memory_fraction / AITER_SCALE if scaled else k.memory_fraction
+    rocm = (f"given as {format_fraction(value)} = {k.memory_fraction:.3f} / {AITER_SCALE}: on ROCm SGLang's AITER "
+            f"attention multiplies it by {AITER_SCALE} when the context exceeds {AITER_SCALE_ABOVE_TOKENS:,} tokens; "
+            if scaled else "")
+    b.add(("--mem-fraction-static", format_fraction(value)),
           f"{k.memory_fraction:.3f} of total GPU memory for weights + KV pool", "memory_fraction",
-          note="SGLang's fraction is (weights + KV pool) / total memory; OOM at start-up (loading, CUDA-graph "
+          note=rocm + "SGLang's fraction is (weights + KV pool) / total memory; OOM at start-up (loading, CUDA-graph "
                "capture): LOWER it; KV-cache exhaustion or many retracted requests at run time: the KV pool is too "
                "small, so add GPUs or quantize rather than raising it past what activations need")
     b.add(("--max-running-requests", str(k.max_num_seqs)), "requests batched per step", "max_num_seqs")

@@ -14,6 +14,7 @@ from deployc_sglang.command import NodeRole, config_document, launch_command
 from deployc_sglang.manifests import compose_yaml, kubernetes_files, observability_files
 from deployc_sglang.options import SglangOptions, parse_options
 from deployc_sglang.placement import Server, nodes_used, place
+from deployc_sglang.rocm import rocm_decision
 from deployc_sglang.scripts import image_note, image_ref, node_script, preflight_script, run_script
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ def _decisions(plan: Plan, servers: tuple[Server, ...], options: SglangOptions) 
                     reason="NCCL and SGLang's worker processes exchange tensors through /dev/shm; Docker's 64 MiB "
                            "default fails or hangs them (USER-PAINS #9)",
                     rejected=(Alternative("64 MiB default", "too small for NCCL's shared-memory transport"),))]
+    if plan.target.gpu.is_amd:
+        out.append(rocm_decision(plan))
     for server in servers:
         if server.pool.layout.dp > 1:
             out.append(Decision(

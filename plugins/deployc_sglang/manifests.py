@@ -29,10 +29,12 @@ from deployc.emitters.kubernetes import (
 )
 from deployc.emitters.monitoring import EngineMetrics
 from deployc.emitters.nccl import nccl_env
+from deployc.emitters.rocm import K8S_GPU_RESOURCE
 from deployc_sglang import ENGINE, ENGINE_VERSION
 from deployc_sglang.command import DIST_INIT_ADDR, DIST_PORT, LAUNCH, NodeRole, launch_command
 from deployc_sglang.options import SglangOptions
 from deployc_sglang.placement import Server
+from deployc_sglang.rocm import rocm_env
 from deployc_sglang.scripts import HF_TOKEN, docker_run, image_note, image_ref
 
 if TYPE_CHECKING:
@@ -101,13 +103,17 @@ def _documents(plan: Plan, server: Server, options: SglangOptions) -> list[dict[
         # env list (kubernetes-sigs/lws, addEnvVarsIfNotExists), and Kubernetes expands earlier variables.
         env = (*((v.name, v.value) for v in nccl_env(hw.network, hw.network_interface, hw.ib_hcas)),
                (DIST_INIT_ADDR.name, f"$(LWS_LEADER_ADDRESS):{DIST_PORT}"))
+    gpu = plan.target.gpu
+    if gpu.is_amd:  # as in run.sh: AITER on (the device plugin picks the GPUs; RCCL reads the NCCL_* above)
+        env += tuple((name, value) for name, value, _why in rocm_env(gpu))
 
     def pod(container: str, head: bool) -> ContainerInput:
         return ContainerInput(name=container, image=image_ref(plan), command=LAUNCH, args=argv[len(LAUNCH):],
                               gpus=len(server.gpu_ids), port=server.port if head else None, shm_size=shm, env=env,
                               secret_env=((HF_TOKEN, HF_TOKEN_SECRET, "token"),),
                               cache_host_path=plan.target.spec.operations.model_cache,
-                              probe=Probe(path="/health", port=server.port) if head else None)
+                              probe=Probe(path="/health", port=server.port) if head else None,
+                              gpu_resource=K8S_GPU_RESOURCE if gpu.is_amd else "nvidia.com/gpu")
 
     if nodes == 1:
         return [deployment(name, None, labels, 1, pod("sglang", True)), service(name, None, labels, server.port)]

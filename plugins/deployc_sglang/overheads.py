@@ -26,6 +26,7 @@ import math
 
 from deployc.backend import OverheadQuery, RuntimeOverheads
 from deployc_sglang import ENGINE_VERSION
+from deployc_sglang.rocm import AITER_SCALE, aiter_scales_fraction
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -140,6 +141,9 @@ def runtime_overheads(query: OverheadQuery) -> RuntimeOverheads:
     graphs = cuda_graph_bytes(query)
     default = default_mem_fraction_static(query)
     cap = emitted_mem_fraction_cap(query)
+    scaled = aiter_scales_fraction(query.gpu_vendor.upper() == "AMD", query.max_model_len)
+    # SGLang takes 0.85 of the fraction for AITER's attention workspace: plan within what it keeps of the cap
+    planned = round(cap * AITER_SCALE, 3) if scaled else cap
     decode = decode_graph_max_bs(query.gpu_memory_bytes, query.tp, query.max_num_seqs)
     assumptions = (
         f"SGLang {ENGINE_VERSION} mem_fraction_static = (weights + KV pool) / total memory; deployc asks for at most "
@@ -155,7 +159,11 @@ def runtime_overheads(query: OverheadQuery) -> RuntimeOverheads:
          if graphs else "SGLang CUDA graphs off: no graph memory"),
         f"SGLang NCCL/all-reduce slack {non_torch_bytes(query.tp, query.pp) / GIB:.2f} GiB (1 GiB × TP × PP / 8)",
         "SGLang KV pool is token-granular (page size 1, --page-size unset)",
-    )
+    ) + ((f"SGLang on ROCm with AITER attention and a {query.max_model_len:,}-token context multiplies "
+          f"mem_fraction_static by {AITER_SCALE} (attention_hook.py, room for AITER's workspace): the plan's fraction "
+          f"stays within {planned:.3f} ({AITER_SCALE} × {cap:.3f}), and the emitted flag is divided by {AITER_SCALE} "
+          "so the engine ends at the plan's",)
+         if scaled else ())
     return RuntimeOverheads(
         engine_version=ENGINE_VERSION,
         activation_peak_bytes=activation_bytes(query),
@@ -163,7 +171,7 @@ def runtime_overheads(query: OverheadQuery) -> RuntimeOverheads:
         cuda_graph_in_budget=False,
         non_torch_bytes=non_torch_bytes(query.tp, query.pp),
         memory_fraction_kind="weights_and_kv",
-        default_memory_fraction=cap,
+        default_memory_fraction=planned,
         kv_block_size_tokens=KV_PAGE_TOKENS,
         assumptions=assumptions,
     )

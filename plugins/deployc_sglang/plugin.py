@@ -24,7 +24,7 @@ def deployc_backend_info() -> BackendInfo:
         name=BACKEND_NAME, engine=ENGINE, engine_version=ENGINE_VERSION, image=IMAGE, image_tag=IMAGE_TAG,
         summary="python -m sglang.launch_server in Docker plus the same settings as a --config YAML; radix cache "
                 f"for shared prefixes; checked against SGLang {ENGINE_VERSION}'s real parser",
-        gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA,
+        gpu_vendors=("nvidia", "amd"), options_schema=OPTIONS_SCHEMA,
         scheduler=SchedulerPolicy(
             batching="prefill_first", kv_admission="prompt_and_decaying_output",
             preemption="fewest_output_recompute", max_prefill_tokens=16384,

@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING
 from deployc.emitters import EnvRef
 from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
 from deployc.emitters.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
+from deployc.emitters.rocm import RCCL_TESTS
 from deployc.emitters.shell import ScriptBuilder, group
 from deployc_sglang import ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_sglang.command import DIST_PORT, LAUNCH, NodeRole, launch_command
 from deployc_sglang.options import SglangOptions
 from deployc_sglang.placement import Server, nodes_used
+from deployc_sglang.rocm import ROCM_IMAGE, rocm_env, rocm_image_tag
 
 if TYPE_CHECKING:
     from deployc.planner.plan import Plan
@@ -28,13 +30,15 @@ PREFLIGHT_MIN_SHARE = 0.8  # measured bus bandwidth below 80% of the plan's figu
 def image_ref(plan: Plan) -> str:
     """``repository:tag``: the spec's override, else the pinned image."""
     ops = plan.target.spec.operations
-    return f"{ops.image or IMAGE}:{ops.image_tag or IMAGE_TAG}"
+    gpu = plan.target.gpu
+    image, tag = (ROCM_IMAGE, rocm_image_tag(gpu)) if gpu.is_amd else (IMAGE, IMAGE_TAG)
+    return f"{ops.image or image}:{ops.image_tag or tag}"
 
 
 def image_note(plan: Plan) -> str | None:
     """Said in every script header when the spec pins a tag other than the one the flags were checked against."""
     tag = plan.target.spec.operations.image_tag
-    if tag is None or tag == IMAGE_TAG:
+    if tag is None or tag == (rocm_image_tag(plan.target.gpu) if plan.target.gpu.is_amd else IMAGE_TAG):
         return None
     return (f"The spec pins image tag {tag!r}; every flag here was checked against SGLang {ENGINE_VERSION} "
             f"(image tag {IMAGE_TAG}). If {tag!r} is another SGLang version, check the flags against it.")
@@ -47,6 +51,9 @@ def docker_run(plan: Plan, server: Server, options: SglangOptions, rank: int) ->
     multi = server.spans_nodes
     env = tuple((v.name, v.value, v.why) for v in nccl_env(hw.network, hw.network_interface, hw.ib_hcas)) \
         if multi else ()
+    amd = plan.target.gpu.is_amd
+    if amd:
+        env += rocm_env(plan.target.gpu)
     rdma = multi and hw.network.startswith(("ib-", "roce-"))
     shm = f"{options.shm_size_gib:g}g" if options.shm_size_gib else None
     head = rank == 0
@@ -70,6 +77,7 @@ def docker_run(plan: Plan, server: Server, options: SglangOptions, rank: int) ->
         if rdma else (),
         cap_add=(("IPC_LOCK", "lets NCCL pin memory for RDMA"),) if rdma else (),
         health=HealthCheck(port=server.port) if head else None,
+        gpu_vendor="amd" if amd else "nvidia",
     )
 
 
@@ -142,10 +150,14 @@ def preflight_script(plan: Plan, servers: tuple[Server, ...]) -> str:
     """``preflight-nccl.sh``: all_reduce_perf over every node, compared with the bandwidth the plan assumed."""
     hw = plan.target.spec.hardware
     total = nodes_used(servers)
+    amd = plan.target.gpu.is_amd
+    tests = "rccl-tests" if amd else "nccl-tests"  # ROCm/rccl-tests builds the same all_reduce_perf against RCCL
     script = _builder(plan, f"preflight-nccl.sh: check the {hw.network} fabric between the {total} nodes with "
-                            "nccl-tests' all_reduce_perf before starting SGLang (run it on node-0; needs MPI and "
-                            "nccl-tests on every node, and passwordless SSH between them).")
-    script.raw(': "${ALL_REDUCE_PERF:=all_reduce_perf}"  # path to nccl-tests\' all_reduce_perf binary')
+                            f"{tests}' all_reduce_perf before starting SGLang (run it on node-0; needs MPI and "
+                            f"{tests} on every node, and passwordless SSH between them).")
+    if amd:
+        script.comment(f"rccl-tests: {RCCL_TESTS} (build with MPI=1); RCCL reads the same NCCL_* variables as NCCL.")
+    script.raw(f': "${{ALL_REDUCE_PERF:=all_reduce_perf}}"  # path to {tests}\' all_reduce_perf binary')
     script.raw('command -v mpirun >/dev/null || { echo "mpirun not found: install Open MPI" >&2; exit 1; }')
     script.raw('IFS=, read -r -a addrs <<< "${SGLANG_NODE_ADDRS:?set SGLANG_NODE_ADDRS to the addresses of the '
                'nodes, node-0 first, comma-separated}"')

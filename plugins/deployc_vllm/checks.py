@@ -17,6 +17,7 @@ from deployc_vllm.flags import check_argv, load_manifest
 from deployc_vllm.options import VllmOptions, parse_options
 from deployc_vllm.parsers import agent_parsers
 from deployc_vllm.placement import PlacementError, place
+from deployc_vllm.rocm import vendor_mismatches
 
 if TYPE_CHECKING:
     from deployc.planner.plan import Plan
@@ -116,6 +117,8 @@ def _extra_args_checks(plan: Plan, options: VllmOptions) -> list[Diagnostic]:
         elif arg.startswith("-") and (" " in arg or "\t" in arg) and "=" not in arg:
             out.append(_error(plan, f"extra_args item {arg!r} holds several words", key=EXTRA_ARGS_KEY,
                               hint='one flag or value per item: ["--max-logprobs", "5"]'))
+    for message, fix in vendor_mismatches(plan.target.gpu, options.extra_args):
+        out.append(_error(plan, message, key=EXTRA_ARGS_KEY, hint=fix))
     return out
 
 

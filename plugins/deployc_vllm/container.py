@@ -14,6 +14,7 @@ from deployc_vllm import ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_vllm.command import HEAD_ADDR, NodeRole
 from deployc_vllm.options import VllmOptions
 from deployc_vllm.placement import Server
+from deployc_vllm.rocm import ROCM_IMAGE, ROCM_IMAGE_TAG, rocm_env
 
 if TYPE_CHECKING:
     from deployc.planner.plan import Plan
@@ -29,15 +30,16 @@ RAY_WORKER = f'exec ray start --block --disable-usage-stats --address="$1:{RAY_P
 
 
 def image_ref(plan: Plan) -> str:
-    """``repository:tag``: the spec's override, else the pinned image."""
+    """``repository:tag``: the spec's override, else the pinned image (its ROCm build on AMD GPUs)."""
     ops = plan.target.spec.operations
-    return f"{ops.image or IMAGE}:{ops.image_tag or IMAGE_TAG}"
+    image, tag = (ROCM_IMAGE, ROCM_IMAGE_TAG) if plan.target.gpu.is_amd else (IMAGE, IMAGE_TAG)
+    return f"{ops.image or image}:{ops.image_tag or tag}"
 
 
 def image_note(plan: Plan) -> str | None:
     """Said in every artifact header when the spec pins a tag other than the one the flags were checked against."""
     tag = plan.target.spec.operations.image_tag
-    if tag is None or tag == IMAGE_TAG:
+    if tag is None or tag == (ROCM_IMAGE_TAG if plan.target.gpu.is_amd else IMAGE_TAG):
         return None
     return (f"The spec pins image tag {tag!r}; every flag here was checked against vLLM {ENGINE_VERSION}'s flag set "
             f"(image tag {IMAGE_TAG}). If {tag!r} is another vLLM version, check the flags against it.")
@@ -75,6 +77,9 @@ def docker_run(plan: Plan, server: Server, options: VllmOptions, role: NodeRole)
     network = hw.network if multi else "none"
     env = tuple((v.name, v.value, v.why) for v in nccl_env(network, hw.network_interface, hw.ib_hcas)) \
         if multi else ()
+    amd = plan.target.gpu.is_amd
+    if amd:
+        env += rocm_env(plan.target.gpu)  # RCCL reads the NCCL_* variables above, RoCE's GID index included
     rdma = multi and network.startswith(("ib-", "roce-"))
     shm, shm_why = _shm(options)
     entrypoint, _ = launch(server, role, options, ())
@@ -100,6 +105,7 @@ def docker_run(plan: Plan, server: Server, options: VllmOptions, role: NodeRole)
         cap_add=(("IPC_LOCK", "lets NCCL pin memory for RDMA"),) if rdma else (),
         health=HealthCheck(port=server.port) if role.head else None,
         entrypoint=entrypoint,
+        gpu_vendor="amd" if amd else "nvidia",
     )
 
 

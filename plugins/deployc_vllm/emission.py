@@ -14,6 +14,7 @@ from deployc_vllm.manifests import compose_yaml, kubernetes_files, rdma_in_pods,
 from deployc_vllm.monitoring import monitoring_markdown, prometheus_rules
 from deployc_vllm.options import VllmOptions, parse_options
 from deployc_vllm.placement import Server, engine_data_parallel, nodes_used, place
+from deployc_vllm.rocm import rocm_decision
 from deployc_vllm.scripts import node_script, preflight_script, run_script
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ def _decisions(plan: Plan, servers: tuple[Server, ...], options: VllmOptions) ->
                         reason="NCCL and PyTorch worker processes exchange tensors through /dev/shm; Docker's 64 MiB "
                                "default fails or hangs them (USER-PAINS #9)",
                         rejected=(Alternative("64 MiB default", "too small for NCCL's shared-memory transport"),)))
+    if plan.target.gpu.is_amd:
+        out.append(rocm_decision(plan))
     for pool in plan.pools:
         if pool.layout.dp <= 1:
             continue

@@ -24,11 +24,13 @@ from deployc.emitters.kubernetes import (
     service,
 )
 from deployc.emitters.nccl import EnvVar, nccl_env
+from deployc.emitters.rocm import K8S_GPU_RESOURCE
 from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.command import NodeRole, serve_command
 from deployc_vllm.container import HF_TOKEN, HOST_IP, docker_run, image_note, image_ref, launch
 from deployc_vllm.options import VllmOptions
 from deployc_vllm.placement import Server, engine_data_parallel
+from deployc_vllm.rocm import rocm_env
 
 if TYPE_CHECKING:
     from deployc.planner.plan import Plan
@@ -76,7 +78,8 @@ def _container(plan: Plan, server: Server, options: VllmOptions, role: NodeRole,
         shm_size=f"{shm:g}Gi", env=env, secret_env=((HF_TOKEN, options.hf_token_secret, "token"),),
         cache_host_path=plan.target.spec.operations.model_cache,
         probe=Probe(path="/health", port=server.port) if role.head else None,
-        command=(entrypoint,) if entrypoint else None)
+        command=(entrypoint,) if entrypoint else None,
+        gpu_resource=K8S_GPU_RESOURCE if plan.target.gpu.is_amd else "nvidia.com/gpu")
 
 
 def rdma_in_pods(plan: Plan, options: VllmOptions) -> bool:
@@ -126,11 +129,12 @@ def _pool_documents(plan: Plan, pool_servers: list[Server], options: VllmOptions
     labels = _labels(plan, first)
     name = labels["app.kubernetes.io/instance"]
     namespace = options.k8s_namespace
+    rocm = tuple((name, value) for name, value, _why in rocm_env(plan.target.gpu))
     if not first.spans_nodes:
-        pod = _container(plan, first, options, NodeRole(), (), "vllm")
+        pod = _container(plan, first, options, NodeRole(), rocm, "vllm")
         return [deployment(name, namespace, labels, replicas, pod),
                 service(name, namespace, labels, first.port)]
-    env = tuple((v.name, v.value) for v in pod_nccl_env(plan, options))
+    env = tuple((v.name, v.value) for v in pod_nccl_env(plan, options)) + rocm  # RCCL reads the NCCL_* variables
     size = len(first.nodes)
     leader = _node_pod(plan, options, _container(plan, first, options, NodeRole(
         nnodes=size, rank="0", head=True, head_addr=LEADER_ADDR), env, "vllm-leader"))

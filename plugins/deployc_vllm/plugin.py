@@ -19,12 +19,12 @@ if TYPE_CHECKING:
 
 @hookimpl
 def deployc_backend_info() -> BackendInfo:
-    """vLLM, pinned to 0.33.0 and its ``vllm/vllm-openai`` image."""
+    """vLLM, pinned to 0.33.0 and its ``vllm/vllm-openai`` image (``vllm/vllm-openai-rocm`` on AMD GPUs)."""
     return BackendInfo(
         name=BACKEND_NAME, engine=ENGINE, engine_version=ENGINE_VERSION, image=IMAGE, image_tag=IMAGE_TAG,
         summary="vllm serve in Docker, Compose or Kubernetes; native multi-node; flags checked against the real "
                 f"vLLM {ENGINE_VERSION} parser",
-        gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA,
+        gpu_vendors=("nvidia", "amd"), options_schema=OPTIONS_SCHEMA,
         scheduler=SchedulerPolicy(
             batching="mixed", kv_admission="prompt", preemption="newest_recompute",
             source=("vLLM 0.33.0 v1/core/sched/scheduler.py Scheduler.schedule: running requests first, then FCFS "

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from deployc.emitters import EnvRef
 from deployc.emitters.docker import docker_run_groups
 from deployc.emitters.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
+from deployc.emitters.rocm import RCCL_TESTS
 from deployc.emitters.shell import ScriptBuilder, group
 from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.command import HEAD_ADDR, NodeRole, serve_command
@@ -134,11 +135,15 @@ def preflight_script(plan: Plan, servers: tuple[Server, ...]) -> str:
     hw = plan.target.spec.hardware
     total = nodes_used(servers)
     env = nccl_env(hw.network, hw.network_interface, hw.ib_hcas)
+    amd = plan.target.gpu.is_amd
+    tests = "rccl-tests" if amd else "nccl-tests"  # ROCm/rccl-tests builds the same all_reduce_perf against RCCL
     assumed = assumed_bus_bandwidth(plan.decisions)
     script = _builder(plan, f"preflight-nccl.sh: check the {hw.network} fabric between the {total} nodes with "
-                            "nccl-tests' all_reduce_perf before starting vLLM (run it on node-0; needs MPI and "
-                            "nccl-tests on every node, and passwordless SSH between them).")
-    script.raw(': "${ALL_REDUCE_PERF:=all_reduce_perf}"  # path to nccl-tests\' all_reduce_perf binary')
+                            f"{tests}' all_reduce_perf before starting vLLM (run it on node-0; needs MPI and "
+                            f"{tests} on every node, and passwordless SSH between them).")
+    if amd:
+        script.comment(f"rccl-tests: {RCCL_TESTS} (build with MPI=1); RCCL reads the same NCCL_* variables as NCCL.")
+    script.raw(f': "${{ALL_REDUCE_PERF:=all_reduce_perf}}"  # path to {tests}\' all_reduce_perf binary')
     script.raw('command -v mpirun >/dev/null || { echo "mpirun not found: install Open MPI" >&2; exit 1; }')
     script.raw('IFS=, read -r -a addrs <<< "${VLLM_NODE_ADDRS:?set VLLM_NODE_ADDRS to the addresses of the nodes, '
                'node-0 first, comma-separated}"')

@@ -81,7 +81,7 @@ class GPU:
     chip: str = ""
     compute_capability: tuple[int, int] | None  # (9, 0) for sm_90; None for AMD
     gfx_target: str | None = None  # AMD ISA, e.g. "gfx942"
-    memory_bytes: int  # driver-reported total (nvidia-smi MiB × 2**20); AMD: marketing GB as GiB
+    memory_bytes: int  # driver-reported total (nvidia-smi MiB × 2**20; ROCm's GiB on MI300X), else marketing GB as GiB
     memory_type: str = ""
     mem_bandwidth_bytes_per_s: float
     dense_tflops: TFlops = field(factory=TFlops, converter=_tflops)
@@ -89,6 +89,7 @@ class GPU:
     fp8_native: bool
     fp4_native: bool
     nvlink: NVLinkSpec | None = None
+    xgmi_link: str | None = None  # AMD: the Infinity Fabric link id between GPUs (interconnects.json)
     pcie_gen: int | None = None
     tdp_w: float
     # The range ``nvidia-smi -pl`` accepts (its Min/Max Power Limit), where the catalog has a source for it.
@@ -97,6 +98,11 @@ class GPU:
     form_factor: str = ""
     source: tuple[str, ...] = field(default=(), converter=strings)
     notes: str = ""
+
+    @property
+    def is_amd(self) -> bool:
+        """An AMD Instinct GPU (ROCm/HIP), as opposed to an NVIDIA (CUDA) one."""
+        return self.vendor.upper() == "AMD"
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -120,7 +126,8 @@ def gpu_from_entry(entry: Mapping[str, Any]) -> GPU:
     if arch not in ARCHS:
         raise ValueError(f"{entry['name']}: unknown arch {arch!r}")
     mib = entry.get("nvidia_smi_total_mib")
-    memory = mib * MIB if mib else int(entry["memory_gb_marketing"] * GIB)
+    driver_gib = entry.get("driver_total_gib")  # AMD: the total the ROCm runtime reports, in GiB
+    memory = mib * MIB if mib else int(driver_gib * GIB) if driver_gib else int(entry["memory_gb_marketing"] * GIB)
     nvlink = entry.get("nvlink")
     cc = entry.get("compute_capability")
     notes = " ".join(n for n in (entry.get("notes", ""), entry.get("memory_note", "")) if n)
@@ -133,7 +140,7 @@ def gpu_from_entry(entry: Mapping[str, Any]) -> GPU:
         mem_bandwidth_bytes_per_s=float(entry["mem_bandwidth_gbytes_per_s"]) * GB,
         dense_tflops=_tflops(entry.get("dense_tflops", {})), supports_bf16=bool(entry["supports_bf16"]),
         fp8_native=bool(entry["fp8_native"]), fp4_native=bool(entry["fp4_native"]),
-        nvlink=None if nvlink is None else _nvlink(nvlink),
+        nvlink=None if nvlink is None else _nvlink(nvlink), xgmi_link=entry.get("xgmi_link"),
         pcie_gen=entry.get("pcie_gen"), tdp_w=float(entry["tdp_w"]), form_factor=entry.get("form_factor", ""),
         power_limit_min_w=_optional_float(limits.get("min")), power_limit_max_w=_optional_float(limits.get("max")),
         source=sources_of(entry), notes=notes,

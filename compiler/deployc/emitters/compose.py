@@ -14,6 +14,7 @@ import yaml
 
 from deployc.emitters import EnvRef, PlainDumper, Word, comment_block
 from deployc.emitters.docker import DockerRun
+from deployc.emitters.rocm import compose_gpu_keys, gpu_select_env
 
 
 def escape(text: str) -> str:
@@ -51,7 +52,7 @@ def compose_service(run: DockerRun, command: Sequence[Word]) -> dict[str, Any]:
     if run.entrypoint is not None:
         service["entrypoint"] = [escape(run.entrypoint)]
     service["command"] = [compose_word(w) for w in command]
-    service["deploy"] = _gpus(run)
+    service.update(compose_gpu_keys(run.gpu_device_ids) if run.gpu_vendor == "amd" else {"deploy": _gpus(run)})
     if run.shm_size:
         service["shm_size"] = run.shm_size
     else:
@@ -64,11 +65,12 @@ def compose_service(run: DockerRun, command: Sequence[Word]) -> dict[str, Any]:
         service["volumes"] = [{"type": "bind", "source": escape(host), "target": inside}
                               for host, inside, _why in run.volumes]
     environment = [name for name, _why in run.env_passthrough]
+    environment += gpu_select_env(run.gpu_device_ids) if run.gpu_vendor == "amd" else []
     environment += [escape(f"{name}={value}") for name, value, _why in run.env]
     if environment:
         service["environment"] = environment
     if run.devices:
-        service["devices"] = [f"{path}:{path}" for path, _why in run.devices]
+        service["devices"] = [*service.get("devices", []), *(f"{path}:{path}" for path, _why in run.devices)]
     if run.ulimits:
         service["ulimits"] = _ulimits(run)
     if run.cap_add:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from attrs import frozen
 
+from deployc.emitters.rocm import docker_device_groups
 from deployc.emitters.shell import ArgGroup, group
 
 HF_CACHE_IN_CONTAINER = "/root/.cache/huggingface"
@@ -58,6 +59,7 @@ class DockerRun:
     health: HealthCheck | None = None
     entrypoint: str | None = None
     detach: bool = True
+    gpu_vendor: str = "nvidia"  # "amd": ROCm device files instead of --gpus (emitters/rocm.py)
 
 
 def gpus_value(device_ids: tuple[int, ...] | None) -> str:
@@ -72,7 +74,12 @@ def docker_run_groups(run: DockerRun) -> list[ArgGroup]:
     groups = [group("docker", "run", *(["--detach"] if run.detach else [])),
               group("--name", run.name, why="a fixed name: `docker logs`, `docker stop` and the health status "
                                                "refer to it; a second start fails instead of duplicating the server"),
-              group("--gpus", gpus_value(run.gpu_device_ids), why="only the GPUs the plan assigned to this server")]
+              ]
+    if run.gpu_vendor == "amd":
+        groups += docker_device_groups(run.gpu_device_ids)
+    else:
+        groups.append(group("--gpus", gpus_value(run.gpu_device_ids), why="only the GPUs the plan assigned to this "
+                                                                          "server"))
     if run.shm_size:
         groups.append(group("--shm-size", run.shm_size, why=run.shm_size_why))
     else:

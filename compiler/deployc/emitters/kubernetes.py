@@ -4,7 +4,7 @@ Built as Python data and dumped with PyYAML.  Kubernetes expands ``$(NAME)`` in 
 args, so literal dollars are doubled (``$$`` is always read back as ``$``); environment
 references become ``$(NAME)`` and must be defined in the container's ``env``.
 ``/dev/shm`` is a memory-backed ``emptyDir`` (USER-PAINS #9), GPUs are ``nvidia.com/gpu``
-limits, and the probes hit the server's health endpoint.
+limits (``amd.com/gpu`` on AMD), and the probes hit the server's health endpoint.
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ class ContainerInput:
     cache_mount: str = "/root/.cache/huggingface"
     probe: Probe | None = None
     command: tuple[str, ...] | None = None
+    gpu_resource: str = "nvidia.com/gpu"  # "amd.com/gpu" with AMD's device plugin (emitters/rocm.py)
     field_env: tuple[tuple[str, str], ...] = ()  # variable, downward-API field path (e.g. status.podIP)
     extra_limits: tuple[tuple[str, int], ...] = ()  # device-plugin resources beside the GPUs (e.g. an RDMA device)
     capabilities: tuple[str, ...] = ()  # Linux capabilities added to the container (e.g. IPC_LOCK for RDMA)
@@ -110,7 +111,7 @@ def container(spec: ContainerInput) -> dict[str, Any]:
         body["env"] = env
     if spec.port is not None:
         body["ports"] = [{"name": "http", "containerPort": spec.port}]
-    body["resources"] = {"limits": {"nvidia.com/gpu": spec.gpus, **dict(spec.extra_limits)}}
+    body["resources"] = {"limits": {spec.gpu_resource: spec.gpus, **dict(spec.extra_limits)}}
     if spec.capabilities:
         body["securityContext"] = {"capabilities": {"add": list(spec.capabilities)}}
     mounts: list[dict[str, Any]] = [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}]  # noqa: S108  (the shared-memory mount itself)

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from attrs import frozen
 
+from deployc.emitters.rocm import host_monitoring_markdown
+
 if TYPE_CHECKING:
     from deployc.planner.plan import Plan
 
@@ -68,6 +70,8 @@ def alerts(plan: Plan, m: EngineMetrics) -> list[dict[str, Any]]:
          "annotations": {"summary": "the GPU is slowed down by temperature (enable DCGM_FI_DEV_THERMAL_VIOLATION in "
                                     "dcgm-exporter's counters); cap the power limit or improve cooling"}},
     ]
+    if plan.target.gpu.is_amd:  # DCGM is NVIDIA's; AMD hosts are watched with amd-smi (monitoring.md)
+        out = [a for a in out if a["alert"] != "GpuThermalThrottle"]
     hit = expected_hit_rate(plan)
     if m.hit_rate is not None and any(p.knobs.prefix_caching for p in plan.pools) and hit > 0:
         out.append({"alert": f"{m.alert_prefix}PrefixCacheHitRateLow", "expr": f"{m.hit_rate} < {hit / 2:.3f}",
@@ -126,6 +130,10 @@ def monitoring_markdown(plan: Plan, m: EngineMetrics, endpoints: Sequence[tuple[
         "Throttling persists until the GPU cools below its release temperature, so throughput stays low after the "
         "load drops; `nvidia-smi -pl <watts>` caps the power and keeps it below the threshold at a small peak cost.",
     ]
+    if plan.target.gpu.is_amd:  # no DCGM and no nvidia-smi on Instinct hosts: amd-smi/rocm-smi instead
+        lines = lines[:lines.index("Without Prometheus, on the host:")]  # keeps the blank line after the table
+        lines = [line for line in lines if not line.startswith("| GPU thermal throttling")]
+        lines += host_monitoring_markdown(plan.target.gpu.tdp_w)
     env = spec.environment
     if env.cooling == "passive" or env.ambient_c >= 30:
         lines += ["", f"This site is {env.cooling}-cooled at {env.ambient_c:g} °C ambient: watch the thermal columns "

@@ -61,7 +61,8 @@ def rank_backends(spec: Spec, installed: Sequence[str], gpu_vendor: str) -> Back
     excluded: dict[str, str] = {}
     stable = ops.model_change in STABLE_CHANGE_RATES
     if gpu_vendor != "NVIDIA":
-        excluded["trtllm"] = f"TensorRT-LLM runs only on NVIDIA GPUs ({gpu_vendor} given)"
+        excluded["trtllm"] = (f"TensorRT-LLM runs only on NVIDIA GPUs ({gpu_vendor} given); vllm and sglang have ROCm "
+                              "builds for AMD Instinct GPUs")
     elif not ops.nvidia_lock_in_ok:
         excluded["trtllm"] = "NVIDIA lock-in is not acceptable (operations.nvidia_lock_in_ok = false)"
     elif _trtllm_engine_flow(spec) and not stable:

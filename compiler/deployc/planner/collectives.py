@@ -94,12 +94,16 @@ def _pick_row(rows: list[AllReduceMeasurement], gpu: GPU, gpus: int) -> AllReduc
     return min(rows, key=rank)
 
 
+def _mesh_lanes(link: Link, gpus: int) -> int:
+    """Links one GPU drives at once in a ring all-reduce: n-1 in an Infinity Fabric mesh, one elsewhere."""
+    return max(gpus - 1, 1) if link.kind == "infinity-fabric" else 1
+
+
 def _kind_efficiency(link: Link) -> tuple[float, str]:
     """Median busbw / line rate over the measured rows of the same link kind (catalog)."""
-    # No Infinity Fabric row: NVLink rows stand in for a GPU-to-GPU fabric.
-    kind = "nvlink" if link.kind == "infinity-fabric" else link.kind
+    kind = link.kind
     ratios = [
-        r.bus_bandwidth_bytes_per_s / resolve_link(r.link_id).per_direction_bytes_per_s
+        r.bus_bandwidth_bytes_per_s / (resolve_link(r.link_id).per_direction_bytes_per_s * _mesh_lanes(link, r.gpus))
         for r in allreduce_measurements()
         if r.metric == "busbw" and r.nodes == 1 and resolve_link(r.link_id).kind == kind
     ]
@@ -114,6 +118,13 @@ def _intra_bandwidth(gpu: GPU, link: Link, gpus: int) -> tuple[float, str, str, 
         n, busbw, src = PCIE5_FOUR_GPU_BUSBW
         return busbw, "ring", src, f"bus bandwidth {busbw / GB:.0f} GB/s measured on {n} PCIe Gen5 GPUs"
     row = _pick_row(_rows_for(link.id), gpu, gpus)
+    if row is not None and link.kind == "infinity-fabric" and row.gpus != gpus:
+        # A full mesh gives each GPU one link per peer: a ring over n GPUs of the mesh drives n-1 of them.
+        busbw = row.bus_bandwidth_bytes_per_s * _mesh_lanes(link, gpus) / _mesh_lanes(link, row.gpus)
+        return (busbw, (row.algorithm or "rccl-default").lower(), row.source,
+                f"bus bandwidth {busbw / GB:.0f} GB/s: {row.bus_bandwidth_bytes_per_s / GB:.0f} GB/s measured on "
+                f"{row.system} ({row.gpus} GPUs), scaled by the links a ring over {gpus} GPUs of the mesh uses "
+                f"({gpus - 1} of {row.gpus - 1})")
     if row is not None:
         who = "this GPU" if row.gpu == gpu.name else f"{row.gpu or 'a'} system"
         return (
@@ -124,7 +135,7 @@ def _intra_bandwidth(gpu: GPU, link: Link, gpus: int) -> tuple[float, str, str, 
             f"({row.gpus} GPUs, {who})",
         )
     eff, why = _kind_efficiency(link)
-    lanes = (gpus - 1) if link.kind == "infinity-fabric" else 1  # a mesh uses a link per peer at once
+    lanes = _mesh_lanes(link, gpus)
     busbw = link.per_direction_bytes_per_s * eff * lanes
     return (
         busbw,
@@ -151,6 +162,13 @@ def _intra_latency(link: Link, gpus: int, cuda_graphs: bool) -> tuple[float, str
                 "graphs are not assumed to shorten the PCIe round trip"
             ),
         )
+    if link.kind == "infinity-fabric":
+        mesh = [r for r in latency_measurements() if r.nodes == 1 and r.link_id == "infinity-fabric"]
+        if mesh:
+            row = min(mesh, key=lambda r: abs(r.gpus - gpus))
+            return (row.latency_s, row.source,
+                    f"small-message latency {row.latency_s / US:.1f} µs measured on {row.system}, used for every "
+                    "Infinity Fabric generation; HIP graphs are not assumed to shorten it")
     nv = [
         r
         for r in latency_measurements()
@@ -187,7 +205,8 @@ def _network_model(
         busbw, src = min(row.bus_bandwidth_bytes_per_s, intra_bw), row.source
         bw_text = f"bus bandwidth {busbw / GB:.0f} GB/s measured on {row.system}"
     else:
-        ref = [r for r in allreduce_measurements() if r.nodes > 1 and r.metric == "busbw"]
+        # The efficiency reference: the A100 rows with 4 HDR NICs per node (the divisor below).
+        ref = [r for r in allreduce_measurements() if r.nodes > 1 and r.metric == "busbw" and r.link_id == "ib-hdr"]
         eff = median(r.bus_bandwidth_bytes_per_s / (4 * 25 * GB) for r in ref) if ref else 0.85
         busbw = min(nics * network.per_direction_bytes_per_s * eff, intra_bw)
         src = "; ".join(r.source for r in ref)

@@ -83,6 +83,7 @@ def overhead_query(c: Candidate, layout: Layout, weights_bytes: int, max_num_seq
         gpu_memory_bytes=c.target.gpu.memory_bytes, tp=layout.tp, pp=layout.pp,
         activation_dtype_bytes=c.activation_dtype_bytes, max_num_batched_tokens=c.max_num_batched_tokens,
         max_num_seqs=max_num_seqs, cuda_graphs=c.cuda_graphs, weights_bytes_per_gpu=weights_bytes,
+        gpu_vendor=c.target.gpu.vendor, max_model_len=c.max_model_len_wanted,
     )
 
 

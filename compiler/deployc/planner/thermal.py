@@ -24,6 +24,8 @@ MIN_FRACTION = 0.6
 THROTTLE_QUERY = ("nvidia-smi --query-gpu=temperature.gpu,power.draw,clocks.sm,clocks_throttle_reasons.active,"
                   "clocks_throttle_reasons.sw_thermal_slowdown,clocks_throttle_reasons.hw_thermal_slowdown "
                   "--format=csv -l 5")
+# AMD: amd-smi's power, temperature (edge/hotspot/HBM) and clocks every 5 s; falling clocks at the cap mean throttling.
+AMD_THROTTLE_QUERY = "amd-smi monitor -p -t -u -w 5"
 
 
 def recommended_fraction(cooling: str, ambient_c: float) -> float:
@@ -69,17 +71,20 @@ def power_limit_decision(target: Target, inputs: PerfInputs, uncapped: Performan
             id="power_limit", value=int(current) if float(current).is_integer() else current, rule="DPC306",
             reason=(f"{site}: the GPUs are already limited to {current:g} W (environment.power_limit_w), at or "
                     f"below the {watts} W this site calls for; keep it (performance is planned at it). Watch "
-                    f"throttle reasons: `{THROTTLE_QUERY}`"),
+                    f"throttle reasons: `{AMD_THROTTLE_QUERY if target.gpu.is_amd else THROTTLE_QUERY}`"),
             numbers=(Quantity("power limit", current, "W"), Quantity("TDP", tdp, "W")))
     capped = estimate_performance(evolve(inputs, power_limit_fraction=watts / tdp))
+    amd = target.gpu.is_amd
+    cap_command = f"sudo amd-smi set --power-cap {watts}" if amd else f"nvidia-smi -pl {watts}"
+    watch = AMD_THROTTLE_QUERY if amd else THROTTLE_QUERY
     cost = 1 - capped.tokens_per_s / uncapped.tokens_per_s if uncapped.tokens_per_s else 0.0
     from_text = f"now {current:g} W, " if current is not None else ""
     return Decision(
         id="power_limit", value=watts, rule="DPC306",
-        reason=(f"{site}: cap each GPU at {watts} W (`nvidia-smi -pl {watts}`, {from_text}of {tdp:g} W TDP) so it "
+        reason=(f"{site}: cap each GPU at {watts} W (`{cap_command}`, {from_text}of {tdp:g} W TDP) so it "
                 f"stays below its throttle temperature under sustained load; estimated throughput cost {cost:.0%}, "
                 f"ITL {uncapped.itl_ms:.1f} → {capped.itl_ms:.1f} ms{bound}. Watch throttle reasons: "
-                f"`{THROTTLE_QUERY}`"),
+                f"`{watch}`"),
         numbers=(Quantity("power limit", watts, "W"), Quantity("TDP", tdp, "W"),
                  Quantity("throughput cost", round(cost * 100, 1), "%")),
     )

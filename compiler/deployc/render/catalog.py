@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployc.catalog import load_gpus, load_models, param_counts
-from deployc.plugins import default_registry
+from deployc.catalog import GPU, load_gpus, load_models, param_counts
+from deployc.plugins import PluginRegistry, default_registry
+
+
+def serving_backends(registry: PluginRegistry, gpu: GPU) -> str:
+    """The installed backends whose engine runs on this GPU's vendor (BackendInfo.gpu_vendors), comma-separated.
+
+    A backend can still refuse a precision on a GPU it serves (its capability hook says which and why).
+    """
+    vendor = gpu.vendor.lower()
+    return ", ".join(name for name in registry.names()
+                     if vendor in (v.lower() for v in registry.info(name).gpu_vendors)) or "none"
 
 
 def catalog_rows(kind: str) -> list[dict[str, Any]]:
@@ -16,7 +26,8 @@ def catalog_rows(kind: str) -> list[dict[str, Any]]:
         return [{"name": g.name, "memory_gib": round(g.memory_bytes / (1 << 30), 2),
                  "bandwidth_gb_s": round(g.mem_bandwidth_bytes_per_s / 1e9),
                  "bf16_tflops": dict(g.dense_tflops).get("bf16") or dict(g.dense_tflops).get("fp16"),
-                 "arch": g.arch, "aliases": ", ".join(g.aliases)} for g in sorted(gpus, key=lambda g: g.name)]
+                 "arch": g.arch, "backends": serving_backends(registry, g), "aliases": ", ".join(g.aliases)}
+                for g in sorted(gpus, key=lambda g: g.name)]
     models = [*load_models(), *registry.catalog_models()]
     rows = []
     for m in sorted(models, key=lambda m: m.name):

@@ -10,6 +10,7 @@ from deployc.backend import Emission
 from deployc.catalog import param_counts
 from deployc.planner.plan import Plan
 from deployc.planner.types import MemoryPlan, Performance, PoolPlan, to_plain
+from deployc.render.image import emitted_image
 from deployc.spec.structure import unstructure_spec
 
 PLAN_JSON_VERSION = 1
@@ -116,7 +117,7 @@ def plan_document(plan: Plan, spec_text: str, emission: Emission | None) -> dict
     backend: dict[str, Any] = {
         "name": plan.backend.name, "engine": plan.backend.engine,
         "engine_version": plan.backend.engine_version,
-        "image": f"{plan.backend.image}:{plan.backend.image_tag}",
+        "image": emitted_image(plan, emission),
     }
     if emission is not None:
         backend["artifacts"] = sorted(a.path for a in emission.artifacts)

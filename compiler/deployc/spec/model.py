@@ -25,7 +25,8 @@ HOST_PATH_PATTERN = r"^/[^\x00-\x1f\x7f:]*$"
 
 Quantization = Literal["auto", "none", "fp8", "int8", "awq", "gptq", "mxfp4", "nvfp4"]
 Interconnect = Literal[
-    "auto", "none", "pcie3", "pcie4", "pcie5", "pcie6", "nvlink-bridge", "nvlink3", "nvlink4", "nvlink5"
+    "auto", "none", "pcie3", "pcie4", "pcie5", "pcie6", "nvlink-bridge", "nvlink3", "nvlink4", "nvlink5",
+    "infinity-fabric",
 ]
 Network = Literal[
     "none", "ib-hdr", "ib-ndr", "ib-xdr", "roce-100g", "roce-200g", "roce-400g",
@@ -153,8 +154,9 @@ class HardwareSection:
     nodes: int = spec_field("Number of nodes.", default=1, example=1, minimum=1, maximum=256)
     interconnect: Interconnect = spec_field(
         "GPU-to-GPU link inside a node. `auto` takes the GPU's own (NVSwitch NVLink on SXM boards, "
-        "PCIe on PCIe cards, bridged or not); `nvlink-bridge` states a bridge between pairs of PCIe cards.",
-        default="auto",
+        "PCIe on PCIe cards, bridged or not); `nvlink-bridge` states a bridge between pairs of PCIe cards; "
+        "`infinity-fabric` is the xGMI mesh of AMD Instinct OAM boards (the `auto` choice on MI300X, MI325X, "
+        "MI355X).", default="auto",
     )
     network: Network = spec_field(
         "Network between nodes (per GPU NIC): InfiniBand HDR/NDR/XDR, RoCE or Ethernet speeds.",

@@ -28,6 +28,8 @@ SAMPLES = sorted((REPO / "samples").glob("*.toml"))
 REFUSED = {  # sample → words of the diagnostic saying why TensorRT-LLM cannot serve it
     "qwen7b-awq-t4-edge": "supports Ampere, Ada, Hopper and Blackwell",
     "llama70b-awq-rtx-pro-6000": "awq checkpoints are not among them",
+    "llama70b-fp8-mi300x-chat": "runs only on NVIDIA GPUs; MI300X is not one",
+    "deepseek-r1-mi300x8": "runs only on NVIDIA GPUs; MI300X is not one",
 }
 PYTORCH_FLOW = {"gpt-oss-120b-h100", "deepseek-r1-h200x8", "llama405b-2nodes-16gpu", "llama70b-a100-nvlink",
                 "mixed-short-long-a100", "qwen32b-2x-pcie-multiuser"}
