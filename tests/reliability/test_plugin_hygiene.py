@@ -250,7 +250,7 @@ def test_a_named_backend_still_builds_and_the_failure_is_reported(tmp_path: Path
     monkeypatch.setattr("deployc.plugins.default_registry", lambda: registry)
     monkeypatch.setattr("deployc.api.default_registry", lambda: registry)
     sample = REPO / "samples" / "llama8b-fp8-h100-stable.toml"  # SGLang refuses the T4 sample (Turing)
-    run = run_cli(["build", str(sample), "-o", str(tmp_path / "out"), "--backend", "sglang"])
+    run = run_cli(["build", str(sample), "-o", str(tmp_path / "out"), "--backend", "sglang", "--accept-slo-miss"])
     assert run.code == 0, run.err
     warnings = [line for line in run.err.splitlines() if "[DPC504]" in line]
     assert len(warnings) == 2

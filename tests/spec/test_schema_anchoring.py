@@ -14,7 +14,7 @@ from tests.reliability import specgen
 
 # Values that between them match every pattern of the spec language and the installed backends' options.
 CANDIDATES = ("abc", "HF_TOKEN", "/data/hf-cache", "main", "eth0", "mlx5_0", "vllm", "v0.33.0",
-              "registry.example.com/vllm/vllm-openai", "meta-llama/Llama-3.1-8B-Instruct", "--middleware")
+              "registry.example.com/vllm/vllm-openai", "meta-llama/Llama-3.1-8B-Instruct", "--middleware", "8.9")
 
 
 def _patterns(node: Any) -> Iterator[str]:

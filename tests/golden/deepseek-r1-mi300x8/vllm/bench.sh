@@ -24,9 +24,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'deepseek-r1-mi300x' (pool 'main'). SLO: P99 TTFT <= 10000 ms, P99 ITL <= 100 ms. The plan
-# predicts TTFT 50 ms and ITL 37.5 ms at a batch of 64.
+# predicts TTFT 263 ms and ITL 38.6 ms at a batch of 16.
 url="http://${BENCH_HOST}:8000"
-echo "== deepseek-r1-mi300x: SLO P99 TTFT <= 10000 ms, P99 ITL <= 100 ms; plan: TTFT 50 ms, ITL 37.5 ms"
+echo "== deepseek-r1-mi300x: SLO P99 TTFT <= 10000 ms, P99 ITL <= 100 ms; plan: TTFT 263 ms, ITL 38.6 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
