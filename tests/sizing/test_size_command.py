@@ -185,7 +185,7 @@ def test_write_refuses_to_replace_the_spec(tmp_path: Path, capsys: pytest.Captur
     spec.write_text(SAMPLE.read_text())
     assert cli.main(["size", str(spec), "--gpus", "H100", "--max-gpus", "1", "--write", str(spec)]) == 1
     assert capsys.readouterr().err.endswith(
-        f"<spec>: error: --write {spec} would replace the spec it is sized from [DPC602]\n"
+        f"{spec}: error: --write {spec} would replace the spec it is sized from [DPC602]\n"
         "  hint: give another file name\n")
     assert spec.read_text() == SAMPLE.read_text()
 

@@ -153,9 +153,11 @@ def test_rocm_decision_names_fnuz_and_hip_graphs(amd_emissions: dict[str, Emissi
 
 
 def test_mi300x_tp8_uses_the_measured_rccl_bus_bandwidth(amd_plans: dict[str, Plan]) -> None:
-    numbers = {q.label: q.value for d in amd_plans["r1"].decisions for q in d.numbers}
-    busbw = [v for k, v in numbers.items() if "bus bandwidth" in k.lower()]
-    assert busbw == [315.7]  # 8x MI300X rccl-tests, hisohara/ai-scripts (interconnects.json)
+    from deployc.planner.collectives import allreduce_model
+
+    target = amd_plans["r1"].target  # the simulation may choose a smaller TP; the 8-GPU all-reduce is what is measured
+    model = allreduce_model(target.gpu, target.intra_node_link, 8, cuda_graphs=True)
+    assert round(model.bus_bandwidth_bytes_per_s / 1e9, 1) == 315.7  # 8x MI300X rccl-tests, hisohara/ai-scripts
 
 
 def test_vendor_mismatch_in_extra_args(amd_plans: dict[str, Plan]) -> None:
