@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from deployc import cli
+from deployc import api, cli
+from deployc.render.explain import explain_markdown
 from tests.conftest import REPO, SAMPLES
 
 GIB = 1 << 30
@@ -38,7 +39,7 @@ DECODE = re.compile(r"^  decode step: (?P<itl>[\d.]+) ms at batch (?P<batch>[\d.
 SIMULATED = re.compile(r"^  simulated \((?P<requests>[\d,]+) requests per replica, (?:(?P<clients>\d+) clients per "
                        r"replica|(?P<rate>[\d.]+) requests/s \(capacity (?P<capacity>[\d.]+)/s\))\):$")
 LATENCY = re.compile(r"^    TTFT p50 (?P<t50>[\d,]+) ms, p90 (?P<t90>[\d,]+) ms, p99 (?P<t99>[\d,]+) ms; ITL p50 "
-                     r"(?P<i50>[\d.]+) ms, p99 (?P<i99>[\d.]+) ms; TPOT p50 (?P<tp50>[\d.]+) ms$")
+                     r"(?P<i50>[\d.]+) ms, p99 (?P<i99>[\d.]+) ms; TPOT p50 (?P<tp50>[\d.]+) ms, p99 (?P<tp99>[\d.]+) ms$")
 THROUGHPUT = re.compile(r"^    queue wait p50 (?P<w50>[\d,]+) ms, p99 (?P<w99>[\d,]+) ms; (?P<tps>[\d,]+) output tok/s "
                         r"\((?P<per_gpu>[\d,]+) per GPU\), (?P<rps>[\d.]+) req/s; KV cache (?P<kv>\d+)% used on "
                         r"average, (?P<preempted>\d+) preemptions$")
@@ -150,7 +151,8 @@ def _check_serving(lines: list[str], pool: dict[str, Any]) -> None:
     assert found, lines[1]
     for key, metric, percentile, places in (("t50", "ttft_ms", "p50", 0), ("t90", "ttft_ms", "p90", 0),
                                             ("t99", "ttft_ms", "p99", 0), ("i50", "itl_ms", "p50", 1),
-                                            ("i99", "itl_ms", "p99", 1), ("tp50", "tpot_ms", "p50", 1)):
+                                            ("i99", "itl_ms", "p99", 1), ("tp50", "tpot_ms", "p50", 1),
+                                            ("tp99", "tpot_ms", "p99", 1)):
         assert near(found[key], serving[metric][percentile], places, json_places=4), (key, lines[1])
     found = THROUGHPUT.match(lines[2])
     assert found, lines[2]
@@ -317,3 +319,16 @@ def test_catalog_rows_are_sorted_by_name(capsys: pytest.CaptureFixture[str]) -> 
     for kind in ("gpus", "models"):
         names = [row["name"] for row in json.loads(run(capsys, "catalog", kind, "--format", "json"))]
         assert names == sorted(names)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_explain_md_serving_figures_are_the_plan_texts(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """EXPLAIN.md's simulated block says, line for line, what ``deployc plan`` prints under each pool."""
+    text = run(capsys, "plan", _rel(sample)).split("\n")
+    plan_lines = [line.strip() for line in text if line.startswith("    ") or line.startswith("  verdict: ")]
+    doc, _ = api.plan(sample)
+    markdown = explain_markdown(doc, None).split("\n")
+    explain_lines = [line.removeprefix("  - ") for line in markdown if line.startswith("  - ")]
+    assert explain_lines == plan_lines
+    heads = [line for line in markdown if line.startswith("- Serving (simulated, ")]
+    assert len(heads) == sum(1 for pool in doc.pools if pool.serving is not None) > 0

@@ -55,3 +55,14 @@ def test_nodes_without_network(write_spec):  # type: ignore[no-untyped-def]
         'spec.toml:7: error: hardware.network: 2 nodes but network = "none" [DPC206]\n'
         '  hint: set the network between nodes, e.g. network = "ib-ndr"',
     ]
+
+
+def test_latency_percentiles_must_not_fall(write_spec):  # type: ignore[no-untyped-def]
+    path = write_spec(MINIMAL_SPEC + "\n[slo]\nttft_ms = { p50 = 900, p90 = 800, p99 = 2000 }\n"
+                                     "itl_ms = { p90 = 80, p99 = 60 }\n")
+    assert _check(path) == [
+        "spec.toml:16: error: slo.ttft_ms.p50: p50 900 ms is above p90 800 ms [DPC209]\n"
+        "  hint: p50 ≤ p90",
+        "spec.toml:17: error: slo.itl_ms.p90: p90 80 ms is above p99 60 ms [DPC209]\n"
+        "  hint: p90 ≤ p99",
+    ]

@@ -19,7 +19,7 @@ from attrs import frozen
 
 from deployc.emitters import EnvRef, Word
 from deployc.emitters.shell import ScriptBuilder, group
-from deployc.spec.model import TokenDistribution
+from deployc.spec.model import SloSection, TokenDistribution
 
 if TYPE_CHECKING:
     from deployc.planner.plan import Plan
@@ -106,22 +106,48 @@ def bench_words(plan: Plan, pool: PoolPlan, servers_in_pool: int) -> list[tuple[
         ("--dataset-name", "random"), ("--random-input-len", str(prompt.mean - prefix)),
         ("--random-output-len", str(output.mean)), ("--random-prefix-len", str(prefix)),
         ("--random-range-ratio", f"{range_ratio(prompt):g}"), ("--ignore-eos",), ("--num-prompts", str(prompts)),
-        (load_flag, load_value), ("--percentile-metrics", "ttft,tpot,itl,e2el"), ("--metric-percentiles", "50,99"),
+        (load_flag, load_value), ("--percentile-metrics", "ttft,tpot,itl,e2el"),
+        ("--metric-percentiles", _metric_percentiles(spec.slo)),
         ("--ready-check-timeout-sec", "600"), ("--seed", "0"),
     ]
 
 
+def _metric_percentiles(slo: SloSection) -> str:
+    """``50,99``, plus 90 when a target names p90 (``vllm bench serve`` prints only the percentiles asked)."""
+    targets = (slo.ttft_ms, slo.tpot_ms, slo.itl_ms)
+    return "50,90,99" if any(t is not None and t.p90 is not None for t in targets) else "50,99"
+
+
 def slo_targets(plan: Plan) -> list[tuple[str, float]]:
-    """(label as ``vllm bench serve`` prints it, target in ms) for each SLO percentile set."""
+    """(label as ``vllm bench serve`` prints it, target in ms) for each SLO percentile set.
+
+    ``vllm bench serve --metric-percentiles`` prints ``P<n> <METRIC> (ms):`` for each percentile of
+    each metric in ``--percentile-metrics`` (benchmarks/serve.py, vLLM 0.33.0).
+    """
+    return [(f"P{pct[1:]} {metric} (ms):", value) for metric, pct, value in _goals(plan)]
+
+
+def _goals(plan: Plan) -> list[tuple[str, str, float]]:
+    """(metric, percentile, target ms) for each SLO percentile set: ``("TTFT", "p99", 2000.0)``."""
     slo = plan.target.spec.slo
-    out: list[tuple[str, float]] = []
-    for metric, label in ((slo.ttft_ms, "TTFT"), (slo.itl_ms, "ITL")):
-        if metric is None:
-            continue
-        for pct, value in (("P50", metric.p50), ("P99", metric.p99)):
-            if value is not None:
-                out.append((f"{pct} {label} (ms):", value))
-    return out
+    return [(label, pct, value) for targets, label in ((slo.ttft_ms, "TTFT"), (slo.tpot_ms, "TPOT"),
+                                                       (slo.itl_ms, "ITL"))
+            if targets is not None for pct, value in targets.given()]
+
+
+def _expected(plan: Plan, pool: PoolPlan) -> str:
+    """What the plan's simulation of this pool measured, at the percentiles the SLO names (p50 without one)."""
+    r = pool.serving
+    if r is None:  # no simulation (nothing to serve): the analytic steady state is all there is
+        perf = pool.performance
+        return f"the analytic estimate: TTFT {perf.ttft_ms:.0f} ms, ITL {perf.itl_ms:.1f} ms"
+    simulated = {"TTFT": r.ttft_ms, "TPOT": r.tpot_ms, "ITL": r.itl_ms}
+    goals = [(metric, pct) for metric, pct, _ in _goals(plan)] or [("TTFT", "p50"), ("TPOT", "p50")]
+    return "the simulation: " + ", ".join(f"{metric} {pct} {_ms(simulated[metric].at(pct))}" for metric, pct in goals)
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
 
 
 def bench_script(plan: Plan, targets: Sequence[BenchTarget], client: BenchClient) -> str:
@@ -146,12 +172,11 @@ def bench_script(plan: Plan, targets: Sequence[BenchTarget], client: BenchClient
     goals = slo_targets(plan)
     slo_text = ", ".join(f"{label.split(' (')[0]} <= {value:g} ms" for label, value in goals) or "none set"
     for target in targets:
-        perf = target.pool.performance
-        script.comment(f"Server {target.name!r} (pool {target.pool.name!r}). SLO: {slo_text}. The plan predicts TTFT "
-                       f"{perf.ttft_ms:.0f} ms and ITL {perf.itl_ms:.1f} ms at a batch of {perf.batch_size:g}.")
+        expected = _expected(plan, target.pool)
+        script.comment(f"Server {target.name!r} (pool {target.pool.name!r}). SLO: {slo_text}. Expected from "
+                       f"{expected}.")
         script.raw(f'url="http://${{BENCH_HOST}}:{target.port}"')
-        script.raw(f'echo "== {target.name}: SLO {slo_text}; plan: TTFT {perf.ttft_ms:.0f} ms, ITL '
-                   f'{perf.itl_ms:.1f} ms"')
+        script.raw(f'echo "== {target.name}: SLO {slo_text}; expected from {expected}"')
         docker = [("docker", "run", "--rm"), ("--network", "host"),
                   ("--volume", f"{spec.operations.model_cache}:{HF_CACHE_IN_CONTAINER}"), ("--env", "HF_TOKEN"),
                   ("--entrypoint", client.entrypoint), (client.image,)]

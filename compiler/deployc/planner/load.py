@@ -65,9 +65,11 @@ def itl_target(slo: SloSection) -> tuple[float | None, str]:
     if targets is None:
         return None, ""
     name = "ITL" if slo.itl_ms is not None else "TPOT"
-    if targets.p99 is not None:
-        return targets.p99, f"{name} p99"
-    return targets.p50, f"{name} p50"
+    tail = targets.tail()
+    if tail is None:
+        return None, ""
+    percentile, target_ms = tail
+    return target_ms, f"{name} {percentile}"
 
 
 def _itl_batch_limit(base: PerfInputs, kv_limit: float, target_ms: float | None, context: float) -> int | None:

@@ -37,7 +37,7 @@ from deployc.planner.slo_fixes import slo_fixes
 from deployc.planner.types import Layout, PoolPlan
 from deployc.planner.workload import WorkloadShape, workload_shapes
 from deployc.plugins import PluginRegistry
-from deployc.spec.model import PlanSection
+from deployc.spec.model import Percentiles, PlanSection
 from deployc.target import Target
 
 GIB = 1 << 30
@@ -83,10 +83,16 @@ def search_layouts(candidate: Candidate, registry: PluginRegistry) -> Search:
     checks = backend_checks(checks, registry, candidate.backend, target, candidate.gpus_per_node, candidate.nodes)
     evaluated = tuple(evaluate_layout(candidate, c.layout, registry) for c in checks if c.valid)
     analytic = rank_layouts([e.evaluation for e in evaluated], goal=spec.slo.goal,
-                            ttft_target_ms=spec.slo.ttft_ms.p99 if spec.slo.ttft_ms else None,
-                            itl_target_ms=spec.slo.itl_ms.p99 if spec.slo.itl_ms else None, rejected=checks)
+                            ttft_target_ms=_tail_ms(spec.slo.ttft_ms), itl_target_ms=_tail_ms(spec.slo.itl_ms),
+                            rejected=checks)
     result, served = rank_by_serving(candidate, evaluated, analytic)
     return Search(candidate=candidate, checks=checks, evaluated=evaluated, result=result, served=served)
+
+
+def _tail_ms(targets: Percentiles | None) -> float | None:
+    """The highest-percentile target given (the analytic filter compares its estimate with it)."""
+    tail = targets.tail() if targets is not None else None
+    return tail[1] if tail is not None else None
 
 
 def _search_pool(target: Target, registry: PluginRegistry, backend: str, dtype: str, shape: WorkloadShape,

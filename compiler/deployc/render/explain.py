@@ -11,6 +11,7 @@ from deployc.planner.plan import Plan
 from deployc.planner.types import PoolPlan
 from deployc.render.bars import memory_bar
 from deployc.render.image import emitted_image
+from deployc.render.text import serving_lines
 from deployc.render.units import count, gib, tokens
 
 _LONGEST_TICKS = re.compile(r"`+")
@@ -63,14 +64,27 @@ def _pool_lines(pool: PoolPlan, several: bool) -> list[str]:
              f"{tokens(m.kv_capacity_tokens)} per replica",
              f"- Max concurrency: {m.max_concurrency_at_max_context:g} at the max context "
              f"({pool.knobs.max_model_len:,} tokens), {m.max_concurrency_at_typical_request:g} at the typical request",
-             f"- Predicted at a batch of {count(perf.batch_size)}: TTFT {perf.ttft_ms:.0f} ms, "
-             f"ITL {perf.itl_ms:.1f} ms, "
+             # The analytic steady state only filters layouts; the served figures are the simulation's
+             # (the same lines `deployc plan` prints), so EXPLAIN.md and plan.json never disagree.
+             f"- Analytic steady state (filters layouts before the simulation): at a batch of "
+             f"{count(perf.batch_size)}, TTFT {perf.ttft_ms:.0f} ms, ITL {perf.itl_ms:.1f} ms, "
              f"{perf.tokens_per_s:,.0f} output tokens/s ({perf.tokens_per_s_per_gpu:,.0f} per GPU), "
              f"{perf.bound}-bound ({perf.bound_share:.0%} of the decode step)",
+             *_serving_bullets(pool),
              "", "Memory per GPU:", "", "```", *memory_bar(m.per_gpu), "```", ""]
     if perf.step_breakdown:
         lines += ["Decode step breakdown:", ""] + [f"- {q.render()}" for q in perf.step_breakdown] + [""]
     return lines
+
+
+def _serving_bullets(pool: PoolPlan) -> list[str]:
+    """The simulated service as bullets: the lines ``deployc plan`` prints, in the same words."""
+    lines = serving_lines(pool)
+    if not lines:
+        return []
+    head, *rest = (line.strip() for line in lines)
+    return [f"- Serving (simulated, {head.removeprefix('simulated (').removesuffix('):')}):",
+            *(f"  - {line}" for line in rest)]
 
 
 def _assumptions(plan: Plan) -> list[str]:

@@ -45,7 +45,8 @@ def serving_lines(pool: PoolPlan) -> list[str]:
     lines = [
         f"  simulated ({r.requests_simulated:,} requests per replica, {load}):",
         f"    TTFT p50 {r.ttft_ms.p50:,.0f} ms, p90 {r.ttft_ms.p90:,.0f} ms, p99 {r.ttft_ms.p99:,.0f} ms; "
-        f"ITL p50 {r.itl_ms.p50:.1f} ms, p99 {r.itl_ms.p99:.1f} ms; TPOT p50 {r.tpot_ms.p50:.1f} ms",
+        f"ITL p50 {r.itl_ms.p50:.1f} ms, p99 {r.itl_ms.p99:.1f} ms; TPOT p50 {r.tpot_ms.p50:.1f} ms, "
+        f"p99 {r.tpot_ms.p99:.1f} ms",
         f"    queue wait p50 {r.queue_wait_ms.p50:,.0f} ms, p99 {r.queue_wait_ms.p99:,.0f} ms; "
         f"{r.output_tokens_per_s:,.0f} output tok/s ({r.output_tokens_per_s / pool.layout.gpus_used:,.0f} per GPU), "
         f"{r.requests_per_s:.2f} req/s; KV cache {r.kv_utilisation_mean:.0%} used on average, "

@@ -6,6 +6,7 @@ into a target (:mod:`deployc.resolve`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 
 from deployc.diagnostics import Diagnostic
@@ -59,9 +60,13 @@ def _classes(doc: SpecDocument, spec: Spec) -> Iterator[Diagnostic]:
 
 def _percentiles(doc: SpecDocument, spec: Spec) -> Iterator[Diagnostic]:
     for key, target in (("ttft_ms", spec.slo.ttft_ms), ("itl_ms", spec.slo.itl_ms), ("tpot_ms", spec.slo.tpot_ms)):
-        if target and target.p50 is not None and target.p99 is not None and target.p50 > target.p99:
-            yield doc.diagnostic("DPC209", f"p50 {target.p50:g} ms is above p99 {target.p99:g} ms",
-                                 ("slo", key, "p50"), value=f"{target.p50:g}", hint="p50 ≤ p99")
+        if target is None:
+            continue
+        given = target.given()
+        for (low, low_ms), (high, high_ms) in itertools.pairwise(given):
+            if low_ms > high_ms:
+                yield doc.diagnostic("DPC209", f"{low} {low_ms:g} ms is above {high} {high_ms:g} ms",
+                                     ("slo", key, low), value=f"{low_ms:g}", hint=f"{low} ≤ {high}")
 
 
 def _topology(doc: SpecDocument, spec: Spec) -> Iterator[Diagnostic]:

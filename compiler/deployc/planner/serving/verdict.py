@@ -17,7 +17,7 @@ class SloCheck:
     """One target: which metric at which percentile, the target and the simulated value, in ms."""
 
     metric: Literal["TTFT", "ITL", "TPOT"]
-    percentile: Literal["p50", "p99"]
+    percentile: Literal["p50", "p90", "p99"]
     target_ms: float
     simulated_ms: float
 
@@ -74,11 +74,9 @@ def slo_checks(result: ServingResult, slo: SloSection) -> tuple[SloCheck, ...]:
                                        ("TPOT", slo.tpot_ms, result.tpot_ms)):
         if targets is None:
             continue
-        for name in ("p50", "p99"):
-            target = getattr(targets, name)
-            if target is not None:
-                checks.append(SloCheck(metric=metric, percentile=name, target_ms=float(target),  # type: ignore[arg-type]
-                                       simulated_ms=simulated.at(name)))
+        for name, target_ms in targets.given():
+            checks.append(SloCheck(metric=metric, percentile=name, target_ms=target_ms,  # type: ignore[arg-type]
+                                   simulated_ms=simulated.at(name)))
     return tuple(checks)
 
 

@@ -24,10 +24,10 @@ check() {  # result file, metric label as vLLM prints it, target in ms
     fi
 }
 
-# Server 'deepseek-r1' (pool 'main'). SLO: P99 ITL <= 60 ms. The plan predicts TTFT 314 ms and ITL
-# 34.3 ms at a batch of 16.
+# Server 'deepseek-r1' (pool 'main'). SLO: P99 ITL <= 60 ms. Expected from the simulation: ITL p99
+# 32.5 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== deepseek-r1: SLO P99 ITL <= 60 ms; plan: TTFT 314 ms, ITL 34.3 ms"
+echo "== deepseek-r1: SLO P99 ITL <= 60 ms; expected from the simulation: ITL p99 32.5 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

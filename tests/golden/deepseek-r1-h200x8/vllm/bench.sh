@@ -22,10 +22,10 @@ check() {  # result file, metric label as vLLM prints it, target in ms
     fi
 }
 
-# Server 'deepseek-r1' (pool 'main'). SLO: P99 ITL <= 60 ms. The plan predicts TTFT 224 ms and ITL
-# 33.6 ms at a batch of 32.
+# Server 'deepseek-r1' (pool 'main'). SLO: P99 ITL <= 60 ms. Expected from the simulation: ITL p99
+# 48.0 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== deepseek-r1: SLO P99 ITL <= 60 ms; plan: TTFT 224 ms, ITL 33.6 ms"
+echo "== deepseek-r1: SLO P99 ITL <= 60 ms; expected from the simulation: ITL p99 48.0 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

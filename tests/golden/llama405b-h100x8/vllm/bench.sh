@@ -22,10 +22,10 @@ check() {  # result file, metric label as vLLM prints it, target in ms
     fi
 }
 
-# Server 'llama405b-h100' (pool 'main'). SLO: P99 ITL <= 80 ms. The plan predicts TTFT 374 ms and
-# ITL 50.7 ms at a batch of 32.
+# Server 'llama405b-h100' (pool 'main'). SLO: P99 ITL <= 80 ms. Expected from the simulation: ITL
+# p99 43.0 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== llama405b-h100: SLO P99 ITL <= 80 ms; plan: TTFT 374 ms, ITL 50.7 ms"
+echo "== llama405b-h100: SLO P99 ITL <= 80 ms; expected from the simulation: ITL p99 43.0 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

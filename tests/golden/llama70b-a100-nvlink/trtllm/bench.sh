@@ -24,10 +24,10 @@ check() {  # result file, metric label as vLLM prints it, target in ms
     fi
 }
 
-# Server 'llama70b-a100' (pool 'main'). SLO: P99 TTFT <= 3000 ms, P99 ITL <= 60 ms. The plan
-# predicts TTFT 346 ms and ITL 55.1 ms at a batch of 32.
+# Server 'llama70b-a100' (pool 'main'). SLO: P99 TTFT <= 3000 ms, P99 ITL <= 60 ms. Expected from
+# the simulation: TTFT p99 2,275 ms, ITL p99 53.6 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== llama70b-a100: SLO P99 TTFT <= 3000 ms, P99 ITL <= 60 ms; plan: TTFT 346 ms, ITL 55.1 ms"
+echo "== llama70b-a100: SLO P99 TTFT <= 3000 ms, P99 ITL <= 60 ms; expected from the simulation: TTFT p99 2,275 ms, ITL p99 53.6 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

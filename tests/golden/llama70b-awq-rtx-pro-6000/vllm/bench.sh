@@ -23,10 +23,10 @@ check() {  # result file, metric label as vLLM prints it, target in ms
     fi
 }
 
-# Server 'llama70b-workstation' (pool 'main'). SLO: P99 ITL <= 60 ms. The plan predicts TTFT 1618 ms
-# and ITL 46.6 ms at a batch of 4.
+# Server 'llama70b-workstation' (pool 'main'). SLO: P99 ITL <= 60 ms. Expected from the simulation:
+# ITL p99 40.7 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== llama70b-workstation: SLO P99 ITL <= 60 ms; plan: TTFT 1618 ms, ITL 46.6 ms"
+echo "== llama70b-workstation: SLO P99 ITL <= 60 ms; expected from the simulation: ITL p99 40.7 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

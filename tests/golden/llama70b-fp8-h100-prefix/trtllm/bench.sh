@@ -25,10 +25,10 @@ check() {  # result file, metric label as vLLM prints it, target in ms
     fi
 }
 
-# Server 'llama70b-h100-support-0' (pool 'main'). SLO: P50 TTFT <= 500 ms, P99 TTFT <= 2000 ms. The
-# plan predicts TTFT 45 ms and ITL 38.7 ms at a batch of 128.
+# Server 'llama70b-h100-support-0' (pool 'main'). SLO: P50 TTFT <= 500 ms, P99 TTFT <= 2000 ms, P99
+# TPOT <= 50 ms. Expected from the simulation: TTFT p50 92.0 ms, TTFT p99 428 ms, TPOT p99 47.7 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== llama70b-h100-support-0: SLO P50 TTFT <= 500 ms, P99 TTFT <= 2000 ms; plan: TTFT 45 ms, ITL 38.7 ms"
+echo "== llama70b-h100-support-0: SLO P50 TTFT <= 500 ms, P99 TTFT <= 2000 ms, P99 TPOT <= 50 ms; expected from the simulation: TTFT p50 92.0 ms, TTFT p99 428 ms, TPOT p99 47.7 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -54,11 +54,12 @@ docker run --rm \
     --seed 0 | tee "$results/llama70b-h100-support-0.txt"
 check "$results/llama70b-h100-support-0.txt" 'P50 TTFT (ms):' 500
 check "$results/llama70b-h100-support-0.txt" 'P99 TTFT (ms):' 2000
+check "$results/llama70b-h100-support-0.txt" 'P99 TPOT (ms):' 50
 
-# Server 'llama70b-h100-support-1' (pool 'main'). SLO: P50 TTFT <= 500 ms, P99 TTFT <= 2000 ms. The
-# plan predicts TTFT 45 ms and ITL 38.7 ms at a batch of 128.
+# Server 'llama70b-h100-support-1' (pool 'main'). SLO: P50 TTFT <= 500 ms, P99 TTFT <= 2000 ms, P99
+# TPOT <= 50 ms. Expected from the simulation: TTFT p50 92.0 ms, TTFT p99 428 ms, TPOT p99 47.7 ms.
 url="http://${BENCH_HOST}:8001"
-echo "== llama70b-h100-support-1: SLO P50 TTFT <= 500 ms, P99 TTFT <= 2000 ms; plan: TTFT 45 ms, ITL 38.7 ms"
+echo "== llama70b-h100-support-1: SLO P50 TTFT <= 500 ms, P99 TTFT <= 2000 ms, P99 TPOT <= 50 ms; expected from the simulation: TTFT p50 92.0 ms, TTFT p99 428 ms, TPOT p99 47.7 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -84,6 +85,7 @@ docker run --rm \
     --seed 0 | tee "$results/llama70b-h100-support-1.txt"
 check "$results/llama70b-h100-support-1.txt" 'P50 TTFT (ms):' 500
 check "$results/llama70b-h100-support-1.txt" 'P99 TTFT (ms):' 2000
+check "$results/llama70b-h100-support-1.txt" 'P99 TPOT (ms):' 50
 
 if [ "$failed" -ne 0 ]; then echo "some SLO targets were missed" >&2; exit 1; fi
 echo "all SLO targets met"

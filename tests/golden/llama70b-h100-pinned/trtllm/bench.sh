@@ -25,10 +25,10 @@ check() {  # result file, metric label as vLLM prints it, target in ms
     fi
 }
 
-# Server 'llama70b-h100-pinned-0' (pool 'main'). SLO: P99 TTFT <= 3000 ms, P99 ITL <= 80 ms. The
-# plan predicts TTFT 306 ms and ITL 44.3 ms at a batch of 32.
+# Server 'llama70b-h100-pinned-0' (pool 'main'). SLO: P99 TTFT <= 3000 ms, P99 ITL <= 80 ms.
+# Expected from the simulation: TTFT p99 1,792 ms, ITL p99 50.4 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== llama70b-h100-pinned-0: SLO P99 TTFT <= 3000 ms, P99 ITL <= 80 ms; plan: TTFT 306 ms, ITL 44.3 ms"
+echo "== llama70b-h100-pinned-0: SLO P99 TTFT <= 3000 ms, P99 ITL <= 80 ms; expected from the simulation: TTFT p99 1,792 ms, ITL p99 50.4 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -55,10 +55,10 @@ docker run --rm \
 check "$results/llama70b-h100-pinned-0.txt" 'P99 TTFT (ms):' 3000
 check "$results/llama70b-h100-pinned-0.txt" 'P99 ITL (ms):' 80
 
-# Server 'llama70b-h100-pinned-1' (pool 'main'). SLO: P99 TTFT <= 3000 ms, P99 ITL <= 80 ms. The
-# plan predicts TTFT 306 ms and ITL 44.3 ms at a batch of 32.
+# Server 'llama70b-h100-pinned-1' (pool 'main'). SLO: P99 TTFT <= 3000 ms, P99 ITL <= 80 ms.
+# Expected from the simulation: TTFT p99 1,792 ms, ITL p99 50.4 ms.
 url="http://${BENCH_HOST}:8001"
-echo "== llama70b-h100-pinned-1: SLO P99 TTFT <= 3000 ms, P99 ITL <= 80 ms; plan: TTFT 306 ms, ITL 44.3 ms"
+echo "== llama70b-h100-pinned-1: SLO P99 TTFT <= 3000 ms, P99 ITL <= 80 ms; expected from the simulation: TTFT p99 1,792 ms, ITL p99 50.4 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

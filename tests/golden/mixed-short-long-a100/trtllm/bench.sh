@@ -24,10 +24,10 @@ check() {  # result file, metric label as vLLM prints it, target in ms
     fi
 }
 
-# Server 'mixed-traffic-short' (pool 'short'). SLO: P99 TTFT <= 30000 ms. The plan predicts TTFT 33
-# ms and ITL 14.7 ms at a batch of 12.5897.
+# Server 'mixed-traffic-short' (pool 'short'). SLO: P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms.
+# Expected from the simulation: TTFT p99 839 ms, TPOT p99 17.8 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== mixed-traffic-short: SLO P99 TTFT <= 30000 ms; plan: TTFT 33 ms, ITL 14.7 ms"
+echo "== mixed-traffic-short: SLO P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms; expected from the simulation: TTFT p99 839 ms, TPOT p99 17.8 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -52,11 +52,12 @@ docker run --rm \
     --ready-check-timeout-sec 600 \
     --seed 0 | tee "$results/mixed-traffic-short.txt"
 check "$results/mixed-traffic-short.txt" 'P99 TTFT (ms):' 30000
+check "$results/mixed-traffic-short.txt" 'P99 TPOT (ms):' 40
 
-# Server 'mixed-traffic-long-0' (pool 'long'). SLO: P99 TTFT <= 30000 ms. The plan predicts TTFT
-# 2624 ms and ITL 32.8 ms at a batch of 4.09366.
+# Server 'mixed-traffic-long-0' (pool 'long'). SLO: P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms.
+# Expected from the simulation: TTFT p99 21,535 ms, TPOT p99 33.5 ms.
 url="http://${BENCH_HOST}:8001"
-echo "== mixed-traffic-long-0: SLO P99 TTFT <= 30000 ms; plan: TTFT 2624 ms, ITL 32.8 ms"
+echo "== mixed-traffic-long-0: SLO P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms; expected from the simulation: TTFT p99 21,535 ms, TPOT p99 33.5 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -81,11 +82,12 @@ docker run --rm \
     --ready-check-timeout-sec 600 \
     --seed 0 | tee "$results/mixed-traffic-long-0.txt"
 check "$results/mixed-traffic-long-0.txt" 'P99 TTFT (ms):' 30000
+check "$results/mixed-traffic-long-0.txt" 'P99 TPOT (ms):' 40
 
-# Server 'mixed-traffic-long-1' (pool 'long'). SLO: P99 TTFT <= 30000 ms. The plan predicts TTFT
-# 2624 ms and ITL 32.8 ms at a batch of 4.09366.
+# Server 'mixed-traffic-long-1' (pool 'long'). SLO: P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms.
+# Expected from the simulation: TTFT p99 21,535 ms, TPOT p99 33.5 ms.
 url="http://${BENCH_HOST}:8002"
-echo "== mixed-traffic-long-1: SLO P99 TTFT <= 30000 ms; plan: TTFT 2624 ms, ITL 32.8 ms"
+echo "== mixed-traffic-long-1: SLO P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms; expected from the simulation: TTFT p99 21,535 ms, TPOT p99 33.5 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -110,11 +112,12 @@ docker run --rm \
     --ready-check-timeout-sec 600 \
     --seed 0 | tee "$results/mixed-traffic-long-1.txt"
 check "$results/mixed-traffic-long-1.txt" 'P99 TTFT (ms):' 30000
+check "$results/mixed-traffic-long-1.txt" 'P99 TPOT (ms):' 40
 
-# Server 'mixed-traffic-long-2' (pool 'long'). SLO: P99 TTFT <= 30000 ms. The plan predicts TTFT
-# 2624 ms and ITL 32.8 ms at a batch of 4.09366.
+# Server 'mixed-traffic-long-2' (pool 'long'). SLO: P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms.
+# Expected from the simulation: TTFT p99 21,535 ms, TPOT p99 33.5 ms.
 url="http://${BENCH_HOST}:8003"
-echo "== mixed-traffic-long-2: SLO P99 TTFT <= 30000 ms; plan: TTFT 2624 ms, ITL 32.8 ms"
+echo "== mixed-traffic-long-2: SLO P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms; expected from the simulation: TTFT p99 21,535 ms, TPOT p99 33.5 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -139,6 +142,7 @@ docker run --rm \
     --ready-check-timeout-sec 600 \
     --seed 0 | tee "$results/mixed-traffic-long-2.txt"
 check "$results/mixed-traffic-long-2.txt" 'P99 TTFT (ms):' 30000
+check "$results/mixed-traffic-long-2.txt" 'P99 TPOT (ms):' 40
 
 if [ "$failed" -ne 0 ]; then echo "some SLO targets were missed" >&2; exit 1; fi
 echo "all SLO targets met"

@@ -24,10 +24,10 @@ check() {  # result file, metric label as vLLM prints it, target in ms
     fi
 }
 
-# Server 'qwen32b-team' (pool 'main'). SLO: P99 TTFT <= 2500 ms, P99 ITL <= 70 ms. The plan predicts
-# TTFT 265 ms and ITL 45.2 ms at a batch of 24.
+# Server 'qwen32b-team' (pool 'main'). SLO: P99 TTFT <= 2500 ms, P99 ITL <= 70 ms. Expected from the
+# simulation: TTFT p99 1,304 ms, ITL p99 47.5 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== qwen32b-team: SLO P99 TTFT <= 2500 ms, P99 ITL <= 70 ms; plan: TTFT 265 ms, ITL 45.2 ms"
+echo "== qwen32b-team: SLO P99 TTFT <= 2500 ms, P99 ITL <= 70 ms; expected from the simulation: TTFT p99 1,304 ms, ITL p99 47.5 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

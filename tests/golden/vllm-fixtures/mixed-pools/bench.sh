@@ -22,9 +22,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'mixed-short' (pool 'short'). SLO: P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms.
-# The plan predicts TTFT 420 ms and ITL 21.5 ms at a batch of 16.
+# Expected from the analytic estimate: TTFT 420 ms, ITL 21.5 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== mixed-short: SLO P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms; plan: TTFT 420 ms, ITL 21.5 ms"
+echo "== mixed-short: SLO P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms; expected from the analytic estimate: TTFT 420 ms, ITL 21.5 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -53,9 +53,9 @@ check "$results/mixed-short.txt" 'P50 ITL (ms):' 30
 check "$results/mixed-short.txt" 'P99 ITL (ms):' 50
 
 # Server 'mixed-long' (pool 'long'). SLO: P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms.
-# The plan predicts TTFT 420 ms and ITL 21.5 ms at a batch of 16.
+# Expected from the analytic estimate: TTFT 420 ms, ITL 21.5 ms.
 url="http://${BENCH_HOST}:8001"
-echo "== mixed-long: SLO P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms; plan: TTFT 420 ms, ITL 21.5 ms"
+echo "== mixed-long: SLO P99 TTFT <= 2000 ms, P50 ITL <= 30 ms, P99 ITL <= 50 ms; expected from the analytic estimate: TTFT 420 ms, ITL 21.5 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
