@@ -368,6 +368,7 @@ def test_disabling_the_broken_entry_point_makes_backends_clean(thirdparty_site: 
     import os
 
     env = {**os.environ, "PYTHONPATH": str(thirdparty_site), "DEPLOYC_DISABLE_PLUGINS": "broken"}
+    env.pop("DEPLOYC_PLUGIN_TIMEOUT_S", None)  # a real import, at the default time-out (see _backends)
     done = subprocess.run([sys.executable, "-m", "deployc", "backends", "--format", "json"], capture_output=True,
                           text=True, env=env, timeout=60, cwd=thirdparty_site, check=False)
     rows = {row["name"]: row["state"] for row in json.loads(done.stdout)}
@@ -392,6 +393,7 @@ def test_build_with_the_installed_thirdparty_backend(thirdparty_site: Path, tmp_
     spec = REPO / "samples" / "llama70b-a100-nvlink.toml"
     env = {**os.environ, "PYTHONPATH": str(thirdparty_site)}
     env.pop("DEPLOYC_DISABLE_PLUGINS", None)
+    env.pop("DEPLOYC_PLUGIN_TIMEOUT_S", None)  # a real import, at the default time-out (see _backends)
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-m", "deployc", "build", str(spec), "-o", str(out), "--backend", "echo"],
                           capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path, check=False)
