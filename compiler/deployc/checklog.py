@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from attrs import evolve, frozen
 
-from deployc.backend import OverheadQuery, RuntimeOverheads
+from deployc.contract.backend import OverheadQuery, RuntimeOverheads
 from deployc.catalog.lookup import load_data
 from deployc.diagnostics import Diagnostic, SpecError
 from deployc.enginelog import EngineLog, parse_engine_log

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from deployc.backend import Capability
+from deployc.contract.backend import Capability
 from deployc_sglang import ENGINE_VERSION
 
 if TYPE_CHECKING:

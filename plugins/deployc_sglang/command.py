@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
-from deployc.backend import FlagReason
-from deployc.emitters import EnvRef, Word
-from deployc.emitters.shell import ArgGroup
+from deployc.contract.backend import FlagReason
+from deployc.contract.toolkit import EnvRef, Word
+from deployc.contract.toolkit.shell import ArgGroup
 from deployc_sglang import ENGINE_VERSION
 from deployc_sglang.options import SglangOptions
 from deployc_sglang.overheads import decode_graph_max_bs

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from deployc.backend import Artifact, Emission, FlagReason
-from deployc.emitters import PlainDumper, comment_block
+from deployc.contract.backend import Artifact, Emission, FlagReason
+from deployc.contract.toolkit import PlainDumper, comment_block
 from deployc.planner.decisions import Alternative, Decision
 from deployc_sglang import ENGINE, ENGINE_VERSION
 from deployc_sglang.command import NodeRole, config_document, launch_command

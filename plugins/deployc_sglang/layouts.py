@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.backend import Capability
+from deployc.contract.backend import Capability
 
 if TYPE_CHECKING:
     from deployc.planner.types import Layout

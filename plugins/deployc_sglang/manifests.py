@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from deployc.emitters import EnvRef, Word
-from deployc.emitters import monitoring as shared_monitoring
-from deployc.emitters.bench import CLIENT_VERSION, BenchClient, BenchTarget, bench_script
-from deployc.emitters.compose import compose_document, compose_service
-from deployc.emitters.kubernetes import (
+from deployc.contract.toolkit import EnvRef, Word
+from deployc.contract.toolkit import monitoring as shared_monitoring
+from deployc.contract.toolkit.bench import CLIENT_VERSION, BenchClient, BenchTarget, bench_script
+from deployc.contract.toolkit.compose import compose_document, compose_service
+from deployc.contract.toolkit.kubernetes import (
     ContainerInput,
     Probe,
     deployment,
@@ -27,9 +27,9 @@ from deployc.emitters.kubernetes import (
     leader_worker_set,
     service,
 )
-from deployc.emitters.monitoring import EngineMetrics
-from deployc.emitters.nccl import nccl_env
-from deployc.emitters.rocm import K8S_GPU_RESOURCE
+from deployc.contract.toolkit.monitoring import EngineMetrics
+from deployc.contract.toolkit.nccl import nccl_env
+from deployc.contract.toolkit.rocm import K8S_GPU_RESOURCE
 from deployc_sglang import ENGINE, ENGINE_VERSION
 from deployc_sglang.command import DIST_INIT_ADDR, DIST_PORT, LAUNCH, NodeRole, launch_command
 from deployc_sglang.options import SglangOptions
@@ -40,7 +40,7 @@ from deployc_sglang.scripts import HF_TOKEN, docker_run, image_note, image_ref
 if TYPE_CHECKING:
     from deployc.planner.plan import Plan
 
-BENCH_IMAGE = "vllm/vllm-openai:v0.33.0"  # the client whose `vllm bench serve` flags deployc.emitters.bench checks
+BENCH_IMAGE = "vllm/vllm-openai:v0.33.0"  # the client whose `vllm bench serve` flags deployc.contract.toolkit.bench checks
 DEFAULT_K8S_SHM_GIB = 16
 HF_TOKEN_SECRET = "hf-token"  # noqa: S105  (a Secret's name, not a token)
 METRICS = EngineMetrics(

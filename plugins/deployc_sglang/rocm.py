@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.backend import Capability
+from deployc.contract.backend import Capability
 from deployc.planner.decisions import Alternative, Decision
 from deployc_sglang import ENGINE_VERSION
 

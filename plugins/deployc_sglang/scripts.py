@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.emitters import EnvRef
-from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
-from deployc.emitters.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
-from deployc.emitters.rocm import RCCL_TESTS
-from deployc.emitters.shell import ScriptBuilder, group
+from deployc.contract.toolkit import EnvRef
+from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
+from deployc.contract.toolkit.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
+from deployc.contract.toolkit.rocm import RCCL_TESTS
+from deployc.contract.toolkit.shell import ScriptBuilder, group
 from deployc_sglang import ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_sglang.command import DIST_PORT, LAUNCH, NodeRole, launch_command
 from deployc_sglang.options import SglangOptions

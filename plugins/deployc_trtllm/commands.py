@@ -1,6 +1,6 @@
 """The engine flow's three commands of one pool: quantize.py, trtllm-build, trtllm-serve; and its options YAML.
 
-Each flag comes with a :class:`~deployc.backend.FlagReason` naming the plan Decision behind it.
+Each flag comes with a :class:`~deployc.contract.backend.FlagReason` naming the plan Decision behind it.
 TP and PP are fixed at quantization (``quantize.py --tp_size/--pp_size``; ``trtllm-build`` has
 no such flags); the build limits come from the plan's knobs, and they size the run-time buffers.
 """
@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
-from deployc.backend import FlagReason
-from deployc.emitters.shell import ArgGroup
+from deployc.contract.backend import FlagReason
+from deployc.contract.toolkit.shell import ArgGroup
 from deployc_trtllm.capability import ADA, QFORMAT
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.emitters import EnvRef
-from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck
-from deployc.emitters.shell import ScriptBuilder
+from deployc.contract.toolkit import EnvRef
+from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck
+from deployc.contract.toolkit.shell import ScriptBuilder
 from deployc_trtllm import ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_trtllm.options import TrtllmOptions
 from deployc_trtllm.pytorch import CONFIG_DIR

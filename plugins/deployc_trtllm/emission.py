@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 import attrs
 import yaml
 
-from deployc.backend import Artifact, Emission, FlagReason
-from deployc.emitters import PlainDumper, comment_block
-from deployc.emitters import monitoring as shared_monitoring
-from deployc.emitters.bench import CLIENT_VERSION, BenchClient, BenchTarget, bench_script
-from deployc.emitters.monitoring import EngineMetrics
+from deployc.contract.backend import Artifact, Emission, FlagReason
+from deployc.contract.toolkit import PlainDumper, comment_block
+from deployc.contract.toolkit import monitoring as shared_monitoring
+from deployc.contract.toolkit.bench import CLIENT_VERSION, BenchClient, BenchTarget, bench_script
+from deployc.contract.toolkit.monitoring import EngineMetrics
 from deployc.planner.decisions import Alternative, Decision
 from deployc_trtllm import ENGINE, ENGINE_VERSION
 from deployc_trtllm.capability import plan_flow
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from deployc.planner.plan import Plan
     from deployc.planner.types import PoolPlan
 
-BENCH_IMAGE = "vllm/vllm-openai:v0.33.0"  # the client whose `vllm bench serve` flags deployc.emitters.bench checks
+BENCH_IMAGE = "vllm/vllm-openai:v0.33.0"  # the client whose `vllm bench serve` flags deployc.contract.toolkit.bench checks
 ENGINE_FLOW_METRICS = attrs.evolve(METRICS, notes=(
     "The engine flow's options YAML sets `return_perf_metrics` (request latency); the KV-cache and queue gauges "
     "come from iteration stats, whose switch (`enable_iter_perf_stats`) is a PyTorch-flow (TorchLlmArgs) field, so "

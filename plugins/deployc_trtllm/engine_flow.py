@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from deployc.backend import Artifact, Emission
-from deployc.emitters import EnvRef, PlainDumper, comment_block
-from deployc.emitters.compose import compose_document, compose_service
-from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
-from deployc.emitters.kubernetes import ContainerInput, Probe, Volume, deployment, dns_label, dump_documents, service
-from deployc.emitters.shell import ScriptBuilder, group
+from deployc.contract.backend import Artifact, Emission
+from deployc.contract.toolkit import EnvRef, PlainDumper, comment_block
+from deployc.contract.toolkit.compose import compose_document, compose_service
+from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
+from deployc.contract.toolkit.kubernetes import ContainerInput, Probe, Volume, deployment, dns_label, dump_documents, service
+from deployc.contract.toolkit.shell import ScriptBuilder, group
 from deployc.planner.decisions import Alternative, Decision
 from deployc_trtllm import ENGINE, ENGINE_VERSION
 from deployc_trtllm.commands import (

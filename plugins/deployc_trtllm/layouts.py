@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.backend import Capability
+from deployc.contract.backend import Capability
 from deployc_trtllm.options import parse_options
 
 if TYPE_CHECKING:

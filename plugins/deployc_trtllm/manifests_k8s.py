@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from deployc.emitters import EnvRef, env_name
-from deployc.emitters.compose import compose_document, compose_service
-from deployc.emitters.kubernetes import (
+from deployc.contract.toolkit import EnvRef, env_name
+from deployc.contract.toolkit.compose import compose_document, compose_service
+from deployc.contract.toolkit.kubernetes import (
     ContainerInput,
     Probe,
     Volume,
@@ -26,7 +26,7 @@ from deployc.emitters.kubernetes import (
     leader_worker_set,
     service,
 )
-from deployc.emitters.nccl import nccl_env
+from deployc.contract.toolkit.nccl import nccl_env
 from deployc_trtllm import ENGINE, ENGINE_VERSION
 from deployc_trtllm.container import HF_TOKEN, docker_run, image_note, image_ref
 from deployc_trtllm.options import TrtllmOptions

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from deployc.emitters import Word
+from deployc.contract.toolkit import Word
 from deployc_trtllm.capability import BLACKWELL, HOPPER
 from deployc_trtllm.commands import Command, _Builder
 

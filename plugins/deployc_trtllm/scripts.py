@@ -12,10 +12,10 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING
 
-from deployc.emitters import EnvRef
-from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, docker_run_groups
-from deployc.emitters.nccl import Preflight, assumed_bus_bandwidth, nccl_env, write_preflight
-from deployc.emitters.shell import ScriptBuilder, group
+from deployc.contract.toolkit import EnvRef
+from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, docker_run_groups
+from deployc.contract.toolkit.nccl import Preflight, assumed_bus_bandwidth, nccl_env, write_preflight
+from deployc.contract.toolkit.shell import ScriptBuilder, group
 from deployc_trtllm import ENGINE, ENGINE_VERSION
 from deployc_trtllm.container import (
     HF_TOKEN,

@@ -1,12 +1,12 @@
-"""``bench.sh`` for the vLLM servers: :mod:`deployc.emitters.bench` with vLLM's own image as the client."""
+"""``bench.sh`` for the vLLM servers: :mod:`deployc.contract.toolkit.bench` with vLLM's own image as the client."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.emitters import Word
-from deployc.emitters import bench as shared
-from deployc.emitters.bench import BENCH_FLAGS, BenchClient, BenchTarget, range_ratio
+from deployc.contract.toolkit import Word
+from deployc.contract.toolkit import bench as shared
+from deployc.contract.toolkit.bench import BENCH_FLAGS, BenchClient, BenchTarget, range_ratio
 from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.container import image_note, image_ref, token_export_line
 from deployc_vllm.placement import Server

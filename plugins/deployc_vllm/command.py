@@ -2,7 +2,7 @@
 
 The argv is what follows the ``vllm/vllm-openai`` entrypoint (already ``vllm serve``): the
 model first as a positional, then the flags, spelled in full as vLLM 0.33.0's parser has
-them.  Each flag comes with a :class:`~deployc.backend.FlagReason` naming the Decision
+them.  Each flag comes with a :class:`~deployc.contract.backend.FlagReason` naming the Decision
 behind it; its first sentence is also the comment above the flag in the scripts.
 """
 
@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from attrs import frozen
 
-from deployc.backend import FlagReason
-from deployc.emitters import EnvRef, Word
-from deployc.emitters.shell import ArgGroup
+from deployc.contract.backend import FlagReason
+from deployc.contract.toolkit import EnvRef, Word
+from deployc.contract.toolkit.shell import ArgGroup
 from deployc.planner.decisions import Decision
 from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.options import VllmOptions

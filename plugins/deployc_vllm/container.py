@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.emitters import EnvRef, Word
-from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck
-from deployc.emitters.nccl import nccl_env
+from deployc.contract.toolkit import EnvRef, Word
+from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck
+from deployc.contract.toolkit.nccl import nccl_env
 from deployc_vllm import ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_vllm.command import HEAD_ADDR, NodeRole
 from deployc_vllm.options import VllmOptions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.backend import Artifact, Emission, FlagReason
+from deployc.contract.backend import Artifact, Emission, FlagReason
 from deployc.planner.decisions import Alternative, Decision, Quantity
 from deployc_vllm import ENGINE_VERSION, IMAGE_TAG
 from deployc_vllm.bench import bench_script

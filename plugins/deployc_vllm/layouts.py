@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from deployc.backend import Capability
+from deployc.contract.backend import Capability
 from deployc_vllm.options import parse_options
 
 if TYPE_CHECKING:

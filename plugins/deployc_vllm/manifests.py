@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from deployc.emitters import EnvRef
-from deployc.emitters.compose import compose_document, compose_service
-from deployc.emitters.kubernetes import (
+from deployc.contract.toolkit import EnvRef
+from deployc.contract.toolkit.compose import compose_document, compose_service
+from deployc.contract.toolkit.kubernetes import (
     ContainerInput,
     Probe,
     deployment,
@@ -23,8 +23,8 @@ from deployc.emitters.kubernetes import (
     leader_worker_set,
     service,
 )
-from deployc.emitters.nccl import EnvVar, nccl_env
-from deployc.emitters.rocm import K8S_GPU_RESOURCE
+from deployc.contract.toolkit.nccl import EnvVar, nccl_env
+from deployc.contract.toolkit.rocm import K8S_GPU_RESOURCE
 from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.command import NodeRole, serve_command
 from deployc_vllm.container import HF_TOKEN, HOST_IP, docker_run, image_note, image_ref, launch

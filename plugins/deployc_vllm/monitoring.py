@@ -1,4 +1,4 @@
-"""``monitoring.md`` and ``prometheus-rules.yaml`` for vLLM (rendered by :mod:`deployc.emitters.monitoring`).
+"""``monitoring.md`` and ``prometheus-rules.yaml`` for vLLM (rendered by :mod:`deployc.contract.toolkit.monitoring`).
 
 Metric names are those vLLM 0.33.0 registers (``vllm/v1/metrics/``); counters gain ``_total``.
 """
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.emitters import monitoring
-from deployc.emitters.monitoring import EngineMetrics
+from deployc.contract.toolkit import monitoring
+from deployc.contract.toolkit.monitoring import EngineMetrics
 from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.container import image_ref
 from deployc_vllm.placement import Server

@@ -10,11 +10,11 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING
 
-from deployc.emitters import EnvRef
-from deployc.emitters.docker import docker_run_groups
-from deployc.emitters.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
-from deployc.emitters.rocm import RCCL_TESTS
-from deployc.emitters.shell import ScriptBuilder, group
+from deployc.contract.toolkit import EnvRef
+from deployc.contract.toolkit.docker import docker_run_groups
+from deployc.contract.toolkit.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
+from deployc.contract.toolkit.rocm import RCCL_TESTS
+from deployc.contract.toolkit.shell import ScriptBuilder, group
 from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.command import HEAD_ADDR, NodeRole, serve_command
 from deployc_vllm.container import HOST_IP, docker_run, image_note, image_ref, launch, node_role, token_export_line

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from deployc import api
-from deployc.backend import Capability
+from deployc.contract.backend import Capability
 from deployc.diagnostics import PlanError
 from deployc.planner.types import Layout
 from deployc.plugins import PluginRegistry, default_registry, module_source

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from deployc import plugins as plugins_module
-from deployc.backend import BackendInfo, Capability, Emission, RuntimeOverheads
+from deployc.contract.backend import BackendInfo, Capability, Emission, RuntimeOverheads
 from deployc.diagnostics import Diagnostic, PluginError
 from deployc.plugins import PluginRegistry, PluginSource, discover
 from tests.reliability._support import REPO, run_cli
@@ -276,7 +276,7 @@ def test_process_exits_after_a_plugin_times_out(tmp_path: Path) -> None:
 
 def test_discover_contains_import_failures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "fake_good_ep.py").write_text(
-        "from deployc.backend import BackendInfo\n"
+        "from deployc.contract.backend import BackendInfo\n"
         "def deployc_backend_info():\n"
         "    return BackendInfo(name='goodep', engine='E', engine_version='1', image='i', image_tag='t',\n"
         "                       summary='s')\n")

@@ -12,7 +12,7 @@ import tomli_w
 import yaml
 
 from deployc.api import plan as make_plan
-from deployc.backend import OverheadQuery
+from deployc.contract.backend import OverheadQuery
 from deployc.catalog import resolve_gpu
 from deployc_sglang.capability import capability
 from deployc_sglang.command import NodeRole, launch_command

@@ -11,7 +11,7 @@ import yaml
 
 from deployc.api import plan
 from deployc.diagnostics import DeploycError, Severity
-from deployc.emitters.bench import BENCH_FLAGS
+from deployc.contract.toolkit.bench import BENCH_FLAGS
 from deployc.planner.plan import Plan
 from deployc_trtllm.capability import pytorch_weights_capability, weights_capability
 from deployc_trtllm.checks import check_plan

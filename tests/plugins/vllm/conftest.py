@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deployc.backend import Emission
+from deployc.contract.backend import Emission
 from deployc.planner.plan import Plan
 from deployc_vllm.emission import emit
 from tests.plugins.vllm.plans import fixture_plans

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from deployc.backend import Emission
-from deployc.emitters import EnvRef, Word
+from deployc.contract.backend import Emission
+from deployc.contract.toolkit import EnvRef, Word
 from deployc.planner.plan import Plan
 from deployc_vllm.command import NodeRole, format_fraction, serve_command, split_flags
 from deployc_vllm.container import docker_run, image_ref, node_role

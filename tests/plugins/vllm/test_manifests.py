@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from deployc.backend import Emission
+from deployc.contract.backend import Emission
 from deployc.planner.plan import Plan
 from deployc_vllm.bench import BENCH_FLAGS, bench_words
 from deployc_vllm.command import serve_command

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deployc.emitters import EnvRef
+from deployc.contract.toolkit import EnvRef
 from deployc.planner.plan import Plan
 from deployc_vllm.command import NodeRole, serve_command
 from deployc_vllm.container import node_role

@@ -14,7 +14,7 @@ import tomli_w
 import yaml
 
 from deployc.api import plan as make_plan
-from deployc.backend import Emission
+from deployc.contract.backend import Emission
 from deployc.planner.plan import Plan
 from deployc_vllm.checks import check_plan
 from deployc_vllm.emission import emit
