@@ -16,8 +16,8 @@ from deployc.contract.deployment import (
     Deployment,
     Hardware,
     ImageRef,
-    Latency,
     Knobs,
+    Latency,
     ModelFacts,
     ModelRef,
     Operations,
@@ -81,7 +81,7 @@ def _pool(plan: Plan, pool: PoolPlan) -> Pool:
     for cls in workload.classes:
         if cls.name == pool.name:
             prompt, output, traffic = cls.prompt_tokens, cls.output_tokens, cls.share
-    decisions: dict[str, Decision] = {d.id: d for d in plan.decisions if "." not in d.id}
+    decisions: dict[str, Decision] = {d.id: d for d in plan.decisions}
     prefix = f"{pool.name}."
     decisions.update({d.id[len(prefix):]: d for d in plan.decisions if d.id.startswith(prefix)})
     perf, serving = pool.performance, pool.serving
@@ -102,7 +102,7 @@ def _one_server(info: BackendInfo, pool: Pool) -> bool:
     layout = pool.layout
     if info.placement.data_parallel == "one_server":
         return True
-    return info.placement.expert_parallel_one_server and layout.ep > 1 and layout.dp > 1
+    return info.placement.expert_parallel_one_server and layout.experts_across_replicas
 
 
 def _group_on_hosts(servers: list[Server]) -> list[Server]:

@@ -16,7 +16,15 @@ from deployc.contract.backend import Artifact, Emission
 from deployc.contract.toolkit import EnvRef, PlainDumper, comment_block
 from deployc.contract.toolkit.compose import compose_document, compose_service
 from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
-from deployc.contract.toolkit.kubernetes import ContainerInput, Probe, Volume, deployment, dns_label, dump_documents, service
+from deployc.contract.toolkit.kubernetes import (
+    ContainerInput,
+    Probe,
+    Volume,
+    deployment,
+    dns_label,
+    dump_documents,
+    service,
+)
 from deployc.contract.toolkit.shell import ScriptBuilder, group
 from deployc.planner.decisions import Alternative, Decision
 from deployc_trtllm import ENGINE, ENGINE_VERSION

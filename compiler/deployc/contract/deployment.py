@@ -45,6 +45,12 @@ class Layout:
         """GPUs the layout uses in total."""
         return self.tp * self.pp * self.dp
 
+    @property
+    def experts_across_replicas(self) -> bool:
+        """MoE with expert parallelism and several data-parallel replicas: the experts are sharded across the
+        replicas, so they must be one engine (vLLM's DP engine, TensorRT-LLM's attention data parallelism)."""
+        return self.ep > 1 and self.dp > 1
+
     def label(self) -> str:
         """``TP4``, ``TP2×PP2``, ``TP1×DP2``, ``TP8×EP8``."""
         parts = [f"TP{self.tp}"]

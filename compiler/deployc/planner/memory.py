@@ -12,8 +12,8 @@ import math
 
 from attrs import frozen
 
-from deployc.contract.backend import RuntimeOverheads
 from deployc.catalog import GPU, ModelArch
+from deployc.contract.backend import RuntimeOverheads
 from deployc.planner.kv import (
     kv_bytes_for_sequence,
     kv_bytes_per_token_model,

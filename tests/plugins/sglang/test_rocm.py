@@ -12,8 +12,8 @@ import tomli_w
 import yaml
 
 from deployc.api import plan as make_plan
-from deployc.contract.backend import OverheadQuery
 from deployc.catalog import resolve_gpu
+from deployc.contract.backend import OverheadQuery
 from deployc_sglang.capability import capability
 from deployc_sglang.command import NodeRole, launch_command
 from deployc_sglang.emission import emit

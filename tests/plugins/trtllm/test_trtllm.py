@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from deployc.api import plan
-from deployc.diagnostics import DeploycError, Severity
 from deployc.contract.toolkit.bench import BENCH_FLAGS
+from deployc.diagnostics import DeploycError, Severity
 from deployc.planner.plan import Plan
 from deployc_trtllm.capability import pytorch_weights_capability, weights_capability
 from deployc_trtllm.checks import check_plan

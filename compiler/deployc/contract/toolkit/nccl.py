@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from attrs import frozen
 
+from deployc.contract.decisions import Decision, Quantity
 from deployc.contract.toolkit import EnvRef, Word, env_name
 from deployc.contract.toolkit.shell import ScriptBuilder, group
-from deployc.contract.decisions import Decision, Quantity
 
 ROCE_GID_INDEX = "3"  # RoCE v2 over IPv4 on ConnectX (show_gids); NCCL docs, NCCL_IB_GID_INDEX
 ROCE_TRAFFIC_CLASS = "106"  # DSCP 26 << 2 | ECN bits: NVIDIA's RoCE lossless-class default; NCCL docs, NCCL_IB_TC
