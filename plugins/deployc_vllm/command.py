@@ -100,13 +100,13 @@ def find_decision(deployment: Deployment, pool: Pool, *ids: str) -> Decision | N
 
 class _Builder:
     def __init__(self, deployment: Deployment, pool: Pool) -> None:
-        self.plan, self.pool = deployment, pool
+        self.deployment, self.pool = deployment, pool
         self.argv: list[Word] = []
         self.groups: list[ArgGroup] = []
         self.flags: list[FlagReason] = []
 
     def add(self, words: tuple[Word, ...], fallback: str, *decision_ids: str, note: str = "") -> None:
-        decision = find_decision(self.plan, self.pool, *decision_ids) if decision_ids else None
+        decision = find_decision(self.deployment, self.pool, *decision_ids) if decision_ids else None
         reason = (decision.reason if decision else fallback) + (f" ({note})" if note else "")
         self.argv += words
         self.groups.append(ArgGroup(words=words, why=first_sentence(reason)))

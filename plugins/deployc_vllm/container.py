@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 from deployc.contract import Server
 from deployc.contract.toolkit import EnvRef, Word
 from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck
+from deployc.contract.toolkit.images import pinned_tag_note
 from deployc.contract.toolkit.nccl import nccl_env
-from deployc_vllm import ENGINE_VERSION, IMAGE_TAG
+from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.command import HEAD_ADDR, NodeRole
 from deployc_vllm.options import VllmOptions
 from deployc_vllm.rocm import rocm_env
@@ -31,11 +32,8 @@ RAY_WORKER = f'exec ray start --block --disable-usage-stats --address="$1:{RAY_P
 
 def image_note(deployment: Deployment) -> str | None:
     """Said in every artifact header when the spec pins a tag other than the one the flags were checked against."""
-    tag = deployment.image.tag_override
-    if tag is None:
-        return None
-    return (f"The spec pins image tag {tag!r}; every flag here was checked against vLLM {ENGINE_VERSION}'s flag set "
-            f"(image tag {IMAGE_TAG}). If {tag!r} is another vLLM version, check the flags against it.")
+    return pinned_tag_note(deployment, f"every flag here was checked against vLLM {ENGINE_VERSION}'s flag set",
+                           "another vLLM version, check the flags against it")
 
 
 def launch(server: Server, role: NodeRole, options: VllmOptions,

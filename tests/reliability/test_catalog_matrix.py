@@ -147,9 +147,9 @@ def test_trtllm_layout_support_follows_its_placement() -> None:
     from deployc_trtllm.layouts import layout_support
 
     target = types.SimpleNamespace(spec=types.SimpleNamespace(backends={}, hardware=types.SimpleNamespace(nodes=2)))
-    assert layout_support(facts(target, "vllm"), Layout(tp=8, pp=1, dp=2), 8, 2) is None  # type: ignore[arg-type]
-    assert layout_support(facts(target, "vllm"), Layout(tp=8, pp=1, dp=2, ep=16), 8, 2) is None  # type: ignore[arg-type]
-    assert layout_support(facts(target, "vllm"), Layout(tp=2, pp=3, dp=1), 4, 3).reason == (  # type: ignore[arg-type, union-attr]
+    assert layout_support(facts(facts, "vllm")(target, "vllm"), Layout(tp=8, pp=1, dp=2), 8, 2) is None  # type: ignore[arg-type]
+    assert layout_support(facts(facts, "vllm")(target, "vllm"), Layout(tp=8, pp=1, dp=2, ep=16), 8, 2) is None  # type: ignore[arg-type]
+    assert layout_support(facts(facts, "vllm")(target, "vllm"), Layout(tp=2, pp=3, dp=1), 4, 3).reason == (  # type: ignore[arg-type, union-attr]
         "a server of 6 GPUs is not a whole number of 4-GPU nodes")
 
 
@@ -172,12 +172,12 @@ def test_vllm_layout_support_follows_its_placement() -> None:
     target = types.SimpleNamespace(spec=types.SimpleNamespace(backends={}))
     ray = types.SimpleNamespace(spec=types.SimpleNamespace(backends={"vllm": {"distributed_executor_backend": "ray"}}))
     wide = Layout(tp=1, pp=1, dp=16, ep=16)
-    verdict = layout_support(facts(target, "vllm"), wide, 8, 2)  # type: ignore[arg-type]
+    verdict = layout_support(facts(facts, "vllm")(target, "vllm"), wide, 8, 2)  # type: ignore[arg-type]
     assert verdict is not None and not verdict.supported
     assert verdict.reason.startswith("one expert-parallel engine of 16 data-parallel ranks over 2 nodes puts 8 ranks")
-    assert layout_support(facts(ray, "vllm"), wide, 8, 2) is None  # type: ignore[arg-type]
-    assert layout_support(facts(target, "vllm"), Layout(tp=8, pp=1, dp=2, ep=16), 8, 2) is None  # type: ignore[arg-type]
-    assert layout_support(facts(target, "vllm"), Layout(tp=2, pp=3, dp=1), 4, 3).reason == (  # type: ignore[arg-type, union-attr]
+    assert layout_support(facts(facts, "vllm")(ray, "vllm"), wide, 8, 2) is None  # type: ignore[arg-type]
+    assert layout_support(facts(facts, "vllm")(target, "vllm"), Layout(tp=8, pp=1, dp=2, ep=16), 8, 2) is None  # type: ignore[arg-type]
+    assert layout_support(facts(facts, "vllm")(target, "vllm"), Layout(tp=2, pp=3, dp=1), 4, 3).reason == (  # type: ignore[arg-type, union-attr]
         "a server of 6 GPUs is not a whole number of 4-GPU nodes")
 
 

@@ -307,6 +307,13 @@ class Deployment:
         """The servers of one pool."""
         return tuple(s for s in self.servers if s.pool.name == pool.name)
 
+    def target_facts(self) -> TargetFacts:
+        """The facts the capability and layout hooks were given, for a backend that re-reads its own verdicts."""
+        model = self.model
+        return TargetFacts(gpu=self.gpu, model=ModelFacts(name=model.name, family=model.family,
+                                                          checkpoint_quant=model.checkpoint_quant),
+                           nodes=self.hardware.nodes, gpus_per_node=self.hardware.gpus_per_node, options=self.options)
+
 
 @frozen(kw_only=True)
 class ModelFacts:
