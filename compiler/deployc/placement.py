@@ -181,6 +181,9 @@ def place(info: BackendInfo, pools: tuple[Pool, ...], hardware: Hardware, port: 
 def deployment(plan: Plan) -> Deployment:
     """The Deployment the plan's backend receives (raises :class:`PlacementError` when the servers do not fit)."""
     target, info = plan.target, plan.backend
+    if not vendor_supported(info, target.gpu):
+        raise PlacementError(f"the {info.name} backend runs on {', '.join(info.gpu_vendors)} GPUs only; "
+                             f"{target.gpu.name} is an {target.gpu.vendor} GPU")
     spec = target.spec
     hw, ops, model, w = spec.hardware, spec.operations, spec.model, spec.workload
     hardware = Hardware(nodes=hw.nodes, gpus_per_node=hw.gpus_per_node, gpu_ids=hw.gpu_ids, network=hw.network,

@@ -53,7 +53,8 @@ def _extra_args_checks(deployment: Deployment, options: SglangOptions) -> list[D
     for arg in options.extra_args:
         flag = arg.partition("=")[0]
         if flag in OWNED_FLAGS or (flag in manifest and manifest[flag]["dest"] in owned):
-            out.append(_diag(deployment, f"extra_args sets {flag}, which deployc derives from the plan", key=EXTRA_ARGS_KEY,
+            out.append(_diag(deployment, f"extra_args sets {flag}, which deployc derives from the plan",
+                             key=EXTRA_ARGS_KEY,
                              hint="change the spec (or the option this backend offers) instead"))
         hidden = [m for m in _HIDDEN_FLAG.findall(arg) if m in manifest]
         if hidden and not arg.startswith("-"):
@@ -75,7 +76,8 @@ def _argv_checks(deployment: Deployment, options: SglangOptions) -> list[Diagnos
             for problem in check_argv(command.argv):
                 if problem not in seen:
                     seen.add(problem)
-                    out.append(_diag(deployment, f"SGLang {ENGINE_VERSION} would reject the command of {server.name!r}: "
+                    out.append(_diag(deployment,
+                                     f"SGLang {ENGINE_VERSION} would reject the command of {server.name!r}: "
                                            f"{problem}", key=EXTRA_ARGS_KEY if options.extra_args else None))
         out += [_diag(deployment, f"SGLang {ENGINE_VERSION} would reject the config file of {server.name!r}: {p}")
                 for p in check_config(config_document(launch_command(deployment, server, options))) if p not in seen]

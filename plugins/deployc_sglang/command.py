@@ -23,7 +23,7 @@ from deployc_sglang.parsers import agent_parsers
 from deployc_sglang.rocm import AITER_SCALE, AITER_SCALE_ABOVE_TOKENS, aiter_scales_fraction
 
 if TYPE_CHECKING:
-    from deployc.contract import Decision, Deployment, Pool
+    from deployc.contract import Deployment, Pool
 
 LAUNCH = ("python3", "-m", "sglang.launch_server")
 DIST_PORT = 50000  # --dist-init-addr port on node-0 (any free port; the same on every node)
@@ -71,11 +71,6 @@ def format_fraction(value: float) -> str:
     return f"{floored:.3f}".rstrip("0").rstrip(".")
 
 
-def find_decision(deployment: Deployment, pool: Pool, decision_id: str) -> Decision | None:
-    """The pool's decision (``<pool>.<id>`` when the plan has several pools), else the plan-wide one."""
-    return deployment.decision(f"{pool.name}.{decision_id}") or deployment.decision(decision_id)
-
-
 def kv_cache_dtype_value(kv: str, dtype: str) -> str | None:
     """SGLang's ``--kv-cache-dtype`` for the plan's KV dtype; None for the default (the model dtype)."""
     if kv == "fp8":
@@ -103,7 +98,7 @@ class _Builder:
         self.flags: list[FlagReason] = []
 
     def add(self, words: tuple[Word, ...], fallback: str, decision_id: str | None = None, note: str = "") -> None:
-        decision = find_decision(self.deployment, self.pool, decision_id) if decision_id else None
+        decision = self.pool.decision(decision_id) if decision_id else None
         reason = (decision.reason if decision else fallback) + (f" ({note})" if note else "")
         self.argv += words
         self.groups.append(ArgGroup(words=words, why=first_sentence(reason)))
@@ -203,7 +198,8 @@ def _agent(b: _Builder, deployment: Deployment) -> None:
               f"a reasoning model: its thinking goes to reasoning_content, not into the answer ({parsers.model})")
 
 
-def launch_command(deployment: Deployment, server: Server, options: SglangOptions, role: NodeRole | None = None) -> LaunchCommand:
+def launch_command(deployment: Deployment, server: Server, options: SglangOptions,
+                   role: NodeRole | None = None) -> LaunchCommand:
     """The full argv of one server on one node."""
     role = role or NodeRole()
     spec = deployment
@@ -214,7 +210,8 @@ def launch_command(deployment: Deployment, server: Server, options: SglangOption
         b.add(("--revision", spec.model.revision), "the model revision pinned in the spec (model.revision)")
     if spec.model.served_name:
         b.add(("--served-model-name", spec.model.served_name), "the name clients send as `model` (model.served_name)")
-    b.add(("--host", "0.0.0.0"), "listen on every interface of the container (SGLang's default is 127.0.0.1, "  # noqa: S104
+    b.add(("--host", "0.0.0.0"),  # noqa: S104
+          "listen on every interface of the container (SGLang's default is 127.0.0.1, "
           "which a published port cannot reach)")
     b.add(("--port", str(server.port)), "the API port (operations.port, + one per extra server on the host)")
     _parallel(b, pool)

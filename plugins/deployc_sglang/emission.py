@@ -84,7 +84,7 @@ def _artifacts(deployment: Deployment, servers: tuple[Server, ...], options: Sgl
         for node in range(total):
             artifacts.append(Artifact(path=f"node-{node}.sh", content=node_script(deployment, servers, options, node),
                                       executable=True, description=f"what runs on node {node}"))
-        artifacts.append(Artifact(path="preflight-nccl.sh", content=preflight_script(deployment, servers), executable=True,
+        artifacts.append(Artifact(path="preflight-nccl.sh", content=preflight_script(deployment), executable=True,
                                   description="all_reduce_perf across the nodes, against the plan's bus bandwidth"))
     for server in servers:
         artifacts.append(Artifact(path=f"sglang-{server.name}.yaml", content=config_yaml(deployment, server, options),
@@ -103,5 +103,6 @@ def emit(deployment: Deployment) -> Emission:
     """The SGLang artifacts of a plan."""
     options = parse_options(deployment.options)
     servers = deployment.servers
-    return Emission(artifacts=tuple(_artifacts(deployment, servers, options)), flags=_flags(deployment, servers, options),
+    return Emission(artifacts=tuple(_artifacts(deployment, servers, options)), flags=_flags(deployment, servers,
+                                                                                            options),
                     decisions=_decisions(deployment, servers, options))

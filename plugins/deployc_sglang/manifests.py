@@ -42,7 +42,7 @@ from deployc_sglang.scripts import HF_TOKEN, docker_run, image_note
 if TYPE_CHECKING:
     from deployc.contract import Deployment
 
-BENCH_IMAGE = "vllm/vllm-openai:v0.33.0"  # the client whose `vllm bench serve` flags deployc.contract.toolkit.bench checks
+BENCH_IMAGE = "vllm/vllm-openai:v0.33.0"  # the client whose `vllm bench serve` flags toolkit.bench checks
 DEFAULT_K8S_SHM_GIB = 16
 HF_TOKEN_SECRET = "hf-token"  # noqa: S105  (a Secret's name, not a token)
 METRICS = EngineMetrics(
@@ -129,7 +129,8 @@ def kubernetes_files(deployment: Deployment, servers: tuple[Server, ...], option
     for server in servers:
         documents = _documents(deployment, server, options)
         kind = documents[0]["kind"]
-        header = _header(deployment, f"k8s: {kind} and Service for server {server.name!r} ({server.pool.layout.label()}). "
+        header = _header(deployment,
+                         f"k8s: {kind} and Service for server {server.name!r} ({server.pool.layout.label()}). "
                                f"`kubectl apply -f` this file; the Hugging Face token is read from the Secret "
                                f"{HF_TOKEN_SECRET!r} (key `token`), optional for public models.")
         if kind == "LeaderWorkerSet":
@@ -144,8 +145,11 @@ def observability_files(deployment: Deployment, servers: tuple[Server, ...]) -> 
     notes = tuple(n for n in (image_note(deployment), f"The benchmark client is {CLIENT_VERSION}'s `vllm bench serve` "
                               f"(image {BENCH_IMAGE}) over the OpenAI API: it measures SGLang as any client would.")
                   if n)
-    client = BenchClient(image=BENCH_IMAGE, engine=f"{ENGINE} {ENGINE_VERSION} (image {deployment.image.reference})", notes=notes)
+    client = BenchClient(image=BENCH_IMAGE, engine=f"{ENGINE} {ENGINE_VERSION} (image {deployment.image.reference})",
+                         notes=notes)
     targets = [BenchTarget(name=s.name, port=s.port, pool=s.pool) for s in servers]
     return {"bench.sh": bench_script(deployment, targets, client),
-            "monitoring.md": shared_monitoring.monitoring_markdown(deployment, METRICS, [(s.name, s.port) for s in servers]),
-            "prometheus-rules.yaml": shared_monitoring.prometheus_rules(deployment, METRICS, deployment.image.reference)}
+            "monitoring.md": shared_monitoring.monitoring_markdown(deployment, METRICS, [(s.name,
+                                                                                          s.port) for s in servers]),
+            "prometheus-rules.yaml": shared_monitoring.prometheus_rules(deployment, METRICS,
+                                                                        deployment.image.reference)}

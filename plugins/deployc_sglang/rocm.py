@@ -118,7 +118,8 @@ def rocm_decision(deployment: Deployment) -> Decision:
     return Decision(
         id="sglang.rocm", value=f"ROCm build on {gpu.gfx_target}", rule="DPC402",
         reason=(f"{gpu.name} is an AMD Instinct GPU: SGLang's ROCm image for its family "
-                f"({ROCM_IMAGE}:{rocm_image_tag(gpu.gfx_target)}), AITER kernels on (SGLANG_USE_AITER=1) and AITER attention "
+                f"({ROCM_IMAGE}:{rocm_image_tag(gpu.gfx_target)}), AITER kernels on (SGLANG_USE_AITER=1) and AITER "
+                "attention "
                 "(SGLang's default on ROCm); CUDA graphs are HIP graphs, captured as on CUDA; custom all-reduce "
                 "stays on (SGLang's own kernel, RCCL beside it)"),
         rejected=(Alternative("the CUDA image (lmsysorg/sglang:v" + ENGINE_VERSION + ")",

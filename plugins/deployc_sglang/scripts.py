@@ -88,7 +88,8 @@ def _preamble(script: ScriptBuilder, deployment: Deployment) -> None:
     script.blank()
 
 
-def _start_server(script: ScriptBuilder, deployment: Deployment, server: Server, options: SglangOptions, rank: int) -> None:
+def _start_server(script: ScriptBuilder, deployment: Deployment, server: Server, options: SglangOptions,
+                  rank: int) -> None:
     role = NodeRole(nnodes=len(server.nodes), rank=rank)
     run = docker_run(deployment, server, options, rank)
     command = launch_command(deployment, server, options, role)
@@ -136,7 +137,7 @@ def node_script(deployment: Deployment, servers: tuple[Server, ...], options: Sg
     return script.render()
 
 
-def preflight_script(deployment: Deployment, servers: tuple[Server, ...]) -> str:
+def preflight_script(deployment: Deployment) -> str:
     """``preflight-nccl.sh``: all_reduce_perf over every node, compared with the bandwidth the plan assumed."""
     hw = deployment.hardware
     total = deployment.nodes_used

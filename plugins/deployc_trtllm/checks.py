@@ -43,7 +43,8 @@ def _engine_flow(deployment: Deployment) -> list[Diagnostic]:
     hw = deployment.hardware
     used = sum(p.layout.gpus_used for p in deployment.pools)
     if hw.nodes > 1 or used > hw.gpus_per_node:
-        return [_diag(deployment, f"the TensorRT-LLM engine flow is emitted for one node; this plan uses {used} GPUs on "
+        return [_diag(deployment,
+                      f"the TensorRT-LLM engine flow is emitted for one node; this plan uses {used} GPUs on "
                             f"{hw.nodes} node(s) of {hw.gpus_per_node}",
                       hint='remove flow = "engine" from [backends.trtllm]: the PyTorch flow runs across nodes')]
     out: list[Diagnostic] = []
@@ -70,7 +71,8 @@ def check_plan(deployment: Deployment) -> list[Diagnostic]:
         out += _limits(deployment, pool)
         server = next(s for s in servers if s.pool is pool)
         command = serve_command(deployment, pool, server.port, f"{CONFIG_DIR}/{config_name(server.name)}")
-        out += [_diag(deployment, f"TensorRT-LLM {ENGINE_VERSION} serve: {p}") for p in check_flags("serve", command.args, 1)]
+        out += [_diag(deployment, f"TensorRT-LLM {ENGINE_VERSION} serve: {p}") for p in check_flags("serve",
+                                                                                                    command.args, 1)]
         out += [_diag(deployment, f"TensorRT-LLM {ENGINE_VERSION} options YAML: {p}")
                 for p in check_llm_api_yaml(extra_options(deployment, pool), "pytorch")]
         layout = pool.layout

@@ -45,7 +45,7 @@ class _Builder:
     def add(self, words: tuple[str, ...], fallback: str, decision_id: str | None = None) -> None:
         decision = None
         if decision_id:
-            decision = self.deployment.decision(f"{self.pool.name}.{decision_id}") or self.deployment.decision(decision_id)
+            decision = self.pool.decision(decision_id)
         reason = decision.reason if decision else fallback
         self.groups.append(ArgGroup(words=words, why=reason.split("; ")[0].split(". ")[0][:160]))
         if words[0].startswith("--"):

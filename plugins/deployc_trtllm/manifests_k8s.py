@@ -83,7 +83,8 @@ def compose_yaml(deployment: Deployment, servers: tuple[Server, ...], options: T
     services: dict[str, dict[str, Any]] = {}
     for server in servers:
         serve = serve_command(deployment, server.pool, server.port, f"{CONFIG_DIR}/{config_name(server.name)}")
-        services[server.name] = compose_service(docker_run(deployment, server, options, "."), serve.program + serve.args)
+        services[server.name] = compose_service(docker_run(deployment, server, options, "."),
+                                                serve.program + serve.args)
     header = _header(deployment, "compose.yaml: `docker compose up -d` in this directory starts every server (the "
                            "extra-llm-api-options-*.yaml files beside it are mounted at /etc/deployc); HF_TOKEN is "
                            "read from the environment of that shell.")
@@ -147,7 +148,8 @@ def kubernetes_files(deployment: Deployment, servers: tuple[Server, ...], option
         pool_servers = [s for s in servers if s.pool is pool]
         documents = _pool_documents(deployment, pool_servers, options, options_yaml[pool.name])
         kind = documents[1]["kind"]
-        header = _header(deployment, f"k8s: ConfigMap, {kind} and Service for pool {pool.name!r} ({pool.layout.label()}). "
+        header = _header(deployment,
+                         f"k8s: ConfigMap, {kind} and Service for pool {pool.name!r} ({pool.layout.label()}). "
                                f"`kubectl apply -f` this file; the Hugging Face token is read from the Secret "
                                f"{options.hf_token_secret!r} (key `token`), optional for public models.")
         if kind == "LeaderWorkerSet":

@@ -105,7 +105,7 @@ def slurm_script(deployment: Deployment, server: Server) -> str:
     return script.render()
 
 
-def preflight_script(deployment: Deployment, servers: tuple[Server, ...]) -> str:
+def preflight_script(deployment: Deployment) -> str:
     """``preflight-nccl.sh``: all_reduce_perf over every node, compared with the bandwidth the plan assumed."""
     hw = deployment.hardware
     total = deployment.nodes_used

@@ -77,11 +77,13 @@ def _pool_checks(deployment: Deployment, pool: Pool) -> list[Diagnostic]:
     where = f"pool {pool.name!r}: " if len(deployment.pools) > 1 else ""
     out: list[Diagnostic] = []
     if not k.chunked_prefill and k.max_num_batched_tokens < k.max_model_len:
-        out.append(_error(deployment, f"{where}max_num_batched_tokens {k.max_num_batched_tokens:,} is below max_model_len "
+        out.append(_error(deployment,
+                          f"{where}max_num_batched_tokens {k.max_num_batched_tokens:,} is below max_model_len "
                                 f"{k.max_model_len:,} with chunked prefill off: vLLM refuses to start (USER-PAINS #14)",
                           hint=f"enable chunked prefill, or raise the token budget to at least {k.max_model_len:,}"))
     if k.max_num_batched_tokens < k.max_num_seqs:
-        out.append(_error(deployment, f"{where}max_num_batched_tokens {k.max_num_batched_tokens:,} is below max_num_seqs "
+        out.append(_error(deployment,
+                          f"{where}max_num_batched_tokens {k.max_num_batched_tokens:,} is below max_num_seqs "
                                 f"{k.max_num_seqs:,}: vLLM requires room for one token per running sequence",
                           hint=f"raise the token budget to at least {k.max_num_seqs:,}"))
     if not 0 < k.memory_fraction <= 1:
@@ -92,7 +94,8 @@ def _pool_checks(deployment: Deployment, pool: Pool) -> list[Diagnostic]:
                                 f"{ENGINE_VERSION} requires a 16-bit KV cache to match the model dtype"))
     link = deployment.hardware.intra_node_link
     if pool.layout.tp > 2 and link.startswith("pcie") and k.custom_all_reduce:
-        out.append(_error(deployment, f"{where}TP{pool.layout.tp} over {link} with vLLM's custom all-reduce on: it is only "
+        out.append(_error(deployment,
+                          f"{where}TP{pool.layout.tp} over {link} with vLLM's custom all-reduce on: it is only "
                                 "supported for two PCIe GPUs (vllm#8303)", severity=Severity.WARNING,
                           hint="the plan should turn custom all-reduce off (--disable-custom-all-reduce)"))
     return out
@@ -105,7 +108,8 @@ def _extra_args_checks(deployment: Deployment, options: VllmOptions) -> list[Dia
         flag = arg.partition("=")[0]
         if flag in OWNED_FLAGS:
             pin = PLAN_KEYS.get(flag)
-            out.append(_error(deployment, f"extra_args sets {flag}, which deployc derives from the plan", key=EXTRA_ARGS_KEY,
+            out.append(_error(deployment, f"extra_args sets {flag}, which deployc derives from the plan",
+                              key=EXTRA_ARGS_KEY,
                               hint=f"pin it in the spec instead: [plan].{pin}" if pin else
                               "change the spec (or the option this backend offers) instead"))
         hidden = [m for m in _HIDDEN_FLAG.findall(arg) if manifest.option(m) is not None]
@@ -159,7 +163,8 @@ def _option_warnings(deployment: Deployment, options: VllmOptions) -> list[Diagn
     if note:
         out.append(_error(deployment, note, key="operations.image_tag", severity=Severity.WARNING))
     if options.enforce_eager is False and not all(p.knobs.cuda_graphs for p in deployment.pools):
-        out.append(_error(deployment, "enforce_eager = false forces CUDA graphs the plan found no memory for: start-up may "
+        out.append(_error(deployment,
+                          "enforce_eager = false forces CUDA graphs the plan found no memory for: start-up may "
                                 "fail while capturing graphs (USER-PAINS #2)", key="backends.vllm.enforce_eager",
                           severity=Severity.WARNING))
     cache = deployment.operations.model_cache

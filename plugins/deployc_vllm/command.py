@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from attrs import frozen
 
-from deployc.contract import Decision, FlagReason, Server
+from deployc.contract import FlagReason, Server
 from deployc.contract.toolkit import EnvRef, Word
 from deployc.contract.toolkit.shell import ArgGroup
 from deployc_vllm import ENGINE_VERSION
@@ -88,16 +88,6 @@ def format_fraction(value: float) -> str:
     return f"{floored:.4f}".rstrip("0").rstrip(".")
 
 
-def find_decision(deployment: Deployment, pool: Pool, *ids: str) -> Decision | None:
-    """The pool's decision (``<pool>.<id>`` when the plan has several pools), else the plan-wide one."""
-    for decision_id in ids:
-        for candidate in (f"{pool.name}.{decision_id}", decision_id):
-            found = deployment.decision(candidate)
-            if found is not None:
-                return found
-    return None
-
-
 class _Builder:
     def __init__(self, deployment: Deployment, pool: Pool) -> None:
         self.deployment, self.pool = deployment, pool
@@ -106,7 +96,7 @@ class _Builder:
         self.flags: list[FlagReason] = []
 
     def add(self, words: tuple[Word, ...], fallback: str, *decision_ids: str, note: str = "") -> None:
-        decision = find_decision(self.deployment, self.pool, *decision_ids) if decision_ids else None
+        decision = self.pool.decision(*decision_ids) if decision_ids else None
         reason = (decision.reason if decision else fallback) + (f" ({note})" if note else "")
         self.argv += words
         self.groups.append(ArgGroup(words=words, why=first_sentence(reason)))
@@ -231,7 +221,8 @@ def _agent(b: _Builder, deployment: Deployment) -> None:
               f"a reasoning model: its thinking goes to reasoning_content, not into the answer ({parsers.model})")
 
 
-def serve_command(deployment: Deployment, server: Server, options: VllmOptions, role: NodeRole | None = None) -> ServeCommand:
+def serve_command(deployment: Deployment, server: Server, options: VllmOptions,
+                  role: NodeRole | None = None) -> ServeCommand:
     """The full argv of one server on one node."""
     role = role or NodeRole()
     spec = deployment

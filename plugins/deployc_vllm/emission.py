@@ -113,7 +113,7 @@ def _artifacts(deployment: Deployment, servers: tuple[Server, ...], options: Vll
         for node in range(total):
             artifacts.append(Artifact(path=f"node-{node}.sh", content=node_script(deployment, servers, options, node),
                                       executable=True, description=f"what runs on node {node}"))
-        artifacts.append(Artifact(path="preflight-nccl.sh", content=preflight_script(deployment, servers), executable=True,
+        artifacts.append(Artifact(path="preflight-nccl.sh", content=preflight_script(deployment), executable=True,
                                   description="all_reduce_perf across the nodes, against the plan's bus bandwidth"))
     for path, text in kubernetes_files(deployment, servers, options).items():
         artifacts.append(Artifact(path=path, content=text, description="Kubernetes manifests"))
@@ -130,5 +130,6 @@ def emit(deployment: Deployment) -> Emission:
     """The vLLM artifacts of a plan."""
     options = parse_options(deployment.options)
     servers = deployment.servers
-    return Emission(artifacts=tuple(_artifacts(deployment, servers, options)), flags=_flags(deployment, servers, options),
+    return Emission(artifacts=tuple(_artifacts(deployment, servers, options)), flags=_flags(deployment, servers,
+                                                                                            options),
                     decisions=_decisions(deployment, servers, options))

@@ -70,13 +70,14 @@ def _labels(deployment: Deployment, server: Server) -> dict[str, str]:
             "app.kubernetes.io/managed-by": "deployc"}
 
 
-def _container(deployment: Deployment, server: Server, options: VllmOptions, role: NodeRole, env: tuple[tuple[str, str], ...],
-               name: str) -> ContainerInput:
+def _container(deployment: Deployment, server: Server, options: VllmOptions, role: NodeRole,
+               env: tuple[tuple[str, str], ...], name: str) -> ContainerInput:
     argv = serve_command(deployment, server, options, role).argv
     entrypoint, args = launch(server, role, options, argv)
     shm = options.shm_size_gib or DEFAULT_K8S_SHM_GIB
     return ContainerInput(
-        name=name, image=deployment.image.reference, args=args, gpus=server.gpus, port=server.port if role.head else None,
+        name=name, image=deployment.image.reference, args=args, gpus=server.gpus,
+        port=server.port if role.head else None,
         shm_size=f"{shm:g}Gi", env=env, secret_env=((HF_TOKEN, options.hf_token_secret, "token"),),
         cache_host_path=deployment.operations.model_cache,
         probe=Probe(path="/health", port=server.port) if role.head else None,

@@ -53,7 +53,8 @@ def _describe(server: Server, rank: int) -> str:
             f"port {server.port}.")
 
 
-def _start_server(script: ScriptBuilder, deployment: Deployment, server: Server, options: VllmOptions, rank: int) -> None:
+def _start_server(script: ScriptBuilder, deployment: Deployment, server: Server, options: VllmOptions,
+                  rank: int) -> None:
     role = node_role(server, rank) if server.spans_nodes else NodeRole()
     run = docker_run(deployment, server, options, role)
     command = serve_command(deployment, server, options, role)
@@ -130,7 +131,7 @@ def node_script(deployment: Deployment, servers: tuple[Server, ...], options: Vl
     return script.render()
 
 
-def preflight_script(deployment: Deployment, servers: tuple[Server, ...]) -> str:
+def preflight_script(deployment: Deployment) -> str:
     """``preflight-nccl.sh``: all_reduce_perf over every node, compared with the bandwidth the plan assumed."""
     hw = deployment.hardware
     total = deployment.nodes_used

@@ -80,8 +80,9 @@ def _core_graph() -> dict[str, set[str]]:
         parts = path.relative_to(CORE.parent).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         graph[name] = set()
-        for _line, module in imported_modules(path):
-            while module and module not in graph and not (CORE.parent / module.replace(".", "/")).exists() \
+        for _line, imported in imported_modules(path):
+            module = imported
+            while module and not (CORE.parent / module.replace(".", "/")).exists() \
                     and not (CORE.parent / (module.replace(".", "/") + ".py")).exists():
                 module = module.rpartition(".")[0]  # `from deployc import hookimpl` names no module
             if _inside(module, "deployc"):

@@ -19,7 +19,6 @@ from deployc.contract.backend import Capability
 from deployc.diagnostics import PlanError
 from deployc.planner.types import Layout
 from deployc.plugins import PluginRegistry, default_registry, module_source
-from tests.contract_helpers import facts
 from tests.reliability._support import run_cli
 from tests.reliability.matrix import SIZES, WORKLOADS, Case, run_case, sample_cases
 
@@ -146,10 +145,10 @@ def test_trtllm_engine_flow_on_two_nodes_is_refused_at_plan_time_with_its_reason
 def test_trtllm_layout_support_follows_its_placement() -> None:
     from deployc_trtllm.layouts import layout_support
 
-    target = types.SimpleNamespace(spec=types.SimpleNamespace(backends={}, hardware=types.SimpleNamespace(nodes=2)))
-    assert layout_support(facts(facts, "vllm")(target, "vllm"), Layout(tp=8, pp=1, dp=2), 8, 2) is None  # type: ignore[arg-type]
-    assert layout_support(facts(facts, "vllm")(target, "vllm"), Layout(tp=8, pp=1, dp=2, ep=16), 8, 2) is None  # type: ignore[arg-type]
-    assert layout_support(facts(facts, "vllm")(target, "vllm"), Layout(tp=2, pp=3, dp=1), 4, 3).reason == (  # type: ignore[arg-type, union-attr]
+    target = types.SimpleNamespace(options={}, nodes=2)
+    assert layout_support(target, Layout(tp=8, pp=1, dp=2), 8, 2) is None  # type: ignore[arg-type]
+    assert layout_support(target, Layout(tp=8, pp=1, dp=2, ep=16), 8, 2) is None  # type: ignore[arg-type]
+    assert layout_support(target, Layout(tp=2, pp=3, dp=1), 4, 3).reason == (  # type: ignore[arg-type, union-attr]
         "a server of 6 GPUs is not a whole number of 4-GPU nodes")
 
 
@@ -169,15 +168,15 @@ def test_a_layout_vllm_refuses_is_listed_among_the_rejected_layouts(tmp_path: Pa
 def test_vllm_layout_support_follows_its_placement() -> None:
     from deployc_vllm.layouts import layout_support
 
-    target = types.SimpleNamespace(spec=types.SimpleNamespace(backends={}))
-    ray = types.SimpleNamespace(spec=types.SimpleNamespace(backends={"vllm": {"distributed_executor_backend": "ray"}}))
+    target = types.SimpleNamespace(options={})
+    ray = types.SimpleNamespace(options={"distributed_executor_backend": "ray"})
     wide = Layout(tp=1, pp=1, dp=16, ep=16)
-    verdict = layout_support(facts(facts, "vllm")(target, "vllm"), wide, 8, 2)  # type: ignore[arg-type]
+    verdict = layout_support(target, wide, 8, 2)  # type: ignore[arg-type]
     assert verdict is not None and not verdict.supported
     assert verdict.reason.startswith("one expert-parallel engine of 16 data-parallel ranks over 2 nodes puts 8 ranks")
-    assert layout_support(facts(facts, "vllm")(ray, "vllm"), wide, 8, 2) is None  # type: ignore[arg-type]
-    assert layout_support(facts(facts, "vllm")(target, "vllm"), Layout(tp=8, pp=1, dp=2, ep=16), 8, 2) is None  # type: ignore[arg-type]
-    assert layout_support(facts(facts, "vllm")(target, "vllm"), Layout(tp=2, pp=3, dp=1), 4, 3).reason == (  # type: ignore[arg-type, union-attr]
+    assert layout_support(ray, wide, 8, 2) is None  # type: ignore[arg-type]
+    assert layout_support(target, Layout(tp=8, pp=1, dp=2, ep=16), 8, 2) is None  # type: ignore[arg-type]
+    assert layout_support(target, Layout(tp=2, pp=3, dp=1), 4, 3).reason == (  # type: ignore[arg-type, union-attr]
         "a server of 6 GPUs is not a whole number of 4-GPU nodes")
 
 

@@ -52,7 +52,8 @@ CONTRACT_VERSION = "1.0"
 __all__ = [
     "CONTRACT_VERSION", "GPU", "Alternative", "Artifact", "BackendInfo", "Capability", "CatalogModel",
     "CheckpointQuant", "Decision", "Deployment", "Diagnostic", "Emission", "FlagReason", "Hardware", "ImageRef",
-    "Knobs", "Latency", "Layout", "ModelFacts", "ModelRef", "Operations", "OverheadQuery", "Percentiles", "PlacementPolicy",
+    "Knobs", "Latency", "Layout", "ModelFacts", "ModelRef", "Operations", "OverheadQuery", "Percentiles",
+    "PlacementPolicy",
     "Pool", "Prediction", "Quantity", "RuntimeOverheads", "SchedulerPolicy", "Server", "ServerLoad", "Severity",
     "SimulatedLoad", "Slo", "TargetFacts", "TokenDistribution", "VendorImage", "Workload", "format_number", "hookimpl",
 ]

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from attrs import asdict, frozen
 
-from deployc.contract.deployment import Layout as Layout  # the type lives in the backend contract
+from deployc.contract.deployment import Layout as Layout  # noqa: PLC0414  (re-exported: the type lives in the contract)
 from deployc.planner.cost import PoolCost
 from deployc.planner.decisions import Quantity
 from deployc.planner.serving.result import ServingResult

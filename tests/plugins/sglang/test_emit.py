@@ -51,7 +51,8 @@ def test_every_flag_has_a_reason_and_plan_settings_name_their_decision(sample_pl
 
 
 def test_mem_fraction_reason_says_which_way_to_move_it(sample_plans: dict[str, Plan]) -> None:
-    flag = next(f for f in emit(deploy(sample_plans["llama8b-fp8-h100-stable"])).flags if f.flag == "--mem-fraction-static")
+    emission = emit(deploy(sample_plans["llama8b-fp8-h100-stable"]))
+    flag = next(f for f in emission.flags if f.flag == "--mem-fraction-static")
     assert "start-up" in flag.reason and "LOWER" in flag.reason
 
 
@@ -75,7 +76,8 @@ def test_graphs_off_and_chunking_off_use_0_5_23_spellings(sample_plans: dict[str
 
 
 def test_prefix_heavy_traffic_gets_cache_aware_scheduling(sample_plans: dict[str, Plan]) -> None:
-    argv = launch_command(deploy(sample_plans["agent-platform-qwen3-32b"]), deploy(sample_plans["agent-platform-qwen3-32b"]).servers[0],
+    argv = launch_command(deploy(sample_plans["agent-platform-qwen3-32b"]),
+                          deploy(sample_plans["agent-platform-qwen3-32b"]).servers[0],
                           parse_options(None)).argv
     assert argv[argv.index("--schedule-policy") + 1] == "lpm"
 

@@ -21,7 +21,7 @@ from deployc_sglang.options import parse_options
 from deployc_sglang.overheads import emitted_mem_fraction_cap, runtime_overheads
 from deployc_sglang.rocm import rocm_image_tag
 from tests.conftest import REPO
-from tests.contract_helpers import deploy, facts
+from tests.contract_helpers import deploy
 from tests.system_tools import tool_or_none
 
 GIB = 1 << 30

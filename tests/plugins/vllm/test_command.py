@@ -95,7 +95,8 @@ def test_run_sh_executes_with_exact_words(plans: dict[str, Plan], emissions: dic
     options = parse_options(plan.target.spec.backends.get("vllm"))
     runs = [c for c in calls if c[:1] == ["run"]]
     for call, server in zip(runs, deploy(plan).servers, strict=True):
-        assert call[call.index(deploy(plan).image.reference) + 1:] == list(serve_command(deploy(plan), server, options).argv)
+        assert call[call.index(deploy(plan).image.reference) + 1:] == list(serve_command(deploy(plan), server,
+                                                                                         options).argv)
         assert "hf_secret_value" not in " ".join(call)
         assert call[call.index("--env") + 1] == "HF_TOKEN"
     assert not any(p.name == "pwned" for p in tmp_path.rglob("*"))

@@ -66,7 +66,8 @@ def test_compose_escapes_dollars(plans: dict[str, Plan], emissions: dict[str, Em
     (doc,) = _yaml(emissions["hostile"], "compose.yaml")
     command = doc["services"]["hostile"]["command"]
     plan = plans["hostile"]
-    intended = serve_command(deploy(plan), deploy(plan).servers[0], parse_options(plan.target.spec.backends["vllm"])).argv
+    intended = serve_command(deploy(plan), deploy(plan).servers[0],
+                             parse_options(plan.target.spec.backends["vllm"])).argv
     assert [w.replace("$$", "$") for w in command] == list(intended)
     assert command[0] == "org/" + HOSTILE.replace("$", "$$")
 
@@ -80,7 +81,8 @@ def test_docker_compose_reads_hostile_values_back(plans: dict[str, Plan], emissi
                             text=True, check=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     normalised = yaml.safe_load(result.stdout)["services"]["hostile"]
     plan = plans["hostile"]
-    intended = serve_command(deploy(plan), deploy(plan).servers[0], parse_options(plan.target.spec.backends["vllm"])).argv
+    intended = serve_command(deploy(plan), deploy(plan).servers[0],
+                             parse_options(plan.target.spec.backends["vllm"])).argv
     assert [w.replace("$$", "$") for w in normalised["command"]] == list(intended)
     assert normalised["volumes"][0]["source"].replace("$$", "$") == f"/data/{HOSTILE}"
 

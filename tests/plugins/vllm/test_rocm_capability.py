@@ -11,7 +11,6 @@ import pytest
 from deployc.catalog import resolve_gpu
 from deployc_vllm.capability import capability
 from deployc_vllm.rocm import rocm_env
-from tests.contract_helpers import facts
 
 
 def _target(gpu: str, checkpoint: bool = False) -> Any:
@@ -31,33 +30,33 @@ def _target(gpu: str, checkpoint: bool = False) -> Any:
     ("MI300X", "mxfp4", True, "AITER Triton MXFP4 (W4A16)"),
 ])
 def test_supported_weights(gpu: str, fmt: str, checkpoint: bool, kernel: str) -> None:
-    verdict = capability(facts(_target, "vllm")(gpu, checkpoint), fmt, "auto")
+    verdict = capability(_target(gpu, checkpoint), fmt, "auto")
     assert verdict.supported
     assert verdict.kernel == f"{kernel}; KV: ROCm attention / AITER FlashAttention / Triton attention"
 
 
 def test_fp8_on_mi300x_says_e4m3fnuz_and_the_load_time_conversion() -> None:
-    reason = capability(facts(_target, "vllm")("MI300X"), "fp8", "fp8").reason
+    reason = capability(_target("MI300X"), "fp8", "fp8").reason
     assert reason.startswith("FP8 matrix cores (gfx942, ROCm) use the e4m3fnuz format: an OCP e4m3fn checkpoint is "
                              "converted at load (same bytes, each scale doubled)")
     assert reason.endswith("; FP8 KV cache stored as e4m3fnuz (gfx942): half the KV memory")
-    assert capability(facts(_target, "vllm")("MI355X"), "fp8", "fp8").reason.endswith("FP8 KV cache stored as e4m3fn (gfx950): "
+    assert capability(_target("MI355X"), "fp8", "fp8").reason.endswith("FP8 KV cache stored as e4m3fn (gfx950): "
                                                                        "half the KV memory")
 
 
 def test_refusals_say_why_and_what_instead() -> None:
-    nvfp4 = capability(facts(_target, "vllm")("MI355X"), "nvfp4", "auto")
+    nvfp4 = capability(_target("MI355X"), "nvfp4", "auto")
     assert (nvfp4.supported, nvfp4.alternative) == (False, "fp8 (or mxfp4 on MI355X)")
     assert nvfp4.reason == ("NVFP4 is NVIDIA's format: on ROCm vLLM 0.33.0 has only a software-emulation kernel "
                             "(EmulationNvFp4LinearKernel), far slower than FP8")
-    awq = capability(facts(_target, "vllm")("MI300X"), "awq", "auto")
+    awq = capability(_target("MI300X"), "awq", "auto")
     assert not awq.supported and awq.alternative == "fp8"
 
 
 def test_only_gfx942_and_gfx950_are_planned() -> None:
     target = _target("MI300X")
     target.gpu = attrs.evolve(target.gpu, name="MI250X", gfx_target="gfx90a")  # a plugin-contributed CDNA 2 GPU
-    verdict = capability(facts(target, "vllm"), "bf16", "auto")
+    verdict = capability(target, "bf16", "auto")
     assert not verdict.supported
     assert verdict.reason == ("the vLLM 0.33.0 backend plans AMD Instinct gfx942 (MI300X, MI325X) and gfx950 "
                               "(MI355X); MI250X is gfx90a")
