@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from deployc.contract import Diagnostic, Severity
+from deployc.contract.toolkit.extra_args import extra_args_problems
 from deployc_sglang import ENGINE_VERSION
 from deployc_sglang.command import OWNED_FLAGS, NodeRole, config_document, launch_command
 from deployc_sglang.flags import check_argv, check_config, load_manifest
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 RULE = "DPC402"
 EXTRA_ARGS_KEY = "backends.sglang.extra_args"
-_HIDDEN_FLAG = re.compile(r"\s(--[a-z0-9][a-z0-9-]*)")
 
 
 def _diag(deployment: Deployment, message: str, hint: str | None = None, key: str | None = None,
@@ -49,21 +48,11 @@ def _pool_checks(deployment: Deployment) -> list[Diagnostic]:
 def _extra_args_checks(deployment: Deployment, options: SglangOptions) -> list[Diagnostic]:
     manifest = load_manifest()
     owned = {manifest[f]["dest"] for f in OWNED_FLAGS if f in manifest}
-    out: list[Diagnostic] = []
-    for arg in options.extra_args:
-        flag = arg.partition("=")[0]
-        if flag in OWNED_FLAGS or (flag in manifest and manifest[flag]["dest"] in owned):
-            out.append(_diag(deployment, f"extra_args sets {flag}, which deployc derives from the plan",
-                             key=EXTRA_ARGS_KEY,
-                             hint="change the spec (or the option this backend offers) instead"))
-        hidden = [m for m in _HIDDEN_FLAG.findall(arg) if m in manifest]
-        if hidden and not arg.startswith("-"):
-            out.append(_diag(deployment, f"extra_args value {arg!r} hides the flag {hidden[0]}", key=EXTRA_ARGS_KEY,
-                             hint="give each flag as its own item of extra_args"))
-        elif arg.startswith("-") and (" " in arg or "\t" in arg) and "=" not in arg:
-            out.append(_diag(deployment, f"extra_args item {arg!r} holds several words", key=EXTRA_ARGS_KEY,
-                             hint='one flag or value per item: ["--log-level", "debug"]'))
-    return out
+    problems = extra_args_problems(
+        options.extra_args, known_flag=manifest.__contains__,
+        owned=lambda f: f in OWNED_FLAGS or (f in manifest and manifest[f]["dest"] in owned),
+        example='["--log-level", "debug"]')
+    return [_diag(deployment, message, key=EXTRA_ARGS_KEY, hint=hint) for message, hint in problems]
 
 
 def _argv_checks(deployment: Deployment, options: SglangOptions) -> list[Diagnostic]:

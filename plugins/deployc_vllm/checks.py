@@ -6,10 +6,10 @@ before anything is deployed; warnings are settings that run but are known to hur
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from deployc.contract import Diagnostic, Severity
+from deployc.contract.toolkit.extra_args import DERIVED_HINT, extra_args_problems
 from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.command import OWNED_FLAGS, LaunchError, NodeRole, serve_command
 from deployc_vllm.container import image_note, node_role
@@ -37,7 +37,6 @@ PLAN_KEYS = {
     "--max-num-batched-tokens": "max_num_batched_tokens", "--gpu-memory-utilization": "memory_fraction",
     "--device-memory-utilization": "memory_fraction", "--max-model-len": "max_model_len",
 }
-_HIDDEN_FLAG = re.compile(r"\s(--[a-z0-9][a-z0-9-]*)")
 
 
 def _error(deployment: Deployment, message: str, hint: str | None = None, key: str | None = None,
@@ -104,21 +103,11 @@ def _pool_checks(deployment: Deployment, pool: Pool) -> list[Diagnostic]:
 def _extra_args_checks(deployment: Deployment, options: VllmOptions) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     manifest = load_manifest()
-    for arg in options.extra_args:
-        flag = arg.partition("=")[0]
-        if flag in OWNED_FLAGS:
-            pin = PLAN_KEYS.get(flag)
-            out.append(_error(deployment, f"extra_args sets {flag}, which deployc derives from the plan",
-                              key=EXTRA_ARGS_KEY,
-                              hint=f"pin it in the spec instead: [plan].{pin}" if pin else
-                              "change the spec (or the option this backend offers) instead"))
-        hidden = [m for m in _HIDDEN_FLAG.findall(arg) if manifest.option(m) is not None]
-        if hidden and not arg.startswith("-"):
-            out.append(_error(deployment, f"extra_args value {arg!r} hides the flag {hidden[0]}", key=EXTRA_ARGS_KEY,
-                              hint="give each flag as its own item of extra_args"))
-        elif arg.startswith("-") and (" " in arg or "\t" in arg) and "=" not in arg:
-            out.append(_error(deployment, f"extra_args item {arg!r} holds several words", key=EXTRA_ARGS_KEY,
-                              hint='one flag or value per item: ["--max-logprobs", "5"]'))
+    problems = extra_args_problems(
+        options.extra_args, owned=OWNED_FLAGS.__contains__, known_flag=lambda f: manifest.option(f) is not None,
+        owned_hint=lambda f: f"pin it in the spec instead: [plan].{PLAN_KEYS[f]}" if f in PLAN_KEYS else DERIVED_HINT,
+        example='["--max-logprobs", "5"]')
+    out += [_error(deployment, message, key=EXTRA_ARGS_KEY, hint=hint) for message, hint in problems]
     for message, fix in vendor_mismatches(deployment.gpu, options.extra_args):
         out.append(_error(deployment, message, key=EXTRA_ARGS_KEY, hint=fix))
     return out
