@@ -8,6 +8,7 @@ import yaml
 
 from deployc.contract import Alternative, Artifact, Decision, Emission, FlagReason, Server
 from deployc.contract.toolkit import PlainDumper, comment_block
+from deployc.contract.toolkit.launch import launch_artifacts, node_script_artifact
 from deployc_sglang import ENGINE, ENGINE_VERSION
 from deployc_sglang.command import NodeRole, config_document, launch_command
 from deployc_sglang.manifests import compose_yaml, kubernetes_files, observability_files
@@ -73,19 +74,12 @@ def _decisions(deployment: Deployment, servers: tuple[Server, ...], options: Sgl
 
 
 def _artifacts(deployment: Deployment, servers: tuple[Server, ...], options: SglangOptions) -> list[Artifact]:
-    artifacts: list[Artifact] = []
-    total = deployment.nodes_used
-    if total == 1:
-        artifacts.append(Artifact(path="run.sh", content=run_script(deployment, servers, options), executable=True,
-                                  description="docker run for every SGLang server on this host"))
-        artifacts.append(Artifact(path="compose.yaml", content=compose_yaml(deployment, servers, options),
-                                  description="the same servers for docker compose"))
-    else:
-        for node in range(total):
-            artifacts.append(Artifact(path=f"node-{node}.sh", content=node_script(deployment, servers, options, node),
-                                      executable=True, description=f"what runs on node {node}"))
-        artifacts.append(Artifact(path="preflight-nccl.sh", content=preflight_script(deployment), executable=True,
-                                  description="all_reduce_perf across the nodes, against the plan's bus bandwidth"))
+    artifacts = launch_artifacts(
+        deployment, run_script=lambda: run_script(deployment, servers, options),
+        compose_yaml=lambda: compose_yaml(deployment, servers, options),
+        run_description="docker run for every SGLang server on this host",
+        node_scripts=lambda node: [node_script_artifact(node, node_script(deployment, servers, options, node))],
+        preflight_script=lambda: preflight_script(deployment))
     for server in servers:
         artifacts.append(Artifact(path=f"sglang-{server.name}.yaml", content=config_yaml(deployment, server, options),
                                   description="the same settings as a --config file"))

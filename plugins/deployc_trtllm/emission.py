@@ -16,6 +16,7 @@ from deployc.contract import Alternative, Artifact, Decision, Emission, FlagReas
 from deployc.contract.toolkit import PlainDumper, comment_block
 from deployc.contract.toolkit import monitoring as shared_monitoring
 from deployc.contract.toolkit.bench import CLIENT_VERSION, BenchClient, BenchTarget, bench_script
+from deployc.contract.toolkit.launch import launch_artifacts
 from deployc.contract.toolkit.monitoring import EngineMetrics
 from deployc_trtllm import ENGINE, ENGINE_VERSION
 from deployc_trtllm.capability import plan_flow
@@ -108,25 +109,20 @@ def _decisions(deployment: Deployment, servers: tuple[Server, ...], options: Trt
 
 
 def _artifacts(deployment: Deployment, servers: tuple[Server, ...], options: TrtllmOptions) -> list[Artifact]:
-    artifacts: list[Artifact] = []
-    if deployment.nodes_used == 1:
-        artifacts.append(Artifact(path="run.sh", content=run_script(deployment, servers, options), executable=True,
-                                  description="docker run for every trtllm-serve on this host"))
-        artifacts.append(Artifact(path="compose.yaml", content=compose_yaml(deployment, servers, options),
-                                  description="the same servers for docker compose"))
-    else:
-        for node in range(deployment.nodes_used):
-            local = tuple(s for s in servers if not s.spans_nodes and s.nodes == (node,))
-            if local:
-                artifacts.append(Artifact(path=f"run-node-{node}.sh", content=run_script(deployment, local, options),
-                                          executable=True, description=f"docker run for the servers of node {node}"))
-        for server in servers:
-            if server.spans_nodes:
-                artifacts.append(Artifact(path=f"serve-slurm-{server.name}.sh", content=slurm_script(deployment,
-                                                                                                     server),
-                                          executable=True, description="srun over the server's nodes (MPI ranks)"))
-        artifacts.append(Artifact(path="preflight-nccl.sh", content=preflight_script(deployment), executable=True,
-                                  description="all_reduce_perf across the nodes, against the plan's bus bandwidth"))
+    def node_scripts(node: int) -> list[Artifact]:
+        local = tuple(s for s in servers if not s.spans_nodes and s.nodes == (node,))
+        out = [Artifact(path=f"run-node-{node}.sh", content=run_script(deployment, local, options), executable=True,
+                        description=f"docker run for the servers of node {node}")] if local else []
+        if node == deployment.nodes_used - 1:  # the multi-node servers' srun scripts, after every node's own
+            out += [Artifact(path=f"serve-slurm-{s.name}.sh", content=slurm_script(deployment, s), executable=True,
+                             description="srun over the server's nodes (MPI ranks)") for s in servers if s.spans_nodes]
+        return out
+
+    artifacts = launch_artifacts(
+        deployment, run_script=lambda: run_script(deployment, servers, options),
+        compose_yaml=lambda: compose_yaml(deployment, servers, options),
+        run_description="docker run for every trtllm-serve on this host", node_scripts=node_scripts,
+        preflight_script=lambda: preflight_script(deployment))
     for server in servers:
         artifacts.append(Artifact(path=config_name(server.name),
                                   content=options_yaml(deployment, server.pool, f"server {server.name!r}"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from deployc.contract import Alternative, Artifact, Decision, Emission, FlagReason, Quantity, Server
+from deployc.contract.toolkit.launch import launch_artifacts, node_script_artifact
 from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.bench import bench_script
 from deployc_vllm.command import NodeRole, serve_command
@@ -102,19 +103,12 @@ def _decisions(deployment: Deployment, servers: tuple[Server, ...], options: Vll
 
 
 def _artifacts(deployment: Deployment, servers: tuple[Server, ...], options: VllmOptions) -> list[Artifact]:
-    artifacts: list[Artifact] = []
-    total = deployment.nodes_used
-    if total == 1:
-        artifacts.append(Artifact(path="run.sh", content=run_script(deployment, servers, options), executable=True,
-                                  description="docker run for every server on this host"))
-        artifacts.append(Artifact(path="compose.yaml", content=compose_yaml(deployment, servers, options),
-                                  description="the same servers for docker compose"))
-    else:
-        for node in range(total):
-            artifacts.append(Artifact(path=f"node-{node}.sh", content=node_script(deployment, servers, options, node),
-                                      executable=True, description=f"what runs on node {node}"))
-        artifacts.append(Artifact(path="preflight-nccl.sh", content=preflight_script(deployment), executable=True,
-                                  description="all_reduce_perf across the nodes, against the plan's bus bandwidth"))
+    artifacts = launch_artifacts(
+        deployment, run_script=lambda: run_script(deployment, servers, options),
+        compose_yaml=lambda: compose_yaml(deployment, servers, options),
+        run_description="docker run for every server on this host",
+        node_scripts=lambda node: [node_script_artifact(node, node_script(deployment, servers, options, node))],
+        preflight_script=lambda: preflight_script(deployment))
     for path, text in kubernetes_files(deployment, servers, options).items():
         artifacts.append(Artifact(path=path, content=text, description="Kubernetes manifests"))
     artifacts.append(Artifact(path="bench.sh", content=bench_script(deployment, servers), executable=True,
