@@ -161,7 +161,7 @@ def overhead_ms(results: list[Compared], rows: list[dict[str, Any]]) -> float | 
 
     Computed with the overhead the policy already adds taken back out (run with the shipped policy).
     """
-    from deployc.backend import SchedulerPolicy  # noqa: PLC0415
+    from deployc.contract.backend import SchedulerPolicy  # noqa: PLC0415
 
     shipped = SchedulerPolicy().request_overhead_ms
     gaps = [c.ttft_gap_ms + shipped for c, row in zip(results, rows, strict=True)

@@ -22,8 +22,8 @@ from typing import Any
 
 from attrs import evolve, frozen
 
-from deployc.backend import OverheadQuery
 from deployc.catalog import GPU, ModelArch, resolve_gpu, resolve_model
+from deployc.contract.backend import OverheadQuery
 from deployc.planner.formats import kv_dtype_bytes, weight_format
 from deployc.planner.kv import kv_bytes_per_token_per_gpu, kv_capacity_tokens
 from deployc.planner.memory import MemoryInputs, plan_memory

@@ -12,8 +12,9 @@ from pathlib import Path
 import tomli_w
 from attrs import evolve, frozen
 
-from deployc import __version__
-from deployc.backend import Artifact, Emission
+from deployc import __version__, placement
+from deployc.contract.backend import Artifact, Emission
+from deployc.contract.deployment import Deployment
 from deployc.diagnostics import (
     Diagnostic,
     PlanError,
@@ -151,9 +152,18 @@ def _refuse_auto_beside_broken_builtins(registry: PluginRegistry) -> None:
              "--backend or operations.backend"), *causes])
 
 
+def deployment_of(plan_: Plan) -> Deployment:
+    """What the plan's backend receives: the servers placed (an error diagnostic when they do not fit)."""
+    try:
+        return placement.deployment(plan_)
+    except placement.PlacementError as exc:
+        raise PlanError([Diagnostic(rule="DPC402", message=f"cannot place the {plan_.backend.engine} servers: {exc}",
+                                    file=plan_.target.spec_file)]) from exc
+
+
 def with_backend_warnings(plan_: Plan, registry: PluginRegistry) -> Plan:
     """The plan with its backend's own warnings added (they reach the build's output and plan.json)."""
-    problems = registry.check_plan(plan_.backend.name, plan_)
+    problems = registry.check_plan(plan_.backend.name, deployment_of(plan_))
     if has_errors(problems):
         raise PlanError(problems)
     known = set(plan_.diagnostics)
@@ -164,10 +174,11 @@ def emit(plan_: Plan, registry: PluginRegistry | None = None) -> Emission:
     """Run the plan's backend: its own checks, then its artifacts (paths confined to the output)."""
     registry = registry or default_registry()
     name = plan_.backend.name
-    problems = registry.check_plan(name, plan_)
+    deployment = deployment_of(plan_)
+    problems = registry.check_plan(name, deployment)
     if has_errors(problems):
         raise PlanError(problems)
-    emission = registry.emit(name, plan_)
+    emission = registry.emit(name, deployment)
     if not all(isinstance(a, Artifact) for a in emission.artifacts):
         raise PluginError([Diagnostic(rule="DPC503", message=f"backend {name!r}: artifacts must be Artifact")])
     check_artifact_paths(emission.artifacts, name, RESERVED_NAMES)

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from attrs import evolve, frozen
 
-from deployc.backend import OverheadQuery, RuntimeOverheads
 from deployc.catalog.lookup import load_data
+from deployc.contract.backend import OverheadQuery, RuntimeOverheads
 from deployc.diagnostics import Diagnostic, SpecError
 from deployc.enginelog import EngineLog, parse_engine_log
 from deployc.planner.evaluate import Candidate, Evaluated, evaluate_layout

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from attrs import frozen
 
 from deployc.atomic_dir import LOCK_WAIT_S, build_lock, remove_leftovers, staging_prefix, swap_in
-from deployc.backend import Artifact
+from deployc.contract.backend import Artifact
 from deployc.diagnostics import Diagnostic, OutputError, PluginError
 
 MANIFEST_NAME = ".deployc-manifest.json"

@@ -1,6 +1,6 @@
 """Type checks of what a plugin's ``deployc_emit`` returns, field by field.
 
-attrs does not check types, so an :class:`~deployc.backend.Emission` can hold bytes for text, an
+attrs does not check types, so an :class:`~deployc.contract.backend.Emission` can hold bytes for text, an
 int for a path, a generator of artifacts (consumed by the first look, so files silently vanish)
 or text that cannot be written as UTF-8.  Each of these must be a plugin error naming the field
 (DPC503), never a crash of deployc (exit 3) nor a short build.
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from deployc.backend import Artifact, Emission, FlagReason
-from deployc.planner.decisions import Alternative, Decision, Quantity
+from deployc.contract.backend import Artifact, Emission, FlagReason
+from deployc.contract.decisions import Alternative, Decision, Quantity
 from deployc.spec.characters import describe, unsafe_character
 
 _SCALARS = (str, int, float, bool)

@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 from attrs import frozen
 
-from deployc import hookspecs
-from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads
+from deployc.contract import hookspecs
+from deployc.contract.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads
 from deployc.diagnostics import Diagnostic, PluginError
 from deployc.hook_results import emission_problem
+from deployc.placement import target_facts
 from deployc.plugin_worker import call_with_timeout, timeout_s
 
 if TYPE_CHECKING:
     from deployc.catalog import GPU, CatalogModel
-    from deployc.planner.plan import Plan
-    from deployc.planner.types import Layout
+    from deployc.contract.deployment import Deployment, Layout
     from deployc.target import Target
 
 ENTRY_POINT_GROUP = "deployc.backends"
@@ -187,14 +187,15 @@ class PluginRegistry:
     # -- typed façade, one method per hook ------------------------------------------------
     def capability(self, backend: str, target: Target, weights_format: str, kv_cache_dtype: str) -> Capability:
         """The engine's verdict on a precision for the target's GPU (supported when it has none)."""
-        result = self._call(backend, "deployc_capability", Capability, True, target=target,
+        result = self._call(backend, "deployc_capability", Capability, True, target=target_facts(target, backend),
                             weights_format=weights_format, kv_cache_dtype=kv_cache_dtype)
         return result if result is not None else Capability(supported=True, reason="no constraint stated")
 
     def layout_support(self, backend: str, target: Target, layout: Layout, gpus_per_node: int,
                        nodes: int) -> Capability:
         """Whether the backend's emitter can deploy a layout (supported when it states no constraint)."""
-        result = self._call(backend, "deployc_layout_support", Capability, True, target=target, layout=layout,
+        result = self._call(backend, "deployc_layout_support", Capability, True, target=target_facts(target, backend),
+                            layout=layout,
                             gpus_per_node=gpus_per_node, nodes=nodes)
         return result if result is not None else Capability(supported=True, reason="no constraint stated")
 
@@ -203,9 +204,9 @@ class PluginRegistry:
         return self._call(  # type: ignore[no-any-return]
             backend, "deployc_runtime_overheads", RuntimeOverheads, False, query=query)
 
-    def check_plan(self, backend: str, plan: Plan) -> list[Diagnostic]:
-        """The engine's own checks of a finished plan."""
-        result = self._call(backend, "deployc_check_plan", (list, tuple), True, plan=plan)
+    def check_plan(self, backend: str, deployment: Deployment) -> list[Diagnostic]:
+        """The engine's own checks of a finished plan, as the deployment it would emit."""
+        result = self._call(backend, "deployc_check_plan", (list, tuple), True, deployment=deployment)
         if result is None:
             return []
         for item in result:
@@ -215,9 +216,9 @@ class PluginRegistry:
                                    f"a {type(item).__name__} among its diagnostics")])
         return list(result)
 
-    def emit(self, backend: str, plan: Plan) -> Emission:
-        """The backend's artifacts for a plan."""
-        emission: Emission = self._call(backend, "deployc_emit", Emission, False, plan=plan)
+    def emit(self, backend: str, deployment: Deployment) -> Emission:
+        """The backend's artifacts for a deployment."""
+        emission: Emission = self._call(backend, "deployc_emit", Emission, False, deployment=deployment)
         problem = emission_problem(emission)
         if problem is not None:
             raise PluginError([Diagnostic(rule="DPC503", message=f"plugin {self.backends[backend].source.describe()}: "

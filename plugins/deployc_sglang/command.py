@@ -13,20 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
-from deployc.backend import FlagReason
-from deployc.emitters import EnvRef, Word
-from deployc.emitters.shell import ArgGroup
+from deployc.contract import FlagReason, Server
+from deployc.contract.toolkit import EnvRef, Word
+from deployc.contract.toolkit.shell import ArgGroup
 from deployc_sglang import ENGINE_VERSION
 from deployc_sglang.options import SglangOptions
 from deployc_sglang.overheads import decode_graph_max_bs
 from deployc_sglang.parsers import agent_parsers
-from deployc_sglang.placement import Server
 from deployc_sglang.rocm import AITER_SCALE, AITER_SCALE_ABOVE_TOKENS, aiter_scales_fraction
 
 if TYPE_CHECKING:
-    from deployc.planner.decisions import Decision
-    from deployc.planner.plan import Plan
-    from deployc.planner.types import PoolPlan
+    from deployc.contract import Deployment, Pool
 
 LAUNCH = ("python3", "-m", "sglang.launch_server")
 DIST_PORT = 50000  # --dist-init-addr port on node-0 (any free port; the same on every node)
@@ -74,11 +71,6 @@ def format_fraction(value: float) -> str:
     return f"{floored:.3f}".rstrip("0").rstrip(".")
 
 
-def find_decision(plan: Plan, pool: PoolPlan, decision_id: str) -> Decision | None:
-    """The pool's decision (``<pool>.<id>`` when the plan has several pools), else the plan-wide one."""
-    return plan.decision(f"{pool.name}.{decision_id}") or plan.decision(decision_id)
-
-
 def kv_cache_dtype_value(kv: str, dtype: str) -> str | None:
     """SGLang's ``--kv-cache-dtype`` for the plan's KV dtype; None for the default (the model dtype)."""
     if kv == "fp8":
@@ -88,7 +80,7 @@ def kv_cache_dtype_value(kv: str, dtype: str) -> str | None:
     return "bfloat16" if kv == "bfloat16" else None
 
 
-def schedule_policy(pool: PoolPlan, options: SglangOptions) -> tuple[str, str]:
+def schedule_policy(pool: Pool, options: SglangOptions) -> tuple[str, str]:
     """The scheduling policy and why."""
     if options.schedule_policy:
         return options.schedule_policy, "set in [backends.sglang] schedule_policy"
@@ -99,14 +91,14 @@ def schedule_policy(pool: PoolPlan, options: SglangOptions) -> tuple[str, str]:
 
 
 class _Builder:
-    def __init__(self, plan: Plan, pool: PoolPlan) -> None:
-        self.plan, self.pool = plan, pool
+    def __init__(self, deployment: Deployment, pool: Pool) -> None:
+        self.deployment, self.pool = deployment, pool
         self.argv: list[Word] = []
         self.groups: list[ArgGroup] = []
         self.flags: list[FlagReason] = []
 
     def add(self, words: tuple[Word, ...], fallback: str, decision_id: str | None = None, note: str = "") -> None:
-        decision = find_decision(self.plan, self.pool, decision_id) if decision_id else None
+        decision = self.pool.decision(decision_id) if decision_id else None
         reason = (decision.reason if decision else fallback) + (f" ({note})" if note else "")
         self.argv += words
         self.groups.append(ArgGroup(words=words, why=first_sentence(reason)))
@@ -115,7 +107,7 @@ class _Builder:
                                      decision=decision.id if decision else None))
 
 
-def _parallel(b: _Builder, pool: PoolPlan) -> None:
+def _parallel(b: _Builder, pool: Pool) -> None:
     layout = pool.layout
     label = layout.label()
     attention_dp = layout.ep > 1 and layout.dp > 1
@@ -136,10 +128,10 @@ def _parallel(b: _Builder, pool: PoolPlan) -> None:
         b.add(("--ep-size", str(layout.ep)), f"{label}: MoE experts sharded across {layout.ep} GPUs", "parallelism")
 
 
-def _memory(b: _Builder, pool: PoolPlan, options: SglangOptions) -> None:
+def _memory(b: _Builder, pool: Pool, options: SglangOptions) -> None:
     k = pool.knobs
     b.add(("--context-length", str(k.max_model_len)), "the longest request the plan serves", "max_model_len")
-    scaled = aiter_scales_fraction(b.plan.target.gpu.is_amd, k.max_model_len)
+    scaled = aiter_scales_fraction(b.deployment.gpu.is_amd, k.max_model_len)
     value = k.memory_fraction / AITER_SCALE if scaled else k.memory_fraction
     rocm = (f"given as {format_fraction(value)} = {k.memory_fraction:.3f} / {AITER_SCALE}: on ROCm SGLang's AITER "
             f"attention multiplies it by {AITER_SCALE} when the context exceeds {AITER_SCALE_ABOVE_TOKENS:,} tokens; "
@@ -164,7 +156,7 @@ def _memory(b: _Builder, pool: PoolPlan, options: SglangOptions) -> None:
               "prefix_caching")
 
 
-def _precision(b: _Builder, pool: PoolPlan) -> None:
+def _precision(b: _Builder, pool: Pool) -> None:
     k = pool.knobs
     kv = kv_cache_dtype_value(k.kv_cache_dtype, k.dtype)
     if kv:
@@ -176,10 +168,10 @@ def _precision(b: _Builder, pool: PoolPlan) -> None:
     b.add(("--dtype", k.dtype), "activation and unquantized-weight dtype", "dtype")
 
 
-def _runtime(b: _Builder, plan: Plan, pool: PoolPlan) -> None:
+def _runtime(b: _Builder, deployment: Deployment, pool: Pool) -> None:
     k = pool.knobs
     if k.cuda_graphs:
-        bs = decode_graph_max_bs(plan.target.gpu.memory_bytes, pool.layout.tp, k.max_num_seqs)
+        bs = decode_graph_max_bs(deployment.gpu.memory_bytes, pool.layout.tp, k.max_num_seqs)
         b.add(("--cuda-graph-max-bs-decode", str(bs)),
               f"decode CUDA graphs up to batch {bs}: SGLang's default for this GPU class, capped at "
               "--max-running-requests, stated so the memory plan and the engine agree", "cuda_graphs")
@@ -191,10 +183,10 @@ def _runtime(b: _Builder, plan: Plan, pool: PoolPlan) -> None:
         b.add(("--disable-custom-all-reduce",), "NCCL all-reduce instead of the custom kernel", "custom_all_reduce")
 
 
-def _agent(b: _Builder, plan: Plan) -> None:
-    if plan.target.spec.workload.kind != "agent":
+def _agent(b: _Builder, deployment: Deployment) -> None:
+    if deployment.workload.kind != "agent":
         return
-    parsers = agent_parsers(plan.target.model.family, plan.target.spec.model.id)
+    parsers = agent_parsers(deployment.model.family, deployment.model.id)
     if parsers is None:
         return
     if parsers.tool:
@@ -206,29 +198,31 @@ def _agent(b: _Builder, plan: Plan) -> None:
               f"a reasoning model: its thinking goes to reasoning_content, not into the answer ({parsers.model})")
 
 
-def launch_command(plan: Plan, server: Server, options: SglangOptions, role: NodeRole | None = None) -> LaunchCommand:
+def launch_command(deployment: Deployment, server: Server, options: SglangOptions,
+                   role: NodeRole | None = None) -> LaunchCommand:
     """The full argv of one server on one node."""
     role = role or NodeRole()
-    spec = plan.target.spec
+    spec = deployment
     pool = server.pool
-    b = _Builder(plan, pool)
-    b.add(("--model-path", spec.model.id), f"the model to serve ({plan.target.model.name})")
+    b = _Builder(deployment, pool)
+    b.add(("--model-path", spec.model.id), f"the model to serve ({deployment.model.name})")
     if spec.model.revision:
         b.add(("--revision", spec.model.revision), "the model revision pinned in the spec (model.revision)")
     if spec.model.served_name:
         b.add(("--served-model-name", spec.model.served_name), "the name clients send as `model` (model.served_name)")
-    b.add(("--host", "0.0.0.0"), "listen on every interface of the container (SGLang's default is 127.0.0.1, "  # noqa: S104
+    b.add(("--host", "0.0.0.0"),  # noqa: S104
+          "listen on every interface of the container (SGLang's default is 127.0.0.1, "
           "which a published port cannot reach)")
     b.add(("--port", str(server.port)), "the API port (operations.port, + one per extra server on the host)")
     _parallel(b, pool)
     _memory(b, pool, options)
     _precision(b, pool)
-    _runtime(b, plan, pool)
+    _runtime(b, deployment, pool)
     if spec.model.trust_remote_code:
         b.add(("--trust-remote-code",), "the spec allows the model repository's own code (model.trust_remote_code)")
     b.add(("--enable-metrics",), "Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml); SGLang serves "
           "none without it")
-    _agent(b, plan)
+    _agent(b, deployment)
     if role.nnodes > 1:
         b.add(("--nnodes", str(role.nnodes)), f"one server across {role.nnodes} nodes")
         b.add(("--node-rank", str(role.rank)), "this node's rank (0 serves the API)")

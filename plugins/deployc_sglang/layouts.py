@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.backend import Capability
+from deployc.contract import Capability
 
 if TYPE_CHECKING:
-    from deployc.planner.types import Layout
-    from deployc.target import Target
+    from deployc.contract import Layout, TargetFacts
 
 
-def layout_support(target: Target, layout: Layout, gpus_per_node: int, nodes: int) -> Capability | None:  # noqa: ARG001  (the hook's arguments)
+def layout_support(target: TargetFacts, layout: Layout, gpus_per_node: int, nodes: int) -> Capability | None:  # noqa: ARG001  (the hook's arguments)
     """Why this backend cannot place ``layout`` on ``nodes`` × ``gpus_per_node`` GPUs, or None when it can."""
     gpus = layout.gpus_used
     if gpus > gpus_per_node and gpus % gpus_per_node:

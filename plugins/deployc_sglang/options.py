@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from attrs import frozen
@@ -46,7 +47,7 @@ class SglangOptions:
     schedule_policy: str | None = None
 
 
-def parse_options(raw: dict[str, Any] | None) -> SglangOptions:
+def parse_options(raw: Mapping[str, Any] | None) -> SglangOptions:
     """Structure the (already schema-validated) table."""
     raw = raw or {}
     return SglangOptions(extra_args=tuple(raw.get("extra_args", ())), shm_size_gib=raw.get("shm_size_gib"),

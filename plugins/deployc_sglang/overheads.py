@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 
-from deployc.backend import OverheadQuery, RuntimeOverheads
+from deployc.contract import OverheadQuery, RuntimeOverheads
 from deployc_sglang import ENGINE_VERSION
 from deployc_sglang.rocm import AITER_SCALE, aiter_scales_fraction
 

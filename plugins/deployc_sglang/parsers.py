@@ -10,22 +10,12 @@ Parser" documentation pages do.
 
 from __future__ import annotations
 
-import re
+from deployc.contract.toolkit.agents import AgentParsers, ParserRow, find_parsers
 
-from attrs import frozen
-
-
-@frozen(kw_only=True)
-class AgentParsers:
-    """The parsers of one model family (None: the model has no such output)."""
-
-    model: str
-    tool: str | None
-    reasoning: str | None
-
+__all__ = ["AgentParsers", "agent_parsers"]
 
 # (model family from config.json, pattern on the served id, what it is, tool parser, reasoning parser)
-_TABLE: tuple[tuple[str, str, str, str | None, str | None], ...] = (
+_TABLE: tuple[ParserRow, ...] = (
     ("llama", r"llama-3\.[123].*instruct", "Llama 3.1-3.3 Instruct JSON tool calls", "llama3", None),
     ("mistral", r"instruct-v0\.3", "Mistral Instruct v0.3 [TOOL_CALLS]", "mistral", None),
     ("mixtral", r"8x22b-instruct", "Mixtral-8x22B Instruct [TOOL_CALLS]", "mistral", None),
@@ -40,8 +30,4 @@ _TABLE: tuple[tuple[str, str, str, str | None, str | None], ...] = (
 
 def agent_parsers(family: str, model_id: str) -> AgentParsers | None:
     """The parsers for a model, or None when deployc knows no tool-call format for it."""
-    lowered = model_id.lower()
-    for fam, pattern, what, tool, reasoning in _TABLE:
-        if fam == family and re.search(pattern, lowered):
-            return AgentParsers(model=what, tool=tool, reasoning=reasoning)
-    return None
+    return find_parsers(_TABLE, family, model_id)

@@ -5,26 +5,39 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from deployc import hookimpl
-from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads, SchedulerPolicy
-from deployc.diagnostics import Diagnostic
+from deployc.contract import (
+    BackendInfo,
+    Capability,
+    Diagnostic,
+    Emission,
+    OverheadQuery,
+    PlacementPolicy,
+    RuntimeOverheads,
+    SchedulerPolicy,
+    VendorImage,
+    hookimpl,
+)
 from deployc_sglang import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_sglang.options import OPTIONS_SCHEMA
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
-    from deployc.planner.types import Layout
-    from deployc.target import Target
+    from deployc.contract import Deployment, Layout, TargetFacts
 
 
 @hookimpl
 def deployc_backend_info() -> BackendInfo:
-    """SGLang, pinned to 0.5.23 and its ``lmsysorg/sglang`` image."""
+    """SGLang, pinned to 0.5.23 and its ``lmsysorg/sglang`` image (its ROCm build per Instinct family on AMD)."""
+    from deployc_sglang.rocm import FAMILY_TAG, ROCM_IMAGE, rocm_image_tag  # noqa: PLC0415  (light start-up)
+
     return BackendInfo(
         name=BACKEND_NAME, engine=ENGINE, engine_version=ENGINE_VERSION, image=IMAGE, image_tag=IMAGE_TAG,
         summary="python -m sglang.launch_server in Docker plus the same settings as a --config YAML; radix cache "
                 f"for shared prefixes; checked against SGLang {ENGINE_VERSION}'s real parser",
         gpu_vendors=("nvidia", "amd"), options_schema=OPTIONS_SCHEMA,
+        vendor_images={"amd": VendorImage(image=ROCM_IMAGE, tag=rocm_image_tag(None),
+                                          tag_by_gfx={gfx: rocm_image_tag(gfx) for gfx in FAMILY_TAG})},
+        # SGLang keeps a pool's data-parallel replicas inside one server (--dp-size: one router, one port).
+        placement=PlacementPolicy(data_parallel="one_server"),
         scheduler=SchedulerPolicy(
             batching="prefill_first", kv_admission="prompt_and_decaying_output",
             preemption="fewest_output_recompute", max_prefill_tokens=16384,
@@ -34,7 +47,7 @@ def deployc_backend_info() -> BackendInfo:
 
 
 @hookimpl
-def deployc_capability(backend: str, target: Target, weights_format: str, kv_cache_dtype: str) -> Capability:  # noqa: ARG001  (hook signature)
+def deployc_capability(backend: str, target: TargetFacts, weights_format: str, kv_cache_dtype: str) -> Capability:  # noqa: ARG001  (hook signature)
     """The kernel SGLang 0.5.23 uses for a precision on the target GPU, or why it cannot."""
     from deployc_sglang.capability import capability  # noqa: PLC0415  (keep `deployc backends` start-up light)
 
@@ -50,7 +63,7 @@ def deployc_runtime_overheads(backend: str, query: OverheadQuery) -> RuntimeOver
 
 
 @hookimpl
-def deployc_layout_support(backend: str, target: Target, layout: Layout, gpus_per_node: int,  # noqa: ARG001  (hook signature)
+def deployc_layout_support(backend: str, target: TargetFacts, layout: Layout, gpus_per_node: int,  # noqa: ARG001  (hook signature)
                            nodes: int) -> Capability | None:
     """Layouts SGLang's one-server-per-pool placement can put on the nodes."""
     from deployc_sglang.layouts import layout_support  # noqa: PLC0415
@@ -59,16 +72,16 @@ def deployc_layout_support(backend: str, target: Target, layout: Layout, gpus_pe
 
 
 @hookimpl
-def deployc_check_plan(backend: str, plan: Plan) -> Sequence[Diagnostic]:  # noqa: ARG001  (hook signature)
+def deployc_check_plan(backend: str, deployment: Deployment) -> Sequence[Diagnostic]:  # noqa: ARG001  (hook signature)
     """Memory-fraction sanity, placement, and every emitted argv / YAML against the pinned flag set."""
     from deployc_sglang.checks import check_plan  # noqa: PLC0415
 
-    return check_plan(plan)
+    return check_plan(deployment)
 
 
 @hookimpl
-def deployc_emit(backend: str, plan: Plan) -> Emission:  # noqa: ARG001  (hook signature)
+def deployc_emit(backend: str, deployment: Deployment) -> Emission:  # noqa: ARG001  (hook signature)
     """run.sh or node scripts + preflight, and sglang-<server>.yaml."""
     from deployc_sglang.emission import emit  # noqa: PLC0415
 
-    return emit(plan)
+    return emit(deployment)

@@ -21,14 +21,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.backend import Capability
-from deployc.planner.decisions import Alternative, Decision
+from deployc.contract import Alternative, Capability, Decision
 from deployc_sglang import ENGINE_VERSION
 
 if TYPE_CHECKING:
-    from deployc.catalog import GPU
-    from deployc.planner.plan import Plan
-    from deployc.target import Target
+    from deployc.contract import GPU, Deployment, TargetFacts
 
 # SGLang's AMD release images live beside the CUDA ones in lmsysorg/sglang, one per GPU family because
 # sgl-kernel and AITER are compiled per ISA: v<version>-rocm<ROCm>-mi30x (gfx942) and -mi35x (gfx950), e.g.
@@ -43,9 +40,9 @@ AITER_SCALE_ABOVE_TOKENS = 8192  # ... when the context is longer than this
 _V = f"SGLang {ENGINE_VERSION}"
 
 
-def rocm_image_tag(gpu: GPU) -> str:
+def rocm_image_tag(gfx_target: str | None) -> str:
     """``v0.5.23-rocm720-mi30x`` (MI300X, MI325X) or ``...-mi35x`` (MI355X)."""
-    return f"v{ENGINE_VERSION}-{ROCM_VERSION_TAG}-{FAMILY_TAG.get(gpu.gfx_target or '', 'mi30x')}"
+    return f"v{ENGINE_VERSION}-{ROCM_VERSION_TAG}-{FAMILY_TAG.get(gfx_target or '', 'mi30x')}"
 
 
 def _no(reason: str, alternative: str | None) -> Capability:
@@ -83,7 +80,7 @@ def _weights(gfx: str, weights_format: str, from_checkpoint: bool) -> Capability
     return _no(f"{_V}: unknown weight format {weights_format!r}", None)
 
 
-def rocm_capability(target: Target, weights_format: str, kv_cache_dtype: str) -> Capability:
+def rocm_capability(target: TargetFacts, weights_format: str, kv_cache_dtype: str) -> Capability:
     """SGLang's verdict for a precision on an AMD GPU (gfx942 and gfx950 are planned)."""
     gpu = target.gpu
     gfx = gpu.gfx_target or ""
@@ -115,13 +112,14 @@ def aiter_scales_fraction(gpu_is_amd: bool, max_model_len: int) -> bool:
     return gpu_is_amd and max_model_len > AITER_SCALE_ABOVE_TOKENS
 
 
-def rocm_decision(plan: Plan) -> Decision:
+def rocm_decision(deployment: Deployment) -> Decision:
     """How SGLang runs on ROCm for this plan: image, AITER, attention backend, graphs."""
-    gpu = plan.target.gpu
+    gpu = deployment.gpu
     return Decision(
         id="sglang.rocm", value=f"ROCm build on {gpu.gfx_target}", rule="DPC402",
         reason=(f"{gpu.name} is an AMD Instinct GPU: SGLang's ROCm image for its family "
-                f"({ROCM_IMAGE}:{rocm_image_tag(gpu)}), AITER kernels on (SGLANG_USE_AITER=1) and AITER attention "
+                f"({ROCM_IMAGE}:{rocm_image_tag(gpu.gfx_target)}), AITER kernels on (SGLANG_USE_AITER=1) and AITER "
+                "attention "
                 "(SGLang's default on ROCm); CUDA graphs are HIP graphs, captured as on CUDA; custom all-reduce "
                 "stays on (SGLang's own kernel, RCCL beside it)"),
         rejected=(Alternative("the CUDA image (lmsysorg/sglang:v" + ENGINE_VERSION + ")",

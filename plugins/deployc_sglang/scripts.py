@@ -8,58 +8,48 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.emitters import EnvRef
-from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
-from deployc.emitters.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
-from deployc.emitters.rocm import RCCL_TESTS
-from deployc.emitters.shell import ScriptBuilder, group
-from deployc_sglang import ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
+from deployc.contract import Server
+from deployc.contract.toolkit import EnvRef
+from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
+from deployc.contract.toolkit.images import pinned_tag_note
+from deployc.contract.toolkit.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
+from deployc.contract.toolkit.rocm import RCCL_TESTS
+from deployc.contract.toolkit.shell import ScriptBuilder, group
+from deployc_sglang import ENGINE, ENGINE_VERSION
 from deployc_sglang.command import DIST_PORT, LAUNCH, NodeRole, launch_command
 from deployc_sglang.options import SglangOptions
-from deployc_sglang.placement import Server, nodes_used
-from deployc_sglang.rocm import ROCM_IMAGE, rocm_env, rocm_image_tag
+from deployc_sglang.rocm import rocm_env
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
+    from deployc.contract import Deployment
 
 HF_TOKEN = "HF_TOKEN"  # noqa: S105  (the variable's name; its value is never written)
 HEAD_ADDR = EnvRef("SGLANG_HEAD_ADDR", "set SGLANG_HEAD_ADDR to the address of node-0")
 PREFLIGHT_MIN_SHARE = 0.8  # measured bus bandwidth below 80% of the plan's figure fails the preflight
 
 
-def image_ref(plan: Plan) -> str:
-    """``repository:tag``: the spec's override, else the pinned image."""
-    ops = plan.target.spec.operations
-    gpu = plan.target.gpu
-    image, tag = (ROCM_IMAGE, rocm_image_tag(gpu)) if gpu.is_amd else (IMAGE, IMAGE_TAG)
-    return f"{ops.image or image}:{ops.image_tag or tag}"
-
-
-def image_note(plan: Plan) -> str | None:
+def image_note(deployment: Deployment) -> str | None:
     """Said in every script header when the spec pins a tag other than the one the flags were checked against."""
-    tag = plan.target.spec.operations.image_tag
-    if tag is None or tag == (rocm_image_tag(plan.target.gpu) if plan.target.gpu.is_amd else IMAGE_TAG):
-        return None
-    return (f"The spec pins image tag {tag!r}; every flag here was checked against SGLang {ENGINE_VERSION} "
-            f"(image tag {IMAGE_TAG}). If {tag!r} is another SGLang version, check the flags against it.")
+    return pinned_tag_note(deployment, f"every flag here was checked against SGLang {ENGINE_VERSION}",
+                           "another SGLang version, check the flags against it")
 
 
-def docker_run(plan: Plan, server: Server, options: SglangOptions, rank: int) -> DockerRun:
+def docker_run(deployment: Deployment, server: Server, options: SglangOptions, rank: int) -> DockerRun:
     """The container of one server on one of its nodes."""
-    spec = plan.target.spec
+    spec = deployment
     hw = spec.hardware
     multi = server.spans_nodes
     env = tuple((v.name, v.value, v.why) for v in nccl_env(hw.network, hw.network_interface, hw.ib_hcas)) \
         if multi else ()
-    amd = plan.target.gpu.is_amd
+    amd = deployment.gpu.is_amd
     if amd:
-        env += rocm_env(plan.target.gpu)
+        env += rocm_env(deployment.gpu)
     rdma = multi and hw.network.startswith(("ib-", "roce-"))
     shm = f"{options.shm_size_gib:g}g" if options.shm_size_gib else None
     head = rank == 0
     return DockerRun(
         name=server.name if head else f"{server.name}-worker{rank}",
-        image=image_ref(plan),
+        image=deployment.image.reference,
         gpu_device_ids=server.gpu_ids,
         shm_size=shm,
         shm_size_why="a private /dev/shm ([backends.sglang] shm_size_gib): NCCL and the scheduler/detokenizer "
@@ -81,27 +71,28 @@ def docker_run(plan: Plan, server: Server, options: SglangOptions, rank: int) ->
     )
 
 
-def _builder(plan: Plan, purpose: str) -> ScriptBuilder:
-    return ScriptBuilder(purpose=purpose, generator=f"deployc {plan.deployc_version}",
-                         engine=f"{ENGINE} {ENGINE_VERSION} (image {image_ref(plan)})",
-                         spec_name=plan.target.spec.name, notes=[n for n in (image_note(plan),) if n])
+def _builder(deployment: Deployment, purpose: str) -> ScriptBuilder:
+    return ScriptBuilder(purpose=purpose, generator=f"deployc {deployment.deployc_version}",
+                         engine=f"{ENGINE} {ENGINE_VERSION} (image {deployment.image.reference})",
+                         spec_name=deployment.name, notes=[n for n in (image_note(deployment),) if n])
 
 
-def _preamble(script: ScriptBuilder, plan: Plan) -> None:
+def _preamble(script: ScriptBuilder, deployment: Deployment) -> None:
     script.raw('command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }')
-    token_env = plan.target.spec.operations.hf_token_env
+    token_env = deployment.operations.hf_token_env
     if token_env != HF_TOKEN:
         EnvRef(token_env)  # validates the name
         script.raw(f'export {HF_TOKEN}="${{{token_env}:-}}"  # the token is read from {token_env}')
     script.raw('[ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2')
-    script.command([group("mkdir", "-p", "--", plan.target.spec.operations.model_cache)], explain=False)
+    script.command([group("mkdir", "-p", "--", deployment.operations.model_cache)], explain=False)
     script.blank()
 
 
-def _start_server(script: ScriptBuilder, plan: Plan, server: Server, options: SglangOptions, rank: int) -> None:
+def _start_server(script: ScriptBuilder, deployment: Deployment, server: Server, options: SglangOptions,
+                  rank: int) -> None:
     role = NodeRole(nnodes=len(server.nodes), rank=rank)
-    run = docker_run(plan, server, options, rank)
-    command = launch_command(plan, server, options, role)
+    run = docker_run(deployment, server, options, rank)
+    command = launch_command(deployment, server, options, role)
     layout = server.pool.layout
     where = f"node {server.nodes[rank]} (rank {rank} of {len(server.nodes)})" if server.spans_nodes else "this host"
     script.comment(f"Server {server.name!r}: pool {server.pool.name!r}, {layout.label()}, GPUs "
@@ -119,40 +110,40 @@ def _start_server(script: ScriptBuilder, plan: Plan, server: Server, options: Sg
     script.blank()
 
 
-def run_script(plan: Plan, servers: tuple[Server, ...], options: SglangOptions) -> str:
+def run_script(deployment: Deployment, servers: tuple[Server, ...], options: SglangOptions) -> str:
     """``run.sh``: every server of a single-node plan, one container each."""
-    script = _builder(plan, f"run.sh: start the SGLang server(s) of deployment {plan.target.spec.name!r} on this "
+    script = _builder(deployment, f"run.sh: start the SGLang server(s) of deployment {deployment.name!r} on this "
                             "host. The same settings are in sglang-*.yaml (python3 -m sglang.launch_server --config).")
-    _preamble(script, plan)
+    _preamble(script, deployment)
     for server in servers:
-        _start_server(script, plan, server, options, 0)
+        _start_server(script, deployment, server, options, 0)
     script.raw('echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"')
     return script.render()
 
 
-def node_script(plan: Plan, servers: tuple[Server, ...], options: SglangOptions, node: int) -> str:
+def node_script(deployment: Deployment, servers: tuple[Server, ...], options: SglangOptions, node: int) -> str:
     """``node-<k>.sh``: what runs on node k of a multi-node plan."""
-    total = nodes_used(servers)
-    script = _builder(plan, f"node-{node}.sh: node {node} of {total} of deployment {plan.target.spec.name!r}. Run "
+    total = deployment.nodes_used
+    script = _builder(deployment, f"node-{node}.sh: node {node} of {total} of deployment {deployment.name!r}. Run "
                             "preflight-nccl.sh first, then every node's script (node-0 serves the API).")
     script.comment(f"SGLANG_HEAD_ADDR must hold node-0's address on the network the nodes share "
-                   f"({plan.target.spec.hardware.network}); port {DIST_PORT} on it must be reachable.")
+                   f"({deployment.hardware.network}); port {DIST_PORT} on it must be reachable.")
     script.command([group(":", HEAD_ADDR)], explain=False)
     script.raw(f'SGLANG_DIST_INIT_ADDR="${{SGLANG_HEAD_ADDR}}:{DIST_PORT}"')
-    _preamble(script, plan)
+    _preamble(script, deployment)
     for server in servers:
         if node in server.nodes:
-            _start_server(script, plan, server, options, server.nodes.index(node))
+            _start_server(script, deployment, server, options, server.nodes.index(node))
     return script.render()
 
 
-def preflight_script(plan: Plan, servers: tuple[Server, ...]) -> str:
+def preflight_script(deployment: Deployment) -> str:
     """``preflight-nccl.sh``: all_reduce_perf over every node, compared with the bandwidth the plan assumed."""
-    hw = plan.target.spec.hardware
-    total = nodes_used(servers)
-    amd = plan.target.gpu.is_amd
+    hw = deployment.hardware
+    total = deployment.nodes_used
+    amd = deployment.gpu.is_amd
     tests = "rccl-tests" if amd else "nccl-tests"  # ROCm/rccl-tests builds the same all_reduce_perf against RCCL
-    script = _builder(plan, f"preflight-nccl.sh: check the {hw.network} fabric between the {total} nodes with "
+    script = _builder(deployment, f"preflight-nccl.sh: check the {hw.network} fabric between the {total} nodes with "
                             f"{tests}' all_reduce_perf before starting SGLang (run it on node-0; needs MPI and "
                             f"{tests} on every node, and passwordless SSH between them).")
     if amd:
@@ -173,7 +164,7 @@ def preflight_script(plan: Plan, servers: tuple[Server, ...]) -> str:
     script.comment("One rank per GPU; the same NCCL settings the node scripts give SGLang.")
     script.command([group(*line) for line in lines], explain=False, suffix=' | tee "$log"')
     script.raw("busbw=\"$(awk '!/^#/ && NF >= 13 { bw = $8 } END { print bw }' \"$log\")\"")
-    assumed = assumed_bus_bandwidth(plan.decisions)
+    assumed = assumed_bus_bandwidth(deployment.decisions)
     if assumed is None:
         script.raw('echo "measured bus bandwidth: ${busbw} GB/s (the plan states no figure to compare with)"')
         return script.render()

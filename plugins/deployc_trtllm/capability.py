@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.backend import Capability
+from deployc.contract import Capability
 from deployc_trtllm import ENGINE_VERSION
 from deployc_trtllm.options import parse_options
 
 if TYPE_CHECKING:
-    from deployc.catalog.arch import CheckpointQuant
-    from deployc.target import Target
+    from deployc.contract import CheckpointQuant, TargetFacts
 
 Cc = tuple[int, int]
 AMPERE, ADA, HOPPER, BLACKWELL = (8, 0), (8, 9), (9, 0), (10, 0)
@@ -96,9 +95,9 @@ def pytorch_weights_capability(cc: Cc, weights_format: str, checkpoint: Checkpoi
                       kernel=f"PyTorch flow ({kernel})")
 
 
-def plan_flow(target: Target, weights_formats: set[str]) -> str:
+def plan_flow(target: TargetFacts, weights_formats: set[str]) -> str:
     """``pytorch`` or ``engine``: the flow a plan with these weight formats runs in (``auto`` resolved)."""
-    flow = parse_options(target.spec.backends.get("trtllm")).flow
+    flow = parse_options(target.options).flow
     if flow != "auto":
         return flow
     cc = target.gpu.compute_capability
@@ -108,7 +107,7 @@ def plan_flow(target: Target, weights_formats: set[str]) -> str:
     return "pytorch" if ok else "engine"
 
 
-def capability(target: Target, weights_format: str, kv_cache_dtype: str) -> Capability:
+def capability(target: TargetFacts, weights_format: str, kv_cache_dtype: str) -> Capability:
     """NVIDIA Ampere or newer only, then the weight and KV verdicts of the configured flow."""
     gpu = target.gpu
     cc = gpu.compute_capability
@@ -122,14 +121,14 @@ def capability(target: Target, weights_format: str, kv_cache_dtype: str) -> Capa
         return _no(f"an FP8 KV cache needs compute capability 8.9; {gpu.name} has {cc[0]}.{cc[1]}",
                    "use a 16-bit KV cache")
     ckpt = target.model.checkpoint_quant
-    flow = parse_options(target.spec.backends.get("trtllm")).flow
+    flow = parse_options(target.options).flow
     if flow == "engine":
         weights = weights_capability(pair, weights_format, ckpt is not None)
     else:
         weights = pytorch_weights_capability(pair, weights_format, ckpt)
         engine = weights_capability(pair, weights_format, ckpt is not None)
         # The engine flow is emitted for one node only, so a multi-node spec keeps to what the PyTorch flow loads.
-        if not weights.supported and flow == "auto" and engine.supported and target.spec.hardware.nodes == 1:
+        if not weights.supported and flow == "auto" and engine.supported and target.nodes == 1:
             weights = Capability(supported=True, reason=f"{engine.reason} (engine flow: the PyTorch flow loads only "
                                  "pre-quantized checkpoints)", kernel=engine.kernel)
     if not weights.supported:

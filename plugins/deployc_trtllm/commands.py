@@ -1,6 +1,6 @@
 """The engine flow's three commands of one pool: quantize.py, trtllm-build, trtllm-serve; and its options YAML.
 
-Each flag comes with a :class:`~deployc.backend.FlagReason` naming the plan Decision behind it.
+Each flag comes with a :class:`~deployc.contract.backend.FlagReason` naming the plan Decision behind it.
 TP and PP are fixed at quantization (``quantize.py --tp_size/--pp_size``; ``trtllm-build`` has
 no such flags); the build limits come from the plan's knobs, and they size the run-time buffers.
 """
@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
-from deployc.backend import FlagReason
-from deployc.emitters.shell import ArgGroup
+from deployc.contract import FlagReason
+from deployc.contract.toolkit.shell import ArgGroup
 from deployc_trtllm.capability import ADA, QFORMAT
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
-    from deployc.planner.types import PoolPlan
+    from deployc.contract import Deployment, Pool
 
 ENGINES_IN_CONTAINER = "/engines"
 EXAMPLES = "/app/tensorrt_llm/examples"  # where the NGC release image keeps TensorRT-LLM's examples
@@ -38,15 +37,15 @@ class Command:
 
 
 class _Builder:
-    def __init__(self, plan: Plan, pool: PoolPlan, tool: str) -> None:
-        self.plan, self.pool, self.tool = plan, pool, tool
+    def __init__(self, deployment: Deployment, pool: Pool, tool: str) -> None:
+        self.deployment, self.pool, self.tool = deployment, pool, tool
         self.groups: list[ArgGroup] = []
         self.flags: list[FlagReason] = []
 
     def add(self, words: tuple[str, ...], fallback: str, decision_id: str | None = None) -> None:
         decision = None
         if decision_id:
-            decision = self.plan.decision(f"{self.pool.name}.{decision_id}") or self.plan.decision(decision_id)
+            decision = self.pool.decision(decision_id)
         reason = decision.reason if decision else fallback
         self.groups.append(ArgGroup(words=words, why=reason.split("; ")[0].split(". ")[0][:160]))
         if words[0].startswith("--"):
@@ -54,15 +53,15 @@ class _Builder:
                                          reason=reason, decision=decision.id if decision else None))
 
 
-def pool_dir(pool: PoolPlan) -> str:
+def pool_dir(pool: Pool) -> str:
     """The pool's directory under /engines in the container."""
     return f"{ENGINES_IN_CONTAINER}/{pool.name}"
 
 
-def quantize_command(plan: Plan, pool: PoolPlan, model_dir_word: str) -> Command:
+def quantize_command(deployment: Deployment, pool: Pool, model_dir_word: str) -> Command:
     """``quantize.py``: the checkpoint for this TP × PP mapping, quantized when the plan quantizes."""
     k, layout = pool.knobs, pool.layout
-    b = _Builder(plan, pool, "quantize.py")
+    b = _Builder(deployment, pool, "quantize.py")
     b.add(("--model_dir", model_dir_word), "the downloaded Hugging Face checkpoint")
     b.add(("--dtype", k.dtype), "activation dtype of the engine", "dtype")
     b.add(("--qformat", QFORMAT[k.weights_format]),
@@ -77,10 +76,10 @@ def quantize_command(plan: Plan, pool: PoolPlan, model_dir_word: str) -> Command
                    flags=tuple(b.flags))
 
 
-def build_command(plan: Plan, pool: PoolPlan) -> Command:
+def build_command(deployment: Deployment, pool: Pool) -> Command:
     """``trtllm-build``: the engine with limits from the workload (they size run-time memory)."""
     k, layout = pool.knobs, pool.layout
-    b = _Builder(plan, pool, "trtllm-build")
+    b = _Builder(deployment, pool, "trtllm-build")
     b.add(("--checkpoint_dir", f"{pool_dir(pool)}/checkpoint"), "the quantize.py output")
     b.add(("--output_dir", f"{pool_dir(pool)}/engine"), "one engine file per rank")
     b.add(("--max_batch_size", str(k.max_num_seqs)),
@@ -97,8 +96,8 @@ def build_command(plan: Plan, pool: PoolPlan) -> Command:
     b.add(("--gpt_attention_plugin", "auto"), "fused attention plugin in the checkpoint's dtype")
     b.add(("--use_paged_context_fmha", "enable"),
           "context attention reads the paged KV cache: chunked prefill and KV block reuse need it")
-    fp8_fmha = k.kv_cache_dtype == "fp8" and plan.target.gpu.compute_capability is not None \
-        and tuple(plan.target.gpu.compute_capability) >= ADA
+    fp8_fmha = k.kv_cache_dtype == "fp8" and deployment.gpu.compute_capability is not None \
+        and tuple(deployment.gpu.compute_capability) >= ADA
     b.add(("--use_fp8_context_fmha", "enable" if fp8_fmha else "disable"),
           "FP8 context attention with the FP8 KV cache (SM89+)" if fp8_fmha else
           "FP8 context FMHA only with an FP8 KV cache", "kv_cache_dtype")
@@ -106,11 +105,11 @@ def build_command(plan: Plan, pool: PoolPlan) -> Command:
     return Command(program=("trtllm-build",), groups=tuple(b.groups), flags=tuple(b.flags))
 
 
-def serve_command(plan: Plan, pool: PoolPlan, port: int) -> Command:
+def serve_command(deployment: Deployment, pool: Pool, port: int) -> Command:
     """``trtllm-serve <engine dir>`` with underscore flags and the extra-options YAML."""
     k, layout = pool.knobs, pool.layout
-    spec = plan.target.spec
-    b = _Builder(plan, pool, "trtllm-serve")
+    spec = deployment
+    b = _Builder(deployment, pool, "trtllm-serve")
     b.add((f"{pool_dir(pool)}/engine",), "the engine built by build-engine.sh")
     b.add(("--tokenizer", spec.model.id), "the tokenizer of the Hugging Face model (the engine has none)")
     b.add(("--backend", "tensorrt"),
@@ -133,7 +132,7 @@ def serve_command(plan: Plan, pool: PoolPlan, port: int) -> Command:
     return Command(program=("trtllm-serve",), groups=tuple(b.groups), flags=tuple(b.flags))
 
 
-def engine_extra_options(pool: PoolPlan) -> dict[str, Any]:
+def engine_extra_options(pool: Pool) -> dict[str, Any]:
     """The extra-options YAML (TrtLlmArgs, the engine flow)."""
     k = pool.knobs
     doc: dict[str, Any] = {

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.emitters import EnvRef
-from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck
-from deployc.emitters.shell import ScriptBuilder
-from deployc_trtllm import ENGINE_VERSION, IMAGE, IMAGE_TAG
+from deployc.contract.toolkit import EnvRef
+from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck
+from deployc.contract.toolkit.images import pinned_tag_note
+from deployc.contract.toolkit.shell import ScriptBuilder
+from deployc_trtllm import ENGINE_VERSION
 from deployc_trtllm.options import TrtllmOptions
 from deployc_trtllm.pytorch import CONFIG_DIR
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
-    from deployc_trtllm.placement import Server
+    from deployc.contract import Deployment, Server
 
 HF_TOKEN = "HF_TOKEN"  # noqa: S105  (the variable's name; its value is never written)
 ULIMITS = (("memlock=-1", "NCCL and the runtime pin (page-lock) host buffers; the default limit makes that fail "
@@ -27,32 +27,23 @@ ULIMITS = (("memlock=-1", "NCCL and the runtime pin (page-lock) host buffers; th
            ("stack=67108864", "a 64 MiB stack, as NVIDIA's docker run gives TensorRT-LLM's MPI worker processes"))
 
 
-def image_ref(plan: Plan) -> str:
-    """``repository:tag``: the spec's override, else the pinned NGC image."""
-    ops = plan.target.spec.operations
-    return f"{ops.image or IMAGE}:{ops.image_tag or IMAGE_TAG}"
-
-
-def image_note(plan: Plan) -> str | None:
+def image_note(deployment: Deployment) -> str | None:
     """Said in artifact headers when the spec pins a tag other than the one the flags were checked against."""
-    tag = plan.target.spec.operations.image_tag
-    if tag is None or tag == IMAGE_TAG:
-        return None
-    return (f"The spec pins image tag {tag!r}; every flag and YAML key here was checked against TensorRT-LLM "
-            f"{ENGINE_VERSION}'s manifests (image tag {IMAGE_TAG}). If {tag!r} is another version, check them.")
+    return pinned_tag_note(deployment, "every flag and YAML key here was checked against TensorRT-LLM "
+                           f"{ENGINE_VERSION}'s manifests", "another version, check them")
 
 
-def config_host_dir(plan: Plan) -> str:
+def config_host_dir(deployment: Deployment) -> str:
     """Where run.sh puts the options YAML on the host (beside the Hugging Face cache, per deployment)."""
-    return f"{plan.target.spec.operations.model_cache.rstrip('/')}/deployc-trtllm/{plan.target.spec.name}"
+    return f"{deployment.operations.model_cache.rstrip('/')}/deployc-trtllm/{deployment.name}"
 
 
-def docker_run(plan: Plan, server: Server, options: TrtllmOptions, config_source: str) -> DockerRun:
+def docker_run(deployment: Deployment, server: Server, options: TrtllmOptions, config_source: str) -> DockerRun:
     """The container of a single-node server; ``config_source`` is the host directory holding its YAML."""
-    spec = plan.target.spec
+    spec = deployment
     shm = f"{options.shm_size_gib:g}g" if options.shm_size_gib else None
     return DockerRun(
-        name=server.name, image=image_ref(plan), gpu_device_ids=server.gpu_ids, shm_size=shm,
+        name=server.name, image=deployment.image.reference, gpu_device_ids=server.gpu_ids, shm_size=shm,
         shm_size_why="a private /dev/shm ([backends.trtllm] shm_size_gib): NCCL and the MPI workers exchange "
                      "tensors through it; Docker's 64 MiB default is too small (USER-PAINS #9)",
         ports=(server.port,),
@@ -64,9 +55,9 @@ def docker_run(plan: Plan, server: Server, options: TrtllmOptions, config_source
         ulimits=ULIMITS, health=HealthCheck(port=server.port))
 
 
-def token_preamble(script: ScriptBuilder, plan: Plan) -> None:
+def token_preamble(script: ScriptBuilder, deployment: Deployment) -> None:
     """Export HF_TOKEN from the spec's variable when it has another name, and warn when it is unset."""
-    token_env = plan.target.spec.operations.hf_token_env
+    token_env = deployment.operations.hf_token_env
     if token_env != HF_TOKEN:
         EnvRef(token_env)  # validates the name
         script.raw(f'export {HF_TOKEN}="${{{token_env}:-}}"  # the token is read from {token_env}')

@@ -12,13 +12,22 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from deployc.backend import Artifact, Emission
-from deployc.emitters import EnvRef, PlainDumper, comment_block
-from deployc.emitters.compose import compose_document, compose_service
-from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
-from deployc.emitters.kubernetes import ContainerInput, Probe, Volume, deployment, dns_label, dump_documents, service
-from deployc.emitters.shell import ScriptBuilder, group
-from deployc.planner.decisions import Alternative, Decision
+from deployc.contract import Alternative, Artifact, Decision, Emission
+from deployc.contract.toolkit import EnvRef, PlainDumper, comment_block
+from deployc.contract.toolkit.compose import compose_document, compose_service
+from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
+from deployc.contract.toolkit.kubernetes import (
+    ContainerInput,
+    Probe,
+    Volume,
+    dns_label,
+    dump_documents,
+    service,
+)
+from deployc.contract.toolkit.kubernetes import (
+    deployment as k8s_deployment,
+)
+from deployc.contract.toolkit.shell import ScriptBuilder, group
 from deployc_trtllm import ENGINE, ENGINE_VERSION
 from deployc_trtllm.commands import (
     ENGINES_IN_CONTAINER,
@@ -28,72 +37,72 @@ from deployc_trtllm.commands import (
     quantize_command,
     serve_command,
 )
-from deployc_trtllm.container import ULIMITS, exists_guard, image_ref
+from deployc_trtllm.container import ULIMITS, exists_guard
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
-    from deployc.planner.types import PoolPlan
+    from deployc.contract import Deployment, Pool
     from deployc_trtllm.options import TrtllmOptions
 
 BUILD_TIME_NOTE = ("The engine is tied to this GPU architecture ({gpu}, {arch}) and to TensorRT-LLM {version}: "
                    "rebuild after changing either (TRT-LLM#222). Expect 10-30 minutes per configuration (seed 003).")
 
 
-def engines_host_dir(plan: Plan) -> str:
+def engines_host_dir(deployment: Deployment) -> str:
     """Where engines live on the host: beside the Hugging Face cache, per deployment."""
-    return f"{plan.target.spec.operations.model_cache.rstrip('/')}/deployc-trtllm/{plan.target.spec.name}"
+    return f"{deployment.operations.model_cache.rstrip('/')}/deployc-trtllm/{deployment.name}"
 
 
-def _builder(plan: Plan, purpose: str) -> ScriptBuilder:
-    gpu = plan.target.gpu
-    return ScriptBuilder(purpose=purpose, generator=f"deployc {plan.deployc_version}",
-                         engine=f"{ENGINE} {ENGINE_VERSION} (image {image_ref(plan)})", spec_name=plan.target.spec.name,
+def _builder(deployment: Deployment, purpose: str) -> ScriptBuilder:
+    gpu = deployment.gpu
+    return ScriptBuilder(purpose=purpose, generator=f"deployc {deployment.deployc_version}",
+                         engine=f"{ENGINE} {ENGINE_VERSION} (image {deployment.image.reference})",
+                         spec_name=deployment.name,
                          notes=[BUILD_TIME_NOTE.format(gpu=gpu.name, arch=gpu.arch, version=ENGINE_VERSION)])
 
 
-def _gpu_ids(plan: Plan, first: int, count: int) -> tuple[int, ...]:
-    hw = plan.target.spec.hardware
+def _gpu_ids(deployment: Deployment, first: int, count: int) -> tuple[int, ...]:
+    hw = deployment.hardware
     ids = tuple(hw.gpu_ids) if hw.gpu_ids else tuple(range(hw.gpus_per_node))
     return ids[first:first + count]
 
 
-def _container(plan: Plan, name: str, gpus: tuple[int, ...], port: int | None) -> DockerRun:
-    ops = plan.target.spec.operations
+def _container(deployment: Deployment, name: str, gpus: tuple[int, ...], port: int | None) -> DockerRun:
+    ops = deployment.operations
     return DockerRun(
-        name=name, image=image_ref(plan), gpu_device_ids=gpus, ports=(port,) if port else (),
+        name=name, image=deployment.image.reference, gpu_device_ids=gpus, ports=(port,) if port else (),
         volumes=((ops.model_cache, HF_CACHE_IN_CONTAINER, "the host's Hugging Face cache"),
-                 (engines_host_dir(plan), ENGINES_IN_CONTAINER, "checkpoints, engines and the serve options")),
+                 (engines_host_dir(deployment), ENGINES_IN_CONTAINER, "checkpoints, engines and the serve options")),
         env_passthrough=(("HF_TOKEN", "the Hugging Face token, passed by name; its value is never written"),),
         ulimits=ULIMITS, health=HealthCheck(port=port) if port else None, detach=port is not None,
         restart="unless-stopped" if port else "no")
 
 
-def _preamble(script: ScriptBuilder, plan: Plan) -> None:
+def _preamble(script: ScriptBuilder, deployment: Deployment) -> None:
     script.raw('command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }')
     script.raw('cd "$(dirname "${BASH_SOURCE[0]}")"  # the files below sit beside this script')
-    script.command([group("mkdir", "-p", "--", plan.target.spec.operations.model_cache, engines_host_dir(plan))],
+    script.command([group("mkdir", "-p", "--", deployment.operations.model_cache, engines_host_dir(deployment))],
                    explain=False)
 
 
-def build_engine_script(plan: Plan) -> str:
+def build_engine_script(deployment: Deployment) -> str:
     """``build-engine.sh``: runs INSIDE the container: download, quantize/convert, trtllm-build, per pool."""
-    spec = plan.target.spec
-    script = _builder(plan, "build-engine.sh: runs inside the TensorRT-LLM container (build.sh starts it): "
+    spec = deployment
+    script = _builder(deployment, "build-engine.sh: runs inside the TensorRT-LLM container (build.sh starts it): "
                             "download the checkpoint, quantize/convert it for the TP × PP mapping, build the engine.")
     download = ["huggingface-cli", "download", spec.model.id]
     if spec.model.revision:
         download += ["--revision", spec.model.revision]
     script.command([group(*download, "--quiet")], explain=False, suffix=' > /tmp/model_dir')
     script.raw('model_dir="$(tail -n 1 /tmp/model_dir)"')
-    for pool in plan.pools:
+    for pool in deployment.pools:
         script.blank()
         script.comment(f"Pool {pool.name!r}: {pool.layout.label()}, {pool.knobs.weights_format} weights.")
-        quantize = quantize_command(plan, pool, "MODEL_DIR")
+        quantize = quantize_command(deployment, pool, "MODEL_DIR")
         groups = [group(*quantize.program)] + [
             group(g.words[0], EnvRef("model_dir", required=False), why=g.why) if g.words[1:] == ("MODEL_DIR",)
             else g for g in quantize.groups]
         script.command(groups)
-        build = build_command(plan, pool)
+        build = build_command(deployment, pool)
         script.command([group(*build.program), *build.groups])
         options = yaml.dump(engine_extra_options(pool), Dumper=PlainDumper, sort_keys=False, default_flow_style=False)
         script.raw(f"cat > {pool_dir(pool)}/extra-llm-api-options.yaml <<'YAML'")
@@ -104,76 +113,79 @@ def build_engine_script(plan: Plan) -> str:
     return script.render()
 
 
-def build_script(plan: Plan) -> str:
+def build_script(deployment: Deployment) -> str:
     """``build.sh``: starts the container once to run build-engine.sh."""
-    script = _builder(plan, "build.sh: build the TensorRT-LLM engine(s) of this deployment on THIS host's GPUs "
+    script = _builder(deployment, "build.sh: build the TensorRT-LLM engine(s) of this deployment on THIS host's GPUs "
                             "(run it on a machine with the target GPU), then run.sh serves them.")
-    _preamble(script, plan)
-    script.command([group("cp", "--", "build-engine.sh", engines_host_dir(plan) + "/build-engine.sh")], explain=False)
-    gpus = max(p.layout.tp * p.layout.pp for p in plan.pools)
-    run = _container(plan, f"{plan.target.spec.name}-build", _gpu_ids(plan, 0, gpus), None)
+    _preamble(script, deployment)
+    script.command([group("cp", "--", "build-engine.sh", engines_host_dir(deployment) + "/build-engine.sh")],
+                   explain=False)
+    gpus = max(p.layout.tp * p.layout.pp for p in deployment.pools)
+    run = _container(deployment, f"{deployment.name}-build", _gpu_ids(deployment, 0, gpus), None)
     groups = docker_run_groups(run)
     groups.insert(1, group("--rm", why="a one-off build container"))
     script.command([*groups, group("bash", f"{ENGINES_IN_CONTAINER}/build-engine.sh")])
     return script.render()
 
 
-def _servers(plan: Plan) -> list[tuple[PoolPlan, int, str, tuple[int, ...], int]]:
+def _servers(deployment: Deployment) -> list[tuple[Pool, int, str, tuple[int, ...], int]]:
     out = []
-    first, port = 0, plan.target.spec.operations.port
-    for pool in plan.pools:
+    first, port = 0, deployment.operations.port
+    for pool in deployment.pools:
         per = pool.layout.tp * pool.layout.pp
         for replica in range(pool.layout.dp):
-            parts = [plan.target.spec.name, pool.name if len(plan.pools) > 1 else "",
+            parts = [deployment.name, pool.name if len(deployment.pools) > 1 else "",
                      str(replica) if pool.layout.dp > 1 else ""]
-            out.append((pool, replica, "-".join(p for p in parts if p), _gpu_ids(plan, first, per), port))
+            out.append((pool, replica, "-".join(p for p in parts if p), _gpu_ids(deployment, first, per), port))
             first, port = first + per, port + 1
     return out
 
 
-def run_script(plan: Plan) -> str:
+def run_script(deployment: Deployment) -> str:
     """``run.sh``: one trtllm-serve container per replica, serving the built engine."""
-    script = _builder(plan, "run.sh: serve the TensorRT-LLM engine(s) built by build.sh (trtllm-serve).")
-    _preamble(script, plan)
-    for pool, _replica, name, gpus, port in _servers(plan):
-        serve = serve_command(plan, pool, port)
+    script = _builder(deployment, "run.sh: serve the TensorRT-LLM engine(s) built by build.sh (trtllm-serve).")
+    _preamble(script, deployment)
+    for pool, _replica, name, gpus, port in _servers(deployment):
+        serve = serve_command(deployment, pool, port)
         script.blank()
         script.comment(f"Server {name!r}: pool {pool.name!r}, {pool.layout.label()}, GPUs "
                        f"{','.join(map(str, gpus))}, port {port}.")
         exists_guard(script, name)
-        script.command([*docker_run_groups(_container(plan, name, gpus, port)), group(*serve.program),
+        script.command([*docker_run_groups(_container(deployment, name, gpus, port)), group(*serve.program),
                         *serve.groups])
     return script.render()
 
 
-def _extra_yaml(plan: Plan, pool: PoolPlan) -> str:
+def _extra_yaml(deployment: Deployment, pool: Pool) -> str:
     header = [f"trtllm-serve --config for pool {pool.name!r} (TrtLlmArgs, --backend tensorrt); build-engine.sh "
               "writes the same file beside the engine.",
-              f"Generated by deployc {plan.deployc_version} for {ENGINE} {ENGINE_VERSION}."]
+              f"Generated by deployc {deployment.deployc_version} for {ENGINE} {ENGINE_VERSION}."]
     return comment_block(header) + yaml.dump(engine_extra_options(pool), Dumper=PlainDumper, sort_keys=False,
                                              default_flow_style=False)
 
 
-def emit_engine_flow(plan: Plan, options: TrtllmOptions) -> Emission:
+def emit_engine_flow(deployment: Deployment, options: TrtllmOptions) -> Emission:
     """The engine flow's artifacts of a plan."""
     artifacts = [
-        Artifact(path="build.sh", content=build_script(plan), executable=True,
+        Artifact(path="build.sh", content=build_script(deployment), executable=True,
                  description="starts the container that builds the engine(s)"),
-        Artifact(path="build-engine.sh", content=build_engine_script(plan), executable=True,
+        Artifact(path="build-engine.sh", content=build_engine_script(deployment), executable=True,
                  description="quantize/convert + trtllm-build, run inside the container"),
-        Artifact(path="run.sh", content=run_script(plan), executable=True, description="trtllm-serve per replica"),
-        Artifact(path="compose.yaml", content=compose_yaml(plan), description="the same servers for docker compose"),
+        Artifact(path="run.sh", content=run_script(deployment), executable=True,
+                 description="trtllm-serve per replica"),
+        Artifact(path="compose.yaml", content=compose_yaml(deployment),
+                 description="the same servers for docker compose"),
     ]
     artifacts += [Artifact(path=path, content=text, description="Kubernetes manifests")
-                  for path, text in kubernetes_files(plan, options).items()]
+                  for path, text in kubernetes_files(deployment, options).items()]
     flags = []
-    for pool in plan.pools:
-        artifacts.append(Artifact(path=f"extra-llm-api-options-{pool.name}.yaml", content=_extra_yaml(plan, pool),
+    for pool in deployment.pools:
+        artifacts.append(Artifact(path=f"extra-llm-api-options-{pool.name}.yaml", content=_extra_yaml(deployment, pool),
                                   description="LLM API options for trtllm-serve"))
-        for command in (quantize_command(plan, pool, "$model_dir"), build_command(plan, pool),
-                        serve_command(plan, pool, plan.target.spec.operations.port)):
+        for command in (quantize_command(deployment, pool, "$model_dir"), build_command(deployment, pool),
+                        serve_command(deployment, pool, deployment.operations.port)):
             flags += list(command.flags)
-    gpu = plan.target.gpu
+    gpu = deployment.gpu
     decisions = (
         Decision(id="trtllm.flow", value="engine (quantize.py + trtllm-build + trtllm-serve --backend tensorrt)",
                  rule="DPC401", reason="the compiled engine is TensorRT-LLM's 'finishing move': the limits, "
@@ -185,55 +197,59 @@ def emit_engine_flow(plan: Plan, options: TrtllmOptions) -> Emission:
                                            if options.flow == "engine" else
                                            "it loads only pre-quantized checkpoints and this plan quantizes the "
                                            "16-bit checkpoint (quantize.py does that)")),)),
-        Decision(id="trtllm.image", value=image_ref(plan), rule="DPC401",
+        Decision(id="trtllm.image", value=deployment.image.reference, rule="DPC401",
                  reason=f"TensorRT-LLM {ENGINE_VERSION}; flags checked against manifests transcribed from its "
                         "source (not its real parser)"),
     )
     return Emission(artifacts=tuple(artifacts), flags=tuple(flags), decisions=decisions)
 
 
-def compose_yaml(plan: Plan) -> str:
+def compose_yaml(deployment: Deployment) -> str:
     """``compose.yaml``: the engine flow's servers (run build.sh first; the engines live on the host)."""
     services: dict[str, dict[str, Any]] = {}
-    for pool, _replica, name, gpus, port in _servers(plan):
-        serve = serve_command(plan, pool, port)
-        services[name] = compose_service(_container(plan, name, gpus, port), serve.program + serve.args)
-    header = [f"compose.yaml: `docker compose up -d` serves the engines build.sh built under {engines_host_dir(plan)} "
+    for pool, _replica, name, gpus, port in _servers(deployment):
+        serve = serve_command(deployment, pool, port)
+        services[name] = compose_service(_container(deployment, name, gpus, port), serve.program + serve.args)
+    header = [f"compose.yaml: `docker compose up -d` serves the engines build.sh built under "
+              f"{engines_host_dir(deployment)} "
               "(run build.sh first, on this host's GPUs); HF_TOKEN is read from the environment of that shell.",
-              f"Generated by deployc {plan.deployc_version} for {ENGINE} {ENGINE_VERSION} (image {image_ref(plan)}) "
-              f"from spec {plan.target.spec.name!r}. Do not edit by hand: change the spec and build again."]
+              f"Generated by deployc {deployment.deployc_version} for {ENGINE} {ENGINE_VERSION} "
+              f"(image {deployment.image.reference}) from spec {deployment.name!r}. Do not edit by hand: change the "
+              "spec and build again."]
     return compose_document(services, header)
 
 
-def kubernetes_files(plan: Plan, options: TrtllmOptions) -> dict[str, str]:
+def kubernetes_files(deployment: Deployment, options: TrtllmOptions) -> dict[str, str]:
     """``k8s/<name>.yaml`` per pool: a Deployment serving the engine from the node's engine directory, a Service."""
     files: dict[str, str] = {}
-    spec = plan.target.spec
-    for pool in plan.pools:
-        serve = serve_command(plan, pool, spec.operations.port)
+    spec = deployment
+    for pool in deployment.pools:
+        serve = serve_command(deployment, pool, spec.operations.port)
         labels = {"app.kubernetes.io/name": "trtllm",
-                  "app.kubernetes.io/instance": dns_label(spec.name, pool.name if len(plan.pools) > 1 else ""),
+                  "app.kubernetes.io/instance": dns_label(spec.name, pool.name if len(deployment.pools) > 1 else ""),
                   "app.kubernetes.io/managed-by": "deployc"}
         name = labels["app.kubernetes.io/instance"]
         engines = Volume(name="engines", mount_path=ENGINES_IN_CONTAINER, read_only=True,
-                         source={"hostPath": {"path": engines_host_dir(plan), "type": "Directory"}})
+                         source={"hostPath": {"path": engines_host_dir(deployment), "type": "Directory"}})
         pod = ContainerInput(
-            name="trtllm", image=image_ref(plan), args=serve.program + serve.args,
+            name="trtllm", image=deployment.image.reference, args=serve.program + serve.args,
             gpus=pool.layout.tp * pool.layout.pp, port=spec.operations.port,
             shm_size=f"{options.shm_size_gib or 16:g}Gi", secret_env=(("HF_TOKEN", options.hf_token_secret, "token"),),
             cache_host_path=spec.operations.model_cache, probe=Probe(path="/health", port=spec.operations.port),
             volumes=(engines,))
-        docs = [deployment(name, options.k8s_namespace, labels, pool.layout.dp, pod),
+        docs = [k8s_deployment(name, options.k8s_namespace, labels, pool.layout.dp, pod),
                 service(name, options.k8s_namespace, labels, spec.operations.port)]
         header = [f"k8s: Deployment and Service for pool {pool.name!r} ({pool.layout.label()}), engine flow: the "
-                  f"pods serve the engine build.sh built under {engines_host_dir(plan)} on the node (run it on every "
+                  f"pods serve the engine build.sh built under {engines_host_dir(deployment)} on the node (run it on "
+                  "every "
                   "node that may get the pod, or pin the pods to the node that has it).",
-                  f"Generated by deployc {plan.deployc_version} for {ENGINE} {ENGINE_VERSION} (image "
-                  f"{image_ref(plan)}). The Hugging Face token is read from the Secret {options.hf_token_secret!r}."]
+                  f"Generated by deployc {deployment.deployc_version} for {ENGINE} {ENGINE_VERSION} (image "
+                  f"{deployment.image.reference}). The Hugging Face token is read from the Secret "
+                  f"{options.hf_token_secret!r}."]
         files[f"k8s/{name}.yaml"] = dump_documents(docs, header)
     return files
 
 
-def serve_targets(plan: Plan) -> list[tuple[str, int, PoolPlan]]:
+def serve_targets(deployment: Deployment) -> list[tuple[str, int, Pool]]:
     """(name, port, pool) of every engine-flow server, for bench.sh and monitoring.md."""
-    return [(name, port, pool) for pool, _replica, name, _gpus, port in _servers(plan)]
+    return [(name, port, pool) for pool, _replica, name, _gpus, port in _servers(deployment)]

@@ -10,22 +10,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.backend import Capability
+from deployc.contract import Capability
 from deployc_trtllm.options import parse_options
 
 if TYPE_CHECKING:
-    from deployc.planner.types import Layout
-    from deployc.target import Target
+    from deployc.contract import Layout, TargetFacts
 
 
 def _refuse(reason: str, alternative: str | None = None) -> Capability:
     return Capability(supported=False, reason=reason, alternative=alternative)
 
 
-def layout_support(target: Target, layout: Layout, gpus_per_node: int, nodes: int) -> Capability | None:
+def layout_support(target: TargetFacts, layout: Layout, gpus_per_node: int, nodes: int) -> Capability | None:
     """Why this backend cannot place ``layout`` on ``nodes`` × ``gpus_per_node`` GPUs, or None when it can."""
-    engine_flow = parse_options(target.spec.backends.get("trtllm")).flow == "engine"
-    if engine_flow and (target.spec.hardware.nodes > 1 or layout.gpus_used > gpus_per_node):
+    engine_flow = parse_options(target.options).flow == "engine"
+    if engine_flow and (target.nodes > 1 or layout.gpus_used > gpus_per_node):
         return _refuse("the TensorRT-LLM engine flow is emitted for one node",
                        'remove flow = "engine" from [backends.trtllm]: the PyTorch flow runs across nodes')
     inside = layout.ep > 1 and layout.dp > 1  # pytorch.attention_dp

@@ -9,7 +9,7 @@ Per-request histograms need ``return_perf_metrics`` and the KV-cache gauges iter
 
 from __future__ import annotations
 
-from deployc.emitters.monitoring import EngineMetrics
+from deployc.contract.toolkit.monitoring import EngineMetrics
 from deployc_trtllm import ENGINE, ENGINE_VERSION
 
 # Metric names MetricsCollector registers (tensorrt_llm/metrics/collector.py, code-index revision 050f80de, whose

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from attrs import frozen
@@ -49,7 +50,7 @@ class TrtllmOptions:
     hf_token_secret: str = "hf-token"  # noqa: S105  (a Secret's name, not a token)
 
 
-def parse_options(raw: dict[str, Any] | None) -> TrtllmOptions:
+def parse_options(raw: Mapping[str, Any] | None) -> TrtllmOptions:
     """Structure the (already schema-validated) table."""
     raw = raw or {}
     return TrtllmOptions(flow=raw.get("flow", "auto"), shm_size_gib=raw.get("shm_size_gib"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from deployc.backend import OverheadQuery, RuntimeOverheads
+from deployc.contract import OverheadQuery, RuntimeOverheads
 from deployc_trtllm import ENGINE_VERSION
 from deployc_trtllm.pytorch import graph_batch_sizes
 

@@ -5,16 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from deployc import hookimpl
-from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads, SchedulerPolicy
-from deployc.diagnostics import Diagnostic
+from deployc.contract import (
+    BackendInfo,
+    Capability,
+    Diagnostic,
+    Emission,
+    OverheadQuery,
+    PlacementPolicy,
+    RuntimeOverheads,
+    SchedulerPolicy,
+    hookimpl,
+)
 from deployc_trtllm import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_trtllm.options import OPTIONS_SCHEMA
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
-    from deployc.planner.types import Layout
-    from deployc.target import Target
+    from deployc.contract import Deployment, Layout, TargetFacts
 
 
 @hookimpl
@@ -25,6 +31,9 @@ def deployc_backend_info() -> BackendInfo:
         summary="trtllm-serve --backend pytorch with an LLM-API options YAML (no build step; multi-node through "
                 "Slurm/MPI), or the legacy quantize.py + trtllm-build engine flow; NVIDIA Ampere+ only",
         gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA,
+        # A pool's replicas are separate servers (own GPUs, own port), except with attention data parallelism
+        # (MoE with EP), where the DP groups are one trtllm-serve over TP × DP GPUs.
+        placement=PlacementPolicy(data_parallel="servers", expert_parallel_one_server=True),
         scheduler=SchedulerPolicy(
             batching="mixed", kv_admission="prompt_and_max_output", preemption="never",
             source=("TensorRT-LLM 1.2 capacity scheduler GUARANTEED_NO_EVICT (the default): admits a request only "
@@ -33,7 +42,7 @@ def deployc_backend_info() -> BackendInfo:
 
 
 @hookimpl
-def deployc_capability(backend: str, target: Target, weights_format: str, kv_cache_dtype: str) -> Capability:  # noqa: ARG001  (hook signature)
+def deployc_capability(backend: str, target: TargetFacts, weights_format: str, kv_cache_dtype: str) -> Capability:  # noqa: ARG001  (hook signature)
     """What TensorRT-LLM 1.2 builds engines for for a precision on the target GPU, or why it cannot."""
     from deployc_trtllm.capability import capability  # noqa: PLC0415  (keep `deployc backends` start-up light)
 
@@ -49,7 +58,7 @@ def deployc_runtime_overheads(backend: str, query: OverheadQuery) -> RuntimeOver
 
 
 @hookimpl
-def deployc_layout_support(backend: str, target: Target, layout: Layout, gpus_per_node: int,  # noqa: ARG001  (hook signature)
+def deployc_layout_support(backend: str, target: TargetFacts, layout: Layout, gpus_per_node: int,  # noqa: ARG001  (hook signature)
                            nodes: int) -> Capability | None:
     """Layouts the TensorRT-LLM placement can put on the nodes (the engine flow: one node only)."""
     from deployc_trtllm.layouts import layout_support  # noqa: PLC0415
@@ -58,16 +67,16 @@ def deployc_layout_support(backend: str, target: Target, layout: Layout, gpus_pe
 
 
 @hookimpl
-def deployc_check_plan(backend: str, plan: Plan) -> Sequence[Diagnostic]:  # noqa: ARG001  (hook signature)
+def deployc_check_plan(backend: str, deployment: Deployment) -> Sequence[Diagnostic]:  # noqa: ARG001  (hook signature)
     """Placement, limits, every flag and YAML key against the manifests."""
     from deployc_trtllm.checks import check_plan  # noqa: PLC0415
 
-    return check_plan(plan)
+    return check_plan(deployment)
 
 
 @hookimpl
-def deployc_emit(backend: str, plan: Plan) -> Emission:  # noqa: ARG001  (hook signature)
+def deployc_emit(backend: str, deployment: Deployment) -> Emission:  # noqa: ARG001  (hook signature)
     """run.sh or Slurm scripts, options YAML, compose.yaml, k8s/, bench.sh, monitoring (or the engine flow)."""
     from deployc_trtllm.emission import emit  # noqa: PLC0415
 
-    return emit(plan)
+    return emit(deployment)

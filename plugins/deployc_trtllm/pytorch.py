@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from deployc.emitters import Word
+from deployc.contract.toolkit import Word
 from deployc_trtllm.capability import BLACKWELL, HOPPER
 from deployc_trtllm.commands import Command, _Builder
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
-    from deployc.planner.types import PoolPlan
+    from deployc.contract import Deployment, Pool
 
 CONFIG_DIR = "/etc/deployc"  # where the container sees the options YAML (bind-mounted beside run.sh)
 # CUDA graph batch sizes: powers of two up to the running-request limit, plus the limit itself.
@@ -32,12 +31,12 @@ def config_name(server_name: str) -> str:
     return f"extra-llm-api-options-{server_name}.yaml"
 
 
-def attention_dp(pool: PoolPlan) -> bool:
+def attention_dp(pool: Pool) -> bool:
     """MoE with several data-parallel groups: attention data-parallel inside one TP × DP engine (experts sharded)."""
     return pool.layout.ep > 1 and pool.layout.dp > 1
 
 
-def engine_gpus(pool: PoolPlan) -> int:
+def engine_gpus(pool: Pool) -> int:
     """GPUs of one trtllm-serve process: TP × PP, times DP when attention runs data-parallel inside it."""
     layout = pool.layout
     return layout.tp * layout.pp * (layout.dp if attention_dp(pool) else 1)
@@ -53,9 +52,9 @@ def graph_batch_sizes(max_num_seqs: int) -> list[int]:
     return [*sizes, top]
 
 
-def moe_backend(plan: Plan, pool: PoolPlan) -> tuple[str, str] | None:
+def moe_backend(deployment: Deployment, pool: Pool) -> tuple[str, str] | None:
     """The MoE kernel backend when the model's deployment guide names one for this GPU, else None (AUTO)."""
-    cc = plan.target.gpu.compute_capability
+    cc = deployment.gpu.compute_capability
     pair = (cc[0], cc[1]) if cc else (0, 0)
     if pool.knobs.weights_format == "mxfp4" and HOPPER <= pair < BLACKWELL:
         return "TRITON", ("gpt-oss's MXFP4 experts on Hopper run on the Triton MoE kernels (TensorRT-LLM gpt-oss "
@@ -63,12 +62,12 @@ def moe_backend(plan: Plan, pool: PoolPlan) -> tuple[str, str] | None:
     return None
 
 
-def serve_command(plan: Plan, pool: PoolPlan, port: int, config_path: str) -> Command:
+def serve_command(deployment: Deployment, pool: Pool, port: int, config_path: str) -> Command:
     """``trtllm-serve <model> --backend pytorch …`` for one server (all its ranks, however launched)."""
     k, layout = pool.knobs, pool.layout
-    spec = plan.target.spec
-    b = _Builder(plan, pool, "trtllm-serve")
-    b.add((spec.model.id,), f"the Hugging Face model ({plan.target.model.name}), loaded as it is: no conversion "
+    spec = deployment
+    b = _Builder(deployment, pool, "trtllm-serve")
+    b.add((spec.model.id,), f"the Hugging Face model ({deployment.model.name}), loaded as it is: no conversion "
           "or engine build")
     b.add(("--backend", "pytorch"), "TensorRT-LLM 1.x's serving path (the default), stated so the flow is explicit")
     b.add(("--host", "0.0.0.0"), "listen on every interface of the container")  # noqa: S104
@@ -93,7 +92,7 @@ def serve_command(plan: Plan, pool: PoolPlan, port: int, config_path: str) -> Co
     return Command(program=("trtllm-serve",), groups=tuple(b.groups), flags=tuple(b.flags))
 
 
-def extra_options(plan: Plan, pool: PoolPlan) -> dict[str, Any]:
+def extra_options(deployment: Deployment, pool: Pool) -> dict[str, Any]:
     """The options YAML (TorchLlmArgs) of one server."""
     k = pool.knobs
     kv: dict[str, Any] = {"free_gpu_memory_fraction": round(k.memory_fraction, 2),
@@ -107,7 +106,7 @@ def extra_options(plan: Plan, pool: PoolPlan) -> dict[str, Any]:
         doc["cuda_graph_config"] = None
     if attention_dp(pool):
         doc["enable_attention_dp"] = True
-    backend = moe_backend(plan, pool)
+    backend = moe_backend(deployment, pool)
     if backend is not None:
         doc["moe_config"] = {"backend": backend[0]}
     # The Prometheus endpoint (/prometheus/metrics) reports per-request latency only with perf metrics on,
@@ -117,10 +116,10 @@ def extra_options(plan: Plan, pool: PoolPlan) -> dict[str, Any]:
     return doc
 
 
-def yaml_reasons(plan: Plan, pool: PoolPlan) -> list[tuple[str, str, str]]:
+def yaml_reasons(deployment: Deployment, pool: Pool) -> list[tuple[str, str, str]]:
     """One line per YAML setting for EXPLAIN.md: (key, value as written, why)."""
     k = pool.knobs
-    doc = extra_options(plan, pool)
+    doc = extra_options(deployment, pool)
     kv = doc["kv_cache_config"]
     out = [("kv_cache_config.free_gpu_memory_fraction", str(kv["free_gpu_memory_fraction"]),
             "of the memory FREE after the model loaded and the warm-up peak (not of total memory)"),
@@ -138,7 +137,7 @@ def yaml_reasons(plan: Plan, pool: PoolPlan) -> list[tuple[str, str, str]]:
     if doc.get("enable_attention_dp"):
         out.append(("enable_attention_dp", "true", "attention data-parallel: each DP rank keeps its own KV cache while "
                                                    "the experts are sharded across all of them"))
-    backend = moe_backend(plan, pool)
+    backend = moe_backend(deployment, pool)
     if backend is not None:
         out.append(("moe_config.backend", backend[0], backend[1]))
     out.append(("return_perf_metrics, enable_iter_perf_stats", "true", "what /prometheus/metrics reports request "

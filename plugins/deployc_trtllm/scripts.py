@@ -12,10 +12,11 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING
 
-from deployc.emitters import EnvRef
-from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, docker_run_groups
-from deployc.emitters.nccl import Preflight, assumed_bus_bandwidth, nccl_env, write_preflight
-from deployc.emitters.shell import ScriptBuilder, group
+from deployc.contract import Server
+from deployc.contract.toolkit import EnvRef
+from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, docker_run_groups
+from deployc.contract.toolkit.nccl import Preflight, assumed_bus_bandwidth, nccl_env, write_preflight
+from deployc.contract.toolkit.shell import ScriptBuilder, group
 from deployc_trtllm import ENGINE, ENGINE_VERSION
 from deployc_trtllm.container import (
     HF_TOKEN,
@@ -23,43 +24,41 @@ from deployc_trtllm.container import (
     docker_run,
     exists_guard,
     image_note,
-    image_ref,
     token_preamble,
 )
 from deployc_trtllm.options import TrtllmOptions
-from deployc_trtllm.placement import Server, nodes_used
 from deployc_trtllm.pytorch import CONFIG_DIR, config_name, serve_command
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
+    from deployc.contract import Deployment
 
 LLMAPI_LAUNCH = "trtllm-llmapi-launch"  # wraps trtllm-serve so MPI ranks > 0 become its workers
 
 
-def builder(plan: Plan, purpose: str) -> ScriptBuilder:
+def builder(deployment: Deployment, purpose: str) -> ScriptBuilder:
     """A script with deployc's header for this engine."""
-    return ScriptBuilder(purpose=purpose, generator=f"deployc {plan.deployc_version}",
-                         engine=f"{ENGINE} {ENGINE_VERSION} (image {image_ref(plan)})",
-                         spec_name=plan.target.spec.name, notes=[n for n in (image_note(plan),) if n])
+    return ScriptBuilder(purpose=purpose, generator=f"deployc {deployment.deployc_version}",
+                         engine=f"{ENGINE} {ENGINE_VERSION} (image {deployment.image.reference})",
+                         spec_name=deployment.name, notes=[n for n in (image_note(deployment),) if n])
 
 
-def run_script(plan: Plan, servers: tuple[Server, ...], options: TrtllmOptions) -> str:
+def run_script(deployment: Deployment, servers: tuple[Server, ...], options: TrtllmOptions) -> str:
     """``run.sh``: one trtllm-serve container per server of a single-node plan."""
-    script = builder(plan, f"run.sh: start the TensorRT-LLM server(s) of deployment {plan.target.spec.name!r} on "
+    script = builder(deployment, f"run.sh: start the TensorRT-LLM server(s) of deployment {deployment.name!r} on "
                            "this host (PyTorch flow: trtllm-serve loads the Hugging Face checkpoint, no engine build).")
     script.raw('command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }')
     script.raw('cd "$(dirname "${BASH_SOURCE[0]}")"  # the options files sit beside this script')
-    token_preamble(script, plan)
-    host_dir = config_host_dir(plan)
-    script.command([group("mkdir", "-p", "--", plan.target.spec.operations.model_cache, host_dir)], explain=False)
+    token_preamble(script, deployment)
+    host_dir = config_host_dir(deployment)
+    script.command([group("mkdir", "-p", "--", deployment.operations.model_cache, host_dir)], explain=False)
     script.command([group("cp", "--", *(config_name(s.name) for s in servers), host_dir + "/")], explain=False)
     script.blank()
     for server in servers:
-        serve = serve_command(plan, server.pool, server.port, f"{CONFIG_DIR}/{config_name(server.name)}")
+        serve = serve_command(deployment, server.pool, server.port, f"{CONFIG_DIR}/{config_name(server.name)}")
         script.comment(f"Server {server.name!r}: pool {server.pool.name!r}, {server.pool.layout.label()}, GPUs "
                        f"{','.join(map(str, server.gpu_ids))}, port {server.port}.")
         exists_guard(script, server.name)
-        script.command([*docker_run_groups(docker_run(plan, server, options, host_dir)), group(*serve.program),
+        script.command([*docker_run_groups(docker_run(deployment, server, options, host_dir)), group(*serve.program),
                         *serve.groups])
         script.raw(f'echo "started {server.name}: http://localhost:{server.port}/v1 (health: '
                    f'curl -fsS http://localhost:{server.port}/health)"')
@@ -68,18 +67,18 @@ def run_script(plan: Plan, servers: tuple[Server, ...], options: TrtllmOptions) 
     return script.render()
 
 
-def slurm_script(plan: Plan, server: Server) -> str:
+def slurm_script(deployment: Deployment, server: Server) -> str:
     """``serve-slurm-<server>.sh``: srun over the server's nodes, one MPI rank per GPU, rank 0 serving the API."""
-    hw = plan.target.spec.hardware
+    hw = deployment.hardware
     nodes = len(server.nodes)
-    script = builder(plan, f"serve-slurm-{server.name}.sh: run server {server.name!r} across {nodes} nodes with "
+    script = builder(deployment, f"serve-slurm-{server.name}.sh: run server {server.name!r} across {nodes} nodes with "
                            f"Slurm (srun --mpi=pmix, the container through the pyxis plugin), {hw.gpus_per_node} MPI "
                            "ranks per node. Run preflight-nccl.sh first. The API is served on the first node.")
     script.raw('command -v srun >/dev/null || { echo "srun not found: this script needs Slurm with pyxis" >&2; '
                "exit 1; }")
     script.raw('here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"  # the options file sits beside this script')
-    token_preamble(script, plan)
-    cache = plan.target.spec.operations.model_cache
+    token_preamble(script, deployment)
+    cache = deployment.operations.model_cache
     script.command([group("mkdir", "-p", "--", cache)], explain=False)
     script.raw(f'mounts={shlex.quote(f"{cache}:{HF_CACHE_IN_CONTAINER}")}",${{here}}:{CONFIG_DIR}"')
     env = nccl_env(hw.network, hw.network_interface, hw.ib_hcas)
@@ -87,7 +86,7 @@ def slurm_script(plan: Plan, server: Server) -> str:
         script.comment("NCCL settings for the spec's network; srun passes this environment to every rank.")
         for var in env:
             script.command([group("export", f"{var.name}={var.value}")], explain=False)
-    serve = serve_command(plan, server.pool, server.port, f"{CONFIG_DIR}/{config_name(server.name)}")
+    serve = serve_command(deployment, server.pool, server.port, f"{CONFIG_DIR}/{config_name(server.name)}")
     script.blank()
     script.comment(f"Server {server.name!r}: pool {server.pool.name!r}, {server.pool.layout.label()}, "
                    f"{nodes} × {hw.gpus_per_node} GPUs, port {server.port} on the first node.")
@@ -97,7 +96,7 @@ def slurm_script(plan: Plan, server: Server) -> str:
         group("--ntasks-per-node", str(hw.gpus_per_node), why="one rank per GPU"),
         group("--gres", f"gpu:{hw.gpus_per_node}"),
         group("--mpi", "pmix", why="PMIx wires the ranks into one MPI world (what trtllm-llmapi-launch expects)"),
-        group("--container-image", image_ref(plan), why="the pinned image, through pyxis/enroot"),
+        group("--container-image", deployment.image.reference, why="the pinned image, through pyxis/enroot"),
         group("--container-mounts", EnvRef("mounts", required=False),
               why="the Hugging Face cache and the options YAML"),
         group("--export", f"ALL,{HF_TOKEN}", why="the environment above, and the token by name"),
@@ -106,15 +105,15 @@ def slurm_script(plan: Plan, server: Server) -> str:
     return script.render()
 
 
-def preflight_script(plan: Plan, servers: tuple[Server, ...]) -> str:
+def preflight_script(deployment: Deployment) -> str:
     """``preflight-nccl.sh``: all_reduce_perf over every node, compared with the bandwidth the plan assumed."""
-    hw = plan.target.spec.hardware
-    total = nodes_used(servers)
-    script = builder(plan, f"preflight-nccl.sh: check the {hw.network} fabric between the {total} nodes with "
+    hw = deployment.hardware
+    total = deployment.nodes_used
+    script = builder(deployment, f"preflight-nccl.sh: check the {hw.network} fabric between the {total} nodes with "
                            "nccl-tests' all_reduce_perf before starting TensorRT-LLM (run it on the first node; needs "
                            "MPI and nccl-tests on every node, and passwordless SSH between them).")
     write_preflight(script, Preflight(network=hw.network, interface=hw.network_interface, ib_hcas=tuple(hw.ib_hcas),
                                       gpus_per_node=hw.gpus_per_node, nodes=total, addrs_variable="TRTLLM_NODE_ADDRS",
                                       launcher="the Slurm script"),
-                    assumed_bus_bandwidth(plan.decisions))
+                    assumed_bus_bandwidth(deployment.decisions))
     return script.render()

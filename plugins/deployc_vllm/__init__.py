@@ -12,3 +12,5 @@ ENGINE = "vLLM"
 ENGINE_VERSION = "0.33.0"
 IMAGE = "vllm/vllm-openai"
 IMAGE_TAG = f"v{ENGINE_VERSION}"
+ROCM_IMAGE = "vllm/vllm-openai-rocm"  # the ROCm build of the same release, for AMD Instinct GPUs
+ROCM_IMAGE_TAG = f"v{ENGINE_VERSION}"

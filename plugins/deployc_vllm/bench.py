@@ -1,29 +1,32 @@
-"""``bench.sh`` for the vLLM servers: :mod:`deployc.emitters.bench` with vLLM's own image as the client."""
+"""``bench.sh`` for the vLLM servers: :mod:`deployc.contract.toolkit.bench` with vLLM's own image as the client."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.emitters import Word
-from deployc.emitters import bench as shared
-from deployc.emitters.bench import BENCH_FLAGS, BenchClient, BenchTarget, range_ratio
+from deployc.contract import Server
+from deployc.contract.toolkit import Word
+from deployc.contract.toolkit import bench as shared
+from deployc.contract.toolkit.bench import BENCH_FLAGS, BenchClient, BenchTarget, range_ratio
 from deployc_vllm import ENGINE, ENGINE_VERSION
-from deployc_vllm.container import image_note, image_ref, token_export_line
-from deployc_vllm.placement import Server
+from deployc_vllm.container import image_note, token_export_line
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
+    from deployc.contract import Deployment
 
 __all__ = ["BENCH_FLAGS", "bench_script", "bench_words", "range_ratio"]
 
 
-def bench_words(plan: Plan, server: Server, servers_in_pool: int) -> list[tuple[Word, ...]]:
+def bench_words(deployment: Deployment, server: Server, servers_in_pool: int) -> list[tuple[Word, ...]]:
     """The ``vllm bench serve`` arguments for one server, one option per line."""
-    return shared.bench_words(plan, server.pool, servers_in_pool)
+    return shared.bench_words(deployment, server.pool, servers_in_pool)
 
 
-def bench_script(plan: Plan, servers: tuple[Server, ...]) -> str:
+def bench_script(deployment: Deployment, servers: tuple[Server, ...]) -> str:
     """``bench.sh``: one benchmark per server (head node), each followed by its SLO check."""
-    client = BenchClient(image=image_ref(plan), engine=f"{ENGINE} {ENGINE_VERSION} (image {image_ref(plan)})",
-                         notes=tuple(n for n in (image_note(plan),) if n), token_export=token_export_line(plan))
-    return shared.bench_script(plan, [BenchTarget(name=s.name, port=s.port, pool=s.pool) for s in servers], client)
+    client = BenchClient(image=deployment.image.reference,
+                         engine=f"{ENGINE} {ENGINE_VERSION} (image {deployment.image.reference})",
+                         notes=tuple(n for n in (image_note(deployment),) if n),
+                         token_export=token_export_line(deployment))
+    return shared.bench_script(deployment, [BenchTarget(name=s.name, port=s.port, pool=s.pool) for s in servers],
+                               client)

@@ -24,11 +24,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from deployc.backend import Capability
+from deployc.contract import Capability
 from deployc_vllm import ENGINE_VERSION
 
 if TYPE_CHECKING:
-    from deployc.target import Target
+    from deployc.contract import TargetFacts
 
 Cc = tuple[int, int]
 AMPERE, ADA, HOPPER, BLACKWELL = (8, 0), (8, 9), (9, 0), (10, 0)
@@ -139,7 +139,7 @@ def kv_capability(cc: Cc, kv_cache_dtype: str) -> Capability:
                "float16")
 
 
-def capability(target: Target, weights_format: str, kv_cache_dtype: str) -> Capability:
+def capability(target: TargetFacts, weights_format: str, kv_cache_dtype: str) -> Capability:
     """Both verdicts combined: unsupported if either is; the kernels joined otherwise."""
     gpu = target.gpu
     cc = gpu.compute_capability

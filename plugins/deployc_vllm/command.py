@@ -2,7 +2,7 @@
 
 The argv is what follows the ``vllm/vllm-openai`` entrypoint (already ``vllm serve``): the
 model first as a positional, then the flags, spelled in full as vLLM 0.33.0's parser has
-them.  Each flag comes with a :class:`~deployc.backend.FlagReason` naming the Decision
+them.  Each flag comes with a :class:`~deployc.contract.backend.FlagReason` naming the Decision
 behind it; its first sentence is also the comment above the flag in the scripts.
 """
 
@@ -13,18 +13,15 @@ from typing import TYPE_CHECKING
 
 from attrs import frozen
 
-from deployc.backend import FlagReason
-from deployc.emitters import EnvRef, Word
-from deployc.emitters.shell import ArgGroup
-from deployc.planner.decisions import Decision
+from deployc.contract import FlagReason, Server
+from deployc.contract.toolkit import EnvRef, Word
+from deployc.contract.toolkit.shell import ArgGroup
 from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.options import VllmOptions
 from deployc_vllm.parsers import agent_parsers
-from deployc_vllm.placement import PlacementError, Server, local_dp
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
-    from deployc.planner.types import PoolPlan
+    from deployc.contract import Deployment, Pool
 
 GIB = 1 << 30
 MASTER_PORT = 29501  # --master-port default in the 0.33.0 manifest; stated so every node agrees
@@ -43,6 +40,10 @@ OWNED_FLAGS = frozenset({
     "--node-rank", "-r", "--master-addr", "--master-port", "--headless", "--data-parallel-size-local", "-dpl",
     "--data-parallel-start-rank", "-dpr", "--data-parallel-address", "-dpa", "--data-parallel-rpc-port", "-dpp",
 })
+
+
+class LaunchError(ValueError):
+    """A server the node scripts cannot launch as placed."""
 
 
 @frozen(kw_only=True)
@@ -87,25 +88,15 @@ def format_fraction(value: float) -> str:
     return f"{floored:.4f}".rstrip("0").rstrip(".")
 
 
-def find_decision(plan: Plan, pool: PoolPlan, *ids: str) -> Decision | None:
-    """The pool's decision (``<pool>.<id>`` when the plan has several pools), else the plan-wide one."""
-    for decision_id in ids:
-        for candidate in (f"{pool.name}.{decision_id}", decision_id):
-            found = plan.decision(candidate)
-            if found is not None:
-                return found
-    return None
-
-
 class _Builder:
-    def __init__(self, plan: Plan, pool: PoolPlan) -> None:
-        self.plan, self.pool = plan, pool
+    def __init__(self, deployment: Deployment, pool: Pool) -> None:
+        self.deployment, self.pool = deployment, pool
         self.argv: list[Word] = []
         self.groups: list[ArgGroup] = []
         self.flags: list[FlagReason] = []
 
     def add(self, words: tuple[Word, ...], fallback: str, *decision_ids: str, note: str = "") -> None:
-        decision = find_decision(self.plan, self.pool, *decision_ids) if decision_ids else None
+        decision = self.pool.decision(*decision_ids) if decision_ids else None
         reason = (decision.reason if decision else fallback) + (f" ({note})" if note else "")
         self.argv += words
         self.groups.append(ArgGroup(words=words, why=first_sentence(reason)))
@@ -134,7 +125,7 @@ def _parallel(b: _Builder, server: Server) -> None:
               "parallelism")
 
 
-def _memory(b: _Builder, pool: PoolPlan, reserved_bytes: int) -> None:
+def _memory(b: _Builder, pool: Pool, reserved_bytes: int) -> None:
     knobs = pool.knobs
     b.add(("--max-model-len", str(knobs.max_model_len)), "the longest request the plan serves", "max_model_len")
     held = (f"; the {reserved_bytes / GIB:g} GiB other processes hold must stay outside it, free when vLLM starts"
@@ -154,7 +145,7 @@ def _memory(b: _Builder, pool: PoolPlan, reserved_bytes: int) -> None:
           "prefix_caching")
 
 
-def _precision(b: _Builder, pool: PoolPlan) -> None:
+def _precision(b: _Builder, pool: Pool) -> None:
     knobs = pool.knobs
     if knobs.kv_cache_dtype == "fp8":
         b.add(("--kv-cache-dtype", "fp8"), "FP8 KV cache: twice the tokens in the same memory", "kv_cache_dtype")
@@ -191,13 +182,13 @@ def _multi_node(b: _Builder, server: Server, role: NodeRole, options: VllmOption
               "workers run in the Ray cluster the node scripts start (distributed_executor_backend = \"ray\")")
         return
     if server.engine_dp > 1:
-        per_node = local_dp(server)
+        per_node = server.local_dp
         if isinstance(role.rank, str):
             start: Word = str(int(role.rank) * per_node)
         elif per_node == 1:
             start = role.rank
         else:
-            raise PlacementError("a multi-node expert-parallel engine with several data-parallel ranks per node "
+            raise LaunchError("a multi-node expert-parallel engine with several data-parallel ranks per node "
                                  "needs literal node ranks (the node scripts), not an environment reference")
         b.add(("--data-parallel-size-local", str(per_node)), f"{per_node} data-parallel ranks on each node")
         b.add(("--data-parallel-start-rank", start), "the first data-parallel rank on this node")
@@ -213,10 +204,10 @@ def _multi_node(b: _Builder, server: Server, role: NodeRole, options: VllmOption
         b.add(("--headless",), "a worker node: runs GPU workers only, the head serves the API")
 
 
-def _agent(b: _Builder, plan: Plan) -> None:
-    if plan.target.spec.workload.kind != "agent":
+def _agent(b: _Builder, deployment: Deployment) -> None:
+    if deployment.workload.kind != "agent":
         return
-    parsers = agent_parsers(plan.target.model.family, plan.target.spec.model.id)
+    parsers = agent_parsers(deployment.model.family, deployment.model.id)
     if parsers is None:
         return
     if parsers.tool:
@@ -230,13 +221,14 @@ def _agent(b: _Builder, plan: Plan) -> None:
               f"a reasoning model: its thinking goes to reasoning_content, not into the answer ({parsers.model})")
 
 
-def serve_command(plan: Plan, server: Server, options: VllmOptions, role: NodeRole | None = None) -> ServeCommand:
+def serve_command(deployment: Deployment, server: Server, options: VllmOptions,
+                  role: NodeRole | None = None) -> ServeCommand:
     """The full argv of one server on one node."""
     role = role or NodeRole()
-    spec = plan.target.spec
+    spec = deployment
     pool = server.pool
-    b = _Builder(plan, pool)
-    b.add((spec.model.id,), f"the model to serve, first and positional ({plan.target.model.name})")
+    b = _Builder(deployment, pool)
+    b.add((spec.model.id,), f"the model to serve, first and positional ({deployment.model.name})")
     if spec.model.revision:
         b.add(("--revision", spec.model.revision), "the model revision pinned in the spec (model.revision)")
     if spec.model.served_name:
@@ -244,12 +236,12 @@ def serve_command(plan: Plan, server: Server, options: VllmOptions, role: NodeRo
               "the name clients send as `model` in API calls (model.served_name)")
     b.add(("--port", str(server.port)), "the API port (operations.port, + one per extra server on the host)")
     _parallel(b, server)
-    _memory(b, pool, plan.target.reserved_memory_bytes)
+    _memory(b, pool, deployment.hardware.reserved_memory_bytes)
     _precision(b, pool)
     _runtime(b, server, options)
     if spec.model.trust_remote_code:
         b.add(("--trust-remote-code",), "the spec allows the model repository's own code (model.trust_remote_code)")
-    _agent(b, plan)
+    _agent(b, deployment)
     _multi_node(b, server, role, options)
     for words in split_flags(options.extra_args):
         b.argv += words

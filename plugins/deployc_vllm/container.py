@@ -7,17 +7,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.emitters import EnvRef, Word
-from deployc.emitters.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck
-from deployc.emitters.nccl import nccl_env
-from deployc_vllm import ENGINE_VERSION, IMAGE, IMAGE_TAG
+from deployc.contract import Server
+from deployc.contract.toolkit import EnvRef, Word
+from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck
+from deployc.contract.toolkit.images import pinned_tag_note
+from deployc.contract.toolkit.nccl import nccl_env
+from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.command import HEAD_ADDR, NodeRole
 from deployc_vllm.options import VllmOptions
-from deployc_vllm.placement import Server
-from deployc_vllm.rocm import ROCM_IMAGE, ROCM_IMAGE_TAG, rocm_env
+from deployc_vllm.rocm import rocm_env
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
+    from deployc.contract import Deployment
 
 HF_TOKEN = "HF_TOKEN"  # noqa: S105  (the variable's name; its value is never written)
 HOST_IP = EnvRef("VLLM_HOST_IP", "set VLLM_HOST_IP to this node address on the network the nodes share")
@@ -29,20 +30,10 @@ RAY_HEAD = f'ray start --head --port={RAY_PORT} --disable-usage-stats && exec vl
 RAY_WORKER = f'exec ray start --block --disable-usage-stats --address="$1:{RAY_PORT}"'
 
 
-def image_ref(plan: Plan) -> str:
-    """``repository:tag``: the spec's override, else the pinned image (its ROCm build on AMD GPUs)."""
-    ops = plan.target.spec.operations
-    image, tag = (ROCM_IMAGE, ROCM_IMAGE_TAG) if plan.target.gpu.is_amd else (IMAGE, IMAGE_TAG)
-    return f"{ops.image or image}:{ops.image_tag or tag}"
-
-
-def image_note(plan: Plan) -> str | None:
+def image_note(deployment: Deployment) -> str | None:
     """Said in every artifact header when the spec pins a tag other than the one the flags were checked against."""
-    tag = plan.target.spec.operations.image_tag
-    if tag is None or tag == (ROCM_IMAGE_TAG if plan.target.gpu.is_amd else IMAGE_TAG):
-        return None
-    return (f"The spec pins image tag {tag!r}; every flag here was checked against vLLM {ENGINE_VERSION}'s flag set "
-            f"(image tag {IMAGE_TAG}). If {tag!r} is another vLLM version, check the flags against it.")
+    return pinned_tag_note(deployment, f"every flag here was checked against vLLM {ENGINE_VERSION}'s flag set",
+                           "another vLLM version, check the flags against it")
 
 
 def launch(server: Server, role: NodeRole, options: VllmOptions,
@@ -69,23 +60,23 @@ def _shm(options: VllmOptions) -> tuple[str | None, str]:
                   "small (USER-PAINS #9)")
 
 
-def docker_run(plan: Plan, server: Server, options: VllmOptions, role: NodeRole) -> DockerRun:
+def docker_run(deployment: Deployment, server: Server, options: VllmOptions, role: NodeRole) -> DockerRun:
     """The container for one server on one of its nodes."""
-    spec = plan.target.spec
+    spec = deployment
     hw = spec.hardware
     multi = server.spans_nodes
     network = hw.network if multi else "none"
     env = tuple((v.name, v.value, v.why) for v in nccl_env(network, hw.network_interface, hw.ib_hcas)) \
         if multi else ()
-    amd = plan.target.gpu.is_amd
+    amd = deployment.gpu.is_amd
     if amd:
-        env += rocm_env(plan.target.gpu)  # RCCL reads the NCCL_* variables above, RoCE's GID index included
+        env += rocm_env(deployment.gpu)  # RCCL reads the NCCL_* variables above, RoCE's GID index included
     rdma = multi and network.startswith(("ib-", "roce-"))
     shm, shm_why = _shm(options)
     entrypoint, _ = launch(server, role, options, ())
     return DockerRun(
         name=container_name(server, role),
-        image=image_ref(plan),
+        image=deployment.image.reference,
         gpu_device_ids=server.gpu_ids,
         shm_size=shm,
         shm_size_why=shm_why,
@@ -119,9 +110,9 @@ def node_role(server: Server, rank: int) -> NodeRole:
     return NodeRole(nnodes=len(server.nodes), rank=str(rank), head=rank == 0, head_addr=HEAD_ADDR)
 
 
-def token_export_line(plan: Plan) -> str | None:
+def token_export_line(deployment: Deployment) -> str | None:
     """``export HF_TOKEN=...`` when the spec names another variable for the token (the name is validated)."""
-    name = plan.target.spec.operations.hf_token_env
+    name = deployment.operations.hf_token_env
     if name == HF_TOKEN:
         return None
     EnvRef(name)  # validates the name

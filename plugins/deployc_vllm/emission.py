@@ -4,32 +4,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.backend import Artifact, Emission, FlagReason
-from deployc.planner.decisions import Alternative, Decision, Quantity
-from deployc_vllm import ENGINE_VERSION, IMAGE_TAG
+from deployc.contract import Alternative, Artifact, Decision, Emission, FlagReason, Quantity, Server
+from deployc.contract.toolkit.launch import launch_artifacts, node_script_artifact
+from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.bench import bench_script
 from deployc_vllm.command import NodeRole, serve_command
-from deployc_vllm.container import image_ref, node_role
+from deployc_vllm.container import node_role
 from deployc_vllm.manifests import compose_yaml, kubernetes_files, rdma_in_pods, tcp_note
 from deployc_vllm.monitoring import monitoring_markdown, prometheus_rules
 from deployc_vllm.options import VllmOptions, parse_options
-from deployc_vllm.placement import Server, engine_data_parallel, nodes_used, place
 from deployc_vllm.rocm import rocm_decision
 from deployc_vllm.scripts import node_script, preflight_script, run_script
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
+    from deployc.contract import Deployment
 
 
-def _flags(plan: Plan, servers: tuple[Server, ...], options: VllmOptions) -> tuple[FlagReason, ...]:
+def _flags(deployment: Deployment, servers: tuple[Server, ...], options: VllmOptions) -> tuple[FlagReason, ...]:
     out: list[FlagReason] = []
-    several = len(plan.pools) > 1
-    for pool in plan.pools:
+    several = len(deployment.pools) > 1
+    for pool in deployment.pools:
         server = next(s for s in servers if s.pool is pool)
         roles = [node_role(server, 0), node_role(server, 1)] if server.spans_nodes else [NodeRole()]
         seen: set[str] = set()
         for role in roles:
-            for flag in serve_command(plan, server, options, role).flags:
+            for flag in serve_command(deployment, server, options, role).flags:
                 if flag.flag in seen:
                     continue
                 seen.add(flag.flag)
@@ -41,25 +40,25 @@ def _flags(plan: Plan, servers: tuple[Server, ...], options: VllmOptions) -> tup
     return tuple(out)
 
 
-def _decisions(plan: Plan, servers: tuple[Server, ...], options: VllmOptions) -> tuple[Decision, ...]:
+def _decisions(deployment: Deployment, servers: tuple[Server, ...], options: VllmOptions) -> tuple[Decision, ...]:
     out = [Decision(
-        id="vllm.image", value=image_ref(plan), rule="DPC401",
+        id="vllm.image", value=deployment.image.reference, rule="DPC401",
         reason=f"vLLM {ENGINE_VERSION}, the version whose real argument parser every emitted flag was checked against"
-               + ("" if (plan.target.spec.operations.image_tag or IMAGE_TAG) == IMAGE_TAG else
-                  f"; the spec pins tag {plan.target.spec.operations.image_tag!r}, so check the flags against it"))]
+               + ("" if deployment.image.tag_override is None else
+                  f"; the spec pins tag {deployment.image.tag_override!r}, so check the flags against it"))]
     shm = ("host IPC namespace (--ipc=host)" if options.shm_size_gib is None
            else f"{options.shm_size_gib:g} GiB /dev/shm")
     out.append(Decision(id="vllm.shared_memory", value=shm, rule="DPC402",
                         reason="NCCL and PyTorch worker processes exchange tensors through /dev/shm; Docker's 64 MiB "
                                "default fails or hangs them (USER-PAINS #9)",
                         rejected=(Alternative("64 MiB default", "too small for NCCL's shared-memory transport"),)))
-    if plan.target.gpu.is_amd:
-        out.append(rocm_decision(plan))
-    for pool in plan.pools:
+    if deployment.gpu.is_amd:
+        out.append(rocm_decision(deployment))
+    for pool in deployment.pools:
         if pool.layout.dp <= 1:
             continue
         engines = [s for s in servers if s.pool is pool]
-        if engine_data_parallel(pool):
+        if pool.layout.experts_across_replicas:
             value, reason = "one engine (--data-parallel-size)", (
                 "expert parallelism shards the MoE experts across the data-parallel ranks, which must be one engine")
             rejected = Alternative("separate servers", "experts could not be sharded across replicas")
@@ -80,17 +79,17 @@ def _decisions(plan: Plan, servers: tuple[Server, ...], options: VllmOptions) ->
                                      Quantity("engines", len(engines), "")),
                             rejected=(rejected,)))
     if any(s.spans_nodes for s in servers):
-        network = plan.target.spec.hardware.network
-        if rdma_in_pods(plan, options):
+        network = deployment.hardware.network
+        if rdma_in_pods(deployment, options):
             value = f"RDMA ({options.k8s_rdma_resource} and IPC_LOCK in every pod)"
             reason = (f"the pods of a multi-node engine request the RDMA device plugin's {options.k8s_rdma_resource} "
                       f"and IPC_LOCK, so NCCL runs over {network} as planned")
         elif network.startswith(("ib-", "roce-")):
-            value, reason = "TCP sockets (no RDMA device in the pods)", tcp_note(plan)
+            value, reason = "TCP sockets (no RDMA device in the pods)", tcp_note(deployment)
         else:
             value, reason = "TCP sockets", f"{network} has no RDMA: NCCL uses TCP sockets, as planned"
         out.append(Decision(id="vllm.kubernetes_transport", value=value, rule="DPC402", reason=reason))
-    if nodes_used(servers) > 1:
+    if deployment.nodes_used > 1:
         ray = options.distributed_executor_backend == "ray"
         out.append(Decision(
             id="vllm.multi_node_launcher", value="ray" if ray else "native (--nnodes/--node-rank/--headless)",
@@ -103,34 +102,28 @@ def _decisions(plan: Plan, servers: tuple[Server, ...], options: VllmOptions) ->
     return tuple(out)
 
 
-def _artifacts(plan: Plan, servers: tuple[Server, ...], options: VllmOptions) -> list[Artifact]:
-    artifacts: list[Artifact] = []
-    total = nodes_used(servers)
-    if total == 1:
-        artifacts.append(Artifact(path="run.sh", content=run_script(plan, servers, options), executable=True,
-                                  description="docker run for every server on this host"))
-        artifacts.append(Artifact(path="compose.yaml", content=compose_yaml(plan, servers, options),
-                                  description="the same servers for docker compose"))
-    else:
-        for node in range(total):
-            artifacts.append(Artifact(path=f"node-{node}.sh", content=node_script(plan, servers, options, node),
-                                      executable=True, description=f"what runs on node {node}"))
-        artifacts.append(Artifact(path="preflight-nccl.sh", content=preflight_script(plan, servers), executable=True,
-                                  description="all_reduce_perf across the nodes, against the plan's bus bandwidth"))
-    for path, text in kubernetes_files(plan, servers, options).items():
+def _artifacts(deployment: Deployment, servers: tuple[Server, ...], options: VllmOptions) -> list[Artifact]:
+    artifacts = launch_artifacts(
+        deployment, run_script=lambda: run_script(deployment, servers, options),
+        compose_yaml=lambda: compose_yaml(deployment, servers, options),
+        run_description="docker run for every server on this host",
+        node_scripts=lambda node: [node_script_artifact(node, node_script(deployment, servers, options, node))],
+        preflight_script=lambda: preflight_script(deployment))
+    for path, text in kubernetes_files(deployment, servers, options).items():
         artifacts.append(Artifact(path=path, content=text, description="Kubernetes manifests"))
-    artifacts.append(Artifact(path="bench.sh", content=bench_script(plan, servers), executable=True,
+    artifacts.append(Artifact(path="bench.sh", content=bench_script(deployment, servers), executable=True,
                               description="vllm bench serve with the spec's workload, checked against the SLO"))
-    artifacts.append(Artifact(path="monitoring.md", content=monitoring_markdown(plan, servers),
+    artifacts.append(Artifact(path="monitoring.md", content=monitoring_markdown(deployment, servers),
                               description="what to watch"))
-    artifacts.append(Artifact(path="prometheus-rules.yaml", content=prometheus_rules(plan),
+    artifacts.append(Artifact(path="prometheus-rules.yaml", content=prometheus_rules(deployment),
                               description="Prometheus alerts"))
     return artifacts
 
 
-def emit(plan: Plan) -> Emission:
+def emit(deployment: Deployment) -> Emission:
     """The vLLM artifacts of a plan."""
-    options = parse_options(plan.target.spec.backends.get("vllm"))
-    servers = place(plan)
-    return Emission(artifacts=tuple(_artifacts(plan, servers, options)), flags=_flags(plan, servers, options),
-                    decisions=_decisions(plan, servers, options))
+    options = parse_options(deployment.options)
+    servers = deployment.servers
+    return Emission(artifacts=tuple(_artifacts(deployment, servers, options)), flags=_flags(deployment, servers,
+                                                                                            options),
+                    decisions=_decisions(deployment, servers, options))

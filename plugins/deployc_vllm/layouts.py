@@ -10,19 +10,18 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from deployc.backend import Capability
+from deployc.contract import Capability
 from deployc_vllm.options import parse_options
 
 if TYPE_CHECKING:
-    from deployc.planner.types import Layout
-    from deployc.target import Target
+    from deployc.contract import Layout, TargetFacts
 
 
 def _refuse(reason: str, alternative: str | None = None) -> Capability:
     return Capability(supported=False, reason=reason, alternative=alternative)
 
 
-def layout_support(target: Target, layout: Layout, gpus_per_node: int, nodes: int) -> Capability | None:
+def layout_support(target: TargetFacts, layout: Layout, gpus_per_node: int, nodes: int) -> Capability | None:
     """Why this backend cannot deploy ``layout`` on ``nodes`` × ``gpus_per_node`` GPUs, or None when it can."""
     engine_dp = layout.dp if layout.ep > 1 and layout.dp > 1 else 1  # placement.engine_data_parallel
     engines = 1 if engine_dp > 1 else layout.dp
@@ -33,7 +32,7 @@ def layout_support(target: Target, layout: Layout, gpus_per_node: int, nodes: in
         span = gpus // gpus_per_node
         if engines * span > nodes:
             return _refuse(f"{engines} server(s) of {span} nodes need more than the {nodes} node(s) given")
-        ray = parse_options(target.spec.backends.get("vllm")).distributed_executor_backend == "ray"
+        ray = parse_options(target.options).distributed_executor_backend == "ray"
         per_node = math.ceil(engine_dp / span)
         if engine_dp > 1 and per_node > 1 and not ray:
             return _refuse(f"one expert-parallel engine of {engine_dp} data-parallel ranks over {span} nodes puts "

@@ -1,4 +1,4 @@
-"""``monitoring.md`` and ``prometheus-rules.yaml`` for vLLM (rendered by :mod:`deployc.emitters.monitoring`).
+"""``monitoring.md`` and ``prometheus-rules.yaml`` for vLLM (rendered by :mod:`deployc.contract.toolkit.monitoring`).
 
 Metric names are those vLLM 0.33.0 registers (``vllm/v1/metrics/``); counters gain ``_total``.
 """
@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.emitters import monitoring
-from deployc.emitters.monitoring import EngineMetrics
+from deployc.contract import Server
+from deployc.contract.toolkit import monitoring
+from deployc.contract.toolkit.monitoring import EngineMetrics
 from deployc_vllm import ENGINE, ENGINE_VERSION
-from deployc_vllm.container import image_ref
-from deployc_vllm.placement import Server
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
+    from deployc.contract import Deployment
 
 HIT_RATE = ("sum(rate(vllm:prefix_cache_hits_total[10m])) by (model_name) / "
             "sum(rate(vllm:prefix_cache_queries_total[10m])) by (model_name)")
@@ -28,11 +27,11 @@ METRICS = EngineMetrics(
 expected_hit_rate = monitoring.expected_hit_rate
 
 
-def prometheus_rules(plan: Plan) -> str:
+def prometheus_rules(deployment: Deployment) -> str:
     """A Prometheus rule file with vLLM's alerts (load it with ``rule_files``)."""
-    return monitoring.prometheus_rules(plan, METRICS, image_ref(plan))
+    return monitoring.prometheus_rules(deployment, METRICS, deployment.image.reference)
 
 
-def monitoring_markdown(plan: Plan, servers: tuple[Server, ...]) -> str:
+def monitoring_markdown(deployment: Deployment, servers: tuple[Server, ...]) -> str:
     """``monitoring.md``: the metrics, the queries, and what each one means for this plan."""
-    return monitoring.monitoring_markdown(plan, METRICS, [(s.name, s.port) for s in servers])
+    return monitoring.monitoring_markdown(deployment, METRICS, [(s.name, s.port) for s in servers])

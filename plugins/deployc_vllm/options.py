@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from attrs import frozen
@@ -68,7 +69,7 @@ class VllmOptions:
     hf_token_secret: str = "hf-token"  # noqa: S105  (a Secret's name, not a token)
 
 
-def parse_options(raw: dict[str, Any] | None) -> VllmOptions:
+def parse_options(raw: Mapping[str, Any] | None) -> VllmOptions:
     """Structure the (already schema-validated) table."""
     raw = raw or {}
     return VllmOptions(

@@ -26,7 +26,7 @@ import re
 
 from attrs import frozen
 
-from deployc.backend import OverheadQuery, RuntimeOverheads
+from deployc.contract import OverheadQuery, RuntimeOverheads
 from deployc_vllm import ENGINE_VERSION
 
 GIB = 1 << 30

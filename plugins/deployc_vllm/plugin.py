@@ -5,16 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from deployc import hookimpl
-from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads, SchedulerPolicy
-from deployc.diagnostics import Diagnostic
-from deployc_vllm import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
+from deployc.contract import (
+    BackendInfo,
+    Capability,
+    Diagnostic,
+    Emission,
+    OverheadQuery,
+    PlacementPolicy,
+    RuntimeOverheads,
+    SchedulerPolicy,
+    VendorImage,
+    hookimpl,
+)
+from deployc_vllm import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG, ROCM_IMAGE, ROCM_IMAGE_TAG
 from deployc_vllm.options import OPTIONS_SCHEMA
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
-    from deployc.planner.types import Layout
-    from deployc.target import Target
+    from deployc.contract import Deployment, Layout, TargetFacts
 
 
 @hookimpl
@@ -25,6 +32,10 @@ def deployc_backend_info() -> BackendInfo:
         summary="vllm serve in Docker, Compose or Kubernetes; native multi-node; flags checked against the real "
                 f"vLLM {ENGINE_VERSION} parser",
         gpu_vendors=("nvidia", "amd"), options_schema=OPTIONS_SCHEMA,
+        vendor_images={"amd": VendorImage(image=ROCM_IMAGE, tag=ROCM_IMAGE_TAG)},
+        # A pool's replicas on one host are one engine with --data-parallel-size (its API server spreads the
+        # requests behind one port); with expert parallelism all replicas are one engine, across nodes if need be.
+        placement=PlacementPolicy(data_parallel="one_server_per_node", expert_parallel_one_server=True),
         scheduler=SchedulerPolicy(
             batching="mixed", kv_admission="prompt", preemption="newest_recompute",
             source=("vLLM 0.33.0 v1/core/sched/scheduler.py Scheduler.schedule: running requests first, then FCFS "
@@ -33,7 +44,7 @@ def deployc_backend_info() -> BackendInfo:
 
 
 @hookimpl
-def deployc_capability(backend: str, target: Target, weights_format: str, kv_cache_dtype: str) -> Capability:  # noqa: ARG001  (hook signature)
+def deployc_capability(backend: str, target: TargetFacts, weights_format: str, kv_cache_dtype: str) -> Capability:  # noqa: ARG001  (hook signature)
     """The kernel vLLM 0.33.0 uses for a precision on the target GPU, or why it cannot."""
     from deployc_vllm.capability import capability  # noqa: PLC0415  (keep `deployc backends` start-up light)
 
@@ -49,7 +60,7 @@ def deployc_runtime_overheads(backend: str, query: OverheadQuery) -> RuntimeOver
 
 
 @hookimpl
-def deployc_layout_support(backend: str, target: Target, layout: Layout, gpus_per_node: int,  # noqa: ARG001  (hook signature)
+def deployc_layout_support(backend: str, target: TargetFacts, layout: Layout, gpus_per_node: int,  # noqa: ARG001  (hook signature)
                            nodes: int) -> Capability | None:
     """Layouts the vLLM emitter can place on the nodes and launch (docker, node scripts and Kubernetes)."""
     from deployc_vllm.layouts import layout_support  # noqa: PLC0415
@@ -58,16 +69,16 @@ def deployc_layout_support(backend: str, target: Target, layout: Layout, gpus_pe
 
 
 @hookimpl
-def deployc_check_plan(backend: str, plan: Plan) -> Sequence[Diagnostic]:  # noqa: ARG001  (hook signature)
+def deployc_check_plan(backend: str, deployment: Deployment) -> Sequence[Diagnostic]:  # noqa: ARG001  (hook signature)
     """Cross-flag invariants and every emitted argv against the pinned flag set."""
     from deployc_vllm.checks import check_plan  # noqa: PLC0415
 
-    return check_plan(plan)
+    return check_plan(deployment)
 
 
 @hookimpl
-def deployc_emit(backend: str, plan: Plan) -> Emission:  # noqa: ARG001  (hook signature)
+def deployc_emit(backend: str, deployment: Deployment) -> Emission:  # noqa: ARG001  (hook signature)
     """run.sh or node scripts + preflight, compose.yaml, k8s/, bench.sh, monitoring."""
     from deployc_vllm.emission import emit  # noqa: PLC0415
 
-    return emit(plan)
+    return emit(deployment)

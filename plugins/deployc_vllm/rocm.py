@@ -26,20 +26,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.backend import Capability
-from deployc.planner.decisions import Alternative, Decision
-from deployc_vllm import ENGINE_VERSION
+from deployc.contract import Alternative, Capability, Decision
+from deployc_vllm import ENGINE_VERSION, ROCM_IMAGE, ROCM_IMAGE_TAG
 
 if TYPE_CHECKING:
-    from deployc.catalog import GPU
-    from deployc.planner.plan import Plan
-    from deployc.target import Target
+    from deployc.contract import GPU, Deployment, TargetFacts
 
 # The vLLM project's own ROCm release image, built from the same release tag as the wheel whose parser checked
 # every flag (Docker Hub vllm/vllm-openai-rocm:vX.Y.Z, e.g. v0.17.0, v0.23.0, v0.31.0 in public deployments).
 # AMD's rocm/vllm images carry a ROCm version and a build date in the tag and trail the vLLM releases.
-ROCM_IMAGE = "vllm/vllm-openai-rocm"
-ROCM_IMAGE_TAG = f"v{ENGINE_VERSION}"
 GFX942, GFX950 = "gfx942", "gfx950"
 PLANNED_TARGETS = (GFX942, GFX950)
 _V = f"vLLM {ENGINE_VERSION}"
@@ -96,7 +91,7 @@ def _kv(gfx: str, kv_cache_dtype: str) -> Capability:
     return _yes(f"FP8 KV cache stored as {fmt} ({gfx}): half the KV memory", f"ROCm/AITER attention, FP8 KV ({fmt})")
 
 
-def rocm_capability(target: Target, weights_format: str, kv_cache_dtype: str) -> Capability:
+def rocm_capability(target: TargetFacts, weights_format: str, kv_cache_dtype: str) -> Capability:
     """vLLM's verdict for a precision on an AMD GPU: gfx942 and gfx950 are planned, others refused."""
     gpu = target.gpu
     gfx = gpu.gfx_target or ""
@@ -122,11 +117,11 @@ def rocm_env(gpu: GPU) -> tuple[tuple[str, str, str], ...]:
              "on; each sub-switch (VLLM_ROCM_USE_AITER_MOE, _MLA, _LINEAR...) stays at its default, on"),)
 
 
-def rocm_decision(plan: Plan) -> Decision:
+def rocm_decision(deployment: Deployment) -> Decision:
     """How vLLM runs on ROCm for this plan: image, AITER, HIP graphs, custom all-reduce."""
-    gpu = plan.target.gpu
+    gpu = deployment.gpu
     fnuz = gpu.gfx_target == GFX942
-    tp = max(pool.layout.tp for pool in plan.pools)
+    tp = max(pool.layout.tp for pool in deployment.pools)
     return Decision(
         id="vllm.rocm", value=f"ROCm build on {gpu.gfx_target}", rule="DPC402",
         reason=(f"{gpu.name} is an AMD Instinct GPU: the ROCm image {ROCM_IMAGE}:{ROCM_IMAGE_TAG} (same vLLM release "

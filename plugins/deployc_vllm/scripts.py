@@ -10,37 +10,37 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING
 
-from deployc.emitters import EnvRef
-from deployc.emitters.docker import docker_run_groups
-from deployc.emitters.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
-from deployc.emitters.rocm import RCCL_TESTS
-from deployc.emitters.shell import ScriptBuilder, group
+from deployc.contract import Server
+from deployc.contract.toolkit import EnvRef
+from deployc.contract.toolkit.docker import docker_run_groups
+from deployc.contract.toolkit.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
+from deployc.contract.toolkit.rocm import RCCL_TESTS
+from deployc.contract.toolkit.shell import ScriptBuilder, group
 from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.command import HEAD_ADDR, NodeRole, serve_command
-from deployc_vllm.container import HOST_IP, docker_run, image_note, image_ref, launch, node_role, token_export_line
+from deployc_vllm.container import HOST_IP, docker_run, image_note, launch, node_role, token_export_line
 from deployc_vllm.options import VllmOptions
-from deployc_vllm.placement import Server, nodes_used
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
+    from deployc.contract import Deployment
 
 PREFLIGHT_MIN_SHARE = 0.8  # measured bus bandwidth below 80% of the plan's figure fails the preflight
 
 
-def _builder(plan: Plan, purpose: str) -> ScriptBuilder:
-    notes = [n for n in (image_note(plan),) if n]
-    return ScriptBuilder(purpose=purpose, generator=f"deployc {plan.deployc_version}",
-                         engine=f"{ENGINE} {ENGINE_VERSION} (image {image_ref(plan)})",
-                         spec_name=plan.target.spec.name, notes=notes)
+def _builder(deployment: Deployment, purpose: str) -> ScriptBuilder:
+    notes = [n for n in (image_note(deployment),) if n]
+    return ScriptBuilder(purpose=purpose, generator=f"deployc {deployment.deployc_version}",
+                         engine=f"{ENGINE} {ENGINE_VERSION} (image {deployment.image.reference})",
+                         spec_name=deployment.name, notes=notes)
 
 
-def _preamble(script: ScriptBuilder, plan: Plan) -> None:
+def _preamble(script: ScriptBuilder, deployment: Deployment) -> None:
     script.raw('command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }')
-    export = token_export_line(plan)
+    export = token_export_line(deployment)
     if export:
         script.raw(export)
     script.raw('[ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2')
-    script.command([group("mkdir", "-p", "--", plan.target.spec.operations.model_cache)], explain=False)
+    script.command([group("mkdir", "-p", "--", deployment.operations.model_cache)], explain=False)
     script.blank()
 
 
@@ -53,10 +53,11 @@ def _describe(server: Server, rank: int) -> str:
             f"port {server.port}.")
 
 
-def _start_server(script: ScriptBuilder, plan: Plan, server: Server, options: VllmOptions, rank: int) -> None:
+def _start_server(script: ScriptBuilder, deployment: Deployment, server: Server, options: VllmOptions,
+                  rank: int) -> None:
     role = node_role(server, rank) if server.spans_nodes else NodeRole()
-    run = docker_run(plan, server, options, role)
-    command = serve_command(plan, server, options, role)
+    run = docker_run(deployment, server, options, role)
+    command = serve_command(deployment, server, options, role)
     _entry, args = launch(server, role, options, command.argv)
     script.comment(_describe(server, rank))
     script.raw(f"if docker container inspect {run.name} >/dev/null 2>&1; then")
@@ -77,12 +78,12 @@ def _start_server(script: ScriptBuilder, plan: Plan, server: Server, options: Vl
     script.blank()
 
 
-def run_script(plan: Plan, servers: tuple[Server, ...], options: VllmOptions) -> str:
+def run_script(deployment: Deployment, servers: tuple[Server, ...], options: VllmOptions) -> str:
     """``run.sh``: every server of a single-node plan, one container each."""
-    script = _builder(plan, f"run.sh: start the vLLM server(s) of deployment {plan.target.spec.name!r} on this host.")
-    _preamble(script, plan)
+    script = _builder(deployment, f"run.sh: start the vLLM server(s) of deployment {deployment.name!r} on this host.")
+    _preamble(script, deployment)
     for server in servers:
-        _start_server(script, plan, server, options, 0)
+        _start_server(script, deployment, server, options, 0)
     script.raw('echo "follow start-up with: docker logs -f <name>; the health status turns healthy when ready"')
     return script.render()
 
@@ -113,32 +114,32 @@ def _host_ip(script: ScriptBuilder, interface: str | None) -> None:
     script.raw("export VLLM_HOST_IP")
 
 
-def node_script(plan: Plan, servers: tuple[Server, ...], options: VllmOptions, node: int) -> str:
+def node_script(deployment: Deployment, servers: tuple[Server, ...], options: VllmOptions, node: int) -> str:
     """``node-<k>.sh``: what runs on node k of a multi-node plan (head parts and worker parts)."""
-    total = nodes_used(servers)
-    script = _builder(plan, f"node-{node}.sh: node {node} of {total} of deployment {plan.target.spec.name!r}. Run "
+    total = deployment.nodes_used
+    script = _builder(deployment, f"node-{node}.sh: node {node} of {total} of deployment {deployment.name!r}. Run "
                             "node-0.sh on the head first, then the other nodes' scripts within a few minutes; "
                             "run preflight-nccl.sh before, to check the fabric.")
     script.comment("VLLM_HEAD_ADDR must hold node-0's address on the network the nodes share "
-                   f"({plan.target.spec.hardware.network}).")
+                   f"({deployment.hardware.network}).")
     script.command([group(":", HEAD_ADDR)], explain=False)
-    _host_ip(script, plan.target.spec.hardware.network_interface)
-    _preamble(script, plan)
+    _host_ip(script, deployment.hardware.network_interface)
+    _preamble(script, deployment)
     for server in servers:
         if node in server.nodes:
-            _start_server(script, plan, server, options, server.nodes.index(node))
+            _start_server(script, deployment, server, options, server.nodes.index(node))
     return script.render()
 
 
-def preflight_script(plan: Plan, servers: tuple[Server, ...]) -> str:
+def preflight_script(deployment: Deployment) -> str:
     """``preflight-nccl.sh``: all_reduce_perf over every node, compared with the bandwidth the plan assumed."""
-    hw = plan.target.spec.hardware
-    total = nodes_used(servers)
+    hw = deployment.hardware
+    total = deployment.nodes_used
     env = nccl_env(hw.network, hw.network_interface, hw.ib_hcas)
-    amd = plan.target.gpu.is_amd
+    amd = deployment.gpu.is_amd
     tests = "rccl-tests" if amd else "nccl-tests"  # ROCm/rccl-tests builds the same all_reduce_perf against RCCL
-    assumed = assumed_bus_bandwidth(plan.decisions)
-    script = _builder(plan, f"preflight-nccl.sh: check the {hw.network} fabric between the {total} nodes with "
+    assumed = assumed_bus_bandwidth(deployment.decisions)
+    script = _builder(deployment, f"preflight-nccl.sh: check the {hw.network} fabric between the {total} nodes with "
                             f"{tests}' all_reduce_perf before starting vLLM (run it on node-0; needs MPI and "
                             f"{tests} on every node, and passwordless SSH between them).")
     if amd:

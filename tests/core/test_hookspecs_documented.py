@@ -6,7 +6,7 @@ import inspect
 
 import pytest
 
-from deployc import hookspecs
+from deployc.contract import hookspecs
 from tests.conftest import REPO
 
 HOOKS = sorted(name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("deployc_"))

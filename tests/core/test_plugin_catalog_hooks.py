@@ -8,8 +8,8 @@ from pathlib import Path
 from attrs import evolve
 
 from deployc.api import resolve_spec
-from deployc.backend import BackendInfo
 from deployc.catalog import CatalogModel, load_models, resolve_gpu
+from deployc.contract.backend import BackendInfo
 from deployc.plugins import PluginRegistry, module_source
 from tests.conftest import MINIMAL_SPEC
 

@@ -9,10 +9,18 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-from deployc.emitters import EnvRef
-from deployc.emitters.compose import compose_document, compose_service, compose_word
-from deployc.emitters.docker import DockerRun, HealthCheck
-from deployc.emitters.kubernetes import ContainerInput, Probe, deployment, dns_label, dump_documents, kube_word, service
+from deployc.contract.toolkit import EnvRef
+from deployc.contract.toolkit.compose import compose_document, compose_service, compose_word
+from deployc.contract.toolkit.docker import DockerRun, HealthCheck
+from deployc.contract.toolkit.kubernetes import (
+    ContainerInput,
+    Probe,
+    deployment,
+    dns_label,
+    dump_documents,
+    kube_word,
+    service,
+)
 from tests.conftest import REPO
 
 RUN = DockerRun(name="srv", image="vllm/vllm-openai:v0.33.0", gpu_device_ids=(0,), ports=(8000,),

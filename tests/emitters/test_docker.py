@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shlex
 
-from deployc.emitters.docker import DockerRun, HealthCheck, docker_run_groups, gpus_value
-from deployc.emitters.shell import join_words
+from deployc.contract.toolkit.docker import DockerRun, HealthCheck, docker_run_groups, gpus_value
+from deployc.contract.toolkit.shell import join_words
 
 
 def _words(run: DockerRun) -> list[str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deployc.emitters import EnvRef
-from deployc.emitters.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
+from deployc.contract.toolkit import EnvRef
+from deployc.contract.toolkit.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
 from deployc.planner.decisions import Decision, Quantity
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shlex
 
-from deployc.emitters.compose import compose_service
-from deployc.emitters.docker import DockerRun, docker_run_groups
-from deployc.emitters.kubernetes import ContainerInput, container
-from deployc.emitters.nccl import nccl_env
-from deployc.emitters.rocm import K8S_GPU_RESOURCE, power_cap_command
-from deployc.emitters.shell import join_words
+from deployc.contract.toolkit.compose import compose_service
+from deployc.contract.toolkit.docker import DockerRun, docker_run_groups
+from deployc.contract.toolkit.kubernetes import ContainerInput, container
+from deployc.contract.toolkit.nccl import nccl_env
+from deployc.contract.toolkit.rocm import K8S_GPU_RESOURCE, power_cap_command
+from deployc.contract.toolkit.shell import join_words
 
 
 def _words(run: DockerRun) -> list[str]:

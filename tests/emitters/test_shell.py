@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deployc.emitters import EnvRef
-from deployc.emitters.shell import ScriptBuilder, group, join_words, quote_word
+from deployc.contract.toolkit import EnvRef
+from deployc.contract.toolkit.shell import ScriptBuilder, group, join_words, quote_word
 
 HOSTILE = ["a;b", "$(touch /tmp/x)", "`id`", "it's", 'say "hi"', "a b", "~", "*", "\\", "$HOME", "--flag", "", "-"]
 # What the spec schema lets through: printable text, no control characters (newlines, tabs, escapes).

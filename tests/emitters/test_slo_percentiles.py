@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from deployc import api
-from deployc.emitters.bench import bench_words, slo_targets
-from deployc.emitters.monitoring import EngineMetrics, alerts
+from deployc.contract.toolkit.bench import bench_words, slo_targets
+from deployc.contract.toolkit.monitoring import EngineMetrics, alerts
+from tests.contract_helpers import deploy
 
 SPEC = """version = 1
 name = "p90-targets"
@@ -50,15 +51,15 @@ def test_the_verdict_checks_p90_targets_at_the_simulated_p90(tmp_path: Path) -> 
 
 def test_bench_checks_every_target_the_spec_names(tmp_path: Path) -> None:
     plan = _plan(tmp_path)
-    assert slo_targets(plan) == [("P90 TTFT (ms):", 100000.0), ("P99 TTFT (ms):", 200000.0),
+    assert slo_targets(deploy(plan)) == [("P90 TTFT (ms):", 100000.0), ("P99 TTFT (ms):", 200000.0),
                                  ("P50 TPOT (ms):", 1000.0), ("P90 ITL (ms):", 0.5)]
-    words = [w for line in bench_words(plan, plan.primary, 1) for w in line]
+    words = [w for line in bench_words(deploy(plan), deploy(plan).primary, 1) for w in line]
     assert words[words.index("--metric-percentiles") + 1] == "50,90,99"
 
 
 def test_alerts_fire_at_the_percentile_of_the_target(tmp_path: Path) -> None:
     plan = _plan(tmp_path)
-    slo_alerts = {a["alert"]: a["expr"] for a in alerts(plan, METRICS) if a["alert"].endswith("AboveSlo")}
+    slo_alerts = {a["alert"]: a["expr"] for a in alerts(deploy(plan), METRICS) if a["alert"].endswith("AboveSlo")}
     assert slo_alerts == {
         "TTtftP90AboveSlo": "histogram_quantile(0.9, sum(rate(ttft_seconds_bucket[5m])) by (le, model_name)) > 100",
         "TTtftP99AboveSlo": "histogram_quantile(0.99, sum(rate(ttft_seconds_bucket[5m])) by (le, model_name)) > 200",

@@ -59,3 +59,10 @@ def test_stable_high_volume_prefers_trtllm_in_either_flow(tmp_path: Path) -> Non
         assert ranking.order[0] == "trtllm" and ranking.notes == {}
     assert rank_backends(_spec(tmp_path, "quarterly"), INSTALLED, "AMD").reasons["trtllm"].startswith(
         "TensorRT-LLM runs only on NVIDIA GPUs")
+
+
+def test_a_backend_is_excluded_on_a_gpu_vendor_it_does_not_list(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "weekly")
+    ranking = rank_backends(spec, ("vllm", "echo"), "AMD", {"vllm": ("nvidia", "amd"), "echo": ("nvidia",)})
+    assert ranking.order == ("vllm",)
+    assert ranking.reasons == {"echo": "echo runs on nvidia GPUs only (AMD given)"}

@@ -11,7 +11,7 @@ import pytest
 
 from deployc import emit as emit_module
 from deployc import plugins as plugins_module
-from deployc.backend import Artifact, BackendInfo, Emission
+from deployc.contract.backend import Artifact, BackendInfo, Emission
 from deployc.plugins import PluginRegistry, PluginSource
 from tests.reliability._support import PIPELINE_SAMPLE, require_pipeline, run_cli, tree
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from deployc import api
-from deployc.backend import Capability
+from deployc.contract.backend import Capability
 from deployc.diagnostics import PlanError
 from deployc.planner.types import Layout
 from deployc.plugins import PluginRegistry, default_registry, module_source
@@ -145,7 +145,7 @@ def test_trtllm_engine_flow_on_two_nodes_is_refused_at_plan_time_with_its_reason
 def test_trtllm_layout_support_follows_its_placement() -> None:
     from deployc_trtllm.layouts import layout_support
 
-    target = types.SimpleNamespace(spec=types.SimpleNamespace(backends={}, hardware=types.SimpleNamespace(nodes=2)))
+    target = types.SimpleNamespace(options={}, nodes=2)
     assert layout_support(target, Layout(tp=8, pp=1, dp=2), 8, 2) is None  # type: ignore[arg-type]
     assert layout_support(target, Layout(tp=8, pp=1, dp=2, ep=16), 8, 2) is None  # type: ignore[arg-type]
     assert layout_support(target, Layout(tp=2, pp=3, dp=1), 4, 3).reason == (  # type: ignore[arg-type, union-attr]
@@ -168,8 +168,8 @@ def test_a_layout_vllm_refuses_is_listed_among_the_rejected_layouts(tmp_path: Pa
 def test_vllm_layout_support_follows_its_placement() -> None:
     from deployc_vllm.layouts import layout_support
 
-    target = types.SimpleNamespace(spec=types.SimpleNamespace(backends={}))
-    ray = types.SimpleNamespace(spec=types.SimpleNamespace(backends={"vllm": {"distributed_executor_backend": "ray"}}))
+    target = types.SimpleNamespace(options={})
+    ray = types.SimpleNamespace(options={"distributed_executor_backend": "ray"})
     wide = Layout(tp=1, pp=1, dp=16, ep=16)
     verdict = layout_support(target, wide, 8, 2)  # type: ignore[arg-type]
     assert verdict is not None and not verdict.supported

@@ -22,7 +22,7 @@ import pytest
 
 from deployc import atomic_dir
 from deployc import emit as emit_module
-from deployc.backend import Artifact
+from deployc.contract.backend import Artifact
 from deployc.diagnostics import OutputError, PluginError
 from deployc.emit import MANIFEST_NAME, RESERVED_NAMES, check_artifact_paths, write_build
 from tests.reliability._support import tree

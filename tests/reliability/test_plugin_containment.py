@@ -15,12 +15,13 @@ import types
 from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from deployc import plugins as plugins_module
-from deployc.backend import BackendInfo, Capability, Emission, RuntimeOverheads
+from deployc.contract.backend import BackendInfo, Capability, Emission, RuntimeOverheads
 from deployc.diagnostics import Diagnostic, PluginError
 from deployc.plugins import PluginRegistry, PluginSource, discover
 from tests.reliability._support import REPO, run_cli
@@ -174,12 +175,15 @@ def test_backends_command_lists_failures_and_working_backends(monkeypatch: pytes
 
 # -- calls after loading: every routed hook ---------------------------------------------------------
 
+# What the registry reads of a Target to build the hooks' TargetFacts.
+_TARGET = SimpleNamespace(gpu=object(), model=SimpleNamespace(name="m", family="f", checkpoint_quant=None),
+                          spec=SimpleNamespace(hardware=SimpleNamespace(nodes=1, gpus_per_node=1), backends={}))
 ROUTED: dict[str, Callable[[PluginRegistry, str], Any]] = {
-    "deployc_capability": lambda r, b: r.capability(b, target=object(), weights_format="fp8",
+    "deployc_capability": lambda r, b: r.capability(b, target=_TARGET, weights_format="fp8",
                                                     kv_cache_dtype="fp8"),
     "deployc_runtime_overheads": lambda r, b: r.runtime_overheads(b, query=object()),
-    "deployc_check_plan": lambda r, b: r.check_plan(b, plan=object()),
-    "deployc_emit": lambda r, b: r.emit(b, plan=object()),
+    "deployc_check_plan": lambda r, b: r.check_plan(b, deployment=object()),
+    "deployc_emit": lambda r, b: r.emit(b, deployment=object()),
 }
 
 
@@ -232,7 +236,7 @@ def test_check_plan_returning_non_diagnostics_is_reported() -> None:
     registry = PluginRegistry([_plugin("bad", deployc_check_plan=lambda **_kw: ["a string", Diagnostic(
         rule="DPC402", message="x")])])
     with pytest.raises(PluginError) as exc:
-        registry.check_plan("bad", plan=object())
+        registry.check_plan("bad", deployment=object())
     assert exc.value.diagnostics[0].message == \
         f"{_where('bad')}: deployc_check_plan returned a str among its diagnostics"
 
@@ -240,7 +244,7 @@ def test_check_plan_returning_non_diagnostics_is_reported() -> None:
 def test_sys_exit_in_a_hook_is_a_plugin_error() -> None:
     registry = PluginRegistry([_plugin("bad", deployc_emit=_exit)])
     with pytest.raises(PluginError) as exc:
-        registry.emit("bad", plan=object())
+        registry.emit("bad", deployment=object())
     assert exc.value.diagnostics[0].rule == "DPC502"
 
 
@@ -276,7 +280,7 @@ def test_process_exits_after_a_plugin_times_out(tmp_path: Path) -> None:
 
 def test_discover_contains_import_failures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "fake_good_ep.py").write_text(
-        "from deployc.backend import BackendInfo\n"
+        "from deployc.contract.backend import BackendInfo\n"
         "def deployc_backend_info():\n"
         "    return BackendInfo(name='goodep', engine='E', engine_version='1', image='i', image_tag='t',\n"
         "                       summary='s')\n")

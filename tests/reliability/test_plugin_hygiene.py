@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from deployc import api
-from deployc.backend import Artifact, BackendInfo, Emission, FlagReason
+from deployc.contract.backend import Artifact, BackendInfo, Emission, FlagReason
 from deployc.diagnostics import PluginError
 from deployc.planner.decisions import Decision
 from deployc.plugins import PluginRegistry, PluginSource, default_registry, discover
@@ -108,7 +108,7 @@ def _deployc(site: Path, *args: str, timeout_s: str = "60") -> subprocess.Comple
 
 CHATTY = """
     import os
-    from deployc.backend import BackendInfo, Capability, Emission
+    from deployc.contract.backend import BackendInfo, Capability, Emission
     print("CHATTY: imported")
     os.write(1, b"CHATTY: raw write at import\\n")
 

@@ -14,7 +14,7 @@ Each backend then vetoes what it cannot run (capability hook); the planner moves
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from attrs import field, frozen
 
@@ -55,12 +55,19 @@ def _trtllm_engine_flow(spec: Spec) -> bool:
     return table.get("flow") == "engine"
 
 
-def rank_backends(spec: Spec, installed: Sequence[str], gpu_vendor: str) -> BackendRanking:
-    """Order the installed backends by the decision framework."""
+def rank_backends(spec: Spec, installed: Sequence[str], gpu_vendor: str,
+                  gpu_vendors: Mapping[str, Sequence[str]] | None = None) -> BackendRanking:
+    """Order the installed backends by the decision framework.
+
+    ``gpu_vendors`` maps a backend to the GPU vendors its engine runs on (``BackendInfo.gpu_vendors``): a
+    backend whose list lacks the target GPU's vendor is excluded.
+    """
     ops = spec.operations
-    excluded: dict[str, str] = {}
+    excluded: dict[str, str] = {name: f"{name} runs on {', '.join(vendors)} GPUs only ({gpu_vendor} given)"
+                                for name, vendors in (gpu_vendors or {}).items()
+                                if gpu_vendor.lower() not in (v.lower() for v in vendors)}
     stable = ops.model_change in STABLE_CHANGE_RATES
-    if gpu_vendor != "NVIDIA":
+    if gpu_vendor != "NVIDIA":  # the built-in's own reason, beside what its BackendInfo says
         excluded["trtllm"] = (f"TensorRT-LLM runs only on NVIDIA GPUs ({gpu_vendor} given); vllm and sglang have ROCm "
                               "builds for AMD Instinct GPUs")
     elif not ops.nvidia_lock_in_ok:

@@ -6,7 +6,7 @@ import math
 
 from attrs import evolve, frozen
 
-from deployc.backend import OverheadQuery, RuntimeOverheads, SchedulerPolicy
+from deployc.contract.backend import OverheadQuery, RuntimeOverheads, SchedulerPolicy
 from deployc.planner.formats import kv_dtype_bytes, weight_format
 from deployc.planner.memory import MemoryInputs, plan_memory
 from deployc.planner.parallel import LayoutEvaluation

@@ -2,7 +2,7 @@
 
 Pure functions.  Weights and KV-cache bytes come from :mod:`deployc.planner.weights` and
 :mod:`deployc.planner.kv`; the engine's own overheads and the meaning of its memory
-fraction come from the backend plugin (:class:`~deployc.backend.RuntimeOverheads`),
+fraction come from the backend plugin (:class:`~deployc.contract.backend.RuntimeOverheads`),
 because they differ per engine and per version.
 """
 
@@ -12,8 +12,8 @@ import math
 
 from attrs import frozen
 
-from deployc.backend import RuntimeOverheads
 from deployc.catalog import GPU, ModelArch
+from deployc.contract.backend import RuntimeOverheads
 from deployc.planner.kv import (
     kv_bytes_for_sequence,
     kv_bytes_per_token_model,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from attrs import frozen
 
-from deployc.backend import BackendInfo
+from deployc.contract.backend import BackendInfo
 from deployc.diagnostics import Diagnostic
 from deployc.planner.decisions import Decision
 from deployc.planner.types import PoolPlan

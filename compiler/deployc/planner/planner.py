@@ -232,7 +232,8 @@ def _make_plan(target: Target, registry: PluginRegistry, *, backend_override: st
     dtype_decision = activation_dtype(spec, target.model, target.gpu)
     forced = backend_override or spec.plan.backend or (
         spec.operations.backend if spec.operations.backend != "auto" else None)
-    ranking = rank_backends(spec, registry.names(), target.gpu.vendor)
+    ranking = rank_backends(spec, registry.names(), target.gpu.vendor,
+                            {name: registry.info(name).gpu_vendors for name in registry.names()})
     if forced is not None and forced not in registry.backends:
         raise PlanError([Diagnostic(rule="DPC105", message=f"no installed backend named {forced!r}",
                                     hint=f"installed: {', '.join(registry.names()) or 'none'}")])

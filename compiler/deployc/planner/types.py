@@ -6,43 +6,13 @@ from typing import Any, Literal
 
 from attrs import asdict, frozen
 
+from deployc.contract.deployment import Layout as Layout  # noqa: PLC0414  (re-exported: the type lives in the contract)
 from deployc.planner.cost import PoolCost
 from deployc.planner.decisions import Quantity
 from deployc.planner.serving.result import ServingResult
 from deployc.planner.serving.verdict import ServingVerdict
 
 Bound = Literal["memory", "compute", "communication"]
-
-
-@frozen(kw_only=True)
-class Layout:
-    """A parallel layout of one model replica (TP × PP GPUs) repeated DP times; EP for MoE experts."""
-
-    tp: int
-    pp: int
-    dp: int
-    ep: int = 1
-
-    @property
-    def gpus_per_replica(self) -> int:
-        """GPUs holding one copy of the model."""
-        return self.tp * self.pp
-
-    @property
-    def gpus_used(self) -> int:
-        """GPUs the layout uses in total."""
-        return self.tp * self.pp * self.dp
-
-    def label(self) -> str:
-        """``TP4``, ``TP2×PP2``, ``TP1×DP2``, ``TP8×EP8``."""
-        parts = [f"TP{self.tp}"]
-        if self.pp > 1:
-            parts.append(f"PP{self.pp}")
-        if self.dp > 1:
-            parts.append(f"DP{self.dp}")
-        if self.ep > 1:
-            parts.append(f"EP{self.ep}")
-        return "×".join(parts)
 
 
 @frozen(kw_only=True)

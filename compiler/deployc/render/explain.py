@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from deployc.backend import Emission
-from deployc.planner.decisions import Decision, format_number
+from deployc.contract.backend import Emission
+from deployc.contract.decisions import Decision, format_number
 from deployc.planner.plan import Plan
 from deployc.planner.types import PoolPlan
 from deployc.render.bars import memory_bar

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deployc.backend import Emission
+from deployc.contract.backend import Emission
 from deployc.planner.plan import Plan
 
 

@@ -6,8 +6,8 @@ import hashlib
 import json
 from typing import Any
 
-from deployc.backend import Emission
 from deployc.catalog import param_counts
+from deployc.contract.backend import Emission
 from deployc.planner.plan import Plan
 from deployc.planner.types import MemoryPlan, Performance, PoolPlan, to_plain
 from deployc.render.image import emitted_image

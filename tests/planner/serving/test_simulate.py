@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from deployc.backend import SchedulerPolicy
+from deployc.contract.backend import SchedulerPolicy
 from deployc.planner.serving.simulate import ServingSetup, simulate_pool
 from deployc.planner.workload import WorkloadShape
 from deployc.spec.model import TokenDistribution

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deployc.api import plan
-from deployc.backend import OverheadQuery
+from deployc.contract.backend import OverheadQuery
 from deployc.diagnostics import PlanError
 from deployc_sglang.capability import kv_capability, weights_capability
 from deployc_sglang.overheads import (

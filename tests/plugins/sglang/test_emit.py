@@ -13,8 +13,8 @@ from deployc_sglang.command import launch_command
 from deployc_sglang.emission import emit
 from deployc_sglang.flags import check_argv, check_config
 from deployc_sglang.options import parse_options
-from deployc_sglang.placement import place
 from tests.conftest import SAMPLES
+from tests.contract_helpers import deploy
 from tests.plugins.sglang.conftest import with_knobs
 from tests.system_tools import tool_or_skip
 
@@ -26,12 +26,12 @@ def test_every_sample_plans_with_sglang(sample_plans: dict[str, Plan]) -> None:
 
 def test_emitted_artifacts_pass_the_plugin_checks(sample_plans: dict[str, Plan]) -> None:
     for name, plan in sample_plans.items():
-        assert [d.message for d in check_plan(plan) if d.severity.name == "ERROR"] == [], name
+        assert [d.message for d in check_plan(deploy(plan)) if d.severity.name == "ERROR"] == [], name
 
 
 def test_config_yaml_equals_the_command(sample_plans: dict[str, Plan]) -> None:
     for plan in sample_plans.values():
-        emission = emit(plan)
+        emission = emit(deploy(plan))
         for artifact in emission.artifacts:
             if artifact.path.startswith("sglang-") and artifact.path.endswith(".yaml"):
                 doc = yaml.safe_load(artifact.content)
@@ -43,7 +43,7 @@ def test_every_flag_has_a_reason_and_plan_settings_name_their_decision(sample_pl
     planned = {"--tp-size", "--context-length", "--mem-fraction-static", "--max-running-requests",
                "--chunked-prefill-size", "--dtype"}
     for plan in sample_plans.values():
-        flags = emit(plan).flags
+        flags = emit(deploy(plan)).flags
         assert all(f.reason for f in flags)
         for flag in flags:
             if flag.flag in planned:
@@ -51,13 +51,14 @@ def test_every_flag_has_a_reason_and_plan_settings_name_their_decision(sample_pl
 
 
 def test_mem_fraction_reason_says_which_way_to_move_it(sample_plans: dict[str, Plan]) -> None:
-    flag = next(f for f in emit(sample_plans["llama8b-fp8-h100-stable"]).flags if f.flag == "--mem-fraction-static")
+    emission = emit(deploy(sample_plans["llama8b-fp8-h100-stable"]))
+    flag = next(f for f in emission.flags if f.flag == "--mem-fraction-static")
     assert "start-up" in flag.reason and "LOWER" in flag.reason
 
 
 def test_fp8_kv_cache_is_spelled_fp8_e4m3(sample_plans: dict[str, Plan]) -> None:
     plan = with_knobs(sample_plans["llama8b-fp8-h100-stable"], kv_cache_dtype="fp8")
-    argv = launch_command(plan, place(plan)[0], parse_options(None)).argv
+    argv = launch_command(deploy(plan), deploy(plan).servers[0], parse_options(None)).argv
     assert argv[argv.index("--kv-cache-dtype") + 1] == "fp8_e4m3"
     assert check_argv(argv) == []
 
@@ -65,7 +66,7 @@ def test_fp8_kv_cache_is_spelled_fp8_e4m3(sample_plans: dict[str, Plan]) -> None
 def test_graphs_off_and_chunking_off_use_0_5_23_spellings(sample_plans: dict[str, Plan]) -> None:
     plan = with_knobs(sample_plans["llama8b-fp8-h100-stable"], cuda_graphs=False, chunked_prefill=False,
                       prefix_caching=False)
-    argv = launch_command(plan, place(plan)[0], parse_options(None)).argv
+    argv = launch_command(deploy(plan), deploy(plan).servers[0], parse_options(None)).argv
     assert argv[argv.index("--cuda-graph-backend-decode"):][:2] == ("--cuda-graph-backend-decode", "disabled")
     assert "--disable-cuda-graph" not in argv
     assert argv[argv.index("--chunked-prefill-size") + 1] == "-1"
@@ -75,13 +76,14 @@ def test_graphs_off_and_chunking_off_use_0_5_23_spellings(sample_plans: dict[str
 
 
 def test_prefix_heavy_traffic_gets_cache_aware_scheduling(sample_plans: dict[str, Plan]) -> None:
-    argv = launch_command(sample_plans["agent-platform-qwen3-32b"], place(sample_plans["agent-platform-qwen3-32b"])[0],
+    argv = launch_command(deploy(sample_plans["agent-platform-qwen3-32b"]),
+                          deploy(sample_plans["agent-platform-qwen3-32b"]).servers[0],
                           parse_options(None)).argv
     assert argv[argv.index("--schedule-policy") + 1] == "lpm"
 
 
 def test_multi_node_scripts_per_node(sample_plans: dict[str, Plan]) -> None:
-    emission = emit(sample_plans["llama405b-2nodes-16gpu"])
+    emission = emit(deploy(sample_plans["llama405b-2nodes-16gpu"]))
     paths = {a.path for a in emission.artifacts}
     assert {"node-0.sh", "node-1.sh", "preflight-nccl.sh"} <= paths
     node1 = next(a.content for a in emission.artifacts if a.path == "node-1.sh")
@@ -100,7 +102,7 @@ def test_scripts_are_shellcheck_clean(sample_plans: dict[str, Plan], tmp_path: P
     shellcheck = tool_or_skip("shellcheck")
     files = []
     for name, plan in sample_plans.items():
-        for artifact in emit(plan).artifacts:
+        for artifact in emit(deploy(plan)).artifacts:
             if artifact.path.endswith(".sh"):
                 path = tmp_path / f"{name}-{artifact.path}"
                 path.write_text(artifact.content)

@@ -11,7 +11,7 @@ from deployc.planner.plan import Plan
 from deployc_sglang.command import NodeRole, launch_command
 from deployc_sglang.emission import config_yaml
 from deployc_sglang.options import parse_options
-from deployc_sglang.placement import place
+from tests.contract_helpers import deploy
 from tests.engine_parsers import check_argvs, require_or_skip
 from tests.plugins.sglang.conftest import with_knobs
 
@@ -21,13 +21,13 @@ pytestmark = [pytest.mark.engine_parser, pytest.mark.slow]
 def _cases(name: str, plan: Plan, tmp: Path) -> list[dict[str, Any]]:
     options = parse_options(plan.target.spec.backends.get("sglang"))
     cases: list[dict[str, Any]] = []
-    for server in place(plan):
+    for server in deploy(plan).servers:
         for rank in range(len(server.nodes)):
-            argv = launch_command(plan, server, options, NodeRole(nnodes=len(server.nodes), rank=rank)).argv
+            argv = launch_command(deploy(plan), server, options, NodeRole(nnodes=len(server.nodes), rank=rank)).argv
             words = [w if isinstance(w, str) else "10.0.0.1:50000" for w in argv]
             cases.append({"id": f"{name}/{server.name}/rank{rank}", "argv": words})
         path = tmp / f"{name}-{server.name}.yaml"
-        path.write_text(config_yaml(plan, server, options))
+        path.write_text(config_yaml(deploy(plan), server, options))
         cases.append({"id": f"{name}/{server.name}/yaml", "argv": [], "config_yaml": str(path)})
     return cases
 

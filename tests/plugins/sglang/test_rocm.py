@@ -12,16 +12,16 @@ import tomli_w
 import yaml
 
 from deployc.api import plan as make_plan
-from deployc.backend import OverheadQuery
 from deployc.catalog import resolve_gpu
+from deployc.contract.backend import OverheadQuery
 from deployc_sglang.capability import capability
 from deployc_sglang.command import NodeRole, launch_command
 from deployc_sglang.emission import emit
 from deployc_sglang.options import parse_options
 from deployc_sglang.overheads import emitted_mem_fraction_cap, runtime_overheads
-from deployc_sglang.placement import place
 from deployc_sglang.rocm import rocm_image_tag
 from tests.conftest import REPO
+from tests.contract_helpers import deploy
 from tests.system_tools import tool_or_none
 
 GIB = 1 << 30
@@ -29,7 +29,7 @@ GIB = 1 << 30
 
 def _target(gpu: str, checkpoint: bool = False) -> Any:
     model = SimpleNamespace(checkpoint_quant=object() if checkpoint else None)
-    return SimpleNamespace(gpu=resolve_gpu(gpu), model=model)
+    return SimpleNamespace(gpu=resolve_gpu(gpu), model=model, options={})
 
 
 def _query(**changes: object) -> OverheadQuery:
@@ -64,9 +64,9 @@ def test_gptq_has_no_rocm_kernel() -> None:
 
 
 def test_image_per_gpu_family() -> None:
-    assert rocm_image_tag(resolve_gpu("MI300X")) == "v0.5.23-rocm720-mi30x"
-    assert rocm_image_tag(resolve_gpu("MI325X")) == "v0.5.23-rocm720-mi30x"
-    assert rocm_image_tag(resolve_gpu("MI355X")) == "v0.5.23-rocm720-mi35x"
+    assert rocm_image_tag("gfx942") == "v0.5.23-rocm720-mi30x"
+    assert rocm_image_tag(resolve_gpu("MI325X").gfx_target) == "v0.5.23-rocm720-mi30x"
+    assert rocm_image_tag(resolve_gpu("MI355X").gfx_target) == "v0.5.23-rocm720-mi35x"
 
 
 def test_aiter_scales_the_emitted_fraction_cap_above_8k_context() -> None:
@@ -80,11 +80,11 @@ def test_emitted_fraction_is_divided_so_the_engine_lands_on_the_plan() -> None:
     p, _ = make_plan(REPO / "samples" / "deepseek-r1-mi300x8.toml", "sglang", display_name="r1")
     (pool,) = p.pools
     assert pool.knobs.max_model_len > 8192
-    argv = launch_command(p, place(p)[0], parse_options(None), NodeRole()).argv
+    argv = launch_command(deploy(p), deploy(p).servers[0], parse_options(None), NodeRole()).argv
     emitted = float(argv[argv.index("--mem-fraction-static") + 1])
     assert emitted * 0.85 == pytest.approx(pool.knobs.memory_fraction, abs=0.001)
     assert emitted * 0.85 <= pool.knobs.memory_fraction
-    run = next(a.content for a in emit(p).artifacts if a.path == "run.sh")
+    run = next(a.content for a in emit(deploy(p)).artifacts if a.path == "run.sh")
     assert "    lmsysorg/sglang:v0.5.23-rocm720-mi30x \\\n" in run
     assert "    --env SGLANG_USE_AITER=1 \\\n" in run and "    --device /dev/kfd \\\n" in run
 
@@ -99,7 +99,7 @@ def test_two_node_mi300x_scripts_and_rccl_preflight(tmp_path: Path) -> None:
         "workload": {"prompt_tokens": {"mean": 1000}, "output_tokens": {"mean": 500}, "concurrency": 32},
         "operations": {"backend": "sglang"}}))
     p, _ = make_plan(spec, "sglang", display_name=spec.name)
-    files = {a.path: a.content for a in emit(p).artifacts}
+    files = {a.path: a.content for a in emit(deploy(p)).artifacts}
     assert {"node-0.sh", "node-1.sh", "preflight-nccl.sh"} <= set(files)
     assert "rccl-tests' all_reduce_perf" in files["preflight-nccl.sh"]
     assert "-x NCCL_IB_HCA=rocep9s0,rocep25s0" in files["preflight-nccl.sh"]
@@ -130,7 +130,7 @@ def test_two_node_mi300x_scripts_and_rccl_preflight(tmp_path: Path) -> None:
 
 def test_single_node_compose_kubernetes_and_monitoring_on_mi300x() -> None:
     p, _ = make_plan(REPO / "samples" / "llama70b-fp8-mi300x-chat.toml", "sglang", display_name="chat")
-    files = {a.path: a.content for a in emit(p).artifacts}
+    files = {a.path: a.content for a in emit(deploy(p)).artifacts}
     (service,) = yaml.safe_load(files["compose.yaml"])["services"].values()
     assert "deploy" not in service  # no NVIDIA device reservation
     assert service["devices"] == ["/dev/kfd:/dev/kfd", "/dev/dri:/dev/dri"]

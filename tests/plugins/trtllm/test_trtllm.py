@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from deployc.api import plan
+from deployc.contract.toolkit.bench import BENCH_FLAGS
 from deployc.diagnostics import DeploycError, Severity
-from deployc.emitters.bench import BENCH_FLAGS
 from deployc.planner.plan import Plan
 from deployc_trtllm.capability import pytorch_weights_capability, weights_capability
 from deployc_trtllm.checks import check_plan
@@ -22,6 +22,7 @@ from deployc_trtllm.manifests import check_flags, check_llm_api_yaml, load
 from deployc_trtllm.monitoring import COLLECTOR_METRICS, METRICS
 from deployc_trtllm.pytorch import extra_options, graph_batch_sizes, serve_command
 from tests.conftest import REPO
+from tests.contract_helpers import deploy
 from tests.system_tools import tool_or_skip
 
 SAMPLES = sorted((REPO / "samples").glob("*.toml"))
@@ -58,7 +59,7 @@ def plans() -> dict[str, Plan]:
 
 
 def _artifact(p: Plan, name: str) -> str:
-    return next(a.content for a in emit(p).artifacts if a.path == name)
+    return next(a.content for a in emit(deploy(p)).artifacts if a.path == name)
 
 
 @pytest.mark.parametrize("stem", sorted(REFUSED))
@@ -71,15 +72,15 @@ def test_refused_samples_say_why(stem: str) -> None:
 def test_flows_of_the_samples(plans: dict[str, Plan]) -> None:
     assert set(plans) | set(REFUSED) == {p.stem for p in SAMPLES}
     for name, p in plans.items():
-        flow = next(d for d in emit(p).decisions if d.id == "trtllm.flow")
+        flow = next(d for d in emit(deploy(p)).decisions if d.id == "trtllm.flow")
         assert str(flow.value).startswith("pytorch" if name in PYTORCH_FLOW else "engine"), name
 
 
 def test_every_emitted_flag_and_yaml_key_is_in_the_manifests(plans: dict[str, Plan]) -> None:
     for name, p in plans.items():
-        assert [d for d in check_plan(p) if d.severity is Severity.ERROR] == [], name
+        assert [d for d in check_plan(deploy(p)) if d.severity is Severity.ERROR] == [], name
         pytorch = name in PYTORCH_FLOW
-        for artifact in emit(p).artifacts:
+        for artifact in emit(deploy(p)).artifacts:
             if artifact.path.startswith("extra-llm-api-options"):
                 doc = yaml.safe_load(artifact.content)
                 assert check_llm_api_yaml(doc, "pytorch" if pytorch else "tensorrt") == [], name
@@ -94,7 +95,7 @@ def test_gpt_oss_and_deepseek_run_the_pytorch_flow_with_manifest_keys(plans: dic
             field = models["TorchLlmArgs"]["fields"][key]  # KeyError: a key the refreshed manifest lacks
             if isinstance(value, dict):
                 assert set(value) <= set(models[field["model"]]["fields"]), key
-        args = serve_command(p, p.primary, 8000, "/etc/deployc/x.yaml").args
+        args = serve_command(deploy(p), deploy(p).primary, 8000, "/etc/deployc/x.yaml").args
         assert args[:3] == (p.target.spec.model.id, "--backend", "pytorch")
         assert check_flags("serve", args, 1) == []
     gpt = yaml.safe_load(_artifact(plans["gpt-oss-120b-h100"], "extra-llm-api-options-gpt-oss-120b.yaml"))
@@ -103,7 +104,7 @@ def test_gpt_oss_and_deepseek_run_the_pytorch_flow_with_manifest_keys(plans: dic
     ds = yaml.safe_load(_artifact(deepseek, "extra-llm-api-options-deepseek-r1.yaml"))
     layout = deepseek.primary.layout
     assert ds["enable_attention_dp"] is True and "speculative_config" not in ds
-    args = serve_command(deepseek, deepseek.primary, 8000, "x").args
+    args = serve_command(deploy(deepseek), deploy(deepseek).primary, 8000, "x").args
     assert args[args.index("--tp_size") + 1] == str(layout.tp * layout.dp)
     assert args[args.index("--ep_size") + 1] == str(layout.ep)
 
@@ -149,12 +150,12 @@ def test_pinned_flows(tmp_path: Path) -> None:
         _plan(_with_table(tmp_path, "gpt-oss-120b-h100", 'flow = "engine"'))
     assert "engine flow (quantize.py + trtllm-build) has no mxfp4 path" in str(info.value.diagnostics[0].hint)
     p = _plan(_with_table(tmp_path, "llama70b-a100-nvlink", 'flow = "engine"'))
-    assert {a.path for a in emit(p).artifacts} >= {"build.sh", "build-engine.sh", "run.sh", "compose.yaml"}
-    args = build_command(p, p.primary).args
+    assert {a.path for a in emit(deploy(p)).artifacts} >= {"build.sh", "build-engine.sh", "run.sh", "compose.yaml"}
+    args = build_command(deploy(p), deploy(p).primary).args
     assert args[args.index("--max_batch_size") + 1] == str(p.primary.knobs.max_num_seqs)
     assert "--tp_size" not in args  # fixed at quantization in TensorRT-LLM
-    assert "--kv_cache_free_gpu_memory_fraction" in engine_serve_command(p, p.primary, 8000).args
-    assert engine_extra_options(p.primary)["kv_cache_config"]["free_gpu_memory_fraction"] == 0.9
+    assert "--kv_cache_free_gpu_memory_fraction" in engine_serve_command(deploy(p), deploy(p).primary, 8000).args
+    assert engine_extra_options(deploy(p).primary)["kv_cache_config"]["free_gpu_memory_fraction"] == 0.9
     with pytest.raises(DeploycError) as info:  # refused while planning (deployc_layout_support), not at build
         _plan(_with_table(tmp_path, "llama405b-2nodes-16gpu", 'flow = "engine"'))
     assert "the TensorRT-LLM engine flow is emitted for one node" in str(info.value.diagnostics[0].hint)
@@ -170,12 +171,12 @@ def test_auto_flow_never_falls_back_to_the_engine_flow_across_nodes(tmp_path: Pa
     assert "PyTorch flow serves a pre-quantized checkpoint" in str(info.value.diagnostics[0].hint)
     path.write_text(text.replace('quantization = "fp8"', 'quantization = "auto"'))
     p = _plan(path)
-    assert p.primary.knobs.weights_format == "bf16" and check_plan(p) == []
+    assert p.primary.knobs.weights_format == "bf16" and check_plan(deploy(p)) == []
 
 
 def test_yaml_settings_follow_the_plan(plans: dict[str, Plan]) -> None:
     p = plans["llama70b-a100-nvlink"]
-    doc = extra_options(p, p.primary)
+    doc = extra_options(deploy(p), deploy(p).primary)
     k = p.primary.knobs
     assert doc["kv_cache_config"] == {"free_gpu_memory_fraction": round(k.memory_fraction, 2),
                                       "enable_block_reuse": k.prefix_caching}
@@ -197,7 +198,7 @@ def test_containers_as_nvidia_runs_them(plans: dict[str, Plan]) -> None:
 
 def test_multi_node_launch_and_preflight(plans: dict[str, Plan]) -> None:
     p = plans["llama405b-2nodes-16gpu"]
-    paths = {a.path for a in emit(p).artifacts}
+    paths = {a.path for a in emit(deploy(p)).artifacts}
     assert {"serve-slurm-llama405b-2node.sh", "preflight-nccl.sh"} <= paths and "run.sh" not in paths
     slurm = _artifact(p, "serve-slurm-llama405b-2node.sh")
     for words in ("--mpi pmix", "--ntasks-per-node 8", "--nodes 2", "trtllm-llmapi-launch \\", "trtllm-serve \\",
@@ -221,7 +222,7 @@ def test_single_node_servers_of_a_multi_node_plan_get_one_script_per_node(tmp_pa
     p = _plan(path)
     layout = p.primary.layout
     assert layout.gpus_used == 16 and layout.tp * layout.pp <= 8
-    paths = {a.path for a in emit(p).artifacts}
+    paths = {a.path for a in emit(deploy(p)).artifacts}
     assert {"run-node-0.sh", "run-node-1.sh", "preflight-nccl.sh"} <= paths and "compose.yaml" not in paths
     per_node = 8 // (layout.tp * layout.pp)
     for node in (0, 1):
@@ -251,7 +252,7 @@ def test_bench_and_monitoring(plans: dict[str, Plan]) -> None:
 def test_shellcheck(plans: dict[str, Plan], tmp_path: Path) -> None:
     files = []
     for name, p in plans.items():
-        for artifact in emit(p).artifacts:
+        for artifact in emit(deploy(p)).artifacts:
             if artifact.path.endswith(".sh"):
                 path = tmp_path / f"{name}-{artifact.path}"
                 path.write_text(artifact.content)

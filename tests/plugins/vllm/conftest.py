@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from deployc.backend import Emission
+from deployc.contract.backend import Emission
 from deployc.planner.plan import Plan
 from deployc_vllm.emission import emit
+from tests.contract_helpers import deploy
 from tests.plugins.vllm.plans import fixture_plans
 
 
@@ -19,4 +20,4 @@ def plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Plan]:
 @pytest.fixture(scope="session")
 def emissions(plans: dict[str, Plan]) -> dict[str, Emission]:
     """What the backend emits for each plan."""
-    return {name: emit(plan) for name, plan in plans.items()}
+    return {name: emit(deploy(plan)) for name, plan in plans.items()}

@@ -14,7 +14,7 @@ from deployc_vllm.checks import check_plan
 from deployc_vllm.command import serve_command
 from deployc_vllm.options import parse_options
 from deployc_vllm.parsers import _TABLE
-from deployc_vllm.placement import place
+from tests.contract_helpers import deploy
 from tests.engine_parsers import require_or_skip
 from tests.plugins.vllm.plans import spec_dict
 
@@ -27,7 +27,7 @@ def _plan(tmp_path: Path, **changes: Any) -> Plan:
 
 
 def _argv(p: Plan) -> list[str]:
-    return [str(w) for w in serve_command(p, place(p)[0], parse_options(None)).argv]
+    return [str(w) for w in serve_command(deploy(p), deploy(p).servers[0], parse_options(None)).argv]
 
 
 def test_agent_llama_gets_auto_tool_choice_and_its_json_parser(tmp_path: Path) -> None:
@@ -47,7 +47,7 @@ def test_chat_workload_gets_no_parser_and_unknown_agents_are_warned(tmp_path: Pa
     assert "--tool-call-parser" not in _argv(_plan(tmp_path))
     p = _plan(tmp_path, model={"id": "google/gemma-2-9b-it"}, workload={"kind": "agent"})
     assert "--tool-call-parser" not in _argv(p)
-    warned = [d.message for d in check_plan(p) if d.key_path == "workload.kind"]
+    warned = [d.message for d in check_plan(deploy(p)) if d.key_path == "workload.kind"]
     assert warned == ["an agent workload, but deployc knows no vLLM tool-call parser for google/gemma-2-9b-it: tool "
                       "calls come back as plain text in the answer"]
 

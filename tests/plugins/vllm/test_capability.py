@@ -8,6 +8,7 @@ import pytest
 from deployc.catalog import resolve_gpu
 from deployc.planner.plan import Plan
 from deployc_vllm.capability import capability, kv_capability, weights_capability
+from tests.contract_helpers import facts
 
 
 @pytest.mark.parametrize(("gpu", "fmt", "supported", "kernel"), [
@@ -64,9 +65,9 @@ def test_fp8_kv_cache(cc: tuple[int, int], supported: bool) -> None:
 
 def test_combined_verdict_on_a_target(plans: dict[str, Plan]) -> None:
     target = plans["t4-awq"].target
-    verdict = capability(target, "awq", "float16")
+    verdict = capability(facts(target, "vllm"), "awq", "float16")
     assert verdict.supported
     assert verdict.kernel == "Marlin AWQ (W4A16); KV: FlashAttention / FlashInfer / Triton attention"
-    assert not capability(target, "awq", "fp8").supported
+    assert not capability(facts(target, "vllm"), "awq", "fp8").supported
     amd = attrs.evolve(target, gpu=attrs.evolve(target.gpu, compute_capability=None, vendor="AMD"))
-    assert not capability(amd, "bf16", "bfloat16").supported
+    assert not capability(facts(amd, "vllm"), "bf16", "bfloat16").supported

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from deployc.backend import Emission
-from deployc.emitters import EnvRef, Word
+from deployc.contract.backend import Emission
+from deployc.contract.toolkit import EnvRef, Word
 from deployc.planner.plan import Plan
 from deployc_vllm.command import NodeRole, format_fraction, serve_command, split_flags
-from deployc_vllm.container import docker_run, image_ref, node_role
+from deployc_vllm.container import docker_run, node_role
 from deployc_vllm.flags import check_argv
 from deployc_vllm.options import parse_options
-from deployc_vllm.placement import place
+from tests.contract_helpers import deploy
 from tests.plugins.vllm.plans import HOSTILE
 from tests.plugins.vllm.scripttext import docker_runs, serve_argv
 
@@ -39,22 +39,22 @@ def test_run_sh_passes_the_intended_argv(name: str, plans: dict[str, Plan], emis
     plan = plans[name]
     options = parse_options(plan.target.spec.backends.get("vllm"))
     runs = docker_runs(_artifact(emissions[name], "run.sh"))
-    servers = place(plan)
+    servers = deploy(plan).servers
     assert len(runs) == len(servers)
     for run, server in zip(runs, servers, strict=True):
-        intended = serve_command(plan, server, options, NodeRole()).argv
-        assert serve_argv(run, image_ref(plan)) == list(intended)
+        intended = serve_command(deploy(plan), server, options, NodeRole()).argv
+        assert serve_argv(run, deploy(plan).image.reference) == list(intended)
 
 
 @pytest.mark.parametrize("name", ["two-nodes", "two-nodes-ray"])
 def test_node_scripts_pass_the_intended_argv(name: str, plans: dict[str, Plan], emissions: dict[str, Emission]) -> None:
     plan = plans[name]
     options = parse_options(plan.target.spec.backends.get("vllm"))
-    (server,) = place(plan)
+    (server,) = deploy(plan).servers
     for rank in range(2):
         (run,) = docker_runs(_artifact(emissions[name], f"node-{rank}.sh"))
-        intended = serve_command(plan, server, options, node_role(server, rank)).argv
-        after_image = serve_argv(run, image_ref(plan))
+        intended = serve_command(deploy(plan), server, options, node_role(server, rank)).argv
+        after_image = serve_argv(run, deploy(plan).image.reference)
         if options.distributed_executor_backend == "ray":
             assert after_image[:3] == ["-c", after_image[1], "vllm-ray-head" if rank == 0 else "vllm-ray-worker"]
             after_image = after_image[3:]
@@ -67,7 +67,7 @@ def test_node_scripts_pass_the_intended_argv(name: str, plans: dict[str, Plan], 
 def test_hostile_values_survive_quoting(plans: dict[str, Plan], emissions: dict[str, Emission]) -> None:
     plan = plans["hostile"]
     runs = docker_runs(_artifact(emissions["hostile"], "run.sh"))
-    argv = serve_argv(runs[0], image_ref(plan))
+    argv = serve_argv(runs[0], deploy(plan).image.reference)
     assert argv[0] == f"org/{HOSTILE}"
     assert argv[argv.index("--served-model-name") + 1] == HOSTILE
     assert argv[argv.index("--response-role") + 1] == HOSTILE
@@ -94,8 +94,9 @@ def test_run_sh_executes_with_exact_words(plans: dict[str, Plan], emissions: dic
     plan = plans["hostile"]
     options = parse_options(plan.target.spec.backends.get("vllm"))
     runs = [c for c in calls if c[:1] == ["run"]]
-    for call, server in zip(runs, place(plan), strict=True):
-        assert call[call.index(image_ref(plan)) + 1:] == list(serve_command(plan, server, options).argv)
+    for call, server in zip(runs, deploy(plan).servers, strict=True):
+        assert call[call.index(deploy(plan).image.reference) + 1:] == list(serve_command(deploy(plan), server,
+                                                                                         options).argv)
         assert "hf_secret_value" not in " ".join(call)
         assert call[call.index("--env") + 1] == "HF_TOKEN"
     assert not any(p.name == "pwned" for p in tmp_path.rglob("*"))
@@ -105,10 +106,10 @@ def test_run_sh_executes_with_exact_words(plans: dict[str, Plan], emissions: dic
 def test_every_argv_passes_the_manifest(name: str, plans: dict[str, Plan]) -> None:
     plan = plans[name]
     options = parse_options(plan.target.spec.backends.get("vllm"))
-    for server in place(plan):
+    for server in deploy(plan).servers:
         roles = [node_role(server, r) for r in range(len(server.nodes))] if server.spans_nodes else [NodeRole()]
         for role in roles:
-            argv = serve_command(plan, server, options, role).argv
+            argv = serve_command(deploy(plan), server, options, role).argv
             assert check_argv(argv) == []
             assert argv[0] == plan.target.spec.model.id
             assert "serve" not in argv
@@ -128,32 +129,32 @@ def test_docker_run_settings(plans: dict[str, Plan], emissions: dict[str, Emissi
 
 def test_flags_follow_the_knobs(plans: dict[str, Plan]) -> None:
     plan = plans["l40s-tp4-pcie"]
-    (server,) = place(plan)
-    argv = list(serve_command(plan, server, parse_options(None)).argv)
+    (server,) = deploy(plan).servers
+    argv = list(serve_command(deploy(plan), server, parse_options(None)).argv)
     assert argv[argv.index("--kv-cache-dtype") + 1] == "fp8"
     assert argv[argv.index("--quantization") + 1] == "fp8"
     assert "--disable-custom-all-reduce" in argv
     t4 = plans["t4-awq"]
-    (t4_server,) = place(t4)
-    t4_argv = list(serve_command(t4, t4_server, parse_options(None)).argv)
+    (t4_server,) = deploy(t4).servers
+    t4_argv = list(serve_command(deploy(t4), t4_server, parse_options(None)).argv)
     assert "--enforce-eager" in t4_argv and "--quantization" not in t4_argv
     assert t4_argv[t4_argv.index("--dtype") + 1] == "float16"
     assert t4_argv[t4_argv.index("--port") + 1] == "9000"
 
 
 def test_dp_replicas_on_one_host_are_one_engine_behind_one_port(plans: dict[str, Plan]) -> None:
-    (dense,) = place(plans["pcie-dp2"])
+    (dense,) = deploy(plans["pcie-dp2"]).servers
     assert (dense.name, dense.gpu_ids, dense.port, dense.engine_dp) == ("pcie-dp2", (0, 1), 8000, 2)
-    argv = list(serve_command(plans["pcie-dp2"], dense, parse_options(None)).argv)
+    argv = list(serve_command(deploy(plans["pcie-dp2"]), dense, parse_options(None)).argv)
     assert argv[argv.index("--data-parallel-size") + 1] == "2" and "--enable-expert-parallel" not in argv
-    (moe,) = place(plans["moe-ep-dp"])
-    argv = list(serve_command(plans["moe-ep-dp"], moe, parse_options(None)).argv)
+    (moe,) = deploy(plans["moe-ep-dp"]).servers
+    argv = list(serve_command(deploy(plans["moe-ep-dp"]), moe, parse_options(None)).argv)
     assert moe.gpu_ids == (0, 1, 2, 3)
     assert argv[argv.index("--data-parallel-size") + 1] == "4" and "--enable-expert-parallel" in argv
 
 
 def test_mixed_pools_get_their_own_servers(plans: dict[str, Plan]) -> None:
-    servers = place(plans["mixed-pools"])
+    servers = deploy(plans["mixed-pools"]).servers
     assert [(s.name, s.gpu_ids, s.port) for s in servers] == [
         ("mixed-short", (0, 1), 8000), ("mixed-long", (2, 3), 8001)]
 
@@ -172,9 +173,9 @@ def test_flag_reasons_name_their_decisions(emissions: dict[str, Emission]) -> No
 
 def test_multi_node_flags(plans: dict[str, Plan]) -> None:
     plan = plans["two-nodes"]
-    (server,) = place(plan)
-    head = serve_command(plan, server, parse_options(None), node_role(server, 0)).argv
-    worker = serve_command(plan, server, parse_options(None), node_role(server, 1)).argv
+    (server,) = deploy(plan).servers
+    head = serve_command(deploy(plan), server, parse_options(None), node_role(server, 0)).argv
+    worker = serve_command(deploy(plan), server, parse_options(None), node_role(server, 1)).argv
     assert "--headless" not in head and worker[-1] == "--headless"
     assert worker[worker.index("--node-rank") + 1] == "1"
     assert worker[worker.index("--nnodes") + 1] == "2"
@@ -183,8 +184,8 @@ def test_multi_node_flags(plans: dict[str, Plan]) -> None:
 
 def test_container_for_rdma(plans: dict[str, Plan]) -> None:
     plan = plans["two-nodes"]
-    (server,) = place(plan)
-    run = docker_run(plan, server, parse_options(None), node_role(server, 1))
+    (server,) = deploy(plan).servers
+    run = docker_run(deploy(plan), server, parse_options(None), node_role(server, 1))
     assert run.network_host and run.ports == () and run.health is None
     assert [d for d, _ in run.devices] == ["/dev/infiniband"]
     assert {n: v for n, v, _ in run.env} == {

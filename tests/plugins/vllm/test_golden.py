@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from deployc.backend import Emission
+from deployc.contract.backend import Emission
 from deployc.planner.plan import Plan
 from deployc_vllm.emission import emit
 from tests.conftest import REPO
+from tests.contract_helpers import deploy
 
 GOLDEN = REPO / "tests" / "golden" / "vllm-fixtures"
 NAMES = ["h100-tp1", "a100-tp4", "pcie-dp2", "t4-awq", "l40s-tp4-pcie", "mixed-pools", "moe-ep-dp", "two-nodes",
@@ -33,5 +34,5 @@ def test_golden(name: str, emissions: dict[str, Emission], update_golden: bool) 
 
 
 def test_same_plan_same_bytes(plans: dict[str, Plan]) -> None:
-    first, second = emit(plans["two-nodes"]), emit(plans["two-nodes"])
+    first, second = emit(deploy(plans["two-nodes"])), emit(deploy(plans["two-nodes"]))
     assert first == second

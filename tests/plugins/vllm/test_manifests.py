@@ -12,13 +12,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from deployc.backend import Emission
+from deployc.contract.backend import Emission
 from deployc.planner.plan import Plan
 from deployc_vllm.bench import BENCH_FLAGS, bench_words
 from deployc_vllm.command import serve_command
 from deployc_vllm.options import parse_options
-from deployc_vllm.placement import place
 from tests.conftest import REPO
+from tests.contract_helpers import deploy
 from tests.plugins.vllm.plans import HOSTILE
 from tests.system_tools import tool_or_skip
 
@@ -59,14 +59,15 @@ def test_compose_service(plans: dict[str, Plan], emissions: dict[str, Emission])
     assert service["environment"] == ["HF_TOKEN"]
     assert service["healthcheck"]["test"][:3] == ["CMD", "python3", "-c"]
     plan = plans["a100-tp4"]
-    assert service["command"] == list(serve_command(plan, place(plan)[0], parse_options(None)).argv)
+    assert service["command"] == list(serve_command(deploy(plan), deploy(plan).servers[0], parse_options(None)).argv)
 
 
 def test_compose_escapes_dollars(plans: dict[str, Plan], emissions: dict[str, Emission]) -> None:
     (doc,) = _yaml(emissions["hostile"], "compose.yaml")
     command = doc["services"]["hostile"]["command"]
     plan = plans["hostile"]
-    intended = serve_command(plan, place(plan)[0], parse_options(plan.target.spec.backends["vllm"])).argv
+    intended = serve_command(deploy(plan), deploy(plan).servers[0],
+                             parse_options(plan.target.spec.backends["vllm"])).argv
     assert [w.replace("$$", "$") for w in command] == list(intended)
     assert command[0] == "org/" + HOSTILE.replace("$", "$$")
 
@@ -80,7 +81,8 @@ def test_docker_compose_reads_hostile_values_back(plans: dict[str, Plan], emissi
                             text=True, check=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     normalised = yaml.safe_load(result.stdout)["services"]["hostile"]
     plan = plans["hostile"]
-    intended = serve_command(plan, place(plan)[0], parse_options(plan.target.spec.backends["vllm"])).argv
+    intended = serve_command(deploy(plan), deploy(plan).servers[0],
+                             parse_options(plan.target.spec.backends["vllm"])).argv
     assert [w.replace("$$", "$") for w in normalised["command"]] == list(intended)
     assert normalised["volumes"][0]["source"].replace("$$", "$") == f"/data/{HOSTILE}"
 
@@ -143,9 +145,9 @@ def test_kubernetes_escapes_dollars(emissions: dict[str, Emission]) -> None:
 
 def test_bench_flags_exist_in_vllm_bench_serve(plans: dict[str, Plan]) -> None:
     for plan in plans.values():
-        servers = place(plan)
+        servers = deploy(plan).servers
         for server in servers:
-            flags = {w for line in bench_words(plan, server, 1) for w in line if isinstance(w, str)
+            flags = {w for line in bench_words(deploy(plan), server, 1) for w in line if isinstance(w, str)
                      and w.startswith("--")}
             assert flags <= BENCH_FLAGS
 

@@ -14,6 +14,7 @@ from deployc.planner.plan import Plan
 from deployc.planner.types import Layout
 from deployc_vllm.emission import emit
 from deployc_vllm.scripts import single_interface
+from tests.contract_helpers import deploy
 from tests.plugins.vllm.plans import build_plan, pool, spec_dict
 
 GIB = 1 << 30
@@ -29,7 +30,7 @@ def _two_nodes(tmp_path: Path, network: str = "roce-200g", interface: str = "ens
 
 
 def _artifact(plan: Plan, path: str) -> str:
-    return next(a.content for a in emit(plan).artifacts if a.path == path)
+    return next(a.content for a in emit(deploy(plan)).artifacts if a.path == path)
 
 
 @pytest.mark.parametrize(("pattern", "expected"), [
@@ -76,7 +77,7 @@ def test_kubernetes_pods_without_an_rdma_resource_run_nccl_over_tcp_and_say_so(t
         assert "securityContext" not in pod
     assert "# NCCL runs over TCP sockets on the pod network in these manifests, not over roce-200g" \
         in _artifact(plan, "k8s/two.yaml")
-    (transport,) = [d for d in emit(plan).decisions if d.id == "vllm.kubernetes_transport"]
+    (transport,) = [d for d in emit(deploy(plan)).decisions if d.id == "vllm.kubernetes_transport"]
     assert transport.value == "TCP sockets (no RDMA device in the pods)"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from deployc.api import plan
-from deployc.backend import OverheadQuery
+from deployc.contract.backend import OverheadQuery
 from deployc_vllm.flags import load_manifest
 from deployc_vllm.overheads import HISTORICAL_PROFILES, PROFILE, MemoryProfile, runtime_overheads
 from tests.conftest import REPO

@@ -10,6 +10,7 @@ import tomli_w
 from deployc.api import load_spec
 from deployc.diagnostics import SpecError
 from deployc.plugins import default_registry
+from tests.contract_helpers import deploy
 from tests.plugins.vllm.plans import spec_dict
 
 
@@ -33,7 +34,7 @@ def test_options_are_validated(tmp_path: Path) -> None:
 
 def test_hook_results_reach_the_registry(plans: dict[str, object]) -> None:
     registry = default_registry()
-    plan = plans["h100-tp1"]
-    emission = registry.emit("vllm", plan)  # type: ignore[arg-type]
+    plan = deploy(plans["h100-tp1"])  # type: ignore[arg-type]
+    emission = registry.emit("vllm", plan)
     assert {a.path for a in emission.artifacts} >= {"run.sh", "compose.yaml", "bench.sh", "monitoring.md"}
-    assert registry.check_plan("vllm", plan) == []  # type: ignore[arg-type]
+    assert registry.check_plan("vllm", plan) == []

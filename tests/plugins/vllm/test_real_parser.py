@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from deployc.emitters import EnvRef
+from deployc.contract.toolkit import EnvRef
 from deployc.planner.plan import Plan
 from deployc_vllm.command import NodeRole, serve_command
 from deployc_vllm.container import node_role
 from deployc_vllm.options import parse_options
-from deployc_vllm.placement import place
 from tests.conftest import REPO
+from tests.contract_helpers import deploy
 from tests.engine_parsers import CHECKERS_DIR, check_argvs, require_or_skip
 
 # What an environment reference stands for at run time (an address, a node rank).
@@ -27,11 +27,11 @@ def emitted_cases(plans: dict[str, Plan]) -> list[dict[str, object]]:
     cases: list[dict[str, object]] = []
     for name, plan in sorted(plans.items()):
         options = parse_options(plan.target.spec.backends.get("vllm"))
-        for server in place(plan):
+        for server in deploy(plan).servers:
             roles = [node_role(server, r) for r in range(len(server.nodes))] if server.spans_nodes else [NodeRole()]
             for rank, role in enumerate(roles):
                 argv = [RUNTIME_VALUES[w.name] if isinstance(w, EnvRef) else w
-                        for w in serve_command(plan, server, options, role).argv]
+                        for w in serve_command(deploy(plan), server, options, role).argv]
                 cases.append({"id": f"{name}/{server.name}/node{rank}", "argv": argv})
     return cases
 

@@ -14,12 +14,13 @@ import tomli_w
 import yaml
 
 from deployc.api import plan as make_plan
-from deployc.backend import Emission
+from deployc.contract.backend import Emission
 from deployc.planner.plan import Plan
 from deployc_vllm.checks import check_plan
 from deployc_vllm.emission import emit
 from deployc_vllm.rocm import ROCM_IMAGE, ROCM_IMAGE_TAG, vendor_mismatches
 from tests.conftest import REPO
+from tests.contract_helpers import deploy
 from tests.system_tools import tool_or_none, tool_or_skip
 
 SCHEMAS = REPO / "tests" / "fixtures" / "schemas"
@@ -49,7 +50,7 @@ def amd_plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Plan]:
 @pytest.fixture(scope="module")
 def amd_emissions(amd_plans: dict[str, Plan]) -> dict[str, Emission]:
     """What vLLM emits for each AMD plan."""
-    return {name: emit(p) for name, p in amd_plans.items()}
+    return {name: emit(deploy(p)) for name, p in amd_plans.items()}
 
 
 def _text(emission: Emission, path: str) -> str:
@@ -166,4 +167,4 @@ def test_vendor_mismatch_in_extra_args(amd_plans: dict[str, Plan]) -> None:
         ("--attention-backend FLASHINFER is a CUDA kernel; MI300X is an AMD GPU (ROCm)",
          "drop it (vLLM picks ROCM_ATTN / ROCM_AITER_FA / TRITON_ATTN on ROCm) or name one of those")]
     assert vendor_mismatches(gpu, ("--attention-backend=ROCM_AITER_FA",)) == []
-    assert check_plan(amd_plans["chat"]) == []
+    assert check_plan(deploy(amd_plans["chat"])) == []

@@ -15,7 +15,7 @@ from deployc_vllm.rocm import rocm_env
 
 def _target(gpu: str, checkpoint: bool = False) -> Any:
     model = SimpleNamespace(checkpoint_quant=object() if checkpoint else None)
-    return SimpleNamespace(gpu=resolve_gpu(gpu), model=model)
+    return SimpleNamespace(gpu=resolve_gpu(gpu), model=model, options={})
 
 
 @pytest.mark.parametrize(("gpu", "fmt", "checkpoint", "kernel"), [

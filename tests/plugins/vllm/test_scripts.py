@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from deployc.backend import Emission
+from deployc.contract.backend import Emission
 from deployc.planner.plan import Plan
 from tests.system_tools import tool_or_skip
 

@@ -8,6 +8,7 @@ import tomli_w
 
 from deployc.api import build, plan
 from deployc_vllm.checks import check_plan
+from tests.contract_helpers import deploy
 from tests.plugins.vllm.plans import spec_dict
 
 
@@ -32,7 +33,7 @@ def test_explain_says_what_vllm_does_with_the_fraction(tmp_path: Path) -> None:
 def test_reserved_memory_that_leaves_no_room_for_start_up_is_warned_in_the_build(tmp_path: Path) -> None:
     path = _spec(tmp_path, 8)
     planned, _ = plan(path, "vllm")
-    (warning,) = [d for d in check_plan(planned) if d.key_path == "hardware.reserved_memory_gib"]
+    (warning,) = [d for d in check_plan(deploy(planned)) if d.key_path == "hardware.reserved_memory_gib"]
     assert warning.severity.name == "WARNING"
     assert warning.message.endswith("with reserved_memory_gib = 8, 0.50 GiB is left for them, less than the 1 GiB "
                                     "they take, so start-up fails if the other processes hold what the spec says")
@@ -42,4 +43,4 @@ def test_reserved_memory_that_leaves_no_room_for_start_up_is_warned_in_the_build
 
 def test_no_reserved_memory_no_warning(tmp_path: Path) -> None:
     planned, _ = plan(_spec(tmp_path, 0), "vllm")
-    assert [d for d in check_plan(planned) if d.key_path == "hardware.reserved_memory_gib"] == []
+    assert [d for d in check_plan(deploy(planned)) if d.key_path == "hardware.reserved_memory_gib"] == []

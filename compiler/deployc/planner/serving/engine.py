@@ -1,7 +1,7 @@
 """One engine replica's scheduler, step by step: continuous batching under a token budget and a KV cache.
 
 A discrete-event model of what ``../shared/design/SERVING-SIM.md`` read in the pinned engines'
-schedulers, parameterised by the backend's :class:`~deployc.backend.SchedulerPolicy`:
+schedulers, parameterised by the backend's :class:`~deployc.contract.backend.SchedulerPolicy`:
 
 - every step runs the decodes (one token per running request) and, under the token budget, prompt
   chunks: the one partially prefilled request first, then FCFS admissions (``mixed``); or a prefill
@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 from attrs import frozen
 
-from deployc.backend import SchedulerPolicy
+from deployc.contract.backend import SchedulerPolicy
 
 # cost(prefill tokens, prefill sequences, mean context before the chunk, decoding sequences, mean decode context) → s
 StepCost = Callable[[int, int, float, int, float], float]

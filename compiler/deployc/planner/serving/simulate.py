@@ -16,7 +16,7 @@ import random
 
 from attrs import evolve, frozen
 
-from deployc.backend import SchedulerPolicy
+from deployc.contract.backend import SchedulerPolicy
 from deployc.planner.perf import PerfInputs
 from deployc.planner.serving.engine import EngineConfig, StepCost, Trace, Traffic, run_replica
 from deployc.planner.serving.lengths import LengthModel, fit_lengths

@@ -7,7 +7,7 @@ them.  The settings are AMD's documented ``docker run`` for vLLM and SGLang on I
 (ROCm docs "vLLM inference" and "SGLang inference", https://rocm.docs.amd.com/projects/ai-ecosystem/
 en/latest/inference/vllm.html: ``--device /dev/kfd --device /dev/dri --group-add=video --ipc=host
 --security-opt seccomp=unconfined``).  RCCL, ROCm's NCCL, reads the same ``NCCL_*`` variables, so
-:func:`deployc.emitters.nccl.nccl_env` serves both (RoCE's ``NCCL_IB_GID_INDEX`` included).
+:func:`deployc.contract.toolkit.nccl.nccl_env` serves both (RoCE's ``NCCL_IB_GID_INDEX`` included).
 Nothing here knows an engine.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from deployc.emitters.shell import ArgGroup, group
+from deployc.contract.toolkit.shell import ArgGroup, group
 
 KFD = "/dev/kfd"
 DRI = "/dev/dri"

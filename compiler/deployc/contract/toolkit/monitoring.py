@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from attrs import frozen
 
-from deployc.emitters.rocm import host_monitoring_markdown
+from deployc.contract.toolkit.rocm import host_monitoring_markdown
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
+    from deployc.contract.deployment import Deployment
 
 
 @frozen(kw_only=True)
@@ -48,15 +48,15 @@ def p99(metric: str) -> str:
     return quantile(0.99, metric)
 
 
-def expected_hit_rate(plan: Plan) -> float:
+def expected_hit_rate(deployment: Deployment) -> float:
     """Prompt tokens a prefix cache should serve: the shared prefix over the mean prompt."""
-    workload = plan.target.spec.workload
+    workload = deployment.workload
     return min(workload.shared_prefix_tokens / workload.prompt_tokens.mean, 1.0)
 
 
-def alerts(plan: Plan, m: EngineMetrics) -> list[dict[str, Any]]:
-    """The alert rules of a plan for an engine."""
-    slo = plan.target.spec.slo
+def alerts(deployment: Deployment, m: EngineMetrics) -> list[dict[str, Any]]:
+    """The alert rules of a deployment for an engine."""
+    slo = deployment.slo
     out: list[dict[str, Any]] = []
     if m.evictions is not None:
         out.append({"alert": f"{m.alert_prefix}PreemptionsAtFullCache",
@@ -75,10 +75,10 @@ def alerts(plan: Plan, m: EngineMetrics) -> list[dict[str, Any]]:
          "annotations": {"summary": "the GPU is slowed down by temperature (enable DCGM_FI_DEV_THERMAL_VIOLATION in "
                                     "dcgm-exporter's counters); cap the power limit or improve cooling"}},
     ]
-    if plan.target.gpu.is_amd:  # DCGM is NVIDIA's; AMD hosts are watched with amd-smi (monitoring.md)
+    if deployment.gpu.is_amd:  # DCGM is NVIDIA's; AMD hosts are watched with amd-smi (monitoring.md)
         out = [a for a in out if a["alert"] != "GpuThermalThrottle"]
-    hit = expected_hit_rate(plan)
-    if m.hit_rate is not None and any(p.knobs.prefix_caching for p in plan.pools) and hit > 0:
+    hit = expected_hit_rate(deployment)
+    if m.hit_rate is not None and any(p.knobs.prefix_caching for p in deployment.pools) and hit > 0:
         out.append({"alert": f"{m.alert_prefix}PrefixCacheHitRateLow", "expr": f"{m.hit_rate} < {hit / 2:.3f}",
                     "for": "30m", "labels": {"severity": "info"},
                     "annotations": {"summary": f"prefix cache hit rate below half of the {hit:.0%} the spec's "
@@ -98,21 +98,20 @@ def alerts(plan: Plan, m: EngineMetrics) -> list[dict[str, Any]]:
     return out
 
 
-def prometheus_rules(plan: Plan, m: EngineMetrics, image: str) -> str:
+def prometheus_rules(deployment: Deployment, m: EngineMetrics, image: str) -> str:
     """A Prometheus rule file with the alerts (load it with ``rule_files``)."""
-    doc = {"groups": [{"name": f"deployc-{plan.target.spec.name}", "rules": alerts(plan, m)}]}
-    header = (f"# prometheus-rules.yaml: alerts for deployment {plan.target.spec.name!r} (deployc "
-              f"{plan.deployc_version}, {m.engine}, image {image}).\n")
+    doc = {"groups": [{"name": f"deployc-{deployment.name}", "rules": alerts(deployment, m)}]}
+    header = (f"# prometheus-rules.yaml: alerts for deployment {deployment.name!r} (deployc "
+              f"{deployment.deployc_version}, {m.engine}, image {image}).\n")
     return header + yaml.safe_dump(doc, sort_keys=False, width=1000, allow_unicode=True)
 
 
-def monitoring_markdown(plan: Plan, m: EngineMetrics, endpoints: Sequence[tuple[str, int]]) -> str:
-    """``monitoring.md``: the metrics, the queries, and what each one means for this plan."""
-    spec = plan.target.spec
+def monitoring_markdown(deployment: Deployment, m: EngineMetrics, endpoints: Sequence[tuple[str, int]]) -> str:
+    """``monitoring.md``: the metrics, the queries, and what each one means for this deployment."""
     where = ", ".join(f"`{name}` :{port}{m.metrics_path}" for name, port in endpoints)
-    hit = expected_hit_rate(plan)
+    hit = expected_hit_rate(deployment)
     lines = [
-        f"# Monitoring {spec.name}", "",
+        f"# Monitoring {deployment.name}", "",
         f"{m.engine} exposes Prometheus metrics on each server's API port: {where}. "
         "`prometheus-rules.yaml` holds the alerts below.", *(["", *m.notes] if m.notes else []), "",
         "| watch | query | what it means |", "|---|---|---|",
@@ -138,12 +137,12 @@ def monitoring_markdown(plan: Plan, m: EngineMetrics, endpoints: Sequence[tuple[
         "Throttling persists until the GPU cools below its release temperature, so throughput stays low after the "
         "load drops; `nvidia-smi -pl <watts>` caps the power and keeps it below the threshold at a small peak cost.",
     ]
-    if plan.target.gpu.is_amd:  # no DCGM and no nvidia-smi on Instinct hosts: amd-smi/rocm-smi instead
+    if deployment.gpu.is_amd:  # no DCGM and no nvidia-smi on Instinct hosts: amd-smi/rocm-smi instead
         lines = lines[:lines.index("Without Prometheus, on the host:")]  # keeps the blank line after the table
         lines = [line for line in lines if not line.startswith("| GPU thermal throttling")]
-        lines += host_monitoring_markdown(plan.target.gpu.tdp_w)
-    env = spec.environment
-    if env.cooling == "passive" or env.ambient_c >= 30:
-        lines += ["", f"This site is {env.cooling}-cooled at {env.ambient_c:g} °C ambient: watch the thermal columns "
+        lines += host_monitoring_markdown(deployment.gpu.tdp_w)
+    hw = deployment.hardware
+    if hw.cooling == "passive" or hw.ambient_c >= 30:
+        lines += ["", f"This site is {hw.cooling}-cooled at {hw.ambient_c:g} °C ambient: watch the thermal columns "
                       "during the busiest hour first."]
     return "\n".join(lines) + "\n"

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from attrs import frozen
 
-from deployc.emitters import EnvRef, Word, env_name
-from deployc.emitters.shell import ScriptBuilder, group
-from deployc.planner.decisions import Decision, Quantity
+from deployc.contract.decisions import Decision, Quantity
+from deployc.contract.toolkit import EnvRef, Word, env_name
+from deployc.contract.toolkit.shell import ScriptBuilder, group
 
 ROCE_GID_INDEX = "3"  # RoCE v2 over IPv4 on ConnectX (show_gids); NCCL docs, NCCL_IB_GID_INDEX
 ROCE_TRAFFIC_CLASS = "106"  # DSCP 26 << 2 | ECN bits: NVIDIA's RoCE lossless-class default; NCCL docs, NCCL_IB_TC

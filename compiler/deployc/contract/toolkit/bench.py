@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 
 from attrs import frozen
 
-from deployc.emitters import EnvRef, Word
-from deployc.emitters.shell import ScriptBuilder, group
-from deployc.spec.model import SloSection, TokenDistribution
+from deployc.contract.deployment import ServerLoad
+from deployc.contract.toolkit import EnvRef, Word
+from deployc.contract.toolkit.shell import ScriptBuilder, group
 
 if TYPE_CHECKING:
-    from deployc.planner.plan import Plan
-    from deployc.planner.types import PoolPlan
+    from deployc.contract.deployment import Deployment, Pool, Slo
+    from deployc.spec.model import TokenDistribution
 
 BENCH_FLAGS = frozenset({
     "--backend", "--base-url", "--model", "--served-model-name", "--dataset-name", "--random-input-len",
@@ -56,7 +56,7 @@ class BenchTarget:
 
     name: str
     port: int
-    pool: PoolPlan
+    pool: Pool
 
 
 @frozen(kw_only=True)
@@ -70,79 +70,68 @@ class BenchClient:
     token_export: str | None = None  # trusted bash exporting HF_TOKEN from the spec's variable
 
 
-def _lengths(plan: Plan, pool: PoolPlan) -> tuple[TokenDistribution, TokenDistribution, float]:
-    """Prompt and output lengths of the pool, and its share of the traffic."""
-    workload = plan.target.spec.workload
-    for cls in workload.classes:
-        if cls.name == pool.name:
-            return cls.prompt_tokens, cls.output_tokens, cls.share
-    return workload.prompt_tokens, workload.output_tokens, 1.0
-
-
 def range_ratio(dist: TokenDistribution) -> float:
     """The spread of uniform lengths ``mean × (1 ± r)`` whose 99th percentile is the distribution's p99."""
     ratio = (dist.p99_tokens / dist.mean - 1) / 0.98
     return round(min(max(ratio, 0.0), MAX_RANGE_RATIO), 3)
 
 
-def _load(plan: Plan, share: float, servers_in_pool: int) -> tuple[str, str, int]:
-    workload = plan.target.spec.workload
-    if workload.concurrency is not None:
-        per_server = max(1, math.ceil(workload.concurrency * share / servers_in_pool))
-        return "--max-concurrency", str(per_server), min(max(10 * per_server, 100), 2000)
-    rate = (workload.request_rate_per_s or 1.0) * share / servers_in_pool
+def _load(load: ServerLoad) -> tuple[str, str, int]:
+    if load.concurrency is not None:
+        return "--max-concurrency", str(load.concurrency), min(max(10 * load.concurrency, 100), 2000)
+    rate = load.request_rate_per_s or 0.0
     return "--request-rate", f"{rate:.3g}", min(max(math.ceil(rate * 120), 100), 5000)
 
 
-def bench_words(plan: Plan, pool: PoolPlan, servers_in_pool: int) -> list[tuple[Word, ...]]:
+def bench_words(deployment: Deployment, pool: Pool, servers_in_pool: int) -> list[tuple[Word, ...]]:
     """The ``vllm bench serve`` arguments for one server of ``pool``, one option per line."""
-    spec = plan.target.spec
-    prompt, output, share = _lengths(plan, pool)
-    prefix = min(spec.workload.shared_prefix_tokens, prompt.mean - 1)
-    load_flag, load_value, prompts = _load(plan, share, servers_in_pool)
+    model = deployment.model
+    prompt, output = pool.prompt_tokens, pool.output_tokens
+    prefix = min(deployment.workload.shared_prefix_tokens, prompt.mean - 1)
+    load_flag, load_value, prompts = _load(ServerLoad.divide(deployment.workload, pool, servers_in_pool))
     return [
         ("bench", "serve"), ("--backend", "openai"), ("--base-url", EnvRef("url", required=False)),
-        ("--model", spec.model.id), ("--served-model-name", spec.model.served_name or spec.model.id),
+        ("--model", model.id), ("--served-model-name", model.served_name or model.id),
         ("--dataset-name", "random"), ("--random-input-len", str(prompt.mean - prefix)),
         ("--random-output-len", str(output.mean)), ("--random-prefix-len", str(prefix)),
         ("--random-range-ratio", f"{range_ratio(prompt):g}"), ("--ignore-eos",), ("--num-prompts", str(prompts)),
         (load_flag, load_value), ("--percentile-metrics", "ttft,tpot,itl,e2el"),
-        ("--metric-percentiles", _metric_percentiles(spec.slo)),
+        ("--metric-percentiles", _metric_percentiles(deployment.slo)),
         ("--ready-check-timeout-sec", "600"), ("--seed", "0"),
     ]
 
 
-def _metric_percentiles(slo: SloSection) -> str:
+def _metric_percentiles(slo: Slo) -> str:
     """``50,99``, plus 90 when a target names p90 (``vllm bench serve`` prints only the percentiles asked)."""
     targets = (slo.ttft_ms, slo.tpot_ms, slo.itl_ms)
     return "50,90,99" if any(t is not None and t.p90 is not None for t in targets) else "50,99"
 
 
-def slo_targets(plan: Plan) -> list[tuple[str, float]]:
+def slo_targets(deployment: Deployment) -> list[tuple[str, float]]:
     """(label as ``vllm bench serve`` prints it, target in ms) for each SLO percentile set.
 
     ``vllm bench serve --metric-percentiles`` prints ``P<n> <METRIC> (ms):`` for each percentile of
     each metric in ``--percentile-metrics`` (benchmarks/serve.py, vLLM 0.33.0).
     """
-    return [(f"P{pct[1:]} {metric} (ms):", value) for metric, pct, value in _goals(plan)]
+    return [(f"P{pct[1:]} {metric} (ms):", value) for metric, pct, value in _goals(deployment)]
 
 
-def _goals(plan: Plan) -> list[tuple[str, str, float]]:
+def _goals(deployment: Deployment) -> list[tuple[str, str, float]]:
     """(metric, percentile, target ms) for each SLO percentile set: ``("TTFT", "p99", 2000.0)``."""
-    slo = plan.target.spec.slo
+    slo = deployment.slo
     return [(label, pct, value) for targets, label in ((slo.ttft_ms, "TTFT"), (slo.tpot_ms, "TPOT"),
                                                        (slo.itl_ms, "ITL"))
             if targets is not None for pct, value in targets.given()]
 
 
-def _expected(plan: Plan, pool: PoolPlan) -> str:
+def _expected(deployment: Deployment, pool: Pool) -> str:
     """What the plan's simulation of this pool measured, at the percentiles the SLO names (p50 without one)."""
-    r = pool.serving
+    r = pool.simulated
     if r is None:  # no simulation (nothing to serve): the analytic steady state is all there is
         perf = pool.performance
         return f"the analytic estimate: TTFT {perf.ttft_ms:.0f} ms, ITL {perf.itl_ms:.1f} ms"
     simulated = {"TTFT": r.ttft_ms, "TPOT": r.tpot_ms, "ITL": r.itl_ms}
-    goals = [(metric, pct) for metric, pct, _ in _goals(plan)] or [("TTFT", "p50"), ("TPOT", "p50")]
+    goals = [(metric, pct) for metric, pct, _ in _goals(deployment)] or [("TTFT", "p50"), ("TPOT", "p50")]
     return "the simulation: " + ", ".join(f"{metric} {pct} {_ms(simulated[metric].at(pct))}" for metric, pct in goals)
 
 
@@ -150,13 +139,13 @@ def _ms(value: float) -> str:
     return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
 
 
-def bench_script(plan: Plan, targets: Sequence[BenchTarget], client: BenchClient) -> str:
+def bench_script(deployment: Deployment, targets: Sequence[BenchTarget], client: BenchClient) -> str:
     """``bench.sh``: one benchmark per server, each followed by its SLO check."""
-    spec = plan.target.spec
+    name = deployment.name
     script = ScriptBuilder(
-        purpose=f"bench.sh: measure deployment {spec.name!r} with its own workload (vllm bench serve) and compare "
+        purpose=f"bench.sh: measure deployment {name!r} with its own workload (vllm bench serve) and compare "
                 "with the SLO. Run it where the servers' ports are reachable (BENCH_HOST, default 127.0.0.1).",
-        generator=f"deployc {plan.deployc_version}", engine=client.engine, spec_name=spec.name, notes=client.notes)
+        generator=f"deployc {deployment.deployc_version}", engine=client.engine, spec_name=name, notes=client.notes)
     script.raw(': "${BENCH_HOST:=127.0.0.1}"')
     script.raw('results="${BENCH_RESULTS:-bench-results}"')
     script.raw('mkdir -p -- "$results"')
@@ -169,18 +158,18 @@ def bench_script(plan: Plan, targets: Sequence[BenchTarget], client: BenchClient
     per_pool: dict[str, int] = {}
     for target in targets:
         per_pool[target.pool.name] = per_pool.get(target.pool.name, 0) + 1
-    goals = slo_targets(plan)
+    goals = slo_targets(deployment)
     slo_text = ", ".join(f"{label.split(' (')[0]} <= {value:g} ms" for label, value in goals) or "none set"
     for target in targets:
-        expected = _expected(plan, target.pool)
+        expected = _expected(deployment, target.pool)
         script.comment(f"Server {target.name!r} (pool {target.pool.name!r}). SLO: {slo_text}. Expected from "
                        f"{expected}.")
         script.raw(f'url="http://${{BENCH_HOST}}:{target.port}"')
         script.raw(f'echo "== {target.name}: SLO {slo_text}; expected from {expected}"')
         docker = [("docker", "run", "--rm"), ("--network", "host"),
-                  ("--volume", f"{spec.operations.model_cache}:{HF_CACHE_IN_CONTAINER}"), ("--env", "HF_TOKEN"),
+                  ("--volume", f"{deployment.operations.model_cache}:{HF_CACHE_IN_CONTAINER}"), ("--env", "HF_TOKEN"),
                   ("--entrypoint", client.entrypoint), (client.image,)]
-        lines = docker + bench_words(plan, target.pool, per_pool[target.pool.name])
+        lines = docker + bench_words(deployment, target.pool, per_pool[target.pool.name])
         script.command([group(*line) for line in lines], explain=False, suffix=f' | tee "$results/{target.name}.txt"')
         for label, value in goals:
             script.raw(f'check "$results/{target.name}.txt" {shlex.quote(label)} {value:g}')

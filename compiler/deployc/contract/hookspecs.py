@@ -1,8 +1,9 @@
 """The plugin API: the hooks a backend plugin implements.
 
-This module is the contract third parties code against.  A backend is a module
-registered under the ``deployc.backends`` entry-point group; it implements some of
-these hooks with the public marker :data:`deployc.hookimpl`.  Built-in backends use
+These hooks, with the types of :mod:`deployc.contract`, are the contract third parties code
+against (``CONTRACT_VERSION``).  A backend is a module registered under the ``deployc.backends``
+entry-point group; it implements some of these hooks with the public marker
+:data:`deployc.contract.hookimpl`.  Built-in backends use
 exactly the same mechanism.
 
 Every hook except :func:`deployc_backend_info` receives ``backend``, the backend name
@@ -21,12 +22,10 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads
     from deployc.catalog import GPU, CatalogModel
+    from deployc.contract.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads
+    from deployc.contract.deployment import Deployment, Layout, TargetFacts
     from deployc.diagnostics import Diagnostic
-    from deployc.planner.plan import Plan
-    from deployc.planner.types import Layout
-    from deployc.target import Target
 
 hookspec = pluggy.HookspecMarker("deployc")
 
@@ -46,15 +45,16 @@ def deployc_backend_info() -> BackendInfo:
 
 @hookspec
 def deployc_capability(
-    backend: str, target: Target, weights_format: str, kv_cache_dtype: str
+    backend: str, target: TargetFacts, weights_format: str, kv_cache_dtype: str
 ) -> Capability | None:
     """Say whether the pinned engine runs ``weights_format`` and ``kv_cache_dtype`` on the target's GPU.
 
     :param backend: the backend name being asked about.
-    :param target: the resolved spec (model architecture, GPU, links, workload).
+    :param target: what the spec resolves to that a capability depends on (GPU, model architecture,
+        nodes, the backend's ``[backends.NAME]`` options).
     :param weights_format: ``bf16``, ``fp16``, ``fp8``, ``int8``, ``awq``, ``gptq``, ``mxfp4`` or ``nvfp4``.
     :param kv_cache_dtype: ``bfloat16``, ``float16`` or ``fp8``.
-    :return: a :class:`~deployc.backend.Capability` (with the kernel used, or why not and the
+    :return: a :class:`~deployc.contract.backend.Capability` (with the kernel used, or why not and the
         alternative); None when the plugin has no opinion (treated as supported).
 
     .. versionadded:: 0.1
@@ -83,7 +83,7 @@ def deployc_runtime_overheads(backend: str, query: OverheadQuery) -> RuntimeOver
 
 @hookspec
 def deployc_layout_support(
-    backend: str, target: Target, layout: Layout, gpus_per_node: int, nodes: int
+    backend: str, target: TargetFacts, layout: Layout, gpus_per_node: int, nodes: int
 ) -> Capability | None:
     """Say whether the backend's emitter can deploy one candidate parallel layout.
 
@@ -94,11 +94,11 @@ def deployc_layout_support(
     and a forced backend is refused with exit code 1.  Called many times: keep it cheap.
 
     :param backend: the backend name being asked about.
-    :param target: the resolved spec (its ``[backends.NAME]`` options included).
+    :param target: GPU, model architecture, nodes and the backend's ``[backends.NAME]`` options.
     :param layout: TP, PP, DP and EP of one pool.
     :param gpus_per_node: GPUs the pool has on each node.
     :param nodes: nodes the pool spans.
-    :return: a :class:`~deployc.backend.Capability` whose ``reason`` says why not (and
+    :return: a :class:`~deployc.contract.backend.Capability` whose ``reason`` says why not (and
         ``alternative`` what would work); None when the plugin has no opinion (supported).
 
     .. versionadded:: 0.1
@@ -107,11 +107,11 @@ def deployc_layout_support(
 
 
 @hookspec
-def deployc_check_plan(backend: str, plan: Plan) -> Sequence[Diagnostic]:
+def deployc_check_plan(backend: str, deployment: Deployment) -> Sequence[Diagnostic]:
     """Check a finished plan against the pinned engine's constraints (cross-flag invariants...).
 
     :param backend: the backend name being asked about.
-    :param plan: the plan the backend would emit.
+    :param deployment: the deployment the backend would emit (pools, servers placed, knobs, decisions).
     :return: diagnostics; errors stop the build with exit code 1.
 
     .. versionadded:: 0.1
@@ -120,16 +120,17 @@ def deployc_check_plan(backend: str, plan: Plan) -> Sequence[Diagnostic]:
 
 
 @hookspec
-def deployc_emit(backend: str, plan: Plan) -> Emission:
-    """Translate the plan into the engine's artifacts.
+def deployc_emit(backend: str, deployment: Deployment) -> Emission:
+    """Translate the deployment into the engine's artifacts.
 
-    Each emitted flag comes with its reason (:class:`~deployc.backend.FlagReason`) and the
+    Each emitted flag comes with its reason (:class:`~deployc.contract.backend.FlagReason`) and the
     plan Decision behind it; backend-specific choices are returned as Decisions of their own.
     Artifact paths are relative to the output directory (``run.sh``, ``k8s/deployment.yaml``);
     an absolute path or one with ``..`` is a plugin error.
 
     :param backend: the backend name being asked about.
-    :param plan: the plan to emit.
+    :param deployment: the deployment to emit: pools with typed knobs and their Decisions, servers placed
+        on nodes with GPU ids, ports and load, the image, the backend's options.
 
     .. versionadded:: 0.1
     """

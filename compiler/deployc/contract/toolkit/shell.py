@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from attrs import frozen
 
-from deployc.emitters import EnvRef, Word
+from deployc.contract.toolkit import EnvRef, Word
 
 COMMENT_WIDTH = 100
 CONTINUATION_INDENT = "    "

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from attrs import frozen
 
-from deployc.emitters import EnvRef, PlainDumper, Word, comment_block
+from deployc.contract.toolkit import EnvRef, PlainDumper, Word, comment_block
 
 _LABEL = re.compile(r"[^a-z0-9-]+")
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"

@@ -1,4 +1,4 @@
-"""``compose.yaml`` from the same :class:`~deployc.emitters.docker.DockerRun` data as ``run.sh``.
+"""``compose.yaml`` from the same :class:`~deployc.contract.toolkit.docker.DockerRun` data as ``run.sh``.
 
 Built as Python data and dumped with PyYAML, never from text templates.  Compose
 interpolates ``$`` in every string, so literal dollars are doubled; environment references
@@ -12,9 +12,9 @@ from typing import Any
 
 import yaml
 
-from deployc.emitters import EnvRef, PlainDumper, Word, comment_block
-from deployc.emitters.docker import DockerRun
-from deployc.emitters.rocm import compose_gpu_keys, gpu_select_env
+from deployc.contract.toolkit import EnvRef, PlainDumper, Word, comment_block
+from deployc.contract.toolkit.docker import DockerRun
+from deployc.contract.toolkit.rocm import compose_gpu_keys, gpu_select_env
 
 
 def escape(text: str) -> str:

@@ -1,7 +1,7 @@
 """``docker run`` for a GPU inference server, with the settings that prevent the classic failures.
 
 :class:`DockerRun` is plain data a backend fills in; :func:`docker_run_groups` turns it into
-argument groups (each with its reason) for :class:`~deployc.emitters.shell.ScriptBuilder`,
+argument groups (each with its reason) for :class:`~deployc.contract.toolkit.shell.ScriptBuilder`,
 and the Compose renderer reads the same data, so both artifacts always agree.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from attrs import frozen
 
-from deployc.emitters.rocm import docker_device_groups
-from deployc.emitters.shell import ArgGroup, group
+from deployc.contract.toolkit.rocm import docker_device_groups
+from deployc.contract.toolkit.shell import ArgGroup, group
 
 HF_CACHE_IN_CONTAINER = "/root/.cache/huggingface"
 IPC_HOST_WHY = ("share the host's IPC namespace: NCCL and PyTorch worker processes exchange tensors through "

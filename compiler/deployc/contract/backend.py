@@ -6,12 +6,42 @@ from typing import Any, Literal
 
 from attrs import field, frozen
 
-from deployc.planner.decisions import Decision
+from deployc.contract.decisions import Decision
 
 MemoryFractionKind = Literal["total", "weights_and_kv", "free_after_load"]
 Batching = Literal["mixed", "prefill_first"]
 KvAdmission = Literal["prompt", "prompt_and_decaying_output", "prompt_and_max_output"]
 Preemption = Literal["newest_recompute", "fewest_output_recompute", "never"]
+DataParallel = Literal["servers", "one_server", "one_server_per_node"]
+
+
+@frozen(kw_only=True)
+class PlacementPolicy:
+    """How the core places a pool's data-parallel replicas into servers (``deployc.placement``).
+
+    ``data_parallel``: ``servers`` runs each replica as its own server (own GPUs, own port: a balancer
+    spreads requests); ``one_server`` keeps every replica of the pool inside one server (one router,
+    one port, e.g. SGLang's ``--dp-size``); ``one_server_per_node`` merges the replicas that land on the
+    same node into one server (vLLM's ``--data-parallel-size`` behind one API port).
+    ``expert_parallel_one_server``: with expert parallelism (EP > 1) and DP > 1 every replica is one
+    server, across nodes if need be, so the experts are sharded across all of them.
+    """
+
+    data_parallel: DataParallel = "servers"
+    expert_parallel_one_server: bool = True
+
+
+@frozen(kw_only=True)
+class VendorImage:
+    """The backend's container image for one GPU vendor when it differs from the default one.
+
+    ``tag_by_gfx`` names a tag per AMD ISA (``gfx942``...) when the build is per GPU family;
+    ``tag`` is used for any other.
+    """
+
+    image: str
+    tag: str
+    tag_by_gfx: dict[str, str] = field(factory=dict)
 
 
 @frozen(kw_only=True)
@@ -46,6 +76,9 @@ class BackendInfo:
     """A backend's identity and pinned engine.
 
     ``scheduler`` says how the engine schedules requests (the serving simulation follows it).
+    ``gpu_vendors`` lists the GPU vendors the engine runs on (lower case, ``nvidia``, ``amd``): the core
+    refuses the backend for another vendor's GPU.  ``placement`` says how its servers are placed;
+    ``vendor_images`` names the image built for a vendor other than the default (``amd``: a ROCm build).
     ``options_schema`` is the JSON Schema of the ``[backends.NAME]`` table (draft 2020-12,
     an object schema); deployc merges it into the spec schema under that name.
     """
@@ -58,6 +91,8 @@ class BackendInfo:
     summary: str
     gpu_vendors: tuple[str, ...] = ("nvidia",)
     scheduler: SchedulerPolicy = SchedulerPolicy()
+    placement: PlacementPolicy = PlacementPolicy()
+    vendor_images: dict[str, VendorImage] = field(factory=dict)
     options_schema: dict[str, Any] = field(factory=lambda: {"type": "object", "additionalProperties": False})
 
 

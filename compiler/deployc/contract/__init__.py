@@ -1,0 +1,59 @@
+"""The backend contract: everything a backend plugin may see of deployc, and nothing else.
+
+A plugin imports from ``deployc.contract`` (and its ``toolkit``) only; a test fails when one imports any other
+``deployc`` module.  The types here are the stable API documented in ``docs/plugins.md``: a change that
+removes or renames a name or a field, or changes a hook's arguments, raises :data:`CONTRACT_VERSION`'s major
+number; an added name or field raises its minor number.
+"""
+
+from __future__ import annotations
+
+from deployc import hookimpl
+from deployc.catalog import GPU, CatalogModel, CheckpointQuant
+from deployc.contract.backend import (
+    Artifact,
+    BackendInfo,
+    Capability,
+    Emission,
+    FlagReason,
+    OverheadQuery,
+    PlacementPolicy,
+    RuntimeOverheads,
+    SchedulerPolicy,
+    VendorImage,
+)
+from deployc.contract.decisions import Alternative, Decision, Quantity, format_number
+from deployc.contract.deployment import (
+    Deployment,
+    Hardware,
+    ImageRef,
+    Knobs,
+    Latency,
+    Layout,
+    ModelFacts,
+    ModelRef,
+    Operations,
+    Pool,
+    Prediction,
+    Server,
+    ServerLoad,
+    SimulatedLoad,
+    Slo,
+    TargetFacts,
+    Workload,
+)
+from deployc.diagnostics import Diagnostic, Severity
+from deployc.spec.model import Percentiles, TokenDistribution
+
+#: The contract's version: ``major.minor`` (see the module docstring for what raises which).
+CONTRACT_VERSION = "1.0"
+
+
+__all__ = [
+    "CONTRACT_VERSION", "GPU", "Alternative", "Artifact", "BackendInfo", "Capability", "CatalogModel",
+    "CheckpointQuant", "Decision", "Deployment", "Diagnostic", "Emission", "FlagReason", "Hardware", "ImageRef",
+    "Knobs", "Latency", "Layout", "ModelFacts", "ModelRef", "Operations", "OverheadQuery", "Percentiles",
+    "PlacementPolicy",
+    "Pool", "Prediction", "Quantity", "RuntimeOverheads", "SchedulerPolicy", "Server", "ServerLoad", "Severity",
+    "SimulatedLoad", "Slo", "TargetFacts", "TokenDistribution", "VendorImage", "Workload", "format_number", "hookimpl",
+]
