@@ -27,6 +27,7 @@ from deployc.diagnostics import (
 from deployc.emit import RESERVED_NAMES, BuildOutput, check_artifact_paths, write_build
 from deployc.planner.plan import Plan
 from deployc.plugins import PluginRegistry, default_registry
+from deployc.resolution import resolve
 from deployc.spec.characters import character_diagnostics
 from deployc.spec.loader import SpecDocument, read_document
 from deployc.spec.model import Spec
@@ -35,7 +36,7 @@ from deployc.spec.schema_errors import schema_diagnostics
 from deployc.spec.secrets import redact, secret_diagnostics
 from deployc.spec.semantic import semantic_diagnostics
 from deployc.spec.structure import structure_spec, unstructure_spec
-from deployc.target import Target, resolve
+from deployc.target import Target
 
 
 @frozen
@@ -111,7 +112,7 @@ def plan(path: Path, backend: str | None = None, registry: PluginRegistry | None
     if cached is not None:
         return cached, loaded.document
     try:
-        result = make_plan(target, registry, backend_override=backend, warnings=warnings)
+        result = make_plan(target, registry.models(), backend_override=backend, warnings=warnings)
     except PlanError as exc:
         raise PlanError([_locate_pin(d, loaded.document) for d in exc.diagnostics]) from None
     if len(_PLANS) >= PLAN_CACHE_SIZE:
@@ -153,7 +154,7 @@ def _refuse_auto_beside_broken_builtins(registry: PluginRegistry) -> None:
 
 def with_backend_warnings(plan_: Plan, registry: PluginRegistry) -> Plan:
     """The plan with its backend's own warnings added (they reach the build's output and plan.json)."""
-    problems = registry.check_plan(plan_.backend.name, plan_)
+    problems = registry.models()[plan_.backend.name].check_plan(plan_)
     if has_errors(problems):
         raise PlanError(problems)
     known = set(plan_.diagnostics)

@@ -20,14 +20,15 @@ from deployc.catalog.lookup import load_data
 from deployc.diagnostics import Diagnostic, SpecError
 from deployc.enginelog import EngineLog, parse_engine_log
 from deployc.planner.evaluate import Candidate, Evaluated, evaluate_layout
+from deployc.planner.models import BackendModels
 from deployc.planner.types import Layout
 from deployc.plugins import PluginRegistry, default_registry
+from deployc.units import GIB
 
 if TYPE_CHECKING:
     from deployc.catalog import GPU
     from deployc.target import Target
 
-GIB = 1 << 30
 TOLERANCE = {"weights": 0.02, "kv_memory": 0.05, "kv_tokens": 0.05}
 # A log's free memory before loading below this share of the spec GPU's total: another GPU (or a busy one).
 FREE_BEFORE_LOAD_SHARE = 0.75
@@ -156,24 +157,22 @@ def replay_settings(log: EngineLog, target: Target, chosen: Evaluated) -> Replay
         engine_version=log.engine_version)
 
 
-class _LogView:
-    """A registry view whose backend answers for the logged run: its batch sizes, version and memory fraction."""
+def as_logged(models: BackendModels, replay: Replay) -> BackendModels:
+    """The backend answering for the logged run: its batch sizes, engine version and memory fraction."""
+    planned = models.runtime_overheads
 
-    def __init__(self, registry: PluginRegistry, replay: Replay) -> None:
-        self._registry = registry
-        self._replay = replay
-
-    def runtime_overheads(self, backend: str, query: OverheadQuery) -> RuntimeOverheads:
-        r = self._replay
+    def runtime_overheads(query: OverheadQuery) -> RuntimeOverheads:
+        r = replay
         seqs = r.max_num_seqs.value if r.max_num_seqs.source != "plan" else query.max_num_seqs
-        query = evolve(query, max_num_seqs=int(str(seqs)), engine_version=r.engine_version)
-        overheads = self._registry.runtime_overheads(backend, query)
+        overheads = planned(evolve(query, max_num_seqs=int(str(seqs)), engine_version=r.engine_version))
         if r.memory_fraction.source == "log":
             overheads = evolve(overheads, default_memory_fraction=float(str(r.memory_fraction.value)))
         return overheads
 
+    return evolve(models, runtime_overheads=runtime_overheads)
 
-def evaluate_like_the_log(candidate: Candidate, replay: Replay, registry: PluginRegistry,
+
+def evaluate_like_the_log(candidate: Candidate, replay: Replay, models: BackendModels,
                           chosen: Evaluated) -> Evaluated:
     """The chosen layout evaluated at the logged run's settings."""
     layout = chosen.evaluation.layout
@@ -185,7 +184,7 @@ def evaluate_like_the_log(candidate: Candidate, replay: Replay, registry: Plugin
     candidate = evolve(candidate, target=evolve(target, spec=spec), cuda_graphs=bool(replay.cuda_graphs.value))
     if replay.max_num_batched_tokens.source != "plan":
         candidate = evolve(candidate, max_num_batched_tokens=int(str(replay.max_num_batched_tokens.value)))
-    return evaluate_layout(candidate, layout, _LogView(registry, replay))  # type: ignore[arg-type]
+    return evaluate_layout(candidate, layout, as_logged(models, replay))
 
 
 # Engine --quantization names to deployc weight formats (the others are spelled alike).
@@ -279,7 +278,7 @@ def run_check(spec_path: Path, log_path: Path, *, display_name: str | None = Non
               registry: PluginRegistry | None = None) -> LogCheck:
     """Predicted vs observed figures for a spec and an engine log, with the replayed settings."""
     from deployc.api import resolve_spec  # noqa: PLC0415  (avoid an import cycle at module load)
-    from deployc.planner.planner import _search_pool  # noqa: PLC0415
+    from deployc.planner.planner import search_pool  # noqa: PLC0415
     from deployc.planner.precision import activation_dtype  # noqa: PLC0415
     from deployc.planner.workload import workload_shapes  # noqa: PLC0415
 
@@ -287,19 +286,20 @@ def run_check(spec_path: Path, log_path: Path, *, display_name: str | None = Non
     log = _read_log(log_path)
     _, target, _ = resolve_spec(spec_path, registry, display_name)
     engine = str(log.engine)
-    if engine not in registry.backends:
+    installed = registry.models()
+    if engine not in installed:
         raise SpecError([Diagnostic(rule="DPC105", message=f"the log is from {engine}, which is not installed")])
     dtype = str(activation_dtype(target.spec, target.model, target.gpu).value)
     shape = workload_shapes(target.spec)[0]
     hw = target.spec.hardware
-    search, _, _ = _search_pool(target, registry, engine, dtype, shape, hw.gpus_per_node, hw.nodes)
+    search, _, _ = search_pool(target, installed[engine], dtype, shape, hw.gpus_per_node, hw.nodes)
     chosen = search.chosen() or search.closest()
-    assert chosen is not None  # noqa: S101  (_search_pool raises when nothing fits)
+    assert chosen is not None  # noqa: S101  (search_pool raises when nothing fits)
     replay = replay_settings(log, target, chosen)
     replayed = with_logged_precision(search.candidate, log)
-    ev = evaluate_like_the_log(replayed, replay, registry, chosen)
+    ev = evaluate_like_the_log(replayed, replay, installed[engine], chosen)
     rows = tuple(_rows(log, ev))
-    info = registry.info(engine)
+    info = installed.info(engine)
     precision = (f"{replayed.weights.weights_format} weights ({'log' if log.quantization else f'{engine} default'}), "
                  f"{replayed.kv_dtype} KV cache ({'log' if log.kv_cache_dtype else f'{engine} default'})")
     settings = ", ".join([*(s.text() for s in (replay.tp, replay.memory_fraction, replay.max_model_len,

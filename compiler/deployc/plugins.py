@@ -30,6 +30,7 @@ from deployc.plugin_worker import call_with_timeout, timeout_s
 
 if TYPE_CHECKING:
     from deployc.catalog import GPU, CatalogModel
+    from deployc.planner.models import Backends
     from deployc.planner.plan import Plan
     from deployc.planner.types import Layout
     from deployc.target import Target
@@ -91,6 +92,7 @@ class PluginRegistry:
         self.pm.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = list(failures)
         self._collect_failed: set[tuple[str, str]] = set()
+        self._models: Backends | None = None
         self.backends: dict[str, LoadedBackend] = {}
         claimed: dict[str, list[LoadedBackend]] = {}
         for source, plugin in plugins:
@@ -145,6 +147,18 @@ class PluginRegistry:
     def info(self, name: str) -> BackendInfo:
         """The description of a working backend (KeyError if there is none of that name)."""
         return self.backends[name].info
+
+    def models(self) -> Backends:
+        """The working backends as the planner sees them: each hook wrapped, so a failure still names the plugin."""
+        from deployc.planner.models import BackendModels, Backends  # noqa: PLC0415  (planner types load on use)
+
+        if self._models is None:
+            self._models = Backends.of([BackendModels(
+                info=loaded.info, capability=functools.partial(self.capability, name),
+                layout_support=functools.partial(self.layout_support, name),
+                runtime_overheads=functools.partial(self.runtime_overheads, name),
+                check_plan=functools.partial(self.check_plan, name)) for name, loaded in sorted(self.backends.items())])
+        return self._models
 
     def failed_builtins(self) -> list[str]:
         """Built-in backends that are not working because a plugin failed (not those disabled on purpose)."""

@@ -6,7 +6,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from deployc import hookimpl
-from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads, SchedulerPolicy
+from deployc.backend import (
+    BackendInfo,
+    Capability,
+    Emission,
+    OverheadQuery,
+    RuntimeOverheads,
+    SchedulerPolicy,
+    Strength,
+)
 from deployc.diagnostics import Diagnostic
 from deployc_sglang import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_sglang.options import OPTIONS_SCHEMA
@@ -25,6 +33,8 @@ def deployc_backend_info() -> BackendInfo:
         summary="python -m sglang.launch_server in Docker plus the same settings as a --config YAML; radix cache "
                 f"for shared prefixes; checked against SGLang {ENGINE_VERSION}'s real parser",
         gpu_vendors=("nvidia", "amd"), options_schema=OPTIONS_SCHEMA,
+        strengths=(Strength(when="shared_prefixes", reason="SGLang's radix cache reuses partial prefixes across "
+                            "branches and turns"),),
         scheduler=SchedulerPolicy(
             batching="prefill_first", kv_admission="prompt_and_decaying_output",
             preemption="fewest_output_recompute", max_prefill_tokens=16384,

@@ -6,7 +6,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from deployc import hookimpl
-from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads, SchedulerPolicy
+from deployc.backend import (
+    BackendInfo,
+    Capability,
+    Emission,
+    EngineBuild,
+    OverheadQuery,
+    RuntimeOverheads,
+    SchedulerPolicy,
+    Strength,
+)
 from deployc.diagnostics import Diagnostic
 from deployc_trtllm import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_trtllm.options import OPTIONS_SCHEMA
@@ -24,7 +33,15 @@ def deployc_backend_info() -> BackendInfo:
         name=BACKEND_NAME, engine=ENGINE, engine_version=ENGINE_VERSION, image=IMAGE, image_tag=IMAGE_TAG,
         summary="trtllm-serve --backend pytorch with an LLM-API options YAML (no build step; multi-node through "
                 "Slurm/MPI), or the legacy quantize.py + trtllm-build engine flow; NVIDIA Ampere+ only",
-        gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA,
+        gpu_vendors=("nvidia",), options_schema=OPTIONS_SCHEMA, vendor_lock_in=True,
+        # "The finishing move" of the articles' framework (seed 003): the highest throughput once the model is stable.
+        strengths=(Strength(when="stable_high_volume", reason="TensorRT-LLM's kernels give the highest throughput, "
+                            "and its warm-up (or engine build) is paid rarely"),),
+        engine_build=EngineBuild(option="flow", value="engine", change_cost="each TensorRT-LLM engine build takes "
+                                 "10-30 minutes per configuration and is tied to one GPU architecture",
+                                 per_model="TensorRT-LLM needs an engine per model"),
+        model_change_cost=("the PyTorch flow needs no engine build, but each change still costs its warm-up "
+                           "(autotuning, CUDA graph capture)"),
         scheduler=SchedulerPolicy(
             batching="mixed", kv_admission="prompt_and_max_output", preemption="never",
             source=("TensorRT-LLM 1.2 capacity scheduler GUARANTEED_NO_EVICT (the default): admits a request only "

@@ -6,7 +6,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from deployc import hookimpl
-from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads, SchedulerPolicy
+from deployc.backend import (
+    BackendInfo,
+    Capability,
+    Emission,
+    OverheadQuery,
+    RuntimeOverheads,
+    SchedulerPolicy,
+    Strength,
+)
 from deployc.diagnostics import Diagnostic
 from deployc_vllm import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
 from deployc_vllm.options import OPTIONS_SCHEMA
@@ -25,6 +33,8 @@ def deployc_backend_info() -> BackendInfo:
         summary="vllm serve in Docker, Compose or Kubernetes; native multi-node; flags checked against the real "
                 f"vLLM {ENGINE_VERSION} parser",
         gpu_vendors=("nvidia", "amd"), options_schema=OPTIONS_SCHEMA,
+        strengths=(Strength(when="general", reason="no compile step, fast model iteration, widest model and "
+                            "hardware support"),),
         scheduler=SchedulerPolicy(
             batching="mixed", kv_admission="prompt", preemption="newest_recompute",
             source=("vLLM 0.33.0 v1/core/sched/scheduler.py Scheduler.schedule: running requests first, then FCFS "

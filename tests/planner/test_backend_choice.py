@@ -6,9 +6,10 @@ from pathlib import Path
 
 from deployc.api import load_spec
 from deployc.planner.backend_choice import rank_backends
+from deployc.plugins import default_registry
 from deployc.spec.model import Spec
 
-INSTALLED = ("sglang", "trtllm", "vllm")
+INSTALLED = default_registry().models().infos()  # the built-ins: sglang, trtllm, vllm
 BASE = """version = 1
 name = "choice"
 [model]

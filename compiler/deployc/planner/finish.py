@@ -23,12 +23,12 @@ from deployc.planner.serving_explain import serving_decision, serving_diagnostic
 from deployc.planner.thermal import power_limit_decision
 from deployc.planner.types import Knobs, Layout, PoolPlan
 from deployc.planner.weights import weights_per_gpu
+from deployc.units import GIB
 
 if TYPE_CHECKING:
-    from deployc.planner.planner import Search
-    from deployc.plugins import PluginRegistry
+    from deployc.planner.models import BackendModels
+    from deployc.planner.search import Search
 
-GIB = 1 << 30
 MAX_LOSERS_SHOWN = 6
 GOAL_ORDER = {"latency": "the lowest p99 latency against the targets (p99 end-to-end without targets)",
               "throughput": "the most output tokens/s", "cost": "the most output tokens/s per GPU"}
@@ -108,21 +108,21 @@ def _idle_gpus(search: Search, layout: Layout, prefix: str) -> Decision | None:
         numbers=(Quantity("GPUs given", total, ""), Quantity("GPUs used", layout.gpus_used, "")))
 
 
-def _at_emitted_budget(search: Search, chosen: Evaluated, budget: int, registry: PluginRegistry | None) -> Evaluated:
+def _at_emitted_budget(search: Search, chosen: Evaluated, budget: int, models: BackendModels | None) -> Evaluated:
     """The chosen layout's memory plan redone at the emitted token budget, when it differs from the planning one.
 
     The engine profiles (vLLM) or reserves for (SGLang) the budget it is given, not the planning one; the
     re-evaluation is kept when the workload still fits.
     """
     c = search.candidate
-    if registry is None or budget == c.max_num_batched_tokens:
+    if models is None or budget == c.max_num_batched_tokens:
         return chosen
-    again = evaluate_layout(evolve(c, max_num_batched_tokens=budget), chosen.evaluation.layout, registry)
+    again = evaluate_layout(evolve(c, max_num_batched_tokens=budget), chosen.evaluation.layout, models)
     return again if again.evaluation.fits else chosen
 
 
 def finish_pool(search: Search, rejected_weights: list[Alternative], *, several: bool,
-                registry: PluginRegistry | None = None) -> tuple[PoolPlan, list[Decision], list[Diagnostic]]:
+                models: BackendModels | None = None) -> tuple[PoolPlan, list[Decision], list[Diagnostic]]:
     """Knobs and decisions for the chosen layout of one pool."""
     chosen = search.chosen()
     if chosen is None:
@@ -133,7 +133,7 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     diagnostics: list[Diagnostic] = []
     ranked = search.served[layout].knobs if layout in search.served else load_knobs(c, chosen)
     knobs_for_load = tune_budget(c, chosen, ranked, requests=RANKING_REQUESTS)[0]
-    chosen = _at_emitted_budget(search, chosen, int(knobs_for_load.token_budget.value), registry)
+    chosen = _at_emitted_budget(search, chosen, int(knobs_for_load.token_budget.value), models)
     memory = chosen.memory
     served = serve(c, chosen, knobs_for_load, requests=SIMULATED_REQUESTS)
     context, seqs, budget = knobs_for_load.context, knobs_for_load.max_num_seqs, knobs_for_load.token_budget
