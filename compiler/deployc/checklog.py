@@ -18,7 +18,7 @@ from attrs import evolve, frozen
 from deployc.backend import OverheadQuery, RuntimeOverheads
 from deployc.catalog.lookup import load_data
 from deployc.diagnostics import Diagnostic, SpecError
-from deployc.enginelog import EngineLog, parse_engine_log
+from deployc.enginelog import EngineLog, likeliest
 from deployc.planner.evaluate import Candidate, Evaluated, evaluate_layout
 from deployc.planner.models import BackendModels
 from deployc.planner.types import Layout
@@ -112,32 +112,10 @@ class LogCheck:
         return any(r.outside_tolerance for r in self.rows)
 
 
-def vllm_batch_defaults(gpu: GPU) -> tuple[int, int]:
-    """``vllm serve``'s (max_num_seqs, max_num_batched_tokens) when not given, by GPU.
-
-    vLLM 0.33.0 ``EngineArgs.get_batch_defaults`` (vllm/engine/arg_utils.py), OPENAI_API_SERVER
-    context: ≥ 160 GiB: 1024 / 16384; ≥ 70 GiB and not an A100: 1024 / 8192; otherwise 256 / 2048.
-    """
-    memory = gpu.memory_bytes
-    if memory >= 160 * GIB:
-        return 1024, 16384
-    if memory >= 70 * GIB and "a100" not in gpu.name.lower():
-        return 1024, 8192
-    return 256, 2048
-
-
-def sglang_chunk_default(gpu: GPU) -> int:
-    """SGLang 0.5.23's ``--chunked-prefill-size`` when unset, by GPU memory (memory_hook.handle_gpu_memory_settings)."""
-    gib = gpu.memory_bytes / GIB
-    return 2048 if gib < 20 else 4096 if gib < 60 else 8192 if gib < 160 else 16384
-
-
 def replay_settings(log: EngineLog, target: Target, chosen: Evaluated) -> Replay:
     """Every setting of the logged run: the log's, else the engine's default, else (no default known) the plan's."""
     layout = chosen.evaluation.layout
-    vllm = log.engine == "vllm"
-    seqs_default, tokens_default = vllm_batch_defaults(target.gpu) if vllm else (None, sglang_chunk_default(
-        target.gpu))
+    seqs_default, tokens_default = log.default_max_num_seqs, log.default_max_num_batched_tokens
 
     def pick(name: str, logged: object, default: object, planned: object) -> Setting:
         if logged is not None:
@@ -234,17 +212,23 @@ def mismatch_notes(log: EngineLog, target: Target) -> list[str]:
     return notes
 
 
-def _read_log(log_path: Path) -> EngineLog:
+def _read_text(log_path: Path) -> str:
     try:
-        lines = log_path.read_text(errors="replace").splitlines()
+        return log_path.read_text(errors="replace")
     except OSError as exc:
         raise SpecError([Diagnostic(rule="DPC001", message=f"cannot read log: {exc.strerror}",
                                     file=str(log_path))]) from None
-    log = parse_engine_log(lines)
-    if log.engine is None:
-        raise SpecError([Diagnostic(rule="DPC001", file=str(log_path), message="no vLLM or SGLang start-up lines "
-                                    "found", hint='expected lines like "GPU KV cache size: N tokens"')])
-    return log
+
+
+def read_log(text: str, gpu: GPU, registry: PluginRegistry, log_path: Path) -> EngineLog:
+    """The log as the backend whose engine wrote it reads it (each backend reads its own engine's format)."""
+    found = likeliest(registry.engine_logs(text, gpu))
+    if found is None:
+        engines = " or ".join(registry.log_readers()) or "engine"
+        raise SpecError([Diagnostic(rule="DPC001", file=str(log_path), message=f"no {engines} start-up lines found",
+                                    hint="check-log reads the start-up log of an installed backend's engine (the "
+                                         "lines it prints while loading the model and sizing its KV cache)")])
+    return found[1]
 
 
 def _rows(log: EngineLog, ev: Evaluated) -> list[Comparison]:
@@ -283,12 +267,11 @@ def run_check(spec_path: Path, log_path: Path, *, display_name: str | None = Non
     from deployc.planner.workload import workload_shapes  # noqa: PLC0415
 
     registry = registry or default_registry()
-    log = _read_log(log_path)
+    text = _read_text(log_path)
     _, target, _ = resolve_spec(spec_path, registry, display_name)
-    engine = str(log.engine)
+    log = read_log(text, target.gpu, registry, log_path)
+    engine = str(log.engine)  # the backend that read it
     installed = registry.models()
-    if engine not in installed:
-        raise SpecError([Diagnostic(rule="DPC105", message=f"the log is from {engine}, which is not installed")])
     dtype = str(activation_dtype(target.spec, target.model, target.gpu).value)
     shape = workload_shapes(target.spec)[0]
     hw = target.spec.hardware

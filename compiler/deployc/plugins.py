@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pluggy
-from attrs import frozen
+from attrs import evolve, frozen
 
 from deployc import hookspecs
 from deployc.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads
@@ -30,6 +30,7 @@ from deployc.plugin_worker import call_with_timeout, timeout_s
 
 if TYPE_CHECKING:
     from deployc.catalog import GPU, CatalogModel
+    from deployc.enginelog import EngineLog
     from deployc.planner.models import Backends
     from deployc.planner.plan import Plan
     from deployc.planner.types import Layout
@@ -237,6 +238,22 @@ class PluginRegistry:
             raise PluginError([Diagnostic(rule="DPC503", message=f"plugin {self.backends[backend].source.describe()}: "
                                           f"deployc_emit returned an Emission whose {problem}")])
         return emission
+
+    def engine_logs(self, text: str, gpu: GPU) -> dict[str, EngineLog]:
+        """Each working backend's reading of an engine start-up log, for those that recognise it as their engine's."""
+        from deployc.enginelog import EngineLog  # noqa: PLC0415  (check-log only)
+
+        found: dict[str, EngineLog] = {}
+        for name in self.names():
+            log = self._call(name, "deployc_parse_engine_log", EngineLog, True, text=text, gpu=gpu)
+            if log is not None:
+                found[name] = evolve(log, engine=name)
+        return found
+
+    def log_readers(self) -> list[str]:
+        """The engines whose start-up logs a working backend reads (``deployc_parse_engine_log``), by backend name."""
+        return [loaded.info.engine for _, loaded in sorted(self.backends.items())
+                if getattr(loaded.plugin, "deployc_parse_engine_log", None) is not None]
 
     def catalog_gpus(self) -> list[GPU]:
         """GPUs contributed by plugins (a plugin whose hook fails is recorded in ``failures`` and skipped)."""

@@ -20,6 +20,8 @@ from deployc_sglang import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TA
 from deployc_sglang.options import OPTIONS_SCHEMA
 
 if TYPE_CHECKING:
+    from deployc.catalog import GPU
+    from deployc.enginelog import EngineLog
     from deployc.planner.plan import Plan
     from deployc.planner.types import Layout
     from deployc.target import Target
@@ -82,3 +84,11 @@ def deployc_emit(backend: str, plan: Plan) -> Emission:  # noqa: ARG001  (hook s
     from deployc_sglang.emission import emit  # noqa: PLC0415
 
     return emit(plan)
+
+
+@hookimpl
+def deployc_parse_engine_log(backend: str, text: str, gpu: GPU) -> EngineLog | None:  # noqa: ARG001  (hook signature)
+    """The figures and settings an SGLang start-up log states (None when it is not one)."""
+    from deployc_sglang.enginelog import parse_log  # noqa: PLC0415  (check-log only)
+
+    return parse_log(text.splitlines(), gpu)
