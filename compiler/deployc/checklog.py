@@ -27,6 +27,7 @@ from deployc.units import GIB
 
 if TYPE_CHECKING:
     from deployc.catalog import GPU
+    from deployc.spec.model import KvCacheDtype
     from deployc.target import Target
 
 TOLERANCE = {"weights": 0.02, "kv_memory": 0.05, "kv_tokens": 0.05}
@@ -171,19 +172,25 @@ _QUANTIZATION_FORMATS = {"modelopt_fp4": "nvfp4", "w8a8_int8": "int8", "awq_marl
 
 def with_logged_precision(candidate: Candidate, log: EngineLog) -> Candidate:
     """The candidate with the weight format and KV dtype the logged run used (the engine's defaults when unset)."""
+    from deployc.planner.formats import planned_format  # noqa: PLC0415
     from deployc.planner.precision import WeightChoice  # noqa: PLC0415
 
     target = candidate.target
     ckpt = target.model.checkpoint_quant
     weights = candidate.weights
     if log.quantization not in (None, "none"):
-        fmt = _QUANTIZATION_FORMATS.get(str(log.quantization), str(log.quantization))
+        try:
+            fmt = planned_format(_QUANTIZATION_FORMATS.get(str(log.quantization), str(log.quantization)))
+        except ValueError:
+            raise SpecError([Diagnostic(rule="DPC001", message=f"the log's quantization {log.quantization!r} is "
+                                        "not a weight format deployc plans")]) from None
         weights = WeightChoice(weights_format=fmt, quantization_flag=fmt, from_checkpoint=ckpt is not None)
     elif ckpt is None:  # unset: the checkpoint's own dtype
         weights = WeightChoice(weights_format="bf16" if candidate.dtype == "bfloat16" else "fp16",
                                quantization_flag=None, from_checkpoint=False)
-    kv = candidate.dtype if log.kv_cache_dtype in (None, "auto") else (
-        "fp8" if str(log.kv_cache_dtype).startswith("fp8") else str(log.kv_cache_dtype))
+    logged = str(log.kv_cache_dtype)
+    kv: KvCacheDtype = ("fp8" if logged.startswith("fp8") else "float16" if logged == "float16" else
+                        "bfloat16" if logged == "bfloat16" else candidate.dtype)  # "auto" (or unset): the model's
     return evolve(candidate, weights=weights, kv_dtype=kv)
 
 
@@ -263,7 +270,7 @@ def run_check(spec_path: Path, log_path: Path, *, display_name: str | None = Non
     """Predicted vs observed figures for a spec and an engine log, with the replayed settings."""
     from deployc.api import resolve_spec  # noqa: PLC0415  (avoid an import cycle at module load)
     from deployc.planner.planner import search_pool  # noqa: PLC0415
-    from deployc.planner.precision import activation_dtype  # noqa: PLC0415
+    from deployc.planner.precision import activation_dtype, chosen_dtype  # noqa: PLC0415
     from deployc.planner.workload import workload_shapes  # noqa: PLC0415
 
     registry = registry or default_registry()
@@ -272,7 +279,7 @@ def run_check(spec_path: Path, log_path: Path, *, display_name: str | None = Non
     log = read_log(text, target.gpu, registry, log_path)
     engine = str(log.engine)  # the backend that read it
     installed = registry.models()
-    dtype = str(activation_dtype(target.spec, target.model, target.gpu).value)
+    dtype = chosen_dtype(activation_dtype(target.spec, target.model, target.gpu))
     shape = workload_shapes(target.spec)[0]
     hw = target.spec.hardware
     search, _, _ = search_pool(target, installed[engine], dtype, shape, hw.gpus_per_node, hw.nodes)

@@ -21,6 +21,7 @@ from deployc.planner.precision import (
     ON_THE_FLY_FORMATS,
     activation_dtype,
     checkpoint_format,
+    chosen_dtype,
     kv_dtype_candidates,
     weight_candidates,
 )
@@ -188,7 +189,7 @@ def capability_diagnostics(doc: SpecDocument, target: Target, installed: Backend
         return []
     forced = pins.backend or (spec.operations.backend if spec.operations.backend != "auto" else None)
     backends = [forced] if forced else installed.names()
-    dtype = str(activation_dtype(spec, target.model, target.gpu).value)
+    dtype = chosen_dtype(activation_dtype(spec, target.model, target.gpu))
     # Ask about the pinned precision beside the plainest other half (the checkpoint's or dense weights, the
     # activation-dtype KV cache), so a refusal is about the pin and not about another candidate.
     candidates = weight_candidates(spec, target.model, target.gpu, dtype)

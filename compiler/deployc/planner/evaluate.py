@@ -16,6 +16,7 @@ from deployc.planner.precision import WeightChoice
 from deployc.planner.types import Layout, MemoryPlan, Performance
 from deployc.planner.weights import WeightsBreakdown, weights_per_gpu
 from deployc.planner.workload import WorkloadShape
+from deployc.spec.model import ActivationDtype, KvCacheDtype
 from deployc.target import Target
 
 # Little's law iterations when the load is given as a request rate (converges in 2-3 for these models).
@@ -29,9 +30,9 @@ class Candidate:
 
     target: Target
     backend: str
-    dtype: str
+    dtype: ActivationDtype
     weights: WeightChoice
-    kv_dtype: str
+    kv_dtype: KvCacheDtype
     shape: WorkloadShape
     gpus_per_node: int
     nodes: int

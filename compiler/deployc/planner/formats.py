@@ -9,13 +9,23 @@ embeddings, norms and routers stay in the activation dtype (``unquantized_bytes`
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 from attrs import evolve, frozen
 
 from deployc.catalog.arch import CheckpointQuant
 
 ScaleStrategy = Literal["none", "tensor", "channel", "block", "group"]
+# The weight formats deployc plans: the spec's (model.quantization) and those a checkpoint may already be in.
+PlannedFormat = Literal["bf16", "fp16", "fp8", "int8", "awq", "gptq", "mxfp4", "nvfp4", "bitsandbytes"]
+
+
+def planned_format(name: str) -> PlannedFormat:
+    """``name`` as a planned weight format (ValueError when deployc plans no such format)."""
+    for known in get_args(PlannedFormat):
+        if known == name:
+            return known  # type: ignore[no-any-return]
+    raise ValueError(f"no weight format named {name!r}")
 LINEAR_GROUPS = frozenset({"attention", "mlp", "shared_experts", "experts"})
 
 
@@ -23,7 +33,7 @@ LINEAR_GROUPS = frozenset({"attention", "mlp", "shared_experts", "experts"})
 class WeightFormat:
     """How linear weights are stored; see :func:`linear_bytes` for the arithmetic."""
 
-    name: str  # bf16 | fp16 | fp8 | int8 | awq | gptq | mxfp4 | nvfp4 | bitsandbytes
+    name: PlannedFormat
     bits_per_weight: float
     scale_strategy: ScaleStrategy = "none"
     group_size: int = 0  # input elements per scale ("group")

@@ -11,8 +11,10 @@ from collections.abc import Callable
 
 from attrs import frozen
 
+from deployc.catalog.interconnects import LinkKind
 from deployc.planner.decisions import Alternative, Decision, Quantity
 from deployc.planner.workload import WorkloadShape
+from deployc.spec.model import Goal, WorkloadKind
 
 TOKEN_BUDGETS = (256, 512, 1024, 2048, 4096, 8192, 16384)
 CONTEXT_ROUNDING_TOKENS = 256
@@ -81,7 +83,7 @@ def max_num_seqs(demand: float, demand_reason: str, kv_limit: float, itl_limit: 
     ), rejected=tuple(rejected))
 
 
-def token_budget(goal: str, itl_target_ms: float | None, percentile: str, max_num_seqs_value: int,
+def token_budget(goal: Goal, itl_target_ms: float | None, percentile: str, max_num_seqs_value: int,
                  decode_step_ms: float, prefill_ms: Callable[[int], float]) -> Decision:
     """Tokens per engine step with chunked prefill: a prompt chunk shares each step with the decodes.
 
@@ -124,7 +126,7 @@ def token_budget(goal: str, itl_target_ms: float | None, percentile: str, max_nu
                     rejected=tuple(rejected))
 
 
-def prefix_caching(shape: WorkloadShape, kind: str, block_tokens: int, ttft_without_ms: float,
+def prefix_caching(shape: WorkloadShape, kind: WorkloadKind, block_tokens: int, ttft_without_ms: float,
                    ttft_with_ms: float) -> Decision:
     """On when prompts share a prefix of at least one KV block (or turns re-send history); with the TTFT effect."""
     shared = shape.prefix_hit_tokens
@@ -146,7 +148,7 @@ def prefix_caching(shape: WorkloadShape, kind: str, block_tokens: int, ttft_with
         "only adds hashing and keeps dead blocks"), rejected=(Alternative(True, "no prefix is shared"),))
 
 
-def custom_all_reduce(link_kind: str, tp: int) -> Decision:
+def custom_all_reduce(link_kind: LinkKind, tp: int) -> Decision:
     """vLLM's custom all-reduce kernel needs P2P; on PCIe beyond two GPUs NCCL is the safe choice."""
     if tp > 2 and link_kind == "pcie":
         return Decision(id="custom_all_reduce", value=False, rule="DPC402", reason=(

@@ -23,12 +23,12 @@ from deployc.planner.models import BackendModels, Backends
 from deployc.planner.pins import explain_pins, fraction_overcommit, pin_items, pinned_failure
 from deployc.planner.plan import Plan
 from deployc.planner.pools import split_gpus
-from deployc.planner.precision import activation_dtype, kv_dtype_candidates, weight_candidates
+from deployc.planner.precision import activation_dtype, chosen_dtype, kv_dtype_candidates, weight_candidates
 from deployc.planner.search import Search, search_layouts
 from deployc.planner.slo_fixes import slo_fixes
 from deployc.planner.types import PoolPlan
 from deployc.planner.workload import WorkloadShape, workload_shapes
-from deployc.spec.model import PlanSection
+from deployc.spec.model import ActivationDtype, PlanSection
 from deployc.target import Target
 from deployc.units import GIB
 
@@ -37,7 +37,7 @@ class Vetoed(Exception):
     """The backend can run none of the precisions this spec allows."""
 
 
-def search_pool(target: Target, models: BackendModels, dtype: str, shape: WorkloadShape,
+def search_pool(target: Target, models: BackendModels, dtype: ActivationDtype, shape: WorkloadShape,
                 gpus_per_node: int, nodes: int, fixes: bool = True) -> tuple[Search, list[Alternative], list[Search]]:
     """Try precisions in order; return the first search whose best layout fits.
 
@@ -104,7 +104,7 @@ def _does_not_fit(search: Search, models: BackendModels, fixes: bool = True) -> 
     return Diagnostic(rule="DPC301", message=message, key_path="model.id", file=target.spec_file, hint=hint)
 
 
-def _plan_pools(target: Target, models: BackendModels, dtype: str, fixes: bool = True,
+def _plan_pools(target: Target, models: BackendModels, dtype: ActivationDtype, fixes: bool = True,
                 ) -> tuple[list[PoolPlan], list[Decision], list[Diagnostic]]:
     shapes = workload_shapes(target.spec)
     split = split_gpus(target, shapes)
@@ -189,7 +189,7 @@ def _make_plan(target: Target, backends: Backends, *, backend_override: str | No
     first_error: PlanError | None = None
     for name in order:
         try:
-            pools, decisions, diagnostics = _plan_pools(target, backends[name], str(dtype_decision.value), fixes)
+            pools, decisions, diagnostics = _plan_pools(target, backends[name], chosen_dtype(dtype_decision), fixes)
         except Vetoed as exc:
             vetoes[name] = str(exc)
             continue

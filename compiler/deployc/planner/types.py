@@ -6,10 +6,13 @@ from typing import Any, Literal
 
 from attrs import asdict, frozen
 
+from deployc.backend import MemoryFractionKind
 from deployc.planner.cost import PoolCost
 from deployc.planner.decisions import Quantity
+from deployc.planner.formats import PlannedFormat
 from deployc.planner.serving.result import ServingResult
 from deployc.planner.serving.verdict import ServingVerdict
+from deployc.spec.model import ActivationDtype, KvCacheDtype
 
 Bound = Literal["memory", "compute", "communication"]
 
@@ -75,7 +78,7 @@ class MemoryPlan:
     max_concurrency_at_max_context: float
     max_concurrency_at_typical_request: float
     memory_fraction: float
-    memory_fraction_kind: str
+    memory_fraction_kind: MemoryFractionKind
     kv_block_size_tokens: int
     backend: str
     engine_version: str
@@ -103,10 +106,10 @@ class Performance:
 class Knobs:
     """Serving settings every engine has in some spelling; backends translate them to flags."""
 
-    dtype: str  # bfloat16 | float16
-    weights_format: str  # bf16 | fp16 | fp8 | int8 | awq | gptq | mxfp4 | nvfp4
-    quantization: str | None  # what the engine is told (None: unquantized or read from the checkpoint)
-    kv_cache_dtype: str  # bfloat16 | float16 | fp8
+    dtype: ActivationDtype
+    weights_format: PlannedFormat
+    quantization: PlannedFormat | None  # what the engine is told (None: unquantized or read from the checkpoint)
+    kv_cache_dtype: KvCacheDtype
     max_model_len: int
     max_num_seqs: int
     max_num_batched_tokens: int
