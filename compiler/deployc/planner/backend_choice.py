@@ -131,7 +131,7 @@ def rank_backends(spec: Spec, installed: Sequence[BackendInfo], gpu_vendor: str)
 def backend_decision(spec: Spec, chosen: str, ranking: BackendRanking, vetoes: dict[str, str]) -> Decision:
     """The backend decision with every installed alternative and why it lost."""
     if spec.operations.backend != "auto":
-        return Decision(id="backend", value=chosen, rule="DPC105",
+        return Decision(id="backend", value=chosen, rule="DPD102",
                         reason=f"set in the spec (operations.backend = {spec.operations.backend!r})")
     rejected = [Alternative(b, reason) for b, reason in sorted({**ranking.reasons, **vetoes}.items())]
     rejected += [Alternative(b, ranking.notes.get(b) or f"ranked below {chosen}: {ranking.rule_reason}")
@@ -141,5 +141,5 @@ def backend_decision(spec: Spec, chosen: str, ranking: BackendRanking, vetoes: d
         reason = ranking.rule_reason
     else:
         reason = f"{ranking.preferred} is preferred ({ranking.rule_reason}) but cannot serve this plan; next in order"
-    return Decision(id="backend", value=chosen, rule="DPC401", reason=reason, numbers=numbers,
+    return Decision(id="backend", value=chosen, rule="DPD102", reason=reason, numbers=numbers,
                     rejected=tuple(rejected))

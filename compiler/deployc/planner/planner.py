@@ -218,7 +218,7 @@ def network_decision(target: Target) -> Decision:
     model = allreduce_model(target.gpu, target.intra_node_link, gpus, cuda_graphs=True, network=target.network,
                             crosses_nodes=True, gpus_per_node=hw.gpus_per_node)
     return Decision(
-        id="network", value=target.network.id if target.network else "none", rule="DPC206",
+        id="network", value=target.network.id if target.network else "none", rule="DPD103",
         reason=(f"{hw.nodes} nodes joined by {target.network.id if target.network else 'no network'}. "
                 f"{model.assumption} Check the fabric reaches this before serving (preflight-nccl.sh)"),
         numbers=(Quantity(f"all-reduce bus bandwidth over {gpus} GPUs ({model.algorithm})",

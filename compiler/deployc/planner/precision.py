@@ -36,20 +36,20 @@ def activation_dtype(spec: Spec, model: ModelArch, gpu: GPU) -> Decision:
     """BF16 where the GPU has it and the checkpoint uses it; FP16 on Turing/Volta (overflow risk noted)."""
     wanted = spec.model.dtype
     if wanted != "auto":
-        return Decision(id="dtype", value=wanted, rule="DPC202", reason=f"set in the spec (model.dtype = {wanted})")
+        return Decision(id="dtype", value=wanted, rule="DPD101", reason=f"set in the spec (model.dtype = {wanted})")
     pinned = DENSE_DTYPES.get(spec.plan.quantization or "")
     if pinned is not None:  # unquantized weights are served in the activation dtype
-        return Decision(id="dtype", value=pinned, rule="DPC202",
+        return Decision(id="dtype", value=pinned, rule="DPD101",
                         reason=f'the pinned weights format ([plan].quantization = "{spec.plan.quantization}")')
     if not gpu.supports_bf16:
         return Decision(
-            id="dtype", value="float16", rule="DPC202",
+            id="dtype", value="float16", rule="DPD101",
             reason=f"{gpu.name} ({gpu.arch}) has no BF16 tensor cores; FP16 keeps the speed but has a smaller "
                    "range than BF16, so a model trained in BF16 can overflow: watch for NaN outputs",
             rejected=(Alternative("bfloat16", f"not supported on compute capability {_cc(gpu)}"),),
         )
     dtype = "float16" if model.checkpoint_dtype == "float16" else "bfloat16"
-    return Decision(id="dtype", value=dtype, rule="DPC202",
+    return Decision(id="dtype", value=dtype, rule="DPD101",
                     reason=f"the checkpoint's dtype ({model.checkpoint_dtype}) and {gpu.name} supports it")
 
 
@@ -111,7 +111,7 @@ def explain_weights(choice: WeightChoice, spec: Spec, gpu: GPU, weights_bytes: i
         reason += f" (kernel: {kernel})"
     if fmt not in ("bf16", "fp16"):
         reason += f". {QUALITY_CAVEAT}"
-    return Decision(id="quantization", value=fmt, rule="DPC210", reason=reason, numbers=numbers,
+    return Decision(id="quantization", value=fmt, rule="DPD201", reason=reason, numbers=numbers,
                     rejected=tuple(rejected))
 
 
