@@ -10,6 +10,8 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 COMPILER = REPO / "compiler"
 PACKAGE = "deployc"
@@ -106,6 +108,11 @@ def test_the_planner_and_the_target_never_import_the_plugin_registry() -> None:
 
 def test_the_compiler_has_no_import_cycle_even_through_type_checking_imports() -> None:
     assert cycles(import_graph(COMPILER)) == []
+
+
+@pytest.mark.parametrize("plugin", sorted(p.name for p in (REPO / "plugins").glob("deployc_*") if p.is_dir()))
+def test_no_built_in_backend_has_an_import_cycle(plugin: str) -> None:
+    assert cycles(import_graph(REPO / "plugins", plugin)) == []
 
 
 # -- the checks themselves catch what they are for ---------------------------------------------------------

@@ -48,7 +48,7 @@ COST = re.compile(r"^    cost: \$(?P<hour>[\d,.]+)/hour for (?P<gpus>\d+) GPUs(?
 VERDICT = re.compile(r"^  verdict: (?P<summary>.*)$")
 DECISION = re.compile(r"^  (?P<id>\S+) = (?P<value>.*?): (?P<reason>.*)$")
 DIAGNOSTIC = re.compile(r"^  (?P<severity>error|warning|info) (?P<rule>DPC\d{3}): (?P<message>.*)$")
-EXPLAIN_TITLE = re.compile(r"^### (?P<id>\S+) = (?P<value>.*)  \(`(?P<rule>DPC\d{3})`\)$")
+EXPLAIN_TITLE = re.compile(r"^### (?P<id>\S+) = (?P<value>.*)  \(`(?P<rule>DP[CD]\d{3})`\)$")
 NUMBER = re.compile(r"^- (?P<label>.+) = (?P<value>-?[\d,]+(?:\.\d+)?(?:e[-+]\d+)?)(?: (?P<unit>.+))?$")
 
 

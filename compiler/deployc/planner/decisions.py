@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from attrs import frozen
 
 Scalar = str | int | float | bool
@@ -21,10 +19,6 @@ class Quantity:
         """``weights per GPU = 35.2 GiB``: the number rounded for people (JSON keeps it exact)."""
         return f"{self.label} = {format_number(self.value)} {self.unit}".rstrip()
 
-    def to_json(self) -> dict[str, Any]:
-        """Plain data for plan.json."""
-        return {"label": self.label, "value": self.value, "unit": self.unit}
-
 
 @frozen
 class Alternative:
@@ -32,10 +26,6 @@ class Alternative:
 
     value: Scalar
     reason: str
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain data for plan.json."""
-        return {"value": self.value, "reason": self.reason}
 
 
 @frozen(kw_only=True)
@@ -48,17 +38,6 @@ class Decision:
     reason: str
     numbers: tuple[Quantity, ...] = ()
     rejected: tuple[Alternative, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain data for plan.json."""
-        return {
-            "id": self.id,
-            "value": self.value,
-            "rule": self.rule,
-            "reason": self.reason,
-            "numbers": [q.to_json() for q in self.numbers],
-            "rejected": [a.to_json() for a in self.rejected],
-        }
 
 
 def format_number(value: float) -> str:

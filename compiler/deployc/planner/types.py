@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from attrs import asdict, frozen
+from attrs import frozen
 
 from deployc.backend import MemoryFractionKind
 from deployc.planner.cost import PoolCost
@@ -134,16 +134,3 @@ class PoolPlan:
     serving: ServingResult | None = None
     verdict: ServingVerdict | None = None
     cost: PoolCost | None = None
-
-    def parallelism_json(self) -> dict[str, Any]:
-        """``plan.json`` ``parallelism`` section."""
-        return {
-            "tp": self.layout.tp, "pp": self.layout.pp, "dp": self.layout.dp, "ep": self.layout.ep,
-            "gpus_used": self.layout.gpus_used, "replicas": self.layout.dp,
-            "pp_layer_split": list(self.pp_layer_split),
-        }
-
-
-def to_plain(obj: Any) -> Any:
-    """attrs instances to plain dicts (tuples to lists), for JSON."""
-    return asdict(obj)
