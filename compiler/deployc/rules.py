@@ -4,7 +4,7 @@ Ids never change meaning once released; ``docs/rules.md`` is generated from thes
 tables and a test fails when it is stale.  Diagnostic ranges: 0xx loading and schema,
 1xx resolving names, 2xx semantic checks, 3xx planning, 4xx backend constraints,
 5xx plugins, 6xx output.  Decision ranges: 1xx what runs where, 2xx precision and memory,
-3xx serving knobs, 4xx the outcome (simulated serving, cost, power).  A decision never
+3xx serving knobs, 4xx the outcome (simulated serving, cost, power), 5xx a backend's own choices.  A decision never
 carries a diagnostic id: a diagnostic says something is wrong, a decision says what was chosen.
 """
 
@@ -158,6 +158,8 @@ _DECISIONS: tuple[Rule, ...] = (
     Rule("DPD401", "simulated serving", "The pool's simulated latency and throughput under the load, against the SLO."),
     Rule("DPD402", "cost", "What the pool's GPUs cost per hour and per million tokens at the simulated rate."),
     Rule("DPD403", "power limit", "The power limit to apply where cooling or the site's temperature calls for one."),
+    Rule("DPD501", "backend's own choice",
+         "A choice a backend makes when it emits (image, launcher, shared memory, data-parallel ranks, ROCm build)."),
 )
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
