@@ -8,6 +8,7 @@ from attrs import evolve, frozen
 
 from deployc.backend import OverheadQuery, RuntimeOverheads, SchedulerPolicy
 from deployc.planner.formats import kv_dtype_bytes, weight_format
+from deployc.planner.kinds import ActivationDtype, KvCacheDtype
 from deployc.planner.memory import MemoryInputs, plan_memory
 from deployc.planner.models import BackendModels
 from deployc.planner.parallel import LayoutEvaluation
@@ -16,7 +17,6 @@ from deployc.planner.precision import WeightChoice
 from deployc.planner.types import Layout, MemoryPlan, Performance
 from deployc.planner.weights import WeightsBreakdown, weights_per_gpu
 from deployc.planner.workload import WorkloadShape
-from deployc.spec.model import ActivationDtype, KvCacheDtype
 from deployc.target import Target
 
 # Little's law iterations when the load is given as a request rate (converges in 2-3 for these models).

@@ -9,23 +9,14 @@ embeddings, norms and routers stay in the activation dtype (``unquantized_bytes`
 from __future__ import annotations
 
 import math
-from typing import Literal, get_args
+from typing import Literal
 
 from attrs import evolve, frozen
 
 from deployc.catalog.arch import CheckpointQuant
+from deployc.planner.kinds import PlannedFormat
 
 ScaleStrategy = Literal["none", "tensor", "channel", "block", "group"]
-# The weight formats deployc plans: the spec's (model.quantization) and those a checkpoint may already be in.
-PlannedFormat = Literal["bf16", "fp16", "fp8", "int8", "awq", "gptq", "mxfp4", "nvfp4", "bitsandbytes"]
-
-
-def planned_format(name: str) -> PlannedFormat:
-    """``name`` as a planned weight format (ValueError when deployc plans no such format)."""
-    for known in get_args(PlannedFormat):
-        if known == name:
-            return known  # type: ignore[no-any-return]
-    raise ValueError(f"no weight format named {name!r}")
 LINEAR_GROUPS = frozenset({"attention", "mlp", "shared_experts", "experts"})
 
 

@@ -19,6 +19,7 @@ from deployc.planner.emittable import refusal
 from deployc.planner.evaluate import PLANNING_TOKEN_BUDGET, Candidate
 from deployc.planner.finish import finish_pool
 from deployc.planner.fixes import ranked_fixes
+from deployc.planner.kinds import ActivationDtype
 from deployc.planner.models import BackendModels, Backends
 from deployc.planner.pins import explain_pins, fraction_overcommit, pin_items, pinned_failure
 from deployc.planner.plan import Plan
@@ -28,7 +29,7 @@ from deployc.planner.search import Search, search_layouts
 from deployc.planner.slo_fixes import slo_fixes
 from deployc.planner.types import PoolPlan
 from deployc.planner.workload import WorkloadShape, workload_shapes
-from deployc.spec.model import ActivationDtype, PlanSection
+from deployc.spec.model import PlanSection
 from deployc.target import Target
 from deployc.units import GIB
 

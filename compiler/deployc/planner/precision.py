@@ -11,8 +11,8 @@ from attrs import frozen
 
 from deployc.catalog import GPU, ModelArch
 from deployc.planner.decisions import Alternative, Decision, Quantity
-from deployc.planner.formats import PlannedFormat, planned_format
-from deployc.spec.model import ActivationDtype, KvCacheDtype, Spec
+from deployc.planner.kinds import ActivationDtype, KvCacheDtype, PlannedFormat, planned_format
+from deployc.spec.model import Spec
 
 # Formats vLLM, SGLang and TensorRT-LLM can produce from an unquantized checkpoint at load or
 # build time. AWQ/GPTQ/NVFP4/MXFP4 need a checkpoint quantized offline (calibration data).

@@ -9,10 +9,9 @@ from attrs import frozen
 from deployc.backend import MemoryFractionKind
 from deployc.planner.cost import PoolCost
 from deployc.planner.decisions import Quantity
-from deployc.planner.formats import PlannedFormat
+from deployc.planner.kinds import ActivationDtype, KvCacheDtype, PlannedFormat
 from deployc.planner.serving.result import ServingResult
 from deployc.planner.serving.verdict import ServingVerdict
-from deployc.spec.model import ActivationDtype, KvCacheDtype
 
 Bound = Literal["memory", "compute", "communication"]
 

@@ -316,8 +316,6 @@ class EnvironmentSection:
 
 
 WeightsFormat = Literal["bf16", "fp16", "fp8", "int8", "awq", "gptq", "mxfp4", "nvfp4"]
-ActivationDtype = Literal["bfloat16", "float16"]
-KvCacheDtype = Literal["bfloat16", "float16", "fp8"]
 Goal = Literal["latency", "throughput", "cost"]
 WorkloadKind = Literal["chat", "rag", "agent", "batch"]
 
