@@ -116,7 +116,7 @@ def compare(row: dict[str, Any]) -> Compared:
             return Compared(case=case, holdout=holdout, errors={}, figures="",
                             skipped=exc.diagnostics[0].message[:160])
     pool = planned.primary
-    setup = serving_setup(planned, pool, default_registry())
+    setup = serving_setup(planned, pool, default_registry().models()[planned.backend.name])
     concurrency = _concurrency(row)
     requests = int(row.get("num_requests") or max(10 * concurrency, 200))
     r = simulate_benchmark(setup, pool_shape(planned, pool), num_requests=requests, concurrency=concurrency)

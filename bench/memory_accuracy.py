@@ -29,11 +29,10 @@ from deployc.planner.kv import kv_bytes_per_token_per_gpu, kv_capacity_tokens
 from deployc.planner.memory import MemoryInputs, plan_memory
 from deployc.planner.types import Layout
 from deployc.planner.weights import weights_per_gpu
+from deployc.units import GIB, MIB
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "bench" / "data"
-GIB = 1 << 30
-MIB = 1 << 20
 
 
 def _load_cases() -> list[dict[str, Any]]:

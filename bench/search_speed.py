@@ -20,8 +20,8 @@ from deployc.planner.formats import weight_format
 from deployc.planner.parallel import LayoutEvaluation, SearchResult, enumerate_layouts, rank_layouts
 from deployc.planner.perf import PerfInputs, estimate_performance
 from deployc.planner.weights import weights_per_gpu
+from deployc.units import GIB
 
-GIB = 1 << 30
 TARGET_MS = 100.0
 RUNS = 7
 NODES, GPUS_PER_NODE = 8, 8

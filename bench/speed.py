@@ -64,7 +64,7 @@ def _simulate_2000() -> tuple[float, float]:
     from deployc.plugins import default_registry  # noqa: PLC0415
 
     planned, _ = plan(REPO / "samples" / "llama70b-a100-nvlink.toml")
-    setup = serving_setup(planned, planned.primary, default_registry())
+    setup = serving_setup(planned, planned.primary, default_registry().models()[planned.backend.name])
     shape = pool_shape(planned, planned.primary)
     cost = StepCostModel(setup.perf) if setup.perf is not None else None
     simulate_pool(setup, shape, cost=cost)  # warm the step-cost memo, as the planner's ranking runs do

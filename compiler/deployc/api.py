@@ -28,6 +28,7 @@ from deployc.diagnostics import (
 from deployc.emit import RESERVED_NAMES, BuildOutput, check_artifact_paths, write_build
 from deployc.planner.plan import Plan
 from deployc.plugins import PluginRegistry, default_registry
+from deployc.resolution import resolve
 from deployc.spec.characters import character_diagnostics
 from deployc.spec.loader import SpecDocument, read_document
 from deployc.spec.model import Spec
@@ -36,7 +37,7 @@ from deployc.spec.schema_errors import schema_diagnostics
 from deployc.spec.secrets import redact, secret_diagnostics
 from deployc.spec.semantic import semantic_diagnostics
 from deployc.spec.structure import structure_spec, unstructure_spec
-from deployc.target import Target, resolve
+from deployc.target import Target
 
 
 @frozen
@@ -112,7 +113,7 @@ def plan(path: Path, backend: str | None = None, registry: PluginRegistry | None
     if cached is not None:
         return cached, loaded.document
     try:
-        result = make_plan(target, registry, backend_override=backend, warnings=warnings)
+        result = make_plan(target, registry.models(), backend_override=backend, warnings=warnings)
     except PlanError as exc:
         raise PlanError([_locate_pin(d, loaded.document) for d in exc.diagnostics]) from None
     if len(_PLANS) >= PLAN_CACHE_SIZE:

@@ -17,17 +17,19 @@ from attrs import evolve, frozen
 
 from deployc.catalog.lookup import load_data
 from deployc.contract.backend import OverheadQuery, RuntimeOverheads
+from deployc.contract.enginelog import EngineLog, likeliest
 from deployc.diagnostics import Diagnostic, SpecError
-from deployc.enginelog import EngineLog, parse_engine_log
 from deployc.planner.evaluate import Candidate, Evaluated, evaluate_layout
+from deployc.planner.models import BackendModels
 from deployc.planner.types import Layout
 from deployc.plugins import PluginRegistry, default_registry
+from deployc.units import GIB
 
 if TYPE_CHECKING:
     from deployc.catalog import GPU
+    from deployc.planner.kinds import KvCacheDtype
     from deployc.target import Target
 
-GIB = 1 << 30
 TOLERANCE = {"weights": 0.02, "kv_memory": 0.05, "kv_tokens": 0.05}
 # A log's free memory before loading below this share of the spec GPU's total: another GPU (or a busy one).
 FREE_BEFORE_LOAD_SHARE = 0.75
@@ -111,32 +113,10 @@ class LogCheck:
         return any(r.outside_tolerance for r in self.rows)
 
 
-def vllm_batch_defaults(gpu: GPU) -> tuple[int, int]:
-    """``vllm serve``'s (max_num_seqs, max_num_batched_tokens) when not given, by GPU.
-
-    vLLM 0.33.0 ``EngineArgs.get_batch_defaults`` (vllm/engine/arg_utils.py), OPENAI_API_SERVER
-    context: ≥ 160 GiB: 1024 / 16384; ≥ 70 GiB and not an A100: 1024 / 8192; otherwise 256 / 2048.
-    """
-    memory = gpu.memory_bytes
-    if memory >= 160 * GIB:
-        return 1024, 16384
-    if memory >= 70 * GIB and "a100" not in gpu.name.lower():
-        return 1024, 8192
-    return 256, 2048
-
-
-def sglang_chunk_default(gpu: GPU) -> int:
-    """SGLang 0.5.23's ``--chunked-prefill-size`` when unset, by GPU memory (memory_hook.handle_gpu_memory_settings)."""
-    gib = gpu.memory_bytes / GIB
-    return 2048 if gib < 20 else 4096 if gib < 60 else 8192 if gib < 160 else 16384
-
-
 def replay_settings(log: EngineLog, target: Target, chosen: Evaluated) -> Replay:
     """Every setting of the logged run: the log's, else the engine's default, else (no default known) the plan's."""
     layout = chosen.evaluation.layout
-    vllm = log.engine == "vllm"
-    seqs_default, tokens_default = vllm_batch_defaults(target.gpu) if vllm else (None, sglang_chunk_default(
-        target.gpu))
+    seqs_default, tokens_default = log.default_max_num_seqs, log.default_max_num_batched_tokens
 
     def pick(name: str, logged: object, default: object, planned: object) -> Setting:
         if logged is not None:
@@ -156,24 +136,22 @@ def replay_settings(log: EngineLog, target: Target, chosen: Evaluated) -> Replay
         engine_version=log.engine_version)
 
 
-class _LogView:
-    """A registry view whose backend answers for the logged run: its batch sizes, version and memory fraction."""
+def as_logged(models: BackendModels, replay: Replay) -> BackendModels:
+    """The backend answering for the logged run: its batch sizes, engine version and memory fraction."""
+    planned = models.runtime_overheads
 
-    def __init__(self, registry: PluginRegistry, replay: Replay) -> None:
-        self._registry = registry
-        self._replay = replay
-
-    def runtime_overheads(self, backend: str, query: OverheadQuery) -> RuntimeOverheads:
-        r = self._replay
+    def runtime_overheads(query: OverheadQuery) -> RuntimeOverheads:
+        r = replay
         seqs = r.max_num_seqs.value if r.max_num_seqs.source != "plan" else query.max_num_seqs
-        query = evolve(query, max_num_seqs=int(str(seqs)), engine_version=r.engine_version)
-        overheads = self._registry.runtime_overheads(backend, query)
+        overheads = planned(evolve(query, max_num_seqs=int(str(seqs)), engine_version=r.engine_version))
         if r.memory_fraction.source == "log":
             overheads = evolve(overheads, default_memory_fraction=float(str(r.memory_fraction.value)))
         return overheads
 
+    return evolve(models, runtime_overheads=runtime_overheads)
 
-def evaluate_like_the_log(candidate: Candidate, replay: Replay, registry: PluginRegistry,
+
+def evaluate_like_the_log(candidate: Candidate, replay: Replay, models: BackendModels,
                           chosen: Evaluated) -> Evaluated:
     """The chosen layout evaluated at the logged run's settings."""
     layout = chosen.evaluation.layout
@@ -185,7 +163,7 @@ def evaluate_like_the_log(candidate: Candidate, replay: Replay, registry: Plugin
     candidate = evolve(candidate, target=evolve(target, spec=spec), cuda_graphs=bool(replay.cuda_graphs.value))
     if replay.max_num_batched_tokens.source != "plan":
         candidate = evolve(candidate, max_num_batched_tokens=int(str(replay.max_num_batched_tokens.value)))
-    return evaluate_layout(candidate, layout, _LogView(registry, replay))  # type: ignore[arg-type]
+    return evaluate_layout(candidate, layout, as_logged(models, replay))
 
 
 # Engine --quantization names to deployc weight formats (the others are spelled alike).
@@ -194,19 +172,25 @@ _QUANTIZATION_FORMATS = {"modelopt_fp4": "nvfp4", "w8a8_int8": "int8", "awq_marl
 
 def with_logged_precision(candidate: Candidate, log: EngineLog) -> Candidate:
     """The candidate with the weight format and KV dtype the logged run used (the engine's defaults when unset)."""
+    from deployc.planner.kinds import planned_format  # noqa: PLC0415
     from deployc.planner.precision import WeightChoice  # noqa: PLC0415
 
     target = candidate.target
     ckpt = target.model.checkpoint_quant
     weights = candidate.weights
     if log.quantization not in (None, "none"):
-        fmt = _QUANTIZATION_FORMATS.get(str(log.quantization), str(log.quantization))
+        try:
+            fmt = planned_format(_QUANTIZATION_FORMATS.get(str(log.quantization), str(log.quantization)))
+        except ValueError:
+            raise SpecError([Diagnostic(rule="DPC001", message=f"the log's quantization {log.quantization!r} is "
+                                        "not a weight format deployc plans")]) from None
         weights = WeightChoice(weights_format=fmt, quantization_flag=fmt, from_checkpoint=ckpt is not None)
     elif ckpt is None:  # unset: the checkpoint's own dtype
         weights = WeightChoice(weights_format="bf16" if candidate.dtype == "bfloat16" else "fp16",
                                quantization_flag=None, from_checkpoint=False)
-    kv = candidate.dtype if log.kv_cache_dtype in (None, "auto") else (
-        "fp8" if str(log.kv_cache_dtype).startswith("fp8") else str(log.kv_cache_dtype))
+    logged = str(log.kv_cache_dtype)
+    kv: KvCacheDtype = ("fp8" if logged.startswith("fp8") else "float16" if logged == "float16" else
+                        "bfloat16" if logged == "bfloat16" else candidate.dtype)  # "auto" (or unset): the model's
     return evolve(candidate, weights=weights, kv_dtype=kv)
 
 
@@ -235,17 +219,23 @@ def mismatch_notes(log: EngineLog, target: Target) -> list[str]:
     return notes
 
 
-def _read_log(log_path: Path) -> EngineLog:
+def _read_text(log_path: Path) -> str:
     try:
-        lines = log_path.read_text(errors="replace").splitlines()
+        return log_path.read_text(errors="replace")
     except OSError as exc:
         raise SpecError([Diagnostic(rule="DPC001", message=f"cannot read log: {exc.strerror}",
                                     file=str(log_path))]) from None
-    log = parse_engine_log(lines)
-    if log.engine is None:
-        raise SpecError([Diagnostic(rule="DPC001", file=str(log_path), message="no vLLM or SGLang start-up lines "
-                                    "found", hint='expected lines like "GPU KV cache size: N tokens"')])
-    return log
+
+
+def read_log(text: str, gpu: GPU, registry: PluginRegistry, log_path: Path) -> EngineLog:
+    """The log as the backend whose engine wrote it reads it (each backend reads its own engine's format)."""
+    found = likeliest(registry.engine_logs(text, gpu))
+    if found is None:
+        engines = " or ".join(registry.log_readers()) or "engine"
+        raise SpecError([Diagnostic(rule="DPC001", file=str(log_path), message=f"no {engines} start-up lines found",
+                                    hint="check-log reads the start-up log of an installed backend's engine (the "
+                                         "lines it prints while loading the model and sizing its KV cache)")])
+    return found[1]
 
 
 def _rows(log: EngineLog, ev: Evaluated) -> list[Comparison]:
@@ -279,27 +269,27 @@ def run_check(spec_path: Path, log_path: Path, *, display_name: str | None = Non
               registry: PluginRegistry | None = None) -> LogCheck:
     """Predicted vs observed figures for a spec and an engine log, with the replayed settings."""
     from deployc.api import resolve_spec  # noqa: PLC0415  (avoid an import cycle at module load)
-    from deployc.planner.planner import _search_pool  # noqa: PLC0415
-    from deployc.planner.precision import activation_dtype  # noqa: PLC0415
+    from deployc.planner.planner import search_pool  # noqa: PLC0415
+    from deployc.planner.precision import activation_dtype, chosen_dtype  # noqa: PLC0415
     from deployc.planner.workload import workload_shapes  # noqa: PLC0415
 
     registry = registry or default_registry()
-    log = _read_log(log_path)
+    text = _read_text(log_path)
     _, target, _ = resolve_spec(spec_path, registry, display_name)
-    engine = str(log.engine)
-    if engine not in registry.backends:
-        raise SpecError([Diagnostic(rule="DPC105", message=f"the log is from {engine}, which is not installed")])
-    dtype = str(activation_dtype(target.spec, target.model, target.gpu).value)
+    log = read_log(text, target.gpu, registry, log_path)
+    engine = str(log.engine)  # the backend that read it
+    installed = registry.models()
+    dtype = chosen_dtype(activation_dtype(target.spec, target.model, target.gpu))
     shape = workload_shapes(target.spec)[0]
     hw = target.spec.hardware
-    search, _, _ = _search_pool(target, registry, engine, dtype, shape, hw.gpus_per_node, hw.nodes)
+    search, _, _ = search_pool(target, installed[engine], dtype, shape, hw.gpus_per_node, hw.nodes)
     chosen = search.chosen() or search.closest()
-    assert chosen is not None  # noqa: S101  (_search_pool raises when nothing fits)
+    assert chosen is not None  # noqa: S101  (search_pool raises when nothing fits)
     replay = replay_settings(log, target, chosen)
     replayed = with_logged_precision(search.candidate, log)
-    ev = evaluate_like_the_log(replayed, replay, registry, chosen)
+    ev = evaluate_like_the_log(replayed, replay, installed[engine], chosen)
     rows = tuple(_rows(log, ev))
-    info = registry.info(engine)
+    info = installed.info(engine)
     precision = (f"{replayed.weights.weights_format} weights ({'log' if log.quantization else f'{engine} default'}), "
                  f"{replayed.kv_dtype} KV cache ({'log' if log.kv_cache_dtype else f'{engine} default'})")
     settings = ", ".join([*(s.text() for s in (replay.tp, replay.memory_fraction, replay.max_model_len,

@@ -49,7 +49,9 @@ def _print_diagnostics(diagnostics: Sequence[Diagnostic], fmt: str, stream: Text
     diagnostics = [redact(d) for d in diagnostics]
     out = stream or sys.stderr
     if fmt == "json":
-        print(json.dumps([d.to_json() for d in diagnostics], indent=2), file=out)
+        from deployc.serialise import to_data  # noqa: PLC0415  (plan types load only for JSON output)
+
+        print(json.dumps(to_data(list(diagnostics)), indent=2), file=out)
         return
     for diag in diagnostics:
         print(diag.format_text(), file=out)

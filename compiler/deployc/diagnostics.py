@@ -11,7 +11,6 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from attrs import field, frozen
 
@@ -112,20 +111,6 @@ class Diagnostic:
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text
-
-    def to_json(self) -> dict[str, Any]:
-        """A plain dict for ``--format json`` and ``plan.json``."""
-        return {
-            "rule": self.rule,
-            "severity": self.severity.value,
-            "file": self.file,
-            "key_path": self.key_path,
-            "line": self.line,
-            "column": self.column,
-            "value": self.value,
-            "message": self.message,
-            "hint": self.hint,
-        }
 
 
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:

@@ -21,6 +21,7 @@ from deployc.planner.precision import (
     ON_THE_FLY_FORMATS,
     activation_dtype,
     checkpoint_format,
+    chosen_dtype,
     kv_dtype_candidates,
     weight_candidates,
 )
@@ -30,7 +31,7 @@ from deployc.spec.loader import SpecDocument
 from deployc.spec.model import Spec
 
 if TYPE_CHECKING:
-    from deployc.plugins import PluginRegistry
+    from deployc.planner.models import Backends
     from deployc.target import Target
 
 
@@ -180,15 +181,15 @@ def pin_diagnostics(doc: SpecDocument, spec: Spec, model: ModelArch, gpu: GPU, l
     return out
 
 
-def capability_diagnostics(doc: SpecDocument, target: Target, registry: PluginRegistry) -> list[Diagnostic]:
+def capability_diagnostics(doc: SpecDocument, target: Target, installed: Backends) -> list[Diagnostic]:
     """DPC214: a pinned precision that no backend the plan may use can run on this GPU."""
     spec = target.spec
     pins = spec.plan
     if pins.quantization is None and pins.kv_cache_dtype is None:
         return []
     forced = pins.backend or (spec.operations.backend if spec.operations.backend != "auto" else None)
-    backends = [forced] if forced else registry.names()
-    dtype = str(activation_dtype(spec, target.model, target.gpu).value)
+    backends = [forced] if forced else installed.names()
+    dtype = chosen_dtype(activation_dtype(spec, target.model, target.gpu))
     # Ask about the pinned precision beside the plainest other half (the checkpoint's or dense weights, the
     # activation-dtype KV cache), so a refusal is about the pin and not about another candidate.
     candidates = weight_candidates(spec, target.model, target.gpu, dtype)
@@ -197,7 +198,7 @@ def capability_diagnostics(doc: SpecDocument, target: Target, registry: PluginRe
     kvs = kv_dtype_candidates(spec, dtype, target.gpu)[:1]
     refusals: list[str] = []
     for name in backends:
-        verdicts = [registry.capability(name, target, fmt, kv) for fmt in formats for kv in kvs]
+        verdicts = [installed[name].capability(target, fmt, kv) for fmt in formats for kv in kvs]
         if any(v.supported for v in verdicts):
             return []
         refusals += [f"{name}: {v.reason}" + (f"; {v.alternative}" if v.alternative else "") for v in verdicts[:1]]

@@ -20,18 +20,21 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pluggy
-from attrs import frozen
+from attrs import evolve, frozen
 
 from deployc.contract import hookspecs
 from deployc.contract.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads
 from deployc.diagnostics import Diagnostic, PluginError
 from deployc.hook_results import emission_problem
-from deployc.placement import target_facts
+from deployc.placement import deployment, target_facts
 from deployc.plugin_worker import call_with_timeout, timeout_s
 
 if TYPE_CHECKING:
     from deployc.catalog import GPU, CatalogModel
     from deployc.contract.deployment import Deployment, Layout
+    from deployc.contract.enginelog import EngineLog
+    from deployc.planner.models import Backends
+    from deployc.planner.plan import Plan
     from deployc.target import Target
 
 ENTRY_POINT_GROUP = "deployc.backends"
@@ -91,6 +94,7 @@ class PluginRegistry:
         self.pm.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = list(failures)
         self._collect_failed: set[tuple[str, str]] = set()
+        self._models: Backends | None = None
         self.backends: dict[str, LoadedBackend] = {}
         claimed: dict[str, list[LoadedBackend]] = {}
         for source, plugin in plugins:
@@ -145,6 +149,19 @@ class PluginRegistry:
     def info(self, name: str) -> BackendInfo:
         """The description of a working backend (KeyError if there is none of that name)."""
         return self.backends[name].info
+
+    def models(self) -> Backends:
+        """The working backends as the planner sees them: each hook wrapped, so a failure still names the plugin."""
+        from deployc.planner.models import BackendModels, Backends  # noqa: PLC0415  (planner types load on use)
+
+        if self._models is None:
+            self._models = Backends.of([BackendModels(
+                info=loaded.info, capability=functools.partial(self.capability, name),
+                layout_support=functools.partial(self.layout_support, name),
+                runtime_overheads=functools.partial(self.runtime_overheads, name),
+                check_plan=functools.partial(self.check_planned, name))
+                for name, loaded in sorted(self.backends.items())])
+        return self._models
 
     def failed_builtins(self) -> list[str]:
         """Built-in backends that are not working because a plugin failed (not those disabled on purpose)."""
@@ -216,6 +233,11 @@ class PluginRegistry:
                                    f"a {type(item).__name__} among its diagnostics")])
         return list(result)
 
+    def check_planned(self, backend: str, plan: Plan) -> list[Diagnostic]:
+        """The engine's own checks of a plan, placed as the deployment it would emit (raises
+        :class:`deployc.placement.PlacementError` when its servers do not fit the nodes)."""
+        return self.check_plan(backend, deployment(plan))
+
     def emit(self, backend: str, deployment: Deployment) -> Emission:
         """The backend's artifacts for a deployment."""
         emission: Emission = self._call(backend, "deployc_emit", Emission, False, deployment=deployment)
@@ -224,6 +246,22 @@ class PluginRegistry:
             raise PluginError([Diagnostic(rule="DPC503", message=f"plugin {self.backends[backend].source.describe()}: "
                                           f"deployc_emit returned an Emission whose {problem}")])
         return emission
+
+    def engine_logs(self, text: str, gpu: GPU) -> dict[str, EngineLog]:
+        """Each working backend's reading of an engine start-up log, for those that recognise it as their engine's."""
+        from deployc.contract.enginelog import EngineLog  # noqa: PLC0415  (check-log only)
+
+        found: dict[str, EngineLog] = {}
+        for name in self.names():
+            log = self._call(name, "deployc_parse_engine_log", EngineLog, True, text=text, gpu=gpu)
+            if log is not None:
+                found[name] = evolve(log, engine=name)
+        return found
+
+    def log_readers(self) -> list[str]:
+        """The engines whose start-up logs a working backend reads (``deployc_parse_engine_log``), by backend name."""
+        return [loaded.info.engine for _, loaded in sorted(self.backends.items())
+                if getattr(loaded.plugin, "deployc_parse_engine_log", None) is not None]
 
     def catalog_gpus(self) -> list[GPU]:
         """GPUs contributed by plugins (a plugin whose hook fails is recorded in ``failures`` and skipped)."""

@@ -1,9 +1,11 @@
-"""The stable rule ids (``DPC###``) every diagnostic carries.
+"""The stable rule ids: ``DPC###`` for diagnostics, ``DPD###`` for the planner's decisions.
 
-Ids never change meaning once released; ``docs/rules.md`` is generated from this
-table and a test fails when it is stale.  Ranges: 0xx loading and schema,
+Ids never change meaning once released; ``docs/rules.md`` is generated from these
+tables and a test fails when it is stale.  Diagnostic ranges: 0xx loading and schema,
 1xx resolving names, 2xx semantic checks, 3xx planning, 4xx backend constraints,
-5xx plugins, 6xx output.
+5xx plugins, 6xx output.  Decision ranges: 1xx what runs where, 2xx precision and memory,
+3xx serving knobs, 4xx the outcome (simulated serving, cost, power), 5xx a backend's own choices.  A decision never
+carries a diagnostic id: a diagnostic says something is wrong, a decision says what was chosen.
 """
 
 from __future__ import annotations
@@ -128,9 +130,42 @@ _RULES: tuple[Rule, ...] = (
          "place take turns."),
 )
 
+_DECISIONS: tuple[Rule, ...] = (
+    Rule("DPD101", "activation dtype",
+         "BF16 where the GPU and the checkpoint have it, FP16 otherwise (or the spec's)."),
+    Rule("DPD102", "backend", "The engine: set in the spec, or chosen by the backend rules over what each installed "
+         "backend declares (vendors, lock-in, engine builds, the traffic it suits), then its own vetoes."),
+    Rule("DPD103", "network", "The fabric between nodes and the all-reduce bandwidth the plan assumes over it."),
+    Rule("DPD104", "pools", "One pool for uniform traffic, or one per request class with the GPUs split by load."),
+    Rule("DPD105", "parallel layout", "TP, PP, DP and EP: every valid layout simulated under the load and ranked "
+         "against the SLO and the goal."),
+    Rule("DPD106", "pipeline layer split", "Layers per pipeline stage."),
+    Rule("DPD107", "idle GPUs", "Why the chosen layout leaves some of the GPUs given unused."),
+    Rule("DPD201", "weights format",
+         "Unquantized, FP8 or the checkpoint's format: what fits and what the engine runs."),
+    Rule("DPD202", "KV-cache dtype", "The activation dtype, or FP8 when the cache must hold more."),
+    Rule("DPD203", "memory fraction", "The share of GPU memory the engine takes, in the engine's own accounting."),
+    Rule("DPD301", "max model length", "The longest sequence: what the spec or workload needs, within the model's "
+         "limit and the KV capacity."),
+    Rule("DPD302", "max running requests", "Sequences per step: the load's demand, bounded by the KV cache and the "
+         "ITL target."),
+    Rule("DPD303", "token budget", "Tokens per engine step with chunked prefill: prefill speed against ITL."),
+    Rule("DPD304", "chunked prefill", "Long prompts split into chunks that share steps with running decodes."),
+    Rule("DPD305", "prefix caching", "On when prompts share a prefix of at least one KV block or turns re-send "
+         "history."),
+    Rule("DPD306", "CUDA graphs", "On when their memory fits; eager otherwise."),
+    Rule("DPD307", "custom all-reduce", "The one-shot all-reduce kernel, off over PCIe beyond two GPUs."),
+    Rule("DPD401", "simulated serving", "The pool's simulated latency and throughput under the load, against the SLO."),
+    Rule("DPD402", "cost", "What the pool's GPUs cost per hour and per million tokens at the simulated rate."),
+    Rule("DPD403", "power limit", "The power limit to apply where cooling or the site's temperature calls for one."),
+    Rule("DPD501", "backend's own choice",
+         "A choice a backend makes when it emits (image, launcher, shared memory, data-parallel ranks, ROCm build)."),
+)
+
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
+DECISION_RULES: dict[str, Rule] = {rule.id: rule for rule in _DECISIONS}
 
 
 def rule(rule_id: str) -> Rule:
-    """The rule with this id (KeyError for an id that was never registered)."""
-    return RULES[rule_id]
+    """The rule with this id, a diagnostic's or a decision's (KeyError for an id that was never registered)."""
+    return RULES.get(rule_id) or DECISION_RULES[rule_id]

@@ -48,12 +48,12 @@ def _flags(deployment: Deployment, servers: tuple[Server, ...], options: SglangO
 
 
 def _decisions(deployment: Deployment, servers: tuple[Server, ...], options: SglangOptions) -> tuple[Decision, ...]:
-    out = [Decision(id="sglang.image", value=deployment.image.reference, rule="DPC401",
+    out = [Decision(id="sglang.image", value=deployment.image.reference, rule="DPD501",
                     reason=f"SGLang {ENGINE_VERSION}, the version whose real parser (prepare_server_args) every "
                            "emitted command and config file was checked against"),
            Decision(id="sglang.shared_memory",
                     value="host IPC namespace (--ipc=host)" if options.shm_size_gib is None
-                    else f"{options.shm_size_gib:g} GiB /dev/shm", rule="DPC402",
+                    else f"{options.shm_size_gib:g} GiB /dev/shm", rule="DPD501",
                     reason="NCCL and SGLang's worker processes exchange tensors through /dev/shm; Docker's 64 MiB "
                            "default fails or hangs them (USER-PAINS #9)",
                     rejected=(Alternative("64 MiB default", "too small for NCCL's shared-memory transport"),))]
@@ -62,13 +62,13 @@ def _decisions(deployment: Deployment, servers: tuple[Server, ...], options: Sgl
     for server in servers:
         if server.pool.layout.dp > 1:
             out.append(Decision(
-                id=f"sglang.data_parallel.{server.pool.name}", value="one server (--dp-size)", rule="DPC402",
+                id=f"sglang.data_parallel.{server.pool.name}", value="one server (--dp-size)", rule="DPD501",
                 reason=f"{server.pool.layout.dp} replicas inside one SGLang server: its router spreads requests "
                        "over the DP workers behind one port",
                 rejected=(Alternative("separate servers", "needs an external load balancer; SGLang has its own"),)))
     if deployment.nodes_used > 1:
         out.append(Decision(id="sglang.multi_node_launcher", value="--nnodes/--node-rank/--dist-init-addr",
-                            rule="DPC402", reason="SGLang's own launcher: one script per node with an explicit rank "
+                            rule="DPD501", reason="SGLang's own launcher: one script per node with an explicit rank "
                             "and node-0's rendezvous address, no Ray cluster (USER-PAINS #15)"))
     return tuple(out)
 

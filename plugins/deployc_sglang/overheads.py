@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import math
 
-from deployc.contract import OverheadQuery, RuntimeOverheads
+from deployc.contract import GIB, OverheadQuery, RuntimeOverheads
 from deployc_sglang import ENGINE_VERSION
 from deployc_sglang.rocm import AITER_SCALE, aiter_scales_fraction
 
-GIB = 1 << 30
 MIB = 1 << 20
 GRAPH_PER_LAYER_BYTES = 4 * MIB  # calibrated: 0.93 GiB of graphs observed, QwQ-32B TP4 on L4 (engine_memory_cases)
 METADATA_BYTES = 512 * MIB  # the 512 MiB constant of SGLang's reserve (attention-backend metadata)

@@ -14,6 +14,7 @@ from deployc.contract import (
     PlacementPolicy,
     RuntimeOverheads,
     SchedulerPolicy,
+    Strength,
     VendorImage,
     hookimpl,
 )
@@ -21,7 +22,8 @@ from deployc_sglang import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TA
 from deployc_sglang.options import OPTIONS_SCHEMA
 
 if TYPE_CHECKING:
-    from deployc.contract import Deployment, Layout, TargetFacts
+    from deployc.contract import GPU, Deployment, Layout, TargetFacts
+    from deployc.contract.enginelog import EngineLog
 
 
 @hookimpl
@@ -38,6 +40,8 @@ def deployc_backend_info() -> BackendInfo:
                                           tag_by_gfx={gfx: rocm_image_tag(gfx) for gfx in FAMILY_TAG})},
         # SGLang keeps a pool's data-parallel replicas inside one server (--dp-size: one router, one port).
         placement=PlacementPolicy(data_parallel="one_server"),
+        strengths=(Strength(when="shared_prefixes", reason="SGLang's radix cache reuses partial prefixes across "
+                            "branches and turns"),),
         scheduler=SchedulerPolicy(
             batching="prefill_first", kv_admission="prompt_and_decaying_output",
             preemption="fewest_output_recompute", max_prefill_tokens=16384,
@@ -85,3 +89,11 @@ def deployc_emit(backend: str, deployment: Deployment) -> Emission:  # noqa: ARG
     from deployc_sglang.emission import emit  # noqa: PLC0415
 
     return emit(deployment)
+
+
+@hookimpl
+def deployc_parse_engine_log(backend: str, text: str, gpu: GPU) -> EngineLog | None:  # noqa: ARG001  (hook signature)
+    """The figures and settings an SGLang start-up log states (None when it is not one)."""
+    from deployc_sglang.enginelog import parse_log  # noqa: PLC0415  (check-log only)
+
+    return parse_log(text.splitlines(), gpu)

@@ -116,7 +116,7 @@ def rocm_decision(deployment: Deployment) -> Decision:
     """How SGLang runs on ROCm for this plan: image, AITER, attention backend, graphs."""
     gpu = deployment.gpu
     return Decision(
-        id="sglang.rocm", value=f"ROCm build on {gpu.gfx_target}", rule="DPC402",
+        id="sglang.rocm", value=f"ROCm build on {gpu.gfx_target}", rule="DPD501",
         reason=(f"{gpu.name} is an AMD Instinct GPU: SGLang's ROCm image for its family "
                 f"({ROCM_IMAGE}:{rocm_image_tag(gpu.gfx_target)}), AITER kernels on (SGLANG_USE_AITER=1) and AITER "
                 "attention "

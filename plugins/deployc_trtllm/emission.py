@@ -66,17 +66,17 @@ def _flags(deployment: Deployment, servers: tuple[Server, ...]) -> tuple[FlagRea
 def _decisions(deployment: Deployment, servers: tuple[Server, ...], options: TrtllmOptions) -> tuple[Decision, ...]:
     out = [
         Decision(id="trtllm.flow", value="pytorch (trtllm-serve MODEL --backend pytorch + LLM-API options YAML)",
-                 rule="DPC401", reason="TensorRT-LLM 1.x's serving path: the Hugging Face checkpoint (or a ModelOpt, "
+                 rule="DPD501", reason="TensorRT-LLM 1.x's serving path: the Hugging Face checkpoint (or a ModelOpt, "
                  "FP8, NVFP4 or MXFP4 one) loads as it is, no quantize/build step, so a model or configuration change "
                  "costs a restart (weights load and warm-up), not an engine build",
                  rejected=(Alternative("engine (quantize.py + trtllm-build + --backend tensorrt)",
                                        "10-30 minutes per configuration and GPU architecture, deprecated in newer "
                                        'releases; pin it with [backends.trtllm] flow = "engine"'),)),
-        Decision(id="trtllm.image", value=deployment.image.reference, rule="DPC401",
+        Decision(id="trtllm.image", value=deployment.image.reference, rule="DPD501",
                  reason=f"TensorRT-LLM {ENGINE_VERSION}; flags and YAML keys checked against manifests transcribed "
                         "from its source (not its real parser)"),
         Decision(id="trtllm.shared_memory", value="host IPC namespace (--ipc=host)" if options.shm_size_gib is None
-                 else f"{options.shm_size_gib:g} GiB /dev/shm", rule="DPC402",
+                 else f"{options.shm_size_gib:g} GiB /dev/shm", rule="DPD501",
                  reason="NCCL and TensorRT-LLM's MPI workers exchange tensors through /dev/shm; with memlock=-1 and a "
                         "64 MiB stack as NVIDIA's docker run sets them",
                  rejected=(Alternative("Docker defaults", "64 MiB /dev/shm and a locked-memory limit too small for "
@@ -87,7 +87,7 @@ def _decisions(deployment: Deployment, servers: tuple[Server, ...], options: Trt
             inside = pool.layout.ep > 1
             out.append(Decision(
                 id=f"trtllm.data_parallel.{pool.name}", value="attention DP in one server" if inside else
-                "separate servers", rule="DPC402",
+                "separate servers", rule="DPD501",
                 reason=("MoE with expert parallelism: the DP groups run attention data-parallel inside one "
                         "trtllm-serve (enable_attention_dp), experts sharded across all of them" + (
                             f". TensorRT-LLM runs attention unsharded on each of its {pool.layout.tp * pool.layout.dp} "
@@ -101,7 +101,7 @@ def _decisions(deployment: Deployment, servers: tuple[Server, ...], options: Trt
                                       "TensorRT-LLM's attention DP is for MoE models"),)))
     if deployment.nodes_used > 1 or any(s.spans_nodes for s in servers):
         out.append(Decision(
-            id="trtllm.multi_node_launcher", value="Slurm srun --mpi=pmix + trtllm-llmapi-launch", rule="DPC402",
+            id="trtllm.multi_node_launcher", value="Slurm srun --mpi=pmix + trtllm-llmapi-launch", rule="DPD501",
             reason="one MPI world per server, as TensorRT-LLM 1.2 documents multi-node trtllm-serve (Slurm with the "
                    "container through pyxis); in Kubernetes a LeaderWorkerSet whose leader runs mpirun over the pods",
             rejected=(Alternative("one script per node", "TensorRT-LLM's ranks are started by MPI, not per node"),)))

@@ -188,7 +188,7 @@ def emit_engine_flow(deployment: Deployment, options: TrtllmOptions) -> Emission
     gpu = deployment.gpu
     decisions = (
         Decision(id="trtllm.flow", value="engine (quantize.py + trtllm-build + trtllm-serve --backend tensorrt)",
-                 rule="DPC401", reason="the compiled engine is TensorRT-LLM's 'finishing move': the limits, "
+                 rule="DPD501", reason="the compiled engine is TensorRT-LLM's 'finishing move': the limits, "
                  "quantization and plugins are fixed at build time, so what was planned is what runs; "
                  + BUILD_TIME_NOTE.format(gpu=gpu.name, arch=gpu.arch, version=ENGINE_VERSION),
                  rejected=(Alternative("PyTorch flow (trtllm-serve --backend pytorch)",
@@ -197,7 +197,7 @@ def emit_engine_flow(deployment: Deployment, options: TrtllmOptions) -> Emission
                                            if options.flow == "engine" else
                                            "it loads only pre-quantized checkpoints and this plan quantizes the "
                                            "16-bit checkpoint (quantize.py does that)")),)),
-        Decision(id="trtllm.image", value=deployment.image.reference, rule="DPC401",
+        Decision(id="trtllm.image", value=deployment.image.reference, rule="DPD501",
                  reason=f"TensorRT-LLM {ENGINE_VERSION}; flags checked against manifests transcribed from its "
                         "source (not its real parser)"),
     )

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import math
 
-from deployc.contract import OverheadQuery, RuntimeOverheads
+from deployc.contract import GIB, OverheadQuery, RuntimeOverheads
 from deployc_trtllm import ENGINE_VERSION
 from deployc_trtllm.pytorch import graph_batch_sizes
 
-GIB = 1 << 30
 MIB = 1 << 20
 DEFAULT_FREE_FRACTION = 0.9  # KvCacheConfig.free_gpu_memory_fraction default
 TOKENS_PER_BLOCK = 32  # trtllm-build --tokens_per_block default (data/trtllm-build.json)

@@ -10,10 +10,12 @@ from deployc.contract import (
     Capability,
     Diagnostic,
     Emission,
+    EngineBuild,
     OverheadQuery,
     PlacementPolicy,
     RuntimeOverheads,
     SchedulerPolicy,
+    Strength,
     hookimpl,
 )
 from deployc_trtllm import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG
@@ -34,6 +36,15 @@ def deployc_backend_info() -> BackendInfo:
         # A pool's replicas are separate servers (own GPUs, own port), except with attention data parallelism
         # (MoE with EP), where the DP groups are one trtllm-serve over TP × DP GPUs.
         placement=PlacementPolicy(data_parallel="servers", expert_parallel_one_server=True),
+        vendor_lock_in=True,
+        # "The finishing move" of the articles' framework (seed 003): the highest throughput once the model is stable.
+        strengths=(Strength(when="stable_high_volume", reason="TensorRT-LLM's kernels give the highest throughput, "
+                            "and its warm-up (or engine build) is paid rarely"),),
+        engine_build=EngineBuild(option="flow", value="engine", change_cost="each TensorRT-LLM engine build takes "
+                                 "10-30 minutes per configuration and is tied to one GPU architecture",
+                                 per_model="TensorRT-LLM needs an engine per model"),
+        model_change_cost=("the PyTorch flow needs no engine build, but each change still costs its warm-up "
+                           "(autotuning, CUDA graph capture)"),
         scheduler=SchedulerPolicy(
             batching="mixed", kv_admission="prompt_and_max_output", preemption="never",
             source=("TensorRT-LLM 1.2 capacity scheduler GUARANTEED_NO_EVICT (the default): admits a request only "

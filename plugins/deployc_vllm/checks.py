@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.contract import Diagnostic, Severity
+from deployc.contract import GIB, Diagnostic, Severity
 from deployc.contract.toolkit.extra_args import DERIVED_HINT, extra_args_problems
 from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.command import OWNED_FLAGS, LaunchError, NodeRole, serve_command
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from deployc.contract import Deployment, Pool
 
 RULE = "DPC402"
-GIB = 1 << 30
 # What a vLLM worker holds before its start-up snapshot: the CUDA context (about 0.5 GiB for a PyTorch process on
 # Ampere/Hopper, nvidia-smi after torch.cuda.init()) plus NCCL communicator and cuBLAS handle buffers, which
 # Worker.init_device creates BEFORE the snapshot (vllm/v1/worker/gpu_worker.py, 0.33.0).

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from attrs import frozen
 
-from deployc.contract import FlagReason, Server
+from deployc.contract import GIB, FlagReason, Server
 from deployc.contract.toolkit import EnvRef, Word
 from deployc.contract.toolkit.shell import ArgGroup
 from deployc_vllm import ENGINE_VERSION
@@ -23,7 +23,6 @@ from deployc_vllm.parsers import agent_parsers
 if TYPE_CHECKING:
     from deployc.contract import Deployment, Pool
 
-GIB = 1 << 30
 MASTER_PORT = 29501  # --master-port default in the 0.33.0 manifest; stated so every node agrees
 DP_RPC_PORT = 13345
 HEAD_ADDR = EnvRef("VLLM_HEAD_ADDR", "set VLLM_HEAD_ADDR to the address of the head node (node-0)")

@@ -42,13 +42,13 @@ def _flags(deployment: Deployment, servers: tuple[Server, ...], options: VllmOpt
 
 def _decisions(deployment: Deployment, servers: tuple[Server, ...], options: VllmOptions) -> tuple[Decision, ...]:
     out = [Decision(
-        id="vllm.image", value=deployment.image.reference, rule="DPC401",
+        id="vllm.image", value=deployment.image.reference, rule="DPD501",
         reason=f"vLLM {ENGINE_VERSION}, the version whose real argument parser every emitted flag was checked against"
                + ("" if deployment.image.tag_override is None else
                   f"; the spec pins tag {deployment.image.tag_override!r}, so check the flags against it"))]
     shm = ("host IPC namespace (--ipc=host)" if options.shm_size_gib is None
            else f"{options.shm_size_gib:g} GiB /dev/shm")
-    out.append(Decision(id="vllm.shared_memory", value=shm, rule="DPC402",
+    out.append(Decision(id="vllm.shared_memory", value=shm, rule="DPD501",
                         reason="NCCL and PyTorch worker processes exchange tensors through /dev/shm; Docker's 64 MiB "
                                "default fails or hangs them (USER-PAINS #9)",
                         rejected=(Alternative("64 MiB default", "too small for NCCL's shared-memory transport"),)))
@@ -74,7 +74,7 @@ def _decisions(deployment: Deployment, servers: tuple[Server, ...], options: Vll
             rejected = Alternative("separate servers on separate ports",
                                    "nothing would spread the requests over the ports without a load balancer in "
                                    "front")
-        out.append(Decision(id=f"vllm.data_parallel.{pool.name}", value=value, rule="DPC402", reason=reason,
+        out.append(Decision(id=f"vllm.data_parallel.{pool.name}", value=value, rule="DPD501", reason=reason,
                             numbers=(Quantity("replicas", pool.layout.dp, ""),
                                      Quantity("engines", len(engines), "")),
                             rejected=(rejected,)))
@@ -88,12 +88,12 @@ def _decisions(deployment: Deployment, servers: tuple[Server, ...], options: Vll
             value, reason = "TCP sockets (no RDMA device in the pods)", tcp_note(deployment)
         else:
             value, reason = "TCP sockets", f"{network} has no RDMA: NCCL uses TCP sockets, as planned"
-        out.append(Decision(id="vllm.kubernetes_transport", value=value, rule="DPC402", reason=reason))
+        out.append(Decision(id="vllm.kubernetes_transport", value=value, rule="DPD501", reason=reason))
     if deployment.nodes_used > 1:
         ray = options.distributed_executor_backend == "ray"
         out.append(Decision(
             id="vllm.multi_node_launcher", value="ray" if ray else "native (--nnodes/--node-rank/--headless)",
-            rule="DPC402",
+            rule="DPD501",
             reason=("a Ray cluster started by the node scripts ([backends.vllm] distributed_executor_backend)" if ray
                     else "vLLM's own launcher: one script per node with explicit ranks and the head address, no Ray "
                          "cluster that can miss the GPUs (USER-PAINS #15)"),

@@ -26,10 +26,9 @@ import re
 
 from attrs import frozen
 
-from deployc.contract import OverheadQuery, RuntimeOverheads
+from deployc.contract import GIB, OverheadQuery, RuntimeOverheads
 from deployc_vllm import ENGINE_VERSION
 
-GIB = 1 << 30
 MIB = 1 << 20
 
 

@@ -14,6 +14,7 @@ from deployc.contract import (
     PlacementPolicy,
     RuntimeOverheads,
     SchedulerPolicy,
+    Strength,
     VendorImage,
     hookimpl,
 )
@@ -21,7 +22,8 @@ from deployc_vllm import BACKEND_NAME, ENGINE, ENGINE_VERSION, IMAGE, IMAGE_TAG,
 from deployc_vllm.options import OPTIONS_SCHEMA
 
 if TYPE_CHECKING:
-    from deployc.contract import Deployment, Layout, TargetFacts
+    from deployc.contract import GPU, Deployment, Layout, TargetFacts
+    from deployc.contract.enginelog import EngineLog
 
 
 @hookimpl
@@ -36,6 +38,8 @@ def deployc_backend_info() -> BackendInfo:
         # A pool's replicas on one host are one engine with --data-parallel-size (its API server spreads the
         # requests behind one port); with expert parallelism all replicas are one engine, across nodes if need be.
         placement=PlacementPolicy(data_parallel="one_server_per_node", expert_parallel_one_server=True),
+        strengths=(Strength(when="general", reason="no compile step, fast model iteration, widest model and "
+                            "hardware support"),),
         scheduler=SchedulerPolicy(
             batching="mixed", kv_admission="prompt", preemption="newest_recompute",
             source=("vLLM 0.33.0 v1/core/sched/scheduler.py Scheduler.schedule: running requests first, then FCFS "
@@ -82,3 +86,11 @@ def deployc_emit(backend: str, deployment: Deployment) -> Emission:  # noqa: ARG
     from deployc_vllm.emission import emit  # noqa: PLC0415
 
     return emit(deployment)
+
+
+@hookimpl
+def deployc_parse_engine_log(backend: str, text: str, gpu: GPU) -> EngineLog | None:  # noqa: ARG001  (hook signature)
+    """The figures and settings a vLLM start-up log states (None when it is not one)."""
+    from deployc_vllm.enginelog import parse_log  # noqa: PLC0415  (check-log only)
+
+    return parse_log(text.splitlines(), gpu)

@@ -123,7 +123,7 @@ def rocm_decision(deployment: Deployment) -> Decision:
     fnuz = gpu.gfx_target == GFX942
     tp = max(pool.layout.tp for pool in deployment.pools)
     return Decision(
-        id="vllm.rocm", value=f"ROCm build on {gpu.gfx_target}", rule="DPC402",
+        id="vllm.rocm", value=f"ROCm build on {gpu.gfx_target}", rule="DPD501",
         reason=(f"{gpu.name} is an AMD Instinct GPU: the ROCm image {ROCM_IMAGE}:{ROCM_IMAGE_TAG} (same vLLM release "
                 f"as the checked flags), AITER kernels on; CUDA graphs are HIP graphs on ROCm, captured exactly as "
                 f"on CUDA; {'FP8 is e4m3fnuz on this GPU' if fnuz else 'FP8 is OCP e4m3fn on this GPU'}"

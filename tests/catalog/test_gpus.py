@@ -6,8 +6,9 @@ import attrs
 import pytest
 
 from deployc.catalog import GPU, CatalogLookupError, load_gpus, resolve_gpu
-from deployc.catalog.gpus import ARCHS, GB, GIB, MIB
+from deployc.catalog.gpus import ARCHS, GB
 from deployc.catalog.lookup import normalise
+from deployc.units import GIB, MIB
 
 GPUS = load_gpus()
 REFERENCE_GPUS = (

@@ -8,8 +8,8 @@ import pytest
 
 from deployc.api import resolve_spec, validate
 from deployc.catalog import custom_gpu, resolve_gpu
-from deployc.catalog.gpus import GIB, MIB
 from deployc.diagnostics import SpecError
+from deployc.units import GIB, MIB
 
 BASE = """\
 version = 1

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from deployc.catalog import resolve_gpu
-from deployc.checklog import compare, run_check, vllm_batch_defaults
+from deployc.checklog import compare, run_check
 from deployc.cli import main
+from deployc_vllm.enginelog import batch_defaults as vllm_batch_defaults
 from tests.conftest import REPO
 
 LOGS = REPO / "samples" / "logs"
@@ -33,7 +34,7 @@ def test_a_file_without_engine_lines_is_a_clean_error(tmp_path, capsys: pytest.C
     log = tmp_path / "x.log"
     log.write_text("hello\n")
     assert main(["check-log", str(LOGS / "qwen2-7b-a100.toml"), str(log)]) == 1
-    assert "no vLLM or SGLang start-up lines found [DPC001]" in capsys.readouterr().err
+    assert "no SGLang or vLLM start-up lines found [DPC001]" in capsys.readouterr().err
 
 
 QWQ_SPEC = """version = 1

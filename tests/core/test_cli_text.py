@@ -39,7 +39,8 @@ DECODE = re.compile(r"^  decode step: (?P<itl>[\d.]+) ms at batch (?P<batch>[\d.
 SIMULATED = re.compile(r"^  simulated \((?P<requests>[\d,]+) requests per replica, (?:(?P<clients>\d+) clients per "
                        r"replica|(?P<rate>[\d.]+) requests/s \(capacity (?P<capacity>[\d.]+)/s\))\):$")
 LATENCY = re.compile(r"^    TTFT p50 (?P<t50>[\d,]+) ms, p90 (?P<t90>[\d,]+) ms, p99 (?P<t99>[\d,]+) ms; ITL p50 "
-                     r"(?P<i50>[\d.]+) ms, p99 (?P<i99>[\d.]+) ms; TPOT p50 (?P<tp50>[\d.]+) ms, p99 (?P<tp99>[\d.]+) ms$")
+                     r"(?P<i50>[\d.]+) ms, p99 (?P<i99>[\d.]+) ms; TPOT p50 (?P<tp50>[\d.]+) ms, "
+                     r"p99 (?P<tp99>[\d.]+) ms$")
 THROUGHPUT = re.compile(r"^    queue wait p50 (?P<w50>[\d,]+) ms, p99 (?P<w99>[\d,]+) ms; (?P<tps>[\d,]+) output tok/s "
                         r"\((?P<per_gpu>[\d,]+) per GPU\), (?P<rps>[\d.]+) req/s; KV cache (?P<kv>\d+)% used on "
                         r"average, (?P<preempted>\d+) preemptions$")
@@ -48,7 +49,7 @@ COST = re.compile(r"^    cost: \$(?P<hour>[\d,.]+)/hour for (?P<gpus>\d+) GPUs(?
 VERDICT = re.compile(r"^  verdict: (?P<summary>.*)$")
 DECISION = re.compile(r"^  (?P<id>\S+) = (?P<value>.*?): (?P<reason>.*)$")
 DIAGNOSTIC = re.compile(r"^  (?P<severity>error|warning|info) (?P<rule>DPC\d{3}): (?P<message>.*)$")
-EXPLAIN_TITLE = re.compile(r"^### (?P<id>\S+) = (?P<value>.*)  \(`(?P<rule>DPC\d{3})`\)$")
+EXPLAIN_TITLE = re.compile(r"^### (?P<id>\S+) = (?P<value>.*)  \(`(?P<rule>DP[CD]\d{3})`\)$")
 NUMBER = re.compile(r"^- (?P<label>.+) = (?P<value>-?[\d,]+(?:\.\d+)?(?:e[-+]\d+)?)(?: (?P<unit>.+))?$")
 
 
@@ -325,7 +326,7 @@ def test_catalog_rows_are_sorted_by_name(capsys: pytest.CaptureFixture[str]) -> 
 def test_explain_md_serving_figures_are_the_plan_texts(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """EXPLAIN.md's simulated block says, line for line, what ``deployc plan`` prints under each pool."""
     text = run(capsys, "plan", _rel(sample)).split("\n")
-    plan_lines = [line.strip() for line in text if line.startswith("    ") or line.startswith("  verdict: ")]
+    plan_lines = [line.strip() for line in text if line.startswith(("    ", "  verdict: "))]
     doc, _ = api.plan(sample)
     markdown = explain_markdown(doc, None).split("\n")
     explain_lines = [line.removeprefix("  - ") for line in markdown if line.startswith("  - ")]

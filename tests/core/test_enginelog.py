@@ -1,4 +1,4 @@
-"""The start-up log parser reads back what each shipped real log says."""
+"""The backends' start-up log readers read back what each shipped real log says, and name its engine."""
 
 from __future__ import annotations
 
@@ -6,8 +6,18 @@ import json
 
 import pytest
 
-from deployc.enginelog import parse_engine_log
+from deployc.catalog import resolve_gpu
+from deployc.contract.enginelog import EngineLog, likeliest
+from deployc.plugins import default_registry
 from tests.conftest import REPO
+
+H100 = resolve_gpu("H100 SXM")
+
+
+def parse_engine_log(lines: list[str]) -> EngineLog:
+    """The reading of the backend that recognises the log best, as check-log takes it (an empty one: none does)."""
+    found = likeliest(default_registry().engine_logs("\n".join(lines), H100))
+    return found[1] if found is not None else EngineLog()
 
 ALL_CASES = json.loads((REPO / "bench" / "data" / "engine_memory_cases.json").read_text())["cases"]
 # These cases quote a summary table, not the engine's own log lines: nothing to parse.
@@ -65,3 +75,18 @@ def test_engine_settings_are_read_from_both_engines_logs() -> None:
                              "'max_num_batched_tokens': 4096, 'enforce_eager': True, 'quantization': 'fp8'}"])
     assert (vllm.max_num_seqs, vllm.max_num_batched_tokens, vllm.enforce_eager, vllm.quantization, vllm.model) == (
         128, 4096, True, "fp8", "x")
+
+
+def test_each_engine_reads_only_its_own_log() -> None:
+    sglang = "[2025-01-01] KV Cache is allocated. #tokens: 46611, K size: 1.42 GB, V size: 1.42 GB"
+    vllm = "INFO [gpu_worker.py:276] Available KV cache memory: 9.84 GiB"
+    assert set(default_registry().engine_logs(sglang, H100)) == {"sglang"}
+    assert set(default_registry().engine_logs(vllm, H100)) == {"vllm"}
+    assert default_registry().engine_logs("nothing an engine prints", H100) == {}
+
+
+def test_the_engines_defaults_on_the_gpu_come_with_the_reading() -> None:
+    vllm = parse_engine_log(["INFO [gpu_worker.py:276] Available KV cache memory: 9.84 GiB"])
+    assert (vllm.default_max_num_seqs, vllm.default_max_num_batched_tokens) == (1024, 8192)  # H100: 80 GB tier
+    sglang = parse_engine_log(["[TP0] Capture cuda graph end. Time elapsed: 9.1 s. mem usage=0.53 GB"])
+    assert (sglang.default_max_num_seqs, sglang.default_max_num_batched_tokens) == (None, 8192)

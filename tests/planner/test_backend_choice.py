@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from attrs import evolve
+
 from deployc.api import load_spec
 from deployc.planner.backend_choice import rank_backends
+from deployc.plugins import default_registry
 from deployc.spec.model import Spec
 
-INSTALLED = ("sglang", "trtllm", "vllm")
+INSTALLED = default_registry().models().infos()  # the built-ins: sglang, trtllm, vllm
 BASE = """version = 1
 name = "choice"
 [model]
@@ -63,6 +66,9 @@ def test_stable_high_volume_prefers_trtllm_in_either_flow(tmp_path: Path) -> Non
 
 def test_a_backend_is_excluded_on_a_gpu_vendor_it_does_not_list(tmp_path: Path) -> None:
     spec = _spec(tmp_path, "weekly")
-    ranking = rank_backends(spec, ("vllm", "echo"), "AMD", {"vllm": ("nvidia", "amd"), "echo": ("nvidia",)})
+    vllm = next(info for info in INSTALLED if info.name == "vllm")
+    echo = evolve(vllm, name="echo", engine="Echo", gpu_vendors=("nvidia",), strengths=())
+    ranking = rank_backends(spec, [vllm, echo], "AMD")
     assert ranking.order == ("vllm",)
-    assert ranking.reasons == {"echo": "echo runs on nvidia GPUs only (AMD given)"}
+    assert ranking.reasons == {"echo": "Echo runs only on NVIDIA GPUs (AMD given); vllm has ROCm builds for AMD "
+                                       "Instinct GPUs"}

@@ -232,6 +232,52 @@ def test_broken_hook_is_reported_by_name_and_others_keep_working(
         other(registry, "good")
 
 
+# The planner never sees the registry: it gets each backend's functions from PluginRegistry.models(), which
+# must fail exactly as the registry does (by plugin name), so planning stops with the same diagnostic.
+MODELS: dict[str, Callable[[PluginRegistry, str], Any]] = {
+    "deployc_capability": lambda r, b: r.models()[b].capability(object(), "fp8", "fp8"),
+    "deployc_runtime_overheads": lambda r, b: r.models()[b].runtime_overheads(object()),
+    "deployc_check_plan": lambda r, b: r.models()[b].check_plan(object()),
+}
+
+
+@pytest.mark.parametrize("hook", sorted(MODELS))
+@pytest.mark.parametrize(("behaviour", "rule", "message"), [
+    (_boom, "DPC502", "{hook} raised RuntimeError: kaboom at " + BOOM_AT),
+    (lambda **_kw: "nope", "DPC503", "{hook} returned str, expected {expected}"),
+], ids=["raises", "wrong-type"])
+def test_the_planners_models_report_a_broken_hook_by_name(
+        hook: str, behaviour: Callable[..., Any], rule: str, message: str) -> None:
+    expected = {"deployc_capability": "Capability", "deployc_runtime_overheads": "RuntimeOverheads",
+                "deployc_check_plan": "list or tuple"}[hook]
+    registry = PluginRegistry([_plugin("good", **_good_hooks()), _plugin("bad", **{**_good_hooks(), hook: behaviour})])
+    with pytest.raises(PluginError) as exc:
+        MODELS[hook](registry, "bad")
+    assert [(d.rule, d.message) for d in exc.value.diagnostics] == [
+        (rule, f"{_where('bad')}: {message.format(hook=hook, expected=expected)}")]
+    for other in MODELS.values():
+        other(registry, "good")
+
+
+def test_a_third_party_backend_reads_its_own_engine_log() -> None:
+    from deployc.contract.enginelog import EngineLog, likeliest
+
+    def parse(**kw: Any) -> EngineLog | None:
+        return EngineLog(kv_tokens=1234, weights_gib=5.5) if "FAKE ENGINE" in kw["text"] else None
+
+    registry = PluginRegistry([_plugin("good", **_good_hooks()), _plugin("mine", deployc_parse_engine_log=parse)])
+    assert registry.engine_logs("FAKE ENGINE ready", gpu=object()) == {
+        "mine": EngineLog(engine="mine", kv_tokens=1234, weights_gib=5.5)}
+    assert likeliest(registry.engine_logs("FAKE ENGINE ready", gpu=object())) == (
+        "mine", EngineLog(engine="mine", kv_tokens=1234, weights_gib=5.5))
+    assert registry.engine_logs("another engine", gpu=object()) == {}
+    broken = PluginRegistry([_plugin("bad", deployc_parse_engine_log=_boom)])
+    with pytest.raises(PluginError) as exc:
+        broken.engine_logs("log", gpu=object())
+    assert [(d.rule, d.message) for d in exc.value.diagnostics] == [
+        ("DPC502", f"{_where('bad')}: deployc_parse_engine_log raised RuntimeError: kaboom at {BOOM_AT}")]
+
+
 def test_check_plan_returning_non_diagnostics_is_reported() -> None:
     registry = PluginRegistry([_plugin("bad", deployc_check_plan=lambda **_kw: ["a string", Diagnostic(
         rule="DPC402", message="x")])])

@@ -49,11 +49,11 @@ def test_two_thousand_plans_use_one_plugin_thread(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(load, "_simulate", replay)
     registry = default_registry()
     _, target, _ = api.resolve_spec(SAMPLE, registry)
-    make_plan(target, registry)
+    make_plan(target, registry.models())
     before = threading.active_count()
     workers = sum(t.name == "deployc-plugin" for t in threading.enumerate())  # earlier time-outs abandon some
     for _ in range(2000):
-        make_plan(target, registry)
+        make_plan(target, registry.models())
     assert threading.active_count() == before
     assert sum(t.name == "deployc-plugin" for t in threading.enumerate()) == workers
 

@@ -11,6 +11,7 @@ from attrs import evolve
 from deployc.api import load_spec
 from deployc.catalog import resolve_gpu, resolve_model
 from deployc.planner.backend_choice import rank_backends
+from deployc.plugins import default_registry
 from deployc.sizing.deployment import Deployment
 from deployc.sizing.frontier import CHART_HEIGHT, CHART_WIDTH, frontier_chart, pareto_frontier
 from deployc.sizing.search import cost_key
@@ -30,6 +31,7 @@ from deployc.sizing.write import resized_document
 from tests.conftest import MINIMAL_SPEC
 
 OWN = Variant(backend="auto", quantization="auto")
+INSTALLED = default_registry().models().infos()
 
 
 def _labels(found: tuple[Size, ...]) -> list[str]:
@@ -90,13 +92,13 @@ def _spec(path: Path, extra: str = ""):
 def test_variants_put_the_spec_as_written_first(tmp_path: Path):
     spec = _spec(tmp_path / "s.toml", '[slo]\ngoal = "cost"\n')
     model = resolve_model("meta-llama/Llama-3.1-8B-Instruct", base_dir=tmp_path)
-    found = variants(spec, resolve_gpu("H100"), model, ["vllm", "sglang", "trtllm"])
+    found = variants(spec, resolve_gpu("H100"), model, INSTALLED)
     assert found[0] == OWN
     # every backend the rules allow, in their order; FP8 first on an FP8 GPU for the cost goal
-    order = rank_backends(spec, ["vllm", "sglang", "trtllm"], "NVIDIA").order
+    order = rank_backends(spec, INSTALLED, "NVIDIA").order
     assert len(order) >= 2
     assert found[1:] == tuple(Variant(backend=b, quantization=q) for q in ("fp8", "none") for b in order)
-    on_a100 = variants(spec, resolve_gpu("A100-80GB"), model, ["vllm", "sglang", "trtllm"])
+    on_a100 = variants(spec, resolve_gpu("A100-80GB"), model, INSTALLED)
     assert on_a100[1] == Variant(backend="vllm", quantization="none")
 
 

@@ -15,9 +15,8 @@ from attrs import field, frozen
 
 from deployc.catalog.arch import strings
 from deployc.catalog.lookup import NameIndex, load_data, sources_of
+from deployc.units import GIB, MIB
 
-MIB = 1 << 20
-GIB = 1 << 30
 GB = 10**9
 
 Arch = Literal["volta", "turing", "ampere", "ada", "hopper", "blackwell", "blackwell-ultra", "blackwell-consumer",

@@ -15,11 +15,13 @@ from deployc.contract.backend import (
     BackendInfo,
     Capability,
     Emission,
+    EngineBuild,
     FlagReason,
     OverheadQuery,
     PlacementPolicy,
     RuntimeOverheads,
     SchedulerPolicy,
+    Strength,
     VendorImage,
 )
 from deployc.contract.decisions import Alternative, Decision, Quantity, format_number
@@ -42,18 +44,60 @@ from deployc.contract.deployment import (
     TargetFacts,
     Workload,
 )
+from deployc.contract.enginelog import EngineLog
 from deployc.diagnostics import Diagnostic, Severity
 from deployc.spec.model import Percentiles, TokenDistribution
+from deployc.units import GIB, KIB, MIB
 
 #: The contract's version: ``major.minor`` (see the module docstring for what raises which).
 CONTRACT_VERSION = "1.0"
 
 
 __all__ = [
-    "CONTRACT_VERSION", "GPU", "Alternative", "Artifact", "BackendInfo", "Capability", "CatalogModel",
-    "CheckpointQuant", "Decision", "Deployment", "Diagnostic", "Emission", "FlagReason", "Hardware", "ImageRef",
-    "Knobs", "Latency", "Layout", "ModelFacts", "ModelRef", "Operations", "OverheadQuery", "Percentiles",
+    "CONTRACT_VERSION",
+    "GIB",
+    "GPU",
+    "KIB",
+    "MIB",
+    "Alternative",
+    "Artifact",
+    "BackendInfo",
+    "Capability",
+    "CatalogModel",
+    "CheckpointQuant",
+    "Decision",
+    "Deployment",
+    "Diagnostic",
+    "Emission",
+    "EngineBuild",
+    "EngineLog",
+    "FlagReason",
+    "Hardware",
+    "ImageRef",
+    "Knobs",
+    "Latency",
+    "Layout",
+    "ModelFacts",
+    "ModelRef",
+    "Operations",
+    "OverheadQuery",
+    "Percentiles",
     "PlacementPolicy",
-    "Pool", "Prediction", "Quantity", "RuntimeOverheads", "SchedulerPolicy", "Server", "ServerLoad", "Severity",
-    "SimulatedLoad", "Slo", "TargetFacts", "TokenDistribution", "VendorImage", "Workload", "format_number", "hookimpl",
+    "Pool",
+    "Prediction",
+    "Quantity",
+    "RuntimeOverheads",
+    "SchedulerPolicy",
+    "Server",
+    "ServerLoad",
+    "Severity",
+    "SimulatedLoad",
+    "Slo",
+    "Strength",
+    "TargetFacts",
+    "TokenDistribution",
+    "VendorImage",
+    "Workload",
+    "format_number",
+    "hookimpl",
 ]

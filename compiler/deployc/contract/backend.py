@@ -44,6 +44,10 @@ class VendorImage:
     tag_by_gfx: dict[str, str] = field(factory=dict)
 
 
+# The traffic for which the backend-choice rules prefer a backend (docs/plugins.md, "Competing under auto").
+Suited = Literal["general", "shared_prefixes", "stable_high_volume"]
+
+
 @frozen(kw_only=True)
 class SchedulerPolicy:
     """How an engine's scheduler batches and admits requests, for deployc's serving simulation.
@@ -72,6 +76,35 @@ class SchedulerPolicy:
 
 
 @frozen(kw_only=True)
+class Strength:
+    """Traffic the backend serves best, and why, for ``backend = "auto"``.
+
+    ``when``: ``general`` (the choice when no other rule applies: no compile step, wide support),
+    ``shared_prefixes`` (agent traffic or prompts mostly a shared prefix) or ``stable_high_volume``
+    (one model that rarely changes, at high volume).  ``reason`` completes the backend decision's
+    reason after the rule's own words (``"... : " + reason``).
+    """
+
+    when: Suited
+    reason: str
+
+
+@frozen(kw_only=True)
+class EngineBuild:
+    """A flow of the backend that compiles an engine per model and configuration before it serves.
+
+    Selected by ``option = value`` in the spec's ``[backends.NAME]`` table.  When selected, a model
+    that changes more often than quarterly excludes the backend (``change_cost`` says why), and so
+    does a fleet of several models (``per_model`` says why).
+    """
+
+    option: str
+    value: str
+    change_cost: str
+    per_model: str
+
+
+@frozen(kw_only=True)
 class BackendInfo:
     """A backend's identity and pinned engine.
 
@@ -81,6 +114,14 @@ class BackendInfo:
     ``vendor_images`` names the image built for a vendor other than the default (``amd``: a ROCm build).
     ``options_schema`` is the JSON Schema of the ``[backends.NAME]`` table (draft 2020-12,
     an object schema); deployc merges it into the spec schema under that name.
+
+    What ``backend = "auto"`` weighs (every backend on the same terms): ``gpu_vendors`` (lower
+    case; a GPU of another vendor excludes the backend), ``vendor_lock_in`` (the engine exists
+    for NVIDIA GPUs only by design: ``operations.nvidia_lock_in_ok = false`` excludes it),
+    ``strengths`` (the traffic it is preferred for), ``engine_build`` (a compile-per-model flow)
+    and ``model_change_cost`` (what each model change costs beyond loading it, without an
+    engine build: non-empty ranks the backend last when the model changes more often than
+    quarterly, with this text as the reason).
     """
 
     name: str
@@ -93,6 +134,10 @@ class BackendInfo:
     scheduler: SchedulerPolicy = SchedulerPolicy()
     placement: PlacementPolicy = PlacementPolicy()
     vendor_images: dict[str, VendorImage] = field(factory=dict)
+    vendor_lock_in: bool = False
+    strengths: tuple[Strength, ...] = ()
+    engine_build: EngineBuild | None = None
+    model_change_cost: str = ""
     options_schema: dict[str, Any] = field(factory=lambda: {"type": "object", "additionalProperties": False})
 
 

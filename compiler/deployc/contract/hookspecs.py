@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from deployc.catalog import GPU, CatalogModel
     from deployc.contract.backend import BackendInfo, Capability, Emission, OverheadQuery, RuntimeOverheads
     from deployc.contract.deployment import Deployment, Layout, TargetFacts
+    from deployc.contract.enginelog import EngineLog
     from deployc.diagnostics import Diagnostic
 
 hookspec = pluggy.HookspecMarker("deployc")
@@ -133,6 +134,25 @@ def deployc_emit(backend: str, deployment: Deployment) -> Emission:
         on nodes with GPU ids, ports and load, the image, the backend's options.
 
     .. versionadded:: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def deployc_parse_engine_log(backend: str, text: str, gpu: GPU) -> EngineLog | None:
+    """Read a start-up log of the backend's engine, for ``deployc check-log``.
+
+    Every backend that implements this hook is offered the log; the reading that states the
+    most facts names the engine that wrote it.  A backend reads only its own engine's format.
+
+    :param backend: the backend name being asked about.
+    :param text: the whole log, as written by the engine (lines in order; later lines win).
+    :param gpu: the spec's GPU, for the engine's defaults there (settings a log leaves out).
+    :return: an :class:`~deployc.contract.enginelog.EngineLog` with the figures and settings the log states
+        (and ``default_max_num_seqs`` / ``default_max_num_batched_tokens``, the engine's own defaults on
+        ``gpu``, where known); None when no line is this engine's.
+
+    .. versionadded:: 0.2
     """
     raise NotImplementedError
 

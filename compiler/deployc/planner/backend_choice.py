@@ -1,23 +1,28 @@
 """Choosing the inference engine when ``operations.backend = "auto"``.
 
-The articles' decision framework (seed 003), made explicit and ordered:
-1. vendor and lock-in: TensorRT-LLM runs on NVIDIA only and is refused when lock-in is not acceptable;
-2. how often the model changes: TensorRT-LLM's engine flow compiles an engine per model and configuration
-   (10-30 minutes each, tied to a GPU architecture), so frequent changes rule it out; its PyTorch flow
-   (the default since 1.0) loads the checkpoint with no build, so there a change only ranks it lower;
-3. many models on one fleet: vLLM (no engine per model);
-4. agent or prefix-heavy traffic: SGLang (RadixAttention shares partial prefixes across branches);
-5. a stable single model at high volume: TensorRT-LLM ("the finishing move");
-6. otherwise vLLM (fast iteration, widest model support).
-Each backend then vetoes what it cannot run (capability hook); the planner moves to the next.
+The articles' decision framework (seed 003), made explicit and ordered, over what each backend
+declares in its :class:`~deployc.backend.BackendInfo` (so a third-party backend competes on the
+same terms as the built-ins; the core names no engine):
+1. vendor and lock-in: a backend is excluded on a GPU vendor it does not list (``gpu_vendors``),
+   and, when it is NVIDIA-only by design (``vendor_lock_in``), where lock-in is not acceptable;
+2. how often the model changes: a flow that compiles an engine per model and configuration
+   (``engine_build``, selected by the spec's ``[backends.NAME]`` table) is excluded when the model
+   changes more often than quarterly or several models share the fleet; a backend whose model
+   changes cost a warm-up without a build (``model_change_cost``) is only ranked last;
+3. agent or prefix-heavy traffic: the backend suited to ``shared_prefixes`` (e.g. a radix cache);
+4. a stable single model at high volume: the backend suited to ``stable_high_volume``;
+5. otherwise the ``general`` one (fast iteration, widest model support).
+Ties go to name order. Each backend then vetoes what it cannot run (capability hook); the
+planner moves to the next.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from attrs import field, frozen
 
+from deployc.contract.backend import BackendInfo, Suited
 from deployc.planner.decisions import Alternative, Decision, Quantity
 from deployc.spec.model import Spec
 
@@ -27,6 +32,8 @@ HIGH_VOLUME_RATE_PER_S = 20.0
 # Prefix-heavy: at least this share of the mean prompt is a shared prefix.
 PREFIX_HEAVY_SHARE = 0.5
 STABLE_CHANGE_RATES = ("quarterly", "rarely")
+# What the engines that list a vendor run on there (the vendor exclusion names them as the way out).
+VENDOR_BUILDS = {"AMD": "ROCm builds for AMD Instinct GPUs", "NVIDIA": "CUDA builds for NVIDIA GPUs"}
 
 
 @frozen
@@ -49,61 +56,82 @@ def _high_volume(spec: Spec) -> bool:
     return (w.concurrency or 0) >= HIGH_VOLUME_CONCURRENCY or (w.request_rate_per_s or 0) >= HIGH_VOLUME_RATE_PER_S
 
 
-def _trtllm_engine_flow(spec: Spec) -> bool:
-    """Whether the spec pins TensorRT-LLM's engine flow (the only one with a compile step per model change)."""
-    table = spec.backends.get("trtllm") or {}
-    return table.get("flow") == "engine"
+def _builds_engines(spec: Spec, info: BackendInfo) -> bool:
+    """Whether the spec selects the backend's compile-per-model flow."""
+    build = info.engine_build
+    return build is not None and (spec.backends.get(info.name) or {}).get(build.option) == build.value
 
 
-def rank_backends(spec: Spec, installed: Sequence[str], gpu_vendor: str,
-                  gpu_vendors: Mapping[str, Sequence[str]] | None = None) -> BackendRanking:
-    """Order the installed backends by the decision framework.
+def _strength(info: BackendInfo, when: Suited) -> str | None:
+    return next((s.reason for s in info.strengths if s.when == when), None)
 
-    ``gpu_vendors`` maps a backend to the GPU vendors its engine runs on (``BackendInfo.gpu_vendors``): a
-    backend whose list lacks the target GPU's vendor is excluded.
-    """
+
+def _tie_order(installed: Sequence[BackendInfo]) -> list[BackendInfo]:
+    """General-purpose backends first, then those suited to some traffic, then the rest; by name within."""
+    def rank(info: BackendInfo) -> tuple[int, str]:
+        return (0 if _strength(info, "general") else 1 if info.strengths else 2), info.name
+
+    return sorted(installed, key=rank)
+
+
+def _and(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _exclusion(spec: Spec, info: BackendInfo, gpu_vendor: str, tie: Sequence[BackendInfo]) -> str | None:
+    """Why the rules rule a backend out for this spec, or None."""
     ops = spec.operations
-    excluded: dict[str, str] = {name: f"{name} runs on {', '.join(vendors)} GPUs only ({gpu_vendor} given)"
-                                for name, vendors in (gpu_vendors or {}).items()
-                                if gpu_vendor.lower() not in (v.lower() for v in vendors)}
+    if gpu_vendor.lower() not in (v.lower() for v in info.gpu_vendors):
+        vendors = _and([v.upper() for v in info.gpu_vendors])
+        others = [i.name for i in tie if gpu_vendor.lower() in (v.lower() for v in i.gpu_vendors)]
+        builds = VENDOR_BUILDS.get(gpu_vendor, f"builds for {gpu_vendor} GPUs")
+        way_out = f"; {_and(others)} {'has' if len(others) == 1 else 'have'} {builds}" if others else ""
+        return f"{info.engine} runs only on {vendors} GPUs ({gpu_vendor} given){way_out}"
+    if info.vendor_lock_in and not ops.nvidia_lock_in_ok:
+        return "NVIDIA lock-in is not acceptable (operations.nvidia_lock_in_ok = false)"
+    if _builds_engines(spec, info) and info.engine_build is not None:
+        if ops.model_change not in STABLE_CHANGE_RATES:
+            return f"the model changes {ops.model_change}; {info.engine_build.change_cost}"
+        if ops.models == "multi":
+            return f"several models share the fleet; {info.engine_build.per_model}"
+    return None
+
+
+def rank_backends(spec: Spec, installed: Sequence[BackendInfo], gpu_vendor: str) -> BackendRanking:
+    """Order the installed backends by the decision framework."""
+    ops = spec.operations
     stable = ops.model_change in STABLE_CHANGE_RATES
-    if gpu_vendor != "NVIDIA":  # the built-in's own reason, beside what its BackendInfo says
-        excluded["trtllm"] = (f"TensorRT-LLM runs only on NVIDIA GPUs ({gpu_vendor} given); vllm and sglang have ROCm "
-                              "builds for AMD Instinct GPUs")
-    elif not ops.nvidia_lock_in_ok:
-        excluded["trtllm"] = "NVIDIA lock-in is not acceptable (operations.nvidia_lock_in_ok = false)"
-    elif _trtllm_engine_flow(spec) and not stable:
-        excluded["trtllm"] = (f"the model changes {ops.model_change}; each TensorRT-LLM engine build takes "
-                              "10-30 minutes per configuration and is tied to one GPU architecture")
-    elif _trtllm_engine_flow(spec) and ops.models == "multi":
-        excluded["trtllm"] = "several models share the fleet; TensorRT-LLM needs an engine per model"
+    tie = _tie_order(installed)
+    excluded = {i.name: why for i in tie if (why := _exclusion(spec, i, gpu_vendor, tie)) is not None}
+    # Without a compile step, a backend whose model changes still cost a warm-up stays a candidate, ranked last.
+    demoted = [i for i in tie if i.name not in excluded and i.model_change_cost and not stable]
+    candidates = [i for i in tie if i.name not in excluded and i.name not in {d.name for d in demoted}]
     prefix = _prefix_share(spec)
-    if spec.workload.kind == "agent" or prefix >= PREFIX_HEAVY_SHARE:
-        first, why = "sglang", (f"{spec.workload.kind} traffic with {prefix:.0%} of the prompt shared: SGLang's "
-                                "radix cache reuses partial prefixes across branches and turns")
-    elif "trtllm" not in excluded and ops.models == "single" and stable and _high_volume(spec):
-        first, why = "trtllm", (f"a stable single model (changes {ops.model_change}) at high volume: TensorRT-LLM's "
-                                "kernels give the highest throughput, and its warm-up (or engine build) is paid rarely")
-    else:
-        first, why = "vllm", "no compile step, fast model iteration, widest model and hardware support"
-    # With no compile step (PyTorch flow) a frequently changing or multi-model fleet keeps TensorRT-LLM as a
-    # candidate, ranked last: each change still costs its warm-up (autotuning, CUDA graph capture), and new
-    # architectures reach it later than vLLM.
-    preference = [first] + [b for b in ("vllm", "sglang", "trtllm") if b != first]
-    notes: dict[str, str] = {}
-    if "trtllm" not in excluded and not stable:
-        notes["trtllm"] = (f"ranked last: the model changes {ops.model_change}; the PyTorch flow needs no engine "
-                           "build, but each change still costs its warm-up (autotuning, CUDA graph capture)")
-    order = [b for b in preference if b in installed and b not in excluded]
-    order += sorted(b for b in installed if b not in preference and b not in excluded)
-    reasons = {b: excluded[b] for b in excluded if b in installed}
-    return BackendRanking(order=tuple(order), reasons=reasons, rule_reason=why, preferred=first, notes=notes)
+    rules: list[tuple[bool, Suited, str]] = [
+        (spec.workload.kind == "agent" or prefix >= PREFIX_HEAVY_SHARE, "shared_prefixes",
+         f"{spec.workload.kind} traffic with {prefix:.0%} of the prompt shared: "),
+        (ops.models == "single" and stable and _high_volume(spec), "stable_high_volume",
+         f"a stable single model (changes {ops.model_change}) at high volume: "),
+        (True, "general", ""),
+    ]
+    first, why = None, "the first installed backend by name (none states the traffic it suits)"
+    for applies, when, words in rules:
+        suited = next((i for i in candidates if applies and _strength(i, when)), None)
+        if suited is not None:
+            first, why = suited.name, words + (_strength(suited, when) or "")
+            break
+    ordered = [i.name for i in candidates] + [i.name for i in demoted]
+    if first is None:
+        first = ordered[0] if ordered else ""
+    order = [first, *(b for b in ordered if b != first)] if first else []
+    notes = {i.name: f"ranked last: the model changes {ops.model_change}; {i.model_change_cost}" for i in demoted}
+    return BackendRanking(order=tuple(order), reasons=excluded, rule_reason=why, preferred=first, notes=notes)
 
 
 def backend_decision(spec: Spec, chosen: str, ranking: BackendRanking, vetoes: dict[str, str]) -> Decision:
     """The backend decision with every installed alternative and why it lost."""
     if spec.operations.backend != "auto":
-        return Decision(id="backend", value=chosen, rule="DPC105",
+        return Decision(id="backend", value=chosen, rule="DPD102",
                         reason=f"set in the spec (operations.backend = {spec.operations.backend!r})")
     rejected = [Alternative(b, reason) for b, reason in sorted({**ranking.reasons, **vetoes}.items())]
     rejected += [Alternative(b, ranking.notes.get(b) or f"ranked below {chosen}: {ranking.rule_reason}")
@@ -111,11 +139,7 @@ def backend_decision(spec: Spec, chosen: str, ranking: BackendRanking, vetoes: d
     numbers = (Quantity("shared prefix share of the prompt", round(_prefix_share(spec) * 100, 1), "%"),)
     if chosen == ranking.preferred:
         reason = ranking.rule_reason
-    elif ranking.preferred not in ranking.order:
-        reason = (f"{ranking.preferred} would be preferred ({ranking.rule_reason}) but is not installed; {chosen} "
-                  "is next in order")
-        rejected.insert(0, Alternative(ranking.preferred, "not installed"))
     else:
         reason = f"{ranking.preferred} is preferred ({ranking.rule_reason}) but cannot serve this plan; next in order"
-    return Decision(id="backend", value=chosen, rule="DPC401", reason=reason, numbers=numbers,
+    return Decision(id="backend", value=chosen, rule="DPD102", reason=reason, numbers=numbers,
                     rejected=tuple(rejected))

@@ -12,17 +12,18 @@ from collections.abc import Iterable
 
 from attrs import evolve
 
+from deployc.planner.models import BackendModels
 from deployc.planner.parallel import LayoutCheck
-from deployc.plugins import PluginRegistry
 from deployc.target import Target
 
 
-def backend_checks(checks: Iterable[LayoutCheck], registry: PluginRegistry, backend: str, target: Target,
+def backend_checks(checks: Iterable[LayoutCheck], models: BackendModels, target: Target,
                    gpus_per_node: int, nodes: int) -> tuple[LayoutCheck, ...]:
     """The checks with every valid layout the backend cannot emit turned invalid, its reason attached."""
+    backend = models.name
     out = []
     for check in checks:
-        verdict = registry.layout_support(backend, target, check.layout, gpus_per_node, nodes) if check.valid \
+        verdict = models.layout_support(target, check.layout, gpus_per_node, nodes) if check.valid \
             else None
         if verdict is None or verdict.supported:
             out.append(check)

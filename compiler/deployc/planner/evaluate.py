@@ -8,14 +8,15 @@ from attrs import evolve, frozen
 
 from deployc.contract.backend import OverheadQuery, RuntimeOverheads, SchedulerPolicy
 from deployc.planner.formats import kv_dtype_bytes, weight_format
+from deployc.planner.kinds import ActivationDtype, KvCacheDtype
 from deployc.planner.memory import MemoryInputs, plan_memory
+from deployc.planner.models import BackendModels
 from deployc.planner.parallel import LayoutEvaluation
 from deployc.planner.perf import PerfInputs, estimate_performance
 from deployc.planner.precision import WeightChoice
 from deployc.planner.types import Layout, MemoryPlan, Performance
 from deployc.planner.weights import WeightsBreakdown, weights_per_gpu
 from deployc.planner.workload import WorkloadShape
-from deployc.plugins import PluginRegistry
 from deployc.target import Target
 
 # Little's law iterations when the load is given as a request rate (converges in 2-3 for these models).
@@ -29,9 +30,9 @@ class Candidate:
 
     target: Target
     backend: str
-    dtype: str
+    dtype: ActivationDtype
     weights: WeightChoice
-    kv_dtype: str
+    kv_dtype: KvCacheDtype
     shape: WorkloadShape
     gpus_per_node: int
     nodes: int
@@ -126,14 +127,14 @@ def _load_per_replica(c: Candidate, layout: Layout, weights: WeightsBreakdown, k
     return load, perf
 
 
-def evaluate_layout(c: Candidate, layout: Layout, registry: PluginRegistry) -> Evaluated:
+def evaluate_layout(c: Candidate, layout: Layout, backend: BackendModels) -> Evaluated:
     """Weights and overheads → memory → performance at the workload's load, for one layout."""
     model = c.target.model
     weights = weights_per_gpu(model, weight_format(c.weights.weights_format), tp=layout.tp, pp=layout.pp,
                               ep=layout.ep)
     pins = c.target.spec.plan
     wanted_seqs = pins.max_num_seqs or max(1, math.ceil((c.shape.concurrency or 64) / layout.dp))
-    overheads = registry.runtime_overheads(c.backend, overhead_query(c, layout, weights.total_bytes, wanted_seqs))
+    overheads = backend.runtime_overheads(overhead_query(c, layout, weights.total_bytes, wanted_seqs))
     inputs = MemoryInputs(
         model=model, gpu=c.target.gpu, layout=layout, weights_bytes_per_gpu=weights.total_bytes,
         kv_dtype_bytes=kv_dtype_bytes(c.kv_dtype), reserved_bytes=c.target.reserved_memory_bytes,

@@ -23,12 +23,12 @@ from deployc.planner.serving_explain import serving_decision, serving_diagnostic
 from deployc.planner.thermal import power_limit_decision
 from deployc.planner.types import Knobs, Layout, PoolPlan
 from deployc.planner.weights import weights_per_gpu
+from deployc.units import GIB
 
 if TYPE_CHECKING:
-    from deployc.planner.planner import Search
-    from deployc.plugins import PluginRegistry
+    from deployc.planner.models import BackendModels
+    from deployc.planner.search import Search
 
-GIB = 1 << 30
 MAX_LOSERS_SHOWN = 6
 GOAL_ORDER = {"latency": "the lowest p99 latency against the targets (p99 end-to-end without targets)",
               "throughput": "the most output tokens/s", "cost": "the most output tokens/s per GPU"}
@@ -53,7 +53,7 @@ def _parallelism_decision(search: Search, chosen: Evaluated, served: Served, pre
     goal = search.candidate.target.spec.slo.goal
     simulated = len(search.served)
     return Decision(
-        id=f"{prefix}parallelism", value=layout.label(), rule="DPC302",
+        id=f"{prefix}parallelism", value=layout.label(), rule="DPD105",
         reason=(f"best of {len(search.evaluated)} valid layouts for the {goal} goal: the analytic estimate kept "
                 f"{simulated}, each simulated under the load with its own knobs ({RANKING_REQUESTS} requests per "
                 f"replica; the chosen one again with {SIMULATED_REQUESTS:,}), then ranked: serves the SLO first, "
@@ -69,7 +69,7 @@ def _memory_decision(chosen: Evaluated, prefix: str) -> Decision:
     kind = {"total": "of the GPU's total memory (weights, activations and KV cache must fit inside it)",
             "weights_and_kv": "of the GPU's total memory for weights and the KV pool",
             "free_after_load": "of the memory free after the engine loaded, for the KV cache"}[m.memory_fraction_kind]
-    return Decision(id=f"{prefix}memory_fraction", value=m.memory_fraction, rule="DPC207",
+    return Decision(id=f"{prefix}memory_fraction", value=m.memory_fraction, rule="DPD203",
                     reason=f"{m.backend} {m.engine_version} takes this fraction {kind}; {note}", numbers=(
                         Quantity("GPU memory (driver)", round(m.per_gpu.total_bytes / GIB, 3), "GiB"),
                         Quantity("reserved by other processes", round(
@@ -86,7 +86,7 @@ def _cost(search: Search, served: Served, prefix: str) -> tuple[PoolCost, Decisi
     cost = pool_cost(price, c.gpus_per_node * c.nodes, served.result)
     per_token = (f", ${cost.usd_per_million_output_tokens:.3f} per million output tokens at the simulated "
                  f"{served.result.output_tokens_per_s:,.0f} tokens/s" if cost.usd_per_million_output_tokens else "")
-    decision = Decision(id=f"{prefix}cost", value=round(cost.usd_per_hour, 2), rule="DPC323", reason=(
+    decision = Decision(id=f"{prefix}cost", value=round(cost.usd_per_hour, 2), rule="DPD402", reason=(
         f"{cost.gpus} × {c.target.gpu.name} at ${cost.usd_per_gpu_hour:g} per GPU-hour ({cost.price_source}): "
         f"${cost.usd_per_hour:,.2f} per hour{per_token}"), numbers=cost.numbers())
     return cost, decision
@@ -103,26 +103,26 @@ def _idle_gpus(search: Search, layout: Layout, prefix: str) -> Decision | None:
                 "no valid layout uses every GPU")
     name = full.layout.label() if full is not None else "a layout on every GPU"
     return Decision(
-        id=f"{prefix}idle_gpus", value=total - layout.gpus_used, rule="DPC321", reason=(
+        id=f"{prefix}idle_gpus", value=total - layout.gpus_used, rule="DPD107", reason=(
         f"{layout.label()} uses {layout.gpus_used} of {total} GPUs; {name} on all of them ranks lower: {lost}"),
         numbers=(Quantity("GPUs given", total, ""), Quantity("GPUs used", layout.gpus_used, "")))
 
 
-def _at_emitted_budget(search: Search, chosen: Evaluated, budget: int, registry: PluginRegistry | None) -> Evaluated:
+def _at_emitted_budget(search: Search, chosen: Evaluated, budget: int, models: BackendModels | None) -> Evaluated:
     """The chosen layout's memory plan redone at the emitted token budget, when it differs from the planning one.
 
     The engine profiles (vLLM) or reserves for (SGLang) the budget it is given, not the planning one; the
     re-evaluation is kept when the workload still fits.
     """
     c = search.candidate
-    if registry is None or budget == c.max_num_batched_tokens:
+    if models is None or budget == c.max_num_batched_tokens:
         return chosen
-    again = evaluate_layout(evolve(c, max_num_batched_tokens=budget), chosen.evaluation.layout, registry)
+    again = evaluate_layout(evolve(c, max_num_batched_tokens=budget), chosen.evaluation.layout, models)
     return again if again.evaluation.fits else chosen
 
 
 def finish_pool(search: Search, rejected_weights: list[Alternative], *, several: bool,
-                registry: PluginRegistry | None = None) -> tuple[PoolPlan, list[Decision], list[Diagnostic]]:
+                models: BackendModels | None = None) -> tuple[PoolPlan, list[Decision], list[Diagnostic]]:
     """Knobs and decisions for the chosen layout of one pool."""
     chosen = search.chosen()
     if chosen is None:
@@ -133,7 +133,7 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     diagnostics: list[Diagnostic] = []
     ranked = search.served[layout].knobs if layout in search.served else load_knobs(c, chosen)
     knobs_for_load = tune_budget(c, chosen, ranked, requests=RANKING_REQUESTS)[0]
-    chosen = _at_emitted_budget(search, chosen, int(knobs_for_load.token_budget.value), registry)
+    chosen = _at_emitted_budget(search, chosen, int(knobs_for_load.token_budget.value), models)
     memory = chosen.memory
     served = serve(c, chosen, knobs_for_load, requests=SIMULATED_REQUESTS)
     context, seqs, budget = knobs_for_load.context, knobs_for_load.max_num_seqs, knobs_for_load.token_budget
@@ -149,7 +149,7 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
                             tp=layout.tp, pp=layout.pp, ep=layout.ep)
     quant = explain_weights(c.weights, spec, target.gpu, chosen.weights.total_bytes, dense.total_bytes,
                             rejected_weights, c.kernel)
-    kv = Decision(id=f"{prefix}kv_cache_dtype", value=c.kv_dtype, rule="DPC402", reason=(
+    kv = Decision(id=f"{prefix}kv_cache_dtype", value=c.kv_dtype, rule="DPD202", reason=(
         "FP8 KV cache halves KV bytes per token so the cache holds the workload" if c.kv_dtype == "fp8" else
         "the activation dtype; the cache holds the workload without FP8"), numbers=(
         Quantity("KV bytes per token per GPU", memory.kv_bytes_per_token, "B"),
@@ -167,14 +167,14 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
         pinned(_memory_decision(chosen, prefix), spec.plan.memory_fraction, "memory_fraction",
                would_choose=chosen.own_memory_fraction), evolve(context.decision, id=f"{prefix}max_model_len"),
         evolve(seqs, id=f"{prefix}max_num_seqs"), evolve(budget, id=f"{prefix}max_num_batched_tokens"),
-        Decision(id=f"{prefix}chunked_prefill", value=True, rule="DPC402", reason=(
+        Decision(id=f"{prefix}chunked_prefill", value=True, rule="DPD304", reason=(
             f"long prompts are split into chunks of at most {int(budget.value):,} tokens that share steps with "
             "running decodes, so one long prompt cannot stall every stream")),
         evolve(prefix_decision, id=f"{prefix}prefix_caching"), evolve(graphs, id=f"{prefix}cuda_graphs"),
         evolve(all_reduce, id=f"{prefix}custom_all_reduce"),
     ]
     if layout.pp > 1:
-        decisions.append(Decision(id=f"{prefix}pp_layer_split", value=" / ".join(map(str, split)), rule="DPC402",
+        decisions.append(Decision(id=f"{prefix}pp_layer_split", value=" / ".join(map(str, split)), rule="DPD106",
                                   reason="layers per pipeline stage, split as vLLM splits them", numbers=tuple(
                                       Quantity(f"stage {i} layers", n, "") for i, n in enumerate(split))))
     power = power_limit_decision(target, final_inputs, performance)

@@ -13,20 +13,20 @@ from typing import TYPE_CHECKING
 from attrs import evolve
 
 from deployc.catalog import resolve_link
+from deployc.planner.models import BackendModels
 from deployc.planner.precision import WeightChoice
-from deployc.plugins import PluginRegistry
+from deployc.units import GIB
 
 if TYPE_CHECKING:
     from deployc.planner.evaluate import Candidate
-    from deployc.planner.planner import Search
+    from deployc.planner.search import Search
 
-GIB = 1 << 30
 MAX_GPUS_TRIED = 64
 # A single-node spec names no network; the "more nodes" fix is sized over the fabric the spec's own
 # DPC206 hint suggests (docs/spec.md `hardware.network`), and the fix says so.
 ASSUMED_NETWORK = "ib-ndr"
 
-Searcher = Callable[["Candidate", PluginRegistry], "Search"]
+Searcher = Callable[["Candidate", BackendModels], "Search"]
 
 
 def _outcome(search: Search) -> tuple[bool, str]:
@@ -39,25 +39,25 @@ def _outcome(search: Search) -> tuple[bool, str]:
     return False, f"still {short:.1f} GiB short per GPU"
 
 
-def _supported(registry: PluginRegistry, c: Candidate, weights: str, kv: str) -> bool:
-    return registry.capability(c.backend, c.target, weights, kv).supported
+def _supported(models: BackendModels, c: Candidate, weights: str, kv: str) -> bool:
+    return models.capability(c.target, weights, kv).supported
 
 
-def ranked_fixes(search: Search, registry: PluginRegistry, searcher: Searcher) -> list[str]:
+def ranked_fixes(search: Search, models: BackendModels, searcher: Searcher) -> list[str]:
     """Each applicable fix with its outcome; the ones that make it fit come first, cheapest first."""
     c = search.candidate
     tried: list[tuple[bool, int, str]] = []
 
     def attempt(rank: int, label: str, candidate: Candidate) -> None:
-        fits, text = _outcome(searcher(candidate, registry))
+        fits, text = _outcome(searcher(candidate, models))
         tried.append((not fits, rank, f"{label}: {text}"))
 
-    if c.kv_dtype != "fp8" and _supported(registry, c, c.weights.weights_format, "fp8"):
+    if c.kv_dtype != "fp8" and _supported(models, c, c.weights.weights_format, "fp8"):
         attempt(0, 'kv_cache_dtype = "fp8"', evolve(c, kv_dtype="fp8"))
-    if c.weights.weights_format in ("bf16", "fp16") and _supported(registry, c, "fp8", c.kv_dtype):
+    if c.weights.weights_format in ("bf16", "fp16") and _supported(models, c, "fp8", c.kv_dtype):
         attempt(1, 'quantization = "fp8"', evolve(c, weights=WeightChoice(
             weights_format="fp8", quantization_flag="fp8", from_checkpoint=False)))
-    if c.weights.weights_format in ("bf16", "fp16", "fp8") and _supported(registry, c, "awq", c.kv_dtype):
+    if c.weights.weights_format in ("bf16", "fp16", "fp8") and _supported(models, c, "awq", c.kv_dtype):
         attempt(2, "a 4-bit AWQ checkpoint (model.config pointing at it)", evolve(c, weights=WeightChoice(
             weights_format="awq", quantization_flag=None, from_checkpoint=True)))
     gpus_per_node, nodes = c.gpus_per_node, c.nodes
@@ -70,7 +70,7 @@ def ranked_fixes(search: Search, registry: PluginRegistry, searcher: Searcher) -
         if nodes > 1 and target.network is None:
             target = evolve(target, network=resolve_link(ASSUMED_NETWORK))
             assumed = f"; set hardware.network, sized here over {ASSUMED_NETWORK}"
-        bigger = searcher(evolve(c, target=target, gpus_per_node=gpus_per_node, nodes=nodes), registry)
+        bigger = searcher(evolve(c, target=target, gpus_per_node=gpus_per_node, nodes=nodes), models)
         if bigger.chosen() is not None:
             label = f"{gpus_per_node * nodes} × {c.target.gpu.name}" + (f" ({nodes} nodes{assumed})"
                                                                          if nodes > 1 else "")

@@ -14,6 +14,7 @@ from typing import Literal
 from attrs import evolve, frozen
 
 from deployc.catalog.arch import CheckpointQuant
+from deployc.planner.kinds import PlannedFormat
 
 ScaleStrategy = Literal["none", "tensor", "channel", "block", "group"]
 LINEAR_GROUPS = frozenset({"attention", "mlp", "shared_experts", "experts"})
@@ -23,7 +24,7 @@ LINEAR_GROUPS = frozenset({"attention", "mlp", "shared_experts", "experts"})
 class WeightFormat:
     """How linear weights are stored; see :func:`linear_bytes` for the arithmetic."""
 
-    name: str  # bf16 | fp16 | fp8 | int8 | awq | gptq | mxfp4 | nvfp4 | bitsandbytes
+    name: PlannedFormat
     bits_per_weight: float
     scale_strategy: ScaleStrategy = "none"
     group_size: int = 0  # input elements per scale ("group")

@@ -11,8 +11,10 @@ from collections.abc import Callable
 
 from attrs import frozen
 
+from deployc.catalog.interconnects import LinkKind
 from deployc.planner.decisions import Alternative, Decision, Quantity
 from deployc.planner.workload import WorkloadShape
+from deployc.spec.model import Goal, WorkloadKind
 
 TOKEN_BUDGETS = (256, 512, 1024, 2048, 4096, 8192, 16384)
 CONTEXT_ROUNDING_TOKENS = 256
@@ -58,7 +60,7 @@ def max_model_len(shape: WorkloadShape, spec_context: int | None, model_limit: i
                                            f"the cache holds {kv_capacity_tokens:,}"))
         value = max(kv_capacity_tokens // block_tokens * block_tokens, block_tokens)
         why += f"; capped to the KV capacity of {kv_capacity_tokens:,} tokens"
-    decision = Decision(id="max_model_len", value=value, rule="DPC303" if capped else "DPC201", reason=why,
+    decision = Decision(id="max_model_len", value=value, rule="DPD301", reason=why,
                         numbers=tuple(numbers), rejected=tuple(rejected))
     return ContextChoice(max_model_len=value, decision=decision, capped=capped)
 
@@ -75,13 +77,13 @@ def max_num_seqs(demand: float, demand_reason: str, kv_limit: float, itl_limit: 
         if max(limit, 1) < value:
             rejected.append(Alternative(value, f"{why} ({max(limit, 1)})"))
             value, reason = max(limit, 1), f"{why}; the rest of the load ({demand_reason}) waits in the queue"
-    return Decision(id="max_num_seqs", value=value, rule="DPC305", reason=reason, numbers=(
+    return Decision(id="max_num_seqs", value=value, rule="DPD302", reason=reason, numbers=(
         Quantity("requests to hold per replica", round(demand, 2), ""),
         Quantity("typical requests the KV cache holds", round(kv_limit, 2), ""),
     ), rejected=tuple(rejected))
 
 
-def token_budget(goal: str, itl_target_ms: float | None, percentile: str, max_num_seqs_value: int,
+def token_budget(goal: Goal, itl_target_ms: float | None, percentile: str, max_num_seqs_value: int,
                  decode_step_ms: float, prefill_ms: Callable[[int], float]) -> Decision:
     """Tokens per engine step with chunked prefill: a prompt chunk shares each step with the decodes.
 
@@ -93,7 +95,7 @@ def token_budget(goal: str, itl_target_ms: float | None, percentile: str, max_nu
     floor = max_num_seqs_value
     if itl_target_ms is None:
         value = max(DEFAULT_BUDGET[goal], floor)
-        return Decision(id="max_num_batched_tokens", value=value, rule="DPC402",
+        return Decision(id="max_num_batched_tokens", value=value, rule="DPD303",
                         reason=f"no ITL target: the {goal} goal's budget (smaller = steadier ITL, larger = faster "
                                "prefill)", numbers=tuple(numbers))
     fitting: list[int] = []
@@ -120,11 +122,11 @@ def token_budget(goal: str, itl_target_ms: float | None, percentile: str, max_nu
                   f"({itl_target_ms:g} ms): the smallest, {value:,} tokens, stretches those steps least "
                   f"({steps.get(value, decode_step_ms):.1f} ms)")
         rejected = [a for a in rejected if a.value != value]
-    return Decision(id="max_num_batched_tokens", value=value, rule="DPC402", reason=reason, numbers=tuple(numbers),
+    return Decision(id="max_num_batched_tokens", value=value, rule="DPD303", reason=reason, numbers=tuple(numbers),
                     rejected=tuple(rejected))
 
 
-def prefix_caching(shape: WorkloadShape, kind: str, block_tokens: int, ttft_without_ms: float,
+def prefix_caching(shape: WorkloadShape, kind: WorkloadKind, block_tokens: int, ttft_without_ms: float,
                    ttft_with_ms: float) -> Decision:
     """On when prompts share a prefix of at least one KV block (or turns re-send history); with the TTFT effect."""
     shared = shape.prefix_hit_tokens
@@ -133,26 +135,26 @@ def prefix_caching(shape: WorkloadShape, kind: str, block_tokens: int, ttft_with
                Quantity("TTFT without prefix reuse", round(ttft_without_ms, 1), "ms"),
                Quantity("TTFT with the shared prefix cached", round(ttft_with_ms, 1), "ms"))
     if shared >= MIN_SHARED_BLOCKS * block_tokens:
-        return Decision(id="prefix_caching", value=True, rule="DPC402", numbers=numbers, reason=(
+        return Decision(id="prefix_caching", value=True, rule="DPD305", numbers=numbers, reason=(
             f"{shared:,} of {shape.prompt.mean:,} prompt tokens ({shared / shape.prompt.mean:.0%}) are a shared "
             f"prefix: a hit skips their prefill, TTFT {ttft_without_ms:.0f} → {ttft_with_ms:.0f} ms; watch the hit "
             "rate metric, a low rate means the prefix is not really shared"))
     if kind in ("chat", "agent"):
-        return Decision(id="prefix_caching", value=True, rule="DPC402", numbers=numbers, reason=(
+        return Decision(id="prefix_caching", value=True, rule="DPD305", numbers=numbers, reason=(
             f"no shared prefix is declared, but {kind} turns re-send their history; hashing costs little. Declare "
             "workload.shared_prefix_tokens to get the expected TTFT effect"))
-    return Decision(id="prefix_caching", value=False, rule="DPC402", numbers=numbers, reason=(
+    return Decision(id="prefix_caching", value=False, rule="DPD305", numbers=numbers, reason=(
         f"{kind} prompts share no prefix (workload.shared_prefix_tokens = 0): the cache would never hit, so it "
         "only adds hashing and keeps dead blocks"), rejected=(Alternative(True, "no prefix is shared"),))
 
 
-def custom_all_reduce(link_kind: str, tp: int) -> Decision:
+def custom_all_reduce(link_kind: LinkKind, tp: int) -> Decision:
     """vLLM's custom all-reduce kernel needs P2P; on PCIe beyond two GPUs NCCL is the safe choice."""
     if tp > 2 and link_kind == "pcie":
-        return Decision(id="custom_all_reduce", value=False, rule="DPC402", reason=(
+        return Decision(id="custom_all_reduce", value=False, rule="DPD307", reason=(
             f"TP{tp} over PCIe: the custom all-reduce kernel is only fast and supported for 2 PCIe GPUs "
             "(vllm#8303); NCCL is used instead"), rejected=(Alternative(True, "unsupported beyond 2 PCIe GPUs"),))
-    return Decision(id="custom_all_reduce", value=True, rule="DPC402",
+    return Decision(id="custom_all_reduce", value=True, rule="DPD307",
                     reason="one-shot all-reduce kernel for small decode messages" if tp > 1 else
                     "no tensor parallelism: nothing to reduce")
 
@@ -164,9 +166,9 @@ def cuda_graphs(spare_bytes: int, graph_bytes: int, tp: int) -> Decision:
     if spare_bytes >= 0:
         risk = (f" With TP{tp}, graph capture also holds NCCL buffers: if start-up hangs or fails while capturing, "
                 "lower the memory fraction or run eager (10-20% slower decode)") if tp > 1 else ""
-        return Decision(id="cuda_graphs", value=True, rule="DPC402", numbers=numbers,
+        return Decision(id="cuda_graphs", value=True, rule="DPD306", numbers=numbers,
                         reason="graphs fit in the memory left; they remove kernel-launch overhead from decode steps"
                                + "." + risk)
-    return Decision(id="cuda_graphs", value=False, rule="DPC402", numbers=numbers,
+    return Decision(id="cuda_graphs", value=False, rule="DPD306", numbers=numbers,
                     reason="graph memory does not fit: eager mode, 10-20% slower decode, but it starts",
                     rejected=(Alternative(True, "out of memory while capturing (USER-PAINS #2)"),))

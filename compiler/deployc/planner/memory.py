@@ -21,8 +21,8 @@ from deployc.planner.kv import (
     kv_capacity_tokens,
 )
 from deployc.planner.types import Layout, MemoryBreakdown, MemoryPlan
+from deployc.units import GIB
 
-GIB = 1 << 30
 # Room left for allocator fragmentation and the CUDA context beyond what the engine counts.
 SAFETY_MARGIN_BYTES = GIB // 2
 

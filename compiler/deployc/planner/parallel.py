@@ -18,9 +18,9 @@ from deployc.catalog import GPU, Link, ModelArch
 from deployc.planner.decisions import Alternative, Quantity, format_number
 from deployc.planner.types import Layout, Performance
 from deployc.planner.weights import pp_stage_layers
+from deployc.units import GIB
 
 Goal = Literal["latency", "throughput", "cost"]
-GIB = 1 << 30
 # An NVLink bridge joins two cards (catalog §2: "PCIe-card NVLink bridges ... per pair").
 BRIDGE_DOMAIN_GPUS = 2
 # Scores closer than this relative difference are a tie, broken by fewer GPUs, then smaller TP.

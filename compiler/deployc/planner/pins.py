@@ -22,11 +22,11 @@ from deployc.planner.parallel import LayoutCheck
 from deployc.planner.plan import Plan
 from deployc.planner.types import Layout, PoolPlan
 from deployc.spec.model import PlanSection
+from deployc.units import GIB
 
 LAYOUT_KEYS = ("tp", "pp", "dp", "ep")
 PIN_KEYS = (*LAYOUT_KEYS, "quantization", "kv_cache_dtype", "max_num_seqs", "max_num_batched_tokens",
             "memory_fraction", "max_model_len", "backend")
-GIB = 1 << 30
 # What each engine's memory fraction is a fraction of (the kinds of RuntimeOverheads.memory_fraction_kind).
 FRACTION_OF = {"total": "the GPU's total memory", "weights_and_kv": "total memory, for weights and the KV pool",
                "free_after_load": "the memory free after loading, for the KV cache"}

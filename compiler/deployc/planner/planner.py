@@ -8,103 +8,50 @@ serving knobs.  When nothing fits, the error carries the cheapest fixes, each re
 
 from __future__ import annotations
 
-from attrs import evolve, frozen
+from attrs import evolve
 
 from deployc import __version__
 from deployc.diagnostics import Diagnostic, PlanError, Severity
 from deployc.planner.backend_choice import backend_decision, rank_backends
 from deployc.planner.collectives import allreduce_model
 from deployc.planner.decisions import Alternative, Decision, Quantity
-from deployc.planner.emittable import backend_checks, refusal
-from deployc.planner.evaluate import PLANNING_TOKEN_BUDGET, Candidate, Evaluated, evaluate_layout
+from deployc.planner.emittable import refusal
+from deployc.planner.evaluate import PLANNING_TOKEN_BUDGET, Candidate
 from deployc.planner.finish import finish_pool
 from deployc.planner.fixes import ranked_fixes
-from deployc.planner.load import Served
-from deployc.planner.loadrank import rank_by_serving
-from deployc.planner.parallel import LayoutCheck, SearchResult, check_layout, enumerate_layouts, rank_layouts
-from deployc.planner.pins import (
-    LAYOUT_KEYS,
-    explain_pins,
-    fraction_overcommit,
-    pin_items,
-    pinned_failure,
-    pinned_layouts,
-)
+from deployc.planner.kinds import ActivationDtype
+from deployc.planner.models import BackendModels, Backends
+from deployc.planner.pins import explain_pins, fraction_overcommit, pin_items, pinned_failure
 from deployc.planner.plan import Plan
 from deployc.planner.pools import split_gpus
-from deployc.planner.precision import activation_dtype, kv_dtype_candidates, weight_candidates
+from deployc.planner.precision import activation_dtype, chosen_dtype, kv_dtype_candidates, weight_candidates
+from deployc.planner.search import Search, search_layouts
 from deployc.planner.slo_fixes import slo_fixes
-from deployc.planner.types import Layout, PoolPlan
+from deployc.planner.types import PoolPlan
 from deployc.planner.workload import WorkloadShape, workload_shapes
-from deployc.plugins import PluginRegistry
-from deployc.spec.model import Percentiles, PlanSection
+from deployc.spec.model import PlanSection
 from deployc.target import Target
-
-GIB = 1 << 30
+from deployc.units import GIB
 
 
 class Vetoed(Exception):
     """The backend can run none of the precisions this spec allows."""
 
 
-@frozen
-class Search:
-    """The outcome of searching one candidate precision over every valid layout."""
+def search_pool(target: Target, models: BackendModels, dtype: ActivationDtype, shape: WorkloadShape,
+                gpus_per_node: int, nodes: int, fixes: bool = True) -> tuple[Search, list[Alternative], list[Search]]:
+    """Try precisions in order; return the first search whose best layout fits.
 
-    candidate: Candidate
-    checks: tuple[LayoutCheck, ...]
-    evaluated: tuple[Evaluated, ...]
-    result: SearchResult
-    served: dict[Layout, Served]
-
-    def chosen(self) -> Evaluated | None:
-        """The best layout's full evaluation, if it fits."""
-        best = self.result.best
-        if best is None or not best.fits:
-            return None
-        return next(e for e in self.evaluated if e.evaluation.layout == best.layout)
-
-    def closest(self) -> Evaluated | None:
-        """The layout missing by the least memory (for the does-not-fit message)."""
-        return min(self.evaluated, key=lambda e: e.evaluation.shortfall_bytes, default=None)
-
-
-def search_layouts(candidate: Candidate, registry: PluginRegistry) -> Search:
-    """Evaluate and rank every valid layout of the candidate's pool."""
-    target, spec = candidate.target, candidate.target.spec
-    quant = target.model.checkpoint_quant
-    block = quant.block_size[-1] if quant is not None and quant.block_size else None
-    checks = tuple(enumerate_layouts(target.model, gpus_per_node=candidate.gpus_per_node, nodes=candidate.nodes,
-                                     gpu=target.gpu, intra_link=target.intra_node_link, weights_block_size=block))
-    if any(k in pin_items(spec.plan) for k in LAYOUT_KEYS):  # the search is restricted to the pinned layout
-        checks = tuple(pinned_layouts(spec.plan, checks, lambda layout: check_layout(
-            target.model, layout, gpus_per_node=candidate.gpus_per_node, nodes=candidate.nodes,
-            intra_link=target.intra_node_link, weights_block_size=block, gpu=target.gpu), target.model.is_moe))
-    checks = backend_checks(checks, registry, candidate.backend, target, candidate.gpus_per_node, candidate.nodes)
-    evaluated = tuple(evaluate_layout(candidate, c.layout, registry) for c in checks if c.valid)
-    analytic = rank_layouts([e.evaluation for e in evaluated], goal=spec.slo.goal,
-                            ttft_target_ms=_tail_ms(spec.slo.ttft_ms), itl_target_ms=_tail_ms(spec.slo.itl_ms),
-                            rejected=checks)
-    result, served = rank_by_serving(candidate, evaluated, analytic)
-    return Search(candidate=candidate, checks=checks, evaluated=evaluated, result=result, served=served)
-
-
-def _tail_ms(targets: Percentiles | None) -> float | None:
-    """The highest-percentile target given (the analytic filter compares its estimate with it)."""
-    tail = targets.tail() if targets is not None else None
-    return tail[1] if tail is not None else None
-
-
-def _search_pool(target: Target, registry: PluginRegistry, backend: str, dtype: str, shape: WorkloadShape,
-                 gpus_per_node: int, nodes: int, fixes: bool = True) -> tuple[Search, list[Alternative], list[Search]]:
-    """Try precisions in order; return the first search whose best layout fits."""
+    Raise :class:`Vetoed` when the backend can run none of them, :class:`PlanError` when none fits.
+    """
+    backend = models.name
     spec = target.spec
     rejected: list[Alternative] = []
     vetoes: list[str] = []  # the backend's own words, without its name (the caller names it once)
     failed: list[Search] = []
     for choice in weight_candidates(spec, target.model, target.gpu, dtype):
         for kv_dtype in kv_dtype_candidates(spec, dtype, target.gpu):
-            verdict = registry.capability(backend, target, choice.weights_format, kv_dtype)
+            verdict = models.capability(target, choice.weights_format, kv_dtype)
             label = f"{choice.weights_format} weights, {kv_dtype} KV cache"
             if not verdict.supported:
                 why = verdict.reason + (f"; alternative: {verdict.alternative}" if verdict.alternative else "")
@@ -113,9 +60,9 @@ def _search_pool(target: Target, registry: PluginRegistry, backend: str, dtype: 
                 continue
             candidate = Candidate(target=target, backend=backend, dtype=dtype, weights=choice, kv_dtype=kv_dtype,
                                   shape=shape, gpus_per_node=gpus_per_node, nodes=nodes, kernel=verdict.kernel,
-                                  scheduler=registry.info(backend).scheduler,
+                                  scheduler=models.info.scheduler,
                                   max_num_batched_tokens=spec.plan.max_num_batched_tokens or PLANNING_TOKEN_BUDGET)
-            search = search_layouts(candidate, registry)
+            search = search_layouts(candidate, models)
             refused = refusal(search.checks)
             if refused is not None:  # the same for every precision: the emitter, not memory, says no
                 raise Vetoed(refused)
@@ -129,10 +76,10 @@ def _search_pool(target: Target, registry: PluginRegistry, backend: str, dtype: 
     if not failed:
         reasons = list(dict.fromkeys(vetoes))  # the same veto for each KV dtype once
         raise Vetoed("; ".join(reasons) or "no precision to try")
-    raise PlanError([_does_not_fit(failed[0], registry, fixes)])
+    raise PlanError([_does_not_fit(failed[0], models, fixes)])
 
 
-def _does_not_fit(search: Search, registry: PluginRegistry, fixes: bool = True) -> Diagnostic:
+def _does_not_fit(search: Search, models: BackendModels, fixes: bool = True) -> Diagnostic:
     c = search.candidate
     target = c.target
     closest = search.closest()
@@ -152,13 +99,13 @@ def _does_not_fit(search: Search, registry: PluginRegistry, fixes: bool = True) 
                f"{closest.evaluation.layout.label()} each GPU needs {closest.weights.total_bytes / GIB:.1f} GiB of "
                f"{c.weights.weights_format} weights + {m.per_gpu.activation_bytes / GIB:.1f} GiB of activations "
                f"and runtime memory, leaving KV room for {m.kv_capacity_tokens:,} tokens; {what} needs {need:,}")
-    ranked = ranked_fixes(search, registry, search_layouts) if fixes else []
+    ranked = ranked_fixes(search, models, search_layouts) if fixes else []
     hint = ("try, cheapest first: " + "; ".join(ranked) if ranked else
             "no single change makes it fit" if fixes else None)
     return Diagnostic(rule="DPC301", message=message, key_path="model.id", file=target.spec_file, hint=hint)
 
 
-def _plan_pools(target: Target, registry: PluginRegistry, backend: str, dtype: str, fixes: bool = True,
+def _plan_pools(target: Target, models: BackendModels, dtype: ActivationDtype, fixes: bool = True,
                 ) -> tuple[list[PoolPlan], list[Decision], list[Diagnostic]]:
     shapes = workload_shapes(target.spec)
     split = split_gpus(target, shapes)
@@ -177,11 +124,10 @@ def _plan_pools(target: Target, registry: PluginRegistry, backend: str, dtype: s
         decisions.append(split.decision)
     pools = []
     for shape, (gpus_per_node, nodes) in zip(shapes, split.gpus, strict=True):
-        search, rejected, _ = _search_pool(target, registry, backend, dtype, shape, gpus_per_node, nodes, fixes)
-        pool, pool_decisions, pool_diags = finish_pool(search, rejected, several=len(shapes) > 1,
-                                                          registry=registry)
+        search, rejected, _ = search_pool(target, models, dtype, shape, gpus_per_node, nodes, fixes)
+        pool, pool_decisions, pool_diags = finish_pool(search, rejected, several=len(shapes) > 1, models=models)
         if fixes and pool.verdict is not None and not pool.verdict.serves:
-            pool_diags = _with_fixes(pool_diags, slo_fixes(search, registry, search_layouts))
+            pool_diags = _with_fixes(pool_diags, slo_fixes(search, models, search_layouts))
         pools.append(pool)
         decisions += pool_decisions
         diagnostics += pool_diags
@@ -201,9 +147,12 @@ def _with_fixes(diagnostics: list[Diagnostic], fixes: list[str]) -> list[Diagnos
     return out
 
 
-def make_plan(target: Target, registry: PluginRegistry, *, backend_override: str | None = None,
+def make_plan(target: Target, backends: Backends, *, backend_override: str | None = None,
               warnings: list[Diagnostic] | None = None, fixes: bool = True) -> Plan:
-    """Plan a resolved spec; raise :class:`PlanError` (with ranked fixes) when nothing fits.
+    """Plan a resolved spec among ``backends``; raise :class:`PlanError` (with ranked fixes) when nothing fits.
+
+    A pure function of its arguments: the backends' models are resolved before planning
+    (:meth:`deployc.plugins.PluginRegistry.models`), so the planner never sees the plugin registry.
 
     ``fixes=False`` leaves the ranked fixes out (each is planned again, the costliest part of a plan
     that misses): for callers that plan many specs and need only the verdicts (``deployc size``).
@@ -212,37 +161,36 @@ def make_plan(target: Target, registry: PluginRegistry, *, backend_override: str
     deployc's own choice (and to offer that choice as the fix when the pinned plan fails).
     """
     if not pin_items(target.spec.plan):
-        return _make_plan(target, registry, backend_override=backend_override, warnings=warnings, fixes=fixes)
+        return _make_plan(target, backends, backend_override=backend_override, warnings=warnings, fixes=fixes)
     unpinned: Plan | PlanError
     try:
-        unpinned = _make_plan(evolve(target, spec=evolve(target.spec, plan=PlanSection())), registry,
+        unpinned = _make_plan(evolve(target, spec=evolve(target.spec, plan=PlanSection())), backends,
                               backend_override=backend_override)
     except PlanError as exc:
         unpinned = exc
     try:
-        pinned_plan = _make_plan(target, registry, backend_override=backend_override, warnings=warnings)
+        pinned_plan = _make_plan(target, backends, backend_override=backend_override, warnings=warnings)
         return explain_pins(pinned_plan, unpinned)
     except PlanError as exc:
         raise pinned_failure(exc, target.spec.plan, unpinned, target.spec_file) from None
 
 
-def _make_plan(target: Target, registry: PluginRegistry, *, backend_override: str | None = None,
+def _make_plan(target: Target, backends: Backends, *, backend_override: str | None = None,
                warnings: list[Diagnostic] | None = None, fixes: bool = True) -> Plan:
     spec = target.spec
     dtype_decision = activation_dtype(spec, target.model, target.gpu)
     forced = backend_override or spec.plan.backend or (
         spec.operations.backend if spec.operations.backend != "auto" else None)
-    ranking = rank_backends(spec, registry.names(), target.gpu.vendor,
-                            {name: registry.info(name).gpu_vendors for name in registry.names()})
-    if forced is not None and forced not in registry.backends:
+    ranking = rank_backends(spec, backends.infos(), target.gpu.vendor)
+    if forced is not None and forced not in backends:
         raise PlanError([Diagnostic(rule="DPC105", message=f"no installed backend named {forced!r}",
-                                    hint=f"installed: {', '.join(registry.names()) or 'none'}")])
+                                    hint=f"installed: {', '.join(backends.names()) or 'none'}")])
     order = [forced] if forced else list(ranking.order)
     vetoes: dict[str, str] = {}
     first_error: PlanError | None = None
     for name in order:
         try:
-            pools, decisions, diagnostics = _plan_pools(target, registry, name, str(dtype_decision.value), fixes)
+            pools, decisions, diagnostics = _plan_pools(target, backends[name], chosen_dtype(dtype_decision), fixes)
         except Vetoed as exc:
             vetoes[name] = str(exc)
             continue
@@ -251,7 +199,7 @@ def _make_plan(target: Target, registry: PluginRegistry, *, backend_override: st
             vetoes[name] = exc.diagnostics[0].message
             continue
         fabric = () if target.network is None else (network_decision(target),)
-        return Plan(deployc_version=__version__, target=target, backend=registry.info(name), pools=tuple(pools),
+        return Plan(deployc_version=__version__, target=target, backend=backends.info(name), pools=tuple(pools),
                     decisions=(dtype_decision, backend_decision(spec, name, ranking, vetoes), *fabric, *decisions),
                     diagnostics=(*(warnings or []), *diagnostics))
     if first_error is not None:
@@ -271,7 +219,7 @@ def network_decision(target: Target) -> Decision:
     model = allreduce_model(target.gpu, target.intra_node_link, gpus, cuda_graphs=True, network=target.network,
                             crosses_nodes=True, gpus_per_node=hw.gpus_per_node)
     return Decision(
-        id="network", value=target.network.id if target.network else "none", rule="DPC206",
+        id="network", value=target.network.id if target.network else "none", rule="DPD103",
         reason=(f"{hw.nodes} nodes joined by {target.network.id if target.network else 'no network'}. "
                 f"{model.assumption} Check the fabric reaches this before serving (preflight-nccl.sh)"),
         numbers=(Quantity(f"all-reduce bus bandwidth over {gpus} GPUs ({model.algorithm})",

@@ -52,7 +52,7 @@ def split_gpus(target: Target, shapes: Sequence[WorkloadShape]) -> GpuSplit | No
     hw = target.spec.hardware
     if len(shapes) == 1:
         return GpuSplit(gpus=((hw.gpus_per_node, hw.nodes),), decision=Decision(
-            id="pools", value=1, rule="DPC402", reason="uniform traffic: one pool"))
+            id="pools", value=1, rule="DPD104", reason="uniform traffic: one pool"))
     demands = [kv_demand(s) for s in shapes]
     units = hw.nodes if hw.nodes > 1 else hw.gpus_per_node
     if units < len(shapes):
@@ -63,7 +63,7 @@ def split_gpus(target: Target, shapes: Sequence[WorkloadShape]) -> GpuSplit | No
                     for s, d in zip(shapes, demands, strict=True))
     numbers += tuple(Quantity(f"{s.name}: GPUs", g[0] * g[1], "") for s, g in zip(shapes, gpus, strict=True))
     return GpuSplit(gpus=gpus, decision=Decision(
-        id="pools", value=len(shapes), rule="DPC402", numbers=numbers,
+        id="pools", value=len(shapes), rule="DPD104", numbers=numbers,
         reason=("short and long requests get separate pools so long prompts cannot evict the short requests' "
                 "cached prefix (the KV-eviction cascade); route by prompt length at the gateway. GPUs are split "
                 "by each class's KV demand (requests in flight × tokens held)")))

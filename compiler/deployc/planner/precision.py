@@ -11,6 +11,7 @@ from attrs import frozen
 
 from deployc.catalog import GPU, ModelArch
 from deployc.planner.decisions import Alternative, Decision, Quantity
+from deployc.planner.kinds import ActivationDtype, KvCacheDtype, PlannedFormat, planned_format
 from deployc.spec.model import Spec
 
 # Formats vLLM, SGLang and TensorRT-LLM can produce from an unquantized checkpoint at load or
@@ -26,8 +27,8 @@ QUALITY_CAVEAT = ("FP8 and 4-bit weights can hurt code generation and math reaso
 class WeightChoice:
     """The weights format to plan with, what the engine is told, and whether it was forced."""
 
-    weights_format: str  # bf16 | fp16 | fp8 | int8 | awq | gptq | mxfp4 | nvfp4
-    quantization_flag: str | None  # the engine's --quantization (None: dense, or read from the checkpoint)
+    weights_format: PlannedFormat
+    quantization_flag: PlannedFormat | None  # the engine's --quantization (None: dense, or read from the checkpoint)
     from_checkpoint: bool
 
 
@@ -35,26 +36,31 @@ def activation_dtype(spec: Spec, model: ModelArch, gpu: GPU) -> Decision:
     """BF16 where the GPU has it and the checkpoint uses it; FP16 on Turing/Volta (overflow risk noted)."""
     wanted = spec.model.dtype
     if wanted != "auto":
-        return Decision(id="dtype", value=wanted, rule="DPC202", reason=f"set in the spec (model.dtype = {wanted})")
+        return Decision(id="dtype", value=wanted, rule="DPD101", reason=f"set in the spec (model.dtype = {wanted})")
     pinned = DENSE_DTYPES.get(spec.plan.quantization or "")
     if pinned is not None:  # unquantized weights are served in the activation dtype
-        return Decision(id="dtype", value=pinned, rule="DPC202",
+        return Decision(id="dtype", value=pinned, rule="DPD101",
                         reason=f'the pinned weights format ([plan].quantization = "{spec.plan.quantization}")')
     if not gpu.supports_bf16:
         return Decision(
-            id="dtype", value="float16", rule="DPC202",
+            id="dtype", value="float16", rule="DPD101",
             reason=f"{gpu.name} ({gpu.arch}) has no BF16 tensor cores; FP16 keeps the speed but has a smaller "
                    "range than BF16, so a model trained in BF16 can overflow: watch for NaN outputs",
             rejected=(Alternative("bfloat16", f"not supported on compute capability {_cc(gpu)}"),),
         )
     dtype = "float16" if model.checkpoint_dtype == "float16" else "bfloat16"
-    return Decision(id="dtype", value=dtype, rule="DPC202",
+    return Decision(id="dtype", value=dtype, rule="DPD101",
                     reason=f"the checkpoint's dtype ({model.checkpoint_dtype}) and {gpu.name} supports it")
 
 
-def weight_candidates(spec: Spec, model: ModelArch, gpu: GPU, dtype: str) -> list[WeightChoice]:
+def chosen_dtype(decision: Decision) -> ActivationDtype:
+    """The activation dtype an :func:`activation_dtype` decision chose."""
+    return "float16" if decision.value == "float16" else "bfloat16"
+
+
+def weight_candidates(spec: Spec, model: ModelArch, gpu: GPU, dtype: ActivationDtype) -> list[WeightChoice]:
     """Weight formats to try, best first (the planner keeps the first one that fits and the engine runs)."""
-    dense = "bf16" if dtype == "bfloat16" else "fp16"
+    dense: PlannedFormat = "bf16" if dtype == "bfloat16" else "fp16"
     ckpt = model.checkpoint_quant
     if ckpt is not None:
         return [WeightChoice(weights_format=_format_of_checkpoint(ckpt.method, ckpt.bits),
@@ -78,10 +84,10 @@ def checkpoint_format(model: ModelArch) -> str | None:
     return None if ckpt is None else _format_of_checkpoint(ckpt.method, ckpt.bits)
 
 
-def _format_of_checkpoint(method: str, bits: int | None) -> str:
+def _format_of_checkpoint(method: str, bits: int | None) -> PlannedFormat:
     if method == "compressed-tensors":
         return "fp8" if bits == 8 else "gptq"
-    return method
+    return planned_format(method)
 
 
 def explain_weights(choice: WeightChoice, spec: Spec, gpu: GPU, weights_bytes: int, dense_bytes: int,
@@ -105,11 +111,11 @@ def explain_weights(choice: WeightChoice, spec: Spec, gpu: GPU, weights_bytes: i
         reason += f" (kernel: {kernel})"
     if fmt not in ("bf16", "fp16"):
         reason += f". {QUALITY_CAVEAT}"
-    return Decision(id="quantization", value=fmt, rule="DPC210", reason=reason, numbers=numbers,
+    return Decision(id="quantization", value=fmt, rule="DPD201", reason=reason, numbers=numbers,
                     rejected=tuple(rejected))
 
 
-def kv_dtype_candidates(spec: Spec, dtype: str, gpu: GPU) -> list[str]:
+def kv_dtype_candidates(spec: Spec, dtype: ActivationDtype, gpu: GPU) -> list[KvCacheDtype]:
     """KV-cache dtypes to try: the spec's, else the activation dtype then FP8 (when capacity is short)."""
     wanted = spec.plan.kv_cache_dtype or spec.model.kv_cache_dtype
     if wanted != "auto":

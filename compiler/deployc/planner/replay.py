@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from deployc.planner.evaluate import Candidate, evaluate_layout, perf_inputs
+from deployc.planner.models import BackendModels
 from deployc.planner.plan import Plan
 from deployc.planner.precision import WeightChoice
 from deployc.planner.serving.simulate import ServingSetup
 from deployc.planner.types import PoolPlan
 from deployc.planner.workload import WorkloadShape, workload_shapes
-from deployc.plugins import PluginRegistry
 
 
 def pool_shape(plan: Plan, pool: PoolPlan) -> WorkloadShape:
@@ -16,7 +16,7 @@ def pool_shape(plan: Plan, pool: PoolPlan) -> WorkloadShape:
     return next(s for s in workload_shapes(plan.target.spec) if s.name == pool.name)
 
 
-def serving_setup(plan: Plan, pool: PoolPlan, registry: PluginRegistry) -> ServingSetup:
+def serving_setup(plan: Plan, pool: PoolPlan, models: BackendModels) -> ServingSetup:
     """The pool's knobs, KV cache and step-cost inputs, exactly as the planner simulated them."""
     target, k, layout = plan.target, pool.knobs, pool.layout
     shape = pool_shape(plan, pool)
@@ -28,7 +28,7 @@ def serving_setup(plan: Plan, pool: PoolPlan, registry: PluginRegistry) -> Servi
                           kv_dtype=k.kv_cache_dtype, shape=shape, gpus_per_node=per_node,
                           nodes=max(gpus // per_node, 1), kernel=None, scheduler=plan.backend.scheduler,
                           max_num_batched_tokens=k.max_num_batched_tokens)
-    chosen = evaluate_layout(candidate, layout, registry)
+    chosen = evaluate_layout(candidate, layout, models)
     inputs = perf_inputs(candidate, layout, chosen.weights, chosen.memory.kv_bytes_per_token, k.max_num_seqs,
                          max_num_batched_tokens=k.max_num_batched_tokens)
     return ServingSetup(perf=inputs, policy=plan.backend.scheduler, max_num_seqs=k.max_num_seqs,

@@ -50,7 +50,7 @@ def serving_decision(served: Served, layout: Layout, prefix: str) -> Decision:
             f"{r.offered_requests_per_s:g} requests/s (Poisson)")
     reason = (f"{verdict.summary(r)}. Simulated {r.requests_simulated:,} requests per replica ({load}; prompts "
               f"{r.prompt_lengths}; outputs {r.output_lengths}) through the engine's scheduler with the plan's knobs")
-    return Decision(id=f"{prefix}serving", value=verdict.status, rule="DPC304", reason=reason,
+    return Decision(id=f"{prefix}serving", value=verdict.status, rule="DPD401", reason=reason,
                     numbers=serving_numbers(r, layout.gpus_used))
 
 

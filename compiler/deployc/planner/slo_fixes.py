@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING
 
 from attrs import evolve
 
+from deployc.planner.models import BackendModels
 from deployc.planner.precision import WeightChoice
-from deployc.plugins import PluginRegistry
 
 if TYPE_CHECKING:
     from deployc.planner.evaluate import Candidate
     from deployc.planner.load import Served
-    from deployc.planner.planner import Search
+    from deployc.planner.search import Search
 
 MAX_GPUS_TRIED = 32
 MAX_LOAD_HALVINGS = 4
 
-Searcher = Callable[["Candidate", PluginRegistry], "Search"]
+Searcher = Callable[["Candidate", BackendModels], "Search"]
 
 
 def best_served(search: Search) -> Served | None:
@@ -62,20 +62,20 @@ def _more_gpus(c: Candidate) -> list[tuple[int, int]]:
     return sizes
 
 
-def slo_fixes(search: Search, registry: PluginRegistry, searcher: Searcher) -> list[str]:
+def slo_fixes(search: Search, models: BackendModels, searcher: Searcher) -> list[str]:
     """Each applicable fix with its simulated outcome; the ones that serve come first, cheapest first."""
     c = search.candidate
     tried: list[tuple[bool, int, str]] = []
 
     def attempt(rank: int, label: str, candidate: Candidate) -> bool:
-        serves, text = _outcome(searcher(evolve(candidate, quick=True), registry))
+        serves, text = _outcome(searcher(evolve(candidate, quick=True), models))
         tried.append((not serves, rank, f"{label}: {text}"))
         return serves
 
-    supported = registry.capability
-    if c.kv_dtype != "fp8" and supported(c.backend, c.target, c.weights.weights_format, "fp8").supported:
+    supported = models.capability
+    if c.kv_dtype != "fp8" and supported(c.target, c.weights.weights_format, "fp8").supported:
         attempt(0, 'kv_cache_dtype = "fp8"', evolve(c, kv_dtype="fp8"))
-    if c.weights.weights_format in ("bf16", "fp16") and supported(c.backend, c.target, "fp8", c.kv_dtype).supported:
+    if c.weights.weights_format in ("bf16", "fp16") and supported(c.target, "fp8", c.kv_dtype).supported:
         attempt(1, 'quantization = "fp8"', evolve(c, weights=WeightChoice(
             weights_format="fp8", quantization_flag="fp8", from_checkpoint=False)))
     for per_node, nodes in _more_gpus(c):

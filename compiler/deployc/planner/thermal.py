@@ -68,7 +68,7 @@ def power_limit_decision(target: Target, inputs: PerfInputs, uncapped: Performan
     current = env.power_limit_w
     if current is not None and current <= watts:
         return Decision(
-            id="power_limit", value=int(current) if float(current).is_integer() else current, rule="DPC306",
+            id="power_limit", value=int(current) if float(current).is_integer() else current, rule="DPD403",
             reason=(f"{site}: the GPUs are already limited to {current:g} W (environment.power_limit_w), at or "
                     f"below the {watts} W this site calls for; keep it (performance is planned at it). Watch "
                     f"throttle reasons: `{AMD_THROTTLE_QUERY if target.gpu.is_amd else THROTTLE_QUERY}`"),
@@ -80,7 +80,7 @@ def power_limit_decision(target: Target, inputs: PerfInputs, uncapped: Performan
     cost = 1 - capped.tokens_per_s / uncapped.tokens_per_s if uncapped.tokens_per_s else 0.0
     from_text = f"now {current:g} W, " if current is not None else ""
     return Decision(
-        id="power_limit", value=watts, rule="DPC306",
+        id="power_limit", value=watts, rule="DPD403",
         reason=(f"{site}: cap each GPU at {watts} W (`{cap_command}`, {from_text}of {tdp:g} W TDP) so it "
                 f"stays below its throttle temperature under sustained load; estimated throughput cost {cost:.0%}, "
                 f"ITL {uncapped.itl_ms:.1f} → {capped.itl_ms:.1f} ms{bound}. Watch throttle reasons: "

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from attrs import asdict, frozen
+from attrs import frozen
 
+from deployc.contract.backend import MemoryFractionKind
 from deployc.contract.deployment import Layout as Layout  # noqa: PLC0414  (re-exported: the type lives in the contract)
 from deployc.planner.cost import PoolCost
 from deployc.planner.decisions import Quantity
+from deployc.planner.kinds import ActivationDtype, KvCacheDtype, PlannedFormat
 from deployc.planner.serving.result import ServingResult
 from deployc.planner.serving.verdict import ServingVerdict
 
@@ -45,7 +47,7 @@ class MemoryPlan:
     max_concurrency_at_max_context: float
     max_concurrency_at_typical_request: float
     memory_fraction: float
-    memory_fraction_kind: str
+    memory_fraction_kind: MemoryFractionKind
     kv_block_size_tokens: int
     backend: str
     engine_version: str
@@ -73,10 +75,10 @@ class Performance:
 class Knobs:
     """Serving settings every engine has in some spelling; backends translate them to flags."""
 
-    dtype: str  # bfloat16 | float16
-    weights_format: str  # bf16 | fp16 | fp8 | int8 | awq | gptq | mxfp4 | nvfp4
-    quantization: str | None  # what the engine is told (None: unquantized or read from the checkpoint)
-    kv_cache_dtype: str  # bfloat16 | float16 | fp8
+    dtype: ActivationDtype
+    weights_format: PlannedFormat
+    quantization: PlannedFormat | None  # what the engine is told (None: unquantized or read from the checkpoint)
+    kv_cache_dtype: KvCacheDtype
     max_model_len: int
     max_num_seqs: int
     max_num_batched_tokens: int
@@ -101,16 +103,3 @@ class PoolPlan:
     serving: ServingResult | None = None
     verdict: ServingVerdict | None = None
     cost: PoolCost | None = None
-
-    def parallelism_json(self) -> dict[str, Any]:
-        """``plan.json`` ``parallelism`` section."""
-        return {
-            "tp": self.layout.tp, "pp": self.layout.pp, "dp": self.layout.dp, "ep": self.layout.ep,
-            "gpus_used": self.layout.gpus_used, "replicas": self.layout.dp,
-            "pp_layer_split": list(self.pp_layer_split),
-        }
-
-
-def to_plain(obj: Any) -> Any:
-    """attrs instances to plain dicts (tuples to lists), for JSON."""
-    return asdict(obj)

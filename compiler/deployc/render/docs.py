@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from deployc.rules import RULES
+from deployc.rules import DECISION_RULES, RULES
 from deployc.spec.schema import spec_schema
 
 
@@ -65,4 +65,8 @@ def rules_markdown() -> str:
              "`compiler/deployc/rules.py` (`python tools/gen_docs.py`).", "", "| id | title | explanation |",
              "|---|---|---|"]
     lines += [f"| {r.id} | {r.title} | {r.explanation} |" for r in RULES.values()]
+    lines += ["", "## Decision rules", "",
+              "Every planner decision in plan.json and EXPLAIN.md carries one of these ids (never a diagnostic's).", "",
+              "| id | decision | what it chooses |", "|---|---|---|"]
+    lines += [f"| {r.id} | {r.title} | {r.explanation} |" for r in DECISION_RULES.values()]
     return "\n".join(lines) + "\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-GIB = 1 << 30
+from deployc.units import GIB
 
 
 def gib(nbytes: float) -> str:

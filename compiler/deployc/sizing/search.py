@@ -21,9 +21,10 @@ from deployc.diagnostics import PlanError, SpecError
 from deployc.planner.plan import Plan
 from deployc.planner.planner import make_plan
 from deployc.plugins import PluginRegistry
+from deployc.resolution import resolve
 from deployc.sizing.deployment import Deployment, Status, from_plan, unplanned
 from deployc.sizing.space import Size, Variant, same_choice, sized_spec, sizes, variants
-from deployc.target import Target, resolve
+from deployc.target import Target
 
 NOT_FIT_RULES = frozenset({"DPC301", "DPC302"})
 
@@ -49,7 +50,7 @@ def plan_one(loaded: LoadedSpec, target: Target, registry: PluginRegistry, gpu: 
     spec = sized_spec(loaded.spec, gpu, target.gpu, size, variant)
     try:
         sized, _ = resolve(loaded.document, spec, registry)
-        plan = make_plan(sized, registry, fixes=False)
+        plan = make_plan(sized, registry.models(), fixes=False)
     except SpecError as exc:
         return unplanned(gpu.name, size, variant, "not_possible", exc.diagnostics[0].message)
     except PlanError as exc:
@@ -62,7 +63,7 @@ def plan_one(loaded: LoadedSpec, target: Target, registry: PluginRegistry, gpu: 
 def _search_gpu(loaded: LoadedSpec, target: Target, registry: PluginRegistry, gpu: GPU,
                 ladder: Sequence[Size]) -> tuple[list[Deployment], Deployment | None]:
     """Every deployment planned for one GPU type, and its cheapest one that serves."""
-    options = variants(loaded.spec, gpu, target.model, registry.names())
+    options = variants(loaded.spec, gpu, target.model, registry.models().infos())
     own, others = options[0], options[1:]
     planned: list[Deployment] = []
     own_at: dict[int, Deployment] = {}
@@ -118,4 +119,4 @@ def replan_with_fixes(loaded: LoadedSpec, target: Target, registry: PluginRegist
     """The deployment planned again with the planner's ranked, re-simulated fixes (for the closest miss)."""
     gpu = next(g for g in gpus if g.name == d.gpu)
     sized, _ = resolve(loaded.document, sized_spec(loaded.spec, gpu, target.gpu, d.size, d.variant), registry)
-    return make_plan(sized, registry)
+    return make_plan(sized, registry.models())

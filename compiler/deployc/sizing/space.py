@@ -12,6 +12,7 @@ from attrs import evolve, frozen
 
 from deployc.catalog import GPU, CatalogLookupError, ModelArch, resolve_gpu
 from deployc.catalog.prices import catalog_prices
+from deployc.contract.backend import BackendInfo
 from deployc.planner.backend_choice import rank_backends
 from deployc.spec.model import Spec
 
@@ -108,7 +109,7 @@ def sizes(max_gpus: int, has_network: bool) -> tuple[Size, ...]:
     return tuple(out)
 
 
-def variants(spec: Spec, gpu: GPU, model: ModelArch, installed: Sequence[str]) -> tuple[Variant, ...]:
+def variants(spec: Spec, gpu: GPU, model: ModelArch, installed: Sequence[BackendInfo]) -> tuple[Variant, ...]:
     """Backend × precision variants of one GPU type: first the spec as written (the planner's own choice).
 
     Then, when the spec (or its ``[plan]``) leaves them to deployc, each backend the backend rules allow (in their

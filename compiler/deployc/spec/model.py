@@ -316,6 +316,8 @@ class EnvironmentSection:
 
 
 WeightsFormat = Literal["bf16", "fp16", "fp8", "int8", "awq", "gptq", "mxfp4", "nvfp4"]
+Goal = Literal["latency", "throughput", "cost"]
+WorkloadKind = Literal["chat", "rag", "agent", "batch"]
 
 
 @frozen(kw_only=True)
