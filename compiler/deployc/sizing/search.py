@@ -35,6 +35,7 @@ NOT_FIT_RULES = frozenset({"DPC301", "DPC302"})
 # vs misses for every one, and a screen's miss ratio was at most 21% above the full plan's (4.01 vs 3.32): a
 # deployment that serves (ratio ≤ 1) would need a screen 50% off to be hidden.
 SCREEN_MARGIN = 1.5
+NEAR_RATIO = 2 * SCREEN_MARGIN  # a miss by less at N GPUs makes 2N likely to serve or miss by less than the margin
 
 
 @frozen(kw_only=True)
@@ -72,13 +73,27 @@ def plan_one(loaded: LoadedSpec, target: Target, registry: PluginRegistry, gpu: 
     return from_plan(plan, size, variant, screened=quick)
 
 
+def _likely_near(previous: Deployment | None) -> bool:
+    """Whether the next deployment is likely to serve or miss narrowly, so a screen would only delay its full plan.
+
+    The next size up after a miss by less than ``NEAR_RATIO`` (twice the GPUs serve up to about twice the
+    load), or the next size down after a deployment that serves.
+    """
+    if previous is None or not previous.simulated:
+        return False
+    return previous.serves or (previous.miss_ratio or 0.0) < NEAR_RATIO
+
+
 def screen_one(loaded: LoadedSpec, target: Target, registry: PluginRegistry, gpu: GPU, size: Size,
-               variant: Variant) -> Deployment:
+               variant: Variant, previous: Deployment | None = None) -> Deployment:
     """Screen the deployment; plan it in full unless the screen shows it misses by ``SCREEN_MARGIN`` or more.
 
     Memory and engine refusals need no simulation: the screen's answer is the full plan's. What the search
-    decides on (a deployment serves, or misses narrowly) is always the full plan's verdict.
+    decides on (a deployment serves, or misses narrowly) is always the full plan's verdict. After ``previous``
+    (the neighbouring size's deployment) a likely near one is planned in full without a screen.
     """
+    if _likely_near(previous):
+        return plan_one(loaded, target, registry, gpu, size, variant)
     screened = plan_one(loaded, target, registry, gpu, size, variant, quick=True)
     if not screened.simulated or (not screened.serves and (screened.miss_ratio or 0.0) >= SCREEN_MARGIN):
         return screened
@@ -93,8 +108,9 @@ def _search_gpu(loaded: LoadedSpec, target: Target, registry: PluginRegistry, gp
     planned: list[Deployment] = []
     own_at: dict[int, Deployment] = {}
     best: int | None = None
+    previous: Deployment | None = None
     for index, size in enumerate(ladder):
-        found = screen_one(loaded, target, registry, gpu, size, own)
+        found = previous = screen_one(loaded, target, registry, gpu, size, own, previous)
         planned.append(found)
         own_at[index] = found
         if found.serves:
@@ -103,12 +119,13 @@ def _search_gpu(loaded: LoadedSpec, target: Target, registry: PluginRegistry, gp
     winner = own_at[best] if best is not None else None
     for variant in others:
         index = (best if best is not None else len(ladder)) - 1
+        previous = None
         while index >= 0:
             mine = own_at.get(index)
             if mine is not None and mine.simulated and same_choice(variant, mine.backend or "",
                                                                     mine.weights_format or ""):
                 break  # the spec's own plan at this size already made this choice, and it did not serve
-            found = screen_one(loaded, target, registry, gpu, ladder[index], variant)
+            found = previous = screen_one(loaded, target, registry, gpu, ladder[index], variant, previous)
             planned.append(found)
             if not found.serves:
                 break
