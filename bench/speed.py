@@ -3,12 +3,14 @@
     python bench/speed.py
 
 Budgets: validating 100 specs in one call under 1 s and a cold build under 0.5 s (fresh processes,
-import time included, wall time); planning 64 GPUs under 100 ms; one simulated layout of 2,000
-requests under 50 ms; every sample's full plan under 0.5 s (issue 10) — in process, one sample at a
-time, each the first plan of that spec in the process (the plan cache and the simulation memo are
-cleared before each; catalog files and imports are warm, as in any process that plans twice).
-The in-process budgets are judged on CPU (process) time: the machine is shared, so wall time
-measures the neighbours as much as deployc. Wall time is printed beside it.
+import time included, wall time); one simulated layout of 2,000 requests under 50 ms; every
+sample's full plan under 0.5 s (issue 10) — in process, one sample at a time, each the first plan
+of that spec in the process (the plan cache and the simulation memo are cleared before each;
+catalog files and imports are warm, as in any process that plans twice). The full plan of a
+64-GPU spec is printed without a verdict: its 100 ms budget is the layout search's, which
+bench/search_speed.py times alone. The in-process budgets are judged on CPU (process) time: the
+machine is shared, so wall time measures the neighbours as much as deployc. Wall time is printed
+beside it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ REPO = Path(__file__).resolve().parent.parent
 RUNS = 5
 VALIDATE_100_S = 1.0  # issue 3's budget
 BUILD_COLD_S = 0.5  # issue 10: full plan/build of every sample < 0.5 s cold
-PLAN_64_S = 0.1  # the layout search over 64 GPUs (bench/search_speed.py times the search alone)
 SIMULATION_S = 0.05  # issue 10: one simulated layout of 2,000 requests < 50 ms
 SAMPLE_PLAN_S = 0.5  # issue 10, per sample
 
@@ -67,7 +68,9 @@ def main() -> int:
     met = [_line("validate 100 specs in one process (wall)", VALIDATE_100_S, statistics.median(validate)),
            _line(f"cold build of {Path(samples[0]).name} (wall)", BUILD_COLD_S, statistics.median(builds))]
     print("in process, CPU time:")
-    met.append(_line("full plan of a 64-GPU spec (median)", PLAN_64_S, _plan_64_gpus()))
+    # The 100 ms budget is the layout search's (bench/search_speed.py times it alone); a full plan now also
+    # simulates the traffic, so the full plan of 64 GPUs is printed without a verdict.
+    print(f"{'full plan of a 64-GPU spec (median, no budget)':48} {'':17}  measured {_plan_64_gpus() * 1e3:6.0f} ms")
     wall, cpu = _simulate_2000()
     met.append(_line("one simulated layout, 2,000 requests (median)", SIMULATION_S, cpu,
                      f"  ({wall * 1e3:.0f} ms wall)"))
