@@ -127,8 +127,11 @@ _PLANS: dict[tuple[object, ...], Plan] = {}
 
 
 def clear_plan_cache() -> None:
-    """Forget the plans memoised in this process (benchmarks time planning itself)."""
+    """Forget the plans, step costs and simulations memoised in this process (benchmarks time cold plans)."""
+    from deployc.planner.load import clear_memo  # noqa: PLC0415  (keeps `validate` start-up light)
+
     _PLANS.clear()
+    clear_memo()
 
 
 def _locate_pin(diag: Diagnostic, document: SpecDocument) -> Diagnostic:

@@ -13,7 +13,7 @@ from deployc import cli
 from deployc.api import build, load_spec, plan
 from deployc.plugins import default_registry
 from deployc.sizing.frontier import CHART_HEIGHT
-from deployc.sizing.report import COLUMNS, MONOTONIC_NOTE, size_json, size_text
+from deployc.sizing.report import COLUMNS, MONOTONIC_NOTE, SCREEN_NOTE, size_json, size_text
 from deployc.sizing.run import Sized, size
 from deployc.sizing.search import cost_key, plan_one
 from deployc.sizing.space import Size
@@ -97,7 +97,9 @@ def test_text_output_has_the_table_and_the_chart(cli_run: tuple[int, str, str, P
     assert all(line.startswith("  ") and ("|" in line or "+" in line) for line in plot)
     assert "A" in "".join(plot)
     assert any(line.startswith("    A  1 × H100 SXM") for line in lines)
-    assert lines[-1] == MONOTONIC_NOTE
+    screened = sum(d.screened for d in searched.report.search.evaluated)
+    assert screened, "L40S on one or two GPUs misses by far: screened"
+    assert lines[-2:] == [MONOTONIC_NOTE, SCREEN_NOTE.format(screened=screened, requests=200, full=2000, margin=1.5)]
 
 
 def test_output_is_deterministic(cli_run: tuple[int, str, str, Path], capsys: pytest.CaptureFixture[str]):

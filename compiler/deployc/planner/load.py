@@ -12,7 +12,10 @@ exactly these knobs.
 from __future__ import annotations
 
 import math
-import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TypeVar
 
 from attrs import evolve, frozen
 
@@ -22,7 +25,7 @@ from deployc.planner.evaluate import Candidate, Evaluated, perf_inputs
 from deployc.planner.perf import PerfInputs, decode_step_time_s, estimate_performance, prefill_time_s
 from deployc.planner.pins import pin_context, pinned
 from deployc.planner.serving.result import ServingResult
-from deployc.planner.serving.simulate import ServingSetup, simulate_pool
+from deployc.planner.serving.simulate import QUICK_REQUESTS, ServingSetup, simulate_pool
 from deployc.planner.serving.stepcost import StepCostModel
 from deployc.planner.serving.verdict import ServingVerdict, judge
 from deployc.planner.types import Performance
@@ -129,7 +132,7 @@ def load_knobs(c: Candidate, chosen: Evaluated) -> LoadKnobs:
     if not prefix.value:
         inputs, performance = evolve(inputs, prefix_cached_tokens=0.0), no_prefix
     return LoadKnobs(context=context, max_num_seqs=seqs, token_budget=budget, prefix_caching=prefix, inputs=inputs,
-                     performance=performance, budget_rule=budget, cost=StepCostModel(inputs))
+                     performance=performance, budget_rule=budget, cost=step_costs(inputs))
 
 
 def with_budget(knobs: LoadKnobs, budget: Decision) -> LoadKnobs:
@@ -142,34 +145,86 @@ def with_budget(knobs: LoadKnobs, budget: Decision) -> LoadKnobs:
     return evolve(knobs, token_budget=budget, inputs=inputs, performance=estimate_performance(inputs))
 
 
-# Simulations already run for a layout's knobs, by its step-cost model (one per layout and candidate): the
-# ranking, the budget tuning and the final plan ask for the same ones.
-_SERVED: weakref.WeakKeyDictionary[StepCostModel, dict[tuple[int, int, bool, int, int], Served]] = (
-    weakref.WeakKeyDictionary())
+# Memos of pure functions, keyed by value: a pinned spec is planned twice (pinned and not, to explain the
+# pins), sizing plans the same layouts under several variants, and the ranking, the budget tuning and the
+# final plan ask for the same simulations. Bounded; ``clear_memo`` empties them (benchmarks time cold plans).
+MEMO_SIZE = 512
+K = TypeVar("K")
+V = TypeVar("V")
+_COSTS: dict[PerfInputs, StepCostModel] = {}
+_SERVED: dict[tuple[object, ...], Served] = {}
 
 
-def serve(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int) -> Served:
-    """Simulate the layout's pool with its knobs and judge it against the SLO (memoised per knobs)."""
-    key = (int(knobs.token_budget.value), int(knobs.max_num_seqs.value), bool(knobs.prefix_caching.value), requests,
-           chosen.memory.kv_capacity_tokens)
-    done = _SERVED.setdefault(knobs.cost, {})
-    if key in done:
-        return evolve(done[key], knobs=knobs)
-    served = _simulate(c, chosen, knobs, requests=requests)
-    done[key] = served
-    return served
+def _remember(memo: dict[K, V], key: K, value: V) -> V:
+    if len(memo) >= MEMO_SIZE:
+        memo.pop(next(iter(memo)))  # the oldest: insertion order
+    memo[key] = value
+    return value
 
 
-def _simulate(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int) -> Served:
+def step_costs(inputs: PerfInputs) -> StepCostModel:
+    """The memoised step-cost model for these performance inputs (one per distinct inputs in the process).
+
+    Keyed without the token budget: a step is priced from what it carries, and the budget only decides
+    what that is (``PerfInputs.max_num_batched_tokens`` feeds the analytic TTFT alone).
+    """
+    key = evolve(inputs, max_num_batched_tokens=0)
+    found = _COSTS.get(key)
+    return found if found is not None else _remember(_COSTS, key, StepCostModel(inputs))
+
+
+def clear_memo() -> None:
+    """Forget every step cost and simulation memoised in this process."""
+    _COSTS.clear()
+    _SERVED.clear()
+
+
+# Set by a caller that plans many what-ifs and confirms its decisions in full (``deployc size``): every
+# simulation of a plan made inside ``screening()`` runs ``QUICK_REQUESTS`` requests.
+_SCREENING: ContextVar[bool] = ContextVar("deployc_screening", default=False)
+
+
+@contextmanager
+def screening() -> Iterator[None]:
+    """Plan as a screen within: every simulation runs ``QUICK_REQUESTS`` requests per replica.
+
+    The same layouts and token budgets are simulated as in a full plan, on a smaller sample of the same
+    traffic: the figures are a screen's, not a plan to emit, and the caller re-plans in full whatever its
+    decisions rest on.
+    """
+    token = _SCREENING.set(True)
+    try:
+        yield
+    finally:
+        _SCREENING.reset(token)
+
+
+def serving_setup(c: Candidate, chosen: Evaluated, knobs: LoadKnobs) -> ServingSetup:
+    """The engine the simulation runs for this layout and these knobs."""
     memory = chosen.memory
-    setup = ServingSetup(
+    return ServingSetup(
         perf=knobs.inputs, policy=c.scheduler, max_num_seqs=int(knobs.max_num_seqs.value),
         token_budget=int(knobs.token_budget.value), chunked_prefill=True,
         kv_capacity_tokens=memory.kv_capacity_tokens, kv_block_tokens=memory.kv_block_size_tokens,
         prefix_tokens=c.shape.prefix_hit_tokens if knobs.prefix_caching.value else 0,
         replicas=chosen.evaluation.layout.dp)
+
+
+def serve(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int) -> Served:
+    """Simulate the layout's pool with its knobs and judge it against the SLO (memoised by value).
+
+    The simulation is a pure function of the engine setup, the workload and the request count, the
+    verdict of that and the SLO: equal keys give byte-identical figures.
+    """
+    if _SCREENING.get():
+        requests = min(requests, QUICK_REQUESTS)
+    setup = serving_setup(c, chosen, knobs)
+    key = (setup, c.shape, requests, c.target.spec.slo)
+    found = _SERVED.get(key)
+    if found is not None:
+        return evolve(found, knobs=knobs)
     result = simulate_pool(setup, c.shape, requests=requests, cost=knobs.cost)
-    return Served(knobs=knobs, result=result, verdict=judge(result, c.target.spec.slo))
+    return _remember(_SERVED, key, Served(knobs=knobs, result=result, verdict=judge(result, c.target.spec.slo)))
 
 
 def _budget_score(served: Served, goal: str) -> tuple[float, ...]:

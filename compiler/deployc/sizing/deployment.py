@@ -38,6 +38,7 @@ class Deployment:
     itl_p99_ms: float | None = None
     tpot_p50_ms: float | None = None
     miss_ratio: float | None = None
+    screened: bool = False  # figures from a quick screen (it misses by far), not a full plan
 
     @property
     def simulated(self) -> bool:
@@ -87,7 +88,7 @@ class Deployment:
             "output_tokens_per_s_per_gpu": _round(self.tokens_per_s_per_gpu, 1),
             "output_tokens_per_s_per_user": _round(self.tokens_per_s_per_user, 2),
             "ttft_p99_ms": _round(self.ttft_p99_ms, 1), "itl_p99_ms": _round(self.itl_p99_ms, 2),
-            "miss_ratio": _round(self.miss_ratio, 3),
+            "miss_ratio": _round(self.miss_ratio, 3), "screened": self.screened,
         }
 
 
@@ -109,7 +110,7 @@ def _miss_ratio(plan: Plan) -> float:
     return worst
 
 
-def from_plan(plan: Plan, size: Size, variant: Variant) -> Deployment:
+def from_plan(plan: Plan, size: Size, variant: Variant, *, screened: bool = False) -> Deployment:
     """A planned deployment's figures: totals over its pools, the worst pool's latency and verdict."""
     pools = plan.pools
     statuses = [p.verdict.status if p.verdict is not None else "misses_slo" for p in pools]
@@ -133,7 +134,7 @@ def from_plan(plan: Plan, size: Size, variant: Variant) -> Deployment:
         ttft_p99_ms=max((r.ttft_ms.p99 for r in results), default=None),
         itl_p99_ms=max((r.itl_ms.p99 for r in results), default=None),
         tpot_p50_ms=max((r.tpot_ms.p50 for r in results), default=None),
-        miss_ratio=None if status == "serves" else _miss_ratio(plan))
+        miss_ratio=None if status == "serves" else _miss_ratio(plan), screened=screened)
 
 
 def unplanned(gpu: str, size: Size, variant: Variant, status: Status, message: str) -> Deployment:

@@ -9,9 +9,10 @@ from typing import Any
 from attrs import frozen
 
 from deployc.diagnostics import Diagnostic
+from deployc.planner.serving.simulate import QUICK_REQUESTS, SIMULATED_REQUESTS
 from deployc.sizing.deployment import Deployment
 from deployc.sizing.frontier import frontier_chart, pareto_frontier
-from deployc.sizing.search import SizeSearch
+from deployc.sizing.search import SCREEN_MARGIN, SizeSearch
 from deployc.sizing.space import dropped_pins
 from deployc.spec.model import Spec
 
@@ -19,6 +20,9 @@ COLUMNS = ("#", "GPUs", "layout", "backend", "weights", "KV", "$/hour", "$/1M ou
            "tok/s/user", "TTFT p99", "ITL p99")
 MONOTONIC_NOTE = ("Sizes above a GPU type's first one that serves are not planned: serving throughput never falls "
                   "when GPUs are added, so a larger size only costs more.")
+SCREEN_NOTE = ("{screened} of the plans are screens: every layout and token budget simulated with {requests} "
+               "requests per replica instead of {full:,}; each that serves or misses by less than {margin:g}× was "
+               "planned in full, and the search decides on full plans only.")
 NO_PRICE_NOTE = ("no price for {names}: ranked {where}by GPU count, then output tokens/s per GPU (give "
                  "slo.gpu_hour_usd for the spec's GPU, or add catalog prices)")
 
@@ -114,7 +118,19 @@ def size_text(report: SizeReport) -> str:
     lines += ["", "Pareto frontier of every simulated deployment (more is better on both axes):"]
     lines += ["  " + line if line else "" for line in frontier_chart(search.evaluated, report.frontier)]
     lines += ["", MONOTONIC_NOTE]
+    screen = screen_note(search)
+    if screen:
+        lines.append(screen)
     return "\n".join(lines)
+
+
+def screen_note(search: SizeSearch) -> str | None:
+    """How many of the plans are screens, and what that means (None when none is)."""
+    screened = sum(d.screened for d in search.evaluated)
+    if not screened:
+        return None
+    return SCREEN_NOTE.format(screened=screened, requests=QUICK_REQUESTS, full=SIMULATED_REQUESTS,
+                              margin=SCREEN_MARGIN)
 
 
 def nothing_serves(report: SizeReport, file: str) -> Diagnostic:
@@ -143,7 +159,7 @@ def size_json(report: SizeReport) -> dict[str, Any]:
         "evaluated": [d.to_json() for d in search.evaluated],
         "closest": report.closest.to_json() if report.closest is not None else None,
         "closest_hint": report.closest_hint,
-        "notes": [MONOTONIC_NOTE],
+        "notes": [MONOTONIC_NOTE, *filter(None, [screen_note(search)])],
     }
 
 

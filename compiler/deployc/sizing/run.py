@@ -9,6 +9,7 @@ from attrs import frozen
 from deployc.api import LoadedSpec, resolve_spec
 from deployc.diagnostics import Severity
 from deployc.plugins import PluginRegistry, default_registry
+from deployc.sizing.deployment import from_plan
 from deployc.sizing.report import SizeReport
 from deployc.sizing.search import replan_with_fixes, size_search
 from deployc.sizing.space import DEFAULT_MAX_GPUS, default_gpus, parse_gpus
@@ -42,6 +43,8 @@ def size(path: Path, *, gpus: str | None = None, max_gpus: int = DEFAULT_MAX_GPU
         if closest is not None:  # planned again with the planner's ranked, re-simulated fixes
             plan = replan_with_fixes(loaded, target, registry, closest, chosen)
             hint = next((d.hint for d in plan.diagnostics if d.severity is Severity.ERROR and d.hint), None)
+            if closest.screened:  # the figures shown come from the full plan, not the screen
+                closest = from_plan(plan, closest.size, closest.variant)
     report = SizeReport(spec=loaded.spec, model=target.model.name, search=search, gpu_source=source,
                         closest=closest, closest_hint=hint)
     return Sized(report=report, loaded=loaded, target=target)
