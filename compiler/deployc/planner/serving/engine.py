@@ -15,9 +15,12 @@ schedulers, parameterised by the backend's :class:`~deployc.contract.backend.Sch
   once in the cache.
 
 KV is counted in tokens with half a block of padding per request (blocks fill one token at a time).
-Steady stretches where only decodes run are advanced in one stride up to the next event (a
-completion, an admissible arrival, the KV cache filling), priced at the stride's mid context: the
-result is the same as stepping, at a cost proportional to events rather than tokens.
+Stretches of identical steps (the same decodes, the same prompt chunk, the same price) are advanced
+in one stride up to the next event: a completion, an admissible arrival, the KV cache filling, the
+partial prompt's last chunk, or the step's price changing on the step-cost grid (``steady_steps``).
+Every step of a stride is therefore the step the step-by-step loop would run (``run_replica(...,
+bulk=False)`` is that loop, kept as the reference the tests compare with): the same result, at a
+cost proportional to events rather than tokens.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 from attrs import frozen
 
@@ -33,6 +37,22 @@ from deployc.contract.backend import SchedulerPolicy
 
 # cost(prefill tokens, prefill sequences, mean context before the chunk, decoding sequences, mean decode context) → s
 StepCost = Callable[[int, int, float, int, float], float]
+Run = tuple[float, int, int]  # steps of one price: (seconds a step, steps, KV tokens added a step)
+
+
+class SteadySteps(Protocol):
+    """How many consecutive steps keep one price while contexts grow (a step cost may say; see stepcost.py)."""
+
+    def __call__(self, prefill_tokens: int, context_before: float, context_step: float, decodes: int,
+                 decode_context: float) -> int: ...
+
+
+def _unbounded(prefill_tokens: int, context_before: float, context_step: float, decodes: int,
+               decode_context: float) -> int:
+    """A step-cost function that states no grid is priced independently of the contexts (test costs)."""
+    del prefill_tokens, context_before, context_step, decodes, decode_context
+    return 1 << 30
+
 SGLANG_NEW_TOKEN_CAP = 4096  # SGLang caps each request's reserved output at 4096 tokens (prefill_budget.py)
 SGLANG_RATIO_INIT = 0.7  # new_token_ratio init = 0.7 × schedule_conservativeness (1.0)
 SGLANG_RATIO_MIN_SHARE = 0.14  # min = init × 0.14
@@ -88,8 +108,13 @@ class Trace:
 class _Replica:
     """Mutable state of one run; :func:`run_replica` is the way in."""
 
-    def __init__(self, cfg: EngineConfig, traffic: Traffic, cost: StepCost, horizon_requests: int) -> None:
+    def __init__(self, cfg: EngineConfig, traffic: Traffic, cost: StepCost, horizon_requests: int,
+                 *, bulk: bool = True) -> None:
         self.cfg, self.cost, self.traffic = cfg, cost, traffic
+        self.steady: SteadySteps = getattr(cost, "steady_steps", _unbounded)
+        # A step cost may price a whole stride in one call (StepCostModel.runs); the same runs as below.
+        self.fast_runs: Callable[[int, float, int, float, int], list[Run]] | None = getattr(cost, "runs", None)
+        self.bulk = bulk
         n = len(traffic.prompt_tokens)
         self.n = min(n, horizon_requests)
         self.arrival = [math.inf] * self.n
@@ -136,6 +161,7 @@ class _Replica:
         self.never_preempts = cfg.policy.preemption == "never"
         self.decaying = cfg.policy.kv_admission == "prompt_and_decaying_output"
         self.open_loop = traffic.arrivals_s is not None
+        self.prefill_first = cfg.policy.batching == "prefill_first"
 
     # -- arrivals ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -282,7 +308,9 @@ class _Replica:
         chunks: list[tuple[int, int]] = []
         if self.partial is not None and budget > 0:
             i = self.partial
-            take = min(self.todo[i], budget)
+            if self.todo[i] >= budget:
+                return [(i, budget)]  # the partial prompt takes the whole budget: nothing else this step
+            take = self.todo[i]
             chunks.append((i, take))
             budget -= take
         if not admissions:
@@ -310,11 +338,11 @@ class _Replica:
                 break
         return chunks
 
-    def _apply_chunks(self, chunks: list[tuple[int, int]], strides: int = 1) -> list[int]:
-        """Allocate the chunks' KV (each ``strides`` times); return the requests whose prompt is now complete."""
+    def _apply_chunks(self, chunks: list[tuple[int, int]], prompt: int | None = None) -> list[int]:
+        """Allocate the chunks' KV (a stride's ``prompt`` tokens for a lone chunk); the requests now complete."""
         complete = []
         for i, chunk in chunks:
-            take = chunk * strides
+            take = chunk if prompt is None else prompt
             self.todo[i] -= take
             self.held[i] += take
             self.kv_used += take
@@ -329,13 +357,12 @@ class _Replica:
                 self.partial = i
         return complete
 
-    def _chunk_cost(self, chunks: list[tuple[int, int]], decodes: int, ahead: float = 0.0) -> float:
-        """One step carrying these chunks, priced ``ahead`` steps on (the middle of a stride)."""
+    def _chunk_cost(self, chunks: list[tuple[int, int]], decodes: int) -> float:
+        """One step carrying these chunks."""
         tokens = sum(c for _, c in chunks)
         context_before = sum(self.traffic.prompt_tokens[i] + self.gen[i] - self.todo[i] for i, _ in chunks)
-        mean_before = context_before / len(chunks) + ahead * tokens
-        decode_context = self.sum_decode_context / decodes + ahead if decodes else 0.0
-        return self.cost(tokens, len(chunks), mean_before, decodes, decode_context)
+        decode_context = self.sum_decode_context / decodes if decodes else 0.0
+        return self.cost(tokens, len(chunks), context_before / len(chunks), decodes, decode_context)
 
     def _first_tokens(self, complete: list[int]) -> None:
         for i in complete:
@@ -364,28 +391,73 @@ class _Replica:
         if count > 0:
             self.itl[gap] = self.itl.get(gap, 0) + count
 
-    def _advance(self, seconds: float) -> None:
-        kv = self.kv_used
-        self.kv_area += kv * seconds
-        self.running_area += len(self.running) * seconds
-        self.kv_peak = max(self.kv_peak, kv)
-        self.t += seconds
-        self.busy += seconds
+    def _priced(self, take: int, context_before: float, decodes: int, decode_context: float,
+                strides: int) -> list[Run]:
+        """The stride's steps as runs of one price: contexts grow, and grid points change the price.
 
-    def _decode_tokens(self, strides: int, seconds_each: float) -> None:
-        """Every decoding request gets ``strides`` tokens; completions leave."""
+        ``take`` prompt tokens of one request (0: decode only) ride with ``decodes`` decodes in every step.
+        """
+        cost, sequences, growth = self.cost, 1 if take else 0, take + decodes
+        if strides == 1:
+            return [(cost(take, sequences, context_before, decodes, decode_context), 1, growth)]
+        if self.fast_runs is not None:
+            return self.fast_runs(take, context_before, decodes, decode_context, strides)
+        steady = self.steady
+        runs = []
+        while strides > 0:
+            n = min(strides, steady(take, context_before, take, decodes, decode_context))
+            runs.append((cost(take, sequences, context_before, decodes, decode_context), n, growth))
+            strides -= n
+            context_before += take * n
+            decode_context += n
+        return runs
+
+    def _advance(self, runs: list[Run]) -> float:
+        """Run these steps (the KV cache grows by each run's tokens a step); the time they took."""
+        kv = self.kv_used
+        if len(runs) == 1:
+            seconds_each, n, kv_growth = runs[0]
+            total = seconds_each * n
+            self.kv_area += (kv * n + kv_growth * n * (n - 1) / 2) * seconds_each
+            self.kv_peak = max(self.kv_peak, kv + kv_growth * (n - 1))
+            self.running_area += len(self.running) * total
+            self.t += total
+            self.busy += total
+            return total
+        total = 0.0
+        for seconds_each, n, kv_growth in runs:
+            # ∫ KV dt: the step-by-step sum of a cache that grows after every step.
+            self.kv_area += (kv * n + kv_growth * n * (n - 1) / 2) * seconds_each
+            self.kv_peak = max(self.kv_peak, kv + kv_growth * (n - 1))
+            kv += kv_growth * n
+            total += seconds_each * n
+        self.running_area += len(self.running) * total
+        self.t += total
+        self.busy += total
+        return total
+
+    def _decode_tokens(self, runs: list[Run]) -> None:
+        """Every decoding request gets a token a step; completions leave."""
         decodes = len(self.decoding)
         itl = self.itl
-        first_gap = seconds_each + self.stall
-        itl[first_gap] = itl.get(first_gap, 0) + decodes
-        if strides > 1:
-            itl[seconds_each] = itl.get(seconds_each, 0) + decodes * (strides - 1)
+        strides = 0
+        for seconds_each, n, _ in runs:
+            if strides == 0:
+                first_gap = seconds_each + self.stall
+                itl[first_gap] = itl.get(first_gap, 0) + decodes
+                n_rest = n - 1
+            else:
+                n_rest = n
+            if n_rest:
+                itl[seconds_each] = itl.get(seconds_each, 0) + decodes * n_rest
+            strides += n
         self.stall = 0.0
         self.steps += strides
         self.sum_decode_context += decodes * strides
         self.kv_used += decodes * strides
-        while self.decoding_heap and self.decoding_heap[0][0] <= self.steps:
-            _, i, version = heapq.heappop(self.decoding_heap)
+        heap = self.decoding_heap
+        while heap and heap[0][0] <= self.steps:
+            _, i, version = heapq.heappop(heap)
             if version == self.version[i] and i in self.decoding:
                 self._finish(i)
         if self.decaying:
@@ -394,13 +466,12 @@ class _Replica:
             # Reservations shrink as outputs are produced.
             self.kv_reserved = max(self.kv_reserved - decodes * strides, 0.0)
 
-    def _stride(self) -> int:
-        """Decode steps until the next event: a completion, the KV cache filling, an admissible arrival."""
-        decodes = len(self.decoding)
+    def _stride(self, decodes: int) -> int:
+        """Decode steps until the next event: a completion or the KV cache filling."""
+        if not self.bulk:
+            return 1
         strides = self.decoding_heap[0][0] - self.steps if self.decoding_heap else 1
-        room = self.cfg.kv_capacity_tokens - self.kv_used
-        strides = min(strides, max(int(room // max(decodes, 1)), 1))
-        return max(strides, 1)
+        return max(min(strides, int((self.capacity - self.kv_used) // max(decodes, 1))), 1)
 
     def _admissible_soon(self) -> bool:
         return len(self.running) < self.max_seqs
@@ -416,7 +487,7 @@ class _Replica:
                 return False
             self.t = upcoming  # idle until the next arrival
             return True
-        if self.cfg.policy.batching == "prefill_first":
+        if self.prefill_first:
             return self._step_prefill_first()
         return self._step_mixed()
 
@@ -426,30 +497,56 @@ class _Replica:
         decodes = len(self.decoding)
         budget = max(self.cfg.token_budget - decodes, 0)
         chunks = self._prefill_chunks(budget, admissions=not preempted)
-        if not chunks and decodes == 0:
-            return self._idle()
         if not chunks:
-            return self._decode_only(decodes)
-        strides = self._chunk_strides(chunks, decodes)
-        step_s = self._chunk_cost(chunks, decodes, (strides - 1) / 2)
-        self._advance(step_s * strides)
-        complete = self._apply_chunks(chunks, strides)
-        if decodes:
-            self._decode_tokens(strides, step_s)
-        self._first_tokens(complete)
-        return True
+            return self._decode_only(decodes) if decodes else self._idle()
+        while True:
+            runs, prompt = self._chunk_runs(chunks, decodes)
+            self._advance(runs)
+            complete = self._apply_chunks(chunks, prompt)
+            if decodes:
+                self._decode_tokens(runs)
+            if complete:
+                self._first_tokens(complete)
+                return True
+            # A completion ended the stride and the partial prompt goes on: the next iteration would
+            # give it the whole budget again and admit nobody, so carry on here (the same steps).
+            i = self.partial
+            decodes = len(self.decoding)
+            budget = self.cfg.token_budget - decodes
+            if (not self.bulk or i is None or budget <= 0 or self.todo[i] < budget
+                    or self.kv_used + decodes > self.capacity):
+                return True
+            if self.open_loop:
+                self._arrive_until(self.t)
+            chunks = [(i, budget)]
 
-    def _chunk_strides(self, chunks: list[tuple[int, int]], decodes: int) -> int:
-        """Identical steps ahead while one long prompt is chunked: same chunk, same decodes, no admissions."""
-        if len(chunks) != 1 or chunks[0][0] != self.partial:
-            return 1
+    def _chunk_runs(self, chunks: list[tuple[int, int]], decodes: int) -> tuple[list[Run], int | None]:
+        """This step, or the steps ahead while one long prompt is chunked (same chunk, same decodes, no
+        admissions), by price; and the partial prompt's tokens they compute (None: each chunk once)."""
+        if not self.bulk or len(chunks) != 1 or chunks[0][0] != self.partial:
+            return [(self._chunk_cost(chunks, decodes), 1, sum(c for _, c in chunks) + decodes)], None
         i, take = chunks[0]
-        strides = self.todo[i] // take - 1  # the last (shorter) chunk runs on its own
-        if decodes:
-            strides = min(strides, self.decoding_heap[0][0] - self.steps if self.decoding_heap else 1)
-        room = self.cfg.kv_capacity_tokens - self.kv_used
-        strides = min(strides, int(room // (take + decodes)))
-        return max(strides, 1)
+        todo = self.todo[i]
+        # Full chunks while more than one chunk is left; the last (possibly shorter) one completes the prompt.
+        full = (todo - 1) // take
+        until_completion = self.decoding_heap[0][0] - self.steps if decodes and self.decoding_heap else 1 << 30
+        room = self.capacity - self.kv_used
+        strides = max(min(full, until_completion, int(room // (take + decodes))), 1)
+        decode_context = self.sum_decode_context / decodes if decodes else 0.0
+        context_before = self.traffic.prompt_tokens[i] + self.gen[i] - todo
+        runs = self._priced(take, context_before, decodes, decode_context, strides)
+        prompt = take * strides
+        last = todo - prompt
+        if (strides == full and until_completion > strides and not self.waiting
+                and room - strides * (take + decodes) >= last + decodes):
+            # The last chunk can join the stride when that step would admit nobody: no request waits
+            # (a closed loop sends only at completions, which end strides) and none arrives before it.
+            ahead = self.t + sum(s * n for s, n, _ in runs)
+            if self._next_arrival_time() > ahead:
+                runs.append((self.cost(last, 1, context_before + prompt, decodes, decode_context + strides), 1,
+                             last + decodes))
+                prompt = todo
+        return runs, prompt
 
     def _step_prefill_first(self) -> bool:
         admissible = bool(self.waiting) and len(self.running) < self.cfg.max_num_seqs and self._can_admit_kv(
@@ -457,11 +554,9 @@ class _Replica:
         if self.partial is not None or admissible:
             chunks = self._prefill_chunks(self.cfg.token_budget, admissions=True)
             if chunks:
-                strides = self._chunk_strides(chunks, 0)
-                step_s = self._chunk_cost(chunks, 0, (strides - 1) / 2)
-                self._advance(step_s * strides)
-                self.stall += step_s * strides
-                self._first_tokens(self._apply_chunks(chunks, strides))
+                runs, prompt = self._chunk_runs(chunks, 0)
+                self.stall += self._advance(runs)
+                self._first_tokens(self._apply_chunks(chunks, prompt))
                 return True
         decodes = len(self.decoding)
         if decodes == 0:
@@ -474,13 +569,21 @@ class _Replica:
 
     def _decode_only(self, decodes: int) -> bool:
         """Decode steps with nothing else to schedule: one, or a stride up to the next event."""
-        strides = 1 if (self.waiting and self._admissible_soon()) else self._stride()
-        step_s = self.cost(0, 0, 0.0, decodes, self.sum_decode_context / decodes + (strides - 1) / 2)
-        upcoming = self._next_arrival_time()
-        if strides > 1 and upcoming < self.t + strides * step_s and self._admissible_soon():
-            strides = max(1, math.ceil((upcoming - self.t) / step_s))
-        self._advance(step_s * strides)
-        self._decode_tokens(strides, step_s)
+        decode_context = self.sum_decode_context / decodes
+        waiting_admissible = self._admissible_soon()
+        strides = 1 if (self.waiting and waiting_admissible) else self._stride(decodes)
+        runs = self._priced(0, 0.0, decodes, decode_context, strides)
+        upcoming = self._next_arrival_time() if waiting_admissible else math.inf
+        if strides > 1 and upcoming < math.inf:
+            # The step-by-step loop admits the arrival at the first step boundary at or after it.
+            start = self.t
+            for k, (seconds_each, n, growth) in enumerate(runs):
+                if upcoming < start + seconds_each * n:
+                    runs = [*runs[:k], (seconds_each, max(1, math.ceil((upcoming - start) / seconds_each)), growth)]
+                    break
+                start += seconds_each * n
+        self._advance(runs)
+        self._decode_tokens(runs)
         return True
 
     def _idle(self) -> bool:
@@ -509,9 +612,13 @@ class _Replica:
         )
 
 
-def run_replica(cfg: EngineConfig, traffic: Traffic, cost: StepCost, *, max_iterations: int = 2_000_000) -> Trace:
-    """Serve ``traffic`` on one replica until every request finished; deterministic for the same inputs."""
-    replica = _Replica(cfg, traffic, cost, len(traffic.prompt_tokens))
+def run_replica(cfg: EngineConfig, traffic: Traffic, cost: StepCost, *, max_iterations: int = 20_000_000,
+                bulk: bool = True) -> Trace:
+    """Serve ``traffic`` on one replica until every request finished; deterministic for the same inputs.
+
+    ``bulk=False`` runs every engine step on its own (the reference the strides must equal).
+    """
+    replica = _Replica(cfg, traffic, cost, len(traffic.prompt_tokens), bulk=bulk)
     replica.start()
     for _ in range(max_iterations):
         if not replica.step():

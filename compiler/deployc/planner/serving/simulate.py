@@ -11,6 +11,7 @@ stop growing when the simulated requests run out.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 
@@ -52,7 +53,9 @@ def _lengths(model: LengthModel, rng: random.Random, n: int) -> tuple[int, ...]:
     return tuple(model.draw(rng) for _ in range(n))
 
 
+@functools.lru_cache(maxsize=64)
 def _traffic(shape: WorkloadShape, *, n: int, rate_per_s: float | None, clients: int) -> Traffic:
+    """The requests (memoised: a plan simulates the same traffic on many layouts; Traffic is immutable)."""
     prompts, outputs = fit_lengths(shape.prompt), fit_lengths(shape.output)
     # Pseudo-random draws of a simulation, not secrets: a fixed seed keeps them reproducible.
     prompt_tokens = _lengths(prompts, random.Random(SEED), n)  # noqa: S311

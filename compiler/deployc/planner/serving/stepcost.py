@@ -1,12 +1,14 @@
 """One engine step priced by the performance model, memoised for the simulation.
 
 The simulation asks for thousands of steps; the roofline (``planner/perf.py``) prices each from
-its terms. Decode steps are priced exactly at their batch and interpolated linearly in context
-between points ``CONTEXT_BUCKET_TOKENS`` apart (the step is linear in context within a roofline
-regime). Steps carrying prompt chunks are priced on a coarser grid — the chunk to 1/16 of its
-power of two, the riding decodes to ``DECODE_BUCKET`` and contexts to ``MIXED_CONTEXT_BUCKET_TOKENS``
-— because a chunk's math dominates such a step and every point costs a full roofline evaluation
-(the grid moves a step by a few percent at most).
+its terms. Decode steps are priced exactly at their batch and at the nearest point of a context grid
+``CONTEXT_BUCKET_TOKENS`` apart (a 256-token context step moves a decode step by well under 1%).
+Steps carrying prompt chunks are priced on a coarser grid — the chunk to 1/16 of its power of two,
+the riding decodes to ``DECODE_BUCKET`` and contexts to ``MIXED_CONTEXT_BUCKET_TOKENS`` — because a
+chunk's math dominates such a step and every point costs a full roofline evaluation (the grid moves
+a step by a few percent at most). Prices are constant between grid points, so
+:meth:`StepCostModel.steady_steps` can tell the simulation how many steps ahead keep the same price:
+it advances them in one stride and stays equal to stepping one at a time.
 """
 
 from __future__ import annotations
@@ -19,6 +21,19 @@ CONTEXT_BUCKET_TOKENS = 256
 MIXED_CONTEXT_BUCKET_TOKENS = 1024
 DECODE_BUCKET = 16
 MIN_CHUNK_STEP_TOKENS = 16
+
+
+def _grid(value: float, spacing: int) -> int:
+    """The nearest grid point's index (halves round up, so a growing value crosses at a fixed place)."""
+    return int(max(value, 0.0) / spacing + 0.5)
+
+
+def _steps_on_point(value: float, growth: float, spacing: int) -> int:
+    """Steps (from this one) before ``value``, growing by ``growth`` a step, reaches the next grid point's half."""
+    if growth <= 0:
+        return 1 << 30
+    edge = (_grid(value, spacing) + 0.5) * spacing
+    return max(math.ceil((edge - max(value, 0.0)) / growth), 1)
 
 
 def chunk_bucket(tokens: int) -> int:
@@ -34,6 +49,7 @@ class StepCostModel:
         self.inputs = inputs
         self._decode: dict[tuple[int, int], float] = {}
         self._mixed: dict[tuple[int, int, int, int, int], float] = {}
+        self._chunks: dict[int, int] = {}  # chunk_bucket memo: the simulation asks for the same few sizes
 
     def _decode_at(self, batch: int, bucket: int) -> float:
         key = (batch, bucket)
@@ -45,21 +61,74 @@ class StepCostModel:
 
     def decode(self, batch: int, context: float) -> float:
         """A decode-only step of ``batch`` sequences at mean ``context`` tokens."""
-        position = max(context, 0.0) / CONTEXT_BUCKET_TOKENS
-        low = math.floor(position)
-        share = position - low
-        low_s = self._decode_at(batch, low)
-        if share == 0:
-            return low_s
-        return low_s + (self._decode_at(batch, low + 1) - low_s) * share
+        return self._decode_at(batch, _grid(context, CONTEXT_BUCKET_TOKENS))
+
+    def steady_steps(self, prefill_tokens: int, context_before: float, context_step: float, decodes: int,
+                     decode_context: float) -> int:
+        """Consecutive steps (this one first) priced the same while the chunk's context grows by
+        ``context_step`` and the decodes' mean context by one token a step."""
+        if prefill_tokens <= 0:
+            return _steps_on_point(decode_context, 1.0, CONTEXT_BUCKET_TOKENS)
+        steps = _steps_on_point(context_before, context_step, MIXED_CONTEXT_BUCKET_TOKENS)
+        if decodes:
+            steps = min(steps, _steps_on_point(decode_context, 1.0, MIXED_CONTEXT_BUCKET_TOKENS))
+        return steps
+
+    def runs(self, take: int, context_before: float, decodes: int, decode_context: float,
+             strides: int) -> list[tuple[float, int, int]]:
+        """``strides`` steps of ``take`` prompt tokens (one request; 0: none) beside ``decodes`` decodes, as runs
+        of one price ``(seconds a step, steps, KV tokens a step)``: what :meth:`__call__` and
+        :meth:`steady_steps` give step by step, in one call (the simulation's hot path)."""
+        out: list[tuple[float, int, int]] = []
+        growth = take + decodes
+        if take <= 0:
+            batch = decodes if decodes > 0 else 1
+            while strides > 0:
+                point = int(decode_context / CONTEXT_BUCKET_TOKENS + 0.5) if decode_context > 0 else 0
+                n = min(strides, max(math.ceil((point + 0.5) * CONTEXT_BUCKET_TOKENS - max(decode_context, 0.0)), 1))
+                found = self._decode.get((batch, point))
+                out.append((found if found is not None else self._decode_at(batch, point), n, growth))
+                strides -= n
+                decode_context += n
+            return out
+        chunk = self._chunks.get(take)
+        if chunk is None:
+            chunk = self._chunks[take] = chunk_bucket(take)
+        batch = decodes if decodes <= DECODE_BUCKET else int(decodes / DECODE_BUCKET + 0.5) * DECODE_BUCKET
+        spacing = MIXED_CONTEXT_BUCKET_TOKENS
+        while strides > 0:
+            point = int(context_before / spacing + 0.5) if context_before > 0 else 0
+            n = max(math.ceil(((point + 0.5) * spacing - max(context_before, 0.0)) / take), 1)
+            decode_point = 0
+            if decodes:
+                decode_point = int(decode_context / spacing + 0.5) if decode_context > 0 else 0
+                n = min(n, max(math.ceil((decode_point + 0.5) * spacing - max(decode_context, 0.0)), 1))
+            n = min(n, strides)
+            key = (chunk, 1, point, batch, decode_point)
+            cached = self._mixed.get(key)
+            if cached is None:
+                cached = self(take, 1, context_before, decodes, decode_context)
+            out.append((cached, n, growth))
+            strides -= n
+            context_before += take * n
+            decode_context += n
+        return out
 
     def __call__(self, prefill_tokens: int, sequences: int, context_before: float, decodes: int,
                  decode_context: float) -> float:
+        # The grid points inline (this runs once per simulated stride): int(x / spacing + 0.5) as _grid.
         if prefill_tokens <= 0:
-            return self.decode(max(decodes, 1), decode_context)
-        batch = decodes if decodes <= DECODE_BUCKET else round(decodes / DECODE_BUCKET) * DECODE_BUCKET
-        key = (chunk_bucket(prefill_tokens), min(sequences, 2), round(context_before / MIXED_CONTEXT_BUCKET_TOKENS),
-               batch, round(decode_context / MIXED_CONTEXT_BUCKET_TOKENS))
+            key2 = (decodes if decodes > 0 else 1,
+                    int(decode_context / CONTEXT_BUCKET_TOKENS + 0.5) if decode_context > 0 else 0)
+            found = self._decode.get(key2)
+            return found if found is not None else self._decode_at(*key2)
+        chunk = self._chunks.get(prefill_tokens)
+        if chunk is None:
+            chunk = self._chunks[prefill_tokens] = chunk_bucket(prefill_tokens)
+        batch = decodes if decodes <= DECODE_BUCKET else int(decodes / DECODE_BUCKET + 0.5) * DECODE_BUCKET
+        key = (chunk, 2 if sequences > 2 else sequences,
+               int(context_before / MIXED_CONTEXT_BUCKET_TOKENS + 0.5) if context_before > 0 else 0,
+               batch, int(decode_context / MIXED_CONTEXT_BUCKET_TOKENS + 0.5) if decode_context > 0 else 0)
         cached = self._mixed.get(key)
         if cached is None:
             cached = prefill_time_s(self.inputs, key[0], context_before=key[2] * MIXED_CONTEXT_BUCKET_TOKENS,

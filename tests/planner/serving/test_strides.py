@@ -1,0 +1,104 @@
+"""The simulation's strides (many identical steps at once) against the step-by-step loop they stand for."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import attrs
+import pytest
+
+from deployc.api import plan
+from deployc.backend import SchedulerPolicy
+from deployc.planner.replay import serving_setup
+from deployc.planner.serving import engine
+from deployc.planner.serving.engine import EngineConfig, Traffic, run_replica
+from deployc.planner.serving.simulate import _traffic
+from deployc.planner.serving.stepcost import StepCostModel, _grid, _steps_on_point
+from deployc.planner.workload import WorkloadShape
+from deployc.plugins import default_registry
+from deployc.spec.model import TokenDistribution
+
+VLLM = SchedulerPolicy()
+SGLANG = SchedulerPolicy(batching="prefill_first", kv_admission="prompt_and_decaying_output",
+                         preemption="fewest_output_recompute", max_prefill_tokens=16384)
+TRTLLM = SchedulerPolicy(kv_admission="prompt_and_max_output", preemption="never")
+
+
+class GridCost:
+    """A step cost that grows with the batch, the chunk and both contexts, constant between grid points.
+
+    It states its grid (``steady_steps``) as StepCostModel does, so the strides must break where it
+    changes; a stride priced anywhere but at its own steps would show in the comparison.
+    """
+
+    def __call__(self, prefill: int, sequences: int, context: float, decodes: int, decode_context: float) -> float:
+        return (0.01 + 0.0004 * decodes + 0.00002 * prefill + 0.000001 * _grid(context, 64) * sequences
+                + 0.0002 * _grid(decode_context, 32) * (decodes > 0))
+
+    def steady_steps(self, prefill: int, context: float, context_step: float, decodes: int,
+                     decode_context: float) -> int:
+        steps = _steps_on_point(decode_context, 1.0, 32) if decodes else 1 << 30
+        if prefill:
+            steps = min(steps, _steps_on_point(context, context_step, 64))
+        return steps
+
+
+def _shape(prompt: int, output: int) -> WorkloadShape:
+    return WorkloadShape(name="main", share=1.0, prompt=TokenDistribution(mean=prompt, p99=prompt * 4),
+                         output=TokenDistribution(mean=output, p99=output * 3), concurrency=None,
+                         request_rate_per_s=None, shared_prefix_tokens=0)
+
+
+def _both(cfg: EngineConfig, traffic: Traffic) -> tuple[engine.Trace, engine.Trace]:
+    return run_replica(cfg, traffic, GridCost()), run_replica(cfg, traffic, GridCost(), bulk=False)
+
+
+def _assert_equal(fast: engine.Trace, slow: engine.Trace) -> None:
+    for field in attrs.fields(engine.Trace):
+        a, b = getattr(fast, field.name), getattr(slow, field.name)
+        if field.name == "itl_samples":
+            # The same gaps and counts (a stall summed in one go may differ in the last bit).
+            assert [count for _, count in a] == [count for _, count in b]
+            assert [gap for gap, _ in a] == pytest.approx([gap for gap, _ in b], rel=1e-12)
+        elif isinstance(a, tuple):
+            assert len(a) == len(b)
+            for x, y in zip(a, b, strict=True):
+                assert (math.isnan(x) and math.isnan(y)) or x == pytest.approx(y, rel=1e-9, abs=1e-9)
+        else:
+            assert a == pytest.approx(b, rel=1e-9), field.name
+
+
+CASES = [
+    # policy, budget, KV tokens, clients (closed loop) or rate (open loop)
+    (VLLM, 256, 400_000, 24, None),  # chunked prompts beside decodes, completions inside chunk strides
+    (VLLM, 2048, 30_000, 40, None),  # a tight KV cache: preemptions and recompute
+    (VLLM, 512, 400_000, 0, 6.0),  # Poisson arrivals cutting decode strides
+    (SGLANG, 1024, 60_000, 32, None),  # prefill steps alone, the decaying reservation, retractions
+    (TRTLLM, 8192, 80_000, 48, None),  # reservation to completion
+]
+
+
+@pytest.mark.parametrize(("policy", "budget", "kv", "clients", "rate"), CASES)
+def test_strides_equal_the_step_by_step_loop(policy: SchedulerPolicy, budget: int, kv: int, clients: int,
+                                             rate: float | None) -> None:
+    cfg = EngineConfig(policy=policy, max_num_seqs=max(clients, 32), token_budget=budget, chunked_prefill=True,
+                       kv_capacity_tokens=kv, kv_block_tokens=16, prefix_tokens=0)
+    traffic = _traffic(_shape(900, 160), n=300, rate_per_s=rate, clients=clients)
+    fast, slow = _both(cfg, traffic)
+    _assert_equal(fast, slow)
+    assert fast.end_s > 0
+
+
+def test_the_step_cost_model_prices_a_stride_as_its_steps() -> None:
+    # StepCostModel.runs (the hot path) gives the prices __call__ and steady_steps give step by step.
+    planned, _ = plan(Path(__file__).resolve().parents[3] / "samples" / "llama70b-a100-nvlink.toml")
+    setup = serving_setup(planned, planned.primary, default_registry())
+    assert setup.perf is not None
+    model = StepCostModel(setup.perf)
+    for take, context, decodes, decode_context in ((224, 300.0, 31, 900.5), (0, 0.0, 17, 1000.25), (96, 0.0, 0, 0.0)):
+        runs = model.runs(take, context, decodes, decode_context, 40)
+        steps = [price for price, n, _ in runs for _ in range(n)]
+        expected = [model(take, 1 if take else 0, context + take * k, decodes, decode_context + k) for k in range(40)]
+        assert steps == expected
+        assert len(runs) < 40
