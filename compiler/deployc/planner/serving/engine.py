@@ -359,8 +359,11 @@ class _Replica:
 
     def _chunk_cost(self, chunks: list[tuple[int, int]], decodes: int) -> float:
         """One step carrying these chunks."""
-        tokens = sum(c for _, c in chunks)
-        context_before = sum(self.traffic.prompt_tokens[i] + self.gen[i] - self.todo[i] for i, _ in chunks)
+        prompts, gen, todo = self.traffic.prompt_tokens, self.gen, self.todo
+        tokens, context_before = 0, 0
+        for i, c in chunks:
+            tokens += c
+            context_before += prompts[i] + gen[i] - todo[i]
         decode_context = self.sum_decode_context / decodes if decodes else 0.0
         return self.cost(tokens, len(chunks), context_before / len(chunks), decodes, decode_context)
 
@@ -440,6 +443,14 @@ class _Replica:
         """Every decoding request gets a token a step; completions leave."""
         decodes = len(self.decoding)
         itl = self.itl
+        if len(runs) == 1:
+            seconds_each, strides, _ = runs[0]
+            first_gap = seconds_each + self.stall
+            itl[first_gap] = itl.get(first_gap, 0) + decodes
+            if strides > 1:
+                itl[seconds_each] = itl.get(seconds_each, 0) + decodes * (strides - 1)
+            self._decoded(decodes, strides)
+            return
         strides = 0
         for seconds_each, n, _ in runs:
             if strides == 0:
@@ -451,6 +462,10 @@ class _Replica:
             if n_rest:
                 itl[seconds_each] = itl.get(seconds_each, 0) + decodes * n_rest
             strides += n
+        self._decoded(decodes, strides)
+
+    def _decoded(self, decodes: int, strides: int) -> None:
+        """Book ``strides`` decode steps of ``decodes`` requests; completions leave."""
         self.stall = 0.0
         self.steps += strides
         self.sum_decode_context += decodes * strides
@@ -541,8 +556,7 @@ class _Replica:
                 and room - strides * (take + decodes) >= last + decodes):
             # The last chunk can join the stride when that step would admit nobody: no request waits
             # (a closed loop sends only at completions, which end strides) and none arrives before it.
-            ahead = self.t + sum(s * n for s, n, _ in runs)
-            if self._next_arrival_time() > ahead:
+            if not self.open_loop or self._next_arrival_time() > self.t + sum(s * n for s, n, _ in runs):
                 runs.append((self.cost(last, 1, context_before + prompt, decodes, decode_context + strides), 1,
                              last + decodes))
                 prompt = todo
