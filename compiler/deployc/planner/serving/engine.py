@@ -552,14 +552,14 @@ class _Replica:
         runs = self._priced(take, context_before, decodes, decode_context, strides)
         prompt = take * strides
         last = todo - prompt
+        # The last chunk can join the stride when that step would admit nobody: no request waits (a
+        # closed loop sends only at completions, which end strides) and none arrives before it.
         if (strides == full and until_completion > strides and not self.waiting
-                and room - strides * (take + decodes) >= last + decodes):
-            # The last chunk can join the stride when that step would admit nobody: no request waits
-            # (a closed loop sends only at completions, which end strides) and none arrives before it.
-            if not self.open_loop or self._next_arrival_time() > self.t + sum(s * n for s, n, _ in runs):
-                runs.append((self.cost(last, 1, context_before + prompt, decodes, decode_context + strides), 1,
-                             last + decodes))
-                prompt = todo
+                and room - strides * (take + decodes) >= last + decodes
+                and (not self.open_loop or self._next_arrival_time() > self.t + sum(s * n for s, n, _ in runs))):
+            runs.append((self.cost(last, 1, context_before + prompt, decodes, decode_context + strides), 1,
+                         last + decodes))
+            prompt = todo
         return runs, prompt
 
     def _step_prefill_first(self) -> bool:
