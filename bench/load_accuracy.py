@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "bench" / "data" / "load_cases.json"
 TARGETS = {"ttft_p50": 0.30, "tpot": 0.15, "throughput": 0.20}  # median |error|, calibration rows
 ENGINE_BACKEND = {"vllm": "vllm", "sglang": "sglang", "trtllm": "trtllm", "nim": "trtllm"}
+# "auto" KV cache = the activation dtype in all three engines (every benchmarked model here runs in BF16)
+KV_DTYPES = {"auto": "bfloat16", "bf16": "bfloat16", "fp16": "float16"}
 LARGE_GPU_BYTES = 70 * (1 << 30)  # vLLM 0.33 / SGLang 0.5.23 raise their default budget at ~70+ GiB (SERVING-SIM.md)
 
 
@@ -69,9 +71,12 @@ def _spec_text(row: dict[str, Any], budget: int) -> str:
             f"max_num_seqs = {max(-(-concurrency // dp), 1)}", f"max_num_batched_tokens = {budget}"]
     if int(row.get("ep") or 1) > 1:
         pins.append(f"ep = {int(row['ep'])}")
+    # The weights and KV cache as benchmarked: left open, the planner would pick its own (FP8 weights for a
+    # BF16 model that barely fits, FP8 KV only when the cache is short) and replay another deployment.
     fmt = str(row.get("weights_format") or "bf16").lower()
-    if fmt not in ("bf16", "fp16", "auto"):
-        pins.append(f'quantization = "{fmt}"')
+    pins.append(f'quantization = "{fmt}"')
+    kv = str(row.get("kv_cache_dtype") or "auto").lower()
+    pins.append(f'kv_cache_dtype = "{KV_DTYPES.get(kv, kv)}"')
     network = '\nnetwork = "ib-ndr"' if nodes > 1 else ""
     return (f'version = 1\nname = "load-case"\n[model]\nid = "{row["model"]}"\n[hardware]\ngpu = "{row["gpu"]}"\n'
             f"gpus_per_node = {per_node}\nnodes = {nodes}{network}\n[workload]\nprompt_tokens = {dist(inp)}\n"

@@ -41,10 +41,11 @@ def deployc_backend_info() -> BackendInfo:
         strengths=(Strength(when="general", reason="no compile step, fast model iteration, widest model and "
                             "hardware support"),),
         scheduler=SchedulerPolicy(
-            batching="mixed", kv_admission="prompt", preemption="newest_recompute",
+            batching="mixed", kv_admission="prompt", preemption="newest_recompute", resume_from_cache=True,
             source=("vLLM 0.33.0 v1/core/sched/scheduler.py Scheduler.schedule: running requests first, then FCFS "
                     "admissions while the whole prompt fits (scheduler_reserve_full_isl); preempts the newest "
-                    "request and recomputes it")))
+                    "request and recomputes what of it the prefix cache no longer holds (v1/core/block_pool.py "
+                    "free_blocks: freed full blocks are evicted last)")))
 
 
 @hookimpl

@@ -64,7 +64,11 @@ class SchedulerPolicy:
     scheduler's steps before its first token reaches the client (HTTP, tokenisation, output
     processing): the default, 39 ms, is the median gap between measured and simulated TTFT of the
     calibration rows at concurrency ≤ 8 in ``bench/data/load_cases.json`` (``bench/load_accuracy.py
-    --overhead`` prints it); ``source`` cites where the policy was read.
+    --overhead`` prints it); ``resume_from_cache``: a preempted request's full KV blocks go back to
+    the prefix cache's free queue behind every block already free, and the request hits those not
+    yet reused when it resumes (vLLM V1 ``block_pool.free_blocks`` appends hashed blocks to the
+    tail, ``get_new_blocks`` pops from the head), so it recomputes only what was evicted;
+    ``source`` cites where the policy was read.
     """
 
     batching: Batching = "mixed"
@@ -72,6 +76,7 @@ class SchedulerPolicy:
     preemption: Preemption = "newest_recompute"
     max_prefill_tokens: int | None = None
     request_overhead_ms: float = 39.0
+    resume_from_cache: bool = False
     source: str = "deployc default: continuous batching with chunked prefill, as vLLM V1 schedules"
 
 

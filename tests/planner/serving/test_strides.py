@@ -19,7 +19,7 @@ from deployc.planner.workload import WorkloadShape
 from deployc.plugins import default_registry
 from deployc.spec.model import TokenDistribution
 
-VLLM = SchedulerPolicy()
+VLLM = SchedulerPolicy(resume_from_cache=True)
 SGLANG = SchedulerPolicy(batching="prefill_first", kv_admission="prompt_and_decaying_output",
                          preemption="fewest_output_recompute", max_prefill_tokens=16384)
 TRTLLM = SchedulerPolicy(kv_admission="prompt_and_max_output", preemption="never")

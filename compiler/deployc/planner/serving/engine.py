@@ -130,6 +130,9 @@ class _Replica:
         self.entered = [0] * self.n  # decode step count when the request last caught up (see _sync)
         self.version = [0] * self.n
         self.stalled_since = [math.nan] * self.n  # last token time of a preempted request
+        # A preempted request's cached blocks (resume_from_cache): tokens, KV allocated so far, free tokens ahead.
+        self.freed: dict[int, tuple[float, float, float]] = {}
+        self.allocated = 0.0  # KV tokens ever allocated (what consumes the free queue from its head)
         self.waiting: deque[int] = deque()
         self.running: dict[int, None] = {}  # admission order (newest last)
         self.partial: int | None = None  # the request being prefilled across steps
@@ -235,6 +238,16 @@ class _Replica:
         self.hit[i] = hit
         self.todo[i] -= hit
         self.held[i] = 0
+        if i in self.freed:
+            # Its blocks still cached (those not yet reused) are hit: in use again, not recomputed.
+            tokens, allocated_then, ahead = self.freed.pop(i)
+            block = self.cfg.kv_block_tokens
+            survived = max(min(tokens - max(self.allocated - allocated_then - ahead, 0.0), tokens), 0.0)
+            cap = (self.traffic.prompt_tokens[i] + self.gen[i] - 1) // block * block
+            reused = min(int(survived) // block * block, cap)
+            self.todo[i] -= reused
+            self.held[i] = reused
+            self.kv_used += reused
         self.gen_at_admit[i] = self.gen[i]
         policy = self.cfg.policy.kv_admission
         if policy != "prompt":
@@ -245,6 +258,7 @@ class _Replica:
             self.reserved[i] = rest
             self.kv_reserved += rest
         self.kv_used += self.pad
+        self.allocated += self.pad
         self.running_peak = max(self.running_peak, len(self.running))
 
     def _sync(self, i: int) -> None:
@@ -277,8 +291,12 @@ class _Replica:
             self.partial = None
         if self.gen[victim] > 0:
             self.stalled_since[victim] = self.t
+        held = self.held[victim]
         self._release(victim)
         self.todo[victim] = self.traffic.prompt_tokens[victim] + self.gen[victim]
+        if self.cfg.policy.resume_from_cache:
+            cached = held // self.cfg.kv_block_tokens * self.cfg.kv_block_tokens  # full blocks only
+            self.freed[victim] = (cached, self.allocated, self.capacity - self.kv_used - cached)
         self.waiting.appendleft(victim)
         if self.cfg.policy.kv_admission == "prompt_and_decaying_output":
             self.ratio = SGLANG_RATIO_INIT  # after a retraction SGLang re-estimates from progress; reset is close
@@ -346,6 +364,7 @@ class _Replica:
             self.todo[i] -= take
             self.held[i] += take
             self.kv_used += take
+            self.allocated += take
             if self.todo[i] <= 0:
                 complete.append(i)
                 if i == self.partial:
@@ -470,6 +489,7 @@ class _Replica:
         self.steps += strides
         self.sum_decode_context += decodes * strides
         self.kv_used += decodes * strides
+        self.allocated += decodes * strides
         heap = self.decoding_heap
         while heap and heap[0][0] <= self.steps:
             _, i, version = heapq.heappop(heap)

@@ -217,7 +217,12 @@ def simulate_benchmark(setup: ServingSetup, shape: WorkloadShape, *, num_request
     replicas = max(setup.replicas, 1)
     clients = max(math.ceil(concurrency / replicas), 1)
     n = max(math.ceil(num_requests / replicas), 1)
+    # Benchmark clients ask each request for its own length: vllm bench serve sends max_tokens = the
+    # request's expected output length (ShareGPT: its reference completion; random: output_len), AIPerf
+    # sends --output-tokens-mean with stddev 0. Reservation-based schedulers (TensorRT-LLM, SGLang)
+    # reserve that, not the longest output of the whole set.
     traffic = _traffic(shape, n=n, rate_per_s=None, clients=clients)
+    traffic = evolve(traffic, max_new_tokens=traffic.output_tokens)
     trace = run_replica(_engine(setup), traffic, _cost(setup, cost))
     return _result(setup, shape, trace, traffic, mode="closed", clients=clients, measured=_measured(trace, 0, n),
                    window=(0.0, trace.end_s + 1e-9), offered=None, capacity=None)
