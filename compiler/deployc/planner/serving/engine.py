@@ -132,7 +132,6 @@ class _Replica:
         self.stalled_since = [math.nan] * self.n  # last token time of a preempted request
         # A preempted request's cached blocks (resume_from_cache): tokens, KV allocated so far, free tokens ahead.
         self.freed: dict[int, tuple[float, float, float]] = {}
-        self.allocated = 0.0  # KV tokens ever allocated (what consumes the free queue from its head)
         self.waiting: deque[int] = deque()
         self.running: dict[int, None] = {}  # admission order (newest last)
         self.partial: int | None = None  # the request being prefilled across steps
@@ -140,7 +139,7 @@ class _Replica:
         self.decoding: set[int] = set()
         self.sum_decode_context = 0.0
         self.steps = 0  # decode steps so far (every decoding request gets a token each)
-        self.kv_used = 0.0
+        self.kv_used = self.allocated = 0.0
         self.kv_reserved = 0.0
         self.prefix_cached = False
         self.t = 0.0
@@ -148,9 +147,7 @@ class _Replica:
         self.itl: dict[float, int] = {}
         self.busy = 0.0
         self.preemptions = 0
-        self.kv_area = 0.0
-        self.running_area = 0.0
-        self.kv_peak = 0.0
+        self.kv_area = self.running_area = self.kv_peak = 0.0
         self.running_peak = 0
         self.next_arrival = 0  # open loop: index of the next request to arrive
         self.next_request = 0  # closed loop: index of the next request a client sends
@@ -258,7 +255,7 @@ class _Replica:
             self.reserved[i] = rest
             self.kv_reserved += rest
         self.kv_used += self.pad
-        self.allocated += self.pad
+        self.allocated += self.pad  # KV allocated in all (it consumes the free queue from its head)
         self.running_peak = max(self.running_peak, len(self.running))
 
     def _sync(self, i: int) -> None:
