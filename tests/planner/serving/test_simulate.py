@@ -8,7 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from deployc.contract.backend import SchedulerPolicy
-from deployc.planner.serving.simulate import ServingSetup, simulate_pool
+from deployc.planner.serving.engine import EngineConfig, run_replica
+from deployc.planner.serving.simulate import ServingSetup, _traffic, simulate_pool
 from deployc.planner.workload import WorkloadShape
 from deployc.spec.model import TokenDistribution
 
@@ -154,3 +155,36 @@ def test_the_request_overhead_is_added_to_ttft_and_end_to_end_latency() -> None:
     assert slow.ttft_ms.p50 == pytest.approx(bare.ttft_ms.p50 + 40.0)
     assert slow.e2e_ms.mean == pytest.approx(bare.e2e_ms.mean + 40.0)
     assert slow.itl_ms == bare.itl_ms
+
+
+@pytest.mark.parametrize("policy", [VLLM, SGLANG], ids=["vllm", "sglang"])
+def test_admissions_in_one_step_share_the_free_kv_cache(policy: SchedulerPolicy) -> None:
+    # 1,000 free tokens, ten 300-token prompts at once: each fits alone, three fit together (the engines
+    # allocate each admitted chunk before trying the next request), so no more than three ever run.
+    result = simulate_pool(setup(seqs=10, kv=1_000, policy=policy), shape(300, 2, concurrency=10), requests=40,
+                           cost=constant_step)
+    assert result.peak_running_per_replica == 3
+    assert result.preemptions == 0
+
+
+def test_a_preempted_vllm_request_resumes_from_its_cached_blocks() -> None:
+    # A tight cache preempts; with vLLM's freed blocks kept in the prefix cache (evicted last) a resumed
+    # request recomputes only what was reused meanwhile, so fewer prompt tokens are computed again.
+    computed: dict[bool, int] = {}
+    for resume in (False, True):
+        tokens = 0
+
+        def counting(prefill: int, *_rest: float) -> float:
+            nonlocal tokens
+            tokens += prefill
+            return STEP_S
+
+        cfg = EngineConfig(policy=SchedulerPolicy(resume_from_cache=resume), max_num_seqs=12, token_budget=512,
+                           chunked_prefill=True, kv_capacity_tokens=12_000, kv_block_tokens=16, prefix_tokens=0)
+        traffic = _traffic(shape(400, 600, concurrency=12, p99_factor=2.0), n=300, rate_per_s=None, clients=12)
+        trace = run_replica(cfg, traffic, counting, bulk=False)  # every step priced: every token counted
+        assert trace.preemptions > 0
+        computed[resume] = tokens
+    assert computed[True] < computed[False]
+    assert computed[True] >= sum(_traffic(shape(400, 600, concurrency=12, p99_factor=2.0), n=300, rate_per_s=None,
+                                          clients=12).prompt_tokens)

@@ -221,10 +221,16 @@ class _Replica:
         own = min(max(max_new - self.gen[i], 0), SGLANG_NEW_TOKEN_CAP)
         return prompt + own + self.kv_reserved * self.ratio
 
-    def _can_admit_kv(self, i: int) -> bool:
+    def _can_admit_kv(self, i: int, committed: float = 0.0) -> bool:
+        """Whether request ``i`` fits, ``committed`` KV tokens having been handed out earlier in this step.
+
+        The engines allocate as they schedule: vLLM's allocate_slots takes each admitted chunk's blocks
+        before the next waiting request is tried, SGLang's PrefillAdder subtracts each added request
+        from rem_total_tokens; a second admission in the same step sees the first one's blocks gone.
+        """
         if self.cfg.policy.kv_admission == "prompt_and_max_output":
             return self.kv_reserved + self._admission_need(i) <= self.cfg.kv_capacity_tokens
-        return self._admission_need(i) <= self.kv_free
+        return self._admission_need(i) <= self.kv_free - committed
 
     # -- scheduling -------------------------------------------------------------------------------
     def _admit(self, i: int) -> None:
@@ -336,7 +342,7 @@ class _Replica:
             i = self.waiting[0]
             if self.partial is not None and chunks and chunks[-1][0] != self.partial:
                 break  # one request is partially prefilled at a time
-            if not self._can_admit_kv(i):
+            if not self._can_admit_kv(i, taken):  # this step's chunks are allocated already (pads at _admit)
                 break
             need = self.todo[i] - self._prefix_for(i)
             if not self.cfg.chunked_prefill and need > budget:
