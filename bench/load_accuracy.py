@@ -118,8 +118,12 @@ def compare(row: dict[str, Any]) -> Compared:
         try:
             planned, _ = api.plan(spec)
         except DeploycError as exc:
-            return Compared(case=case, holdout=holdout, errors={}, figures="",
-                            skipped=exc.diagnostics[0].message[:160])
+            reason = exc.diagnostics[0].message[:160]
+            if "already quantized" in reason:
+                # Kept out, not worked around: the benchmark served another checkpoint than the catalog's.
+                reason = (f"excluded: the benchmark served {row.get('checkpoint')} as {row.get('weights_format')}; "
+                          f"the catalog's {row['model']} checkpoint is not in that format ({reason})")
+            return Compared(case=case, holdout=holdout, errors={}, figures="", skipped=reason)
     pool = planned.primary
     setup = serving_setup(planned, pool, default_registry().models()[planned.backend.name])
     concurrency = _concurrency(row)
@@ -193,6 +197,10 @@ def main(argv: list[str]) -> int:
         for metric, (count, median, worst) in summary(results, holdout=holdout).items():
             target = f"  target {TARGETS[metric]:.0%}" if not holdout else ""
             print(f"{label}: {metric:10} {count:3} rows, median |error| {median:.1%}, worst {worst:.1%}{target}")
+    skipped = [c for c in results if c.skipped]
+    if skipped:
+        print(f"not counted: {len(skipped)} rows deployc does not plan as benchmarked "
+              f"({sum(c.holdout for c in skipped)} of them held out)")
     misses = missed(results)
     for line in misses:
         print(f"MISSED: {line}")

@@ -62,7 +62,7 @@ class SchedulerPolicy:
     KV blocks. ``max_prefill_tokens`` caps prompt tokens per prefill step beside the chunk size
     (SGLang's max_prefill_tokens); ``request_overhead_ms`` is what a request spends outside the
     scheduler's steps before its first token reaches the client (HTTP, tokenisation, output
-    processing): the default, 39 ms, is the median gap between measured and simulated TTFT of the
+    processing): the default, 35 ms, is the median gap between measured and simulated TTFT of the
     calibration rows at concurrency ≤ 8 in ``bench/data/load_cases.json`` (``bench/load_accuracy.py
     --overhead`` prints it); ``resume_from_cache``: a preempted request's full KV blocks go back to
     the prefix cache's free queue behind every block already free, and the request hits those not
@@ -75,7 +75,7 @@ class SchedulerPolicy:
     kv_admission: KvAdmission = "prompt"
     preemption: Preemption = "newest_recompute"
     max_prefill_tokens: int | None = None
-    request_overhead_ms: float = 39.0
+    request_overhead_ms: float = 35.0
     resume_from_cache: bool = False
     source: str = "deployc default: continuous batching with chunked prefill, as vLLM V1 schedules"
 
