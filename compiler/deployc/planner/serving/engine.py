@@ -25,6 +25,7 @@ cost proportional to events rather than tokens.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 from collections import deque
@@ -655,9 +656,17 @@ def run_replica(cfg: EngineConfig, traffic: Traffic, cost: StepCost, *, max_iter
 
     ``bulk=False`` runs every engine step on its own (the reference the strides must equal).
     """
-    replica = _Replica(cfg, traffic, cost, len(traffic.prompt_tokens), bulk=bulk)
-    replica.start()
-    for _ in range(max_iterations):
-        if not replica.step():
-            break
-    return replica.trace()
+    # The run makes many small tuples and no reference cycles: the cycle collector would only walk the
+    # caller's whole heap (the plan, the catalogs) again and again, so it is paused for the run.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        replica = _Replica(cfg, traffic, cost, len(traffic.prompt_tokens), bulk=bulk)
+        replica.start()
+        for _ in range(max_iterations):
+            if not replica.step():
+                break
+        return replica.trace()
+    finally:
+        if collecting:
+            gc.enable()

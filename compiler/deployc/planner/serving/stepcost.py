@@ -96,14 +96,19 @@ class StepCostModel:
             chunk = self._chunks[take] = chunk_bucket(take)
         batch = decodes if decodes <= DECODE_BUCKET else int(decodes / DECODE_BUCKET + 0.5) * DECODE_BUCKET
         spacing = MIXED_CONTEXT_BUCKET_TOKENS
+        ceil = math.ceil
+        context_before = context_before if context_before > 0 else 0.0
+        decode_context = decode_context if decode_context > 0 else 0.0
         while strides > 0:
-            point = int(context_before / spacing + 0.5) if context_before > 0 else 0
-            n = max(math.ceil(((point + 0.5) * spacing - max(context_before, 0.0)) / take), 1)
+            # As steady_steps: steps before the chunk's or the decodes' context reaches the next grid half.
+            point = int(context_before / spacing + 0.5)
+            n = ceil(((point + 0.5) * spacing - context_before) / take)
             decode_point = 0
             if decodes:
-                decode_point = int(decode_context / spacing + 0.5) if decode_context > 0 else 0
-                n = min(n, max(math.ceil((decode_point + 0.5) * spacing - max(decode_context, 0.0)), 1))
-            n = min(n, strides)
+                decode_point = int(decode_context / spacing + 0.5)
+                until = ceil((decode_point + 0.5) * spacing - decode_context)
+                n = until if until < n else n
+            n = 1 if n < 1 else strides if n > strides else n
             key = (chunk, 1, point, batch, decode_point)
             cached = self._mixed.get(key)
             if cached is None:
