@@ -3,12 +3,14 @@
     python bench/load_accuracy.py [--all]
 
 Each row of ``bench/data/load_cases.json`` (sources in the file) is planned as a spec pinned to the
-benchmark's layout, precision, engine and the engine's default token budget, then replayed as the
-benchmark ran (``simulate_benchmark``: N requests at concurrency C, every request measured). Rows
+benchmark's layout, weights format, KV-cache dtype, engine and the engine's default token budget, then
+replayed as the benchmark ran (``simulate_benchmark``: N requests at concurrency C, every request
+measured, each asking for its own output length as max_tokens). Rows
 marked ``holdout`` were kept out of every calibration and are printed separately. Targets (issue 10):
 median |error| of TTFT p50 within 30%, TPOT within 15%, output throughput within 20%, over the
-calibration rows; exit 1 when one is missed. Rows deployc cannot plan (an engine refuses the GPU)
-are listed with the reason and not counted.
+calibration rows; exit 1 when one is missed. Rows deployc cannot plan as benchmarked (an engine
+refuses the GPU, or the benchmark served a checkpoint in a format the catalog's is not) are listed
+with the reason and not counted.
 """
 
 from __future__ import annotations
