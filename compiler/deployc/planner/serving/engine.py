@@ -608,10 +608,17 @@ class _Replica:
     def _decode_only(self, decodes: int) -> bool:
         """Decode steps with nothing else to schedule: one, or a stride up to the next event."""
         decode_context = self.sum_decode_context / decodes
-        waiting_admissible = self._admissible_soon()
-        strides = 1 if (self.waiting and waiting_admissible) else self._stride(decodes)
+        slot = self._admissible_soon()
+        upcoming = math.inf
+        if self.waiting:
+            # A head request that does not fit now cannot fit before a completion ends the stride (decodes
+            # only take KV), and later arrivals queue behind it; SGLang's decaying reservation can let it in
+            # at any step, so that policy goes one step at a time.
+            strides = 1 if slot and (self.decaying or self._can_admit_kv(self.waiting[0])) else self._stride(decodes)
+        else:
+            strides = self._stride(decodes)
+            upcoming = self._next_arrival_time() if slot else math.inf
         runs = self._priced(0, 0.0, decodes, decode_context, strides)
-        upcoming = self._next_arrival_time() if waiting_admissible else math.inf
         if strides > 1 and upcoming < math.inf:
             # The step-by-step loop admits the arrival at the first step boundary at or after it.
             start = self.t
