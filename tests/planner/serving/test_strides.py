@@ -96,7 +96,8 @@ def test_the_step_cost_model_prices_a_stride_as_its_steps() -> None:
     setup = serving_setup(planned, planned.primary, default_registry())
     assert setup.perf is not None
     model = StepCostModel(setup.perf)
-    for take, context, decodes, decode_context in ((224, 300.0, 31, 900.5), (0, 0.0, 17, 1000.25), (96, 0.0, 0, 0.0)):
+    for take, context, decodes, decode_context in ((224, 300.0, 31, 900.5), (0, 0.0, 17, 1000.25), (96, 0.0, 0, 0.0),
+                                                   (2048, 7000.0, 9, 16300.0)):  # across the 8k and 16k grids
         runs = model.runs(take, context, decodes, decode_context, 40)
         steps = [price for price, n, _ in runs for _ in range(n)]
         expected = [model(take, 1 if take else 0, context + take * k, decodes, decode_context + k) for k in range(40)]

@@ -4,7 +4,8 @@ The simulation asks for thousands of steps; the roofline (``planner/perf.py``) p
 its terms. Decode steps are priced exactly at their batch and at the nearest point of a context grid
 ``CONTEXT_BUCKET_TOKENS`` apart (a 256-token context step moves a decode step by well under 1%).
 Steps carrying prompt chunks are priced on a coarser grid — the chunk to 1/16 of its power of two,
-the riding decodes to ``DECODE_BUCKET`` and contexts to ``MIXED_CONTEXT_BUCKET_TOKENS`` — because a
+the riding decodes to ``DECODE_BUCKET`` and contexts to ``MIXED_CONTEXT_BUCKET_TOKENS`` (1/8 of their
+power of two above 8k tokens, :func:`mixed_point`) — because a
 chunk's math dominates such a step and every point costs a full roofline evaluation (the grid moves
 a step by a few percent at most). Prices are constant between grid points, so
 :meth:`StepCostModel.steady_steps` can tell the simulation how many steps ahead keep the same price:
@@ -34,6 +35,27 @@ def _steps_on_point(value: float, growth: float, spacing: int) -> int:
         return 1 << 30
     edge = (_grid(value, spacing) + 0.5) * spacing
     return max(math.ceil((edge - max(value, 0.0)) / growth), 1)
+
+
+def mixed_point(context: float) -> tuple[int, float]:
+    """A chunk step's context on its grid, and where (growing) it moves to the next point.
+
+    ``MIXED_CONTEXT_BUCKET_TOKENS`` apart up to 8 of them, then 1/8 of the context's power of two
+    (±6%, as the chunk's own grid), so a 32k-token prompt's chunks see 8 prices, not 32 roofline
+    evaluations. The edge may come early at a power of two (the next run has the same price).
+    """
+    spacing = MIXED_CONTEXT_BUCKET_TOKENS
+    if context >= 8 * spacing:
+        spacing = (1 << (int(context).bit_length() - 1)) >> 3
+    index = int(context / spacing + 0.5) if context > 0 else 0
+    return index * spacing, (index + 0.5) * spacing
+
+
+def _steps_on_mixed_point(value: float, growth: float) -> int:
+    """Steps (from this one) before a chunk step's ``value``, growing by ``growth``, changes grid point."""
+    if growth <= 0:
+        return 1 << 30
+    return max(math.ceil((mixed_point(value)[1] - max(value, 0.0)) / growth), 1)
 
 
 def chunk_bucket(tokens: int) -> int:
@@ -69,9 +91,9 @@ class StepCostModel:
         ``context_step`` and the decodes' mean context by one token a step."""
         if prefill_tokens <= 0:
             return _steps_on_point(decode_context, 1.0, CONTEXT_BUCKET_TOKENS)
-        steps = _steps_on_point(context_before, context_step, MIXED_CONTEXT_BUCKET_TOKENS)
+        steps = _steps_on_mixed_point(context_before, context_step)
         if decodes:
-            steps = min(steps, _steps_on_point(decode_context, 1.0, MIXED_CONTEXT_BUCKET_TOKENS))
+            steps = min(steps, _steps_on_mixed_point(decode_context, 1.0))
         return steps
 
     def runs(self, take: int, context_before: float, decodes: int, decode_context: float,
@@ -95,18 +117,17 @@ class StepCostModel:
         if chunk is None:
             chunk = self._chunks[take] = chunk_bucket(take)
         batch = decodes if decodes <= DECODE_BUCKET else int(decodes / DECODE_BUCKET + 0.5) * DECODE_BUCKET
-        spacing = MIXED_CONTEXT_BUCKET_TOKENS
         ceil = math.ceil
         context_before = context_before if context_before > 0 else 0.0
         decode_context = decode_context if decode_context > 0 else 0.0
         while strides > 0:
-            # As steady_steps: steps before the chunk's or the decodes' context reaches the next grid half.
-            point = int(context_before / spacing + 0.5)
-            n = ceil(((point + 0.5) * spacing - context_before) / take)
+            # As steady_steps: steps before the chunk's or the decodes' context reaches the next grid point.
+            point, edge = mixed_point(context_before)
+            n = ceil((edge - context_before) / take)
             decode_point = 0
             if decodes:
-                decode_point = int(decode_context / spacing + 0.5)
-                until = ceil((decode_point + 0.5) * spacing - decode_context)
+                decode_point, edge = mixed_point(decode_context)
+                until = ceil(edge - decode_context)
                 n = until if until < n else n
             n = 1 if n < 1 else strides if n > strides else n
             key = (chunk, 1, point, batch, decode_point)
@@ -131,13 +152,11 @@ class StepCostModel:
         if chunk is None:
             chunk = self._chunks[prefill_tokens] = chunk_bucket(prefill_tokens)
         batch = decodes if decodes <= DECODE_BUCKET else int(decodes / DECODE_BUCKET + 0.5) * DECODE_BUCKET
-        key = (chunk, 2 if sequences > 2 else sequences,
-               int(context_before / MIXED_CONTEXT_BUCKET_TOKENS + 0.5) if context_before > 0 else 0,
-               batch, int(decode_context / MIXED_CONTEXT_BUCKET_TOKENS + 0.5) if decode_context > 0 else 0)
+        key = (chunk, 2 if sequences > 2 else sequences, mixed_point(context_before)[0], batch,
+               mixed_point(decode_context)[0] if decodes else 0)
         cached = self._mixed.get(key)
         if cached is None:
-            cached = prefill_time_s(self.inputs, key[0], context_before=key[2] * MIXED_CONTEXT_BUCKET_TOKENS,
-                                    decode_batch=batch, decode_context=key[4] * MIXED_CONTEXT_BUCKET_TOKENS,
-                                    sequences=key[1])[0]
+            cached = prefill_time_s(self.inputs, key[0], context_before=key[2], decode_batch=batch,
+                                    decode_context=key[4], sequences=key[1])[0]
             self._mixed[key] = cached
         return cached
