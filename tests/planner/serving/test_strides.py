@@ -9,7 +9,7 @@ import attrs
 import pytest
 
 from deployc.api import plan
-from deployc.backend import SchedulerPolicy
+from deployc.contract.backend import SchedulerPolicy
 from deployc.planner.replay import serving_setup
 from deployc.planner.serving import engine
 from deployc.planner.serving.engine import EngineConfig, Traffic, run_replica
