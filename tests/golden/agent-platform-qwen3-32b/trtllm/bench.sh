@@ -25,9 +25,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'agent-platform-0' (pool 'main'). SLO: P99 TTFT <= 2000 ms, P99 TPOT <= 80 ms. Expected
-# from the simulation: TTFT p99 1,657 ms, TPOT p99 44.4 ms.
+# from the simulation: TTFT p99 1,655 ms, TPOT p99 44.4 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== agent-platform-0: SLO P99 TTFT <= 2000 ms, P99 TPOT <= 80 ms; expected from the simulation: TTFT p99 1,657 ms, TPOT p99 44.4 ms"
+echo "== agent-platform-0: SLO P99 TTFT <= 2000 ms, P99 TPOT <= 80 ms; expected from the simulation: TTFT p99 1,655 ms, TPOT p99 44.4 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -55,9 +55,9 @@ check "$results/agent-platform-0.txt" 'P99 TTFT (ms):' 2000
 check "$results/agent-platform-0.txt" 'P99 TPOT (ms):' 80
 
 # Server 'agent-platform-1' (pool 'main'). SLO: P99 TTFT <= 2000 ms, P99 TPOT <= 80 ms. Expected
-# from the simulation: TTFT p99 1,657 ms, TPOT p99 44.4 ms.
+# from the simulation: TTFT p99 1,655 ms, TPOT p99 44.4 ms.
 url="http://${BENCH_HOST}:8001"
-echo "== agent-platform-1: SLO P99 TTFT <= 2000 ms, P99 TPOT <= 80 ms; expected from the simulation: TTFT p99 1,657 ms, TPOT p99 44.4 ms"
+echo "== agent-platform-1: SLO P99 TTFT <= 2000 ms, P99 TPOT <= 80 ms; expected from the simulation: TTFT p99 1,655 ms, TPOT p99 44.4 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

@@ -23,9 +23,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'agent-platform' (pool 'main'). SLO: P99 TTFT <= 2000 ms, P99 TPOT <= 80 ms. Expected from
-# the simulation: TTFT p99 1,657 ms, TPOT p99 44.4 ms.
+# the simulation: TTFT p99 1,655 ms, TPOT p99 44.4 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== agent-platform: SLO P99 TTFT <= 2000 ms, P99 TPOT <= 80 ms; expected from the simulation: TTFT p99 1,657 ms, TPOT p99 44.4 ms"
+echo "== agent-platform: SLO P99 TTFT <= 2000 ms, P99 TPOT <= 80 ms; expected from the simulation: TTFT p99 1,655 ms, TPOT p99 44.4 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

@@ -26,9 +26,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'llama405b-2node' (pool 'main'). SLO: P99 TTFT <= 10000 ms, P99 TPOT <= 400 ms. Expected
-# from the simulation: TTFT p99 6,333 ms, TPOT p99 342 ms.
+# from the simulation: TTFT p99 6,329 ms, TPOT p99 342 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== llama405b-2node: SLO P99 TTFT <= 10000 ms, P99 TPOT <= 400 ms; expected from the simulation: TTFT p99 6,333 ms, TPOT p99 342 ms"
+echo "== llama405b-2node: SLO P99 TTFT <= 10000 ms, P99 TPOT <= 400 ms; expected from the simulation: TTFT p99 6,329 ms, TPOT p99 342 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

@@ -26,9 +26,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'llama405b-2node' (pool 'main'). SLO: P99 TTFT <= 10000 ms, P99 TPOT <= 400 ms. Expected
-# from the simulation: TTFT p99 8,064 ms, TPOT p99 317 ms.
+# from the simulation: TTFT p99 8,051 ms, TPOT p99 317 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== llama405b-2node: SLO P99 TTFT <= 10000 ms, P99 TPOT <= 400 ms; expected from the simulation: TTFT p99 8,064 ms, TPOT p99 317 ms"
+echo "== llama405b-2node: SLO P99 TTFT <= 10000 ms, P99 TPOT <= 400 ms; expected from the simulation: TTFT p99 8,051 ms, TPOT p99 317 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

@@ -39,7 +39,7 @@ export NCCL_IB_HCA=mlx5_0,mlx5_1,mlx5_2,mlx5_3,mlx5_4,mlx5_5,mlx5_6,mlx5_7
 #   --max_batch_size: room for every request the load keeps in flight: 64 clients per replica (64
 #   over 1 replicas)
 #   --max_num_tokens: simulated with 1,024, 2,048, 8,192 tokens per step, 2,048 serves best for the
-#   throughput goal (TTFT p99 7,396 ms, ITL p99 545.8 ms, 236 output tokens/s)
+#   throughput goal (TTFT p99 7,393 ms, ITL p99 546.0 ms, 236 output tokens/s)
 #   --max_seq_len: set in the spec (model.max_context_tokens)
 #   --config: LLM API options (KV cache, chunked prefill, CUDA graphs, parallel settings)
 srun \

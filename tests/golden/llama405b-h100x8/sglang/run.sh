@@ -41,7 +41,7 @@ fi
 #   --max-running-requests: room for every request the load keeps in flight: 32 clients per replica
 #   (32 over 1 replicas)
 #   --chunked-prefill-size: simulated with 256, 2,048, 8,192 tokens per step, 8,192 misses least for
-#   the throughput goal (TTFT p99 1,090 ms, ITL p99 520.0 ms, 580 output tokens/s)
+#   the throughput goal (TTFT p99 1,086 ms, ITL p99 519.9 ms, 580 output tokens/s)
 #   --schedule-policy: no shared prefix is declared, but chat turns re-send their history
 #   --quantization: H100 SXM has native FP8 tensor cores: FP8 halves the bytes each decode step
 #   reads and doubles peak compute, for the throughput goal (kernel: FP8 scaled GEMM (W…

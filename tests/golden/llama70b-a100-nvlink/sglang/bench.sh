@@ -25,9 +25,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'llama70b-a100' (pool 'main'). SLO: P99 TTFT <= 3000 ms, P99 ITL <= 60 ms. Expected from
-# the simulation: TTFT p99 1,125 ms, ITL p99 563 ms.
+# the simulation: TTFT p99 1,121 ms, ITL p99 563 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== llama70b-a100: SLO P99 TTFT <= 3000 ms, P99 ITL <= 60 ms; expected from the simulation: TTFT p99 1,125 ms, ITL p99 563 ms"
+echo "== llama70b-a100: SLO P99 TTFT <= 3000 ms, P99 ITL <= 60 ms; expected from the simulation: TTFT p99 1,121 ms, ITL p99 563 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

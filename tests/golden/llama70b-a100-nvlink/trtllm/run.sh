@@ -47,7 +47,7 @@ fi
 #   --max_batch_size: room for every request the load keeps in flight: 32 clients per replica (32
 #   over 1 replicas)
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
-#   latency goal (TTFT p99 2,662 ms, ITL p99 52.9 ms, 681 output tokens/s)
+#   latency goal (TTFT p99 2,663 ms, ITL p99 53.6 ms, 680 output tokens/s)
 #   --max_seq_len: the longest request: 6,000 prompt + 1,500 output tokens, rounded up to 256
 #   --config: LLM API options (KV cache, chunked prefill, CUDA graphs, parallel settings)
 docker run --detach \

@@ -23,9 +23,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'llama70b-a100' (pool 'main'). SLO: P99 TTFT <= 3000 ms, P99 ITL <= 60 ms. Expected from
-# the simulation: TTFT p99 2,275 ms, ITL p99 53.6 ms.
+# the simulation: TTFT p99 2,270 ms, ITL p99 53.6 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== llama70b-a100: SLO P99 TTFT <= 3000 ms, P99 ITL <= 60 ms; expected from the simulation: TTFT p99 2,275 ms, ITL p99 53.6 ms"
+echo "== llama70b-a100: SLO P99 TTFT <= 3000 ms, P99 ITL <= 60 ms; expected from the simulation: TTFT p99 2,270 ms, ITL p99 53.6 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

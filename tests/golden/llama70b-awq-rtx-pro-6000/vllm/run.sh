@@ -42,7 +42,7 @@ fi
 #   --max-num-seqs: room for every request the load keeps in flight: 4 clients per replica (4 over 1
 #   replicas)
 #   --max-num-batched-tokens: simulated with 256, 2,048, 8,192 tokens per step, 8,192 serves best
-#   for the latency goal (TTFT p99 5,519 ms, ITL p99 39.6 ms, 80 output tokens/s)
+#   for the latency goal (TTFT p99 5,515 ms, ITL p99 39.6 ms, 80 output tokens/s)
 #   --enable-chunked-prefill: long prompts are split into chunks of at most 8,192 tokens that share
 #   steps with running decodes, so one long prompt cannot stall every stream
 #   --enable-prefix-caching: no shared prefix is declared, but chat turns re-send their history

@@ -26,9 +26,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'llama70b-h100-pinned' (pool 'main'). SLO: P99 TTFT <= 3000 ms, P99 ITL <= 80 ms. Expected
-# from the simulation: TTFT p99 1,037 ms, ITL p99 473 ms.
+# from the simulation: TTFT p99 1,033 ms, ITL p99 473 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== llama70b-h100-pinned: SLO P99 TTFT <= 3000 ms, P99 ITL <= 80 ms; expected from the simulation: TTFT p99 1,037 ms, ITL p99 473 ms"
+echo "== llama70b-h100-pinned: SLO P99 TTFT <= 3000 ms, P99 ITL <= 80 ms; expected from the simulation: TTFT p99 1,033 ms, ITL p99 473 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

@@ -26,9 +26,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'llama70b-h100-pinned-0' (pool 'main'). SLO: P99 TTFT <= 3000 ms, P99 ITL <= 80 ms.
-# Expected from the simulation: TTFT p99 1,792 ms, ITL p99 50.4 ms.
+# Expected from the simulation: TTFT p99 1,785 ms, ITL p99 51.0 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== llama70b-h100-pinned-0: SLO P99 TTFT <= 3000 ms, P99 ITL <= 80 ms; expected from the simulation: TTFT p99 1,792 ms, ITL p99 50.4 ms"
+echo "== llama70b-h100-pinned-0: SLO P99 TTFT <= 3000 ms, P99 ITL <= 80 ms; expected from the simulation: TTFT p99 1,785 ms, ITL p99 51.0 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -56,9 +56,9 @@ check "$results/llama70b-h100-pinned-0.txt" 'P99 TTFT (ms):' 3000
 check "$results/llama70b-h100-pinned-0.txt" 'P99 ITL (ms):' 80
 
 # Server 'llama70b-h100-pinned-1' (pool 'main'). SLO: P99 TTFT <= 3000 ms, P99 ITL <= 80 ms.
-# Expected from the simulation: TTFT p99 1,792 ms, ITL p99 50.4 ms.
+# Expected from the simulation: TTFT p99 1,785 ms, ITL p99 51.0 ms.
 url="http://${BENCH_HOST}:8001"
-echo "== llama70b-h100-pinned-1: SLO P99 TTFT <= 3000 ms, P99 ITL <= 80 ms; expected from the simulation: TTFT p99 1,792 ms, ITL p99 50.4 ms"
+echo "== llama70b-h100-pinned-1: SLO P99 TTFT <= 3000 ms, P99 ITL <= 80 ms; expected from the simulation: TTFT p99 1,785 ms, ITL p99 51.0 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

@@ -26,9 +26,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'llama8b-stable-fleet' (pool 'main'). SLO: P99 TTFT <= 1500 ms, P99 ITL <= 40 ms. Expected
-# from the simulation: TTFT p99 137 ms, ITL p99 20.0 ms.
+# from the simulation: TTFT p99 133 ms, ITL p99 20.0 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== llama8b-stable-fleet: SLO P99 TTFT <= 1500 ms, P99 ITL <= 40 ms; expected from the simulation: TTFT p99 137 ms, ITL p99 20.0 ms"
+echo "== llama8b-stable-fleet: SLO P99 TTFT <= 1500 ms, P99 ITL <= 40 ms; expected from the simulation: TTFT p99 133 ms, ITL p99 20.0 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

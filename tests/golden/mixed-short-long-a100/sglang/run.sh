@@ -41,7 +41,7 @@ fi
 #   --max-running-requests: room for every request the load keeps in flight: 12.6 requests in flight
 #   per replica on average (Little's law), 20.8 at the 99th percentile of Poisson arrivals
 #   --chunked-prefill-size: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for
-#   the throughput goal (TTFT p99 935 ms, ITL p99 91.6 ms, 858 output tokens/s)
+#   the throughput goal (TTFT p99 948 ms, ITL p99 90.8 ms, 858 output tokens/s)
 #   --schedule-policy: 500 of 900 prompt tokens (56%) are a shared prefix: a hit skips their
 #   prefill, TTFT 79 → 36 ms
 #   --dtype: the checkpoint's dtype (bfloat16) and A100 80GB SXM supports it
@@ -109,7 +109,7 @@ fi
 #   --max-running-requests: room for every request the load keeps in flight: 4.1 requests in flight
 #   per replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
 #   --chunked-prefill-size: simulated with 256, 2,048, 8,192 tokens per step, 8,192 misses least for
-#   the throughput goal (TTFT p99 53,256 ms, ITL p99 1059.2 ms, 372 output tokens/s)
+#   the throughput goal (TTFT p99 53,215 ms, ITL p99 1052.3 ms, 372 output tokens/s)
 #   --schedule-policy: 500 of 24,000 prompt tokens (2%) are a shared prefix: a hit skips their
 #   prefill, TTFT 2666 → 2624 ms
 #   --dtype: the checkpoint's dtype (bfloat16) and A100 80GB SXM supports it

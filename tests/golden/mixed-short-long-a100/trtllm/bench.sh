@@ -25,9 +25,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'mixed-traffic-short' (pool 'short'). SLO: P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms.
-# Expected from the simulation: TTFT p99 839 ms, TPOT p99 17.8 ms.
+# Expected from the simulation: TTFT p99 841 ms, TPOT p99 17.8 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== mixed-traffic-short: SLO P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms; expected from the simulation: TTFT p99 839 ms, TPOT p99 17.8 ms"
+echo "== mixed-traffic-short: SLO P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms; expected from the simulation: TTFT p99 841 ms, TPOT p99 17.8 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -55,9 +55,9 @@ check "$results/mixed-traffic-short.txt" 'P99 TTFT (ms):' 30000
 check "$results/mixed-traffic-short.txt" 'P99 TPOT (ms):' 40
 
 # Server 'mixed-traffic-long-0' (pool 'long'). SLO: P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms.
-# Expected from the simulation: TTFT p99 21,535 ms, TPOT p99 33.5 ms.
+# Expected from the simulation: TTFT p99 21,719 ms, TPOT p99 33.7 ms.
 url="http://${BENCH_HOST}:8001"
-echo "== mixed-traffic-long-0: SLO P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms; expected from the simulation: TTFT p99 21,535 ms, TPOT p99 33.5 ms"
+echo "== mixed-traffic-long-0: SLO P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms; expected from the simulation: TTFT p99 21,719 ms, TPOT p99 33.7 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -85,9 +85,9 @@ check "$results/mixed-traffic-long-0.txt" 'P99 TTFT (ms):' 30000
 check "$results/mixed-traffic-long-0.txt" 'P99 TPOT (ms):' 40
 
 # Server 'mixed-traffic-long-1' (pool 'long'). SLO: P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms.
-# Expected from the simulation: TTFT p99 21,535 ms, TPOT p99 33.5 ms.
+# Expected from the simulation: TTFT p99 21,719 ms, TPOT p99 33.7 ms.
 url="http://${BENCH_HOST}:8002"
-echo "== mixed-traffic-long-1: SLO P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms; expected from the simulation: TTFT p99 21,535 ms, TPOT p99 33.5 ms"
+echo "== mixed-traffic-long-1: SLO P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms; expected from the simulation: TTFT p99 21,719 ms, TPOT p99 33.7 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
@@ -115,9 +115,9 @@ check "$results/mixed-traffic-long-1.txt" 'P99 TTFT (ms):' 30000
 check "$results/mixed-traffic-long-1.txt" 'P99 TPOT (ms):' 40
 
 # Server 'mixed-traffic-long-2' (pool 'long'). SLO: P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms.
-# Expected from the simulation: TTFT p99 21,535 ms, TPOT p99 33.5 ms.
+# Expected from the simulation: TTFT p99 21,719 ms, TPOT p99 33.7 ms.
 url="http://${BENCH_HOST}:8003"
-echo "== mixed-traffic-long-2: SLO P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms; expected from the simulation: TTFT p99 21,535 ms, TPOT p99 33.5 ms"
+echo "== mixed-traffic-long-2: SLO P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms; expected from the simulation: TTFT p99 21,719 ms, TPOT p99 33.7 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

@@ -47,7 +47,7 @@ fi
 #   --max_batch_size: room for every request the load keeps in flight: 12.6 requests in flight per
 #   replica on average (Little's law), 20.8 at the 99th percentile of Poisson arrivals
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 2,048 serves best for the
-#   throughput goal (TTFT p99 543 ms, ITL p99 63.6 ms, 860 output tokens/s)
+#   throughput goal (TTFT p99 562 ms, ITL p99 61.7 ms, 860 output tokens/s)
 #   --max_seq_len: the longest request: 3,500 prompt + 800 output tokens, rounded up to 256
 #   --config: LLM API options (KV cache, chunked prefill, CUDA graphs, parallel settings)
 docker run --detach \
@@ -115,7 +115,7 @@ fi
 #   --max_batch_size: room for every request the load keeps in flight: 4.1 requests in flight per
 #   replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
-#   throughput goal (TTFT p99 16,478 ms, ITL p99 40.7 ms, 363 output tokens/s)
+#   throughput goal (TTFT p99 16,392 ms, ITL p99 43.7 ms, 363 output tokens/s)
 #   --max_seq_len: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
 #   --config: LLM API options (KV cache, chunked prefill, CUDA graphs, parallel settings)
 docker run --detach \
@@ -183,7 +183,7 @@ fi
 #   --max_batch_size: room for every request the load keeps in flight: 4.1 requests in flight per
 #   replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
-#   throughput goal (TTFT p99 16,478 ms, ITL p99 40.7 ms, 363 output tokens/s)
+#   throughput goal (TTFT p99 16,392 ms, ITL p99 43.7 ms, 363 output tokens/s)
 #   --max_seq_len: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
 #   --config: LLM API options (KV cache, chunked prefill, CUDA graphs, parallel settings)
 docker run --detach \
@@ -251,7 +251,7 @@ fi
 #   --max_batch_size: room for every request the load keeps in flight: 4.1 requests in flight per
 #   replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
-#   throughput goal (TTFT p99 16,478 ms, ITL p99 40.7 ms, 363 output tokens/s)
+#   throughput goal (TTFT p99 16,392 ms, ITL p99 43.7 ms, 363 output tokens/s)
 #   --max_seq_len: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
 #   --config: LLM API options (KV cache, chunked prefill, CUDA graphs, parallel settings)
 docker run --detach \

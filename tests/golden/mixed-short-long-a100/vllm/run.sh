@@ -40,7 +40,7 @@ fi
 #   --max-num-seqs: room for every request the load keeps in flight: 12.6 requests in flight per
 #   replica on average (Little's law), 20.8 at the 99th percentile of Poisson arrivals
 #   --max-num-batched-tokens: simulated with 256, 2,048, 8,192 tokens per step, 2,048 serves best
-#   for the throughput goal (TTFT p99 543 ms, ITL p99 63.6 ms, 860 output tokens/s)
+#   for the throughput goal (TTFT p99 562 ms, ITL p99 61.7 ms, 860 output tokens/s)
 #   --enable-chunked-prefill: long prompts are split into chunks of at most 2,048 tokens that share
 #   steps with running decodes, so one long prompt cannot stall every stream
 #   --enable-prefix-caching: 500 of 900 prompt tokens (56%) are a shared prefix: a hit skips their
@@ -106,7 +106,7 @@ fi
 #   --max-num-seqs: room for every request the load keeps in flight: 4.1 requests in flight per
 #   replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
 #   --max-num-batched-tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for
-#   the throughput goal (TTFT p99 16,478 ms, ITL p99 40.7 ms, 363 output tokens/s)
+#   the throughput goal (TTFT p99 16,392 ms, ITL p99 43.7 ms, 363 output tokens/s)
 #   --enable-chunked-prefill: long prompts are split into chunks of at most 256 tokens that share
 #   steps with running decodes, so one long prompt cannot stall every stream
 #   --enable-prefix-caching: 500 of 24,000 prompt tokens (2%) are a shared prefix: a hit skips their

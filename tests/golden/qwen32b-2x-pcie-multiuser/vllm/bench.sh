@@ -23,9 +23,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'qwen32b-team' (pool 'main'). SLO: P99 TTFT <= 2500 ms, P99 ITL <= 70 ms. Expected from the
-# simulation: TTFT p99 1,304 ms, ITL p99 47.5 ms.
+# simulation: TTFT p99 1,299 ms, ITL p99 47.5 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== qwen32b-team: SLO P99 TTFT <= 2500 ms, P99 ITL <= 70 ms; expected from the simulation: TTFT p99 1,304 ms, ITL p99 47.5 ms"
+echo "== qwen32b-team: SLO P99 TTFT <= 2500 ms, P99 ITL <= 70 ms; expected from the simulation: TTFT p99 1,299 ms, ITL p99 47.5 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

@@ -24,9 +24,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'qsr-edge-assistant' (pool 'main'). SLO: P99 TTFT <= 800 ms, P99 TPOT <= 80 ms, P50 ITL <=
-# 40 ms. Expected from the simulation: TTFT p99 699 ms, TPOT p99 71.0 ms, ITL p50 23.2 ms.
+# 40 ms. Expected from the simulation: TTFT p99 695 ms, TPOT p99 71.0 ms, ITL p50 23.4 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== qsr-edge-assistant: SLO P99 TTFT <= 800 ms, P99 TPOT <= 80 ms, P50 ITL <= 40 ms; expected from the simulation: TTFT p99 699 ms, TPOT p99 71.0 ms, ITL p50 23.2 ms"
+echo "== qsr-edge-assistant: SLO P99 TTFT <= 800 ms, P99 TPOT <= 80 ms, P50 ITL <= 40 ms; expected from the simulation: TTFT p99 695 ms, TPOT p99 71.0 ms, ITL p50 23.4 ms"
 docker run --rm \
     --network host \
     --volume /opt/models/hf-cache:/root/.cache/huggingface \
