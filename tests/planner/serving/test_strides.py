@@ -93,7 +93,7 @@ def test_strides_equal_the_step_by_step_loop(policy: SchedulerPolicy, budget: in
 def test_the_step_cost_model_prices_a_stride_as_its_steps() -> None:
     # StepCostModel.runs (the hot path) gives the prices __call__ and steady_steps give step by step.
     planned, _ = plan(Path(__file__).resolve().parents[3] / "samples" / "llama70b-a100-nvlink.toml")
-    setup = serving_setup(planned, planned.primary, default_registry())
+    setup = serving_setup(planned, planned.primary, default_registry().models()[planned.backend.name])
     assert setup.perf is not None
     model = StepCostModel(setup.perf)
     for take, context, decodes, decode_context in ((224, 300.0, 31, 900.5), (0, 0.0, 17, 1000.25), (96, 0.0, 0, 0.0),
