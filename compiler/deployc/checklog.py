@@ -27,7 +27,7 @@ from deployc.units import GIB
 
 if TYPE_CHECKING:
     from deployc.catalog import GPU
-    from deployc.planner.kinds import KvCacheDtype
+    from deployc.contract.kinds import KvCacheDtype
     from deployc.target import Target
 
 TOLERANCE = {"weights": 0.02, "kv_memory": 0.05, "kv_tokens": 0.05}
@@ -172,7 +172,7 @@ _QUANTIZATION_FORMATS = {"modelopt_fp4": "nvfp4", "w8a8_int8": "int8", "awq_marl
 
 def with_logged_precision(candidate: Candidate, log: EngineLog) -> Candidate:
     """The candidate with the weight format and KV dtype the logged run used (the engine's defaults when unset)."""
-    from deployc.planner.kinds import planned_format  # noqa: PLC0415
+    from deployc.contract.kinds import planned_format  # noqa: PLC0415
     from deployc.planner.precision import WeightChoice  # noqa: PLC0415
 
     target = candidate.target

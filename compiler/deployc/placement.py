@@ -16,7 +16,6 @@ from deployc.contract.deployment import (
     Deployment,
     Hardware,
     ImageRef,
-    Knobs,
     Latency,
     ModelFacts,
     ModelRef,
@@ -91,7 +90,7 @@ def _pool(plan: Plan, pool: PoolPlan) -> Pool:
         ttft_ms=_latency(serving.ttft_ms), tpot_ms=_latency(serving.tpot_ms),
         itl_ms=_latency(serving.itl_ms))
     return Pool(name=pool.name, share=pool.share, traffic_share=traffic, layout=pool.layout,
-                pp_layer_split=pool.pp_layer_split, knobs=Knobs(**attrs.asdict(pool.knobs)),
+                pp_layer_split=pool.pp_layer_split, knobs=pool.knobs,
                 performance=Prediction(ttft_ms=perf.ttft_ms, itl_ms=perf.itl_ms, tokens_per_s=perf.tokens_per_s,
                                        batch_size=perf.batch_size),
                 prompt_tokens=prompt, output_tokens=output, simulated=simulated, decisions=decisions)

@@ -18,11 +18,9 @@ from attrs import field, frozen
 from deployc.catalog import GPU, CheckpointQuant
 from deployc.contract.backend import BackendInfo
 from deployc.contract.decisions import Decision
+from deployc.contract.kinds import ActivationDtype, KvCacheDtype, PlannedFormat
 from deployc.spec.model import Percentiles, TokenDistribution
 
-Dtype = Literal["bfloat16", "float16"]
-WeightsFormat = Literal["bf16", "fp16", "fp8", "int8", "awq", "gptq", "mxfp4", "nvfp4"]
-KvCacheDtype = Literal["bfloat16", "float16", "fp8"]
 WorkloadKind = Literal["chat", "rag", "agent", "batch"]
 
 
@@ -65,11 +63,14 @@ class Layout:
 
 @frozen(kw_only=True)
 class Knobs:
-    """Serving settings every engine has in some spelling; the backend translates them to flags."""
+    """Serving settings every engine has in some spelling; the backend translates them to flags.
 
-    dtype: Dtype
-    weights_format: WeightsFormat
-    quantization: str | None  # what the engine is told (None: unquantized or read from the checkpoint)
+    The planner's own type (``PoolPlan.knobs``): the Deployment carries it as planned.
+    """
+
+    dtype: ActivationDtype
+    weights_format: PlannedFormat
+    quantization: PlannedFormat | None  # what the engine is told (None: unquantized or read from the checkpoint)
     kv_cache_dtype: KvCacheDtype
     max_model_len: int
     max_num_seqs: int

@@ -7,8 +7,8 @@ import math
 from attrs import evolve, frozen
 
 from deployc.contract.backend import OverheadQuery, RuntimeOverheads, SchedulerPolicy
+from deployc.contract.kinds import ActivationDtype, KvCacheDtype
 from deployc.planner.formats import kv_dtype_bytes, weight_format
-from deployc.planner.kinds import ActivationDtype, KvCacheDtype
 from deployc.planner.memory import MemoryInputs, plan_memory
 from deployc.planner.models import BackendModels
 from deployc.planner.parallel import LayoutEvaluation

@@ -14,7 +14,7 @@ from typing import Literal
 from attrs import evolve, frozen
 
 from deployc.catalog.arch import CheckpointQuant
-from deployc.planner.kinds import PlannedFormat
+from deployc.contract.kinds import PlannedFormat
 
 ScaleStrategy = Literal["none", "tensor", "channel", "block", "group"]
 LINEAR_GROUPS = frozenset({"attention", "mlp", "shared_experts", "experts"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 from attrs import evolve
 
 from deployc import __version__
+from deployc.contract.kinds import ActivationDtype
 from deployc.diagnostics import Diagnostic, PlanError, Severity
 from deployc.planner.backend_choice import backend_decision, rank_backends
 from deployc.planner.collectives import allreduce_model
@@ -19,7 +20,6 @@ from deployc.planner.emittable import refusal
 from deployc.planner.evaluate import PLANNING_TOKEN_BUDGET, Candidate
 from deployc.planner.finish import finish_pool
 from deployc.planner.fixes import ranked_fixes
-from deployc.planner.kinds import ActivationDtype
 from deployc.planner.models import BackendModels, Backends
 from deployc.planner.pins import explain_pins, fraction_overcommit, pin_items, pinned_failure
 from deployc.planner.plan import Plan

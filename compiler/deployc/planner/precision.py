@@ -10,8 +10,8 @@ from __future__ import annotations
 from attrs import frozen
 
 from deployc.catalog import GPU, ModelArch
+from deployc.contract.kinds import ActivationDtype, KvCacheDtype, PlannedFormat, planned_format
 from deployc.planner.decisions import Alternative, Decision, Quantity
-from deployc.planner.kinds import ActivationDtype, KvCacheDtype, PlannedFormat, planned_format
 from deployc.spec.model import Spec
 
 # Formats vLLM, SGLang and TensorRT-LLM can produce from an unquantized checkpoint at load or

@@ -7,10 +7,10 @@ from typing import Literal
 from attrs import frozen
 
 from deployc.contract.backend import MemoryFractionKind
+from deployc.contract.deployment import Knobs as Knobs  # noqa: PLC0414  (re-exported: the type lives in the contract)
 from deployc.contract.deployment import Layout as Layout  # noqa: PLC0414  (re-exported: the type lives in the contract)
 from deployc.planner.cost import PoolCost
 from deployc.planner.decisions import Quantity
-from deployc.planner.kinds import ActivationDtype, KvCacheDtype, PlannedFormat
 from deployc.planner.serving.result import ServingResult
 from deployc.planner.serving.verdict import ServingVerdict
 
@@ -69,24 +69,6 @@ class Performance:
     batch_size: float
     step_breakdown: tuple[Quantity, ...] = ()
     assumptions: tuple[str, ...] = ()
-
-
-@frozen(kw_only=True)
-class Knobs:
-    """Serving settings every engine has in some spelling; backends translate them to flags."""
-
-    dtype: ActivationDtype
-    weights_format: PlannedFormat
-    quantization: PlannedFormat | None  # what the engine is told (None: unquantized or read from the checkpoint)
-    kv_cache_dtype: KvCacheDtype
-    max_model_len: int
-    max_num_seqs: int
-    max_num_batched_tokens: int
-    chunked_prefill: bool
-    prefix_caching: bool
-    cuda_graphs: bool
-    custom_all_reduce: bool
-    memory_fraction: float
 
 
 @frozen(kw_only=True)
