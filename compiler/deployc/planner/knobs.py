@@ -156,7 +156,8 @@ def custom_all_reduce(link_kind: LinkKind, tp: int) -> Decision:
             "(vllm#8303); NCCL is used instead"), rejected=(Alternative(True, "unsupported beyond 2 PCIe GPUs"),))
     return Decision(id="custom_all_reduce", value=True, rule="DPD307",
                     reason="one-shot all-reduce kernel for small decode messages" if tp > 1 else
-                    "no tensor parallelism: nothing to reduce")
+                    "left at the engine's default (on, no flag emitted): with TP1 no all-reduce runs, so it has no "
+                    "effect")
 
 
 def cuda_graphs(spare_bytes: int, graph_bytes: int, tp: int) -> Decision:
