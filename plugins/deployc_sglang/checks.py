@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from deployc.contract import Diagnostic, Severity
+from deployc.contract.toolkit.agents import lacks_tool_parser
 from deployc.contract.toolkit.extra_args import extra_args_problems
 from deployc_sglang import ENGINE_VERSION
 from deployc_sglang.command import OWNED_FLAGS, NodeRole, config_document, launch_command
@@ -83,9 +84,7 @@ def _argv_checks(deployment: Deployment, options: SglangOptions) -> list[Diagnos
 
 def _agent_warning(deployment: Deployment, extra_args: tuple[str, ...]) -> list[Diagnostic]:
     spec = deployment
-    if spec.workload.kind != "agent" or any(a.partition("=")[0] == "--tool-call-parser" for a in extra_args):
-        return []
-    if agent_parsers(deployment.model.family, spec.model.id) is not None:
+    if not lacks_tool_parser(spec.workload.kind, agent_parsers(spec.model.family, spec.model.id), extra_args):
         return []
     return [_diag(deployment, f"an agent workload, but deployc knows no SGLang tool-call parser for {spec.model.id}: "
                           "tool calls come back as plain text in the answer", key="workload.kind",

@@ -15,6 +15,7 @@ from attrs import frozen
 
 from deployc.contract import FlagReason, Server
 from deployc.contract.toolkit import EnvRef, Word
+from deployc.contract.toolkit.agents import agent_flags
 from deployc.contract.toolkit.shell import ArgGroup
 from deployc_sglang import ENGINE_VERSION
 from deployc_sglang.options import SglangOptions
@@ -184,18 +185,9 @@ def _runtime(b: _Builder, deployment: Deployment, pool: Pool) -> None:
 
 
 def _agent(b: _Builder, deployment: Deployment) -> None:
-    if deployment.workload.kind != "agent":
-        return
-    parsers = agent_parsers(deployment.model.family, deployment.model.id)
-    if parsers is None:
-        return
-    if parsers.tool:
-        b.add(("--tool-call-parser", parsers.tool),
-              f"agent workload: tool calls in the model's format ({parsers.model}) come back as OpenAI tool_calls "
-              "instead of plain text")
-    if parsers.reasoning:
-        b.add(("--reasoning-parser", parsers.reasoning),
-              f"a reasoning model: its thinking goes to reasoning_content, not into the answer ({parsers.model})")
+    for words, reason in agent_flags(deployment.workload.kind,
+                                     agent_parsers(deployment.model.family, deployment.model.id)):
+        b.add(words, reason)
 
 
 def launch_command(deployment: Deployment, server: Server, options: SglangOptions,

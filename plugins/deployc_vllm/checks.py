@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from deployc.contract import GIB, Diagnostic, Severity
+from deployc.contract.toolkit.agents import lacks_tool_parser
 from deployc.contract.toolkit.extra_args import DERIVED_HINT, extra_args_problems
 from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.command import OWNED_FLAGS, LaunchError, NodeRole, serve_command
@@ -169,9 +170,7 @@ def _option_warnings(deployment: Deployment, options: VllmOptions) -> list[Diagn
 
 def _agent_warning(deployment: Deployment, extra_args: tuple[str, ...]) -> list[Diagnostic]:
     spec = deployment
-    if spec.workload.kind != "agent" or any(a.partition("=")[0] == "--tool-call-parser" for a in extra_args):
-        return []
-    if agent_parsers(deployment.model.family, spec.model.id) is not None:
+    if not lacks_tool_parser(spec.workload.kind, agent_parsers(spec.model.family, spec.model.id), extra_args):
         return []
     return [_error(deployment, f"an agent workload, but deployc knows no vLLM tool-call parser for {spec.model.id}: "
                           "tool calls come back as plain text in the answer", key="workload.kind",

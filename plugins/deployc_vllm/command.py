@@ -15,6 +15,7 @@ from attrs import frozen
 
 from deployc.contract import GIB, FlagReason, Server
 from deployc.contract.toolkit import EnvRef, Word
+from deployc.contract.toolkit.agents import agent_flags
 from deployc.contract.toolkit.shell import ArgGroup
 from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.options import VllmOptions
@@ -203,21 +204,16 @@ def _multi_node(b: _Builder, server: Server, role: NodeRole, options: VllmOption
         b.add(("--headless",), "a worker node: runs GPU workers only, the head serves the API")
 
 
+# vLLM refuses tool_choice "auto" unless this is set beside the parser (SGLang needs no such flag).
+AUTO_TOOL_CHOICE = (("--enable-auto-tool-choice",), "agent workload: the model may decide to call a tool "
+                    "(tool_choice \"auto\"); vLLM refuses such requests without it")
+
+
 def _agent(b: _Builder, deployment: Deployment) -> None:
-    if deployment.workload.kind != "agent":
-        return
-    parsers = agent_parsers(deployment.model.family, deployment.model.id)
-    if parsers is None:
-        return
-    if parsers.tool:
-        b.add(("--enable-auto-tool-choice",), "agent workload: the model may decide to call a tool "
-              "(tool_choice \"auto\"); vLLM refuses such requests without it")
-        b.add(("--tool-call-parser", parsers.tool),
-              f"agent workload: tool calls in the model's format ({parsers.model}) come back as OpenAI tool_calls "
-              "instead of plain text")
-    if parsers.reasoning:
-        b.add(("--reasoning-parser", parsers.reasoning),
-              f"a reasoning model: its thinking goes to reasoning_content, not into the answer ({parsers.model})")
+    for words, reason in agent_flags(deployment.workload.kind,
+                                     agent_parsers(deployment.model.family, deployment.model.id),
+                                     before_tool=(AUTO_TOOL_CHOICE,)):
+        b.add(words, reason)
 
 
 def serve_command(deployment: Deployment, server: Server, options: VllmOptions,

@@ -30,3 +30,33 @@ def find_parsers(table: tuple[ParserRow, ...], family: str, model_id: str) -> Ag
         if fam == family and re.search(pattern, lowered):
             return AgentParsers(model=what, tool=tool, reasoning=reasoning)
     return None
+
+
+# One flag of an engine's command line and why it is there: (argv words, reason).
+Flag = tuple[tuple[str, ...], str]
+
+
+def agent_flags(workload_kind: str, parsers: AgentParsers | None, *, before_tool: tuple[Flag, ...] = ()) -> list[Flag]:
+    """The flags that turn on a model's tool-call and reasoning parsers for an agent workload (none otherwise).
+
+    ``--tool-call-parser`` and ``--reasoning-parser`` are spelled alike by vLLM and SGLang; ``before_tool`` holds
+    what an engine needs beside the tool parser (vLLM's ``--enable-auto-tool-choice``).
+    """
+    if workload_kind != "agent" or parsers is None:
+        return []
+    out: list[Flag] = []
+    if parsers.tool:
+        out += [*before_tool, (("--tool-call-parser", parsers.tool),
+                               f"agent workload: tool calls in the model's format ({parsers.model}) come back as "
+                               "OpenAI tool_calls instead of plain text")]
+    if parsers.reasoning:
+        out.append((("--reasoning-parser", parsers.reasoning),
+                    "a reasoning model: its thinking goes to reasoning_content, not into the answer "
+                    f"({parsers.model})"))
+    return out
+
+
+def lacks_tool_parser(workload_kind: str, parsers: AgentParsers | None, extra_args: tuple[str, ...]) -> bool:
+    """An agent workload whose model has no known tool-call parser and whose extra_args name none either."""
+    named = any(a.partition("=")[0] == "--tool-call-parser" for a in extra_args)
+    return workload_kind == "agent" and parsers is None and not named

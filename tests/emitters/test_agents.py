@@ -1,0 +1,37 @@
+"""The toolkit's agent-parser flags and the missing-parser check both engines share."""
+
+from __future__ import annotations
+
+from deployc.contract.toolkit.agents import AgentParsers, agent_flags, lacks_tool_parser
+
+QWEN3 = AgentParsers(model="Qwen3 (hermes tool calls, <think> reasoning)", tool="hermes", reasoning="qwen3")
+TOOL_ONLY = AgentParsers(model="Llama 3.1 JSON tool calls", tool="llama3_json", reasoning=None)
+AUTO = (("--enable-auto-tool-choice",), "vLLM needs it")
+
+
+def test_an_agent_gets_the_tool_parser_after_what_the_engine_needs_beside_it() -> None:
+    flags = agent_flags("agent", QWEN3, before_tool=(AUTO,))
+    assert [words for words, _ in flags] == [("--enable-auto-tool-choice",), ("--tool-call-parser", "hermes"),
+                                             ("--reasoning-parser", "qwen3")]
+    assert flags[1][1] == ("agent workload: tool calls in the model's format (Qwen3 (hermes tool calls, <think> "
+                           "reasoning)) come back as OpenAI tool_calls instead of plain text")
+
+
+def test_no_tool_parser_means_nothing_before_it_either() -> None:
+    no_tool = AgentParsers(model="a reasoning model", tool=None, reasoning="deepseek_r1")
+    assert [words for words, _ in agent_flags("agent", no_tool, before_tool=(AUTO,))] == [
+        ("--reasoning-parser", "deepseek_r1")]
+    assert [words for words, _ in agent_flags("agent", TOOL_ONLY)] == [("--tool-call-parser", "llama3_json")]
+
+
+def test_other_workloads_and_unknown_models_get_no_parser_flags() -> None:
+    assert agent_flags("chat", QWEN3, before_tool=(AUTO,)) == []
+    assert agent_flags("agent", None, before_tool=(AUTO,)) == []
+
+
+def test_a_tool_parser_is_missing_only_for_an_agent_without_one_known_or_named() -> None:
+    assert lacks_tool_parser("agent", None, ())
+    assert not lacks_tool_parser("agent", None, ("--tool-call-parser=hermes",))
+    assert not lacks_tool_parser("agent", None, ("--tool-call-parser", "hermes"))
+    assert not lacks_tool_parser("agent", TOOL_ONLY, ())
+    assert not lacks_tool_parser("chat", None, ())
