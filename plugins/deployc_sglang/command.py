@@ -16,6 +16,7 @@ from attrs import frozen
 from deployc.contract import FlagReason, Server
 from deployc.contract.toolkit import EnvRef, Word
 from deployc.contract.toolkit.agents import agent_flags
+from deployc.contract.toolkit.argv import FlagBuilder
 from deployc.contract.toolkit.shell import ArgGroup
 from deployc_sglang import ENGINE_VERSION
 from deployc_sglang.options import SglangOptions
@@ -60,12 +61,6 @@ class LaunchCommand:
     flags: tuple[FlagReason, ...]
 
 
-def first_sentence(text: str, limit: int = 160) -> str:
-    """The first sentence of a reason, for a script comment."""
-    cut = text.split(". ", maxsplit=1)[0].split("; ", maxsplit=1)[0].strip().rstrip(".")
-    return cut if len(cut) <= limit else cut[: limit - 1].rstrip() + "…"
-
-
 def format_fraction(value: float) -> str:
     """A memory fraction rounded DOWN to 3 decimals (rounding up could ask for memory that is not there)."""
     floored = math.floor(value * 1000 + 1e-9) / 1000
@@ -91,24 +86,7 @@ def schedule_policy(pool: Pool, options: SglangOptions) -> tuple[str, str]:
     return "fcfs", "first come, first served: prefixes are not shared enough for cache-aware ordering to pay"
 
 
-class _Builder:
-    def __init__(self, deployment: Deployment, pool: Pool) -> None:
-        self.deployment, self.pool = deployment, pool
-        self.argv: list[Word] = []
-        self.groups: list[ArgGroup] = []
-        self.flags: list[FlagReason] = []
-
-    def add(self, words: tuple[Word, ...], fallback: str, decision_id: str | None = None, note: str = "") -> None:
-        decision = self.pool.decision(decision_id) if decision_id else None
-        reason = (decision.reason if decision else fallback) + (f" ({note})" if note else "")
-        self.argv += words
-        self.groups.append(ArgGroup(words=words, why=first_sentence(reason)))
-        value = " ".join(w if isinstance(w, str) else f"${w.name}" for w in words[1:])
-        self.flags.append(FlagReason(flag=str(words[0]), value=value or None, reason=reason,
-                                     decision=decision.id if decision else None))
-
-
-def _parallel(b: _Builder, pool: Pool) -> None:
+def _parallel(b: FlagBuilder, pool: Pool) -> None:
     layout = pool.layout
     label = layout.label()
     attention_dp = layout.ep > 1 and layout.dp > 1
@@ -129,7 +107,7 @@ def _parallel(b: _Builder, pool: Pool) -> None:
         b.add(("--ep-size", str(layout.ep)), f"{label}: MoE experts sharded across {layout.ep} GPUs", "parallelism")
 
 
-def _memory(b: _Builder, pool: Pool, options: SglangOptions) -> None:
+def _memory(b: FlagBuilder, pool: Pool, options: SglangOptions) -> None:
     k = pool.knobs
     b.add(("--context-length", str(k.max_model_len)), "the longest request the plan serves", "max_model_len")
     scaled = aiter_scales_fraction(b.deployment.gpu.is_amd, k.max_model_len)
@@ -151,13 +129,13 @@ def _memory(b: _Builder, pool: Pool, options: SglangOptions) -> None:
         b.add(("--max-prefill-tokens", str(max(k.max_num_batched_tokens, k.max_model_len))),
               "prompts are prefilled whole: the prefill budget must hold the longest one", "max_num_batched_tokens")
     policy, why = schedule_policy(pool, options)
-    b.add(("--schedule-policy", policy), why, None if options.schedule_policy else "prefix_caching")
+    b.add(("--schedule-policy", policy), why, *(() if options.schedule_policy else ("prefix_caching",)))
     if not k.prefix_caching:
         b.add(("--disable-radix-cache",), "no shared prefixes: the radix cache would only cost lookups",
               "prefix_caching")
 
 
-def _precision(b: _Builder, pool: Pool) -> None:
+def _precision(b: FlagBuilder, pool: Pool) -> None:
     k = pool.knobs
     kv = kv_cache_dtype_value(k.kv_cache_dtype, k.dtype)
     if kv:
@@ -169,7 +147,7 @@ def _precision(b: _Builder, pool: Pool) -> None:
     b.add(("--dtype", k.dtype), "activation and unquantized-weight dtype", "dtype")
 
 
-def _runtime(b: _Builder, deployment: Deployment, pool: Pool) -> None:
+def _runtime(b: FlagBuilder, deployment: Deployment, pool: Pool) -> None:
     k = pool.knobs
     if k.cuda_graphs:
         bs = decode_graph_max_bs(deployment.gpu.memory_bytes, pool.layout.tp, k.max_num_seqs)
@@ -184,7 +162,7 @@ def _runtime(b: _Builder, deployment: Deployment, pool: Pool) -> None:
         b.add(("--disable-custom-all-reduce",), "NCCL all-reduce instead of the custom kernel", "custom_all_reduce")
 
 
-def _agent(b: _Builder, deployment: Deployment) -> None:
+def _agent(b: FlagBuilder, deployment: Deployment) -> None:
     for words, reason in agent_flags(deployment.workload.kind,
                                      agent_parsers(deployment.model.family, deployment.model.id)):
         b.add(words, reason)
@@ -196,7 +174,7 @@ def launch_command(deployment: Deployment, server: Server, options: SglangOption
     role = role or NodeRole()
     spec = deployment
     pool = server.pool
-    b = _Builder(deployment, pool)
+    b = FlagBuilder(deployment, pool)
     b.add(("--model-path", spec.model.id), f"the model to serve ({deployment.model.name})")
     if spec.model.revision:
         b.add(("--revision", spec.model.revision), "the model revision pinned in the spec (model.revision)")

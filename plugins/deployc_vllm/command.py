@@ -16,6 +16,7 @@ from attrs import frozen
 from deployc.contract import GIB, FlagReason, Server
 from deployc.contract.toolkit import EnvRef, Word
 from deployc.contract.toolkit.agents import agent_flags
+from deployc.contract.toolkit.argv import FlagBuilder
 from deployc.contract.toolkit.shell import ArgGroup
 from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.options import VllmOptions
@@ -76,38 +77,13 @@ def split_flags(args: tuple[str, ...]) -> list[tuple[str, ...]]:
     return [tuple(g) for g in groups]
 
 
-def first_sentence(text: str, limit: int = 160) -> str:
-    """The first sentence of a reason, for a script comment."""
-    cut = text.split(". ", maxsplit=1)[0].split("; ", maxsplit=1)[0].strip().rstrip(".")
-    return cut if len(cut) <= limit else cut[: limit - 1].rstrip() + "…"
-
-
 def format_fraction(value: float) -> str:
     """A memory fraction rounded DOWN to 4 decimals (rounding up could ask for memory that is not free)."""
     floored = math.floor(value * 10_000 + 1e-9) / 10_000
     return f"{floored:.4f}".rstrip("0").rstrip(".")
 
 
-class _Builder:
-    def __init__(self, deployment: Deployment, pool: Pool) -> None:
-        self.deployment, self.pool = deployment, pool
-        self.argv: list[Word] = []
-        self.groups: list[ArgGroup] = []
-        self.flags: list[FlagReason] = []
-
-    def add(self, words: tuple[Word, ...], fallback: str, *decision_ids: str, note: str = "") -> None:
-        decision = self.pool.decision(*decision_ids) if decision_ids else None
-        reason = (decision.reason if decision else fallback) + (f" ({note})" if note else "")
-        self.argv += words
-        self.groups.append(ArgGroup(words=words, why=first_sentence(reason)))
-        flag = words[0] if isinstance(words[0], str) and words[0].startswith("-") else "model"
-        value = " ".join(w if isinstance(w, str) else f"${w.name}" for w in words[1:]) if flag != "model" \
-            else str(words[0])
-        self.flags.append(FlagReason(flag=flag, value=value or None, reason=reason,
-                                     decision=decision.id if decision else None))
-
-
-def _parallel(b: _Builder, server: Server) -> None:
+def _parallel(b: FlagBuilder, server: Server) -> None:
     layout = server.pool.layout
     label = layout.label()
     b.add(("--tensor-parallel-size", str(layout.tp)), f"{label}: tensor parallelism from the plan's layout",
@@ -125,7 +101,7 @@ def _parallel(b: _Builder, server: Server) -> None:
               "parallelism")
 
 
-def _memory(b: _Builder, pool: Pool, reserved_bytes: int) -> None:
+def _memory(b: FlagBuilder, pool: Pool, reserved_bytes: int) -> None:
     knobs = pool.knobs
     b.add(("--max-model-len", str(knobs.max_model_len)), "the longest request the plan serves", "max_model_len")
     held = (f"; the {reserved_bytes / GIB:g} GiB other processes hold must stay outside it, free when vLLM starts"
@@ -145,7 +121,7 @@ def _memory(b: _Builder, pool: Pool, reserved_bytes: int) -> None:
           "prefix_caching")
 
 
-def _precision(b: _Builder, pool: Pool) -> None:
+def _precision(b: FlagBuilder, pool: Pool) -> None:
     knobs = pool.knobs
     if knobs.kv_cache_dtype == "fp8":
         b.add(("--kv-cache-dtype", "fp8"), "FP8 KV cache: twice the tokens in the same memory", "kv_cache_dtype")
@@ -160,7 +136,7 @@ def quantization_method(knob: str) -> str:
     return {"nvfp4": "modelopt_fp4"}.get(knob, knob)
 
 
-def _runtime(b: _Builder, server: Server, options: VllmOptions) -> None:
+def _runtime(b: FlagBuilder, server: Server, options: VllmOptions) -> None:
     knobs = server.pool.knobs
     eager = (not knobs.cuda_graphs) if options.enforce_eager is None else options.enforce_eager
     if eager:
@@ -172,7 +148,7 @@ def _runtime(b: _Builder, server: Server, options: VllmOptions) -> None:
               "custom_all_reduce")
 
 
-def _multi_node(b: _Builder, server: Server, role: NodeRole, options: VllmOptions) -> None:
+def _multi_node(b: FlagBuilder, server: Server, role: NodeRole, options: VllmOptions) -> None:
     if role.nnodes == 1:
         if options.distributed_executor_backend == "ray":
             b.add(("--distributed-executor-backend", "ray"), "set in [backends.vllm] distributed_executor_backend")
@@ -209,7 +185,7 @@ AUTO_TOOL_CHOICE = (("--enable-auto-tool-choice",), "agent workload: the model m
                     "(tool_choice \"auto\"); vLLM refuses such requests without it")
 
 
-def _agent(b: _Builder, deployment: Deployment) -> None:
+def _agent(b: FlagBuilder, deployment: Deployment) -> None:
     for words, reason in agent_flags(deployment.workload.kind,
                                      agent_parsers(deployment.model.family, deployment.model.id),
                                      before_tool=(AUTO_TOOL_CHOICE,)):
@@ -222,7 +198,7 @@ def serve_command(deployment: Deployment, server: Server, options: VllmOptions,
     role = role or NodeRole()
     spec = deployment
     pool = server.pool
-    b = _Builder(deployment, pool)
+    b = FlagBuilder(deployment, pool)
     b.add((spec.model.id,), f"the model to serve, first and positional ({deployment.model.name})")
     if spec.model.revision:
         b.add(("--revision", spec.model.revision), "the model revision pinned in the spec (model.revision)")
