@@ -14,12 +14,10 @@ two different values look the same (zero-width space, word joiner, byte-order ma
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
-from typing import Any
 
 from deployc.diagnostics import Diagnostic
 from deployc.spec.loader import SpecDocument
-from deployc.spec.locate import KeyPath
+from deployc.spec.locate import walk_strings
 
 # Unicode's bidirectional formatting characters (UAX #9, "Explicit Directional" and marks).
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -54,23 +52,11 @@ def describe(ch: str) -> str:
     return f"{what} (U+{code:04X})"
 
 
-def _walk(node: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str, bool]]:
-    """(path, text, is_key) for every string key and value."""
-    if isinstance(node, str):
-        yield path, node, False
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            yield (*path, key), str(key), True
-            yield from _walk(value, (*path, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _walk(value, (*path, index))
-
 
 def character_diagnostics(document: SpecDocument) -> list[Diagnostic]:
     """A DPC020 for every key or value holding a character :func:`unsafe_character` refuses."""
     out = []
-    for path, text, is_key in _walk(document.raw):
+    for path, text, is_key in walk_strings(document.raw):
         ch = unsafe_character(text)
         if ch is None:
             continue

@@ -11,7 +11,8 @@ from __future__ import annotations
 import bisect
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from attrs import frozen
 
@@ -206,3 +207,16 @@ def locate_keys(text: str) -> KeyLocator:
     with contextlib.suppress(ValueError, IndexError):
         scanner.document()
     return KeyLocator(scanner.lines)
+
+
+def walk_strings(node: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str, bool]]:
+    """(path, text, is_key) for every string key and value of a parsed document."""
+    if isinstance(node, str):
+        yield path, node, False
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield (*path, key), str(key), True
+            yield from walk_strings(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk_strings(value, (*path, index))

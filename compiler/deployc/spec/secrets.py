@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 from attrs import evolve
@@ -18,7 +17,7 @@ from attrs import evolve
 from deployc.diagnostics import Diagnostic
 from deployc.spec.extra_args import credential_diagnostics
 from deployc.spec.loader import SpecDocument
-from deployc.spec.locate import KeyPath
+from deployc.spec.locate import walk_strings
 
 # Token formats of the hosts users paste from (Hugging Face, GitHub, OpenAI-style, AWS, Slack).  The
 # distinctive prefixes match even with something glued in front (`xhf_...`, `tokenghp_...`); `sk-` stays
@@ -76,18 +75,6 @@ def redact(diagnostic: Diagnostic) -> Diagnostic:
                   hint=clean(diagnostic.hint), key_path=clean(diagnostic.key_path), file=clean(diagnostic.file))
 
 
-def _walk(node: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str, bool]]:
-    """(path, text, is_key) for every string key and value."""
-    if isinstance(node, str):
-        yield path, node, False
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            yield (*path, key), str(key), True
-            yield from _walk(value, (*path, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _walk(value, (*path, index))
-
 
 def _token_env(raw: dict[str, Any]) -> str:
     operations = raw.get("operations")
@@ -99,7 +86,7 @@ def secret_diagnostics(document: SpecDocument) -> list[Diagnostic]:
     """A DPC021 for every key or value that looks like a token (redacted)."""
     env = _token_env(document.raw)
     out = []
-    for path, text, is_key in _walk(document.raw):
+    for path, text, is_key in walk_strings(document.raw):
         if looks_secret(text):
             where = "a key" if is_key else "a value"
             out.append(redact(document.diagnostic(
