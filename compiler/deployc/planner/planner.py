@@ -164,8 +164,9 @@ def make_plan(target: Target, backends: Backends, *, backend_override: str | Non
         return _make_plan(target, backends, backend_override=backend_override, warnings=warnings, fixes=fixes)
     unpinned: Plan | PlanError
     try:
+        # Only its decisions and first error are read: its own ranked fixes would be planned for nothing.
         unpinned = _make_plan(evolve(target, spec=evolve(target.spec, plan=PlanSection())), backends,
-                              backend_override=backend_override)
+                              backend_override=backend_override, fixes=False)
     except PlanError as exc:
         unpinned = exc
     try:

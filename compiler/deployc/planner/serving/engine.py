@@ -156,13 +156,24 @@ class _Replica:
         self.ratio = SGLANG_RATIO_INIT
         self.ratio_min = SGLANG_RATIO_INIT * SGLANG_RATIO_MIN_SHARE
         self.pad = (cfg.kv_block_tokens - 1) / 2  # mean unused tokens in a request's last block
-        # Hot-path constants (the loop runs thousands of times per simulation).
+        self._hoist(cfg, traffic)
+
+    def _hoist(self, cfg: EngineConfig, traffic: Traffic) -> None:
+        """Hot-path constants: the loop runs thousands of times per simulation, attribute chains add up."""
         self.capacity = cfg.kv_capacity_tokens
         self.max_seqs = cfg.max_num_seqs
         self.never_preempts = cfg.policy.preemption == "never"
         self.decaying = cfg.policy.kv_admission == "prompt_and_decaying_output"
         self.open_loop = traffic.arrivals_s is not None
         self.prefill_first = cfg.policy.batching == "prefill_first"
+        self.prompts, self.outputs, self.max_new = traffic.prompt_tokens, traffic.output_tokens, traffic.max_new_tokens
+        self.block = cfg.kv_block_tokens
+        self.prefix_tokens = cfg.prefix_tokens
+        self.reserves_max_output = cfg.policy.kv_admission == "prompt_and_max_output"
+        self.reserves_output = cfg.policy.kv_admission != "prompt"
+        self.chunked = cfg.chunked_prefill
+        self.prefill_cap = cfg.policy.max_prefill_tokens
+        self.budget = cfg.token_budget
 
     # -- arrivals ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -175,10 +186,10 @@ class _Replica:
         i = self.next_request
         if i >= self.n:
             return
-        self.next_request += 1
+        self.next_request = i + 1
         self.arrival[i] = when
         self.waiting.append(i)
-        self.todo[i] = self.traffic.prompt_tokens[i]
+        self.todo[i] = self.prompts[i]
 
     def _arrive_until(self, now: float) -> None:
         arrivals = self.traffic.arrivals_s
@@ -198,25 +209,20 @@ class _Replica:
         return arrivals[self.next_arrival]
 
     # -- KV accounting ----------------------------------------------------------------------------
-    @property
-    def kv_free(self) -> float:
-        return self.cfg.kv_capacity_tokens - self.kv_used
-
     def _prefix_for(self, i: int) -> int:
-        if not self.prefix_cached or self.cfg.prefix_tokens <= 0:
+        if not self.prefix_cached or self.prefix_tokens <= 0:
             return 0
-        block = self.cfg.kv_block_tokens
-        below_prompt = (self.traffic.prompt_tokens[i] - 1) // block * block
-        return max(0, min(self.cfg.prefix_tokens, below_prompt))
+        block = self.block
+        below_prompt = (self.prompts[i] - 1) // block * block
+        return max(0, min(self.prefix_tokens, below_prompt))
 
     def _admission_need(self, i: int) -> float:
         """KV tokens that must be free for request ``i`` to be admitted under the policy."""
-        prompt = self.todo[i] - self._prefix_for(i) + self.pad
-        rule = self.cfg.policy.kv_admission
-        if rule == "prompt":
+        prompt = self.todo[i] - (self._prefix_for(i) if self.prefix_cached else 0) + self.pad
+        if not self.reserves_output:
             return prompt
-        max_new = self.traffic.max_new_tokens[i]
-        if rule == "prompt_and_max_output":
+        max_new = self.max_new[i]
+        if self.reserves_max_output:
             return prompt + max(max_new - self.gen[i], 0)
         # SGLang: own prompt + capped output, plus every running request's remaining output × new_token_ratio
         own = min(max(max_new - self.gen[i], 0), SGLANG_NEW_TOKEN_CAP)
@@ -229,41 +235,41 @@ class _Replica:
         before the next waiting request is tried, SGLang's PrefillAdder subtracts each added request
         from rem_total_tokens; a second admission in the same step sees the first one's blocks gone.
         """
-        if self.cfg.policy.kv_admission == "prompt_and_max_output":
-            return self.kv_reserved + self._admission_need(i) <= self.cfg.kv_capacity_tokens
-        return self._admission_need(i) <= self.kv_free - committed
+        if self.reserves_max_output:
+            return self.kv_reserved + self._admission_need(i) <= self.capacity
+        return self._admission_need(i) <= self.capacity - self.kv_used - committed
 
     # -- scheduling -------------------------------------------------------------------------------
     def _admit(self, i: int) -> None:
         self.waiting.popleft()
-        self.running[i] = None
+        running = self.running
+        running[i] = None
         self.admitted[i] = min(self.admitted[i], self.t)
-        hit = self._prefix_for(i)
+        hit = self._prefix_for(i) if self.prefix_cached else 0
         self.hit[i] = hit
         self.todo[i] -= hit
         self.held[i] = 0
-        if i in self.freed:
+        if self.freed and i in self.freed:
             # Its blocks still cached (those not yet reused) are hit: in use again, not recomputed.
             tokens, allocated_then, ahead = self.freed.pop(i)
-            block = self.cfg.kv_block_tokens
+            block = self.block
             survived = max(min(tokens - max(self.allocated - allocated_then - ahead, 0.0), tokens), 0.0)
-            cap = (self.traffic.prompt_tokens[i] + self.gen[i] - 1) // block * block
+            cap = (self.prompts[i] + self.gen[i] - 1) // block * block
             reused = min(int(survived) // block * block, cap)
             self.todo[i] -= reused
             self.held[i] = reused
             self.kv_used += reused
         self.gen_at_admit[i] = self.gen[i]
-        policy = self.cfg.policy.kv_admission
-        if policy != "prompt":
-            out_left = max(self.traffic.max_new_tokens[i] - self.gen[i], 0)
-            if policy == "prompt_and_decaying_output":
+        if self.reserves_output:
+            out_left = max(self.max_new[i] - self.gen[i], 0)
+            if self.decaying:
                 out_left = min(out_left, SGLANG_NEW_TOKEN_CAP)
-            rest = self.todo[i] + out_left if policy == "prompt_and_max_output" else out_left
+            rest = self.todo[i] + out_left if self.reserves_max_output else out_left
             self.reserved[i] = rest
             self.kv_reserved += rest
         self.kv_used += self.pad
         self.allocated += self.pad  # KV allocated in all (it consumes the free queue from its head)
-        self.running_peak = max(self.running_peak, len(self.running))
+        self.running_peak = max(self.running_peak, len(running))
 
     def _sync(self, i: int) -> None:
         """Bring a decoding request's token counts up to date (strides do not touch every request)."""
@@ -274,17 +280,22 @@ class _Replica:
             self.entered[i] = self.steps
 
     def _release(self, i: int) -> None:
-        self._sync(i)
+        decoding = i in self.decoding
+        if decoding:  # _sync inline
+            behind = self.steps - self.entered[i]
+            self.gen[i] += behind
+            self.held[i] += behind
+            self.entered[i] = self.steps
         del self.running[i]
         self.kv_used -= self.held[i] + self.pad
-        produced = self.gen[i] - self.gen_at_admit[i]
-        spent = produced if self.cfg.policy.kv_admission == "prompt_and_decaying_output" else 0
-        self.kv_reserved = max(self.kv_reserved - max(self.reserved[i] - spent, 0), 0.0)
-        self.reserved[i] = 0
+        if self.reserves_output:
+            spent = self.gen[i] - self.gen_at_admit[i] if self.decaying else 0
+            self.kv_reserved = max(self.kv_reserved - max(self.reserved[i] - spent, 0), 0.0)
+            self.reserved[i] = 0
         self.held[i] = 0
-        if i in self.decoding:
+        if decoding:
             self.decoding.discard(i)
-            self.sum_decode_context -= self.traffic.prompt_tokens[i] + self.gen[i]
+            self.sum_decode_context -= self.prompts[i] + self.gen[i]
             self.version[i] += 1
 
     def _preempt(self, victim: int) -> None:
@@ -327,35 +338,36 @@ class _Replica:
 
     def _prefill_chunks(self, budget: int, *, admissions: bool) -> list[tuple[int, int]]:
         """Prompt chunks for this step: the partial request first, then FCFS admissions."""
+        partial, todo = self.partial, self.todo
         chunks: list[tuple[int, int]] = []
-        if self.partial is not None and budget > 0:
-            i = self.partial
-            if self.todo[i] >= budget:
-                return [(i, budget)]  # the partial prompt takes the whole budget: nothing else this step
-            take = self.todo[i]
-            chunks.append((i, take))
-            budget -= take
+        taken = 0
+        if partial is not None and budget > 0:
+            left = todo[partial]
+            if left >= budget:
+                return [(partial, budget)]  # the partial prompt takes the whole budget: nothing else this step
+            chunks.append((partial, left))
+            budget -= left
+            taken = left
         if not admissions:
             return chunks
-        cap = self.cfg.policy.max_prefill_tokens
-        taken = sum(c for _, c in chunks)
-        while self.waiting and budget > 0 and len(self.running) < self.max_seqs:
-            i = self.waiting[0]
-            if self.partial is not None and chunks and chunks[-1][0] != self.partial:
+        cap, waiting, running, max_seqs = self.prefill_cap, self.waiting, self.running, self.max_seqs
+        while waiting and budget > 0 and len(running) < max_seqs:
+            i = waiting[0]
+            if partial is not None and chunks[-1][0] != partial:
                 break  # one request is partially prefilled at a time
             if not self._can_admit_kv(i, taken):  # this step's chunks are allocated already (pads at _admit)
                 break
-            need = self.todo[i] - self._prefix_for(i)
-            if not self.cfg.chunked_prefill and need > budget:
+            need = todo[i] - (self._prefix_for(i) if self.prefix_cached else 0)
+            if not self.chunked and need > budget:
                 break
             if cap is not None and taken > 0 and taken + need > cap:
                 break
             self._admit(i)
-            take = min(self.todo[i], budget)
+            take = todo[i] if todo[i] < budget else budget
             chunks.append((i, take))
             budget -= take
             taken += take
-            if take < self.todo[i]:
+            if take < todo[i]:
                 self.partial = i
                 break
         return chunks
@@ -363,26 +375,27 @@ class _Replica:
     def _apply_chunks(self, chunks: list[tuple[int, int]], prompt: int | None = None) -> list[int]:
         """Allocate the chunks' KV (a stride's ``prompt`` tokens for a lone chunk); the requests now complete."""
         complete = []
+        todo, held = self.todo, self.held
         for i, chunk in chunks:
             take = chunk if prompt is None else prompt
-            self.todo[i] -= take
-            self.held[i] += take
+            todo[i] -= take
+            held[i] += take
             self.kv_used += take
             self.allocated += take
-            if self.todo[i] <= 0:
+            if todo[i] <= 0:
                 complete.append(i)
                 if i == self.partial:
                     self.partial = None
-                if self.hit[i] == 0 and self.cfg.prefix_tokens > 0 and not self.prefix_cached:
+                if self.hit[i] == 0 and self.prefix_tokens > 0 and not self.prefix_cached:
                     self.prefix_cached = True
-                    self.kv_used += self.cfg.prefix_tokens  # the shared prefix stays cached once
+                    self.kv_used += self.prefix_tokens  # the shared prefix stays cached once
             elif self.partial is None:
                 self.partial = i
         return complete
 
     def _chunk_cost(self, chunks: list[tuple[int, int]], decodes: int) -> float:
         """One step carrying these chunks."""
-        prompts, gen, todo = self.traffic.prompt_tokens, self.gen, self.todo
+        prompts, gen, todo = self.prompts, self.gen, self.todo
         tokens, context_before = 0, 0
         for i, c in chunks:
             tokens += c
@@ -391,26 +404,26 @@ class _Replica:
         return self.cost(tokens, len(chunks), context_before / len(chunks), decodes, decode_context)
 
     def _first_tokens(self, complete: list[int]) -> None:
+        gen, first, outputs = self.gen, self.first, self.outputs
         for i in complete:
-            self.gen[i] += 1
-            if self.first[i] == math.inf:
-                self.first[i] = self.t
+            gen[i] += 1
+            if first[i] == math.inf:
+                first[i] = self.t
             elif not math.isnan(self.stalled_since[i]):
                 self._record_itl(self.t - self.stalled_since[i], 1)
                 self.stalled_since[i] = math.nan
-            if self.gen[i] >= self.traffic.output_tokens[i]:
+            if gen[i] >= outputs[i]:
                 self._finish(i)
             else:
                 self.decoding.add(i)
                 self.entered[i] = self.steps
-                self.sum_decode_context += self.traffic.prompt_tokens[i] + self.gen[i]
-                left = self.traffic.output_tokens[i] - self.gen[i]
-                heapq.heappush(self.decoding_heap, (self.steps + left, i, self.version[i]))
+                self.sum_decode_context += self.prompts[i] + gen[i]
+                heapq.heappush(self.decoding_heap, (self.steps + outputs[i] - gen[i], i, self.version[i]))
 
     def _finish(self, i: int) -> None:
         self.finish[i] = self.t
         self._release(i)
-        if self.traffic.arrivals_s is None:
+        if not self.open_loop:
             self._send(self.t)
 
     def _record_itl(self, gap: float, count: int) -> None:
@@ -490,15 +503,18 @@ class _Replica:
     def _decoded(self, decodes: int, strides: int) -> None:
         """Book ``strides`` decode steps of ``decodes`` requests; completions leave."""
         self.stall = 0.0
-        self.steps += strides
-        self.sum_decode_context += decodes * strides
-        self.kv_used += decodes * strides
-        self.allocated += decodes * strides
+        steps = self.steps = self.steps + strides
+        tokens = decodes * strides
+        self.sum_decode_context += tokens
+        self.kv_used += tokens
+        self.allocated += tokens
         heap = self.decoding_heap
-        while heap and heap[0][0] <= self.steps:
-            _, i, version = heapq.heappop(heap)
-            if version == self.version[i] and i in self.decoding:
-                self._finish(i)
+        if heap and heap[0][0] <= steps:
+            pop, versions, decoding = heapq.heappop, self.version, self.decoding
+            while heap and heap[0][0] <= steps:
+                _, i, version = pop(heap)
+                if version == versions[i] and i in decoding:
+                    self._finish(i)
         if self.decaying:
             decay = (SGLANG_RATIO_INIT - self.ratio_min) / SGLANG_RATIO_DECAY_STEPS * strides
             self.ratio = max(self.ratio_min, self.ratio - decay)

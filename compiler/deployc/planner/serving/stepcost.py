@@ -120,18 +120,23 @@ class StepCostModel:
         ceil = math.ceil
         context_before = context_before if context_before > 0 else 0.0
         decode_context = decode_context if decode_context > 0 else 0.0
+        mixed, base, large = self._mixed, MIXED_CONTEXT_BUCKET_TOKENS, 8 * MIXED_CONTEXT_BUCKET_TOKENS
         while strides > 0:
-            # As steady_steps: steps before the chunk's or the decodes' context reaches the next grid point.
-            point, edge = mixed_point(context_before)
-            n = ceil((edge - context_before) / take)
+            # As steady_steps: steps before the chunk's or the decodes' context reaches the next grid point
+            # (mixed_point inline: this loop runs once per price change of every chunked prompt).
+            spacing = base if context_before < large else (1 << (int(context_before).bit_length() - 1)) >> 3
+            index = int(context_before / spacing + 0.5)
+            point = index * spacing
+            n = ceil(((index + 0.5) * spacing - context_before) / take)
             decode_point = 0
             if decodes:
-                decode_point, edge = mixed_point(decode_context)
-                until = ceil(edge - decode_context)
+                spacing = base if decode_context < large else (1 << (int(decode_context).bit_length() - 1)) >> 3
+                decode_index = int(decode_context / spacing + 0.5)
+                decode_point = decode_index * spacing
+                until = ceil((decode_index + 0.5) * spacing - decode_context)
                 n = until if until < n else n
             n = 1 if n < 1 else strides if n > strides else n
-            key = (chunk, 1, point, batch, decode_point)
-            cached = self._mixed.get(key)
+            cached = mixed.get((chunk, 1, point, batch, decode_point))
             if cached is None:
                 cached = self(take, 1, context_before, decodes, decode_context)
             out.append((cached, n, growth))
