@@ -451,54 +451,49 @@ class _Replica:
             decode_context += n
         return runs
 
-    def _advance(self, runs: list[Run]) -> float:
-        """Run these steps (the KV cache grows by each run's tokens a step); the time they took."""
+    def _advance(self, runs: list[Run], decodes: int = 0) -> tuple[float, int]:
+        """Run these steps (the KV cache grows by each run's tokens a step): the time they took, and how many.
+
+        With ``decodes``, each step also gives every decoding request a token: its gap is booked (the first
+        step's gap includes any prefill-only stall before it); :meth:`_decoded` books the tokens.
+        """
         kv = self.kv_used
+        itl = self.itl
         if len(runs) == 1:
             seconds_each, n, kv_growth = runs[0]
             total = seconds_each * n
             self.kv_area += (kv * n + kv_growth * n * (n - 1) / 2) * seconds_each
-            self.kv_peak = max(self.kv_peak, kv + kv_growth * (n - 1))
-            self.running_area += len(self.running) * total
-            self.t += total
-            self.busy += total
-            return total
-        total = 0.0
-        for seconds_each, n, kv_growth in runs:
-            # ∫ KV dt: the step-by-step sum of a cache that grows after every step.
-            self.kv_area += (kv * n + kv_growth * n * (n - 1) / 2) * seconds_each
-            self.kv_peak = max(self.kv_peak, kv + kv_growth * (n - 1))
-            kv += kv_growth * n
-            total += seconds_each * n
+            peak = kv + kv_growth * (n - 1)
+            self.kv_peak = max(self.kv_peak, peak)
+            if decodes:
+                first_gap = seconds_each + self.stall
+                itl[first_gap] = itl.get(first_gap, 0) + decodes
+                if n > 1:
+                    itl[seconds_each] = itl.get(seconds_each, 0) + decodes * (n - 1)
+            steps = n
+        else:
+            total, area, steps = 0.0, self.kv_area, 0
+            for seconds_each, n, kv_growth in runs:
+                # ∫ KV dt: the step-by-step sum of a cache that grows after every step.
+                area += (kv * n + kv_growth * n * (n - 1) / 2) * seconds_each
+                peak = kv + kv_growth * (n - 1)
+                self.kv_peak = max(self.kv_peak, peak)
+                kv += kv_growth * n
+                total += seconds_each * n
+                if decodes:
+                    rest = n
+                    if steps == 0:
+                        first_gap = seconds_each + self.stall
+                        itl[first_gap] = itl.get(first_gap, 0) + decodes
+                        rest = n - 1
+                    if rest:
+                        itl[seconds_each] = itl.get(seconds_each, 0) + decodes * rest
+                steps += n
+            self.kv_area = area
         self.running_area += len(self.running) * total
         self.t += total
         self.busy += total
-        return total
-
-    def _decode_tokens(self, runs: list[Run]) -> None:
-        """Every decoding request gets a token a step; completions leave."""
-        decodes = len(self.decoding)
-        itl = self.itl
-        if len(runs) == 1:
-            seconds_each, strides, _ = runs[0]
-            first_gap = seconds_each + self.stall
-            itl[first_gap] = itl.get(first_gap, 0) + decodes
-            if strides > 1:
-                itl[seconds_each] = itl.get(seconds_each, 0) + decodes * (strides - 1)
-            self._decoded(decodes, strides)
-            return
-        strides = 0
-        for seconds_each, n, _ in runs:
-            if strides == 0:
-                first_gap = seconds_each + self.stall
-                itl[first_gap] = itl.get(first_gap, 0) + decodes
-                n_rest = n - 1
-            else:
-                n_rest = n
-            if n_rest:
-                itl[seconds_each] = itl.get(seconds_each, 0) + decodes * n_rest
-            strides += n
-        self._decoded(decodes, strides)
+        return total, steps
 
     def _decoded(self, decodes: int, strides: int) -> None:
         """Book ``strides`` decode steps of ``decodes`` requests; completions leave."""
@@ -556,10 +551,10 @@ class _Replica:
             return self._decode_only(decodes) if decodes else self._idle()
         while True:
             runs, prompt = self._chunk_runs(chunks, decodes)
-            self._advance(runs)
+            steps = self._advance(runs, decodes)[1]
             complete = self._apply_chunks(chunks, prompt)
             if decodes:
-                self._decode_tokens(runs)
+                self._decoded(decodes, steps)
             if complete:
                 self._first_tokens(complete)
                 return True
@@ -609,7 +604,7 @@ class _Replica:
             chunks = self._prefill_chunks(self.cfg.token_budget, admissions=True)
             if chunks:
                 runs, prompt = self._chunk_runs(chunks, 0)
-                self.stall += self._advance(runs)
+                self.stall += self._advance(runs)[0]
                 self._first_tokens(self._apply_chunks(chunks, prompt))
                 return True
         decodes = len(self.decoding)
@@ -643,8 +638,7 @@ class _Replica:
                     runs = [*runs[:k], (seconds_each, max(1, math.ceil((upcoming - start) / seconds_each)), growth)]
                     break
                 start += seconds_each * n
-        self._advance(runs)
-        self._decode_tokens(runs)
+        self._decoded(decodes, self._advance(runs, decodes)[1])
         return True
 
     def _idle(self) -> bool:
