@@ -13,7 +13,7 @@ from deployc import cli
 from deployc.api import build, load_spec, plan
 from deployc.plugins import default_registry
 from deployc.sizing.frontier import CHART_HEIGHT
-from deployc.sizing.report import COLUMNS, MONOTONIC_NOTE, SCREEN_NOTE, size_json, size_text
+from deployc.sizing.report import COLUMNS, MONOTONIC_NOTE, SCREEN_NOTE, latency_columns, size_json, size_text
 from deployc.sizing.run import Sized, size
 from deployc.sizing.search import cost_key, plan_one
 from deployc.sizing.space import Size
@@ -85,7 +85,8 @@ def test_text_output_has_the_table_and_the_chart(cli_run: tuple[int, str, str, P
                                "outputs 250 tokens (mean); SLO: TTFT p99 ≤ 1,500 ms, ITL p99 ≤ 40 ms")
     header = lines.index("Cheapest deployments that serve the traffic within the SLO (one per GPU type, cheapest "
                          "first):")
-    assert lines[header + 1].split() == [w for c in COLUMNS for w in c.split()]
+    assert latency_columns(searched.loaded.spec.slo) == ("TTFT p99", "ITL p99")  # the sample's targets
+    assert lines[header + 1].split() == [w for c in (*COLUMNS, "TTFT p99", "ITL p99") for w in c.split()]
     winners = searched.report.search.winners
     rows = lines[header + 2: header + 2 + len(winners)]
     for rank, (row, winner) in enumerate(zip(rows, winners, strict=True), 1):

@@ -38,6 +38,8 @@ class Deployment:
     itl_p99_ms: float | None = None
     tpot_p50_ms: float | None = None
     miss_ratio: float | None = None
+    # The SLO's targets as checked, worst pool each: ("TTFT", "p99", target ms, simulated ms), in the spec's order.
+    slo_checks: tuple[tuple[str, str, float, float], ...] = ()
     screened: bool = False  # figures from a quick screen (it misses by far), not a full plan
 
     @property
@@ -89,6 +91,8 @@ class Deployment:
             "output_tokens_per_s_per_user": _round(self.tokens_per_s_per_user, 2),
             "ttft_p99_ms": _round(self.ttft_p99_ms, 1), "itl_p99_ms": _round(self.itl_p99_ms, 2),
             "miss_ratio": _round(self.miss_ratio, 3), "screened": self.screened,
+            "slo_checks": [{"metric": m, "percentile": p, "target_ms": t, "simulated_ms": _round(v, 2)}
+                           for m, p, t, v in self.slo_checks],
         }
 
 
@@ -108,6 +112,17 @@ def _miss_ratio(plan: Plan) -> float:
         else:
             worst = max(worst, *(c.simulated_ms / c.target_ms for c in verdict.misses()))
     return worst
+
+
+def _worst_checks(plan: Plan) -> tuple[tuple[str, str, float, float], ...]:
+    """Each SLO target with the worst pool's simulated value at its percentile."""
+    worst: dict[tuple[str, str], tuple[float, float]] = {}
+    for pool in plan.pools:
+        for c in pool.verdict.checks if pool.verdict is not None else ():
+            key = (c.metric, c.percentile)
+            if key not in worst or c.simulated_ms > worst[key][1]:
+                worst[key] = (c.target_ms, c.simulated_ms)
+    return tuple((metric, percentile, target, value) for (metric, percentile), (target, value) in worst.items())
 
 
 def from_plan(plan: Plan, size: Size, variant: Variant, *, screened: bool = False) -> Deployment:
@@ -134,7 +149,8 @@ def from_plan(plan: Plan, size: Size, variant: Variant, *, screened: bool = Fals
         ttft_p99_ms=max((r.ttft_ms.p99 for r in results), default=None),
         itl_p99_ms=max((r.itl_ms.p99 for r in results), default=None),
         tpot_p50_ms=max((r.tpot_ms.p50 for r in results), default=None),
-        miss_ratio=None if status == "serves" else _miss_ratio(plan), screened=screened)
+        miss_ratio=None if status == "serves" else _miss_ratio(plan), slo_checks=_worst_checks(plan),
+        screened=screened)
 
 
 def unplanned(gpu: str, size: Size, variant: Variant, status: Status, message: str) -> Deployment:

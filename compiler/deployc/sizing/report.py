@@ -14,10 +14,11 @@ from deployc.sizing.deployment import Deployment
 from deployc.sizing.frontier import frontier_chart, pareto_frontier
 from deployc.sizing.search import SCREEN_MARGIN, SizeSearch
 from deployc.sizing.space import dropped_pins
-from deployc.spec.model import Spec
+from deployc.spec.model import Percentiles, SloSection, Spec
 
 COLUMNS = ("#", "GPUs", "layout", "backend", "weights", "KV", "$/hour", "$/1M out", "out tok/s", "tok/s/GPU",
-           "tok/s/user", "TTFT p99", "ITL p99")
+           "tok/s/user")
+UNTARGETED_COLUMNS = ("TTFT p99", "ITL p99")  # the latency shown when the SLO names none
 MONOTONIC_NOTE = ("Sizes above a GPU type's first one that serves are not planned: serving throughput never falls "
                   "when GPUs are added, so a larger size only costs more.")
 SCREEN_NOTE = ("{screened} of the plans are screens: every layout and token budget simulated with {requests} "
@@ -48,20 +49,46 @@ def _money(value: float | None, digits: int) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
-def _row(rank: int, d: Deployment) -> list[str]:
+def latency_columns(slo: SloSection) -> tuple[str, ...]:
+    """The latency columns: each target the SLO names, at its percentile (``ITL p50``), else TTFT and ITL p99.
+
+    A table that showed p99 beside a p50 target would read as a miss when the deployment serves.
+    """
+    named = tuple(f"{metric} {p}" for metric, targets in _targets(slo) for p, _ in targets.given())
+    return named or UNTARGETED_COLUMNS
+
+
+def _targets(slo: SloSection) -> list[tuple[str, Percentiles]]:
+    return [(name, t) for name, t in (("TTFT", slo.ttft_ms), ("ITL", slo.itl_ms), ("TPOT", slo.tpot_ms))
+            if t is not None]
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def _latency(d: Deployment, column: str) -> str:
+    checked = {f"{metric} {p}": value for metric, p, _, value in d.slo_checks}
+    if column in checked:
+        return _ms(checked[column])
+    return _ms(d.ttft_p99_ms if column == "TTFT p99" else d.itl_p99_ms if column == "ITL p99" else None)
+
+
+def _row(rank: int, d: Deployment, latency: Sequence[str]) -> list[str]:
     per_user = d.tokens_per_s_per_user
     return [str(rank), f"{d.size.label()} × {d.gpu}", d.layout or "", d.backend or "", d.weights_format or "",
             d.kv_cache_dtype or "", _money(d.usd_per_hour, 2), _money(d.usd_per_million_output_tokens, 3),
             f"{d.output_tokens_per_s:,.0f}", f"{d.tokens_per_s_per_gpu:,.0f}",
-            "n/a" if per_user is None else f"{per_user:.1f}",
-            f"{d.ttft_p99_ms:,.0f} ms" if d.ttft_p99_ms is not None else "",
-            f"{d.itl_p99_ms:.1f} ms" if d.itl_p99_ms is not None else ""]
+            "n/a" if per_user is None else f"{per_user:.1f}", *(_latency(d, c) for c in latency)]
 
 
-def table_lines(rows: Sequence[Deployment]) -> list[str]:
-    """The deployments as an aligned table (numbers right-aligned)."""
-    table = [list(COLUMNS)] + [_row(i, d) for i, d in enumerate(rows, 1)]
-    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
+def table_lines(rows: Sequence[Deployment], latency: Sequence[str] = UNTARGETED_COLUMNS) -> list[str]:
+    """The deployments as an aligned table (numbers right-aligned), with these ``latency`` columns."""
+    columns = (*COLUMNS, *latency)
+    table = [list(columns)] + [_row(i, d, latency) for i, d in enumerate(rows, 1)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     left = {1, 2, 3, 4, 5}
     return ["  " + "  ".join(cell.ljust(w) if i in left else cell.rjust(w)
                              for i, (cell, w) in enumerate(zip(line, widths, strict=True))).rstrip()
@@ -76,8 +103,7 @@ def _workload(spec: Spec) -> str:
 
 
 def _slo(spec: Spec) -> str:
-    parts = [f"{name} {p} ≤ {getattr(t, p):,g} ms" for name, t in (("TTFT", spec.slo.ttft_ms), ("ITL", spec.slo.itl_ms))
-             if t is not None for p in ("p50", "p99") if getattr(t, p) is not None]
+    parts = [f"{name} {p} ≤ {target:,g} ms" for name, t in _targets(spec.slo) for p, target in t.given()]
     return ", ".join(parts) or "no latency target (the traffic must be kept up with)"
 
 
@@ -104,7 +130,7 @@ def size_text(report: SizeReport) -> str:
              f"and precision; {len(search.evaluated)} plans, each layout simulated under the traffic", ""]
     if search.winners:
         lines.append("Cheapest deployments that serve the traffic within the SLO (one per GPU type, cheapest first):")
-        lines += table_lines(search.winners)
+        lines += table_lines(search.winners, latency_columns(s.slo))
     else:
         lines.append(f"No deployment serves the traffic within the SLO on up to {search.sizes[-1].gpus} GPUs.")
         if report.closest is not None:
