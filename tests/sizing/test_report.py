@@ -1,11 +1,13 @@
-"""The size table's latency columns are the SLO's targets at the percentiles they name."""
+"""The size report: latency columns at the SLO's percentiles; each GPU type that does not serve, its closest miss."""
 
 from __future__ import annotations
 
 from unittest.mock import sentinel
 
+from deployc.catalog import GPU, resolve_gpu
 from deployc.sizing.deployment import Deployment
-from deployc.sizing.report import latency_columns, table_lines
+from deployc.sizing.report import closest_per_gpu, latency_columns, table_lines
+from deployc.sizing.search import SizeSearch
 from deployc.sizing.space import Size, Variant
 from deployc.spec.model import Percentiles, SloSection
 
@@ -36,3 +38,22 @@ def test_a_p50_target_shows_the_simulated_p50_not_the_p99():
     assert header.split()[-6:] == ["TTFT", "p99", "ITL", "p50", "TPOT", "p99"]
     assert line.split()[-6:] == ["695", "ms", "23.4", "ms", "71.0", "ms"]
     assert "427.4" not in line
+
+
+def _at(gpu: str, gpus: int, status: str, miss: float | None, simulated: bool = True) -> Deployment:
+    return Deployment(gpu=gpu, size=Size(gpus_per_node=gpus, nodes=1), variant=OWN, status=status,  # type: ignore[arg-type]
+                      summary=f"{status} at {gpus}", plan=sentinel.plan if simulated else None, miss_ratio=miss)
+
+
+def test_each_gpu_type_that_does_not_serve_gets_its_closest_miss():
+    h100, l4, t4 = (_gpu(name) for name in ("H100", "L4", "T4"))
+    winner = _at("H100 SXM", 1, "serves", None)
+    l4_far, l4_near = _at("L4", 2, "misses_slo", 8.0), _at("L4", 4, "misses_slo", 1.9)
+    t4_none = [_at("T4", 1, "does_not_fit", None, simulated=False), _at("T4", 4, "does_not_fit", None, simulated=False)]
+    search = SizeSearch(gpus=(h100, l4, t4), sizes=(), evaluated=(winner, l4_far, l4_near, *t4_none),
+                        winners=(winner,))
+    assert closest_per_gpu(search) == {"L4": l4_near, "T4": t4_none[1]}
+
+
+def _gpu(name: str) -> GPU:
+    return resolve_gpu(name)

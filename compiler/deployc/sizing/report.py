@@ -107,6 +107,35 @@ def _slo(spec: Spec) -> str:
     return ", ".join(parts) or "no latency target (the traffic must be kept up with)"
 
 
+def closest_per_gpu(search: SizeSearch) -> dict[str, Deployment]:
+    """Each GPU type without a deployment that serves: the simulated one that misses least, else its largest
+    size's refusal (does not fit, or no engine can serve it)."""
+    served = {d.gpu for d in search.winners}
+    out: dict[str, Deployment] = {}
+    for gpu in search.gpus:
+        if gpu.name in served:
+            continue
+        mine = [d for d in search.evaluated if d.gpu == gpu.name]
+        simulated = [d for d in mine if d.simulated]
+        if simulated:
+            out[gpu.name] = min(simulated, key=lambda d: (d.miss_ratio or 0.0, d.size.gpus))
+        elif mine:
+            out[gpu.name] = max(mine, key=lambda d: d.size.gpus)
+    return out
+
+
+def _not_serving_lines(report: SizeReport) -> list[str]:
+    closest = closest_per_gpu(report.search)
+    if not closest or not report.search.winners:
+        return []  # nothing serves: the closest of all is printed instead
+    top = report.search.sizes[-1].gpus
+    lines = [f"GPU types that do not serve on up to {top} GPUs, and their closest:"]
+    for gpu, d in closest.items():
+        lines.append(f"  {gpu}: {d.label()}: {d.summary}" if d.simulated else f"  {gpu}: {d.status.replace('_', ' ')} "
+                     f"on {d.size.label()}: {d.summary}")
+    return lines
+
+
 def _price_lines(report: SizeReport) -> list[str]:
     seen: dict[str, str | None] = {}
     for d in report.search.evaluated:
@@ -137,6 +166,7 @@ def size_text(report: SizeReport) -> str:
             lines.append(f"Closest: {report.closest.label()}: {report.closest.summary}")
             if report.closest_hint:
                 lines.append(f"  hint: {report.closest_hint}")
+    lines += _not_serving_lines(report)
     lines += _price_lines(report)
     dropped = dropped_pins(s)
     if dropped:
@@ -184,6 +214,7 @@ def size_json(report: SizeReport) -> dict[str, Any]:
         "frontier": [d.to_json() for d in report.frontier],
         "evaluated": [d.to_json() for d in search.evaluated],
         "closest": report.closest.to_json() if report.closest is not None else None,
+        "closest_per_gpu": {gpu: d.to_json() for gpu, d in closest_per_gpu(search).items()},
         "closest_hint": report.closest_hint,
         "notes": [MONOTONIC_NOTE, *filter(None, [screen_note(search)])],
     }
