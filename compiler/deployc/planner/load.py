@@ -207,7 +207,7 @@ def serving_setup(c: Candidate, chosen: Evaluated, knobs: LoadKnobs) -> ServingS
         token_budget=int(knobs.token_budget.value), chunked_prefill=True,
         kv_capacity_tokens=memory.kv_capacity_tokens, kv_block_tokens=memory.kv_block_size_tokens,
         prefix_tokens=c.shape.prefix_hit_tokens if knobs.prefix_caching.value else 0,
-        replicas=chosen.evaluation.layout.dp)
+        replicas=chosen.evaluation.layout.dp, prefix_caching=bool(knobs.prefix_caching.value))
 
 
 def serve(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int) -> Served:

@@ -35,4 +35,5 @@ def serving_setup(plan: Plan, pool: PoolPlan, models: BackendModels) -> ServingS
                         token_budget=k.max_num_batched_tokens, chunked_prefill=k.chunked_prefill,
                         kv_capacity_tokens=pool.memory.kv_capacity_tokens,
                         kv_block_tokens=pool.memory.kv_block_size_tokens,
-                        prefix_tokens=shape.prefix_hit_tokens if k.prefix_caching else 0, replicas=layout.dp)
+                        prefix_tokens=shape.prefix_hit_tokens if k.prefix_caching else 0, replicas=layout.dp,
+                        prefix_caching=k.prefix_caching)

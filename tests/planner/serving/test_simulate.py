@@ -188,3 +188,23 @@ def test_a_preempted_vllm_request_resumes_from_its_cached_blocks() -> None:
     assert computed[True] < computed[False]
     assert computed[True] >= sum(_traffic(shape(400, 600, concurrency=12, p99_factor=2.0), n=300, rate_per_s=None,
                                           clients=12).prompt_tokens)
+
+
+def test_without_prefix_caching_a_preempted_request_recomputes_everything() -> None:
+    # vLLM looks up cached blocks only with prefix caching on (kv_cache_manager.get_computed_blocks): off, the
+    # resume policy must not apply, and the pool serves as under a policy that never resumes.
+    load = shape(400, 600, concurrency=12, p99_factor=2.0)
+    resuming = SchedulerPolicy(resume_from_cache=True, request_overhead_ms=0.0)
+    plain = SchedulerPolicy(resume_from_cache=False, request_overhead_ms=0.0)
+
+    def pool(policy: SchedulerPolicy, caching: bool) -> ServingSetup:
+        return ServingSetup(perf=None, policy=policy, max_num_seqs=12, token_budget=512, chunked_prefill=True,
+                            kv_capacity_tokens=12_000, kv_block_tokens=16, prefix_tokens=0, replicas=1,
+                            prefix_caching=caching)
+
+    off = simulate_pool(pool(resuming, False), load, requests=300, cost=linear_step(0.01, 0.0002))
+    on = simulate_pool(pool(resuming, True), load, requests=300, cost=linear_step(0.01, 0.0002))
+    never = simulate_pool(pool(plain, True), load, requests=300, cost=linear_step(0.01, 0.0002))
+    assert off.preemptions > 0
+    assert off == never
+    assert on != off

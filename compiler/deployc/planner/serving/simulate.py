@@ -47,6 +47,9 @@ class ServingSetup:
     kv_block_tokens: int
     prefix_tokens: int
     replicas: int
+    # Off, a preempted request's freed blocks are not kept for reuse: it recomputes all of it, whatever the
+    # policy's resume_from_cache says (vLLM's block pool caches freed blocks only with prefix caching on).
+    prefix_caching: bool = True
 
 
 def _lengths(model: LengthModel, rng: random.Random, n: int) -> tuple[int, ...]:
@@ -73,7 +76,8 @@ def _traffic(shape: WorkloadShape, *, n: int, rate_per_s: float | None, clients:
 
 
 def _engine(setup: ServingSetup) -> EngineConfig:
-    return EngineConfig(policy=setup.policy, max_num_seqs=setup.max_num_seqs, token_budget=setup.token_budget,
+    policy = setup.policy if setup.prefix_caching else evolve(setup.policy, resume_from_cache=False)
+    return EngineConfig(policy=policy, max_num_seqs=setup.max_num_seqs, token_budget=setup.token_budget,
                         chunked_prefill=setup.chunked_prefill, kv_capacity_tokens=setup.kv_capacity_tokens,
                         kv_block_tokens=setup.kv_block_tokens, prefix_tokens=setup.prefix_tokens)
 
