@@ -70,6 +70,7 @@ def _performance(converter: cattrs.Converter, perf: Performance) -> dict[str, An
         "ttft_ms": round(perf.ttft_ms, 3), "itl_ms": round(perf.itl_ms, 3),
         "tokens_per_s": round(perf.tokens_per_s, 1), "tokens_per_s_per_gpu": round(perf.tokens_per_s_per_gpu, 1),
         "bound": perf.bound, "bound_share": round(perf.bound_share, 4), "batch_size": round(perf.batch_size, 2),
+        "decode_step_ms": round(perf.decode_step_ms, 3),
         "step_breakdown": [converter.unstructure(q) for q in perf.step_breakdown],
         "assumptions": list(perf.assumptions),
     }

@@ -34,8 +34,9 @@ LEGEND = re.compile(r"^  W=weights (?P<W>[\d.]+) GiB  K=KV cache (?P<K>[\d.]+) G
 KV = re.compile(r"^  KV: (?P<per_token>[\d,]+) B/token per GPU, capacity (?P<capacity>[\d,]+) tokens per replica; "
                 r"max concurrency (?P<at_max>[\d.]+) at (?P<max_len>[\d,]+) tokens, (?P<at_typical>[\d.]+) at the "
                 r"typical request$")
-DECODE = re.compile(r"^  decode step: (?P<itl>[\d.]+) ms at batch (?P<batch>[\d.]+), (?P<bound>\w+)-bound "
-                    r"\((?P<share>\d+)% of the step\)$")
+DECODE = re.compile(r"^  decode step: (?P<step>[\d.]+) ms at batch (?P<batch>[\d.]+), (?P<bound>\w+)-bound "
+                    r"\((?P<share>\d+)% of the step\); analytic ITL (?P<itl>[\d.]+) ms with arriving prompts' "
+                    r"chunks in the steps$")
 SIMULATED = re.compile(r"^  simulated \((?P<requests>[\d,]+) requests per replica, (?:(?P<clients>\d+) clients per "
                        r"replica|(?P<rate>[\d.]+) requests/s \(capacity (?P<capacity>[\d.]+)/s\))\):$")
 LATENCY = re.compile(r"^    TTFT p50 (?P<t50>[\d,]+) ms, p90 (?P<t90>[\d,]+) ms, p99 (?P<t99>[\d,]+) ms; ITL p50 "
@@ -131,6 +132,10 @@ def _check_pool(lines: list[str], pool: dict[str, Any], decisions: dict[str, Any
     found = DECODE.match(decode)
     assert found, decode
     assert near(found["itl"], perf["itl_ms"], 1, json_places=3)
+    assert near(found["step"], perf["decode_step_ms"], 1, json_places=3)
+    assert perf["decode_step_ms"] <= perf["itl_ms"] + 1e-9
+    step_terms = {q["label"]: q["value"] for q in perf["step_breakdown"]}
+    assert step_terms["decode step"] == pytest.approx(perf["decode_step_ms"], abs=1e-3)
     assert abs(number(found["batch"]) - perf["batch_size"]) <= 0.01 * perf["batch_size"]
     assert found["bound"] == perf["bound"]
     assert abs(int(found["share"]) - perf["bound_share"] * 100) <= 0.5 + 1e-9

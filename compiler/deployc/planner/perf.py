@@ -433,7 +433,7 @@ def estimate_performance(inputs: PerfInputs) -> Performance:
     ITL = decode step + the share of other requests' prompts chunked into each step
     ((batch − 1) / output tokens arrivals per step). Tokens/s per replica = concurrency × output /
     (TTFT + (output − 1) × ITL), the closed-loop rate; total = × DP. The bound is the decode
-    step's largest term (memory, compute or communication) and its share of the ITL.
+    step's largest term (memory, compute or communication) and its share of that step.
     """
     batch = max(inputs.concurrency, 1.0)
     out = max(inputs.output_tokens, 1.0)
@@ -455,8 +455,9 @@ def estimate_performance(inputs: PerfInputs) -> Performance:
         tokens_per_s=total,
         tokens_per_s_per_gpu=total / inputs.layout.gpus_used,
         bound=bound,
-        bound_share=bound_ms[bound] / (itl * 1e3) if itl > 0 else 0.0,
+        bound_share=bound_ms[bound] / (decode_s * 1e3) if decode_s > 0 else 0.0,
         batch_size=batch,
+        decode_step_ms=decode_s * 1e3,
         step_breakdown=(
             *terms,
             Quantity("step: chunked prefill of arriving prompts", prefill_share * 1e3, "ms"),

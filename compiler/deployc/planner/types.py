@@ -65,8 +65,9 @@ class Performance:
     tokens_per_s: float
     tokens_per_s_per_gpu: float
     bound: Bound
-    bound_share: float
+    bound_share: float  # the bound's share of the decode step
     batch_size: float
+    decode_step_ms: float = 0.0  # one decode step at the batch; itl_ms adds the arriving prompts' chunks
     step_breakdown: tuple[Quantity, ...] = ()
     assumptions: tuple[str, ...] = ()
 

@@ -24,8 +24,9 @@ def plan_summary(plan: Plan) -> str:
             f"  KV: {m.kv_bytes_per_token:,} B/token per GPU, capacity {tokens(m.kv_capacity_tokens)} per replica; "
             f"max concurrency {m.max_concurrency_at_max_context:g} at {k.max_model_len:,} tokens, "
             f"{m.max_concurrency_at_typical_request:g} at the typical request",
-            f"  decode step: {perf.itl_ms:.1f} ms at batch {count(perf.batch_size)}, {perf.bound}-bound "
-            f"({perf.bound_share:.0%} of the step)",
+            f"  decode step: {perf.decode_step_ms:.1f} ms at batch {count(perf.batch_size)}, {perf.bound}-bound "
+            f"({perf.bound_share:.0%} of the step); analytic ITL {perf.itl_ms:.1f} ms with arriving prompts' "
+            "chunks in the steps",
             *serving_lines(pool),
         ]
     lines += ["", "decisions:"]
