@@ -199,3 +199,48 @@ def test_plan_and_explain_print_the_same_simulated_figures(tmp_path: Path, capsy
     assert f"p99 {ttft}" in plan_text
     assert f"TTFT p99 = {format_number(round(serving.ttft_ms.p99, 1))} ms" in explain_text
     assert f"ITL p99 = {format_number(round(serving.itl_ms.p99, 2))} ms" in explain_text
+
+
+RAG_ON_ONE_4090 = """
+[model]
+id = "mistralai/Mistral-7B-Instruct-v0.3"
+max_context_tokens = 32768
+[hardware]
+gpu = "RTX 4090"
+gpus_per_node = {gpus}
+[workload]
+kind = "rag"
+prompt_tokens = {{ mean = 12000, p99 = 28000 }}
+output_tokens = {{ mean = 300, p99 = 800 }}
+concurrency = {users}
+shared_prefix_tokens = 2000
+[slo]
+ttft_ms = {{ p99 = 10000 }}
+itl_ms = {{ p99 = 100 }}
+"""
+
+
+def test_each_fix_says_what_planning_the_fixed_spec_gives(tmp_path: Path) -> None:
+    # A screened fix once said "a load of 12 concurrent users on these GPUs: serves (TTFT p99 9,719 ms)" while
+    # the spec with 12 users plans to TTFT p99 12,067 ms: the fixes near the SLO are now simulated as a plan is.
+    plan, _ = api.plan(write(tmp_path, RAG_ON_ONE_4090.format(gpus=1, users=24)))
+    error = next(d for d in plan.diagnostics if d.rule == "DPC304")
+    assert error.hint is not None
+    fixes = error.hint.removeprefix("try, best first: ").split("; ")
+    checked = 0
+    for fix in fixes:
+        label, _, outcome = fix.partition(": ")
+        if label.endswith("× RTX 4090"):
+            spec_text = RAG_ON_ONE_4090.format(gpus=int(label.split(" × ")[0]), users=24)
+        elif label.startswith("a load of "):
+            spec_text = RAG_ON_ONE_4090.format(gpus=1, users=int(label.split()[3]))
+        else:
+            continue
+        (tmp_path / "fixed").mkdir(exist_ok=True)
+        fixed, _ = api.plan(write(tmp_path / "fixed", spec_text))
+        pool = fixed.primary
+        assert pool.verdict is not None and pool.serving is not None
+        assert outcome.startswith("serves (") == pool.verdict.serves, fix
+        assert f"TTFT p99 {pool.serving.ttft_ms.p99:,.0f} ms" in outcome, fix
+        checked += 1
+    assert checked >= 2

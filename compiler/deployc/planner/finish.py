@@ -14,7 +14,7 @@ from deployc.planner.cost import PoolCost, pool_cost
 from deployc.planner.decisions import Alternative, Decision, Quantity
 from deployc.planner.evaluate import Evaluated, evaluate_layout
 from deployc.planner.formats import weight_format
-from deployc.planner.load import Served, load_knobs, serve, tune_budget
+from deployc.planner.load import LoadKnobs, Served, load_knobs, serve, tune_budget
 from deployc.planner.parallel import pp_layer_split
 from deployc.planner.pins import pinned
 from deployc.planner.precision import explain_weights
@@ -121,21 +121,29 @@ def _at_emitted_budget(search: Search, chosen: Evaluated, budget: int, models: B
     return again if again.evaluation.fits else chosen
 
 
+def simulated_in_full(search: Search, models: BackendModels | None = None) -> tuple[Evaluated, LoadKnobs, Served]:
+    """The chosen layout at its tuned token budget and that budget's knobs, simulated with
+    ``SIMULATED_REQUESTS`` per replica: the figures a plan reports."""
+    chosen = search.chosen()
+    if chosen is None:
+        raise ValueError("simulated_in_full needs a search whose best layout fits")
+    c, layout = search.candidate, chosen.evaluation.layout
+    ranked = search.served[layout].knobs if layout in search.served else load_knobs(c, chosen)
+    knobs = tune_budget(c, chosen, ranked, requests=RANKING_REQUESTS)[0]
+    chosen = _at_emitted_budget(search, chosen, int(knobs.token_budget.value), models)
+    return chosen, knobs, serve(c, chosen, knobs, requests=SIMULATED_REQUESTS)
+
+
 def finish_pool(search: Search, rejected_weights: list[Alternative], *, several: bool,
                 models: BackendModels | None = None) -> tuple[PoolPlan, list[Decision], list[Diagnostic]]:
     """Knobs and decisions for the chosen layout of one pool."""
-    chosen = search.chosen()
-    if chosen is None:
+    if search.chosen() is None:
         raise ValueError("finish_pool needs a search whose best layout fits")
     c, shape, spec = search.candidate, search.candidate.shape, search.candidate.target.spec
-    target, layout, memory = c.target, chosen.evaluation.layout, chosen.memory
     prefix = f"{shape.name}." if several else ""
     diagnostics: list[Diagnostic] = []
-    ranked = search.served[layout].knobs if layout in search.served else load_knobs(c, chosen)
-    knobs_for_load = tune_budget(c, chosen, ranked, requests=RANKING_REQUESTS)[0]
-    chosen = _at_emitted_budget(search, chosen, int(knobs_for_load.token_budget.value), models)
-    memory = chosen.memory
-    served = serve(c, chosen, knobs_for_load, requests=SIMULATED_REQUESTS)
+    chosen, knobs_for_load, served = simulated_in_full(search, models)
+    target, layout, memory = c.target, chosen.evaluation.layout, chosen.memory
     context, seqs, budget = knobs_for_load.context, knobs_for_load.max_num_seqs, knobs_for_load.token_budget
     if context.capped:
         diagnostics.append(Diagnostic(rule="DPC303", severity=Severity.WARNING, file=target.spec_file,
