@@ -1,0 +1,347 @@
+"""The scheduler loop of one replica: prompt chunks under the token budget, decode strides, the steps' prices.
+
+Each iteration is one engine step, or a stride of steps identical up to the next event (see
+:mod:`deployc.planner.serving.engine`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+from deployc.planner.serving.ledger import SGLANG_RATIO_DECAY_STEPS, SGLANG_RATIO_INIT, KvLedger
+from deployc.planner.serving.traffic import Run, Trace
+
+
+class Replica(KvLedger):
+    """One run's scheduler: :func:`~deployc.planner.serving.engine.run_replica` is the way in."""
+
+    def _prefill_chunks(self, budget: int, *, admissions: bool) -> list[tuple[int, int]]:
+        """Prompt chunks for this step: the partial request first, then FCFS admissions."""
+        partial, todo = self.partial, self.todo
+        chunks: list[tuple[int, int]] = []
+        taken = 0
+        if partial is not None and budget > 0:
+            left = todo[partial]
+            if left >= budget:
+                return [(partial, budget)]  # the partial prompt takes the whole budget: nothing else this step
+            chunks.append((partial, left))
+            budget -= left
+            taken = left
+        if not admissions:
+            return chunks
+        cap, waiting, running, max_seqs = self.prefill_cap, self.waiting, self.running, self.max_seqs
+        while waiting and budget > 0 and len(running) < max_seqs:
+            i = waiting[0]
+            if partial is not None and chunks[-1][0] != partial:
+                break  # one request is partially prefilled at a time
+            if not self._can_admit_kv(i, taken):  # this step's chunks are allocated already (pads at _admit)
+                break
+            need = todo[i] - (self._prefix_for(i) if self.prefix_cached else 0)
+            if not self.chunked and need > budget:
+                break
+            if cap is not None and taken > 0 and taken + need > cap:
+                break
+            self._admit(i)
+            take = todo[i] if todo[i] < budget else budget
+            chunks.append((i, take))
+            budget -= take
+            taken += take
+            if take < todo[i]:
+                self.partial = i
+                break
+        return chunks
+
+    def _apply_chunks(self, chunks: list[tuple[int, int]], prompt: int | None = None) -> list[int]:
+        """Allocate the chunks' KV (a stride's ``prompt`` tokens for a lone chunk); the requests now complete."""
+        complete = []
+        todo, held = self.todo, self.held
+        for i, chunk in chunks:
+            take = chunk if prompt is None else prompt
+            todo[i] -= take
+            held[i] += take
+            self.kv_used += take
+            self.allocated += take
+            if todo[i] <= 0:
+                complete.append(i)
+                if i == self.partial:
+                    self.partial = None
+                if self.hit[i] == 0 and self.prefix_tokens > 0 and not self.prefix_cached:
+                    self.prefix_cached = True
+                    self.kv_used += self.prefix_tokens  # the shared prefix stays cached once
+            elif self.partial is None:
+                self.partial = i
+        return complete
+
+    def _chunk_cost(self, chunks: list[tuple[int, int]], decodes: int) -> float:
+        """One step carrying these chunks."""
+        prompts, gen, todo = self.prompts, self.gen, self.todo
+        tokens, context_before = 0, 0
+        for i, c in chunks:
+            tokens += c
+            context_before += prompts[i] + gen[i] - todo[i]
+        decode_context = self.sum_decode_context / decodes if decodes else 0.0
+        return self.cost(tokens, len(chunks), context_before / len(chunks), decodes, decode_context)
+
+    def _first_tokens(self, complete: list[int]) -> None:
+        gen, first, outputs = self.gen, self.first, self.outputs
+        for i in complete:
+            gen[i] += 1
+            if first[i] == math.inf:
+                first[i] = self.t
+            elif not math.isnan(self.stalled_since[i]):
+                self._record_itl(self.t - self.stalled_since[i], 1)
+                self.stalled_since[i] = math.nan
+            if gen[i] >= outputs[i]:
+                self._finish(i)
+            else:
+                self.decoding.add(i)
+                self.entered[i] = self.steps
+                self.sum_decode_context += self.prompts[i] + gen[i]
+                heapq.heappush(self.decoding_heap, (self.steps + outputs[i] - gen[i], i, self.version[i]))
+
+    def _finish(self, i: int) -> None:
+        self.finish[i] = self.t
+        self._release(i)
+        if not self.open_loop:
+            self._send(self.t)
+
+    def _record_itl(self, gap: float, count: int) -> None:
+        if count > 0:
+            self.itl[gap] = self.itl.get(gap, 0) + count
+
+    def _priced(self, take: int, context_before: float, decodes: int, decode_context: float,
+                strides: int) -> list[Run]:
+        """The stride's steps as runs of one price: contexts grow, and grid points change the price.
+
+        ``take`` prompt tokens of one request (0: decode only) ride with ``decodes`` decodes in every step.
+        """
+        cost, sequences, growth = self.cost, 1 if take else 0, take + decodes
+        if strides == 1:
+            return [(cost(take, sequences, context_before, decodes, decode_context), 1, growth)]
+        if self.fast_runs is not None:
+            return self.fast_runs(take, context_before, decodes, decode_context, strides)
+        steady = self.steady
+        runs = []
+        while strides > 0:
+            n = min(strides, steady(take, context_before, take, decodes, decode_context))
+            runs.append((cost(take, sequences, context_before, decodes, decode_context), n, growth))
+            strides -= n
+            context_before += take * n
+            decode_context += n
+        return runs
+
+    def _advance(self, runs: list[Run], decodes: int = 0) -> tuple[float, int]:
+        """Run these steps (the KV cache grows by each run's tokens a step): the time they took, and how many.
+
+        With ``decodes``, each step also gives every decoding request a token: its gap is booked (the first
+        step's gap includes any prefill-only stall before it); :meth:`_decoded` books the tokens.
+        """
+        kv = self.kv_used
+        itl = self.itl
+        if len(runs) == 1:
+            seconds_each, n, kv_growth = runs[0]
+            total = seconds_each * n
+            self.kv_area += (kv * n + kv_growth * n * (n - 1) / 2) * seconds_each
+            peak = kv + kv_growth * (n - 1)
+            self.kv_peak = max(self.kv_peak, peak)
+            if decodes:
+                first_gap = seconds_each + self.stall
+                itl[first_gap] = itl.get(first_gap, 0) + decodes
+                if n > 1:
+                    itl[seconds_each] = itl.get(seconds_each, 0) + decodes * (n - 1)
+            steps = n
+        else:
+            total, area, steps = 0.0, self.kv_area, 0
+            for seconds_each, n, kv_growth in runs:
+                # ∫ KV dt: the step-by-step sum of a cache that grows after every step.
+                area += (kv * n + kv_growth * n * (n - 1) / 2) * seconds_each
+                peak = kv + kv_growth * (n - 1)
+                self.kv_peak = max(self.kv_peak, peak)
+                kv += kv_growth * n
+                total += seconds_each * n
+                if decodes:
+                    rest = n
+                    if steps == 0:
+                        first_gap = seconds_each + self.stall
+                        itl[first_gap] = itl.get(first_gap, 0) + decodes
+                        rest = n - 1
+                    if rest:
+                        itl[seconds_each] = itl.get(seconds_each, 0) + decodes * rest
+                steps += n
+            self.kv_area = area
+        self.running_area += len(self.running) * total
+        self.t += total
+        self.busy += total
+        return total, steps
+
+    def _decoded(self, decodes: int, strides: int) -> None:
+        """Book ``strides`` decode steps of ``decodes`` requests; completions leave."""
+        self.stall = 0.0
+        steps = self.steps = self.steps + strides
+        tokens = decodes * strides
+        self.sum_decode_context += tokens
+        self.kv_used += tokens
+        self.allocated += tokens
+        heap = self.decoding_heap
+        if heap and heap[0][0] <= steps:
+            pop, versions, decoding = heapq.heappop, self.version, self.decoding
+            while heap and heap[0][0] <= steps:
+                _, i, version = pop(heap)
+                if version == versions[i] and i in decoding:
+                    self._finish(i)
+        if self.decaying:
+            decay = (SGLANG_RATIO_INIT - self.ratio_min) / SGLANG_RATIO_DECAY_STEPS * strides
+            self.ratio = max(self.ratio_min, self.ratio - decay)
+            # Reservations shrink as outputs are produced.
+            self.kv_reserved = max(self.kv_reserved - decodes * strides, 0.0)
+
+    def _stride(self, decodes: int) -> int:
+        """Decode steps until the next event: a completion or the KV cache filling."""
+        if not self.bulk:
+            return 1
+        strides = self.decoding_heap[0][0] - self.steps if self.decoding_heap else 1
+        return max(min(strides, int((self.capacity - self.kv_used) // max(decodes, 1))), 1)
+
+    def _admissible_soon(self) -> bool:
+        return len(self.running) < self.max_seqs
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def step(self) -> bool:
+        """One scheduler iteration (or one stride of identical decode steps); False when all is done."""
+        if self.open_loop:
+            self._arrive_until(self.t)
+        if not self.running and not self.waiting:
+            upcoming = self._next_arrival_time()
+            if upcoming == math.inf:
+                return False
+            self.t = upcoming  # idle until the next arrival
+            return True
+        if self.prefill_first:
+            return self._step_prefill_first()
+        return self._step_mixed()
+
+    def _step_mixed(self) -> bool:
+        decodes = len(self.decoding)
+        preempted = self.kv_used + decodes > self.capacity and self._make_room(decodes)
+        decodes = len(self.decoding)
+        budget = max(self.cfg.token_budget - decodes, 0)
+        chunks = self._prefill_chunks(budget, admissions=not preempted)
+        if not chunks:
+            return self._decode_only(decodes) if decodes else self._idle()
+        while True:
+            runs, prompt = self._chunk_runs(chunks, decodes)
+            steps = self._advance(runs, decodes)[1]
+            complete = self._apply_chunks(chunks, prompt)
+            if decodes:
+                self._decoded(decodes, steps)
+            if complete:
+                self._first_tokens(complete)
+                return True
+            # A completion ended the stride and the partial prompt goes on: the next iteration would
+            # give it the whole budget again and admit nobody, so carry on here (the same steps).
+            i = self.partial
+            decodes = len(self.decoding)
+            budget = self.cfg.token_budget - decodes
+            if (not self.bulk or i is None or budget <= 0 or self.todo[i] < budget
+                    or self.kv_used + decodes > self.capacity):
+                return True
+            if self.open_loop:
+                self._arrive_until(self.t)
+            chunks = [(i, budget)]
+
+    def _chunk_runs(self, chunks: list[tuple[int, int]], decodes: int) -> tuple[list[Run], int | None]:
+        """This step, or the steps ahead while one long prompt is chunked (same chunk, same decodes, no
+        admissions), by price; and the partial prompt's tokens they compute (None: each chunk once)."""
+        if not self.bulk or len(chunks) != 1 or chunks[0][0] != self.partial:
+            return [(self._chunk_cost(chunks, decodes), 1, sum(c for _, c in chunks) + decodes)], None
+        i, take = chunks[0]
+        todo = self.todo[i]
+        # Full chunks while more than one chunk is left; the last (possibly shorter) one completes the prompt.
+        full = (todo - 1) // take
+        until_completion = self.decoding_heap[0][0] - self.steps if decodes and self.decoding_heap else 1 << 30
+        room = self.capacity - self.kv_used
+        strides = max(min(full, until_completion, int(room // (take + decodes))), 1)
+        decode_context = self.sum_decode_context / decodes if decodes else 0.0
+        context_before = self.traffic.prompt_tokens[i] + self.gen[i] - todo
+        runs = self._priced(take, context_before, decodes, decode_context, strides)
+        prompt = take * strides
+        last = todo - prompt
+        # The last chunk can join the stride when that step would admit nobody: no request waits (a
+        # closed loop sends only at completions, which end strides) and none arrives before it.
+        if (strides == full and until_completion > strides and not self.waiting
+                and room - strides * (take + decodes) >= last + decodes
+                and (not self.open_loop or self._next_arrival_time() > self.t + sum(s * n for s, n, _ in runs))):
+            runs.append((self.cost(last, 1, context_before + prompt, decodes, decode_context + strides), 1,
+                         last + decodes))
+            prompt = todo
+        return runs, prompt
+
+    def _step_prefill_first(self) -> bool:
+        admissible = bool(self.waiting) and len(self.running) < self.cfg.max_num_seqs and self._can_admit_kv(
+            self.waiting[0])
+        if self.partial is not None or admissible:
+            chunks = self._prefill_chunks(self.cfg.token_budget, admissions=True)
+            if chunks:
+                runs, prompt = self._chunk_runs(chunks, 0)
+                self.stall += self._advance(runs)[0]
+                self._first_tokens(self._apply_chunks(chunks, prompt))
+                return True
+        decodes = len(self.decoding)
+        if decodes == 0:
+            return self._idle()
+        self._make_room(decodes)
+        decodes = len(self.decoding)
+        if decodes == 0:
+            return True
+        return self._decode_only(decodes)
+
+    def _decode_only(self, decodes: int) -> bool:
+        """Decode steps with nothing else to schedule: one, or a stride up to the next event."""
+        decode_context = self.sum_decode_context / decodes
+        slot = self._admissible_soon()
+        upcoming = math.inf
+        if self.waiting:
+            # A head request that does not fit now cannot fit before a completion ends the stride (decodes
+            # only take KV), and later arrivals queue behind it; SGLang's decaying reservation can let it in
+            # at any step, so that policy goes one step at a time.
+            strides = 1 if slot and (self.decaying or self._can_admit_kv(self.waiting[0])) else self._stride(decodes)
+        else:
+            strides = self._stride(decodes)
+            upcoming = self._next_arrival_time() if slot else math.inf
+        runs = self._priced(0, 0.0, decodes, decode_context, strides)
+        if strides > 1 and upcoming < math.inf:
+            # The step-by-step loop admits the arrival at the first step boundary at or after it.
+            start = self.t
+            for k, (seconds_each, n, growth) in enumerate(runs):
+                if upcoming < start + seconds_each * n:
+                    runs = [*runs[:k], (seconds_each, max(1, math.ceil((upcoming - start) / seconds_each)), growth)]
+                    break
+                start += seconds_each * n
+        self._decoded(decodes, self._advance(runs, decodes)[1])
+        return True
+
+    def _idle(self) -> bool:
+        """Nothing could be scheduled this iteration."""
+        if not self.running and self.waiting:
+            # An empty engine that cannot admit its head request never will (longer than the KV cache
+            # or, without chunked prefill, than the token budget): the engine rejects it.
+            i = self.waiting.popleft()
+            self.finish[i] = math.nan
+            self.rejected += 1
+            if self.traffic.arrivals_s is None:
+                self._send(self.t)
+            return True
+        upcoming = self._next_arrival_time()
+        if upcoming == math.inf:
+            return False
+        self.t = max(self.t, upcoming)
+        return True
+
+    def trace(self) -> Trace:
+        return Trace(
+            arrival_s=tuple(self.arrival), admitted_s=tuple(self.admitted), first_token_s=tuple(self.first),
+            finish_s=tuple(self.finish), itl_samples=tuple(sorted(self.itl.items())), busy_s=self.busy,
+            end_s=self.t, preemptions=self.preemptions, rejected=self.rejected, kv_token_seconds=self.kv_area,
+            running_seconds=self.running_area, kv_peak_tokens=self.kv_peak, running_peak=self.running_peak,
+        )
