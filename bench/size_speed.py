@@ -21,6 +21,7 @@ from deployc.sizing.run import size
 
 TARGET_S = 2.0
 GPUS = "H100,A100-80GB,L40S,L4"
+GPU_TYPES = len(GPUS.split(","))
 MAX_GPUS = 16
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -35,10 +36,20 @@ def time_one(spec: Path) -> tuple[float, float, int, str]:
     return wall, cpu, len(report.search.evaluated), best
 
 
+def default_specs() -> list[Path]:
+    """Every sample with a single request class."""
+    return sorted(p for p in SAMPLES.glob("*.toml") if "classes" not in p.read_text())
+
+
+def warm_up(spec: Path) -> None:
+    """Size once, untimed: imports, catalog and model caches."""
+    size(spec, gpus=GPUS, max_gpus=MAX_GPUS)
+
+
 def main(argv: list[str]) -> int:
     """Time each spec; exit 1 when any takes more CPU time than the target."""
-    specs = [Path(a) for a in argv] or sorted(p for p in SAMPLES.glob("*.toml") if "classes" not in p.read_text())
-    size(specs[-1], gpus=GPUS, max_gpus=MAX_GPUS)  # warm-up: imports, catalog and model caches
+    specs = [Path(a) for a in argv] or default_specs()
+    warm_up(specs[-1])
     slow = 0
     print(f"{'spec':<36} {'wall s':>7} {'cpu s':>6} {'budget':>6} {'':4} {'plans':>5}  cheapest that serves")
     for spec in specs:

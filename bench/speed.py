@@ -1,6 +1,6 @@
 """The speed budgets, each printed as budget vs measured with pass/fail; exit 1 when a budget is missed.
 
-    python bench/speed.py
+    python bench/speed.py [--no-size]
 
 Budgets: validating 100 specs in one call under 1 s and a cold build under 0.5 s (fresh processes,
 import time included, wall time); one simulated layout of 2,000 requests under 50 ms; every
@@ -8,7 +8,9 @@ sample's full plan under 0.5 s (issue 10) — in process, one sample at a time, 
 of that spec in the process (the plan cache and the simulation memo are cleared before each;
 catalog files and imports are warm, as in any process that plans twice). The full plan of a
 64-GPU spec is printed without a verdict: its 100 ms budget is the layout search's, which
-bench/search_speed.py times alone. The in-process budgets are judged on CPU (process) time: the
+bench/search_speed.py times alone. Then `deployc size` of every single-class sample over 4 GPU
+types up to 16 GPUs, each under 2 s (bench/size_speed.py, which also prints the answers; skipped
+with --no-size). The in-process budgets are judged on CPU (process) time: the
 machine is shared, so wall time measures the neighbours as much as deployc. Wall time is printed
 beside it.
 """
@@ -76,6 +78,8 @@ def main() -> int:
                      f"  ({wall * 1e3:.0f} ms wall)"))
     for name, (wall, cpu) in _plan_samples().items():
         met.append(_line(f"first plan of {name}", SAMPLE_PLAN_S, cpu, f"  ({wall * 1e3:.0f} ms wall)"))
+    if "--no-size" not in sys.argv[1:]:
+        met += _size_samples()
     print(f"{sum(met)} of {len(met)} budgets met")
     return 0 if all(met) else 1
 
@@ -115,6 +119,21 @@ def _plan_samples() -> dict[str, tuple[float, float]]:
             plan(spec)
         out[spec.name] = (time.perf_counter() - wall, time.process_time() - cpu)
     return out
+
+
+def _size_samples() -> list[bool]:
+    """``deployc size`` of each single-class sample (bench/size_speed.py's search), judged on CPU time."""
+    sys.path.insert(0, str(REPO))  # run as a script, bench/ is on the path but the repository is not
+    from bench import size_speed  # noqa: PLC0415
+
+    specs = size_speed.default_specs()
+    size_speed.warm_up(specs[-1])
+    met = []
+    for spec in specs:
+        wall, cpu, _, _ = size_speed.time_one(spec)
+        met.append(_line(f"size {spec.stem} ({size_speed.GPU_TYPES} types, ≤{size_speed.MAX_GPUS} GPUs)",
+                         size_speed.TARGET_S, cpu, f"  ({wall * 1e3:.0f} ms wall)"))
+    return met
 
 
 def _plan_64_gpus() -> float:
