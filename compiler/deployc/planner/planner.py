@@ -148,7 +148,7 @@ def _with_fixes(diagnostics: list[Diagnostic], fixes: list[str]) -> list[Diagnos
 
 
 def make_plan(target: Target, backends: Backends, *, backend_override: str | None = None,
-              warnings: list[Diagnostic] | None = None, fixes: bool = True) -> Plan:
+              warnings: list[Diagnostic] | None = None, fixes: bool = True, pin_reasons: bool = True) -> Plan:
     """Plan a resolved spec among ``backends``; raise :class:`PlanError` (with ranked fixes) when nothing fits.
 
     A pure function of its arguments: the backends' models are resolved before planning
@@ -158,9 +158,11 @@ def make_plan(target: Target, backends: Backends, *, backend_override: str | Non
     that misses): for callers that plan many specs and need only the verdicts (``deployc size``).
 
     With ``[plan]`` pins, the spec is also planned without them, to explain each pin against
-    deployc's own choice (and to offer that choice as the fix when the pinned plan fails).
+    deployc's own choice (and to offer that choice as the fix when the pinned plan fails);
+    ``pin_reasons=False`` skips that second plan, for callers that read only the figures and verdicts
+    (``deployc size``): the pins are applied all the same, their reasons say only that the spec pinned them.
     """
-    if not pin_items(target.spec.plan):
+    if not pin_reasons or not pin_items(target.spec.plan):
         return _make_plan(target, backends, backend_override=backend_override, warnings=warnings, fixes=fixes)
     unpinned: Plan | PlanError
     try:
