@@ -90,6 +90,17 @@ def test_strides_equal_the_step_by_step_loop(policy: SchedulerPolicy, budget: in
     assert fast.end_s > 0
 
 
+def test_sglang_decode_strides_end_where_the_decaying_reservation_admits_the_head() -> None:
+    # Long outputs in a small cache, max_num_seqs above what the cache holds: requests wait on the KV rule and
+    # the new-token ratio decays while they do; the stride must stop at the step the head first fits
+    # (before a completion would end it: 14 of the 31 strides here end that way).
+    cfg = EngineConfig(policy=SGLANG, max_num_seqs=64, token_budget=1024, chunked_prefill=True,
+                       kv_capacity_tokens=40_000, kv_block_tokens=16, prefix_tokens=0)
+    traffic = _traffic(_shape(300, 900), n=300, rate_per_s=None, clients=32)
+    fast, slow = _both(cfg, traffic)
+    _assert_equal(fast, slow)
+
+
 def test_the_step_cost_model_prices_a_stride_as_its_steps() -> None:
     # StepCostModel.runs (the hot path) gives the prices __call__ and steady_steps give step by step.
     planned, _ = plan(Path(__file__).resolve().parents[3] / "samples" / "llama70b-a100-nvlink.toml")

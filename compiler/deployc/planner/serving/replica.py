@@ -9,7 +9,12 @@ from __future__ import annotations
 import heapq
 import math
 
-from deployc.planner.serving.ledger import SGLANG_RATIO_DECAY_STEPS, SGLANG_RATIO_INIT, KvLedger
+from deployc.planner.serving.ledger import (
+    SGLANG_NEW_TOKEN_CAP,
+    SGLANG_RATIO_DECAY_STEPS,
+    SGLANG_RATIO_INIT,
+    KvLedger,
+)
 from deployc.planner.serving.traffic import Run, Trace
 
 
@@ -304,8 +309,11 @@ class Replica(KvLedger):
         if self.waiting:
             # A head request that does not fit now cannot fit before a completion ends the stride (decodes
             # only take KV), and later arrivals queue behind it; SGLang's decaying reservation can let it in
-            # at any step, so that policy goes one step at a time.
-            strides = 1 if slot and (self.decaying or self._can_admit_kv(self.waiting[0])) else self._stride(decodes)
+            # at any step: the stride ends at the first step after which it fits.
+            if slot and self.decaying:
+                strides = self._steps_until_admitted(self.waiting[0], decodes, self._stride(decodes))
+            else:
+                strides = 1 if slot and self._can_admit_kv(self.waiting[0]) else self._stride(decodes)
         else:
             strides = self._stride(decodes)
             upcoming = self._next_arrival_time() if slot else math.inf
@@ -320,6 +328,25 @@ class Replica(KvLedger):
                 start += seconds_each * n
         self._decoded(decodes, self._advance(runs, decodes)[1])
         return True
+
+    def _steps_until_admitted(self, head: int, decodes: int, bound: int) -> int:
+        """Decode steps (1 to ``bound``) after which ``head`` fits under the decaying reservation.
+
+        What :meth:`_decoded` does to the state after ``k`` steps (the KV cache grows, reservations and
+        the new-token ratio shrink), checked as :meth:`_can_admit_kv` would check it then: the step-by-step
+        loop admits the head at the first such step, so the stride stops there.
+        """
+        # _admission_need's terms, in its order: the prompt (less its cached prefix, plus the pad), its own
+        # capped output, then every running request's remaining output × the ratio.
+        prompt = self.todo[head] - (self._prefix_for(head) if self.prefix_cached else 0) + self.pad
+        own = min(max(self.max_new[head] - self.gen[head], 0), SGLANG_NEW_TOKEN_CAP)
+        decay = (SGLANG_RATIO_INIT - self.ratio_min) / SGLANG_RATIO_DECAY_STEPS
+        for k in range(1, bound):
+            ratio = max(self.ratio_min, self.ratio - decay * k)
+            reserved = max(self.kv_reserved - decodes * k, 0.0)
+            if prompt + own + reserved * ratio <= self.capacity - (self.kv_used + decodes * k):
+                return k
+        return bound
 
     def _idle(self) -> bool:
         """Nothing could be scheduled this iteration."""
