@@ -24,8 +24,9 @@ from deployc.planner.decisions import Alternative, Decision
 from deployc.planner.evaluate import Candidate, Evaluated, perf_inputs
 from deployc.planner.perf import PerfInputs, decode_step_time_s, estimate_performance, prefill_time_s
 from deployc.planner.pins import pin_context, pinned
+from deployc.planner.serving.engine import EngineConfig
 from deployc.planner.serving.result import ServingResult
-from deployc.planner.serving.simulate import QUICK_REQUESTS, ServingSetup, simulate_pool
+from deployc.planner.serving.simulate import QUICK_REQUESTS, ServingSetup, scheduler_as_run, simulate_pool
 from deployc.planner.serving.stepcost import StepCostModel
 from deployc.planner.serving.verdict import ServingVerdict, judge
 from deployc.planner.types import Performance
@@ -202,12 +203,13 @@ def screening() -> Iterator[None]:
 def serving_setup(c: Candidate, chosen: Evaluated, knobs: LoadKnobs) -> ServingSetup:
     """The engine the simulation runs for this layout and these knobs."""
     memory = chosen.memory
-    return ServingSetup(
-        perf=knobs.inputs, policy=c.scheduler, max_num_seqs=int(knobs.max_num_seqs.value),
+    caching = bool(knobs.prefix_caching.value)
+    engine = EngineConfig(
+        policy=scheduler_as_run(c.scheduler, prefix_caching=caching), max_num_seqs=int(knobs.max_num_seqs.value),
         token_budget=int(knobs.token_budget.value), chunked_prefill=True,
         kv_capacity_tokens=memory.kv_capacity_tokens, kv_block_tokens=memory.kv_block_size_tokens,
-        prefix_tokens=c.shape.prefix_hit_tokens if knobs.prefix_caching.value else 0,
-        replicas=chosen.evaluation.layout.dp, prefix_caching=bool(knobs.prefix_caching.value))
+        prefix_tokens=c.shape.prefix_hit_tokens if caching else 0)
+    return ServingSetup(perf=knobs.inputs, engine=engine, replicas=chosen.evaluation.layout.dp)
 
 
 def serve(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int) -> Served:

@@ -6,7 +6,8 @@ from deployc.planner.evaluate import Candidate, evaluate_layout, perf_inputs
 from deployc.planner.models import BackendModels
 from deployc.planner.plan import Plan
 from deployc.planner.precision import WeightChoice
-from deployc.planner.serving.simulate import ServingSetup
+from deployc.planner.serving.engine import EngineConfig
+from deployc.planner.serving.simulate import ServingSetup, scheduler_as_run
 from deployc.planner.types import PoolPlan
 from deployc.planner.workload import WorkloadShape, workload_shapes
 
@@ -31,9 +32,9 @@ def serving_setup(plan: Plan, pool: PoolPlan, models: BackendModels) -> ServingS
     chosen = evaluate_layout(candidate, layout, models)
     inputs = perf_inputs(candidate, layout, chosen.weights, chosen.memory.kv_bytes_per_token, k.max_num_seqs,
                          max_num_batched_tokens=k.max_num_batched_tokens)
-    return ServingSetup(perf=inputs, policy=plan.backend.scheduler, max_num_seqs=k.max_num_seqs,
-                        token_budget=k.max_num_batched_tokens, chunked_prefill=k.chunked_prefill,
-                        kv_capacity_tokens=pool.memory.kv_capacity_tokens,
-                        kv_block_tokens=pool.memory.kv_block_size_tokens,
-                        prefix_tokens=shape.prefix_hit_tokens if k.prefix_caching else 0, replicas=layout.dp,
-                        prefix_caching=k.prefix_caching)
+    engine = EngineConfig(policy=scheduler_as_run(plan.backend.scheduler, prefix_caching=k.prefix_caching),
+                          max_num_seqs=k.max_num_seqs, token_budget=k.max_num_batched_tokens,
+                          chunked_prefill=k.chunked_prefill, kv_capacity_tokens=pool.memory.kv_capacity_tokens,
+                          kv_block_tokens=pool.memory.kv_block_size_tokens,
+                          prefix_tokens=shape.prefix_hit_tokens if k.prefix_caching else 0)
+    return ServingSetup(perf=inputs, engine=engine, replicas=layout.dp)

@@ -9,7 +9,7 @@ import pytest
 
 from deployc.contract.backend import SchedulerPolicy
 from deployc.planner.serving.engine import EngineConfig, run_replica
-from deployc.planner.serving.simulate import ServingSetup, _traffic, simulate_pool
+from deployc.planner.serving.simulate import ServingSetup, _traffic, scheduler_as_run, simulate_pool
 from deployc.planner.workload import WorkloadShape
 from deployc.spec.model import TokenDistribution
 
@@ -45,8 +45,9 @@ def shape(prompt: int, output: int, *, concurrency: float | None = None, rate: f
 
 def setup(*, seqs: int, budget: int = 8192, kv: int = 10_000_000, policy: SchedulerPolicy = VLLM,
           replicas: int = 1, prefix: int = 0) -> ServingSetup:
-    return ServingSetup(perf=None, policy=policy, max_num_seqs=seqs, token_budget=budget, chunked_prefill=True,
-                        kv_capacity_tokens=kv, kv_block_tokens=16, prefix_tokens=prefix, replicas=replicas)
+    return ServingSetup(perf=None, engine=EngineConfig(policy=policy, max_num_seqs=seqs, token_budget=budget,
+                                                       chunked_prefill=True, kv_capacity_tokens=kv, kv_block_tokens=16,
+                                                       prefix_tokens=prefix), replicas=replicas)
 
 
 def test_fixed_lengths_and_step_cost_equal_the_closed_form() -> None:
@@ -195,16 +196,16 @@ def test_without_prefix_caching_a_preempted_request_recomputes_everything() -> N
     # resume policy must not apply, and the pool serves as under a policy that never resumes.
     load = shape(400, 600, concurrency=12, p99_factor=2.0)
     resuming = SchedulerPolicy(resume_from_cache=True, request_overhead_ms=0.0)
-    plain = SchedulerPolicy(resume_from_cache=False, request_overhead_ms=0.0)
+    assert scheduler_as_run(resuming, prefix_caching=True) == resuming
+    off_policy = scheduler_as_run(resuming, prefix_caching=False)
+    assert off_policy.resume_from_cache is False
 
-    def pool(policy: SchedulerPolicy, caching: bool) -> ServingSetup:
-        return ServingSetup(perf=None, policy=policy, max_num_seqs=12, token_budget=512, chunked_prefill=True,
-                            kv_capacity_tokens=12_000, kv_block_tokens=16, prefix_tokens=0, replicas=1,
-                            prefix_caching=caching)
+    def pool(policy: SchedulerPolicy) -> ServingSetup:
+        return ServingSetup(perf=None, engine=EngineConfig(policy=policy, max_num_seqs=12, token_budget=512,
+                                                           chunked_prefill=True, kv_capacity_tokens=12_000,
+                                                           kv_block_tokens=16, prefix_tokens=0), replicas=1)
 
-    off = simulate_pool(pool(resuming, False), load, requests=300, cost=linear_step(0.01, 0.0002))
-    on = simulate_pool(pool(resuming, True), load, requests=300, cost=linear_step(0.01, 0.0002))
-    never = simulate_pool(pool(plain, True), load, requests=300, cost=linear_step(0.01, 0.0002))
+    off = simulate_pool(pool(off_policy), load, requests=300, cost=linear_step(0.01, 0.0002))
+    on = simulate_pool(pool(resuming), load, requests=300, cost=linear_step(0.01, 0.0002))
     assert off.preemptions > 0
-    assert off == never
     assert on != off

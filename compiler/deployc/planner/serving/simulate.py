@@ -36,20 +36,18 @@ SEED = 20261206  # fixed: the same spec gives the same draws, byte for byte
 
 @frozen(kw_only=True)
 class ServingSetup:
-    """One pool's engine as deployed: step costs, the scheduler, the knobs, the KV cache, the replicas."""
+    """One pool's engine as deployed: step costs, each replica's engine (scheduler, knobs, KV cache), the replicas."""
 
     perf: PerfInputs | None  # None only with an explicit step-cost function (tests, calibration)
-    policy: SchedulerPolicy
-    max_num_seqs: int
-    token_budget: int
-    chunked_prefill: bool
-    kv_capacity_tokens: int
-    kv_block_tokens: int
-    prefix_tokens: int
+    engine: EngineConfig
     replicas: int
-    # Off, a preempted request's freed blocks are not kept for reuse: it recomputes all of it, whatever the
-    # policy's resume_from_cache says (vLLM's block pool caches freed blocks only with prefix caching on).
-    prefix_caching: bool = True
+
+
+def scheduler_as_run(policy: SchedulerPolicy, *, prefix_caching: bool) -> SchedulerPolicy:
+    """The backend's scheduler as the plan runs it: with prefix caching off, a preempted request's freed blocks
+    are not kept for reuse and it recomputes all of it (vLLM's get_computed_blocks skips the lookup), whatever
+    the policy's ``resume_from_cache`` says."""
+    return policy if prefix_caching else evolve(policy, resume_from_cache=False)
 
 
 def _lengths(model: LengthModel, rng: random.Random, n: int) -> tuple[int, ...]:
@@ -73,13 +71,6 @@ def _traffic(shape: WorkloadShape, *, n: int, rate_per_s: float | None, clients:
     max_new = (outputs.max_tokens,) * n  # clients send max_tokens = the spec's longest output
     return Traffic(prompt_tokens=prompt_tokens, output_tokens=output_tokens, max_new_tokens=max_new,
                    arrivals_s=arrivals, clients=clients)
-
-
-def _engine(setup: ServingSetup) -> EngineConfig:
-    policy = setup.policy if setup.prefix_caching else evolve(setup.policy, resume_from_cache=False)
-    return EngineConfig(policy=policy, max_num_seqs=setup.max_num_seqs, token_budget=setup.token_budget,
-                        chunked_prefill=setup.chunked_prefill, kv_capacity_tokens=setup.kv_capacity_tokens,
-                        kv_block_tokens=setup.kv_block_tokens, prefix_tokens=setup.prefix_tokens)
 
 
 def _measured(trace: Trace, first: int, last: int) -> list[int]:
@@ -113,11 +104,11 @@ def _cost(setup: ServingSetup, cost: StepCost | None) -> StepCost:
 def saturation_capacity(setup: ServingSetup, shape: WorkloadShape, requests: int,
                         cost: StepCost | None = None) -> tuple[float, float, float]:
     """Requests, output tokens and total tokens per second one replica completes when its queue never empties."""
-    clients = max(setup.max_num_seqs, 1)
+    clients = max(setup.engine.max_num_seqs, 1)
     clients = min(clients + max(clients // 4, 1), MAX_CLOSED_LOOP_REQUESTS // (CLOSED_LOOP_ROUNDS + 1))
     n = _closed_requests(clients, requests)
     traffic = _traffic(shape, n=n, rate_per_s=None, clients=clients)
-    trace = run_replica(_engine(setup), traffic, _cost(setup, cost))
+    trace = run_replica(setup.engine, traffic, _cost(setup, cost))
     start = trace.arrival_s[min(clients, n - 1)]
     end = trace.arrival_s[n - 1]
     return _window_rate(trace, traffic, start, end)
@@ -136,7 +127,7 @@ def simulate_pool(setup: ServingSetup, shape: WorkloadShape, *, requests: int = 
         clients = max(math.ceil((shape.concurrency or 1) / replicas), 1)
         n = _closed_requests(clients, requests)
         traffic = _traffic(shape, n=n, rate_per_s=None, clients=clients)
-        trace = run_replica(_engine(setup), traffic, cost)
+        trace = run_replica(setup.engine, traffic, cost)
         first, last = min(clients, n - 1), max(n - clients, min(clients, n - 1) + 1)
         window = (trace.arrival_s[first], trace.arrival_s[min(last, n - 1)])
         mode: Mode = "closed"
@@ -145,7 +136,7 @@ def simulate_pool(setup: ServingSetup, shape: WorkloadShape, *, requests: int = 
         per_replica = rate / replicas
         n = requests
         traffic = _traffic(shape, n=n, rate_per_s=per_replica, clients=0)
-        trace = run_replica(_engine(setup), traffic, cost)
+        trace = run_replica(setup.engine, traffic, cost)
         first, last = int(n * WARMUP_SHARE), n
         window = (trace.arrival_s[first], trace.arrival_s[n - 1])
         mode, clients = "open", 0
@@ -166,7 +157,7 @@ def _result(setup: ServingSetup, shape: WorkloadShape, trace: Trace, traffic: Tr
             capacity: float | None) -> ServingResult:
     replicas = max(setup.replicas, 1)
     # Outside the scheduler's steps (HTTP, tokenisation, output processing): before the first token reaches the client.
-    overhead_s = setup.policy.request_overhead_ms / 1e3
+    overhead_s = setup.engine.policy.request_overhead_ms / 1e3
     ttft = [trace.first_token_s[i] - trace.arrival_s[i] + overhead_s for i in measured]
     e2e = [trace.finish_s[i] - trace.arrival_s[i] + overhead_s for i in measured]
     wait = [trace.admitted_s[i] - trace.arrival_s[i] for i in measured]
@@ -174,7 +165,7 @@ def _result(setup: ServingSetup, shape: WorkloadShape, trace: Trace, traffic: Tr
             for i in measured if traffic.output_tokens[i] > 1]
     rps, out_tps, total_tps = _window_rate(trace, traffic, *window)
     elapsed = max(trace.end_s, 1e-9)
-    capacity_tokens = max(setup.kv_capacity_tokens, 1)
+    capacity_tokens = max(setup.engine.kv_capacity_tokens, 1)
     prompts, outputs = fit_lengths(shape.prompt), fit_lengths(shape.output)
     return ServingResult(
         mode=mode, replicas=replicas, clients_per_replica=clients, offered_requests_per_s=offered,
@@ -194,19 +185,19 @@ def _result(setup: ServingSetup, shape: WorkloadShape, trace: Trace, traffic: Tr
 
 def _assumptions(setup: ServingSetup, mode: Mode, clients: int | None, replicas: int) -> tuple[str, ...]:
     lines = [
-        f"Scheduler: {setup.policy.source}.",
+        f"Scheduler: {setup.engine.policy.source}.",
         "Arrivals: " + (f"closed loop, {clients} clients per replica each sending its next request when the last "
                         "one ends (vllm bench serve --max-concurrency)" if mode == "closed" else
                         "Poisson (open loop) at the spec's rate") + "; clients send max_tokens = the longest output.",
         f"Seed {SEED}: the same spec draws the same requests. Warm-up and drain-out requests are not measured.",
-        f"Each request spends {setup.policy.request_overhead_ms:g} ms outside the engine's steps (HTTP, tokenisation, "
-        "output processing), added to its TTFT and end-to-end latency.",
+        f"Each request spends {setup.engine.policy.request_overhead_ms:g} ms outside the engine's steps (HTTP, "
+        "tokenisation, output processing), added to its TTFT and end-to-end latency.",
     ]
     if replicas > 1:
         lines.append(f"{replicas} replicas serve equal shares; one is simulated and the totals are × {replicas} "
                      "(the busiest share when the clients do not divide evenly).")
-    if setup.prefix_tokens:
-        lines.append(f"A shared prefix of {setup.prefix_tokens:,} tokens is computed once, kept once in the KV "
+    if setup.engine.prefix_tokens:
+        lines.append(f"A shared prefix of {setup.engine.prefix_tokens:,} tokens is computed once, kept once in the KV "
                      "cache, and hit by every later request.")
     return tuple(lines)
 
@@ -227,6 +218,6 @@ def simulate_benchmark(setup: ServingSetup, shape: WorkloadShape, *, num_request
     # reserve that, not the longest output of the whole set.
     traffic = _traffic(shape, n=n, rate_per_s=None, clients=clients)
     traffic = evolve(traffic, max_new_tokens=traffic.output_tokens)
-    trace = run_replica(_engine(setup), traffic, _cost(setup, cost))
+    trace = run_replica(setup.engine, traffic, _cost(setup, cost))
     return _result(setup, shape, trace, traffic, mode="closed", clients=clients, measured=_measured(trace, 0, n),
                    window=(0.0, trace.end_s + 1e-9), offered=None, capacity=None)
