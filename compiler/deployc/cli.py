@@ -93,7 +93,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from deployc.api import plan  # noqa: PLC0415
-    from deployc.render.explain import decision_lines  # noqa: PLC0415
+    from deployc.render.explain import decision_lines, diagnostics_lines  # noqa: PLC0415
 
     result, _ = plan(Path(args.spec), args.backend, display_name=args.spec)
     decisions = [d for d in result.decisions if args.key is None or d.id == args.key]
@@ -103,6 +103,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     for decision in decisions:
         print("\n".join(decision_lines(decision)))
+    if args.key is None and result.diagnostics:  # what is wrong, and the fixes, after the decisions
+        print("\n".join(diagnostics_lines(result)))
     return ExitCode.OK
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from deployc import api, cli
-from deployc.render.explain import explain_markdown
+from deployc.render.explain import explain_markdown, prose
 from tests.conftest import REPO, SAMPLES
 
 GIB = 1 << 30
@@ -221,6 +221,9 @@ def test_plan_text_says_what_plan_json_says(sample: Path, capsys: pytest.Capture
             assert (found["severity"], found["rule"], found["message"]) == (
                 diag["severity"], diag["rule"], diag["message"])
             rest = rest[1:]
+            if diag.get("hint"):
+                assert rest[0] == f"    hint: {diag['hint']}"
+                rest = rest[1:]
     assert rest == [], "lines the plan text should not have"
 
 
@@ -228,10 +231,12 @@ def test_plan_text_says_what_plan_json_says(sample: Path, capsys: pytest.Capture
 
 
 def _explain_blocks(text: str) -> list[list[str]]:
-    """The output split at each ``### `` title."""
+    """The output split at each ``### `` title (the diagnostics after the decisions left out)."""
     blocks: list[list[str]] = []
     assert text.endswith("\n")
     for line in text.removesuffix("\n").split("\n"):
+        if line == "## Diagnostics":
+            break
         if line.startswith("### "):
             blocks.append([])
         assert blocks, f"text before the first decision: {line!r}"
@@ -273,8 +278,14 @@ def _check_explain_block(block: list[str], decision: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
 def test_explain_prints_every_decision_as_plan_json_has_it(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    blocks = _explain_blocks(run(capsys, "explain", _rel(sample)))
-    decisions = json.loads(run(capsys, "plan", _rel(sample), "--format", "json"))["decisions"]
+    text = run(capsys, "explain", _rel(sample))
+    blocks = _explain_blocks(text)
+    doc = json.loads(run(capsys, "plan", _rel(sample), "--format", "json"))
+    decisions = doc["decisions"]
+    # After the decisions, the diagnostics with their hints (an SLO miss's ranked fixes), as plan.json has them.
+    shown = text.split("\n## Diagnostics\n\n", 1)[1].rstrip("\n").split("\n") if doc["diagnostics"] else []
+    assert shown == [f"- {d['severity']} {d['rule']}: {prose(d['message'])}" + (f" ({prose(d['hint'])})" if d["hint"]
+                                                                              else "") for d in doc["diagnostics"]]
     assert [EXPLAIN_TITLE.match(b[0])["id"] for b in blocks] == [d["id"] for d in decisions]  # type: ignore[index]
     for block, decision in zip(blocks, decisions, strict=True):
         _check_explain_block(block, decision)
@@ -331,7 +342,8 @@ def test_catalog_rows_are_sorted_by_name(capsys: pytest.CaptureFixture[str]) -> 
 def test_explain_md_serving_figures_are_the_plan_texts(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """EXPLAIN.md's simulated block says, line for line, what ``deployc plan`` prints under each pool."""
     text = run(capsys, "plan", _rel(sample)).split("\n")
-    plan_lines = [line.strip() for line in text if line.startswith(("    ", "  verdict: "))]
+    plan_lines = [line.strip() for line in text if line.startswith(("    ", "  verdict: "))
+                  and not line.startswith("    hint: ")]
     doc, _ = api.plan(sample)
     markdown = explain_markdown(doc, None).split("\n")
     explain_lines = [line.removeprefix("  - ") for line in markdown if line.startswith("  - ")]

@@ -91,7 +91,8 @@ def token_budget(goal: Goal, itl_target_ms: float | None, percentile: str, max_n
     it lands in (higher ITL for every running request). Engines require the budget to be at
     least ``max_num_seqs`` (every running request decodes in one step).
     """
-    numbers = [Quantity("decode step at the planned batch", round(decode_step_ms, 3), "ms")]
+    numbers = [Quantity(f"decode step at the planned batch ({max_num_seqs_value} sequences)", round(decode_step_ms, 3),
+                        "ms")]
     floor = max_num_seqs_value
     if itl_target_ms is None:
         value = max(DEFAULT_BUDGET[goal], floor)

@@ -108,6 +108,14 @@ def _flag_lines(emission: Emission) -> Iterable[str]:
     yield ""
 
 
+def diagnostics_lines(plan: Plan) -> list[str]:
+    """The plan's diagnostics under a heading, each with its hint (an SLO miss's ranked, re-simulated fixes)."""
+    if not plan.diagnostics:
+        return []
+    return ["## Diagnostics", ""] + [f"- {d.severity.value} {d.rule}: {prose(d.message)}" + (
+        f" ({prose(d.hint)})" if d.hint else "") for d in plan.diagnostics] + [""]
+
+
 def explain_markdown(plan: Plan, emission: Emission | None) -> str:
     """The full EXPLAIN.md."""
     t = plan.target
@@ -123,8 +131,6 @@ def explain_markdown(plan: Plan, emission: Emission | None) -> str:
         lines += decision_lines(decision)
     if emission is not None and emission.flags:
         lines += list(_flag_lines(emission))
-    if plan.diagnostics:
-        lines += ["## Diagnostics", ""] + [f"- {d.severity.value} {d.rule}: {prose(d.message)}" + (
-            f" ({prose(d.hint)})" if d.hint else "") for d in plan.diagnostics] + [""]
+    lines += diagnostics_lines(plan)
     lines += ["## Assumptions", ""] + [f"- {prose(a)}" for a in _assumptions(plan)] + [""]
     return "\n".join(lines)

@@ -32,7 +32,9 @@ def plan_summary(plan: Plan) -> str:
     lines += ["", "decisions:"]
     lines += [f"  {d.id} = {d.value}: {d.reason}" for d in plan.decisions]
     if plan.diagnostics:
-        lines += ["", "diagnostics:"] + [f"  {d.severity.value} {d.rule}: {d.message}" for d in plan.diagnostics]
+        lines += ["", "diagnostics:"]
+        for d in plan.diagnostics:  # the hint holds the ranked, re-simulated fixes of an SLO miss
+            lines += [f"  {d.severity.value} {d.rule}: {d.message}", *([f"    hint: {d.hint}"] if d.hint else [])]
     return "\n".join(lines)
 
 
