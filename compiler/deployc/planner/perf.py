@@ -27,6 +27,18 @@ __all__ = ["Calibration", "Efficiency", "PerfInputs", "StageCost", "efficiency",
 # Weight formats that keep BF16/FP16 math and only read fewer bytes (dequantised in the kernel).
 WEIGHT_ONLY_FORMATS = frozenset({"awq", "gptq", "int4", "gguf"})
 
+# GEMM launches per decoder layer in a decode step, read in vLLM 0.33.0's model code: the unit the
+# fitted per-layer launch gap is spread over (layer_launch_ratio). A small GEMM has a fixed floor of
+# several µs whatever its bytes: TensorRT-LLM measured ~8 µs for DeepSeek's router GEMM at batch ≤ 16
+# through cuBLAS (github NVIDIA/TensorRT-LLM#13646), the order of the fitted 38 µs / 4 GEMMs.
+GQA_ATTENTION_GEMMS = 2  # qkv_proj, o_proj (models/llama.py LlamaAttention.forward)
+# fused_qkv_a_proj (q_a + kv_a), q_b_proj, the absorbed W_UK_T and W_UV batched matmuls, o_proj
+# (models/deepseek_v2.py DeepseekV2MLAAttention; layers/attention/mla_attention.py decode: torch.bmm × 2)
+MLA_ATTENTION_GEMMS = 5
+DENSE_MLP_GEMMS = 2  # gate_up_proj, down_proj (LlamaMLP.forward)
+MOE_GEMMS = 3  # router gate, then the fused-MoE grouped GEMMs w13 and w2 (layers/fused_moe)
+SHARED_EXPERT_GEMMS = 2  # DeepSeek's shared experts: one more gate_up_proj + down_proj (DeepseekV2MLP)
+
 
 @frozen(kw_only=True)
 class PerfInputs:
@@ -270,6 +282,7 @@ def stage_cost(
         alltoall = 2 * moe_layers * collectives.alltoall_time_s(_alltoall_model(inputs), lay.ep, a2a_bytes)
     cal = calibration()
     per_layer = cal.layer_overhead_s if inputs.cuda_graphs else cal.eager_layer_overhead_s
+    per_layer *= layer_launch_ratio(m)  # fitted on dense GQA layers; MLA and MoE layers launch more GEMMs
     return StageCost(
         memory_s=memory_s,
         compute_s=compute_s,
@@ -281,6 +294,18 @@ def stage_cost(
         allreduce_count=count,
         allreduce_each_s=each,
     )
+
+
+def layer_launch_ratio(model: ModelArch) -> float:
+    """The model's mean GEMM launches per decoder layer over a dense GQA layer's (4): what the fitted
+    per-layer launch gap ``t_layer`` scales by. ``t_layer`` is fitted on dense Llama layers only; a
+    decode step of a few tokens runs each projection as a small kernel with its companions (norm,
+    quantisation, activation), so a layer's fixed cost grows with its GEMM count, not its size."""
+    attention = MLA_ATTENTION_GEMMS if model.uses_mla else GQA_ATTENTION_GEMMS
+    moe_layers = model.num_moe_layers if model.is_moe else 0
+    moe = MOE_GEMMS + (SHARED_EXPERT_GEMMS if model.num_shared_experts else 0)
+    gemms = attention * model.num_layers + DENSE_MLP_GEMMS * (model.num_layers - moe_layers) + moe * moe_layers
+    return gemms / ((GQA_ATTENTION_GEMMS + DENSE_MLP_GEMMS) * model.num_layers)
 
 
 def handoff_time_s(inputs: PerfInputs, tokens: float) -> float:
