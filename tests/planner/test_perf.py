@@ -26,6 +26,7 @@ from deployc.planner.perf import (
     decode_step_time_s,
     estimate_performance,
     experts_touched_fraction,
+    layer_launch_ratio,
     peak_flops,
     prefill_time_s,
     routed_active_params,
@@ -161,6 +162,18 @@ def test_moe_decode_reads_only_the_experts_the_batch_touches() -> None:
         for label, t in (("one", one), ("full", full))
     }
     assert read["one"] < 0.25 * read["full"]
+
+
+def test_launch_gap_grows_with_the_gemms_a_layer_launches() -> None:
+    # Dense GQA layers are what t_layer was fitted on: 4 GEMMs, ratio 1.
+    assert layer_launch_ratio(catalog_model("Llama-3.1-8B")) == 1.0
+    # gpt-oss: GQA attention (2) + router and two grouped GEMMs (3) in every layer: 5/4.
+    assert layer_launch_ratio(catalog_model("gpt-oss-120b")) == 1.25
+    # DeepSeek-R1: MLA (5) everywhere, 3 dense MLP layers (2), 58 MoE layers with a shared expert (3 + 2).
+    assert layer_launch_ratio(catalog_model("DeepSeek-R1")) == pytest.approx((5 * 61 + 2 * 3 + 5 * 58) / (4 * 61))
+    r1 = inputs(catalog_model("DeepSeek-R1"), "H200 SXM", Layout(tp=8, pp=1, dp=1), "fp8")
+    stage = stage_cost(r1, new_tokens=0, context_before=0, decode_batch=4, decode_context=2000)
+    assert stage.overhead_s == pytest.approx(61 * calibration().layer_overhead_s * layer_launch_ratio(r1.model))
 
 
 def test_tp_cuts_latency_pp_does_not() -> None:

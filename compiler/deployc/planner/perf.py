@@ -519,6 +519,12 @@ def assumptions(inputs: PerfInputs) -> tuple[str, ...]:
             f"Routed-expert GEMMs run at {calibration().moe_compute:.0%} of the 16-bit tensor peak whatever the "
             "weight format (grouped GEMMs of a few tokens per expert; fitted on public MoE measurements)."
         )
+    ratio = layer_launch_ratio(inputs.model)
+    if ratio != 1.0:
+        lines.append(
+            f"Each layer launches {4 * ratio:.1f} GEMMs on average (MLA and MoE blocks), not a dense layer's 4: "
+            f"its fixed launch gap is {ratio:.2f}× the fitted per-layer gap."
+        )
     if inputs.layout.pp > 1:
         lines.append(
             "With PP the batch runs as one micro-batch per stage; one request's prompt crosses the "
