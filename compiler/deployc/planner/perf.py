@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from deployc.catalog import GPU, Link, ModelArch, param_counts
 from deployc.planner import calibration as _cal
@@ -19,6 +19,7 @@ from deployc.planner import collectives
 from deployc.planner.calibration import Calibration, Efficiency, efficiency, fitted_for, gpu_family
 from deployc.planner.collectives import CollectiveModel
 from deployc.planner.decisions import Quantity
+from deployc.planner.formats import WEIGHT_FORMATS, linear_bytes
 from deployc.planner.parallel import pp_layer_split
 from deployc.planner.types import Bound, Layout, Performance
 
@@ -187,16 +188,40 @@ def _dense_precision(inputs: PerfInputs) -> str:
     return "bf16" if inputs.activation_dtype_bytes == 2 and inputs.gpu.dense_tflops.get("bf16") else "fp16"
 
 
+def _expert_scale_bytes(inputs: PerfInputs, experts: float) -> tuple[float, float]:
+    """(scale bytes the experts' kernels read, scale bytes the experts hold): one copy of each routed
+    expert's per-group/channel scales, and ``resident_scale_copies`` of them.
+
+    The weights breakdown counts scales apart from the expert elements, all copies included; a decode
+    step reads only the touched experts' scales, and only the copy the kernel uses (MXFP4 in vLLM:
+    ``Mxfp4MoEMethod.process_weights_after_loading`` swizzles the scales for the Triton kernel and keeps
+    the checkpoint's, unread, beside them — formats.py ``_MXFP4_SRC``).
+    """
+    fmt = next((f for f in WEIGHT_FORMATS if f.name == inputs.weights_format.lower()), None)
+    m = inputs.model
+    if fmt is None or fmt.scale_strategy in ("none", "tensor") or not m.moe_intermediate_size:
+        return 0.0, 0.0
+    weight, scales = linear_bytes(evolve(fmt, resident_scale_copies=1, tensor_scale_bytes=0),
+                                  m.moe_intermediate_size, m.hidden_size)
+    one_copy = experts * scales / weight if weight else 0.0
+    return one_copy, one_copy * fmt.resident_scale_copies
+
+
 def _weights_read(inputs: PerfInputs, tokens: float) -> float:
-    """Weight bytes one GPU reads in a step of ``tokens`` tokens (MoE: only the touched experts)."""
+    """Weight bytes one GPU reads in a step of ``tokens`` tokens (MoE: only the touched experts and
+    their scales; a second resident copy of the scales is not read)."""
     held = inputs.weights_bytes_per_gpu - _embedding_bytes_per_gpu(inputs)
     if not inputs.model.is_moe:
         return held
     experts = inputs.expert_weights_bytes_per_gpu
     if experts is None:
         experts = held * _routed_expert_fraction(inputs.model)
+        scales_read, scales_held = 0.0, 0.0  # estimated from the parameter counts: scales not split out
+    else:
+        scales_read, scales_held = _expert_scale_bytes(inputs, experts)
     ep_tokens = tokens * (inputs.layout.dp if inputs.layout.ep > 1 else 1)
-    return held - experts + experts * experts_touched_fraction(inputs.model, ep_tokens)
+    touched = experts_touched_fraction(inputs.model, ep_tokens)
+    return held - experts - scales_held + (experts + scales_read) * touched
 
 
 def _attention_flops(model: ModelArch, new_tokens: float, context_before: float) -> float:
