@@ -99,6 +99,14 @@ def _error(simulated: float, measured: float | None) -> float | None:
     return (simulated - measured) / measured
 
 
+def _statistic(row: dict[str, Any], metric: str, p50: float, mean: float) -> tuple[str, float, float | None]:
+    """(statistic, simulated, measured) of ``metric``: the median when the row gives one, else the mean."""
+    if row.get(f"{metric}_p50_ms"):
+        return "p50", p50, float(row[f"{metric}_p50_ms"])
+    measured = row.get(f"{metric}_mean_ms")
+    return "mean", mean, float(measured) if measured else None
+
+
 def compare(row: dict[str, Any]) -> Compared:
     """Plan the row's deployment, replay its benchmark, and compare."""
     from deployc import api  # noqa: PLC0415
@@ -132,17 +140,17 @@ def compare(row: dict[str, Any]) -> Compared:
     requests = int(row.get("num_requests") or max(10 * concurrency, 200))
     r = simulate_benchmark(setup, pool_shape(planned, pool), num_requests=requests, concurrency=concurrency)
     errors: dict[str, float] = {}
-    ttft = _error(r.ttft_ms.p50, row.get("ttft_p50_ms")) if row.get("ttft_p50_ms") else _error(
-        r.ttft_ms.mean, row.get("ttft_mean_ms"))
-    tpot = _error(r.tpot_ms.p50, row.get("tpot_p50_ms")) if row.get("tpot_p50_ms") else _error(
-        r.tpot_ms.mean, row.get("tpot_mean_ms"))
+    # Each figure is compared at the statistic the source published: its median when given, else its mean
+    # (the NIM tables are AIPerf averages), and printed as compared.
+    ttft_stat, ttft_sim, ttft_meas = _statistic(row, "ttft", r.ttft_ms.p50, r.ttft_ms.mean)
+    tpot_stat, tpot_sim, tpot_meas = _statistic(row, "tpot", r.tpot_ms.p50, r.tpot_ms.mean)
     tput = _error(r.output_tokens_per_s, row.get("output_throughput_tokens_per_s"))
-    for name, value in (("ttft_p50", ttft), ("tpot", tpot), ("throughput", tput)):
+    for name, value in (("ttft_p50", _error(ttft_sim, ttft_meas)), ("tpot", _error(tpot_sim, tpot_meas)),
+                        ("throughput", tput)):
         if value is not None:
             errors[name] = value
-    figures = (f"TTFT p50 {r.ttft_ms.p50:,.0f} ms vs {row.get('ttft_p50_ms') or row.get('ttft_mean_ms')}; TPOT p50 "
-               f"{r.tpot_ms.p50:.1f} ms vs {row.get('tpot_p50_ms') or row.get('tpot_mean_ms')}; "
-               f"{r.output_tokens_per_s:,.0f} tok/s vs {row.get('output_throughput_tokens_per_s')}")
+    figures = (f"TTFT {ttft_stat} {ttft_sim:,.0f} ms vs {ttft_meas}; TPOT {tpot_stat} {tpot_sim:.1f} ms vs "
+               f"{tpot_meas}; {r.output_tokens_per_s:,.0f} tok/s vs {row.get('output_throughput_tokens_per_s')}")
     measured_ttft = row.get("ttft_p50_ms")
     gap = float(measured_ttft) - r.ttft_ms.p50 if measured_ttft else None
     return Compared(case=case, holdout=holdout, errors=errors, figures=figures, ttft_gap_ms=gap)

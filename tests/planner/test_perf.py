@@ -26,6 +26,7 @@ from deployc.planner.perf import (
     decode_step_time_s,
     estimate_performance,
     experts_touched_fraction,
+    layer_launch_ratio,
     peak_flops,
     prefill_time_s,
     routed_active_params,
@@ -161,6 +162,34 @@ def test_moe_decode_reads_only_the_experts_the_batch_touches() -> None:
         for label, t in (("one", one), ("full", full))
     }
     assert read["one"] < 0.25 * read["full"]
+
+
+def test_launch_gap_grows_with_the_gemms_a_layer_launches() -> None:
+    # Dense GQA layers are what t_layer was fitted on: 4 GEMMs, ratio 1.
+    assert layer_launch_ratio(catalog_model("Llama-3.1-8B")) == 1.0
+    # gpt-oss: GQA attention (2) + router and two grouped GEMMs (3) in every layer: 5/4.
+    assert layer_launch_ratio(catalog_model("gpt-oss-120b")) == 1.25
+    # DeepSeek-R1: MLA (5) everywhere, 3 dense MLP layers (2), 58 MoE layers with a shared expert (3 + 2).
+    assert layer_launch_ratio(catalog_model("DeepSeek-R1")) == pytest.approx((5 * 61 + 2 * 3 + 5 * 58) / (4 * 61))
+    r1 = inputs(catalog_model("DeepSeek-R1"), "H200 SXM", Layout(tp=8, pp=1, dp=1), "fp8")
+    stage = stage_cost(r1, new_tokens=0, context_before=0, decode_batch=4, decode_context=2000)
+    assert stage.overhead_s == pytest.approx(61 * calibration().layer_overhead_s * layer_launch_ratio(r1.model))
+
+
+def test_mxfp4_experts_read_one_copy_of_the_touched_experts_scales() -> None:
+    model = catalog_model("gpt-oss-120b")  # MXFP4 experts, BF16 attention: every scale is an expert scale
+    w = weights_per_gpu(model, weight_format("mxfp4"), tp=1, pp=1)
+    inp = inputs(model, "H100 SXM", Layout(tp=1, pp=1, dp=1), "mxfp4")
+    touched = experts_touched_fraction(model, 4)
+    one_copy = w.scales_bytes / 2  # vLLM keeps the checkpoint's scales beside the swizzled copy
+    # one E8M0 byte per 32 FP4 elements (the expert bytes also hold BF16 biases, hence not exact)
+    assert one_copy == pytest.approx(w.moe_expert_bytes / 16, rel=5e-3)
+    expected = w.total_bytes - w.embedding_bytes - w.moe_expert_bytes - w.scales_bytes + (
+        w.moe_expert_bytes + one_copy) * touched
+    stage = stage_cost(inp, new_tokens=0, context_before=0, decode_batch=4, decode_context=1000)
+    assert stage.weights_read_bytes == pytest.approx(expected, rel=1e-3)
+    full = stage_cost(inp, new_tokens=8192, context_before=0, decode_batch=0, decode_context=0)
+    assert full.weights_read_bytes == pytest.approx(w.total_bytes - w.embedding_bytes - one_copy, rel=1e-3)
 
 
 def test_tp_cuts_latency_pp_does_not() -> None:

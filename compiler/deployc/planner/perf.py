@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from deployc.catalog import GPU, Link, ModelArch, param_counts
 from deployc.planner import calibration as _cal
@@ -19,6 +19,7 @@ from deployc.planner import collectives
 from deployc.planner.calibration import Calibration, Efficiency, efficiency, fitted_for, gpu_family
 from deployc.planner.collectives import CollectiveModel
 from deployc.planner.decisions import Quantity
+from deployc.planner.formats import WEIGHT_FORMATS, linear_bytes
 from deployc.planner.parallel import pp_layer_split
 from deployc.planner.types import Bound, Layout, Performance
 
@@ -26,6 +27,18 @@ __all__ = ["Calibration", "Efficiency", "PerfInputs", "StageCost", "efficiency",
 
 # Weight formats that keep BF16/FP16 math and only read fewer bytes (dequantised in the kernel).
 WEIGHT_ONLY_FORMATS = frozenset({"awq", "gptq", "int4", "gguf"})
+
+# GEMM launches per decoder layer in a decode step, read in vLLM 0.33.0's model code: the unit the
+# fitted per-layer launch gap is spread over (layer_launch_ratio). A small GEMM has a fixed floor of
+# several µs whatever its bytes: TensorRT-LLM measured ~8 µs for DeepSeek's router GEMM at batch ≤ 16
+# through cuBLAS (github NVIDIA/TensorRT-LLM#13646), the order of the fitted 38 µs / 4 GEMMs.
+GQA_ATTENTION_GEMMS = 2  # qkv_proj, o_proj (models/llama.py LlamaAttention.forward)
+# fused_qkv_a_proj (q_a + kv_a), q_b_proj, the absorbed W_UK_T and W_UV batched matmuls, o_proj
+# (models/deepseek_v2.py DeepseekV2MLAAttention; layers/attention/mla_attention.py decode: torch.bmm × 2)
+MLA_ATTENTION_GEMMS = 5
+DENSE_MLP_GEMMS = 2  # gate_up_proj, down_proj (LlamaMLP.forward)
+MOE_GEMMS = 3  # router gate, then the fused-MoE grouped GEMMs w13 and w2 (layers/fused_moe)
+SHARED_EXPERT_GEMMS = 2  # DeepSeek's shared experts: one more gate_up_proj + down_proj (DeepseekV2MLP)
 
 
 @frozen(kw_only=True)
@@ -175,16 +188,40 @@ def _dense_precision(inputs: PerfInputs) -> str:
     return "bf16" if inputs.activation_dtype_bytes == 2 and inputs.gpu.dense_tflops.get("bf16") else "fp16"
 
 
+def _expert_scale_bytes(inputs: PerfInputs, experts: float) -> tuple[float, float]:
+    """(scale bytes the experts' kernels read, scale bytes the experts hold): one copy of each routed
+    expert's per-group/channel scales, and ``resident_scale_copies`` of them.
+
+    The weights breakdown counts scales apart from the expert elements, all copies included; a decode
+    step reads only the touched experts' scales, and only the copy the kernel uses (MXFP4 in vLLM:
+    ``Mxfp4MoEMethod.process_weights_after_loading`` swizzles the scales for the Triton kernel and keeps
+    the checkpoint's, unread, beside them — formats.py ``_MXFP4_SRC``).
+    """
+    fmt = next((f for f in WEIGHT_FORMATS if f.name == inputs.weights_format.lower()), None)
+    m = inputs.model
+    if fmt is None or fmt.scale_strategy in ("none", "tensor") or not m.moe_intermediate_size:
+        return 0.0, 0.0
+    weight, scales = linear_bytes(evolve(fmt, resident_scale_copies=1, tensor_scale_bytes=0),
+                                  m.moe_intermediate_size, m.hidden_size)
+    one_copy = experts * scales / weight if weight else 0.0
+    return one_copy, one_copy * fmt.resident_scale_copies
+
+
 def _weights_read(inputs: PerfInputs, tokens: float) -> float:
-    """Weight bytes one GPU reads in a step of ``tokens`` tokens (MoE: only the touched experts)."""
+    """Weight bytes one GPU reads in a step of ``tokens`` tokens (MoE: only the touched experts and
+    their scales; a second resident copy of the scales is not read)."""
     held = inputs.weights_bytes_per_gpu - _embedding_bytes_per_gpu(inputs)
     if not inputs.model.is_moe:
         return held
     experts = inputs.expert_weights_bytes_per_gpu
     if experts is None:
         experts = held * _routed_expert_fraction(inputs.model)
+        scales_read, scales_held = 0.0, 0.0  # estimated from the parameter counts: scales not split out
+    else:
+        scales_read, scales_held = _expert_scale_bytes(inputs, experts)
     ep_tokens = tokens * (inputs.layout.dp if inputs.layout.ep > 1 else 1)
-    return held - experts + experts * experts_touched_fraction(inputs.model, ep_tokens)
+    touched = experts_touched_fraction(inputs.model, ep_tokens)
+    return held - experts - scales_held + (experts + scales_read) * touched
 
 
 def _attention_flops(model: ModelArch, new_tokens: float, context_before: float) -> float:
@@ -270,6 +307,7 @@ def stage_cost(
         alltoall = 2 * moe_layers * collectives.alltoall_time_s(_alltoall_model(inputs), lay.ep, a2a_bytes)
     cal = calibration()
     per_layer = cal.layer_overhead_s if inputs.cuda_graphs else cal.eager_layer_overhead_s
+    per_layer *= layer_launch_ratio(m)  # fitted on dense GQA layers; MLA and MoE layers launch more GEMMs
     return StageCost(
         memory_s=memory_s,
         compute_s=compute_s,
@@ -281,6 +319,18 @@ def stage_cost(
         allreduce_count=count,
         allreduce_each_s=each,
     )
+
+
+def layer_launch_ratio(model: ModelArch) -> float:
+    """The model's mean GEMM launches per decoder layer over a dense GQA layer's (4): what the fitted
+    per-layer launch gap ``t_layer`` scales by. ``t_layer`` is fitted on dense Llama layers only; a
+    decode step of a few tokens runs each projection as a small kernel with its companions (norm,
+    quantisation, activation), so a layer's fixed cost grows with its GEMM count, not its size."""
+    attention = MLA_ATTENTION_GEMMS if model.uses_mla else GQA_ATTENTION_GEMMS
+    moe_layers = model.num_moe_layers if model.is_moe else 0
+    moe = MOE_GEMMS + (SHARED_EXPERT_GEMMS if model.num_shared_experts else 0)
+    gemms = attention * model.num_layers + DENSE_MLP_GEMMS * (model.num_layers - moe_layers) + moe * moe_layers
+    return gemms / ((GQA_ATTENTION_GEMMS + DENSE_MLP_GEMMS) * model.num_layers)
 
 
 def handoff_time_s(inputs: PerfInputs, tokens: float) -> float:
@@ -493,6 +543,12 @@ def assumptions(inputs: PerfInputs) -> tuple[str, ...]:
         lines.append(
             f"Routed-expert GEMMs run at {calibration().moe_compute:.0%} of the 16-bit tensor peak whatever the "
             "weight format (grouped GEMMs of a few tokens per expert; fitted on public MoE measurements)."
+        )
+    ratio = layer_launch_ratio(inputs.model)
+    if ratio != 1.0:
+        lines.append(
+            f"Each layer launches {4 * ratio:.1f} GEMMs on average (MLA and MoE blocks), not a dense layer's 4: "
+            f"its fixed launch gap is {ratio:.2f}× the fitted per-layer gap."
         )
     if inputs.layout.pp > 1:
         lines.append(

@@ -26,9 +26,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'deepseek-r1-mi300x' (pool 'main'). SLO: P99 TTFT <= 10000 ms, P99 ITL <= 100 ms. Expected
-# from the simulation: TTFT p99 659 ms, ITL p99 38.0 ms.
+# from the simulation: TTFT p99 663 ms, ITL p99 41.4 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== deepseek-r1-mi300x: SLO P99 TTFT <= 10000 ms, P99 ITL <= 100 ms; expected from the simulation: TTFT p99 659 ms, ITL p99 38.0 ms"
+echo "== deepseek-r1-mi300x: SLO P99 TTFT <= 10000 ms, P99 ITL <= 100 ms; expected from the simulation: TTFT p99 663 ms, ITL p99 41.4 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

@@ -24,9 +24,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'deepseek-r1-mi300x' (pool 'main'). SLO: P99 TTFT <= 10000 ms, P99 ITL <= 100 ms. Expected
-# from the simulation: TTFT p99 933 ms, ITL p99 55.3 ms.
+# from the simulation: TTFT p99 989 ms, ITL p99 58.7 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== deepseek-r1-mi300x: SLO P99 TTFT <= 10000 ms, P99 ITL <= 100 ms; expected from the simulation: TTFT p99 933 ms, ITL p99 55.3 ms"
+echo "== deepseek-r1-mi300x: SLO P99 TTFT <= 10000 ms, P99 ITL <= 100 ms; expected from the simulation: TTFT p99 989 ms, ITL p99 58.7 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
