@@ -107,6 +107,12 @@ _RULES: tuple[Rule, ...] = (
     Rule("DPC324", "no deployment serves the traffic",
          "`deployc size` found no GPU type and count in its search that serves the workload within the SLO; "
          "the closest is named with its misses and the planner's fixes."),
+    Rule("DPC325", "requests longer than max_model_len",
+         "The engine refuses requests whose prompt + max_tokens is above max_model_len (the model's context limit, "
+         "or a pinned or KV-capped length): those requests are not served."),
+    Rule("DPC326", "requests longer than the KV cache",
+         "The engine refuses requests that do not fit the whole KV cache of a replica: those requests are not "
+         "served."),
     Rule("DPC401", "engine cannot run this on this GPU",
          "The backend vetoes a precision, feature or GPU (capability matrix of the pinned engine version)."),
     Rule("DPC402", "engine constraint violated", "A cross-flag invariant of the pinned engine version."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,61 @@ def test_each_fix_says_what_planning_the_fixed_spec_gives(tmp_path: Path) -> Non
         assert f"TTFT p99 {pool.serving.ttft_ms.p99:,.0f} ms" in outcome, fix
         checked += 1
     assert checked >= 2
+
+
+def test_prompts_longer_than_the_models_context_are_refused_and_exit_1(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    # Llama-2 stops at 4,096 tokens; prompts up to 6,000 were once planned as "serves the workload", exit 0.
+    spec = write(tmp_path, """
+[model]
+id = "meta-llama/Llama-2-7b-chat-hf"
+[hardware]
+gpu = "L4"
+[workload]
+prompt_tokens = { mean = 3000, p99 = 6000 }
+output_tokens = { mean = 500 }
+concurrency = 4
+""")
+    plan, _ = api.plan(spec)
+    pool = plan.primary
+    assert pool.knobs.max_model_len == 4096
+    assert pool.serving is not None and pool.verdict is not None and not pool.verdict.serves
+    refused = pool.serving.rejected_over_context
+    assert refused > 0
+    errors = [d for d in plan.diagnostics if d.rule == "DPC325"]
+    assert [d.message for d in errors] == [f"the engine refuses {refused:,} of {pool.serving.requests_simulated:,} "
+                                           "simulated requests: their prompt + max_tokens is above max_model_len "
+                                           "(4,096 tokens)"]
+    assert errors[0].hint == "a model with a longer context, shorter prompts, or a smaller max_tokens"
+    assert main(["plan", str(spec)]) == 1
+    assert "capped to the model's limit of 4,096 tokens" in capsys.readouterr().out
+
+
+def test_when_every_layout_misses_nearly_equal_misses_rank_by_the_goal(tmp_path: Path) -> None:
+    # TP1×PP2 (ITL p99 1.215× the target, 10 output tokens/s, TTFT p99 ~270 s) once beat TP2 (1.222×, 129 tok/s) on
+    # the third decimal of the miss; misses within a tenth of the target now rank by the throughput goal.
+    spec = write(tmp_path, """
+[model]
+id = "meta-llama/Llama-3.1-70B-Instruct"
+[hardware]
+gpu = "A100 80GB SXM"
+gpus_per_node = 2
+[workload]
+prompt_tokens = { mean = 2000, p99 = 8000 }
+output_tokens = { mean = 300 }
+concurrency = 8
+[slo]
+itl_ms = { p99 = 80 }
+""")
+    plan, _ = api.plan(spec)
+    pool = plan.primary
+    assert pool.verdict is not None and not pool.verdict.serves
+    assert pool.layout.label() == "TP2"
+    parallelism = plan.decision("parallelism")
+    assert parallelism is not None
+    losers = {str(a.value): a.reason for a in parallelism.rejected}
+    found = re.match(r"simulated ([\d,]+) output tokens/s vs ([\d,]+) for TP2 \(TTFT p99 ([\d,]+) vs ([\d,]+) ms\)$",
+                     losers["TP1×PP2"])
+    assert found, losers["TP1×PP2"]
+    loser_tps, best_tps, loser_ttft, best_ttft = (float(g.replace(",", "")) for g in found.groups())
+    assert best_tps > 5 * loser_tps and loser_ttft > 10 * best_ttft

@@ -53,6 +53,8 @@ def max_model_len(shape: WorkloadShape, spec_context: int | None, model_limit: i
     value = min(wanted, model_limit)
     if wanted > model_limit:
         rejected.append(Alternative(wanted, f"above the model's limit of {model_limit:,} tokens"))
+        why += (f"; capped to the model's limit of {model_limit:,} tokens: the engine refuses a request whose "
+                "prompt + max_tokens is longer")
     capped = False
     if value > kv_capacity_tokens:
         capped = True
@@ -65,12 +67,19 @@ def max_model_len(shape: WorkloadShape, spec_context: int | None, model_limit: i
     return ContextChoice(max_model_len=value, decision=decision, capped=capped)
 
 
-def max_num_seqs(demand: float, demand_reason: str, kv_limit: float, itl_limit: int | None) -> Decision:
-    """Sequences per step: the load's demand, bounded by what the KV cache holds and by the ITL target."""
+def max_num_seqs(demand: float, demand_reason: str, kv_limit: float, itl_limit: int | None,
+                 single_step_ms: float | None = None) -> Decision:
+    """Sequences per step: the load's demand, bounded by what the KV cache holds and by the ITL target.
+
+    ``single_step_ms``: one sequence's decode step when even that is above the ITL target (the limit is then 1,
+    and the reason says no batch meets the target).
+    """
     want = max(1, math.ceil(demand - 1e-9))
     limits = [(math.floor(kv_limit), "the KV cache holds this many typical requests")]
     if itl_limit is not None:
-        limits.append((itl_limit, "the largest batch whose decode step meets the ITL target"))
+        limits.append((itl_limit, "the largest batch whose decode step meets the ITL target" if single_step_ms is None
+                       else f"no batch meets the ITL target: one sequence's decode step alone takes "
+                            f"{single_step_ms:.1f} ms"))
     value, reason = want, f"room for every request the load keeps in flight: {demand_reason}"
     rejected = []
     for limit, why in limits:

@@ -77,11 +77,11 @@ def itl_target(slo: SloSection) -> tuple[float | None, str]:
 
 
 def _itl_batch_limit(base: PerfInputs, kv_limit: float, target_ms: float | None, context: float) -> int | None:
-    """The largest batch whose plain decode step stays under the ITL target (binary search)."""
+    """The largest batch whose plain decode step stays under the ITL target (binary search); 1 when none does."""
     if target_ms is None:
         return None
     lo, hi = 1, max(int(kv_limit), 1)
-    if decode_step_time_s(base, lo, context)[0] * 1e3 > target_ms:
+    if _single_step_ms(base, context) > target_ms:
         return 1
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -90,6 +90,10 @@ def _itl_batch_limit(base: PerfInputs, kv_limit: float, target_ms: float | None,
         else:
             hi = mid - 1
     return lo
+
+
+def _single_step_ms(base: PerfInputs, context: float) -> float:
+    return decode_step_time_s(base, 1, context)[0] * 1e3
 
 
 def demand_per_replica(c: Candidate, chosen: Evaluated) -> tuple[float, str]:
@@ -115,9 +119,12 @@ def load_knobs(c: Candidate, chosen: Evaluated) -> LoadKnobs:
     target_ms, percentile = itl_target(spec.slo)
     base = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, 1)
     demand, why = demand_per_replica(c, chosen)
+    single_ms = _single_step_ms(base, mean_context)
     seqs = pinned(rules.max_num_seqs(demand, why, memory.max_concurrency_at_typical_request,
                                      _itl_batch_limit(base, memory.max_concurrency_at_typical_request, target_ms,
-                                                      mean_context)), spec.plan.max_num_seqs, "max_num_seqs")
+                                                      mean_context),
+                                     single_ms if target_ms is not None and single_ms > target_ms else None),
+                  spec.plan.max_num_seqs, "max_num_seqs")
     batch = float(seqs.value)
     decode_ms = decode_step_time_s(base, batch, mean_context)[0] * 1e3
     budget = pinned(rules.token_budget(spec.slo.goal, target_ms, percentile, int(seqs.value), decode_ms,
@@ -208,7 +215,7 @@ def serving_setup(c: Candidate, chosen: Evaluated, knobs: LoadKnobs) -> ServingS
         policy=scheduler_as_run(c.scheduler, prefix_caching=caching), max_num_seqs=int(knobs.max_num_seqs.value),
         token_budget=int(knobs.token_budget.value), chunked_prefill=True,
         kv_capacity_tokens=memory.kv_capacity_tokens, kv_block_tokens=memory.kv_block_size_tokens,
-        prefix_tokens=c.shape.prefix_hit_tokens if caching else 0)
+        prefix_tokens=c.shape.prefix_hit_tokens if caching else 0, max_model_len=knobs.context.max_model_len)
     return ServingSetup(perf=knobs.inputs, engine=engine, replicas=chosen.evaluation.layout.dp)
 
 

@@ -13,6 +13,8 @@ far they miss.
 
 from __future__ import annotations
 
+import math
+
 from attrs import evolve
 
 from deployc.planner.decisions import Alternative
@@ -20,17 +22,22 @@ from deployc.planner.evaluate import Candidate, Evaluated
 from deployc.planner.load import RANKING_BUDGETS, Served, load_knobs, tune_budget
 from deployc.planner.parallel import LayoutEvaluation, SearchResult, rounded_score
 from deployc.planner.serving.simulate import QUICK_REQUESTS, RANKING_REQUESTS
+from deployc.planner.serving.verdict import miss_ratio
 from deployc.planner.types import Layout
 
 SIMULATED_LAYOUTS = 2
 STATUS_ORDER = {"serves": 0, "misses_slo": 1, "overloaded": 2}
 
 
-def _miss_ratio(served: Served) -> float:
-    verdict = served.verdict
-    if verdict.status == "overloaded":
-        return verdict.overload_factor or 0.0
-    return max((c.simulated_ms / c.target_ms for c in verdict.checks), default=0.0)
+# Layouts that all miss rank by how far they miss in steps of a tenth of the target, then by the goal: a 1.215×
+# and a 1.222× miss are the same miss, and 129 output tokens/s must not lose to 10 on the difference.
+MISS_STEP = 0.1
+
+
+def miss_step(served: Served) -> float:
+    """How far the layout misses, in steps of ``MISS_STEP`` (infinite when the engine refuses requests)."""
+    ratio = miss_ratio(served.result, served.verdict)
+    return ratio if math.isinf(ratio) else float(round(ratio / MISS_STEP))
 
 
 def latency_score(served: Served) -> float:
@@ -58,7 +65,7 @@ def _key(e: LayoutEvaluation, served: Served, goal: str) -> tuple[object, ...]:
     ties = (e.layout.gpus_used, e.layout.tp, e.layout.pp, e.layout.ep)
     status = STATUS_ORDER[served.verdict.status]
     if status:
-        return (status, (rounded_score(_miss_ratio(served)),), ties)
+        return (status, (miss_step(served),), _goal_score(served, goal, e.layout.gpus_used), ties)
     return (status, _goal_score(served, goal, e.layout.gpus_used), ties)
 
 
@@ -70,6 +77,8 @@ def loss_sentence(loser: Served, best: Served, loser_layout: Layout, best_layout
         return f"cannot keep up: {lv.overload_factor:.2f}× over its capacity of {lr.capacity_requests_per_s:.2f} req/s"
     if best.verdict.serves and not lv.serves:
         return f"misses the SLO ({'; '.join(c.sentence() for c in lv.misses())}) which {name} meets"
+    if not lv.serves and miss_step(loser) > miss_step(best):
+        return f"misses the SLO by more than {name}: {lv.summary(lr).removeprefix('misses the SLO: ')}"
     if goal == "latency":
         return (f"simulated TTFT p99 {lr.ttft_ms.p99:,.0f} ms, ITL p99 {lr.itl_ms.p99:.1f} ms, end-to-end p99 "
                 f"{lr.e2e_ms.p99:,.0f} ms vs {br.ttft_ms.p99:,.0f} ms, {br.itl_ms.p99:.1f} ms, {br.e2e_ms.p99:,.0f} ms "

@@ -126,7 +126,7 @@ def _plan_pools(target: Target, models: BackendModels, dtype: ActivationDtype, f
     for shape, (gpus_per_node, nodes) in zip(shapes, split.gpus, strict=True):
         search, rejected, _ = search_pool(target, models, dtype, shape, gpus_per_node, nodes, fixes)
         pool, pool_decisions, pool_diags = finish_pool(search, rejected, several=len(shapes) > 1, models=models)
-        if fixes and pool.verdict is not None and not pool.verdict.serves:
+        if fixes and any(_fixable(d) for d in pool_diags):
             pool_diags = _with_fixes(pool_diags, slo_fixes(search, models, search_layouts))
         pools.append(pool)
         decisions += pool_decisions
@@ -134,14 +134,23 @@ def _plan_pools(target: Target, models: BackendModels, dtype: ActivationDtype, f
     return pools, decisions, diagnostics
 
 
+# Requests longer than max_model_len are refused whatever the GPUs: more of them, FP8 or a lighter load do not
+# help (the diagnostic's own hint names what does), so they get no re-simulated fixes.
+UNFIXABLE_BY_RESOURCES = frozenset({"DPC325"})
+
+
+def _fixable(d: Diagnostic) -> bool:
+    return d.severity is Severity.ERROR and d.rule not in UNFIXABLE_BY_RESOURCES
+
+
 def _with_fixes(diagnostics: list[Diagnostic], fixes: list[str]) -> list[Diagnostic]:
-    """The ranked, re-simulated fixes as the hint of the pool's first error."""
+    """The ranked, re-simulated fixes as the hint of the pool's first error that resources can fix."""
     if not fixes:
         return diagnostics
     out, done = [], False
     for d in diagnostics:
         hinted = d
-        if not done and d.severity is Severity.ERROR:
+        if not done and _fixable(d):
             hinted, done = evolve(d, hint="try, best first: " + "; ".join(fixes)), True
         out.append(hinted)
     return out

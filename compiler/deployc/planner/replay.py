@@ -36,5 +36,6 @@ def serving_setup(plan: Plan, pool: PoolPlan, models: BackendModels) -> ServingS
                           max_num_seqs=k.max_num_seqs, token_budget=k.max_num_batched_tokens,
                           chunked_prefill=k.chunked_prefill, kv_capacity_tokens=pool.memory.kv_capacity_tokens,
                           kv_block_tokens=pool.memory.kv_block_size_tokens,
-                          prefix_tokens=shape.prefix_hit_tokens if k.prefix_caching else 0)
+                          prefix_tokens=shape.prefix_hit_tokens if k.prefix_caching else 0,
+                          max_model_len=k.max_model_len)
     return ServingSetup(perf=inputs, engine=engine, replicas=layout.dp)

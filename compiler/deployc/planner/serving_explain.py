@@ -39,7 +39,8 @@ def serving_numbers(r: ServingResult, gpus: int) -> tuple[Quantity, ...]:
     if r.capacity_requests_per_s is not None:
         numbers.append(Quantity("capacity (saturated)", round(r.capacity_requests_per_s, 3), "requests/s"))
     if r.rejected_requests:
-        numbers.append(Quantity("requests longer than the KV cache (rejected)", r.rejected_requests, ""))
+        numbers.append(Quantity("requests the engine refuses (of those simulated)", r.rejected_requests, ""))
+        numbers.append(Quantity("of those, prompt + max_tokens above max_model_len", r.rejected_over_context, ""))
     return tuple(numbers)
 
 
@@ -66,6 +67,19 @@ def serving_diagnostics(served: Served, shape: WorkloadShape, c: Candidate, pref
             message=f"{pool}{verdict.summary(r)}",
             hint=f"about {verdict.overload_factor:.1f}× the GPUs (replicas), FP8 weights, shorter outputs, or a rate "
                  f"below {r.capacity_requests_per_s:.2f} requests/s"))
+    over, too_big = r.rejected_over_context, r.rejected_requests - r.rejected_over_context
+    if over:
+        out.append(Diagnostic(
+            rule="DPC325", file=spec_file, key_path="workload.prompt_tokens",
+            message=f"{pool}the engine refuses {over:,} of {r.requests_simulated:,} simulated requests: their prompt "
+                    f"+ max_tokens is above max_model_len ({served.knobs.context.max_model_len:,} tokens)",
+            hint="a model with a longer context, shorter prompts, or a smaller max_tokens"))
+    if too_big:
+        out.append(Diagnostic(
+            rule="DPC326", file=spec_file, key_path="workload.prompt_tokens",
+            message=f"{pool}the engine refuses {too_big:,} of {r.requests_simulated:,} simulated requests: each is "
+                    "longer than the whole KV cache of a replica",
+            hint="more GPUs or FP8 KV cache, so that one request fits the cache"))
     for miss in verdict.misses():
         key = {"TTFT": "ttft_ms", "ITL": "itl_ms", "TPOT": "tpot_ms"}[miss.metric]
         out.append(Diagnostic(

@@ -22,6 +22,7 @@ from attrs import evolve
 from deployc.planner.finish import simulated_in_full
 from deployc.planner.models import BackendModels
 from deployc.planner.precision import WeightChoice
+from deployc.planner.serving.verdict import miss_ratio
 
 if TYPE_CHECKING:
     from deployc.planner.evaluate import Candidate
@@ -43,23 +44,12 @@ def best_served(search: Search) -> Served | None:
     return search.served.get(best.layout)
 
 
-def miss_ratio(served: Served) -> float:
-    """How far a simulated layout is from serving: 0 when it serves, the overload factor, else the worst
-    simulated/target ratio."""
-    verdict = served.verdict
-    if verdict.serves:
-        return 0.0
-    if verdict.status == "overloaded":
-        return verdict.overload_factor or float("inf")
-    return max((c.simulated_ms / c.target_ms for c in verdict.misses()), default=float("inf"))
-
-
 def confirmed(candidate: Candidate, models: BackendModels, searcher: Searcher) -> tuple[Search, Served | None]:
     """The fix's search and its winner's simulation: the screen's, or, when the screen serves or misses by
     less than the margin, the full search's winner simulated as the plan would."""
     screened = searcher(evolve(candidate, quick=True), models)
     served = best_served(screened)
-    if served is None or miss_ratio(served) >= CONFIRM_MARGIN:
+    if served is None or miss_ratio(served.result, served.verdict) >= CONFIRM_MARGIN:
         return screened, served
     full = searcher(evolve(candidate, quick=False), models)
     if full.chosen() is None:

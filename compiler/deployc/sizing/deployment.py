@@ -9,6 +9,7 @@ from attrs import frozen
 
 from deployc.diagnostics import Severity
 from deployc.planner.plan import Plan
+from deployc.planner.serving.verdict import miss_ratio
 from deployc.sizing.space import Size, Variant
 
 Status = Literal["serves", "misses_slo", "overloaded", "does_not_fit", "not_possible"]
@@ -101,16 +102,12 @@ def _round(value: float | None, digits: int) -> float | None:
 
 
 def _miss_ratio(plan: Plan) -> float:
-    """How far the worst pool is from serving: overload factor, else the worst simulated/target ratio."""
+    """How far the worst pool is from serving: overload factor, else the worst simulated/target ratio (infinite
+    when the engine refuses requests: no latency makes up for them)."""
     worst = 0.0
     for pool in plan.pools:
-        verdict = pool.verdict
-        if verdict is None or verdict.serves:
-            continue
-        if verdict.status == "overloaded":
-            worst = max(worst, verdict.overload_factor or 0.0)
-        else:
-            worst = max(worst, *(c.simulated_ms / c.target_ms for c in verdict.misses()))
+        if pool.verdict is not None and pool.serving is not None and not pool.verdict.serves:
+            worst = max(worst, miss_ratio(pool.serving, pool.verdict))
     return worst
 
 

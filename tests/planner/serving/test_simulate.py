@@ -10,8 +10,9 @@ import pytest
 from deployc.contract.backend import SchedulerPolicy
 from deployc.planner.serving.engine import EngineConfig, run_replica
 from deployc.planner.serving.simulate import ServingSetup, _traffic, scheduler_as_run, simulate_pool
+from deployc.planner.serving.verdict import judge
 from deployc.planner.workload import WorkloadShape
-from deployc.spec.model import TokenDistribution
+from deployc.spec.model import SloSection, TokenDistribution
 
 STEP_S = 0.02
 # No per-request overhead outside the steps: the closed forms below count steps only.
@@ -209,3 +210,25 @@ def test_without_prefix_caching_a_preempted_request_recomputes_everything() -> N
     on = simulate_pool(pool(resuming), load, requests=300, cost=linear_step(0.01, 0.0002))
     assert off.preemptions > 0
     assert on != off
+
+
+def test_requests_longer_than_max_model_len_are_refused_and_not_measured() -> None:
+    # vLLM's and SGLang's servers refuse prompt + max_tokens above max_model_len; a closed-loop client gets the
+    # error at once and sends its next request. The refused ones are not served: the verdict cannot be "serves".
+    load = shape(3000, 200, concurrency=4, p99_factor=2.0)
+    traffic = _traffic(load, n=400, rate_per_s=None, clients=4)
+    limit = 4096
+    too_long = sum(p + m > limit for p, m in zip(traffic.prompt_tokens, traffic.max_new_tokens, strict=True))
+    assert 0 < too_long < 400
+    cfg = EngineConfig(policy=VLLM, max_num_seqs=4, token_budget=8192, chunked_prefill=True,
+                       kv_capacity_tokens=10_000_000, kv_block_tokens=16, prefix_tokens=0, max_model_len=limit)
+    trace = run_replica(cfg, traffic, constant_step)
+    assert trace.rejected == trace.rejected_over_context == too_long
+    refused = [i for i, f in enumerate(trace.finish_s) if math.isnan(f)]
+    assert all(traffic.prompt_tokens[i] + traffic.max_new_tokens[i] > limit for i in refused)
+    result = simulate_pool(ServingSetup(perf=None, engine=cfg, replicas=1), load, requests=400, cost=constant_step)
+    assert result.rejected_over_context == too_long
+    verdict = judge(result, SloSection())
+    assert verdict.status == "misses_slo"
+    assert verdict.summary(result) == (f"misses the SLO: the engine refuses {too_long:,} of 400 simulated requests "
+                                       f"({too_long:,} longer than max_model_len (prompt + max_tokens))")

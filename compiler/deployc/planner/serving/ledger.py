@@ -66,6 +66,7 @@ class KvLedger:
         self.next_arrival = 0  # open loop: index of the next request to arrive
         self.next_request = 0  # closed loop: index of the next request a client sends
         self.rejected = 0
+        self.over_context = 0
         self.ratio = SGLANG_RATIO_INIT
         self.ratio_min = SGLANG_RATIO_INIT * SGLANG_RATIO_MIN_SHARE
         self.pad = (cfg.kv_block_tokens - 1) / 2  # mean unused tokens in a request's last block
@@ -96,13 +97,26 @@ class KvLedger:
                 self._send(0.0)
 
     def _send(self, when: float) -> None:
-        i = self.next_request
-        if i >= self.n:
+        """A client sends its next request; one the engine refuses at once is answered, and it sends the next."""
+        while self.next_request < self.n:
+            i = self.next_request
+            self.next_request = i + 1
+            self.arrival[i] = when
+            if self._refused(i):
+                continue
+            self.waiting.append(i)
+            self.todo[i] = self.prompts[i]
             return
-        self.next_request = i + 1
-        self.arrival[i] = when
-        self.waiting.append(i)
-        self.todo[i] = self.prompts[i]
+
+    def _refused(self, i: int) -> bool:
+        """The server refuses request ``i`` on arrival when prompt + max_tokens exceed max_model_len."""
+        limit = self.cfg.max_model_len
+        if limit is None or self.prompts[i] + self.max_new[i] <= limit:
+            return False
+        self.finish[i] = math.nan
+        self.rejected += 1
+        self.over_context += 1
+        return True
 
     def _arrive_until(self, now: float) -> None:
         arrivals = self.traffic.arrivals_s
@@ -112,6 +126,8 @@ class KvLedger:
             i = self.next_arrival
             self.next_arrival += 1
             self.arrival[i] = arrivals[i]
+            if self._refused(i):
+                continue
             self.todo[i] = self.traffic.prompt_tokens[i]
             self.waiting.append(i)
 

@@ -369,6 +369,7 @@ class Replica(KvLedger):
         return Trace(
             arrival_s=tuple(self.arrival), admitted_s=tuple(self.admitted), first_token_s=tuple(self.first),
             finish_s=tuple(self.finish), itl_samples=tuple(sorted(self.itl.items())), busy_s=self.busy,
-            end_s=self.t, preemptions=self.preemptions, rejected=self.rejected, kv_token_seconds=self.kv_area,
+            end_s=self.t, preemptions=self.preemptions, rejected=self.rejected,
+            rejected_over_context=self.over_context, kv_token_seconds=self.kv_area,
             running_seconds=self.running_area, kv_peak_tokens=self.kv_peak, running_peak=self.running_peak,
         )

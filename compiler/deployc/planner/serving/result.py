@@ -35,7 +35,8 @@ class ServingResult:
     kv_utilisation_mean: float
     kv_utilisation_peak: float
     preemptions: int
-    rejected_requests: int
+    rejected_requests: int  # refused by the engine: longer than max_model_len or than the whole KV cache
+    rejected_over_context: int  # of those, prompt + max_tokens above max_model_len
     prompt_lengths: str
     output_lengths: str
     assumptions: tuple[str, ...] = ()

@@ -178,6 +178,7 @@ def _result(setup: ServingSetup, shape: WorkloadShape, trace: Trace, traffic: Tr
         kv_utilisation_mean=min(trace.kv_token_seconds / elapsed / capacity_tokens, 1.0),
         kv_utilisation_peak=min(trace.kv_peak_tokens / capacity_tokens, 1.0),
         preemptions=trace.preemptions, rejected_requests=trace.rejected,
+        rejected_over_context=trace.rejected_over_context,
         prompt_lengths=prompts.describe(), output_lengths=outputs.describe(),
         assumptions=_assumptions(setup, mode, clients, replicas),
     )

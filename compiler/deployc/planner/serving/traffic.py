@@ -38,6 +38,9 @@ class EngineConfig:
     kv_capacity_tokens: int
     kv_block_tokens: int
     prefix_tokens: int  # shared prefix a later request hits (whole blocks, below its prompt length)
+    # The engine refuses a request whose prompt + max_tokens exceed it (vLLM's and SGLang's servers answer 400);
+    # None: no limit (tests).
+    max_model_len: int | None = None
 
 
 @frozen(kw_only=True)
@@ -66,7 +69,8 @@ class Trace:
     busy_s: float
     end_s: float
     preemptions: int
-    rejected: int
+    rejected: int  # refused: longer than max_model_len (prompt + max_tokens) or than the whole KV cache
+    rejected_over_context: int  # of those, longer than max_model_len
     kv_token_seconds: float  # ∫ KV tokens in use dt
     running_seconds: float  # ∫ running requests dt
     kv_peak_tokens: float

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from attrs import frozen
@@ -58,9 +59,32 @@ class ServingVerdict:
                     f"most {result.capacity_requests_per_s:.2f}/s ({self.overload_factor:.2f}× over capacity); the "
                     "queue grows without bound")
         if self.status == "misses_slo":
-            return "misses the SLO: " + "; ".join(c.sentence() for c in self.misses())
+            return "misses the SLO: " + "; ".join([*_refusals(result), *(c.sentence() for c in self.misses())])
         met = "; ".join(c.sentence() for c in self.checks) or "no latency target given"
         return f"serves the workload: {met}"
+
+
+def miss_ratio(result: ServingResult, verdict: ServingVerdict) -> float:
+    """How far a simulated pool is from serving: 0 when it serves, the overload factor when it cannot keep up,
+    infinite when the engine refuses requests, else the worst simulated/target ratio."""
+    if verdict.serves:
+        return 0.0
+    if verdict.status == "overloaded":
+        return verdict.overload_factor or math.inf
+    if result.rejected_requests:
+        return math.inf
+    return max((c.simulated_ms / c.target_ms for c in verdict.misses()), default=math.inf)
+
+
+def _refusals(result: ServingResult) -> list[str]:
+    """The requests the engine refused, as a sentence (none: an empty list)."""
+    refused = result.rejected_requests
+    if not refused:
+        return []
+    over, kv = result.rejected_over_context, refused - result.rejected_over_context
+    why = [f"{over:,} longer than max_model_len (prompt + max_tokens)"] * bool(over) + [
+        f"{kv:,} longer than the whole KV cache"] * bool(kv)
+    return [f"the engine refuses {refused:,} of {result.requests_simulated:,} simulated requests ({', '.join(why)})"]
 
 
 def _ms(value: float) -> str:
@@ -85,5 +109,6 @@ def judge(result: ServingResult, slo: SloSection) -> ServingVerdict:
     checks = slo_checks(result, slo)
     if result.overloaded:
         return ServingVerdict(status="overloaded", checks=checks, overload_factor=result.overload_factor)
-    status: Status = "serves" if all(c.met for c in checks) else "misses_slo"
+    # A request the engine refuses is not served, whatever the latency of the others.
+    status: Status = "serves" if all(c.met for c in checks) and not result.rejected_requests else "misses_slo"
     return ServingVerdict(status=status, checks=checks, overload_factor=result.overload_factor)
