@@ -303,3 +303,25 @@ itl_ms = { p99 = 80 }
     assert found, losers["TP1×PP2"]
     loser_tps, best_tps, loser_ttft, best_ttft = (float(g.replace(",", "")) for g in found.groups())
     assert best_tps > 5 * loser_tps and loser_ttft > 10 * best_ttft
+
+
+def test_the_awq_fix_plans_an_awq_checkpoint_even_for_a_model_shipped_in_fp8(tmp_path: Path) -> None:
+    # DeepSeek-R1's catalog checkpoint is FP8: the fix once priced "a 4-bit AWQ checkpoint" at the FP8
+    # checkpoint's bytes (79.5 GiB per GPU at TP8) and said it was still short; 671B × ~4.25 bits / 8 GPUs fits.
+    spec = write(tmp_path, """
+[model]
+id = "deepseek-ai/DeepSeek-R1"
+[hardware]
+gpu = "A100 80GB SXM"
+gpus_per_node = 8
+[workload]
+prompt_tokens = { mean = 1000 }
+output_tokens = { mean = 500 }
+concurrency = 8
+""")
+    with pytest.raises(PlanError) as info:
+        api.plan(spec)
+    error = info.value.diagnostics[0]
+    assert error.rule == "DPC301" and error.hint is not None
+    awq = next(part for part in error.hint.split("; ") if "4-bit AWQ checkpoint" in part)
+    assert awq.startswith("try, cheapest first: a 4-bit AWQ checkpoint (model.config pointing at it): fits with ")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from attrs import evolve
 
 from deployc.catalog import resolve_link
+from deployc.catalog.arch import CheckpointQuant
 from deployc.planner.models import BackendModels
 from deployc.planner.precision import WeightChoice
 from deployc.units import GIB
@@ -25,6 +26,9 @@ MAX_GPUS_TRIED = 64
 # A single-node spec names no network; the "more nodes" fix is sized over the fabric the spec's own
 # DPC206 hint suggests (docs/spec.md `hardware.network`), and the fix says so.
 ASSUMED_NETWORK = "ib-ndr"
+# AutoAWQ's default quant_config (w_bit 4, q_group_size 128, zero_point true, version gemm): what an AWQ
+# checkpoint of the model most likely is.
+AUTOAWQ_CHECKPOINT = CheckpointQuant(method="awq", bits=4, group_size=128, zero_point=True, scheme="awq gemm")
 
 Searcher = Callable[["Candidate", BackendModels], "Search"]
 
@@ -58,8 +62,12 @@ def ranked_fixes(search: Search, models: BackendModels, searcher: Searcher) -> l
         attempt(1, 'quantization = "fp8"', evolve(c, weights=WeightChoice(
             weights_format="fp8", quantization_flag="fp8", from_checkpoint=False)))
     if c.weights.weights_format in ("bf16", "fp16", "fp8") and _supported(models, c, "awq", c.kv_dtype):
-        attempt(2, "a 4-bit AWQ checkpoint (model.config pointing at it)", evolve(c, weights=WeightChoice(
-            weights_format="awq", quantization_flag=None, from_checkpoint=True)))
+        # Another checkpoint: the model as AutoAWQ writes it (the catalog's own checkpoint may be quantized
+        # already, e.g. DeepSeek-R1 in FP8, and weights follow the checkpoint's format).
+        awq_model = evolve(c.target.model, checkpoint_quant=AUTOAWQ_CHECKPOINT)
+        attempt(2, "a 4-bit AWQ checkpoint (model.config pointing at it)", evolve(
+            c, target=evolve(c.target, model=awq_model),
+            weights=WeightChoice(weights_format="awq", quantization_flag=None, from_checkpoint=True)))
     gpus_per_node, nodes = c.gpus_per_node, c.nodes
     while gpus_per_node * nodes < MAX_GPUS_TRIED:
         if gpus_per_node < 8:
