@@ -9,6 +9,7 @@ from attrs import evolve, frozen
 from deployc.contract.backend import OverheadQuery, RuntimeOverheads, SchedulerPolicy
 from deployc.contract.kinds import ActivationDtype, KvCacheDtype
 from deployc.planner.formats import kv_dtype_bytes, weight_format
+from deployc.planner.knobs import CONTEXT_ROUNDING_TOKENS, round_up
 from deployc.planner.memory import MemoryInputs, plan_memory
 from deployc.planner.models import BackendModels
 from deployc.planner.parallel import LayoutEvaluation
@@ -55,9 +56,11 @@ class Candidate:
 
     @property
     def max_model_len_wanted(self) -> int:
-        """The context the spec or the workload asks for, within the model's limit."""
+        """The context the spec or the workload asks for, within the model's limit: the workload's longest
+        request rounded up as the max_model_len knob rounds it, so memory is planned at the emitted length."""
         spec = self.target.spec
-        wanted = spec.plan.max_model_len or spec.model.max_context_tokens or self.shape.needed_context_tokens
+        wanted = spec.plan.max_model_len or spec.model.max_context_tokens or round_up(
+            self.shape.needed_context_tokens, CONTEXT_ROUNDING_TOKENS)
         return min(wanted, self.target.model.max_position_embeddings)
 
 
