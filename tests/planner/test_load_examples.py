@@ -325,3 +325,30 @@ concurrency = 8
     assert error.rule == "DPC301" and error.hint is not None
     awq = next(part for part in error.hint.split("; ") if "4-bit AWQ checkpoint" in part)
     assert awq.startswith("try, cheapest first: a 4-bit AWQ checkpoint (model.config pointing at it): fits with ")
+
+
+def test_a_context_capped_by_the_kv_cache_is_what_memory_is_planned_at(tmp_path: Path) -> None:
+    # 131,072 tokens asked of two A100s holding Llama-3.1-70B: the context is capped to the cache. The pool once
+    # read "DOES NOT FIT (short by 12.86 GiB per GPU)" (memory planned at 131,072) and capped to a capacity
+    # (36,320) other than the one it printed (43,664).
+    spec = write(tmp_path, """
+[model]
+id = "meta-llama/Llama-3.1-70B-Instruct"
+max_context_tokens = 131072
+[hardware]
+gpu = "A100 80GB SXM"
+gpus_per_node = 2
+[workload]
+prompt_tokens = { mean = 2000, p99 = 8000 }
+output_tokens = { mean = 300 }
+concurrency = 8
+""")
+    plan, _ = api.plan(spec)
+    pool = plan.primary
+    memory, length = pool.memory, pool.knobs.max_model_len
+    assert memory.fits
+    assert length == memory.kv_capacity_tokens // memory.kv_block_size_tokens * memory.kv_block_size_tokens
+    assert memory.max_concurrency_at_max_context >= 1
+    capped = next(d for d in plan.diagnostics if d.rule == "DPC303")
+    assert capped.message == (f"set in the spec (model.max_context_tokens); capped to the KV capacity of "
+                              f"{memory.kv_capacity_tokens:,} tokens")

@@ -42,6 +42,7 @@ class Candidate:
     max_num_batched_tokens: int = PLANNING_TOKEN_BUDGET
     scheduler: SchedulerPolicy = SchedulerPolicy()
     quick: bool = False  # a what-if search (ranked fixes, sizing): fewer layouts and requests simulated
+    emitted_max_model_len: int | None = None  # once the knob is decided (capped, say): memory is planned at it
 
     @property
     def activation_dtype_bytes(self) -> int:
@@ -59,6 +60,8 @@ class Candidate:
         """The context the spec or the workload asks for, within the model's limit: the workload's longest
         request rounded up as the max_model_len knob rounds it, so memory is planned at the emitted length."""
         spec = self.target.spec
+        if self.emitted_max_model_len is not None:
+            return self.emitted_max_model_len
         wanted = spec.plan.max_model_len or spec.model.max_context_tokens or round_up(
             self.shape.needed_context_tokens, CONTEXT_ROUNDING_TOKENS)
         return min(wanted, self.target.model.max_position_embeddings)

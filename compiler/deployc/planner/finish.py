@@ -108,17 +108,33 @@ def _idle_gpus(search: Search, layout: Layout, prefix: str) -> Decision | None:
         numbers=(Quantity("GPUs given", total, ""), Quantity("GPUs used", layout.gpus_used, "")))
 
 
-def _at_emitted_budget(search: Search, chosen: Evaluated, budget: int, models: BackendModels | None) -> Evaluated:
-    """The chosen layout's memory plan redone at the emitted token budget, when it differs from the planning one.
+def _at_emitted_budget(search: Search, chosen: Evaluated, budget: int, models: BackendModels | None,
+                       max_model_len: int | None = None) -> Evaluated:
+    """The chosen layout's memory plan redone at the emitted token budget (and ``max_model_len``), when they
+    differ from the planning ones.
 
-    The engine profiles (vLLM) or reserves for (SGLang) the budget it is given, not the planning one; the
-    re-evaluation is kept when the workload still fits.
+    The engine profiles (vLLM) or reserves for (SGLang) the budget it is given, not the planning one, and
+    checks that one sequence of the emitted max_model_len fits; the re-evaluation is kept when the workload
+    still fits.
     """
     c = search.candidate
-    if models is None or budget == c.max_num_batched_tokens:
+    length = c.max_model_len_wanted if max_model_len is None else max_model_len
+    if models is None or (budget == c.max_num_batched_tokens and length == c.max_model_len_wanted):
         return chosen
-    again = evaluate_layout(evolve(c, max_num_batched_tokens=budget), chosen.evaluation.layout, models)
+    again = evaluate_layout(evolve(c, max_num_batched_tokens=budget, emitted_max_model_len=length),
+                            chosen.evaluation.layout, models)
     return again if again.evaluation.fits else chosen
+
+
+def _context_at(search: Search, chosen: Evaluated, knobs: LoadKnobs) -> LoadKnobs:
+    """A max_model_len capped by the KV cache, capped again at the cache the emitted budget leaves."""
+    if not knobs.context.capped:
+        return knobs
+    c, memory = search.candidate, chosen.memory
+    spec = c.target.spec
+    context = rules.max_model_len(c.shape, spec.model.max_context_tokens, c.target.model.max_position_embeddings,
+                                  memory.kv_capacity_tokens, memory.kv_block_size_tokens)
+    return evolve(knobs, context=context)
 
 
 def simulated_in_full(search: Search, models: BackendModels | None = None) -> tuple[Evaluated, LoadKnobs, Served]:
@@ -130,7 +146,10 @@ def simulated_in_full(search: Search, models: BackendModels | None = None) -> tu
     c, layout = search.candidate, chosen.evaluation.layout
     ranked = search.served[layout].knobs if layout in search.served else load_knobs(c, chosen)
     knobs = tune_budget(c, chosen, ranked, requests=RANKING_REQUESTS)[0]
-    chosen = _at_emitted_budget(search, chosen, int(knobs.token_budget.value), models)
+    budget = int(knobs.token_budget.value)
+    chosen = _at_emitted_budget(search, chosen, budget, models)
+    knobs = _context_at(search, chosen, knobs)
+    chosen = _at_emitted_budget(search, chosen, budget, models, knobs.context.max_model_len)
     return chosen, knobs, serve(c, chosen, knobs, requests=SIMULATED_REQUESTS)
 
 
