@@ -167,7 +167,8 @@ def test_a_pinned_layout_that_does_not_fit_fails_with_deployc_s_choice(write_spe
     assert _plan_error(write_spec, 'tp = 1\npp = 1\ndp = 1\nquantization = "bf16"') == [
         f"spec.toml:{PLAN_LINE - 1}: error: plan: the plan pinned by the spec cannot be served: Llama-3.1-70B does "
         "not fit on 4 × H100 SXM: with TP1 each GPU needs 131.4 GiB of bf16 weights + 1.8 GiB of activations and "
-        "runtime memory, leaving KV room for 0 tokens; one p99 request needs 7,000 [DPC307]\n"
+        "runtime memory + 0.8 GiB of CUDA graphs and other buffers (vllm may use 0.92 × 79.6 GiB = 73.3 GiB in all), "
+        "leaving KV room for 0 tokens; one p99 request needs 7,000 [DPC307]\n"
         f"  hint: deployc's own choice for the pinned keys: tp = {own.layout.tp}, pp = {own.layout.pp}, dp = "
         f'{own.layout.dp}, quantization = "{own.knobs.weights_format}" (fits with {own.layout.label()}, KV capacity '
         f"{own.memory.kv_capacity_tokens:,} tokens per replica)"]
@@ -188,8 +189,11 @@ def test_a_pinned_context_is_a_requirement_of_the_layout_search(write_spec: Writ
     assert _plan_error(write_spec, 'tp = 1\npp = 1\ndp = 1\nquantization = "fp8"\nmax_model_len = 100000') == [
         f"spec.toml:{PLAN_LINE - 1}: error: plan: the plan pinned by the spec cannot be served: Llama-3.1-70B does "
         f"not fit on 4 × H100 SXM: with TP1 each GPU needs {m.per_gpu.weights_bytes / GIB:.1f} GiB of fp8 weights "
-        f"+ {m.per_gpu.activation_bytes / GIB:.1f} GiB of activations and runtime memory, leaving KV room for "
-        f"{m.kv_capacity_tokens:,} tokens; one sequence of the pinned max_model_len needs 100,000 [DPC307]\n"
+        f"+ {m.per_gpu.activation_bytes / GIB:.1f} GiB of activations and runtime memory + "
+        f"{(m.per_gpu.cuda_graph_bytes + m.per_gpu.other_bytes) / GIB:.1f} GiB of CUDA graphs and other buffers (vllm "
+        f"may use {m.memory_fraction:g} × {m.per_gpu.total_bytes / GIB:.1f} GiB = {m.per_gpu.usable_bytes / GIB:.1f} "
+        f"GiB in all), leaving KV room for {m.kv_capacity_tokens:,} tokens; one sequence of the pinned max_model_len "
+        "needs 100,000 [DPC307]\n"
         f"  hint: deployc's own choice for the pinned keys: tp = {own.layout.tp}, pp = {own.layout.pp}, dp = "
         f'{own.layout.dp}, quantization = "{own.knobs.weights_format}", max_model_len = {own.knobs.max_model_len} '
         f"(fits with {own.layout.label()}, KV capacity {own.memory.kv_capacity_tokens:,} tokens per replica)"]

@@ -27,7 +27,7 @@ from deployc.planner.pools import split_gpus
 from deployc.planner.precision import activation_dtype, chosen_dtype, kv_dtype_candidates, weight_candidates
 from deployc.planner.search import Search, search_layouts
 from deployc.planner.slo_fixes import slo_fixes
-from deployc.planner.types import PoolPlan
+from deployc.planner.types import MemoryPlan, PoolPlan
 from deployc.planner.workload import WorkloadShape, workload_shapes
 from deployc.spec.model import PlanSection
 from deployc.target import Target
@@ -95,14 +95,28 @@ def _does_not_fit(search: Search, models: BackendModels, fixes: bool = True) -> 
     need = c.kv_tokens_needed
     what = ("one sequence of the pinned max_model_len" if need > c.shape.prompt.p99_tokens + c.shape.output.p99_tokens
             else "one p99 request")
+    g = m.per_gpu
     message = (f"{target.model.name} does not fit on {c.gpus_per_node * c.nodes} × {target.gpu.name}: with "
                f"{closest.evaluation.layout.label()} each GPU needs {closest.weights.total_bytes / GIB:.1f} GiB of "
-               f"{c.weights.weights_format} weights + {m.per_gpu.activation_bytes / GIB:.1f} GiB of activations "
-               f"and runtime memory, leaving KV room for {m.kv_capacity_tokens:,} tokens; {what} needs {need:,}")
+               f"{c.weights.weights_format} weights + {g.activation_bytes / GIB:.1f} GiB of activations and runtime "
+               f"memory + {(g.cuda_graph_bytes + g.other_bytes) / GIB:.1f} GiB of CUDA graphs and other buffers "
+               f"({_budget(m)}), leaving KV room for {m.kv_capacity_tokens:,} tokens; {what} needs {need:,}")
     ranked = ranked_fixes(search, models, search_layouts) if fixes else []
     hint = ("try, cheapest first: " + "; ".join(ranked) if ranked else
             "no single change makes it fit" if fixes else None)
     return Diagnostic(rule="DPC301", message=message, key_path="model.id", file=target.spec_file, hint=hint)
+
+
+def _budget(m: MemoryPlan) -> str:
+    """What the engine's memory fraction gives the plan, in its own terms (the overhead answer says which)."""
+    g, fraction = m.per_gpu, m.memory_fraction
+    total = g.total_bytes / GIB
+    if m.memory_fraction_kind == "weights_and_kv":
+        return (f"{m.backend}'s memory fraction {fraction:g} × {total:.1f} GiB = {fraction * total:.1f} GiB holds "
+                "the weights and the KV cache")
+    if m.memory_fraction_kind == "free_after_load":
+        return f"{m.backend} takes {fraction:g} of the memory free once the weights load"
+    return f"{m.backend} may use {fraction:g} × {total:.1f} GiB = {g.usable_bytes / GIB:.1f} GiB in all"
 
 
 def _plan_pools(target: Target, models: BackendModels, dtype: ActivationDtype, fixes: bool = True,
