@@ -93,7 +93,8 @@ def _pool(plan: Plan, pool: PoolPlan) -> Pool:
                 pp_layer_split=pool.pp_layer_split, knobs=pool.knobs,
                 performance=Prediction(ttft_ms=perf.ttft_ms, itl_ms=perf.itl_ms, tokens_per_s=perf.tokens_per_s,
                                        batch_size=perf.batch_size),
-                prompt_tokens=prompt, output_tokens=output, simulated=simulated, decisions=decisions)
+                prompt_tokens=prompt, output_tokens=output, simulated=simulated, decisions=decisions,
+                decode_graph_max_batch=pool.decode_graph_max_batch)
 
 
 def _one_server(info: BackendInfo, pool: Pool) -> bool:

@@ -20,7 +20,6 @@ from deployc.contract.toolkit.argv import FlagBuilder
 from deployc.contract.toolkit.shell import ArgGroup
 from deployc_sglang import ENGINE_VERSION
 from deployc_sglang.options import SglangOptions
-from deployc_sglang.overheads import decode_graph_max_bs
 from deployc_sglang.parsers import agent_parsers
 from deployc_sglang.rocm import AITER_SCALE, AITER_SCALE_ABOVE_TOKENS, aiter_scales_fraction
 
@@ -147,10 +146,13 @@ def _precision(b: FlagBuilder, pool: Pool) -> None:
     b.add(("--dtype", k.dtype), "activation and unquantized-weight dtype", "dtype")
 
 
-def _runtime(b: FlagBuilder, deployment: Deployment, pool: Pool) -> None:
+def _runtime(b: FlagBuilder, pool: Pool) -> None:
     k = pool.knobs
     if k.cuda_graphs:
-        bs = decode_graph_max_bs(deployment.gpu.memory_bytes, pool.layout.tp, k.max_num_seqs)
+        bs = pool.decode_graph_max_batch  # this backend's overhead answer at the pool's knobs, kept by the planner
+        if bs is None:
+            raise ValueError(f"pool {pool.name!r} plans CUDA graphs but carries no decode graph batch (the plan was "
+                             "made without SGLang's overhead answer)")
         b.add(("--cuda-graph-max-bs-decode", str(bs)),
               f"decode CUDA graphs up to batch {bs}: SGLang's default for this GPU class, capped at "
               "--max-running-requests, stated so the memory plan and the engine agree", "cuda_graphs")
@@ -187,7 +189,7 @@ def launch_command(deployment: Deployment, server: Server, options: SglangOption
     _parallel(b, pool)
     _memory(b, pool, options)
     _precision(b, pool)
-    _runtime(b, deployment, pool)
+    _runtime(b, pool)
     if spec.model.trust_remote_code:
         b.add(("--trust-remote-code",), "the spec allows the model repository's own code (model.trust_remote_code)")
     b.add(("--enable-metrics",), "Prometheus metrics on /metrics (monitoring.md, prometheus-rules.yaml); SGLang serves "

@@ -173,4 +173,5 @@ def runtime_overheads(query: OverheadQuery) -> RuntimeOverheads:
         default_memory_fraction=planned,
         kv_block_size_tokens=KV_PAGE_TOKENS,
         assumptions=assumptions,
+        decode_graph_max_batch=decode if query.cuda_graphs else None,
     )

@@ -31,3 +31,13 @@ def test_hook_documented_in_plugins_md(hook: str):
 def test_hook_has_docstring_with_versionadded(hook: str):
     doc = inspect.getdoc(getattr(hookspecs, hook)) or ""
     assert "versionadded" in doc
+
+
+def test_plugins_md_names_the_contract_version_and_its_changes():
+    from deployc.contract import CONTRACT_VERSION
+
+    doc = (REPO / "docs" / "plugins.md").read_text()
+    assert f"## The contract (`deployc.contract`, version {CONTRACT_VERSION})" in doc
+    assert f'`CONTRACT_VERSION` (now `"{CONTRACT_VERSION}"`)' in doc
+    versions = doc.split("### Versions")[1].split("###")[0]
+    assert f"\n- {CONTRACT_VERSION}: " in versions, "the current version's changes are not listed under Versions"

@@ -190,6 +190,10 @@ class RuntimeOverheads:
     (SGLang's mem_fraction_static: weights plus KV pool over total) or ``free_after_load``
     (TensorRT-LLM's free_gpu_memory_fraction: of what is free after the engine loaded).
     ``cuda_graph_in_budget`` is False when graph memory is taken outside the fraction.
+    ``decode_graph_max_batch``: the largest decode batch the engine captures a CUDA graph for at the
+    query's ``max_num_seqs`` (None: graphs off, or the backend does not state one).  The planner asks once
+    more at the pool's final knobs and keeps that answer on the pool (``Pool.decode_graph_max_batch``),
+    so a backend that writes the size into its command line reads it there instead of computing it again.
     """
 
     engine_version: str
@@ -202,6 +206,7 @@ class RuntimeOverheads:
     kv_block_size_tokens: int
     assumptions: tuple[str, ...] = ()
     memory_fraction_note: str = ""  # what the engine does with its fraction at start-up (EXPLAIN.md), if it says
+    decode_graph_max_batch: int | None = None  # contract 1.1
 
 
 @frozen(kw_only=True)

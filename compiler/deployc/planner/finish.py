@@ -12,7 +12,7 @@ from deployc.planner import knobs as rules
 from deployc.planner.collectives import allreduce_model
 from deployc.planner.cost import PoolCost, pool_cost
 from deployc.planner.decisions import Alternative, Decision, Quantity
-from deployc.planner.evaluate import Evaluated, evaluate_layout
+from deployc.planner.evaluate import Evaluated, evaluate_layout, overhead_query
 from deployc.planner.formats import weight_format
 from deployc.planner.load import LoadKnobs, Served, load_knobs, serve, tune_budget
 from deployc.planner.parallel import pp_layer_split
@@ -153,6 +153,16 @@ def simulated_in_full(search: Search, models: BackendModels | None = None) -> tu
     return chosen, knobs, serve(c, chosen, knobs, requests=SIMULATED_REQUESTS)
 
 
+def _decode_graph_max_batch(search: Search, chosen: Evaluated, knobs: Knobs,
+                            models: BackendModels | None) -> int | None:
+    """The backend's decode CUDA-graph batch at the pool's final knobs (its overhead answer), for its emitter."""
+    if models is None or not knobs.cuda_graphs:
+        return None
+    c = evolve(search.candidate, max_num_batched_tokens=knobs.max_num_batched_tokens, cuda_graphs=True)
+    query = overhead_query(c, chosen.evaluation.layout, chosen.weights.total_bytes, knobs.max_num_seqs)
+    return models.runtime_overheads(query).decode_graph_max_batch
+
+
 def finish_pool(search: Search, rejected_weights: list[Alternative], *, several: bool,
                 models: BackendModels | None = None) -> tuple[PoolPlan, list[Decision], list[Diagnostic]]:
     """Knobs and decisions for the chosen layout of one pool."""
@@ -223,5 +233,6 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
         decisions.append(cost[1])
     pool = PoolPlan(name=shape.name, share=shape.share, layout=layout, pp_layer_split=split, memory=memory,
                     performance=performance, knobs=knobs, serving=served.result, verdict=served.verdict,
-                    cost=cost[0] if cost is not None else None)
+                    cost=cost[0] if cost is not None else None,
+                    decode_graph_max_batch=_decode_graph_max_batch(search, chosen, knobs, models))
     return pool, decisions, diagnostics

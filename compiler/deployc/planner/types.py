@@ -74,7 +74,11 @@ class Performance:
 
 @frozen(kw_only=True)
 class PoolPlan:
-    """One serving pool: a layout of the GPUs with its memory, performance and knobs."""
+    """One serving pool: a layout of the GPUs with its memory, performance and knobs.
+
+    ``decode_graph_max_batch`` is the backend's overhead answer at the pool's final knobs
+    (:attr:`~deployc.contract.backend.RuntimeOverheads.decode_graph_max_batch`), kept for its emitter.
+    """
 
     name: str
     share: float
@@ -86,3 +90,4 @@ class PoolPlan:
     serving: ServingResult | None = None
     verdict: ServingVerdict | None = None
     cost: PoolCost | None = None
+    decode_graph_max_batch: int | None = None
