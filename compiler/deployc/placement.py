@@ -94,7 +94,7 @@ def _pool(plan: Plan, pool: PoolPlan) -> Pool:
                 performance=Prediction(ttft_ms=perf.ttft_ms, itl_ms=perf.itl_ms, tokens_per_s=perf.tokens_per_s,
                                        batch_size=perf.batch_size),
                 prompt_tokens=prompt, output_tokens=output, simulated=simulated, decisions=decisions,
-                decode_graph_max_batch=pool.decode_graph_max_batch)
+                decode_graph_max_batch=pool.decode_graph_max_batch, flow=pool.flow)
 
 
 def _one_server(info: BackendInfo, pool: Pool) -> bool:

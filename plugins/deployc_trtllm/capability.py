@@ -18,16 +18,18 @@ checkpoint with ModelOpt, so checkpoints quantized elsewhere (AutoAWQ, GPTQ, MXF
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from deployc.contract import Capability
 from deployc_trtllm import ENGINE_VERSION
 from deployc_trtllm.options import parse_options
 
 if TYPE_CHECKING:
-    from deployc.contract import CheckpointQuant, TargetFacts
+    from deployc.contract import CheckpointQuant, Deployment, TargetFacts
 
 Cc = tuple[int, int]
+# The two flows: trtllm-serve loading the checkpoint (PyTorch), or quantize.py + trtllm-build first (engine).
+Flow = Literal["pytorch", "engine"]
 AMPERE, ADA, HOPPER, BLACKWELL = (8, 0), (8, 9), (9, 0), (10, 0)
 _V = f"TensorRT-LLM {ENGINE_VERSION}"
 QFORMAT = {"bf16": "full_prec", "fp16": "full_prec", "fp8": "fp8", "awq": "int4_awq", "int8": "int8_sq",
@@ -95,16 +97,16 @@ def pytorch_weights_capability(cc: Cc, weights_format: str, checkpoint: Checkpoi
                       kernel=f"PyTorch flow ({kernel})")
 
 
-def plan_flow(target: TargetFacts, weights_formats: set[str]) -> str:
-    """``pytorch`` or ``engine``: the flow a plan with these weight formats runs in (``auto`` resolved)."""
-    flow = parse_options(target.options).flow
-    if flow != "auto":
-        return flow
-    cc = target.gpu.compute_capability
-    pair = (cc[0], cc[1]) if cc else (0, 0)
-    ckpt = target.model.checkpoint_quant
-    ok = all(pytorch_weights_capability(pair, f, ckpt).supported for f in weights_formats)
-    return "pytorch" if ok else "engine"
+def deployment_flow(deployment: Deployment) -> Flow:
+    """The flow the plan runs in, as the capability answers decided it (kept on each pool by the planner).
+
+    The engine flow when any pool's precision needs it (one flow per deployment: every pool is then built).
+    """
+    flows = {pool.flow for pool in deployment.pools}
+    if None in flows:
+        raise ValueError("the plan carries no TensorRT-LLM flow for a pool (it was made without this backend's "
+                         "capability answer)")
+    return "engine" if "engine" in flows else "pytorch"
 
 
 def capability(target: TargetFacts, weights_format: str, kv_cache_dtype: str) -> Capability:
@@ -122,6 +124,7 @@ def capability(target: TargetFacts, weights_format: str, kv_cache_dtype: str) ->
                    "use a 16-bit KV cache")
     ckpt = target.model.checkpoint_quant
     flow = parse_options(target.options).flow
+    runs_in: Flow = "engine" if flow == "engine" else "pytorch"
     if flow == "engine":
         weights = weights_capability(pair, weights_format, ckpt is not None)
     else:
@@ -131,7 +134,8 @@ def capability(target: TargetFacts, weights_format: str, kv_cache_dtype: str) ->
         if not weights.supported and flow == "auto" and engine.supported and target.nodes == 1:
             weights = Capability(supported=True, reason=f"{engine.reason} (engine flow: the PyTorch flow loads only "
                                  "pre-quantized checkpoints)", kernel=engine.kernel)
+            runs_in = "engine"
     if not weights.supported:
         return weights
     return Capability(supported=True, reason=f"{weights.reason}; {kv_cache_dtype} KV cache",
-                      kernel=weights.kernel)
+                      kernel=weights.kernel, flow=runs_in)

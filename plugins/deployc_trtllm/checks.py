@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from deployc.contract import Diagnostic, Severity
 from deployc_trtllm import ENGINE_VERSION
-from deployc_trtllm.capability import plan_flow
+from deployc_trtllm.capability import deployment_flow
 from deployc_trtllm.commands import build_command, engine_extra_options, quantize_command
 from deployc_trtllm.commands import serve_command as engine_serve_command
 from deployc_trtllm.manifests import check_flags, check_llm_api_yaml
@@ -63,7 +63,7 @@ def _engine_flow(deployment: Deployment) -> list[Diagnostic]:
 
 def check_plan(deployment: Deployment) -> list[Diagnostic]:
     """Every problem TensorRT-LLM 1.2 (as deployc emits it) would have with this plan."""
-    if plan_flow(deployment.target_facts(), {p.knobs.weights_format for p in deployment.pools}) == "engine":
+    if deployment_flow(deployment) == "engine":
         return _engine_flow(deployment)
     servers = deployment.servers
     out: list[Diagnostic] = []

@@ -19,7 +19,7 @@ from deployc.contract.toolkit.bench import CLIENT_VERSION, BenchClient, BenchTar
 from deployc.contract.toolkit.launch import launch_artifacts
 from deployc.contract.toolkit.monitoring import EngineMetrics
 from deployc_trtllm import ENGINE, ENGINE_VERSION
-from deployc_trtllm.capability import plan_flow
+from deployc_trtllm.capability import deployment_flow
 from deployc_trtllm.container import image_note
 from deployc_trtllm.engine_flow import emit_engine_flow, serve_targets
 from deployc_trtllm.manifests_k8s import compose_yaml, kubernetes_files
@@ -155,7 +155,7 @@ def _observability(deployment: Deployment, targets: list[BenchTarget], metrics: 
 def emit(deployment: Deployment) -> Emission:
     """The TensorRT-LLM artifacts of a plan, in the flow ``[backends.trtllm] flow`` selects."""
     options = parse_options(deployment.options)
-    if plan_flow(deployment.target_facts(), {p.knobs.weights_format for p in deployment.pools}) == "engine":
+    if deployment_flow(deployment) == "engine":
         engine = emit_engine_flow(deployment, options)
         targets = [BenchTarget(name=n, port=port, pool=pool) for n, port, pool in serve_targets(deployment)]
         return attrs.evolve(engine, artifacts=(*engine.artifacts, *_observability(deployment, targets,

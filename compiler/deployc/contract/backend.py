@@ -148,12 +148,18 @@ class BackendInfo:
 
 @frozen(kw_only=True)
 class Capability:
-    """Whether an engine can run a precision on a GPU, and how (the kernel), or why not."""
+    """Whether an engine can run a precision on a GPU, and how (the kernel), or why not.
+
+    ``flow``: which of the backend's flows runs it, in the backend's own words (TensorRT-LLM: ``pytorch``, or
+    ``engine``, its ``engine_build`` value), when it has several.  The planner keeps the chosen precision's
+    answer on the pool (``Pool.flow``), so the emitter follows the verdict instead of deciding it again.
+    """
 
     supported: bool
     reason: str
     kernel: str | None = None
     alternative: str | None = None
+    flow: str | None = None  # contract 1.1
 
 
 @frozen(kw_only=True)

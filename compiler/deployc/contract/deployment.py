@@ -125,7 +125,8 @@ class Pool:
     ``decisions`` are the pool's own, by their bare id (``max_num_seqs``, ``kv_cache_dtype``...): the plan's
     ``<pool>.<id>`` naming is resolved here once, falling back to the plan-wide decision of that id.
     ``decode_graph_max_batch`` is the backend's own overhead answer at the pool's knobs (the largest decode
-    batch captured as a CUDA graph; None with graphs off or when the backend states none).
+    batch captured as a CUDA graph; None with graphs off or when the backend states none); ``flow`` is its
+    capability answer's flow for the pool's precision (None: the backend states none).
     """
 
     name: str
@@ -140,6 +141,7 @@ class Pool:
     simulated: SimulatedLoad | None = None
     decisions: Mapping[str, Decision] = field(factory=dict)
     decode_graph_max_batch: int | None = None  # contract 1.1
+    flow: str | None = None  # contract 1.1
 
     def decision(self, *ids: str) -> Decision | None:
         """The first of these decisions the planner made for this pool (or plan-wide), else None."""

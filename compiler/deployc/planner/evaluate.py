@@ -38,6 +38,7 @@ class Candidate:
     gpus_per_node: int
     nodes: int
     kernel: str | None
+    flow: str | None = None  # the backend's flow for this precision (its capability answer)
     cuda_graphs: bool = True
     max_num_batched_tokens: int = PLANNING_TOKEN_BUDGET
     scheduler: SchedulerPolicy = SchedulerPolicy()

@@ -234,5 +234,5 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     pool = PoolPlan(name=shape.name, share=shape.share, layout=layout, pp_layer_split=split, memory=memory,
                     performance=performance, knobs=knobs, serving=served.result, verdict=served.verdict,
                     cost=cost[0] if cost is not None else None,
-                    decode_graph_max_batch=_decode_graph_max_batch(search, chosen, knobs, models))
+                    decode_graph_max_batch=_decode_graph_max_batch(search, chosen, knobs, models), flow=c.flow)
     return pool, decisions, diagnostics

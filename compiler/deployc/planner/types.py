@@ -77,7 +77,8 @@ class PoolPlan:
     """One serving pool: a layout of the GPUs with its memory, performance and knobs.
 
     ``decode_graph_max_batch`` is the backend's overhead answer at the pool's final knobs
-    (:attr:`~deployc.contract.backend.RuntimeOverheads.decode_graph_max_batch`), kept for its emitter.
+    (:attr:`~deployc.contract.backend.RuntimeOverheads.decode_graph_max_batch`) and ``flow`` its capability
+    answer for the pool's precision (:attr:`~deployc.contract.backend.Capability.flow`), kept for its emitter.
     """
 
     name: str
@@ -91,3 +92,4 @@ class PoolPlan:
     verdict: ServingVerdict | None = None
     cost: PoolCost | None = None
     decode_graph_max_batch: int | None = None
+    flow: str | None = None
