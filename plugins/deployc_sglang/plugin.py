@@ -40,6 +40,9 @@ def deployc_backend_info() -> BackendInfo:
                                           tag_by_gfx={gfx: rocm_image_tag(gfx) for gfx in FAMILY_TAG})},
         # SGLang keeps a pool's data-parallel replicas inside one server (--dp-size: one router, one port).
         placement=PlacementPolicy(data_parallel="one_server"),
+        # sglang/srt/distributed/utils.py get_pp_indices (0.5.23): "the last N partitions will have one extra
+        # layer, where N = remainder", so the last stage holds the LM head and one more layer
+        pp_layer_split="extra_last",
         strengths=(Strength(when="shared_prefixes", reason="SGLang's radix cache reuses partial prefixes across "
                             "branches and turns"),),
         scheduler=SchedulerPolicy(

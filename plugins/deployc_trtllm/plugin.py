@@ -36,6 +36,9 @@ def deployc_backend_info() -> BackendInfo:
         # A pool's replicas are separate servers (own GPUs, own port), except with attention data parallelism
         # (MoE with EP), where the DP groups are one trtllm-serve over TP × DP GPUs.
         placement=PlacementPolicy(data_parallel="servers", expert_parallel_one_server=True),
+        # tensorrt_llm/mapping.py Mapping.pp_layers (1.2): torch.tensor_split(torch.arange(num_layers), pp_size),
+        # "if num_layers % pp_size = n != 0, first n ranks get one extra layer"
+        pp_layer_split="extra_first",
         vendor_lock_in=True,
         # "The finishing move" of the articles' framework (seed 003): the highest throughput once the model is stable.
         strengths=(Strength(when="stable_high_volume", reason="TensorRT-LLM's kernels give the highest throughput, "

@@ -38,6 +38,9 @@ def deployc_backend_info() -> BackendInfo:
         # A pool's replicas on one host are one engine with --data-parallel-size (its API server spreads the
         # requests behind one port); with expert parallelism all replicas are one engine, across nodes if need be.
         placement=PlacementPolicy(data_parallel="one_server_per_node", expert_parallel_one_server=True),
+        # vllm/distributed/utils.py get_pp_indices (0.33.0): the remainder goes one layer each to partitions[-2],
+        # partitions[-3]...; the last stage (LM head) never gets an extra layer
+        pp_layer_split="extra_before_last",
         strengths=(Strength(when="general", reason="no compile step, fast model iteration, widest model and "
                             "hardware support"),),
         scheduler=SchedulerPolicy(

@@ -13,6 +13,11 @@ Batching = Literal["mixed", "prefill_first"]
 KvAdmission = Literal["prompt", "prompt_and_decaying_output", "prompt_and_max_output"]
 Preemption = Literal["newest_recompute", "fewest_output_recompute", "never"]
 DataParallel = Literal["servers", "one_server", "one_server_per_node"]
+# Where an engine puts the layers left over when pipeline stages cannot hold L // pp each: every stage holds
+# L // pp decoder layers and the L % pp others go one each to the stages before the last, from the
+# second-to-last back (``extra_before_last``), to the first stages (``extra_first``) or to the last stages
+# (``extra_last``).  The first stage also holds the embedding, the last the final norm and the LM head.
+PpLayerSplit = Literal["extra_before_last", "extra_first", "extra_last"]
 
 
 @frozen(kw_only=True)
@@ -114,6 +119,8 @@ class BackendInfo:
     """A backend's identity and pinned engine.
 
     ``scheduler`` says how the engine schedules requests (the serving simulation follows it).
+    ``pp_layer_split`` says where the engine puts the layers left over by an uneven pipeline split
+    (:data:`PpLayerSplit`): the planner's per-stage weights, KV cache and reported split follow it.
     ``gpu_vendors`` lists the GPU vendors the engine runs on (lower case, ``nvidia``, ``amd``): the core
     refuses the backend for another vendor's GPU.  ``placement`` says how its servers are placed;
     ``vendor_images`` names the image built for a vendor other than the default (``amd``: a ROCm build).
@@ -138,6 +145,7 @@ class BackendInfo:
     gpu_vendors: tuple[str, ...] = ("nvidia",)
     scheduler: SchedulerPolicy = SchedulerPolicy()
     placement: PlacementPolicy = PlacementPolicy()
+    pp_layer_split: PpLayerSplit = "extra_before_last"  # contract 1.1
     vendor_images: dict[str, VendorImage] = field(factory=dict)
     vendor_lock_in: bool = False
     strengths: tuple[Strength, ...] = ()

@@ -6,7 +6,7 @@ import math
 
 from attrs import evolve, frozen
 
-from deployc.contract.backend import OverheadQuery, RuntimeOverheads, SchedulerPolicy
+from deployc.contract.backend import OverheadQuery, PpLayerSplit, RuntimeOverheads, SchedulerPolicy
 from deployc.contract.kinds import ActivationDtype, KvCacheDtype
 from deployc.planner.formats import kv_dtype_bytes, weight_format
 from deployc.planner.knobs import CONTEXT_ROUNDING_TOKENS, round_up
@@ -42,6 +42,7 @@ class Candidate:
     cuda_graphs: bool = True
     max_num_batched_tokens: int = PLANNING_TOKEN_BUDGET
     scheduler: SchedulerPolicy = SchedulerPolicy()
+    pp_split: PpLayerSplit = "extra_before_last"  # the backend's pipeline split (BackendInfo.pp_layer_split)
     quick: bool = False  # a what-if search (ranked fixes, sizing): fewer layouts and requests simulated
     emitted_max_model_len: int | None = None  # once the knob is decided (capped, say): memory is planned at it
 
@@ -110,7 +111,7 @@ def perf_inputs(c: Candidate, layout: Layout, weights: WeightsBreakdown, kv_per_
         prefix_cached_tokens=c.shape.prefix_hit_tokens,
         cuda_graphs=c.cuda_graphs if cuda_graphs is None else cuda_graphs,
         power_limit_fraction=min(power, 1.0),
-        max_num_batched_tokens=max_num_batched_tokens or c.max_num_batched_tokens,
+        max_num_batched_tokens=max_num_batched_tokens or c.max_num_batched_tokens, pp_split=c.pp_split,
     )
 
 
@@ -138,7 +139,7 @@ def evaluate_layout(c: Candidate, layout: Layout, backend: BackendModels) -> Eva
     """Weights and overheads → memory → performance at the workload's load, for one layout."""
     model = c.target.model
     weights = weights_per_gpu(model, weight_format(c.weights.weights_format), tp=layout.tp, pp=layout.pp,
-                              ep=layout.ep)
+                              ep=layout.ep, split=c.pp_split)
     pins = c.target.spec.plan
     wanted_seqs = pins.max_num_seqs or max(1, math.ceil((c.shape.concurrency or 64) / layout.dp))
     overheads = backend.runtime_overheads(overhead_query(c, layout, weights.total_bytes, wanted_seqs))
@@ -147,7 +148,7 @@ def evaluate_layout(c: Candidate, layout: Layout, backend: BackendModels) -> Eva
         kv_dtype_bytes=kv_dtype_bytes(c.kv_dtype), reserved_bytes=c.target.reserved_memory_bytes,
         overheads=overheads, max_model_len=c.max_model_len_wanted,
         typical_request_tokens=c.shape.typical_request_tokens, backend=c.backend,
-        memory_fraction=pins.memory_fraction,
+        memory_fraction=pins.memory_fraction, pp_split=c.pp_split,
     )
     memory = plan_memory(inputs)
     own_fraction = memory.memory_fraction if pins.memory_fraction is None else plan_memory(

@@ -22,7 +22,7 @@ from deployc.planner.serving.simulate import RANKING_REQUESTS, SIMULATED_REQUEST
 from deployc.planner.serving_explain import serving_decision, serving_diagnostics
 from deployc.planner.thermal import power_limit_decision
 from deployc.planner.types import Knobs, Layout, PoolPlan
-from deployc.planner.weights import weights_per_gpu
+from deployc.planner.weights import split_words, weights_per_gpu
 from deployc.units import GIB
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     graphs = rules.cuda_graphs(memory.per_gpu.free_bytes, memory.per_gpu.cuda_graph_bytes, layout.tp)
     all_reduce = rules.custom_all_reduce(target.intra_node_link.kind, layout.tp)
     dense = weights_per_gpu(target.model, weight_format("bf16" if c.dtype == "bfloat16" else "fp16"),
-                            tp=layout.tp, pp=layout.pp, ep=layout.ep)
+                            tp=layout.tp, pp=layout.pp, ep=layout.ep, split=c.pp_split)
     quant = explain_weights(c.weights, spec, target.gpu, chosen.weights.total_bytes, dense.total_bytes,
                             rejected_weights, c.kernel)
     kv = Decision(id=f"{prefix}kv_cache_dtype", value=c.kv_dtype, rule="DPD202", reason=(
@@ -198,7 +198,7 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
         cuda_graphs=bool(graphs.value), custom_all_reduce=bool(all_reduce.value),
         memory_fraction=memory.memory_fraction,
     )
-    split = pp_layer_split(target.model.num_layers, layout.pp)
+    split = pp_layer_split(target.model.num_layers, layout.pp, c.pp_split)
     decisions = [
         _parallelism_decision(search, chosen, served, prefix), evolve(quant, id=f"{prefix}quantization"), kv,
         pinned(_memory_decision(chosen, prefix), spec.plan.memory_fraction, "memory_fraction",
@@ -212,7 +212,9 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     ]
     if layout.pp > 1:
         decisions.append(Decision(id=f"{prefix}pp_layer_split", value=" / ".join(map(str, split)), rule="DPD106",
-                                  reason="layers per pipeline stage, split as vLLM splits them", numbers=tuple(
+                                  reason=f"layers per pipeline stage as the engine splits them: "
+                                  f"{split_words(target.model.num_layers, layout.pp, c.pp_split)}",
+                                  numbers=tuple(
                                       Quantity(f"stage {i} layers", n, "") for i, n in enumerate(split))))
     power = power_limit_decision(target, final_inputs, performance)
     if power is not None:

@@ -15,6 +15,7 @@ import math
 from attrs import frozen
 
 from deployc.catalog.arch import ModelArch
+from deployc.contract.backend import PpLayerSplit
 from deployc.planner.weights import pp_stage_layers
 
 
@@ -51,24 +52,26 @@ def kv_bytes_per_token_model(arch: ModelArch, kv_dtype_bytes: float) -> int:
     return arch.num_layers * kv_bytes_per_token_layer(arch, kv_dtype_bytes, tp=1)
 
 
-def _stages(arch: ModelArch, pp: int) -> list[range]:
+def _stages(arch: ModelArch, pp: int, split: PpLayerSplit) -> list[range]:
     stages, start = [], 0
-    for count in pp_stage_layers(arch.num_layers, pp):
+    for count in pp_stage_layers(arch.num_layers, pp, split):
         stages.append(range(start, start + count))
         start += count
     return stages
 
 
-def kv_bytes_per_token_per_gpu(arch: ModelArch, kv_dtype_bytes: float, *, tp: int, pp: int) -> int:
+def kv_bytes_per_token_per_gpu(arch: ModelArch, kv_dtype_bytes: float, *, tp: int, pp: int,
+                               split: PpLayerSplit = "extra_before_last") -> int:
     """KV bytes per token on one GPU of the pipeline stage with the most layers, every layer counted."""
-    layers = max(pp_stage_layers(arch.num_layers, pp))
+    layers = max(pp_stage_layers(arch.num_layers, pp, split))
     return layers * kv_bytes_per_token_layer(arch, kv_dtype_bytes, tp=tp)
 
 
-def sequence_kv(arch: ModelArch, kv_dtype_bytes: float, *, tp: int, pp: int) -> SequenceKV:
+def sequence_kv(arch: ModelArch, kv_dtype_bytes: float, *, tp: int, pp: int,
+                split: PpLayerSplit = "extra_before_last") -> SequenceKV:
     """The heaviest stage's per-token bytes, split into full-attention and sliding-window layers."""
     per_layer = kv_bytes_per_token_layer(arch, kv_dtype_bytes, tp=tp)
-    stage = max(_stages(arch, pp), key=lambda r: (sum(arch.layer_kinds[i] == "full" for i in r), len(r)))
+    stage = max(_stages(arch, pp, split), key=lambda r: (sum(arch.layer_kinds[i] == "full" for i in r), len(r)))
     full = sum(1 for i in stage if arch.layer_kinds[i] == "full")
     return SequenceKV(full_layers_bytes_per_token=full * per_layer,
                       sliding_layers_bytes_per_token=(len(stage) - full) * per_layer,
@@ -87,7 +90,7 @@ def _tokens_held(tokens: int, window: int | None, block: int) -> tuple[int, int]
 
 
 def kv_bytes_for_sequence(arch: ModelArch, tokens: int, kv_dtype_bytes: float, *, tp: int, pp: int,
-                          block_size_tokens: int = 16) -> int:
+                          block_size_tokens: int = 16, split: PpLayerSplit = "extra_before_last") -> int:
     """KV bytes one sequence of ``tokens`` needs on the busiest GPU, in whole blocks.
 
     Full-attention layers hold every token; sliding-window layers at most the window plus the
@@ -96,7 +99,7 @@ def kv_bytes_for_sequence(arch: ModelArch, tokens: int, kv_dtype_bytes: float, *
     per_layer = kv_bytes_per_token_layer(arch, kv_dtype_bytes, tp=tp)
     full_tokens, sliding_tokens = _tokens_held(tokens, arch.sliding_window, block_size_tokens)
     best = 0
-    for stage in _stages(arch, pp):
+    for stage in _stages(arch, pp, split):
         full = sum(1 for i in stage if arch.layer_kinds[i] == "full")
         best = max(best, per_layer * (full * full_tokens + (len(stage) - full) * sliding_tokens))
     return best
@@ -117,7 +120,7 @@ def _kv_groups(kinds: list[str]) -> tuple[int, int]:
 
 
 def kv_capacity_tokens(arch: ModelArch, kv_budget_bytes: int, kv_dtype_bytes: float, *, tp: int, pp: int,
-                       block_size_tokens: int = 16) -> int:
+                       block_size_tokens: int = 16, split: PpLayerSplit = "extra_before_last") -> int:
     """Tokens a per-GPU KV budget holds, as vLLM reports "GPU KV cache size: N tokens".
 
     vLLM cuts the budget into blocks of ``block_size_tokens`` tokens for every layer:
@@ -133,7 +136,7 @@ def kv_capacity_tokens(arch: ModelArch, kv_budget_bytes: int, kv_dtype_bytes: fl
     if kv_budget_bytes <= 0 or page <= 0:
         return 0
     capacity = None
-    for stage in _stages(arch, pp):
+    for stage in _stages(arch, pp, split):
         size, groups = _kv_groups([arch.layer_kinds[i] for i in stage])
         blocks = kv_budget_bytes // (page * size)
         tokens = blocks // groups * block_size_tokens

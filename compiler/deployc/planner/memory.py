@@ -13,7 +13,7 @@ import math
 from attrs import frozen
 
 from deployc.catalog import GPU, ModelArch
-from deployc.contract.backend import RuntimeOverheads
+from deployc.contract.backend import PpLayerSplit, RuntimeOverheads
 from deployc.planner.kv import (
     kv_bytes_for_sequence,
     kv_bytes_per_token_model,
@@ -42,6 +42,7 @@ class MemoryInputs:
     typical_request_tokens: int
     backend: str
     memory_fraction: float | None = None  # pinned by the spec ([plan].memory_fraction): used as given
+    pp_split: PpLayerSplit = "extra_before_last"  # the backend's pipeline split (which layers each stage holds)
 
 
 def _usable_and_fraction(inp: MemoryInputs) -> tuple[int, float]:
@@ -77,13 +78,14 @@ def plan_memory(inp: MemoryInputs) -> MemoryPlan:
         ov.cuda_graph_bytes if ov.cuda_graph_in_budget else 0)
     kv_bytes = usable - inp.weights_bytes_per_gpu - in_budget_overheads
     tp, pp = inp.layout.tp, inp.layout.pp
-    per_token = kv_bytes_per_token_per_gpu(inp.model, inp.kv_dtype_bytes, tp=tp, pp=pp)
+    split = inp.pp_split
+    per_token = kv_bytes_per_token_per_gpu(inp.model, inp.kv_dtype_bytes, tp=tp, pp=pp, split=split)
     capacity = kv_capacity_tokens(inp.model, max(kv_bytes, 0), inp.kv_dtype_bytes, tp=tp, pp=pp,
-                                  block_size_tokens=ov.kv_block_size_tokens)
+                                  block_size_tokens=ov.kv_block_size_tokens, split=split)
     one_max = kv_bytes_for_sequence(inp.model, inp.max_model_len, inp.kv_dtype_bytes, tp=tp, pp=pp,
-                                    block_size_tokens=ov.kv_block_size_tokens)
+                                    block_size_tokens=ov.kv_block_size_tokens, split=split)
     one_typical = kv_bytes_for_sequence(inp.model, inp.typical_request_tokens, inp.kv_dtype_bytes, tp=tp, pp=pp,
-                                        block_size_tokens=ov.kv_block_size_tokens)
+                                        block_size_tokens=ov.kv_block_size_tokens, split=split)
     kv_used = max(kv_bytes, 0)
     fits = kv_bytes >= one_max
     shortfall = 0 if fits else one_max - kv_bytes

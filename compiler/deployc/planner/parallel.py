@@ -15,6 +15,7 @@ from typing import Literal
 from attrs import frozen
 
 from deployc.catalog import GPU, Link, ModelArch
+from deployc.contract.backend import PpLayerSplit
 from deployc.planner.decisions import Alternative, Quantity, format_number
 from deployc.planner.types import Layout, Performance
 from deployc.planner.weights import pp_stage_layers
@@ -61,17 +62,16 @@ class SearchResult:
     losers: tuple[Alternative, ...]
 
 
-def pp_layer_split(num_layers: int, pp: int) -> tuple[int, ...]:
-    """Decoder layers per pipeline stage, exactly as vLLM assigns them.
+def pp_layer_split(num_layers: int, pp: int, rule: PpLayerSplit = "extra_before_last") -> tuple[int, ...]:
+    """Decoder layers per pipeline stage, exactly as the backend's engine assigns them (``rule``).
 
-    vLLM ``vllm/distributed/utils.py`` ``get_pp_indices`` (read at commit
-    5a6541db9bfa77756459722f69e8c89a0b47a14d, the mid-2025 tree that also has
-    ``VLLM_PP_LAYER_PARTITION``): every stage gets ``num_layers // pp``; the remainder goes one
-    layer each to the stages before the last, starting from the second-to-last and moving
-    towards the first (``partitions[-i] += 1 for i in 2 .. remainder + 1``). The last stage is
-    spared because it also runs the final norm and the LM head. 80 layers on 3 stages: (27, 27, 26).
+    ``extra_before_last`` is vLLM's ``get_pp_indices`` (``vllm/distributed/utils.py``, 0.33.0): every
+    stage gets ``num_layers // pp``; the remainder goes one layer each to the stages before the last,
+    starting from the second-to-last and moving towards the first (``partitions[-i] += 1 for i in
+    2 .. remainder + 1``), the last stage being spared because it also runs the final norm and the LM
+    head: 80 layers on 3 stages are (27, 27, 26).  The other rules: :func:`~deployc.planner.weights.pp_stage_layers`.
     """
-    return pp_stage_layers(num_layers, pp)  # one rule, kept with the weights that follow it
+    return pp_stage_layers(num_layers, pp, rule)  # one rule, kept with the weights that follow it
 
 
 def _divisors(n: int) -> list[int]:

@@ -14,6 +14,7 @@ import math
 from attrs import evolve, frozen
 
 from deployc.catalog import GPU, Link, ModelArch, param_counts
+from deployc.contract.backend import PpLayerSplit
 from deployc.planner import calibration as _cal
 from deployc.planner import collectives
 from deployc.planner.calibration import Calibration, Efficiency, efficiency, fitted_for, gpu_family
@@ -71,6 +72,7 @@ class PerfInputs:
     # From the weights breakdown when known (else estimated from the architecture):
     expert_weights_bytes_per_gpu: float | None = None  # routed experts (read only where tokens go)
     embedding_bytes_per_gpu: float | None = None  # input embedding (only the batch's rows are read)
+    pp_split: PpLayerSplit = "extra_before_last"  # the backend's pipeline split (BackendInfo.pp_layer_split)
 
 
 @frozen(kw_only=True)
@@ -129,8 +131,8 @@ def peak_flops(gpu: GPU, precision: str) -> float:
 
 
 def _stage_fraction(inputs: PerfInputs) -> float:
-    """Share of the decoder layers on the most loaded pipeline stage (vLLM's split)."""
-    return max(pp_layer_split(inputs.model.num_layers, inputs.layout.pp)) / inputs.model.num_layers
+    """Share of the decoder layers on the most loaded pipeline stage (the backend's split)."""
+    return max(pp_layer_split(inputs.model.num_layers, inputs.layout.pp, inputs.pp_split)) / inputs.model.num_layers
 
 
 def effective_context(model: ModelArch, context_tokens: float) -> float:

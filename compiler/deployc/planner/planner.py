@@ -61,7 +61,7 @@ def search_pool(target: Target, models: BackendModels, dtype: ActivationDtype, s
             candidate = Candidate(target=target, backend=backend, dtype=dtype, weights=choice, kv_dtype=kv_dtype,
                                   shape=shape, gpus_per_node=gpus_per_node, nodes=nodes, kernel=verdict.kernel,
                                   flow=verdict.flow,
-                                  scheduler=models.info.scheduler,
+                                  scheduler=models.info.scheduler, pp_split=models.info.pp_layer_split,
                                   max_num_batched_tokens=spec.plan.max_num_batched_tokens or PLANNING_TOKEN_BUDGET)
             search = search_layouts(candidate, models)
             refused = refusal(search.checks)

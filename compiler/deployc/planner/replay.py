@@ -28,7 +28,7 @@ def serving_setup(plan: Plan, pool: PoolPlan, models: BackendModels) -> ServingS
                                                from_checkpoint=False),
                           kv_dtype=k.kv_cache_dtype, shape=shape, gpus_per_node=per_node,
                           nodes=max(gpus // per_node, 1), kernel=None, scheduler=plan.backend.scheduler,
-                          max_num_batched_tokens=k.max_num_batched_tokens)
+                          pp_split=plan.backend.pp_layer_split, max_num_batched_tokens=k.max_num_batched_tokens)
     chosen = evaluate_layout(candidate, layout, models)
     inputs = perf_inputs(candidate, layout, chosen.weights, chosen.memory.kv_bytes_per_token, k.max_num_seqs,
                          max_num_batched_tokens=k.max_num_batched_tokens)

@@ -3,8 +3,8 @@
 Rules, each returned as an assumption string: the vocabulary is padded to a multiple of 64 and
 split across TP ranks (vLLM's VocabParallelEmbedding); tied embeddings count once; the embedding
 lives on the first PP stage and the LM head with the final norm on the last, and the per-GPU
-figure is the heaviest stage; PP splits layers as vLLM's ``get_pp_indices``; norms and routers are
-replicated; attention Q/O and MLPs are split by TP, K/V keep at least one KV head per rank; MoE
+figure is the heaviest stage; PP splits layers by the backend's rule (``BackendInfo.pp_layer_split``);
+norms and routers are replicated; attention Q/O and MLPs are split by TP, K/V keep at least one KV head per rank; MoE
 experts are split whole across EP ranks, or each expert split by TP without EP; shared experts
 are split by TP. Quantization applies to linear layers only, with its scales and zero points.
 """
@@ -17,6 +17,7 @@ from collections import Counter
 from attrs import frozen
 
 from deployc.catalog.arch import ModelArch
+from deployc.contract.backend import PpLayerSplit
 from deployc.planner.formats import WeightFormat, format_for_checkpoint, linear_bytes
 
 VOCAB_PADDING = 64  # vLLM vocab_parallel_embedding.py DEFAULT_VOCAB_PADDING_SIZE
@@ -42,18 +43,39 @@ class WeightsBreakdown:
     assumptions: tuple[str, ...]
 
 
-def pp_stage_layers(num_layers: int, pp: int) -> tuple[int, ...]:
-    """Layers per pipeline stage as vLLM splits them (``vllm/distributed/utils.py`` ``get_pp_indices``).
+# The split rules in words, for assumptions and decisions.
+SPLIT_WORDS: dict[PpLayerSplit, str] = {
+    "extra_before_last": "the extra layers one each to the stages before the last, from the second-to-last back",
+    "extra_first": "the extra layers one each to the first stages",
+    "extra_last": "the extra layers one each to the last stages",
+}
 
-    Every stage gets ``num_layers // pp``; the remainder goes one layer each to the stages before
-    the last, starting from the second-to-last (the first stage holds the embedding, the last the
-    LM head), so the first stage only gets one when the remainder is ``pp - 1``.
+
+def split_words(num_layers: int, pp: int, rule: PpLayerSplit) -> str:
+    """How ``num_layers`` are split over ``pp`` stages, in words (the rule only matters for an uneven split)."""
+    each = f"{num_layers // pp} layers each"
+    return f"{each}, an even split" if num_layers % pp == 0 else f"{each}, {SPLIT_WORDS[rule]}"
+
+
+def pp_stage_layers(num_layers: int, pp: int, rule: PpLayerSplit = "extra_before_last") -> tuple[int, ...]:
+    """Layers per pipeline stage by the engine's rule (:data:`~deployc.contract.backend.PpLayerSplit`).
+
+    Every stage gets ``num_layers // pp``; the remainder goes one layer each to
+    ``extra_before_last``: the stages before the last, starting from the second-to-last (vLLM 0.33.0
+    ``vllm/distributed/utils.py`` ``get_pp_indices``: the last stage holds the LM head), so the first
+    stage only gets one when the remainder is ``pp - 1``; ``extra_first``: the first stages
+    (TensorRT-LLM 1.2 ``tensorrt_llm/mapping.py`` ``Mapping.pp_layers``, ``torch.tensor_split``);
+    ``extra_last``: the last stages (SGLang 0.5.23 ``sglang/srt/distributed/utils.py`` ``get_pp_indices``),
+    so the last stage holds one more layer beside the LM head.
     """
     if pp < 1 or num_layers < pp:
         raise ValueError(f"cannot split {num_layers} layers into {pp} pipeline stages")
     partitions = [num_layers // pp] * pp
-    for i in range(2, num_layers % pp + 2):
-        partitions[-i] += 1
+    extra = num_layers % pp
+    stages = {"extra_before_last": range(pp - 1 - extra, pp - 1), "extra_first": range(extra),
+              "extra_last": range(pp - extra, pp)}[rule]
+    for i in stages:
+        partitions[i] += 1
     return tuple(partitions)
 
 
@@ -156,8 +178,9 @@ def _stage(arch: ModelArch, fmt: WeightFormat, *, tp: int, ep: int, layers: rang
     return acc
 
 
-def weights_per_gpu(arch: ModelArch, fmt: WeightFormat, *, tp: int, pp: int, ep: int = 1) -> WeightsBreakdown:
-    """Weight bytes on the busiest GPU of a ``tp × pp`` (× ``ep`` for experts) layout.
+def weights_per_gpu(arch: ModelArch, fmt: WeightFormat, *, tp: int, pp: int, ep: int = 1,
+                    split: PpLayerSplit = "extra_before_last") -> WeightsBreakdown:
+    """Weight bytes on the busiest GPU of a ``tp × pp`` (× ``ep`` for experts) layout, stages split by ``split``.
 
     ``fmt`` is the format asked for; a checkpoint that is already quantized is served in its own
     format instead (said in the assumptions). See the module docstring for the placement rules.
@@ -167,7 +190,7 @@ def weights_per_gpu(arch: ModelArch, fmt: WeightFormat, *, tp: int, pp: int, ep:
     notes: tuple[str, ...] = ()
     if arch.checkpoint_quant is not None:
         fmt, notes = format_for_checkpoint(arch.checkpoint_quant, unquantized_bytes=fmt.unquantized_bytes)
-    splits = pp_stage_layers(arch.num_layers, pp)
+    splits = pp_stage_layers(arch.num_layers, pp, split)
     stages, start = [], 0
     for index, count in enumerate(splits):
         layers = range(start, start + count)
@@ -182,12 +205,13 @@ def weights_per_gpu(arch: ModelArch, fmt: WeightFormat, *, tp: int, pp: int, ep:
         moe_expert_bytes=acc["experts"], norms_and_router_bytes=acc["norms_and_router"],
         scales_bytes=acc["scales"], vision_bytes=acc["vision"], format_name=fmt.name, stage=best,
         stage_layers=bounds,
-        assumptions=_assumptions(arch, fmt, tp=tp, pp=pp, ep=ep, splits=splits, best=best, notes=notes),
+        assumptions=_assumptions(arch, fmt, tp=tp, pp=pp, ep=ep, splits=splits, best=best, notes=notes,
+                                 rule=split),
     )
 
 
 def _assumptions(arch: ModelArch, fmt: WeightFormat, *, tp: int, pp: int, ep: int, splits: tuple[int, ...],
-                 best: int, notes: tuple[str, ...]) -> tuple[str, ...]:
+                 best: int, notes: tuple[str, ...], rule: PpLayerSplit) -> tuple[str, ...]:
     dtype = "FP16" if fmt.name == "fp16" else "BF16/FP16"
     out = [f"weights in {fmt.name}: {fmt.description}" + (f" ({'; '.join(notes)})" if notes else "")]
     if arch.checkpoint_quant is not None:
@@ -200,7 +224,7 @@ def _assumptions(arch: ModelArch, fmt: WeightFormat, *, tp: int, pp: int, ep: in
                    "tied embeddings: the last PP stage keeps its own copy of the embedding as LM head")
     if pp > 1:
         out.append(f"embedding on the first PP stage, LM head and final norm on the last; layers per stage "
-                   f"{list(splits)} (vLLM get_pp_indices); figure is the heaviest stage ({best})")
+                   f"{list(splits)} ({split_words(arch.num_layers, pp, rule)}); figure is the heaviest stage ({best})")
     out.append("norms and MoE routers replicated on every GPU, in the activation dtype" if arch.is_moe else
                "norms replicated on every GPU, in the activation dtype")
     replicated = tp > arch.num_kv_heads and not arch.uses_mla
