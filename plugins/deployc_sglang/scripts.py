@@ -12,7 +12,7 @@ from deployc.contract import Server
 from deployc.contract.toolkit import EnvRef
 from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
 from deployc.contract.toolkit.images import pinned_tag_note
-from deployc.contract.toolkit.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
+from deployc.contract.toolkit.nccl import Preflight, assumed_bus_bandwidth, nccl_env, write_preflight
 from deployc.contract.toolkit.rocm import RCCL_TESTS
 from deployc.contract.toolkit.shell import ScriptBuilder, group
 from deployc_sglang import ENGINE, ENGINE_VERSION
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 HF_TOKEN = "HF_TOKEN"  # noqa: S105  (the variable's name; its value is never written)
 HEAD_ADDR = EnvRef("SGLANG_HEAD_ADDR", "set SGLANG_HEAD_ADDR to the address of node-0")
-PREFLIGHT_MIN_SHARE = 0.8  # measured bus bandwidth below 80% of the plan's figure fails the preflight
 
 
 def image_note(deployment: Deployment) -> str | None:
@@ -148,33 +147,9 @@ def preflight_script(deployment: Deployment) -> str:
                             f"{tests} on every node, and passwordless SSH between them).")
     if amd:
         script.comment(f"rccl-tests: {RCCL_TESTS} (build with MPI=1); RCCL reads the same NCCL_* variables as NCCL.")
-    script.raw(f': "${{ALL_REDUCE_PERF:=all_reduce_perf}}"  # path to {tests}\' all_reduce_perf binary')
-    script.raw('command -v mpirun >/dev/null || { echo "mpirun not found: install Open MPI" >&2; exit 1; }')
-    script.raw('IFS=, read -r -a addrs <<< "${SGLANG_NODE_ADDRS:?set SGLANG_NODE_ADDRS to the addresses of the '
-               'nodes, node-0 first, comma-separated}"')
-    script.raw(f'if [ "${{#addrs[@]}}" -ne {total} ]; then echo "SGLANG_NODE_ADDRS must list {total} addresses" '
-               ">&2; exit 1; fi")
-    script.raw('hosts=""')
-    script.raw(f'for addr in "${{addrs[@]}}"; do hosts="${{hosts:+$hosts,}}$addr:{hw.gpus_per_node}"; done')
-    script.raw('log="$(mktemp)"')
-    lines = all_reduce_perf_lines(AllReduceTest(gpus_per_node=hw.gpus_per_node, nodes=total),
-                                  EnvRef("hosts", required=False),
-                                  nccl_env(hw.network, hw.network_interface, hw.ib_hcas), hw.network_interface,
-                                  binary=EnvRef("ALL_REDUCE_PERF", required=False))
-    script.comment("One rank per GPU; the same NCCL settings the node scripts give SGLang.")
-    script.command([group(*line) for line in lines], explain=False, suffix=' | tee "$log"')
-    script.raw("busbw=\"$(awk '!/^#/ && NF >= 13 { bw = $8 } END { print bw }' \"$log\")\"")
-    assumed = assumed_bus_bandwidth(deployment.decisions)
-    if assumed is None:
-        script.raw('echo "measured bus bandwidth: ${busbw} GB/s (the plan states no figure to compare with)"')
-        return script.render()
-    want = assumed.value * PREFLIGHT_MIN_SHARE
-    script.raw(f'echo "measured bus bandwidth: ${{busbw}} GB/s; the plan assumed {assumed.value:g} {assumed.unit}"')
-    script.raw(f"if awk -v got=\"$busbw\" 'BEGIN {{ exit !(got + 0 >= {want:.3f}) }}'; then")
-    script.raw('    echo "preflight passed"')
-    script.raw("else")
-    script.raw(f'    echo "preflight FAILED: below {want:.3f} GB/s; check NCCL_SOCKET_IFNAME/NCCL_IB_HCA and the '
-               'links before serving" >&2')
-    script.raw("    exit 1")
-    script.raw("fi")
+    write_preflight(script, Preflight(
+        network=hw.network, interface=hw.network_interface, ib_hcas=tuple(hw.ib_hcas), gpus_per_node=hw.gpus_per_node,
+        nodes=total, addrs_variable="SGLANG_NODE_ADDRS", launcher="the node scripts", tests=tests, first_node="node-0",
+        settings_comment="One rank per GPU; the same NCCL settings the node scripts give SGLang."),
+        assumed_bus_bandwidth(deployment.decisions))
     return script.render()

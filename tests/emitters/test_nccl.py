@@ -37,3 +37,44 @@ def test_assumed_bus_bandwidth() -> None:
     found = assumed_bus_bandwidth(decisions)
     assert found is not None and found.value == 42.0
     assert assumed_bus_bandwidth(decisions[:1]) is None
+
+
+def _preflight(**changes: object) -> str:
+    from deployc.contract.toolkit.nccl import Preflight, write_preflight
+    from deployc.contract.toolkit.shell import ScriptBuilder
+
+    base: dict[str, object] = {"network": "ib-ndr", "interface": "eth0", "ib_hcas": ("mlx5_0",), "gpus_per_node": 8,
+                               "nodes": 2, "addrs_variable": "X_NODE_ADDRS", "launcher": "the Slurm script"}
+    script = ScriptBuilder(purpose="p", generator="g", engine="e", spec_name="s")
+    write_preflight(script, Preflight(**{**base, **changes}),  # type: ignore[arg-type]
+                    Quantity("inter-node all-reduce bus bandwidth", 40.0, "GB/s"))
+    return script.render()
+
+
+def test_preflight_defaults_and_what_a_backend_may_say_instead() -> None:
+    plain = _preflight()
+    assert ': "${ALL_REDUCE_PERF:=all_reduce_perf}"  # path to nccl-tests\' all_reduce_perf binary' in plain
+    assert "the addresses of the nodes, the first node first, comma-separated" in plain
+    assert "# One rank per GPU; the same NCCL settings the Slurm script gives the engine." in plain
+    assert "out-of-place busbw column" not in plain and "(ibstat)" not in plain
+    own = _preflight(tests="rccl-tests", first_node="node-0", annotate=True,
+                     settings_comment="One rank per GPU; the same NCCL settings the node scripts give vLLM.")
+    assert ': "${ALL_REDUCE_PERF:=all_reduce_perf}"  # path to rccl-tests\' all_reduce_perf binary' in own
+    assert "the addresses of the nodes, node-0 first, comma-separated" in own
+    assert "# One rank per GPU; the same NCCL settings the node scripts give vLLM." in own
+    assert "# the bus bandwidth of the largest message (out-of-place busbw column)" in own
+    comments = " ".join(line[2:] for line in own.splitlines() if line.startswith("# "))  # wrapped paragraphs
+    assert ("The plan assumed inter-node all-reduce bus bandwidth = 40 GB/s; below 80% of it the latency "
+            "predictions do not hold.") in comments
+    assert "check NCCL_SOCKET_IFNAME/NCCL_IB_HCA and the links (ibstat) before serving" in own
+
+
+def test_the_built_in_backends_write_their_preflight_with_the_toolkit() -> None:
+    import inspect
+
+    import deployc_sglang.scripts
+    import deployc_vllm.scripts
+
+    for module in (deployc_vllm.scripts, deployc_sglang.scripts):
+        source = inspect.getsource(module.preflight_script)
+        assert "write_preflight(" in source and "all_reduce_perf_lines" not in source, module.__name__

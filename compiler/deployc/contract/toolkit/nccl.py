@@ -99,7 +99,14 @@ PREFLIGHT_MIN_SHARE = 0.8  # measured bus bandwidth below 80% of the plan's figu
 
 @frozen(kw_only=True)
 class Preflight:
-    """What a ``preflight-nccl.sh`` body needs: the fabric, the node count, where the addresses come from."""
+    """What a ``preflight-nccl.sh`` body needs: the fabric, the node count, where the addresses come from.
+
+    ``tests`` names the suite whose ``all_reduce_perf`` runs (``rccl-tests`` on ROCm: the same binary built
+    against RCCL); ``first_node`` how the address list names its first entry; ``settings_comment`` replaces
+    the comment above the test (default: the same NCCL settings ``launcher`` gives the engine);
+    ``annotate`` also comments the bus-bandwidth column read and the pass threshold, and names ``ibstat``
+    in the failure message.
+    """
 
     network: str
     interface: str | None
@@ -108,14 +115,18 @@ class Preflight:
     nodes: int
     addrs_variable: str  # environment variable listing the node addresses, comma-separated
     launcher: str  # what starts the engine with the same NCCL settings (for a comment)
+    tests: str = "nccl-tests"  # contract 1.1
+    first_node: str = "the first node"  # contract 1.1
+    settings_comment: str = ""  # contract 1.1
+    annotate: bool = False  # contract 1.1
 
 
 def write_preflight(script: ScriptBuilder, pre: Preflight, assumed: Quantity | None) -> None:
     """The body of a preflight script: all_reduce_perf over every node, then the comparison with ``assumed``."""
     var = env_name(pre.addrs_variable)
-    script.raw(': "${ALL_REDUCE_PERF:=all_reduce_perf}"  # path to nccl-tests\' all_reduce_perf binary')
+    script.raw(f': "${{ALL_REDUCE_PERF:=all_reduce_perf}}"  # path to {pre.tests}\' all_reduce_perf binary')
     script.raw('command -v mpirun >/dev/null || { echo "mpirun not found: install Open MPI" >&2; exit 1; }')
-    script.raw(f'IFS=, read -r -a addrs <<< "${{{var}:?set {var} to the addresses of the nodes, the first node '
+    script.raw(f'IFS=, read -r -a addrs <<< "${{{var}:?set {var} to the addresses of the nodes, {pre.first_node} '
                'first, comma-separated}"')
     script.raw(f'if [ "${{#addrs[@]}}" -ne {int(pre.nodes)} ]; then echo "{var} must list {int(pre.nodes)} '
                'addresses" >&2; exit 1; fi')
@@ -126,18 +137,24 @@ def write_preflight(script: ScriptBuilder, pre: Preflight, assumed: Quantity | N
     lines = all_reduce_perf_lines(AllReduceTest(gpus_per_node=pre.gpus_per_node, nodes=pre.nodes),
                                   EnvRef("hosts", required=False), env, pre.interface,
                                   binary=EnvRef("ALL_REDUCE_PERF", required=False))
-    script.comment(f"One rank per GPU; the same NCCL settings {pre.launcher} gives the engine.")
+    script.comment(pre.settings_comment or f"One rank per GPU; the same NCCL settings {pre.launcher} gives the engine.")
     script.command([group(*line) for line in lines], explain=False, suffix=' | tee "$log"')
+    if pre.annotate:
+        script.raw("# the bus bandwidth of the largest message (out-of-place busbw column)")
     script.raw("busbw=\"$(awk '!/^#/ && NF >= 13 { bw = $8 } END { print bw }' \"$log\")\"")
     if assumed is None:
         script.raw('echo "measured bus bandwidth: ${busbw} GB/s (the plan states no figure to compare with)"')
         return
     want = assumed.value * PREFLIGHT_MIN_SHARE
+    if pre.annotate:
+        script.comment(f"The plan assumed {assumed.label} = {assumed.value:g} {assumed.unit}; below "
+                       f"{PREFLIGHT_MIN_SHARE:.0%} of it the latency predictions do not hold.")
     script.raw(f'echo "measured bus bandwidth: ${{busbw}} GB/s; the plan assumed {assumed.value:g} {assumed.unit}"')
     script.raw(f"if awk -v got=\"$busbw\" 'BEGIN {{ exit !(got + 0 >= {want:.3f}) }}'; then")
     script.raw('    echo "preflight passed"')
     script.raw("else")
+    links = "links (ibstat)" if pre.annotate else "links"
     script.raw(f'    echo "preflight FAILED: below {want:.3f} GB/s; check NCCL_SOCKET_IFNAME/NCCL_IB_HCA and the '
-               'links before serving" >&2')
+               f'{links} before serving" >&2')
     script.raw("    exit 1")
     script.raw("fi")
