@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import frozen
 
 from deployc.contract import FlagReason
+from deployc.contract.toolkit.argv import FlagBuilder
 from deployc.contract.toolkit.shell import ArgGroup
 from deployc_trtllm.capability import ADA, QFORMAT
 
@@ -36,21 +37,10 @@ class Command:
         return tuple(str(w) for g in self.groups for w in g.words)
 
 
-class _Builder:
-    def __init__(self, deployment: Deployment, pool: Pool, tool: str) -> None:
-        self.deployment, self.pool, self.tool = deployment, pool, tool
-        self.groups: list[ArgGroup] = []
-        self.flags: list[FlagReason] = []
-
-    def add(self, words: tuple[str, ...], fallback: str, decision_id: str | None = None) -> None:
-        decision = None
-        if decision_id:
-            decision = self.pool.decision(decision_id)
-        reason = decision.reason if decision else fallback
-        self.groups.append(ArgGroup(words=words, why=reason.split("; ")[0].split(". ")[0][:160]))
-        if words[0].startswith("--"):
-            self.flags.append(FlagReason(flag=f"{self.tool} {words[0]}", value=" ".join(words[1:]) or None,
-                                         reason=reason, decision=decision.id if decision else None))
+def flag_builder(deployment: Deployment, pool: Pool, tool: str) -> FlagBuilder:
+    """The toolkit's flag builder for one of this backend's programs: flags named with the program, positional
+    arguments not recorded as flags, long comments cut without a mark (as this backend's scripts always were)."""
+    return FlagBuilder(deployment, pool, tool=tool, positional_flags=False, clip_mark="")
 
 
 def pool_dir(pool: Pool) -> str:
@@ -61,7 +51,7 @@ def pool_dir(pool: Pool) -> str:
 def quantize_command(deployment: Deployment, pool: Pool, model_dir_word: str) -> Command:
     """``quantize.py``: the checkpoint for this TP × PP mapping, quantized when the plan quantizes."""
     k, layout = pool.knobs, pool.layout
-    b = _Builder(deployment, pool, "quantize.py")
+    b = flag_builder(deployment, pool, "quantize.py")
     b.add(("--model_dir", model_dir_word), "the downloaded Hugging Face checkpoint")
     b.add(("--dtype", k.dtype), "activation dtype of the engine", "dtype")
     b.add(("--qformat", QFORMAT[k.weights_format]),
@@ -79,7 +69,7 @@ def quantize_command(deployment: Deployment, pool: Pool, model_dir_word: str) ->
 def build_command(deployment: Deployment, pool: Pool) -> Command:
     """``trtllm-build``: the engine with limits from the workload (they size run-time memory)."""
     k, layout = pool.knobs, pool.layout
-    b = _Builder(deployment, pool, "trtllm-build")
+    b = flag_builder(deployment, pool, "trtllm-build")
     b.add(("--checkpoint_dir", f"{pool_dir(pool)}/checkpoint"), "the quantize.py output")
     b.add(("--output_dir", f"{pool_dir(pool)}/engine"), "one engine file per rank")
     b.add(("--max_batch_size", str(k.max_num_seqs)),
@@ -109,7 +99,7 @@ def serve_command(deployment: Deployment, pool: Pool, port: int) -> Command:
     """``trtllm-serve <engine dir>`` with underscore flags and the extra-options YAML."""
     k, layout = pool.knobs, pool.layout
     spec = deployment
-    b = _Builder(deployment, pool, "trtllm-serve")
+    b = flag_builder(deployment, pool, "trtllm-serve")
     b.add((f"{pool_dir(pool)}/engine",), "the engine built by build-engine.sh")
     b.add(("--tokenizer", spec.model.id), "the tokenizer of the Hugging Face model (the engine has none)")
     b.add(("--backend", "tensorrt"),

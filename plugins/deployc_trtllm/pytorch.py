@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from deployc.contract.toolkit import Word
 from deployc_trtllm.capability import BLACKWELL, HOPPER
-from deployc_trtllm.commands import Command, _Builder
+from deployc_trtllm.commands import Command, flag_builder
 
 if TYPE_CHECKING:
     from deployc.contract import Deployment, Pool
@@ -66,7 +66,7 @@ def serve_command(deployment: Deployment, pool: Pool, port: int, config_path: st
     """``trtllm-serve <model> --backend pytorch …`` for one server (all its ranks, however launched)."""
     k, layout = pool.knobs, pool.layout
     spec = deployment
-    b = _Builder(deployment, pool, "trtllm-serve")
+    b = flag_builder(deployment, pool, "trtllm-serve")
     b.add((spec.model.id,), f"the Hugging Face model ({deployment.model.name}), loaded as it is: no conversion "
           "or engine build")
     b.add(("--backend", "pytorch"), "TensorRT-LLM 1.x's serving path (the default), stated so the flow is explicit")

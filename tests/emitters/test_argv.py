@@ -45,3 +45,26 @@ def test_a_positional_argument_is_the_model_and_env_refs_print_as_variables() ->
     b.add(("--api-key", EnvRef("API_KEY")), "clients authenticate")
     assert [(f.flag, f.value, f.decision) for f in b.flags] == [("model", str(EnvRef("MODEL")), None),
                                                                 ("--api-key", "$API_KEY", None)]
+
+
+def test_a_builder_for_one_of_several_programs_names_its_flags_with_the_program() -> None:
+    pool: Any = _Pool(Decision(id="max_num_seqs", value=8, rule="DPD302", reason="x" * 200))
+    b = FlagBuilder(SimpleNamespace(), pool, tool="trtllm-build", positional_flags=False,  # type: ignore[arg-type]
+                    clip_mark="")
+    b.add(("/engines/main/engine",), "the engine")
+    b.add(("--max_batch_size", "8"), "fallback", "max_num_seqs")
+    assert [(f.flag, f.value, f.decision) for f in b.flags] == [("trtllm-build --max_batch_size", "8", "max_num_seqs")]
+    assert [g.words for g in b.groups] == [("/engines/main/engine",), ("--max_batch_size", "8")]
+    assert b.groups[1].why == "x" * 160  # cut without a mark
+    assert first_sentence("x" * 200, limit=10, mark="") == "x" * 10
+
+
+def test_tensorrt_llm_builds_its_command_lines_with_the_toolkit() -> None:
+    import inspect
+
+    import deployc_trtllm.commands
+    import deployc_trtllm.pytorch
+
+    for module in (deployc_trtllm.commands, deployc_trtllm.pytorch):
+        source = inspect.getsource(module)
+        assert "FlagReason(" not in source and "ArgGroup(" not in source, module.__name__
