@@ -4,7 +4,8 @@ Values whose plain attrs layout is already the documented one (decisions, knobs,
 reasons, the serving result) are unstructured field by field; the others have a hook here giving
 the documented keys and order (docs/plan-json.md): diagnostics, memory, performance, the target.
 Floats the simulation computes are rounded where plan.json documents it, so rebuilds are
-byte-identical.  ``plan.json`` (:mod:`deployc.render.plan_json`) and ``--format json`` use it.
+byte-identical.  ``plan.json`` (:mod:`deployc.render.plan_json`), ``--format json`` and ``deployc size
+--format json`` (:mod:`deployc.sizing.report`) use it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import cattrs
 from deployc.catalog import param_counts
 from deployc.diagnostics import Diagnostic
 from deployc.planner.types import MemoryBreakdown, MemoryPlan, Performance, PoolPlan
+from deployc.sizing.deployment import Deployment as SizedDeployment
+from deployc.sizing.space import Size
 from deployc.spec.model import Spec
 from deployc.spec.structure import unstructure_spec
 from deployc.target import Target
@@ -28,6 +31,7 @@ DIAGNOSTIC_KEYS = ("rule", "severity", "file", "key_path", "line", "column", "va
 MEMORY_KEYS = ("total_bytes", "usable_bytes", "weights_bytes", "kv_cache_bytes", "activation_bytes",
                "cuda_graph_bytes", "other_bytes", "free_bytes")
 DECIMALS = 4  # the simulation's figures are not exact to more
+SIZE_KEYS = ("gpus_per_node", "nodes", "gpus")
 
 
 def rounded(value: Any) -> Any:
@@ -76,6 +80,29 @@ def _performance(converter: cattrs.Converter, perf: Performance) -> dict[str, An
     }
 
 
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _sized(d: SizedDeployment) -> dict[str, Any]:
+    """One ``deployc size --format json`` deployment: its figures (the plan itself is left out)."""
+    return {
+        "gpu": d.gpu, "gpus": d.size.gpus, "gpus_per_node": d.size.gpus_per_node,
+        "nodes": d.size.nodes, "status": d.status, "summary": d.summary,
+        "spec_backend": d.variant.backend, "spec_quantization": d.variant.quantization,
+        "backend": d.backend, "layout": d.layout, "weights_format": d.weights_format,
+        "kv_cache_dtype": d.kv_cache_dtype, "usd_per_hour": _round(d.usd_per_hour, 2),
+        "usd_per_million_output_tokens": _round(d.usd_per_million_output_tokens, 3),
+        "price_source": d.price_source, "output_tokens_per_s": _round(d.output_tokens_per_s, 1),
+        "output_tokens_per_s_per_gpu": _round(d.tokens_per_s_per_gpu, 1),
+        "output_tokens_per_s_per_user": _round(d.tokens_per_s_per_user, 2),
+        "ttft_p99_ms": _round(d.ttft_p99_ms, 1), "itl_p99_ms": _round(d.itl_p99_ms, 2),
+        "miss_ratio": _round(d.miss_ratio, 3), "screened": d.screened,
+        "slo_checks": [{"metric": m, "percentile": p, "target_ms": t, "simulated_ms": _round(v, 2)}
+                       for m, p, t, v in d.slo_checks],
+    }
+
+
 def _target(t: Target) -> dict[str, Any]:
     counts = param_counts(t.model)
     return {
@@ -109,6 +136,8 @@ def converter() -> cattrs.Converter:
     c.register_unstructure_hook(Performance, functools.partial(_performance, c))
     c.register_unstructure_hook(Target, _target)
     c.register_unstructure_hook(Spec, unstructure_spec)  # the lock file's form: defaults filled, no None
+    c.register_unstructure_hook(SizedDeployment, _sized)
+    c.register_unstructure_hook(Size, _keys(c, SIZE_KEYS))
     return c
 
 

@@ -3,7 +3,7 @@ sizing table compares."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from attrs import frozen
 
@@ -77,28 +77,6 @@ class Deployment:
         parts = [f"{self.size.label()} × {self.gpu}"]
         parts += [p for p in (self.layout, self.backend, self.weights_format) if p]
         return ", ".join(parts)
-
-    def to_json(self) -> dict[str, Any]:
-        """The figures as plain JSON (the plan itself is left out)."""
-        return {
-            "gpu": self.gpu, "gpus": self.size.gpus, "gpus_per_node": self.size.gpus_per_node,
-            "nodes": self.size.nodes, "status": self.status, "summary": self.summary,
-            "spec_backend": self.variant.backend, "spec_quantization": self.variant.quantization,
-            "backend": self.backend, "layout": self.layout, "weights_format": self.weights_format,
-            "kv_cache_dtype": self.kv_cache_dtype, "usd_per_hour": _round(self.usd_per_hour, 2),
-            "usd_per_million_output_tokens": _round(self.usd_per_million_output_tokens, 3),
-            "price_source": self.price_source, "output_tokens_per_s": _round(self.output_tokens_per_s, 1),
-            "output_tokens_per_s_per_gpu": _round(self.tokens_per_s_per_gpu, 1),
-            "output_tokens_per_s_per_user": _round(self.tokens_per_s_per_user, 2),
-            "ttft_p99_ms": _round(self.ttft_p99_ms, 1), "itl_p99_ms": _round(self.itl_p99_ms, 2),
-            "miss_ratio": _round(self.miss_ratio, 3), "screened": self.screened,
-            "slo_checks": [{"metric": m, "percentile": p, "target_ms": t, "simulated_ms": _round(v, 2)}
-                           for m, p, t, v in self.slo_checks],
-        }
-
-
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 def _miss_ratio(plan: Plan) -> float:

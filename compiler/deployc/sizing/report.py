@@ -10,6 +10,7 @@ from attrs import frozen
 
 from deployc.diagnostics import Diagnostic
 from deployc.planner.serving.simulate import QUICK_REQUESTS, SIMULATED_REQUESTS
+from deployc.serialise import to_data
 from deployc.sizing.deployment import Deployment
 from deployc.sizing.frontier import frontier_chart, pareto_frontier
 from deployc.sizing.search import SCREEN_MARGIN, SizeSearch
@@ -208,13 +209,13 @@ def size_json(report: SizeReport) -> dict[str, Any]:
     return {
         "spec": report.spec.name, "model": report.model,
         "gpus": [g.name for g in search.gpus], "gpu_source": report.gpu_source,
-        "sizes": [{"gpus_per_node": z.gpus_per_node, "nodes": z.nodes, "gpus": z.gpus} for z in search.sizes],
+        "sizes": to_data(list(search.sizes)),
         "serves": bool(search.winners),
-        "deployments": [d.to_json() for d in search.winners],
-        "frontier": [d.to_json() for d in report.frontier],
-        "evaluated": [d.to_json() for d in search.evaluated],
-        "closest": report.closest.to_json() if report.closest is not None else None,
-        "closest_per_gpu": {gpu: d.to_json() for gpu, d in closest_per_gpu(search).items()},
+        "deployments": to_data(list(search.winners)),
+        "frontier": to_data(list(report.frontier)),
+        "evaluated": to_data(list(search.evaluated)),
+        "closest": to_data(report.closest),
+        "closest_per_gpu": {gpu: to_data(d) for gpu, d in closest_per_gpu(search).items()},
         "closest_hint": report.closest_hint,
         "notes": [MONOTONIC_NOTE, *filter(None, [screen_note(search)])],
     }
