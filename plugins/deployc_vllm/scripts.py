@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 
 from deployc.contract import Server
 from deployc.contract.toolkit.docker import docker_run_groups
-from deployc.contract.toolkit.nccl import Preflight, assumed_bus_bandwidth, write_preflight
-from deployc.contract.toolkit.rocm import RCCL_TESTS
+from deployc.contract.toolkit.nccl import node_scripts_preflight
 from deployc.contract.toolkit.shell import ScriptBuilder, group
 from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.command import HEAD_ADDR, NodeRole, serve_command
@@ -131,19 +130,6 @@ def node_script(deployment: Deployment, servers: tuple[Server, ...], options: Vl
 
 def preflight_script(deployment: Deployment) -> str:
     """``preflight-nccl.sh``: all_reduce_perf over every node, compared with the bandwidth the plan assumed."""
-    hw = deployment.hardware
-    total = deployment.nodes_used
-    amd = deployment.gpu.is_amd
-    tests = "rccl-tests" if amd else "nccl-tests"  # ROCm/rccl-tests builds the same all_reduce_perf against RCCL
-    script = _builder(deployment, f"preflight-nccl.sh: check the {hw.network} fabric between the {total} nodes with "
-                            f"{tests}' all_reduce_perf before starting vLLM (run it on node-0; needs MPI and "
-                            f"{tests} on every node, and passwordless SSH between them).")
-    if amd:
-        script.comment(f"rccl-tests: {RCCL_TESTS} (build with MPI=1); RCCL reads the same NCCL_* variables as NCCL.")
-    write_preflight(script, Preflight(
-        network=hw.network, interface=hw.network_interface, ib_hcas=tuple(hw.ib_hcas), gpus_per_node=hw.gpus_per_node,
-        nodes=total, addrs_variable="VLLM_NODE_ADDRS", launcher="the node scripts", tests=tests, first_node="node-0",
-        settings_comment="One rank per GPU; the same NCCL settings the node scripts give vLLM.", annotate=True),
-        assumed_bus_bandwidth(deployment.decisions))
-    return script.render()
+    return node_scripts_preflight(deployment, lambda purpose: _builder(deployment, purpose), engine=ENGINE,
+                                  addrs_variable="VLLM_NODE_ADDRS", annotate=True)
 

@@ -77,4 +77,4 @@ def test_the_built_in_backends_write_their_preflight_with_the_toolkit() -> None:
 
     for module in (deployc_vllm.scripts, deployc_sglang.scripts):
         source = inspect.getsource(module.preflight_script)
-        assert "write_preflight(" in source and "all_reduce_perf_lines" not in source, module.__name__
+        assert "node_scripts_preflight(" in source and "all_reduce_perf_lines" not in source, module.__name__

@@ -8,13 +8,18 @@ and :func:`assumed_bus_bandwidth` finds the bus bandwidth the plan assumed, to c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from attrs import frozen
 
 from deployc.contract.decisions import Decision, Quantity
 from deployc.contract.toolkit import EnvRef, Word, env_name
+from deployc.contract.toolkit.rocm import RCCL_TESTS
 from deployc.contract.toolkit.shell import ScriptBuilder, group
+
+if TYPE_CHECKING:
+    from deployc.contract.deployment import Deployment
 
 ROCE_GID_INDEX = "3"  # RoCE v2 over IPv4 on ConnectX (show_gids); NCCL docs, NCCL_IB_GID_INDEX
 ROCE_TRAFFIC_CLASS = "106"  # DSCP 26 << 2 | ECN bits: NVIDIA's RoCE lossless-class default; NCCL docs, NCCL_IB_TC
@@ -158,3 +163,28 @@ def write_preflight(script: ScriptBuilder, pre: Preflight, assumed: Quantity | N
                f'{links} before serving" >&2')
     script.raw("    exit 1")
     script.raw("fi")
+
+
+def node_scripts_preflight(deployment: Deployment, script_for: Callable[[str], ScriptBuilder], *, engine: str,
+                           addrs_variable: str, annotate: bool = False) -> str:
+    """``preflight-nccl.sh`` for a backend whose per-node scripts start ``engine`` (node-0 first).
+
+    ``script_for`` makes the backend's script builder from the script's purpose.  On AMD GPUs the test is
+    rccl-tests' ``all_reduce_perf`` (ROCm/rccl-tests builds the same binary against RCCL, which reads the
+    same ``NCCL_*`` variables).
+    """
+    hw = deployment.hardware
+    total = deployment.nodes_used
+    amd = deployment.gpu.is_amd
+    tests = "rccl-tests" if amd else "nccl-tests"
+    script = script_for(f"preflight-nccl.sh: check the {hw.network} fabric between the {total} nodes with {tests}' "
+                        f"all_reduce_perf before starting {engine} (run it on node-0; needs MPI and {tests} on every "
+                        "node, and passwordless SSH between them).")
+    if amd:
+        script.comment(f"rccl-tests: {RCCL_TESTS} (build with MPI=1); RCCL reads the same NCCL_* variables as NCCL.")
+    write_preflight(script, Preflight(
+        network=hw.network, interface=hw.network_interface, ib_hcas=tuple(hw.ib_hcas), gpus_per_node=hw.gpus_per_node,
+        nodes=total, addrs_variable=addrs_variable, launcher="the node scripts", tests=tests, first_node="node-0",
+        settings_comment=f"One rank per GPU; the same NCCL settings the node scripts give {engine}.",
+        annotate=annotate), assumed_bus_bandwidth(deployment.decisions))
+    return script.render()
