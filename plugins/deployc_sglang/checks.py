@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from deployc.contract import Diagnostic, Severity
-from deployc.contract.toolkit.agents import lacks_tool_parser
+from deployc.contract.toolkit.agents import missing_parser_warning
 from deployc.contract.toolkit.extra_args import extra_args_problems
 from deployc_sglang import ENGINE_VERSION
 from deployc_sglang.command import OWNED_FLAGS, NodeRole, config_document, launch_command
@@ -83,14 +83,8 @@ def _argv_checks(deployment: Deployment, options: SglangOptions) -> list[Diagnos
 
 
 def _agent_warning(deployment: Deployment, extra_args: tuple[str, ...]) -> list[Diagnostic]:
-    spec = deployment
-    if not lacks_tool_parser(spec.workload.kind, agent_parsers(spec.model.family, spec.model.id), extra_args):
-        return []
-    return [_diag(deployment, f"an agent workload, but deployc knows no SGLang tool-call parser for {spec.model.id}: "
-                          "tool calls come back as plain text in the answer", key="workload.kind",
-                    severity=Severity.WARNING,
-                    hint='name the model\'s parser in [backends.sglang] extra_args, e.g. ["--tool-call-parser", '
-                         '"hermes"]')]
+    return missing_parser_warning(deployment, agent_parsers(deployment.model.family, deployment.model.id), extra_args,
+                                  backend="sglang", example='["--tool-call-parser", "hermes"]', rule=RULE)
 
 
 def check_plan(deployment: Deployment) -> list[Diagnostic]:

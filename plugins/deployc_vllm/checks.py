@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from deployc.contract import GIB, Diagnostic, Severity
-from deployc.contract.toolkit.agents import lacks_tool_parser
+from deployc.contract.toolkit.agents import missing_parser_warning
 from deployc.contract.toolkit.extra_args import DERIVED_HINT, extra_args_problems
 from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.command import OWNED_FLAGS, LaunchError, NodeRole, serve_command
@@ -169,14 +169,9 @@ def _option_warnings(deployment: Deployment, options: VllmOptions) -> list[Diagn
 
 
 def _agent_warning(deployment: Deployment, extra_args: tuple[str, ...]) -> list[Diagnostic]:
-    spec = deployment
-    if not lacks_tool_parser(spec.workload.kind, agent_parsers(spec.model.family, spec.model.id), extra_args):
-        return []
-    return [_error(deployment, f"an agent workload, but deployc knows no vLLM tool-call parser for {spec.model.id}: "
-                          "tool calls come back as plain text in the answer", key="workload.kind",
-                    severity=Severity.WARNING,
-                    hint='name the model\'s parser in [backends.vllm] extra_args, e.g. '
-                         '["--enable-auto-tool-choice", "--tool-call-parser", "hermes"]')]
+    return missing_parser_warning(deployment, agent_parsers(deployment.model.family, deployment.model.id), extra_args,
+                                  backend="vllm", rule=RULE,
+                                  example='["--enable-auto-tool-choice", "--tool-call-parser", "hermes"]')
 
 
 def check_plan(deployment: Deployment) -> list[Diagnostic]:

@@ -35,3 +35,22 @@ def test_a_tool_parser_is_missing_only_for_an_agent_without_one_known_or_named()
     assert not lacks_tool_parser("agent", None, ("--tool-call-parser", "hermes"))
     assert not lacks_tool_parser("agent", TOOL_ONLY, ())
     assert not lacks_tool_parser("chat", None, ())
+
+
+def test_the_missing_parser_warning_names_the_engine_the_table_and_an_example() -> None:
+    from types import SimpleNamespace
+    from typing import Any
+
+    from deployc.contract import Severity
+    from deployc.contract.toolkit.agents import missing_parser_warning
+
+    deployment: Any = SimpleNamespace(workload=SimpleNamespace(kind="agent"), spec_file="s.toml",
+                                      backend=SimpleNamespace(engine="SGLang"), model=SimpleNamespace(id="org/m"))
+    (warning,) = missing_parser_warning(deployment, None, (), backend="sglang", example='["--tool-call-parser", "x"]')
+    assert (warning.rule, warning.severity, warning.file, warning.key_path) == (
+        "DPC402", Severity.WARNING, "s.toml", "workload.kind")
+    assert warning.message == ("an agent workload, but deployc knows no SGLang tool-call parser for org/m: tool calls "
+                               "come back as plain text in the answer")
+    assert warning.hint == 'name the model\'s parser in [backends.sglang] extra_args, e.g. ["--tool-call-parser", "x"]'
+    assert missing_parser_warning(deployment, QWEN3, (), backend="sglang", example="") == []
+    assert missing_parser_warning(deployment, None, ("--tool-call-parser=x",), backend="sglang", example="") == []

@@ -8,8 +8,14 @@ matches and whose pattern is found in the id wins.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from attrs import frozen
+
+from deployc.diagnostics import Diagnostic, Severity
+
+if TYPE_CHECKING:
+    from deployc.contract.deployment import Deployment
 
 ParserRow = tuple[str, str, str, str | None, str | None]
 
@@ -60,3 +66,18 @@ def lacks_tool_parser(workload_kind: str, parsers: AgentParsers | None, extra_ar
     """An agent workload whose model has no known tool-call parser and whose extra_args name none either."""
     named = any(a.partition("=")[0] == "--tool-call-parser" for a in extra_args)
     return workload_kind == "agent" and parsers is None and not named
+
+
+def missing_parser_warning(deployment: Deployment, parsers: AgentParsers | None, extra_args: tuple[str, ...], *,
+                           backend: str, example: str, rule: str = "DPC402") -> list[Diagnostic]:
+    """The warning for an agent workload whose tool calls would come back as plain text (none otherwise).
+
+    ``backend`` names the ``[backends.NAME]`` table and the engine (``deployment.backend.engine``) the message;
+    ``example`` is the ``extra_args`` value the hint suggests.
+    """
+    if not lacks_tool_parser(deployment.workload.kind, parsers, extra_args):
+        return []
+    return [Diagnostic(rule=rule, severity=Severity.WARNING, file=deployment.spec_file, key_path="workload.kind",
+                       message=f"an agent workload, but deployc knows no {deployment.backend.engine} tool-call parser "
+                               f"for {deployment.model.id}: tool calls come back as plain text in the answer",
+                       hint=f"name the model's parser in [backends.{backend}] extra_args, e.g. {example}")]
