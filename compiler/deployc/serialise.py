@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -97,7 +98,9 @@ def _sized(d: SizedDeployment) -> dict[str, Any]:
         "output_tokens_per_s_per_gpu": _round(d.tokens_per_s_per_gpu, 1),
         "output_tokens_per_s_per_user": _round(d.tokens_per_s_per_user, 2),
         "ttft_p99_ms": _round(d.ttft_p99_ms, 1), "itl_p99_ms": _round(d.itl_p99_ms, 2),
-        "miss_ratio": _round(d.miss_ratio, 3), "screened": d.screened,
+        # Infinite when the engine refuses requests (no latency makes up for them): JSON has no infinity, null.
+        "miss_ratio": None if d.miss_ratio is not None and math.isinf(d.miss_ratio) else _round(d.miss_ratio, 3),
+        "screened": d.screened,
         "slo_checks": [{"metric": m, "percentile": p, "target_ms": t, "simulated_ms": _round(v, 2)}
                        for m, p, t, v in d.slo_checks],
     }

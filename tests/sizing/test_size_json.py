@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import attrs
 
 from deployc.serialise import to_data
@@ -35,3 +37,14 @@ def test_a_sized_deployment_has_the_documented_keys_and_rounding() -> None:
 
 def test_sizing_has_no_serialiser_of_its_own() -> None:
     assert not hasattr(Deployment, "to_json")
+
+
+def test_a_deployment_that_refuses_requests_has_a_null_miss_ratio_in_valid_json() -> None:
+    # Its miss ratio is infinite (no latency makes up for refused requests); JSON has no infinity.
+    refusing = attrs.evolve(unplanned("L4", Size(gpus_per_node=1, nodes=1), Variant(backend="auto",
+                                                                                     quantization="auto"),
+                                      "misses_slo", "the engine refuses 824 of 2,000 simulated requests"),
+                            miss_ratio=float("inf"))
+    data = to_data(refusing)
+    assert data["miss_ratio"] is None
+    json.dumps(data, allow_nan=False)
