@@ -16,7 +16,6 @@ from deployc.contract.deployment import (
     Deployment,
     Hardware,
     ImageRef,
-    Latency,
     ModelFacts,
     ModelRef,
     Operations,
@@ -69,10 +68,6 @@ def image_ref(info: BackendInfo, target: Target) -> ImageRef:
                     tag_override=override)
 
 
-def _latency(p: Any) -> Latency:
-    return Latency(p50=p.p50, p90=p.p90, p99=p.p99, mean=p.mean)
-
-
 def _pool(plan: Plan, pool: PoolPlan) -> Pool:
     """The contract's view of a pool: layout, typed knobs, lengths, prediction, its decisions by bare id."""
     workload = plan.target.spec.workload
@@ -87,8 +82,7 @@ def _pool(plan: Plan, pool: PoolPlan) -> Pool:
     simulated = None if serving is None else SimulatedLoad(
         requests_per_s=serving.requests_per_s / max(serving.replicas, 1),
         mean_running=serving.mean_running_per_replica, peak_running=serving.peak_running_per_replica,
-        ttft_ms=_latency(serving.ttft_ms), tpot_ms=_latency(serving.tpot_ms),
-        itl_ms=_latency(serving.itl_ms))
+        ttft_ms=serving.ttft_ms, tpot_ms=serving.tpot_ms, itl_ms=serving.itl_ms)
     return Pool(name=pool.name, share=pool.share, traffic_share=traffic, layout=pool.layout,
                 pp_layer_split=pool.pp_layer_split, knobs=pool.knobs,
                 performance=Prediction(ttft_ms=perf.ttft_ms, itl_ms=perf.itl_ms, tokens_per_s=perf.tokens_per_s,

@@ -11,24 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from attrs import frozen
+from deployc.contract.deployment import Latency  # one latency type: the planner's result is the Deployment's
 
-
-@frozen(kw_only=True)
-class Percentiles:
-    """A latency distribution in milliseconds."""
-
-    p50: float
-    p90: float
-    p99: float
-    mean: float
-
-    def at(self, name: str) -> float:
-        """The percentile named ``p50``, ``p90`` or ``p99``."""
-        return float(getattr(self, name))
-
-
-EMPTY = Percentiles(p50=0.0, p90=0.0, p99=0.0, mean=0.0)
+EMPTY = Latency(p50=0.0, p90=0.0, p99=0.0, mean=0.0)
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -41,16 +26,16 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
 
 
-def summarise_ms(values_s: Sequence[float]) -> Percentiles:
+def summarise_ms(values_s: Sequence[float]) -> Latency:
     """p50/p90/p99/mean in ms of values in seconds."""
     if not values_s:
         return EMPTY
     ordered = sorted(values_s)
-    return Percentiles(p50=percentile(ordered, 50) * 1e3, p90=percentile(ordered, 90) * 1e3,
+    return Latency(p50=percentile(ordered, 50) * 1e3, p90=percentile(ordered, 90) * 1e3,
                        p99=percentile(ordered, 99) * 1e3, mean=sum(ordered) / len(ordered) * 1e3)
 
 
-def weighted_ms(samples: Sequence[tuple[float, int]]) -> Percentiles:
+def weighted_ms(samples: Sequence[tuple[float, int]]) -> Latency:
     """Percentiles of values given as (value in s, count) pairs sorted by value (lower order statistic)."""
     total = sum(count for _, count in samples)
     if total == 0:
@@ -66,4 +51,4 @@ def weighted_ms(samples: Sequence[tuple[float, int]]) -> Percentiles:
                 return value
         return samples[-1][0]
 
-    return Percentiles(p50=at(50) * 1e3, p90=at(90) * 1e3, p99=at(99) * 1e3, mean=mean * 1e3)
+    return Latency(p50=at(50) * 1e3, p90=at(90) * 1e3, p99=at(99) * 1e3, mean=mean * 1e3)

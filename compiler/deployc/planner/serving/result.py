@@ -6,7 +6,7 @@ from typing import Literal
 
 from attrs import frozen
 
-from deployc.planner.serving.metrics import Percentiles
+from deployc.contract.deployment import Latency
 
 Mode = Literal["closed", "open"]
 
@@ -22,11 +22,11 @@ class ServingResult:
     capacity_requests_per_s: float | None
     requests_simulated: int
     requests_measured: int
-    ttft_ms: Percentiles
-    itl_ms: Percentiles
-    tpot_ms: Percentiles
-    e2e_ms: Percentiles
-    queue_wait_ms: Percentiles
+    ttft_ms: Latency
+    itl_ms: Latency
+    tpot_ms: Latency
+    e2e_ms: Latency
+    queue_wait_ms: Latency
     output_tokens_per_s: float
     total_tokens_per_s: float
     requests_per_s: float
