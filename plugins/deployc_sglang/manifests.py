@@ -20,6 +20,7 @@ from deployc.contract.toolkit import monitoring as shared_monitoring
 from deployc.contract.toolkit.bench import CLIENT_VERSION, BenchClient, BenchTarget, bench_script
 from deployc.contract.toolkit.compose import compose_document, compose_service
 from deployc.contract.toolkit.headers import LWS_CONTROLLER, generated_header, k8s_apply, k8s_labels
+from deployc.contract.toolkit.hftoken import HF_TOKEN, token_export, token_source
 from deployc.contract.toolkit.kubernetes import (
     ContainerInput,
     Probe,
@@ -37,7 +38,7 @@ from deployc_sglang import ENGINE, ENGINE_VERSION
 from deployc_sglang.command import DIST_INIT_ADDR, DIST_PORT, LAUNCH, NodeRole, launch_command
 from deployc_sglang.options import SglangOptions
 from deployc_sglang.rocm import rocm_env
-from deployc_sglang.scripts import HF_TOKEN, docker_run, image_note
+from deployc_sglang.scripts import docker_run, image_note
 
 if TYPE_CHECKING:
     from deployc.contract import Deployment
@@ -65,8 +66,8 @@ def compose_yaml(deployment: Deployment, servers: tuple[Server, ...], options: S
     for server in servers:
         command = launch_command(deployment, server, options)
         services[server.name] = compose_service(docker_run(deployment, server, options, 0), (*LAUNCH, *command.argv))
-    header = _header(deployment, "compose.yaml: `docker compose up -d` starts every server; HF_TOKEN is read from the "
-                           "environment of that shell.")
+    header = _header(deployment, "compose.yaml: `docker compose up -d` starts every server; "
+                                 f"{token_source(deployment)}.")
     return compose_document(services, header)
 
 
@@ -134,7 +135,7 @@ def observability_files(deployment: Deployment, servers: tuple[Server, ...]) -> 
                               f"(image {BENCH_IMAGE}) over the OpenAI API: it measures SGLang as any client would.")
                   if n)
     client = BenchClient(image=BENCH_IMAGE, engine=f"{ENGINE} {ENGINE_VERSION} (image {deployment.image.reference})",
-                         notes=notes)
+                         notes=notes, token_export=token_export(deployment))
     targets = [BenchTarget(name=s.name, port=s.port, pool=s.pool) for s in servers]
     return {"bench.sh": bench_script(deployment, targets, client),
             "monitoring.md": shared_monitoring.monitoring_markdown(deployment, METRICS, [(s.name,

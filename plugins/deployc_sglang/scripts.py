@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from deployc.contract import Server
 from deployc.contract.toolkit import EnvRef
 from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
+from deployc.contract.toolkit.hftoken import HF_TOKEN, token_preamble, token_renamed
 from deployc.contract.toolkit.images import pinned_tag_note
 from deployc.contract.toolkit.nccl import nccl_env, node_scripts_preflight
 from deployc.contract.toolkit.shell import ScriptBuilder, group
@@ -22,7 +23,6 @@ from deployc_sglang.rocm import rocm_env
 if TYPE_CHECKING:
     from deployc.contract import Deployment
 
-HF_TOKEN = "HF_TOKEN"  # noqa: S105  (the variable's name; its value is never written)
 HEAD_ADDR = EnvRef("SGLANG_HEAD_ADDR", "set SGLANG_HEAD_ADDR to the address of node-0")
 
 
@@ -59,6 +59,7 @@ def docker_run(deployment: Deployment, server: Server, options: SglangOptions, r
                   "the host's Hugging Face cache: weights download once and survive restarts"),),
         env_passthrough=((HF_TOKEN, "the Hugging Face token, passed by name from this shell's environment; its value "
                                     "is never written into this file"),),
+        env_renamed=token_renamed(deployment),
         env=env,
         devices=(("/dev/infiniband", "the RDMA devices, for NCCL's InfiniBand/RoCE transport"),) if rdma else (),
         ulimits=(("memlock=-1", "RDMA registers (pins) GPU and host buffers; the default limit breaks it"),)
@@ -77,11 +78,7 @@ def _builder(deployment: Deployment, purpose: str) -> ScriptBuilder:
 
 def _preamble(script: ScriptBuilder, deployment: Deployment) -> None:
     script.raw('command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }')
-    token_env = deployment.operations.hf_token_env
-    if token_env != HF_TOKEN:
-        EnvRef(token_env)  # validates the name
-        script.raw(f'export {HF_TOKEN}="${{{token_env}:-}}"  # the token is read from {token_env}')
-    script.raw('[ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2')
+    token_preamble(script, deployment)
     script.command([group("mkdir", "-p", "--", deployment.operations.model_cache)], explain=False)
     script.blank()
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployc.contract.toolkit import EnvRef
 from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck
+from deployc.contract.toolkit.hftoken import HF_TOKEN, token_renamed
 from deployc.contract.toolkit.images import pinned_tag_note
 from deployc.contract.toolkit.shell import ScriptBuilder
 from deployc_trtllm import ENGINE_VERSION
@@ -21,7 +21,6 @@ from deployc_trtllm.pytorch import CONFIG_DIR
 if TYPE_CHECKING:
     from deployc.contract import Deployment, Server
 
-HF_TOKEN = "HF_TOKEN"  # noqa: S105  (the variable's name; its value is never written)
 ULIMITS = (("memlock=-1", "NCCL and the runtime pin (page-lock) host buffers; the default limit makes that fail "
                           "(NVIDIA's docker run for TensorRT-LLM)"),
            ("stack=67108864", "a 64 MiB stack, as NVIDIA's docker run gives TensorRT-LLM's MPI worker processes"))
@@ -52,16 +51,7 @@ def docker_run(deployment: Deployment, server: Server, options: TrtllmOptions, c
                  (config_source, CONFIG_DIR, "the LLM-API options YAML of each server")),
         env_passthrough=((HF_TOKEN, "the Hugging Face token, passed by name from this shell's environment; its "
                                     "value is never written into this file"),),
-        ulimits=ULIMITS, health=HealthCheck(port=server.port))
-
-
-def token_preamble(script: ScriptBuilder, deployment: Deployment) -> None:
-    """Export HF_TOKEN from the spec's variable when it has another name, and warn when it is unset."""
-    token_env = deployment.operations.hf_token_env
-    if token_env != HF_TOKEN:
-        EnvRef(token_env)  # validates the name
-        script.raw(f'export {HF_TOKEN}="${{{token_env}:-}}"  # the token is read from {token_env}')
-    script.raw('[ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2')
+        env_renamed=token_renamed(deployment), ulimits=ULIMITS, health=HealthCheck(port=server.port))
 
 
 def exists_guard(script: ScriptBuilder, name: str) -> None:

@@ -16,6 +16,7 @@ from deployc.contract import Alternative, Artifact, Decision, Emission, FlagReas
 from deployc.contract.toolkit import PlainDumper, comment_block
 from deployc.contract.toolkit import monitoring as shared_monitoring
 from deployc.contract.toolkit.bench import CLIENT_VERSION, BenchClient, BenchTarget, bench_script
+from deployc.contract.toolkit.hftoken import token_export
 from deployc.contract.toolkit.launch import launch_artifacts
 from deployc.contract.toolkit.monitoring import EngineMetrics
 from deployc_trtllm import ENGINE, ENGINE_VERSION
@@ -140,7 +141,7 @@ def _observability(deployment: Deployment, targets: list[BenchTarget], metrics: 
                               f"(image {BENCH_IMAGE}) over the OpenAI API: it measures trtllm-serve as any "
                               "client would.") if n)
     client = BenchClient(image=BENCH_IMAGE, engine=f"{ENGINE} {ENGINE_VERSION} (image {deployment.image.reference})",
-                         notes=notes)
+                         notes=notes, token_export=token_export(deployment))
     artifacts: list[Artifact] = []
     artifacts.append(Artifact(path="bench.sh", content=bench_script(deployment, targets, client), executable=True,
                               description="vllm bench serve with the spec's workload, checked against the SLO"))

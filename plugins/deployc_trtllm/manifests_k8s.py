@@ -17,6 +17,7 @@ from deployc.contract import Server
 from deployc.contract.toolkit import EnvRef, env_name
 from deployc.contract.toolkit.compose import compose_document, compose_service
 from deployc.contract.toolkit.headers import LWS_CONTROLLER, generated_header, k8s_apply, k8s_labels
+from deployc.contract.toolkit.hftoken import HF_TOKEN, token_source
 from deployc.contract.toolkit.kubernetes import (
     ContainerInput,
     Probe,
@@ -31,7 +32,7 @@ from deployc.contract.toolkit.kubernetes import (
     deployment as k8s_deployment,
 )
 from deployc.contract.toolkit.nccl import nccl_env
-from deployc_trtllm.container import HF_TOKEN, docker_run, image_note
+from deployc_trtllm.container import docker_run, image_note
 from deployc_trtllm.options import TrtllmOptions
 from deployc_trtllm.pytorch import CONFIG_DIR, config_name, serve_command
 
@@ -82,8 +83,8 @@ def compose_yaml(deployment: Deployment, servers: tuple[Server, ...], options: T
         services[server.name] = compose_service(docker_run(deployment, server, options, "."),
                                                 serve.program + serve.args)
     header = _header(deployment, "compose.yaml: `docker compose up -d` in this directory starts every server (the "
-                           "extra-llm-api-options-*.yaml files beside it are mounted at /etc/deployc); HF_TOKEN is "
-                           "read from the environment of that shell.")
+                           "extra-llm-api-options-*.yaml files beside it are mounted at /etc/deployc); "
+                           f"{token_source(deployment)}.")
     return compose_document(services, header)
 
 

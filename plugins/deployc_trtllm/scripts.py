@@ -15,17 +15,11 @@ from typing import TYPE_CHECKING
 from deployc.contract import Server
 from deployc.contract.toolkit import EnvRef
 from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, docker_run_groups
+from deployc.contract.toolkit.hftoken import HF_TOKEN, token_preamble
 from deployc.contract.toolkit.nccl import Preflight, assumed_bus_bandwidth, nccl_env, write_preflight
 from deployc.contract.toolkit.shell import ScriptBuilder, group
 from deployc_trtllm import ENGINE, ENGINE_VERSION
-from deployc_trtllm.container import (
-    HF_TOKEN,
-    config_host_dir,
-    docker_run,
-    exists_guard,
-    image_note,
-    token_preamble,
-)
+from deployc_trtllm.container import config_host_dir, docker_run, exists_guard, image_note
 from deployc_trtllm.options import TrtllmOptions
 from deployc_trtllm.pytorch import CONFIG_DIR, config_name, serve_command
 

@@ -8,8 +8,9 @@ from deployc.contract import Server
 from deployc.contract.toolkit import Word
 from deployc.contract.toolkit import bench as shared
 from deployc.contract.toolkit.bench import BENCH_FLAGS, BenchClient, BenchTarget, range_ratio
+from deployc.contract.toolkit.hftoken import token_export
 from deployc_vllm import ENGINE, ENGINE_VERSION
-from deployc_vllm.container import image_note, token_export_line
+from deployc_vllm.container import image_note
 
 if TYPE_CHECKING:
     from deployc.contract import Deployment
@@ -27,6 +28,6 @@ def bench_script(deployment: Deployment, servers: tuple[Server, ...]) -> str:
     client = BenchClient(image=deployment.image.reference,
                          engine=f"{ENGINE} {ENGINE_VERSION} (image {deployment.image.reference})",
                          notes=tuple(n for n in (image_note(deployment),) if n),
-                         token_export=token_export_line(deployment))
+                         token_export=token_export(deployment))
     return shared.bench_script(deployment, [BenchTarget(name=s.name, port=s.port, pool=s.pool) for s in servers],
                                client)

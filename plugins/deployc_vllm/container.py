@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from deployc.contract import Server
 from deployc.contract.toolkit import EnvRef, Word
 from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck
+from deployc.contract.toolkit.hftoken import HF_TOKEN, token_renamed
 from deployc.contract.toolkit.images import pinned_tag_note
 from deployc.contract.toolkit.nccl import nccl_env
 from deployc_vllm import ENGINE_VERSION
@@ -20,7 +21,6 @@ from deployc_vllm.rocm import rocm_env
 if TYPE_CHECKING:
     from deployc.contract import Deployment
 
-HF_TOKEN = "HF_TOKEN"  # noqa: S105  (the variable's name; its value is never written)
 HOST_IP = EnvRef("VLLM_HOST_IP", "set VLLM_HOST_IP to this node address on the network the nodes share")
 HOST_IP_WHY = ("the address vLLM advertises to the other nodes (vllm.utils get_ip() reads VLLM_HOST_IP before "
                "falling back to the default route's address)")
@@ -89,6 +89,7 @@ def docker_run(deployment: Deployment, server: Server, options: VllmOptions, rol
         env_passthrough=((HF_TOKEN, "the Hugging Face token, passed by name from this shell's environment; its "
                                     "value is never written into this file"),
                          *(((HOST_IP.name, HOST_IP_WHY),) if multi else ())),
+        env_renamed=token_renamed(deployment),
         env=env,
         devices=(("/dev/infiniband", "the RDMA devices, for NCCL's InfiniBand/RoCE transport"),) if rdma else (),
         ulimits=(("memlock=-1", "RDMA registers (pins) GPU and host buffers; the default limit breaks it"),)
@@ -108,12 +109,3 @@ def head_role(server: Server) -> NodeRole:
 def node_role(server: Server, rank: int) -> NodeRole:
     """The role of the ``rank``-th node of a server (literal rank, the head address from the environment)."""
     return NodeRole(nnodes=len(server.nodes), rank=str(rank), head=rank == 0, head_addr=HEAD_ADDR)
-
-
-def token_export_line(deployment: Deployment) -> str | None:
-    """``export HF_TOKEN=...`` when the spec names another variable for the token (the name is validated)."""
-    name = deployment.operations.hf_token_env
-    if name == HF_TOKEN:
-        return None
-    EnvRef(name)  # validates the name
-    return f'export {HF_TOKEN}="${{{name}:-}}"  # the token is read from {name} (operations.hf_token_env)'

@@ -16,6 +16,7 @@ from deployc.contract import Server
 from deployc.contract.toolkit import EnvRef
 from deployc.contract.toolkit.compose import compose_document, compose_service
 from deployc.contract.toolkit.headers import LWS_CONTROLLER, generated_header, k8s_apply, k8s_labels
+from deployc.contract.toolkit.hftoken import HF_TOKEN, token_source
 from deployc.contract.toolkit.kubernetes import (
     ContainerInput,
     Probe,
@@ -29,7 +30,7 @@ from deployc.contract.toolkit.kubernetes import (
 from deployc.contract.toolkit.nccl import EnvVar, nccl_env
 from deployc.contract.toolkit.rocm import K8S_GPU_RESOURCE
 from deployc_vllm.command import NodeRole, serve_command
-from deployc_vllm.container import HF_TOKEN, HOST_IP, docker_run, image_note, launch
+from deployc_vllm.container import HOST_IP, docker_run, image_note, launch
 from deployc_vllm.options import VllmOptions
 from deployc_vllm.rocm import rocm_env
 
@@ -53,8 +54,8 @@ def compose_yaml(deployment: Deployment, servers: tuple[Server, ...], options: V
         role = NodeRole()
         command = serve_command(deployment, server, options, role)
         services[server.name] = compose_service(docker_run(deployment, server, options, role), command.argv)
-    header = _header(deployment, "compose.yaml: `docker compose up -d` starts every server; HF_TOKEN is read from the "
-                           "environment of that shell.")
+    header = _header(deployment, "compose.yaml: `docker compose up -d` starts every server; "
+                                 f"{token_source(deployment)}.")
     return compose_document(services, header)
 
 

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 from deployc.contract import Server
 from deployc.contract.toolkit.docker import docker_run_groups
+from deployc.contract.toolkit.hftoken import token_preamble
 from deployc.contract.toolkit.nccl import node_scripts_preflight
 from deployc.contract.toolkit.shell import ScriptBuilder, group
 from deployc_vllm import ENGINE, ENGINE_VERSION
 from deployc_vllm.command import HEAD_ADDR, NodeRole, serve_command
-from deployc_vllm.container import HOST_IP, docker_run, image_note, launch, node_role, token_export_line
+from deployc_vllm.container import HOST_IP, docker_run, image_note, launch, node_role
 from deployc_vllm.options import VllmOptions
 
 if TYPE_CHECKING:
@@ -33,10 +34,7 @@ def _builder(deployment: Deployment, purpose: str) -> ScriptBuilder:
 
 def _preamble(script: ScriptBuilder, deployment: Deployment) -> None:
     script.raw('command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }')
-    export = token_export_line(deployment)
-    if export:
-        script.raw(export)
-    script.raw('[ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2')
+    token_preamble(script, deployment)
     script.command([group("mkdir", "-p", "--", deployment.operations.model_cache)], explain=False)
     script.blank()
 

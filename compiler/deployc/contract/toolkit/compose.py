@@ -64,7 +64,9 @@ def compose_service(run: DockerRun, command: Sequence[Word]) -> dict[str, Any]:
     if run.volumes:
         service["volumes"] = [{"type": "bind", "source": escape(host), "target": inside}
                               for host, inside, _why in run.volumes]
-    environment = [name for name, _why in run.env_passthrough]
+    renamed = dict(run.env_renamed)
+    # Compose interpolates ${VAR} from the shell running it: the value is never written into the file.
+    environment = [f"{name}=${{{renamed[name]}:-}}" if name in renamed else name for name, _why in run.env_passthrough]
     environment += gpu_select_env(run.gpu_device_ids) if run.gpu_vendor == "amd" else []
     environment += [escape(f"{name}={value}") for name, value, _why in run.env]
     if environment:

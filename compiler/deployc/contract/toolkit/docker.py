@@ -52,6 +52,9 @@ class DockerRun:
     volumes: tuple[tuple[str, str, str], ...] = ()  # host path, container path, why
     env_passthrough: tuple[tuple[str, str], ...] = ()  # name, why: the value comes from the caller's environment
     env: tuple[tuple[str, str, str], ...] = ()  # name, literal value, why
+    # name, the caller's variable it takes its value from: scripts export the name first (docker run passes it
+    # by name), Compose interpolates the variable; a passthrough name listed here is not passed through again
+    env_renamed: tuple[tuple[str, str], ...] = ()
     devices: tuple[tuple[str, str], ...] = ()  # device path, why
     ulimits: tuple[tuple[str, str], ...] = ()  # "memlock=-1", why
     cap_add: tuple[tuple[str, str], ...] = ()  # capability, why
