@@ -145,8 +145,12 @@ class KvLedger:
         below_prompt = (self.prompts[i] - 1) // block * block
         return max(0, min(self.prefix_tokens, below_prompt))
 
-    def _admission_need(self, i: int) -> float:
-        """KV tokens that must be free for request ``i`` to be admitted under the policy."""
+    def _admission_need(self, i: int, reserved: float | None = None, ratio: float | None = None) -> float:
+        """KV tokens that must be free for request ``i`` to be admitted under the policy.
+
+        ``reserved`` and ``ratio``: the running requests' reserved output and SGLang's new-token ratio to
+        price it at, when not the current ones (a stride looking ahead).
+        """
         prompt = self.todo[i] - (self._prefix_for(i) if self.prefix_cached else 0) + self.pad
         if not self.reserves_output:
             return prompt
@@ -155,7 +159,8 @@ class KvLedger:
             return prompt + max(max_new - self.gen[i], 0)
         # SGLang: own prompt + capped output, plus every running request's remaining output × new_token_ratio
         own = min(max(max_new - self.gen[i], 0), SGLANG_NEW_TOKEN_CAP)
-        return prompt + own + self.kv_reserved * self.ratio
+        return prompt + own + (self.kv_reserved if reserved is None else reserved) * (
+            self.ratio if ratio is None else ratio)
 
     def _can_admit_kv(self, i: int, committed: float = 0.0) -> bool:
         """Whether request ``i`` fits, ``committed`` KV tokens having been handed out earlier in this step.

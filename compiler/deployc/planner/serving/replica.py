@@ -10,7 +10,6 @@ import heapq
 import math
 
 from deployc.planner.serving.ledger import (
-    SGLANG_NEW_TOKEN_CAP,
     SGLANG_RATIO_DECAY_STEPS,
     SGLANG_RATIO_INIT,
     KvLedger,
@@ -336,15 +335,11 @@ class Replica(KvLedger):
         the new-token ratio shrink), checked as :meth:`_can_admit_kv` would check it then: the step-by-step
         loop admits the head at the first such step, so the stride stops there.
         """
-        # _admission_need's terms, in its order: the prompt (less its cached prefix, plus the pad), its own
-        # capped output, then every running request's remaining output × the ratio.
-        prompt = self.todo[head] - (self._prefix_for(head) if self.prefix_cached else 0) + self.pad
-        own = min(max(self.max_new[head] - self.gen[head], 0), SGLANG_NEW_TOKEN_CAP)
         decay = (SGLANG_RATIO_INIT - self.ratio_min) / SGLANG_RATIO_DECAY_STEPS
         for k in range(1, bound):
             ratio = max(self.ratio_min, self.ratio - decay * k)
             reserved = max(self.kv_reserved - decodes * k, 0.0)
-            if prompt + own + reserved * ratio <= self.capacity - (self.kv_used + decodes * k):
+            if self._admission_need(head, reserved, ratio) <= self.capacity - (self.kv_used + decodes * k):
                 return k
         return bound
 
