@@ -209,23 +209,6 @@ def _expert_scale_bytes(inputs: PerfInputs, experts: float) -> tuple[float, floa
     return one_copy, one_copy * fmt.resident_scale_copies
 
 
-def _weights_read(inputs: PerfInputs, tokens: float) -> float:
-    """Weight bytes one GPU reads in a step of ``tokens`` tokens (MoE: only the touched experts and
-    their scales; a second resident copy of the scales is not read)."""
-    held = inputs.weights_bytes_per_gpu - _embedding_bytes_per_gpu(inputs)
-    if not inputs.model.is_moe:
-        return held
-    experts = inputs.expert_weights_bytes_per_gpu
-    if experts is None:
-        experts = held * _routed_expert_fraction(inputs.model)
-        scales_read, scales_held = 0.0, 0.0  # estimated from the parameter counts: scales not split out
-    else:
-        scales_read, scales_held = _expert_scale_bytes(inputs, experts)
-    ep_tokens = tokens * (inputs.layout.dp if inputs.layout.ep > 1 else 1)
-    touched = experts_touched_fraction(inputs.model, ep_tokens)
-    return held - experts - scales_held + (experts + scales_read) * touched
-
-
 def _attention_flops(model: ModelArch, new_tokens: float, context_before: float) -> float:
     """QKᵀ and AV: 2 × layers × heads × (q head dim + v head dim) per (query, key) pair — 4 × layers ×
     heads × head_dim for standard attention; causal within the new tokens (each sees half on average)."""
@@ -269,58 +252,146 @@ def stage_cost(
 ) -> StageCost:
     """One step on one stage: ``new_tokens`` prompt tokens of ``sequences`` prompts (each after
     ``context_before`` earlier tokens) plus ``decode_batch`` sequences decoding at ``decode_context``."""
-    m, lay = inputs.model, inputs.layout
-    eff = efficiency(inputs.gpu)
-    compute_scale, memory_scale = _power_scales(inputs)
-    frac = _stage_fraction(inputs)
-    tokens = new_tokens + decode_batch
-    precision, _ = compute_precision(inputs.weights_format, inputs.gpu, inputs.activation_dtype_bytes)
-    per_seq = new_tokens / max(sequences, 1.0)
-    flops = (
-        (
-            2 * param_counts(m).active * tokens
-            + sequences * _attention_flops(m, per_seq, context_before)
-            + decode_batch * _attention_flops(m, 1, decode_context)
+    return StagePricer(inputs).stage(new_tokens, context_before, decode_batch, decode_context, sequences)
+
+
+class StagePricer:
+    """The step formulas for one :class:`PerfInputs`, with every term that does not change from step to step
+    (efficiencies, peaks, the stage's share of layers, collective models) worked out once.
+
+    The simulation prices thousands of steps of one engine; :func:`stage_cost`, :func:`prefill_time_s` and
+    :func:`decode_step_time_s` are these formulas too, so a step costs the same wherever it is priced.
+    """
+
+    def __init__(self, inputs: PerfInputs) -> None:
+        m, lay = inputs.model, inputs.layout
+        self.inputs = inputs
+        eff = efficiency(inputs.gpu)
+        compute_scale, memory_scale = _power_scales(inputs)
+        self.frac = frac = _stage_fraction(inputs)
+        precision, _ = compute_precision(inputs.weights_format, inputs.gpu, inputs.activation_dtype_bytes)
+        cal = calibration()
+        self.tp, self.pp, self.ep = lay.tp, lay.pp, lay.ep
+        self.active = param_counts(m).active
+        self.routed = routed_active_params(m)
+        # _attention_flops and effective_context, term by term.
+        per_pair = 2 * m.num_attention_heads * (m.q_head_dim + (m.v_head_dim or m.head_dim))
+        self.attention_per_pair = m.num_layers * per_pair
+        self.full_layers, self.sliding_layers, self.window = m.num_full_layers, m.num_sliding_layers, m.sliding_window
+        self.num_layers = m.num_layers
+        peak = peak_flops(inputs.gpu, precision)
+        self.prefill_flops_s = peak * eff.prefill_compute * compute_scale
+        self.decode_flops_s = peak * eff.decode_compute * compute_scale
+        self.expert_flops_s = peak_flops(inputs.gpu, _dense_precision(inputs)) * cal.moe_compute * compute_scale
+        self.bytes_s = inputs.gpu.mem_bandwidth_bytes_per_s * eff.decode_bandwidth * memory_scale
+        self.kv_bytes = inputs.kv_bytes_per_token_per_gpu
+        self.moe = m.is_moe
+        held = inputs.weights_bytes_per_gpu - _embedding_bytes_per_gpu(inputs)
+        self.weights_held = held
+        self.experts, self.scales_read, self.scales_held = 0.0, 0.0, 0.0
+        if m.is_moe:  # _weights_read, term by term
+            experts = inputs.expert_weights_bytes_per_gpu
+            if experts is None:
+                experts = held * _routed_expert_fraction(m)
+            else:
+                self.scales_read, self.scales_held = _expert_scale_bytes(inputs, experts)
+            self.experts = experts
+            self.untouched_per_token = 1.0 - max(m.experts_per_token, 1) / m.num_experts
+            self.ep_token_factor = lay.dp if lay.ep > 1 else 1
+        self.layers = layers = m.num_layers * frac
+        self.moe_layers = moe_layers = m.num_moe_layers * frac if m.is_moe else 0.0
+        self.allreduce_count = 0 if lay.tp == 1 else round(2 * layers - (moe_layers if lay.ep > 1 else 0))
+        self.hidden, self.act_bytes = m.hidden_size, inputs.activation_dtype_bytes
+        self.top_k = max(m.experts_per_token, 1)
+        self.allreduce = allreduce_model_for(inputs, lay.tp) if self.allreduce_count else None
+        self.alltoall = _alltoall_model(inputs) if lay.ep > 1 else None
+        per_layer = cal.layer_overhead_s if inputs.cuda_graphs else cal.eager_layer_overhead_s
+        per_layer *= layer_launch_ratio(m)  # fitted on dense GQA layers; MLA and MoE layers launch more GEMMs
+        self.overhead_s = layers * per_layer
+        self.step_overhead_s = _cal.step_overhead_s(inputs.gpu)
+        self.handoff = _handoff_models(inputs) if lay.pp > 1 else None
+
+    def effective_context(self, context_tokens: float) -> float:
+        """:func:`effective_context` of the model."""
+        window = self.window or context_tokens
+        return (self.full_layers * context_tokens + self.sliding_layers * min(context_tokens, window)) / self.num_layers
+
+    def _attention_flops(self, new_tokens: float, context_before: float) -> float:
+        return self.attention_per_pair * (new_tokens * self.effective_context(context_before + new_tokens / 2))
+
+    def _terms(self, new_tokens: float, context_before: float, decode_batch: float, decode_context: float,
+               sequences: float) -> tuple[float, float, float, float, float, float, float]:
+        """memory, compute, all-reduce, all-to-all seconds, all-reduce each, weight and KV bytes read."""
+        tokens = new_tokens + decode_batch
+        per_seq = new_tokens / max(sequences, 1.0)
+        flops = (
+            (
+                2 * self.active * tokens
+                + sequences * self._attention_flops(per_seq, context_before)
+                + decode_batch * self._attention_flops(1, decode_context)
+            )
+            * self.frac
+            / self.tp
         )
-        * frac
-        / lay.tp
-    )
-    compute_eff = eff.prefill_compute if new_tokens > 0 else eff.decode_compute
-    expert = 2 * routed_active_params(m) * tokens * frac / lay.tp
-    compute_s = (flops - expert) / (peak_flops(inputs.gpu, precision) * compute_eff * compute_scale) + expert / (
-        peak_flops(inputs.gpu, _dense_precision(inputs)) * calibration().moe_compute * compute_scale
-    )
-    kv_tokens = (
-        decode_batch * effective_context(m, decode_context)
-        + new_tokens
-        + (sequences * effective_context(m, context_before) if new_tokens > 0 else 0.0)
-    )
-    weights = _weights_read(inputs, tokens)
-    kv = kv_tokens * inputs.kv_bytes_per_token_per_gpu
-    memory_s = (weights + kv) / (inputs.gpu.mem_bandwidth_bytes_per_s * eff.decode_bandwidth * memory_scale)
-    layers = m.num_layers * frac
-    moe_layers = m.num_moe_layers * frac if m.is_moe else 0.0
-    count = 0 if lay.tp == 1 else round(2 * layers - (moe_layers if lay.ep > 1 else 0))
-    message = tokens * m.hidden_size * inputs.activation_dtype_bytes
-    each = collectives.allreduce_time_s(allreduce_model_for(inputs, lay.tp), lay.tp, message) if count else 0.0
-    alltoall = 0.0
-    if lay.ep > 1:
-        a2a_bytes = tokens * max(m.experts_per_token, 1) * m.hidden_size * inputs.activation_dtype_bytes
-        alltoall = 2 * moe_layers * collectives.alltoall_time_s(_alltoall_model(inputs), lay.ep, a2a_bytes)
-    cal = calibration()
-    per_layer = cal.layer_overhead_s if inputs.cuda_graphs else cal.eager_layer_overhead_s
-    per_layer *= layer_launch_ratio(m)  # fitted on dense GQA layers; MLA and MoE layers launch more GEMMs
-    return StageCost(
-        memory_s=memory_s,
-        compute_s=compute_s,
-        allreduce_s=count * each,
-        alltoall_s=alltoall,
-        overhead_s=layers * per_layer,
-        weights_read_bytes=weights,
-        kv_read_bytes=kv,
-        allreduce_count=count,
-        allreduce_each_s=each,
-    )
+        expert = 2 * self.routed * tokens * self.frac / self.tp
+        compute_s = (flops - expert) / (self.prefill_flops_s if new_tokens > 0 else self.decode_flops_s) + (
+            expert / self.expert_flops_s)
+        kv_tokens = (
+            decode_batch * self.effective_context(decode_context)
+            + new_tokens
+            + (sequences * self.effective_context(context_before) if new_tokens > 0 else 0.0)
+        )
+        weights = self.weights_held
+        if self.moe:
+            untouched: float = self.untouched_per_token ** max(tokens * self.ep_token_factor, 0.0)
+            weights = weights - self.experts - self.scales_held + (self.experts + self.scales_read) * (1.0 - untouched)
+        kv = kv_tokens * self.kv_bytes
+        memory_s = (weights + kv) / self.bytes_s
+        message = tokens * self.hidden * self.act_bytes
+        each = collectives.allreduce_time_s(self.allreduce, self.tp, message) if self.allreduce is not None else 0.0
+        alltoall = 0.0
+        if self.alltoall is not None:
+            a2a_bytes = tokens * self.top_k * self.hidden * self.act_bytes
+            alltoall = 2 * self.moe_layers * collectives.alltoall_time_s(self.alltoall, self.ep, a2a_bytes)
+        return memory_s, compute_s, self.allreduce_count * each, alltoall, each, weights, kv
+
+    def stage(self, new_tokens: float, context_before: float, decode_batch: float, decode_context: float,
+              sequences: float = 1.0) -> StageCost:
+        """One step on one stage, by term (:func:`stage_cost`)."""
+        memory_s, compute_s, allreduce_s, alltoall_s, each, weights, kv = self._terms(
+            new_tokens, context_before, decode_batch, decode_context, sequences)
+        return StageCost(memory_s=memory_s, compute_s=compute_s, allreduce_s=allreduce_s, alltoall_s=alltoall_s,
+                         overhead_s=self.overhead_s, weights_read_bytes=weights, kv_read_bytes=kv,
+                         allreduce_count=self.allreduce_count, allreduce_each_s=each)
+
+    def handoff_s(self, tokens: float) -> float:
+        """:func:`handoff_time_s`."""
+        if self.handoff is None:  # one stage: nothing to hand off
+            return 0.0
+        message = 2 * tokens * self.hidden * self.act_bytes
+        intra, net, crossings = self.handoff
+        total = (self.pp - 1 - crossings) * collectives.p2p_time_s(intra, message)
+        if net is not None:
+            total += crossings * collectives.p2p_time_s(net, message)
+        return total
+
+    def prefill_s(self, tokens: int, context_before: float, decode_batch: float, decode_context: float,
+                  sequences: int) -> float:
+        """:func:`prefill_time_s`'s time alone."""
+        memory_s, compute_s, allreduce_s, alltoall_s, _, _, _ = self._terms(
+            tokens, context_before, decode_batch, decode_context, sequences)
+        total_s = max(memory_s, compute_s) + allreduce_s + alltoall_s + self.overhead_s
+        return self.pp * total_s + self.handoff_s(tokens + decode_batch) + self.step_overhead_s
+
+    def decode_s(self, batch: float, context_tokens: float) -> float:
+        """:func:`decode_step_time_s`'s time alone."""
+        pp = self.pp
+        micro = max(min(float(pp), math.ceil(batch)), 1.0)
+        per_micro = max(batch, 1.0) / micro
+        memory_s, compute_s, allreduce_s, alltoall_s, _, _, _ = self._terms(0, 0, per_micro, context_tokens, 1.0)
+        overhead = pp * self.overhead_s + self.step_overhead_s
+        comm = pp * (allreduce_s + alltoall_s) + self.handoff_s(per_micro)
+        return max(pp * memory_s, pp * compute_s) + comm + overhead
 
 
 def layer_launch_ratio(model: ModelArch) -> float:
@@ -337,14 +408,16 @@ def layer_launch_ratio(model: ModelArch) -> float:
 
 def handoff_time_s(inputs: PerfInputs, tokens: float) -> float:
     """All pipeline hand-offs of one step: (PP − 1) sends of tokens × hidden activations (+ residual)."""
-    pp = inputs.layout.pp
-    if pp == 1:
-        return 0.0
-    message = 2 * tokens * inputs.model.hidden_size * inputs.activation_dtype_bytes
-    replica = inputs.layout.tp * pp
+    return StagePricer(inputs).handoff_s(tokens)
+
+
+def _handoff_models(inputs: PerfInputs) -> tuple[CollectiveModel, CollectiveModel | None, int]:
+    """The sends between stages: the link inside a node, the network's when the replica crosses nodes, and
+    how many of the PP − 1 hand-offs cross (a replica over ``gpus_per_node`` spans several nodes)."""
+    replica = inputs.layout.tp * inputs.layout.pp
     crossings = max(math.ceil(replica / inputs.gpus_per_node) - 1, 0) if replica > inputs.gpus_per_node else 0
     intra = collectives.allreduce_model(inputs.gpu, inputs.intra_link, 2, cuda_graphs=inputs.cuda_graphs)
-    total = (pp - 1 - crossings) * collectives.p2p_time_s(intra, message)
+    net = None
     if crossings:
         net = collectives.allreduce_model(
             inputs.gpu,
@@ -355,8 +428,7 @@ def handoff_time_s(inputs: PerfInputs, tokens: float) -> float:
             crosses_nodes=True,
             gpus_per_node=inputs.gpus_per_node,
         )
-        total += crossings * collectives.p2p_time_s(net, message)
-    return total
+    return intra, net, crossings
 
 
 def prefill_time_s(
@@ -370,17 +442,11 @@ def prefill_time_s(
 ) -> tuple[float, tuple[Quantity, ...]]:
     """One forward pass of ``tokens`` prompt tokens (of ``sequences`` prompts) through every stage,
     optionally sharing the step with ``decode_batch`` decoding sequences, as chunked prefill does."""
-    stage = stage_cost(
-        inputs,
-        new_tokens=tokens,
-        context_before=context_before,
-        decode_batch=decode_batch,
-        decode_context=decode_context,
-        sequences=sequences,
-    )
+    pricer = StagePricer(inputs)
+    stage = pricer.stage(tokens, context_before, decode_batch, decode_context, sequences)
     pp = inputs.layout.pp
-    handoff = handoff_time_s(inputs, tokens + decode_batch)
-    total = pp * stage.total_s + handoff + _cal.step_overhead_s(inputs.gpu)
+    handoff = pricer.handoff_s(tokens + decode_batch)
+    total = pp * stage.total_s + handoff + pricer.step_overhead_s
     return total, (
         Quantity("prefill tokens", tokens, "tokens"),
         Quantity("prefill compute", pp * stage.compute_s * 1e3, "ms"),
@@ -402,9 +468,10 @@ def decode_step_time_s(
     pp = inputs.layout.pp
     micro = max(min(float(pp), math.ceil(batch)), 1.0)
     per_micro = max(batch, 1.0) / micro
-    stage = stage_cost(inputs, new_tokens=0, context_before=0, decode_batch=per_micro, decode_context=context_tokens)
-    handoff = handoff_time_s(inputs, per_micro)
-    overhead = pp * stage.overhead_s + _cal.step_overhead_s(inputs.gpu)
+    pricer = StagePricer(inputs)
+    stage = pricer.stage(0, 0, per_micro, context_tokens)
+    handoff = pricer.handoff_s(per_micro)
+    overhead = pp * stage.overhead_s + pricer.step_overhead_s
     memory, compute = pp * stage.memory_s, pp * stage.compute_s
     comm = pp * (stage.allreduce_s + stage.alltoall_s) + handoff
     total = max(memory, compute) + comm + overhead

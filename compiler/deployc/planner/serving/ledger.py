@@ -88,6 +88,9 @@ class KvLedger:
         self.chunked = cfg.chunked_prefill
         self.prefill_cap = cfg.policy.max_prefill_tokens
         self.budget = cfg.token_budget
+        # The shared prefix each request hits once it is cached: whole blocks, below its last prompt token.
+        block, prefix = self.block, self.prefix_tokens
+        self.prefix_hits = [max(0, min(prefix, (p - 1) // block * block)) for p in self.prompts] if prefix > 0 else []
 
     # -- arrivals ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -138,20 +141,13 @@ class KvLedger:
         return arrivals[self.next_arrival]
 
     # -- KV accounting ----------------------------------------------------------------------------
-    def _prefix_for(self, i: int) -> int:
-        if not self.prefix_cached or self.prefix_tokens <= 0:
-            return 0
-        block = self.block
-        below_prompt = (self.prompts[i] - 1) // block * block
-        return max(0, min(self.prefix_tokens, below_prompt))
-
     def _admission_need(self, i: int, reserved: float | None = None, ratio: float | None = None) -> float:
         """KV tokens that must be free for request ``i`` to be admitted under the policy.
 
         ``reserved`` and ``ratio``: the running requests' reserved output and SGLang's new-token ratio to
         price it at, when not the current ones (a stride looking ahead).
         """
-        prompt = self.todo[i] - (self._prefix_for(i) if self.prefix_cached else 0) + self.pad
+        prompt = self.todo[i] - (self.prefix_hits[i] if self.prefix_cached else 0) + self.pad
         if not self.reserves_output:
             return prompt
         max_new = self.max_new[i]
@@ -179,7 +175,7 @@ class KvLedger:
         running = self.running
         running[i] = None
         self.admitted[i] = min(self.admitted[i], self.t)
-        hit = self._prefix_for(i) if self.prefix_cached else 0
+        hit = self.prefix_hits[i] if self.prefix_cached else 0
         self.hit[i] = hit
         self.todo[i] -= hit
         self.held[i] = 0

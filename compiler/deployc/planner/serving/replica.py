@@ -41,7 +41,7 @@ class Replica(KvLedger):
                 break  # one request is partially prefilled at a time
             if not self._can_admit_kv(i, taken):  # this step's chunks are allocated already (pads at _admit)
                 break
-            need = todo[i] - (self._prefix_for(i) if self.prefix_cached else 0)
+            need = todo[i] - (self.prefix_hits[i] if self.prefix_cached else 0)
             if not self.chunked and need > budget:
                 break
             if cap is not None and taken > 0 and taken + need > cap:
@@ -77,15 +77,16 @@ class Replica(KvLedger):
                 self.partial = i
         return complete
 
-    def _chunk_cost(self, chunks: list[tuple[int, int]], decodes: int) -> float:
-        """One step carrying these chunks."""
+    def _chunk_run(self, chunks: list[tuple[int, int]], decodes: int) -> Run:
+        """One step carrying these chunks, as a run."""
         prompts, gen, todo = self.prompts, self.gen, self.todo
         tokens, context_before = 0, 0
         for i, c in chunks:
             tokens += c
             context_before += prompts[i] + gen[i] - todo[i]
         decode_context = self.sum_decode_context / decodes if decodes else 0.0
-        return self.cost(tokens, len(chunks), context_before / len(chunks), decodes, decode_context)
+        seconds = self.cost(tokens, len(chunks), context_before / len(chunks), decodes, decode_context)
+        return seconds, 1, tokens + decodes
 
     def _first_tokens(self, complete: list[int]) -> None:
         gen, first, outputs = self.gen, self.first, self.outputs
@@ -156,23 +157,26 @@ class Replica(KvLedger):
                     itl[seconds_each] = itl.get(seconds_each, 0) + decodes * (n - 1)
             steps = n
         else:
-            total, area, steps = 0.0, self.kv_area, 0
-            for seconds_each, n, kv_growth in runs:
-                # ∫ KV dt: the step-by-step sum of a cache that grows after every step.
+            # ∫ KV dt: the step-by-step sum of a cache that grows after every step. Every run grows it (by a
+            # prompt chunk and the decodes, never less), so the last run's last step holds the most.
+            seconds_each, n, kv_growth = runs[0]
+            area = self.kv_area + (kv * n + kv_growth * n * (n - 1) / 2) * seconds_each
+            kv += kv_growth * n
+            total, steps = seconds_each * n, n
+            if decodes:
+                first_gap = seconds_each + self.stall
+                itl[first_gap] = itl.get(first_gap, 0) + decodes
+                if n > 1:
+                    itl[seconds_each] = itl.get(seconds_each, 0) + decodes * (n - 1)
+            for k in range(1, len(runs)):
+                seconds_each, n, kv_growth = runs[k]
                 area += (kv * n + kv_growth * n * (n - 1) / 2) * seconds_each
-                peak = kv + kv_growth * (n - 1)
-                self.kv_peak = max(self.kv_peak, peak)
                 kv += kv_growth * n
                 total += seconds_each * n
-                if decodes:
-                    rest = n
-                    if steps == 0:
-                        first_gap = seconds_each + self.stall
-                        itl[first_gap] = itl.get(first_gap, 0) + decodes
-                        rest = n - 1
-                    if rest:
-                        itl[seconds_each] = itl.get(seconds_each, 0) + decodes * rest
                 steps += n
+                if decodes:
+                    itl[seconds_each] = itl.get(seconds_each, 0) + decodes * n
+            self.kv_peak = max(self.kv_peak, kv - kv_growth)
             self.kv_area = area
         self.running_area += len(self.running) * total
         self.t += total
@@ -258,7 +262,7 @@ class Replica(KvLedger):
         """This step, or the steps ahead while one long prompt is chunked (same chunk, same decodes, no
         admissions), by price; and the partial prompt's tokens they compute (None: each chunk once)."""
         if not self.bulk or len(chunks) != 1 or chunks[0][0] != self.partial:
-            return [(self._chunk_cost(chunks, decodes), 1, sum(c for _, c in chunks) + decodes)], None
+            return [self._chunk_run(chunks, decodes)], None
         i, take = chunks[0]
         todo = self.todo[i]
         # Full chunks while more than one chunk is left; the last (possibly shorter) one completes the prompt.

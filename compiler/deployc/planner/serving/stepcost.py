@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from deployc.planner.perf import PerfInputs, decode_step_time_s, prefill_time_s
+from deployc.planner.perf import PerfInputs, StagePricer
 
 CONTEXT_BUCKET_TOKENS = 256
 MIXED_CONTEXT_BUCKET_TOKENS = 1024
@@ -69,6 +69,7 @@ class StepCostModel:
 
     def __init__(self, inputs: PerfInputs) -> None:
         self.inputs = inputs
+        self._pricer = StagePricer(inputs)
         self._decode: dict[tuple[int, int], float] = {}
         self._mixed: dict[tuple[int, int, int, int, int], float] = {}
         self._chunks: dict[int, int] = {}  # chunk_bucket memo: the simulation asks for the same few sizes
@@ -77,7 +78,7 @@ class StepCostModel:
         key = (batch, bucket)
         cached = self._decode.get(key)
         if cached is None:
-            cached = decode_step_time_s(self.inputs, batch, bucket * CONTEXT_BUCKET_TOKENS)[0]
+            cached = self._pricer.decode_s(batch, bucket * CONTEXT_BUCKET_TOKENS)
             self._decode[key] = cached
         return cached
 
@@ -161,7 +162,6 @@ class StepCostModel:
                mixed_point(decode_context)[0] if decodes else 0)
         cached = self._mixed.get(key)
         if cached is None:
-            cached = prefill_time_s(self.inputs, key[0], context_before=key[2], decode_batch=batch,
-                                    decode_context=key[4], sequences=key[1])[0]
+            cached = self._pricer.prefill_s(key[0], key[2], batch, key[4], key[1])
             self._mixed[key] = cached
         return cached
