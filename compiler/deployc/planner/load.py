@@ -26,7 +26,14 @@ from deployc.planner.perf import PerfInputs, decode_step_time_s, estimate_perfor
 from deployc.planner.pins import pin_context, pinned
 from deployc.planner.serving.engine import EngineConfig
 from deployc.planner.serving.result import ServingResult
-from deployc.planner.serving.simulate import QUICK_REQUESTS, ServingSetup, scheduler_as_run, simulate_pool
+from deployc.planner.serving.simulate import (
+    CLOSED_LOOP_ROUNDS,
+    QUICK_REQUESTS,
+    SCREEN_ROUNDS,
+    ServingSetup,
+    scheduler_as_run,
+    simulate_pool,
+)
 from deployc.planner.serving.stepcost import StepCostModel
 from deployc.planner.serving.verdict import ServingVerdict, judge
 from deployc.planner.types import Performance
@@ -194,7 +201,8 @@ _SCREENING: ContextVar[bool] = ContextVar("deployc_screening", default=False)
 
 @contextmanager
 def screening() -> Iterator[None]:
-    """Plan as a screen within: every simulation runs ``QUICK_REQUESTS`` requests per replica.
+    """Plan as a screen within: every simulation runs ``QUICK_REQUESTS`` requests per replica (closed loops:
+    ``SCREEN_ROUNDS`` per client).
 
     The same layouts and token budgets are simulated as in a full plan, on a smaller sample of the same
     traffic: the figures are a screen's, not a plan to emit, and the caller re-plans in full whatever its
@@ -225,14 +233,15 @@ def serve(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int) -
     The simulation is a pure function of the engine setup, the workload and the request count, the
     verdict of that and the SLO: equal keys give byte-identical figures.
     """
+    rounds = CLOSED_LOOP_ROUNDS
     if _SCREENING.get():
-        requests = min(requests, QUICK_REQUESTS)
+        requests, rounds = min(requests, QUICK_REQUESTS), SCREEN_ROUNDS
     setup = serving_setup(c, chosen, knobs)
-    key = (setup, c.shape, requests, c.target.spec.slo)
+    key = (setup, c.shape, requests, rounds, c.target.spec.slo)
     found = _SERVED.get(key)
     if found is not None:
         return evolve(found, knobs=knobs)
-    result = simulate_pool(setup, c.shape, requests=requests, cost=knobs.cost)
+    result = simulate_pool(setup, c.shape, requests=requests, cost=knobs.cost, rounds=rounds)
     return _remember(_SERVED, key, Served(knobs=knobs, result=result, verdict=judge(result, c.target.spec.slo)))
 
 

@@ -35,7 +35,7 @@ NOT_FIT_RULES = frozenset({"DPC301", "DPC302"})
 # sample × 4 GPU types up to 16 GPUs (155 simulated deployments): the screen and the full plan agreed on serves
 # vs misses for every one, and a screen's miss ratio was at most 21% above the full plan's (4.01 vs 3.32): a
 # deployment that serves (ratio ≤ 1) would need a screen 50% off to be hidden.
-SCREEN_MARGIN = 1.5
+SCREEN_MARGIN = 1.3
 NEAR_RATIO = 2 * SCREEN_MARGIN  # a miss by less at N GPUs makes 2N likely to serve or miss by less than the margin
 
 

@@ -31,6 +31,10 @@ RANKING_REQUESTS = 400  # per replica, while comparing layouts and knobs
 QUICK_REQUESTS = 200  # per replica, in what-if searches (ranked fixes, sizing)
 WARMUP_SHARE = 0.1  # open loop: the first 10% of arrivals fill an empty engine and are not measured
 CLOSED_LOOP_ROUNDS = 5  # closed loop: at least 5 requests per client, so a steady state exists
+# A screen's closed loop (``deployc size``): 2 requests per client after the first, so one round is measured
+# between the start-up burst and the drain. Enough to tell a miss by the sizing margin; the search plans in full
+# whatever it decides on (bench/size_screen.py measures the screens against full plans).
+SCREEN_ROUNDS = 2
 MAX_CLOSED_LOOP_REQUESTS = 20_000
 SEED = 20261206  # fixed: the same spec gives the same draws, byte for byte
 
@@ -83,14 +87,14 @@ def _window_rate(trace: Trace, traffic: Traffic, start: float, end: float) -> tu
     if span <= 0:
         span = max(trace.end_s, 1e-9)
         start, end = 0.0, trace.end_s
-    done = [i for i, f in enumerate(trace.finish_s) if math.isfinite(f) and start <= f < end]
+    done = [i for i, f in enumerate(trace.finish_s) if start <= f < end]  # finite: start and end are
     out = sum(traffic.output_tokens[i] for i in done)
     total = out + sum(traffic.prompt_tokens[i] for i in done)
     return len(done) / span, out / span, total / span
 
 
-def _closed_requests(clients: int, requests: int) -> int:
-    return min(max(requests, CLOSED_LOOP_ROUNDS * clients + clients), MAX_CLOSED_LOOP_REQUESTS)
+def _closed_requests(clients: int, requests: int, rounds: int) -> int:
+    return min(max(requests, rounds * clients + clients), MAX_CLOSED_LOOP_REQUESTS)
 
 
 def _cost(setup: ServingSetup, cost: StepCost | None) -> StepCost:
@@ -102,11 +106,11 @@ def _cost(setup: ServingSetup, cost: StepCost | None) -> StepCost:
 
 
 def saturation_capacity(setup: ServingSetup, shape: WorkloadShape, requests: int,
-                        cost: StepCost | None = None) -> tuple[float, float, float]:
+                        cost: StepCost | None = None, rounds: int = CLOSED_LOOP_ROUNDS) -> tuple[float, float, float]:
     """Requests, output tokens and total tokens per second one replica completes when its queue never empties."""
     clients = max(setup.engine.max_num_seqs, 1)
-    clients = min(clients + max(clients // 4, 1), MAX_CLOSED_LOOP_REQUESTS // (CLOSED_LOOP_ROUNDS + 1))
-    n = _closed_requests(clients, requests)
+    clients = min(clients + max(clients // 4, 1), MAX_CLOSED_LOOP_REQUESTS // (rounds + 1))
+    n = _closed_requests(clients, requests, rounds)
     traffic = _traffic(shape, n=n, rate_per_s=None, clients=clients)
     trace = run_replica(setup.engine, traffic, _cost(setup, cost))
     start = trace.arrival_s[min(clients, n - 1)]
@@ -115,17 +119,19 @@ def saturation_capacity(setup: ServingSetup, shape: WorkloadShape, requests: int
 
 
 def simulate_pool(setup: ServingSetup, shape: WorkloadShape, *, requests: int = SIMULATED_REQUESTS,
-                  cost: StepCost | None = None) -> ServingResult:
+                  cost: StepCost | None = None, rounds: int = CLOSED_LOOP_ROUNDS) -> ServingResult:
     """Simulate the pool under its workload: closed loop for ``concurrency``, Poisson for ``request_rate_per_s``.
 
-    ``cost`` may carry step costs memoised by an earlier simulation of the same engine setup.
+    ``cost`` may carry step costs memoised by an earlier simulation of the same engine setup. A closed loop
+    (and the saturation run measuring an open loop's capacity) sends at least ``rounds`` requests per client
+    after the first.
     """
     cost = _cost(setup, cost)
     replicas = max(setup.replicas, 1)
     rate = shape.request_rate_per_s
     if shape.concurrency is not None or rate is None:
         clients = max(math.ceil((shape.concurrency or 1) / replicas), 1)
-        n = _closed_requests(clients, requests)
+        n = _closed_requests(clients, requests, rounds)
         traffic = _traffic(shape, n=n, rate_per_s=None, clients=clients)
         trace = run_replica(setup.engine, traffic, cost)
         first, last = min(clients, n - 1), max(n - clients, min(clients, n - 1) + 1)
@@ -141,7 +147,7 @@ def simulate_pool(setup: ServingSetup, shape: WorkloadShape, *, requests: int = 
         window = (trace.arrival_s[first], trace.arrival_s[n - 1])
         mode, clients = "open", 0
         offered = rate
-        saturated = saturation_capacity(setup, shape, requests, cost)
+        saturated = saturation_capacity(setup, shape, requests, cost, rounds)
         capacity = saturated[0] * replicas
     result = _result(setup, shape, trace, traffic, mode=mode, clients=clients if mode == "closed" else None,
                      measured=_measured(trace, first, last), window=window, offered=offered, capacity=capacity)
