@@ -337,15 +337,39 @@ class Replica(KvLedger):
 
         What :meth:`_decoded` does to the state after ``k`` steps (the KV cache grows, reservations and
         the new-token ratio shrink), checked as :meth:`_can_admit_kv` would check it then: the step-by-step
-        loop admits the head at the first such step, so the stride stops there.
+        loop admits the head at the first such step, so the stride stops there. The KV tokens the head
+        lacks after ``k`` steps are convex in ``k`` (the reservation × ratio is a product of non-negative,
+        non-increasing convex terms; the cache grows linearly), so the steps that admit it are one interval:
+        two binary searches find its start instead of trying every step.
         """
         decay = (SGLANG_RATIO_INIT - self.ratio_min) / SGLANG_RATIO_DECAY_STEPS
-        for k in range(1, bound):
-            ratio = max(self.ratio_min, self.ratio - decay * k)
-            reserved = max(self.kv_reserved - decodes * k, 0.0)
-            if self._admission_need(head, reserved, ratio) <= self.capacity - (self.kv_used + decodes * k):
-                return k
-        return bound
+        ratio_now, ratio_min, reserved_now = self.ratio, self.ratio_min, self.kv_reserved
+        free_now, need = self.capacity - self.kv_used, self._admission_need
+
+        def lacking(k: int) -> float:
+            ratio = max(ratio_min, ratio_now - decay * k)
+            reserved = max(reserved_now - decodes * k, 0.0)
+            return need(head, reserved, ratio) - (free_now - decodes * k)
+
+        if bound <= 1 or lacking(1) <= 0:
+            return 1 if bound > 1 else bound
+        low, high = 1, bound - 1  # the first step after which the shortfall stops falling: its minimum
+        while low < high:
+            mid = (low + high) // 2
+            if lacking(mid + 1) >= lacking(mid):
+                high = mid
+            else:
+                low = mid + 1
+        if lacking(low) > 0:
+            return bound
+        before, at = 1, low  # lacking(before) > 0 ≥ lacking(at), falling in between
+        while at - before > 1:
+            mid = (before + at) // 2
+            if lacking(mid) <= 0:
+                at = mid
+            else:
+                before = mid
+        return at
 
     def _idle(self) -> bool:
         """Nothing could be scheduled this iteration."""
