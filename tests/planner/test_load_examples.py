@@ -352,3 +352,34 @@ concurrency = 8
     capped = next(d for d in plan.diagnostics if d.rule == "DPC303")
     assert capped.message == (f"set in the spec (model.max_context_tokens); capped to the KV capacity of "
                               f"{memory.kv_capacity_tokens:,} tokens")
+
+
+MOE_RAG_ON_4_L40S = """
+[model]
+id = "Qwen/Qwen3-30B-A3B"
+[hardware]
+gpu = "L40S"
+gpus_per_node = 4
+[workload]
+kind = "rag"
+prompt_tokens = { mean = 8000, p99 = 24000 }
+output_tokens = { mean = 300, p99 = 1000 }
+request_rate_per_s = 2
+[slo]
+ttft_ms = { p99 = 5000 }
+tpot_ms = { p99 = 60 }
+goal = "cost"
+"""
+
+
+def test_when_no_front_runner_serves_their_replicas_on_every_gpu_are_simulated_too(tmp_path: Path) -> None:
+    """The cost goal's analytic front-runners are small replicas (TP2, TP1×PP2) and the every-GPU layout is
+    TP1×DP4: all miss. TP2×DP2, the TP2 replica twice, queues less than TP1×DP4 and was never simulated."""
+    plan, _ = api.plan(write(tmp_path, MOE_RAG_ON_4_L40S))  # misses the SLO: a plan all the same (exit 1)
+    pool = plan.primary
+    assert pool.layout.label() == "TP2×DP2"
+    parallelism = next(d for d in plan.decisions if d.id == "parallelism")
+    losers = {str(a.value): a.reason for a in parallelism.rejected}
+    assert losers["TP1×DP4"].startswith("misses the SLO by more than TP2×DP2: TTFT p99 ")
+    assert losers["TP2"].startswith("cannot keep up: ")  # the replica alone, at the whole rate
+    assert "TP1×PP2×DP2" in losers  # the other front-runner's replicas on every GPU, simulated as well

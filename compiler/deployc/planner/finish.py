@@ -54,10 +54,11 @@ def _parallelism_decision(search: Search, chosen: Evaluated, served: Served, pre
     simulated = len(search.served)
     return Decision(
         id=f"{prefix}parallelism", value=layout.label(), rule="DPD105",
-        reason=(f"best of {len(search.evaluated)} valid layouts for the {goal} goal: the analytic estimate kept "
-                f"{simulated}, each simulated under the load with its own knobs ({RANKING_REQUESTS} requests per "
-                f"replica; the chosen one again with {SIMULATED_REQUESTS:,}), then ranked: serves the SLO first, "
-                f"then {GOAL_ORDER[goal]}"),
+        reason=(f"best of {len(search.evaluated)} valid layouts for the {goal} goal: {simulated} simulated under the "
+                f"load, each with its own knobs ({RANKING_REQUESTS} requests per replica; the chosen one again with "
+                f"{SIMULATED_REQUESTS:,}): the analytic estimate's front-runners, the best using every GPU and the "
+                f"roomiest, and when none of those serves, their replicas on every GPU; then ranked: serves the SLO "
+                f"first, then {GOAL_ORDER[goal]}"),
         numbers=tuple(numbers),
         rejected=(*search.result.losers[:MAX_LOSERS_SHOWN], *invalid[:MAX_LOSERS_SHOWN]),
     )

@@ -110,6 +110,15 @@ def rank_by_serving(c: Candidate, evaluated: tuple[Evaluated, ...], analytic: Se
                                     budgets=budgets)[1] for e in picked}
     goal = c.target.spec.slo.goal
     ordered = sorted(picked, key=lambda e: _key(e, served[e.layout], goal))
+    if not served[ordered[0].layout].verdict.serves:
+        # Nothing simulated serves: the analytic front-runners of the cost and throughput goals are small replicas
+        # (queues unseen), and the every-GPU layout is one replica shape. The same replicas, as many as the GPUs
+        # hold, share the load: simulate them too (their TTFT queues less) before calling the GPUs too few.
+        more = _more_replicas(picked, fitting, total)
+        served |= {e.layout: tune_budget(c, by_eval[id(e)], load_knobs(c, by_eval[id(e)]), requests=requests,
+                                         budgets=budgets)[1] for e in more}
+        picked += more
+        ordered = sorted(picked, key=lambda e: _key(e, served[e.layout], goal))
     marked = [evolve(e, meets_slo=served[e.layout].verdict.serves,
                      slo_misses=tuple(m.sentence() for m in served[e.layout].verdict.misses())) for e in ordered]
     best = marked[0]
@@ -120,6 +129,22 @@ def rank_by_serving(c: Candidate, evaluated: tuple[Evaluated, ...], analytic: Se
     rest = [e for e in analytic.ranked if e not in picked]
     losers += [Alternative(e.layout.label(), _unsimulated(e, analytic_losers.get(e.layout.label()))) for e in rest]
     return SearchResult(best=best, ranked=(*marked, *rest), rejected=analytic.rejected, losers=tuple(losers)), served
+
+
+def _more_replicas(picked: list[LayoutEvaluation], fitting: list[LayoutEvaluation],
+                   total: int) -> list[LayoutEvaluation]:
+    """For each simulated layout that leaves GPUs unused, the fitting layout of the same replica (TP, PP, EP)
+    with the most replicas, when it is not simulated already."""
+    out: list[LayoutEvaluation] = []
+    for e in picked:
+        if e.layout.gpus_used >= total:
+            continue
+        same = [f for f in fitting if (f.layout.tp, f.layout.pp, f.layout.ep) == (e.layout.tp, e.layout.pp, e.layout.ep)
+                and f.layout.dp > e.layout.dp]
+        widest = max(same, key=lambda f: f.layout.dp, default=None)
+        if widest is not None and widest not in picked and widest not in out:
+            out.append(widest)
+    return out
 
 
 def _unsimulated(e: LayoutEvaluation, analytic_reason: str | None) -> str:

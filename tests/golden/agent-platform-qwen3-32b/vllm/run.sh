@@ -31,12 +31,12 @@ fi
 #   Qwen/Qwen3-32B: the model to serve, first and positional (Qwen3-32B)
 #   --served-model-name: the name clients send as `model` in API calls (model.served_name)
 #   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: best of 4 valid layouts for the throughput goal: the analytic estimate
-#   kept 2, each simulated under the load with its own knobs (400 requests per replica
-#   --pipeline-parallel-size: best of 4 valid layouts for the throughput goal: the analytic estimate
-#   kept 2, each simulated under the load with its own knobs (400 requests per replica
-#   --data-parallel-size: best of 4 valid layouts for the throughput goal: the analytic estimate
-#   kept 2, each simulated under the load with its own knobs (400 requests per replica
+#   --tensor-parallel-size: best of 4 valid layouts for the throughput goal: 2 simulated under the
+#   load, each with its own knobs (400 requests per replica
+#   --pipeline-parallel-size: best of 4 valid layouts for the throughput goal: 2 simulated under the
+#   load, each with its own knobs (400 requests per replica
+#   --data-parallel-size: best of 4 valid layouts for the throughput goal: 2 simulated under the
+#   load, each with its own knobs (400 requests per replica
 #   --max-model-len: the longest request: 16,000 prompt + 1,000 output tokens, rounded up to 256
 #   --gpu-memory-utilization: vllm 0.33.0 takes this fraction of the GPU's total memory (weights,
 #   activations and KV cache must fit inside it)

@@ -30,14 +30,14 @@ fi
 #   vllm/vllm-openai:v0.33.0: the pinned image
 #   deepseek-ai/DeepSeek-R1: the model to serve, first and positional (DeepSeek-R1)
 #   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: best of 36 valid layouts for the throughput goal: the analytic estimate
-#   kept 3, each simulated under the load with its own knobs (400 requests per replica
-#   --pipeline-parallel-size: best of 36 valid layouts for the throughput goal: the analytic
-#   estimate kept 3, each simulated under the load with its own knobs (400 requests per replica
-#   --data-parallel-size: best of 36 valid layouts for the throughput goal: the analytic estimate
-#   kept 3, each simulated under the load with its own knobs (400 requests per replica
-#   --enable-expert-parallel: best of 36 valid layouts for the throughput goal: the analytic
-#   estimate kept 3, each simulated under the load with its own knobs (400 requests per replica
+#   --tensor-parallel-size: best of 36 valid layouts for the throughput goal: 3 simulated under the
+#   load, each with its own knobs (400 requests per replica
+#   --pipeline-parallel-size: best of 36 valid layouts for the throughput goal: 3 simulated under
+#   the load, each with its own knobs (400 requests per replica
+#   --data-parallel-size: best of 36 valid layouts for the throughput goal: 3 simulated under the
+#   load, each with its own knobs (400 requests per replica
+#   --enable-expert-parallel: best of 36 valid layouts for the throughput goal: 3 simulated under
+#   the load, each with its own knobs (400 requests per replica
 #   --max-model-len: set in the spec (model.max_context_tokens)
 #   --gpu-memory-utilization: vllm 0.33.0 takes this fraction of the GPU's total memory (weights,
 #   activations and KV cache must fit inside it)

@@ -48,14 +48,14 @@ fi
 #   deepseek-ai/DeepSeek-R1: the model to serve, first and positional (DeepSeek-R1)
 #   --served-model-name: the name clients send as `model` in API calls (model.served_name)
 #   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: best of 36 valid layouts for the throughput goal: the analytic estimate
-#   kept 3, each simulated under the load with its own knobs (400 requests per replica
-#   --pipeline-parallel-size: best of 36 valid layouts for the throughput goal: the analytic
-#   estimate kept 3, each simulated under the load with its own knobs (400 requests per replica
-#   --data-parallel-size: best of 36 valid layouts for the throughput goal: the analytic estimate
-#   kept 3, each simulated under the load with its own knobs (400 requests per replica
-#   --enable-expert-parallel: best of 36 valid layouts for the throughput goal: the analytic
-#   estimate kept 3, each simulated under the load with its own knobs (400 requests per replica
+#   --tensor-parallel-size: best of 36 valid layouts for the throughput goal: 3 simulated under the
+#   load, each with its own knobs (400 requests per replica
+#   --pipeline-parallel-size: best of 36 valid layouts for the throughput goal: 3 simulated under
+#   the load, each with its own knobs (400 requests per replica
+#   --data-parallel-size: best of 36 valid layouts for the throughput goal: 3 simulated under the
+#   load, each with its own knobs (400 requests per replica
+#   --enable-expert-parallel: best of 36 valid layouts for the throughput goal: 3 simulated under
+#   the load, each with its own knobs (400 requests per replica
 #   --max-model-len: the longest request: 4,000 prompt + 8,000 output tokens, rounded up to 256
 #   --gpu-memory-utilization: vllm 0.33.0 takes this fraction of the GPU's total memory (weights,
 #   activations and KV cache must fit inside it)

@@ -40,10 +40,10 @@ fi
 #   --backend: TensorRT-LLM 1.x's serving path (the default), stated so the flow is explicit
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 1 valid layouts for the throughput goal: the analytic estimate kept 1, each
-#   simulated under the load with its own knobs (400 requests per replica
-#   --pp_size: best of 1 valid layouts for the throughput goal: the analytic estimate kept 1, each
-#   simulated under the load with its own knobs (400 requests per replica
+#   --tp_size: best of 1 valid layouts for the throughput goal: 1 simulated under the load, each
+#   with its own knobs (400 requests per replica
+#   --pp_size: best of 1 valid layouts for the throughput goal: 1 simulated under the load, each
+#   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 32 clients per replica (32
 #   over 1 replicas)
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 2,048 serves best for the

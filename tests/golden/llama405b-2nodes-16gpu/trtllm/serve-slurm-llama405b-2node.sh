@@ -32,10 +32,10 @@ export NCCL_IB_HCA=mlx5_0,mlx5_1,mlx5_2,mlx5_3,mlx5_4,mlx5_5,mlx5_6,mlx5_7
 #   --backend: TensorRT-LLM 1.x's serving path (the default), stated so the flow is explicit
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 34 valid layouts for the throughput goal: the analytic estimate kept 2, each
-#   simulated under the load with its own knobs (400 requests per replica
-#   --pp_size: best of 34 valid layouts for the throughput goal: the analytic estimate kept 2, each
-#   simulated under the load with its own knobs (400 requests per replica
+#   --tp_size: best of 34 valid layouts for the throughput goal: 2 simulated under the load, each
+#   with its own knobs (400 requests per replica
+#   --pp_size: best of 34 valid layouts for the throughput goal: 2 simulated under the load, each
+#   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 64 clients per replica (64
 #   over 1 replicas)
 #   --max_num_tokens: simulated with 1,024, 2,048, 8,192 tokens per step, 2,048 serves best for the

@@ -51,10 +51,10 @@ fi
 #   vllm/vllm-openai:v0.33.0: the pinned image
 #   meta-llama/Llama-3.1-405B-Instruct: the model to serve, first and positional (Llama-3.1-405B)
 #   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: best of 34 valid layouts for the throughput goal: the analytic estimate
-#   kept 2, each simulated under the load with its own knobs (400 requests per replica
-#   --pipeline-parallel-size: best of 34 valid layouts for the throughput goal: the analytic
-#   estimate kept 2, each simulated under the load with its own knobs (400 requests per replica
+#   --tensor-parallel-size: best of 34 valid layouts for the throughput goal: 2 simulated under the
+#   load, each with its own knobs (400 requests per replica
+#   --pipeline-parallel-size: best of 34 valid layouts for the throughput goal: 2 simulated under
+#   the load, each with its own knobs (400 requests per replica
 #   --max-model-len: set in the spec (model.max_context_tokens)
 #   --gpu-memory-utilization: vllm 0.33.0 takes this fraction of the GPU's total memory (weights,
 #   activations and KV cache must fit inside it)

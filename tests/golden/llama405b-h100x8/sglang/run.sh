@@ -33,8 +33,8 @@ fi
 #   --host: listen on every interface of the container (SGLang's default is 127.0.0.1, which a
 #   published port cannot reach)
 #   --port: the API port (operations.port, + one per extra server on the host)
-#   --tp-size: best of 20 valid layouts for the throughput goal: the analytic estimate kept 2, each
-#   simulated under the load with its own knobs (400 requests per replica
+#   --tp-size: best of 20 valid layouts for the throughput goal: 2 simulated under the load, each
+#   with its own knobs (400 requests per replica
 #   --context-length: set in the spec (model.max_context_tokens)
 #   --mem-fraction-static: sglang 0.5.23 takes this fraction of the GPU's total memory for weights
 #   and the KV pool

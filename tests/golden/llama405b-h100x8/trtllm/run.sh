@@ -39,10 +39,10 @@ fi
 #   runs (the PyTorch flow, trtllm-serve's default in 1.x, skips the build step
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 20 valid layouts for the throughput goal: the analytic estimate kept 2, each
-#   simulated under the load with its own knobs (400 requests per replica
-#   --pp_size: best of 20 valid layouts for the throughput goal: the analytic estimate kept 2, each
-#   simulated under the load with its own knobs (400 requests per replica
+#   --tp_size: best of 20 valid layouts for the throughput goal: 2 simulated under the load, each
+#   with its own knobs (400 requests per replica
+#   --pp_size: best of 20 valid layouts for the throughput goal: 2 simulated under the load, each
+#   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 32 clients per replica (32
 #   over 1 replicas)
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the

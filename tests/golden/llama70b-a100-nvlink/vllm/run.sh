@@ -31,10 +31,10 @@ fi
 #   meta-llama/Llama-3.1-70B-Instruct: the model to serve, first and positional (Llama-3.1-70B)
 #   --served-model-name: the name clients send as `model` in API calls (model.served_name)
 #   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: best of 10 valid layouts for the latency goal: the analytic estimate
-#   kept 3, each simulated under the load with its own knobs (400 requests per replica
-#   --pipeline-parallel-size: best of 10 valid layouts for the latency goal: the analytic estimate
-#   kept 3, each simulated under the load with its own knobs (400 requests per replica
+#   --tensor-parallel-size: best of 10 valid layouts for the latency goal: 3 simulated under the
+#   load, each with its own knobs (400 requests per replica
+#   --pipeline-parallel-size: best of 10 valid layouts for the latency goal: 3 simulated under the
+#   load, each with its own knobs (400 requests per replica
 #   --max-model-len: the longest request: 6,000 prompt + 1,500 output tokens, rounded up to 256
 #   --gpu-memory-utilization: vllm 0.33.0 takes this fraction of the GPU's total memory (weights,
 #   activations and KV cache must fit inside it)

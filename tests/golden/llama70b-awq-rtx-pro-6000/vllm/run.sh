@@ -32,10 +32,10 @@ fi
 #   (llama-3.1-70b-instruct-awq-int4)
 #   --served-model-name: the name clients send as `model` in API calls (model.served_name)
 #   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: best of 1 valid layouts for the latency goal: the analytic estimate kept
-#   1, each simulated under the load with its own knobs (400 requests per replica
-#   --pipeline-parallel-size: best of 1 valid layouts for the latency goal: the analytic estimate
-#   kept 1, each simulated under the load with its own knobs (400 requests per replica
+#   --tensor-parallel-size: best of 1 valid layouts for the latency goal: 1 simulated under the
+#   load, each with its own knobs (400 requests per replica
+#   --pipeline-parallel-size: best of 1 valid layouts for the latency goal: 1 simulated under the
+#   load, each with its own knobs (400 requests per replica
 #   --max-model-len: the longest request: 12,000 prompt + 2,000 output tokens, rounded up to 256
 #   --gpu-memory-utilization: vllm 0.33.0 takes this fraction of the GPU's total memory (weights,
 #   activations and KV cache must fit inside it)

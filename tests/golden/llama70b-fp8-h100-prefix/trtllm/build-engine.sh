@@ -16,10 +16,10 @@ model_dir="$(tail -n 1 /tmp/model_dir)"
 #   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it
 #   --qformat: set in the spec (model.quantization = fp8) (kernel: TensorRT engine (quantize.py
 #   --qformat fp8))
-#   --tp_size: best of 20 valid layouts for the throughput goal: the analytic estimate kept 3, each
-#   simulated under the load with its own knobs (400 requests per replica
-#   --pp_size: best of 20 valid layouts for the throughput goal: the analytic estimate kept 3, each
-#   simulated under the load with its own knobs (400 requests per replica
+#   --tp_size: best of 20 valid layouts for the throughput goal: 3 simulated under the load, each
+#   with its own knobs (400 requests per replica
+#   --pp_size: best of 20 valid layouts for the throughput goal: 3 simulated under the load, each
+#   with its own knobs (400 requests per replica
 #   --output_dir: the TensorRT-LLM checkpoint, one shard per rank
 python3 /app/tensorrt_llm/examples/quantization/quantize.py \
     --model_dir "${model_dir}" \

@@ -49,8 +49,8 @@ fi
 #   --host: listen on every interface of the container (SGLang's default is 127.0.0.1, which a
 #   published port cannot reach)
 #   --port: the API port (operations.port, + one per extra server on the host)
-#   --tp-size: best of 1 valid layouts for the latency goal: the analytic estimate kept 1, each
-#   simulated under the load with its own knobs (400 requests per replica
+#   --tp-size: best of 1 valid layouts for the latency goal: 1 simulated under the load, each with
+#   its own knobs (400 requests per replica
 #   --context-length: the longest request: 6,000 prompt + 1,500 output tokens, rounded up to 256
 #   --mem-fraction-static: sglang 0.5.23 takes this fraction of the GPU's total memory for weights
 #   and the KV pool

@@ -39,10 +39,10 @@ fi
 #   runs (the PyTorch flow, trtllm-serve's default in 1.x, skips the build step
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 1 valid layouts for the cost goal: the analytic estimate kept 1, each
-#   simulated under the load with its own knobs (400 requests per replica
-#   --pp_size: best of 1 valid layouts for the cost goal: the analytic estimate kept 1, each
-#   simulated under the load with its own knobs (400 requests per replica
+#   --tp_size: best of 1 valid layouts for the cost goal: 1 simulated under the load, each with its
+#   own knobs (400 requests per replica
+#   --pp_size: best of 1 valid layouts for the cost goal: 1 simulated under the load, each with its
+#   own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 128 clients per replica (128
 #   over 1 replicas)
 #   --max_num_tokens: simulated with 1,024, 2,048, 8,192 tokens per step, 1,024 serves best for the

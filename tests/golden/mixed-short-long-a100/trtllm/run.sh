@@ -40,10 +40,10 @@ fi
 #   --backend: TensorRT-LLM 1.x's serving path (the default), stated so the flow is explicit
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 1 valid layouts for the throughput goal: the analytic estimate kept 1, each
-#   simulated under the load with its own knobs (400 requests per replica
-#   --pp_size: best of 1 valid layouts for the throughput goal: the analytic estimate kept 1, each
-#   simulated under the load with its own knobs (400 requests per replica
+#   --tp_size: best of 1 valid layouts for the throughput goal: 1 simulated under the load, each
+#   with its own knobs (400 requests per replica
+#   --pp_size: best of 1 valid layouts for the throughput goal: 1 simulated under the load, each
+#   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 12.6 requests in flight per
 #   replica on average (Little's law), 20.8 at the 99th percentile of Poisson arrivals
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 2,048 serves best for the
@@ -108,10 +108,10 @@ fi
 #   --backend: TensorRT-LLM 1.x's serving path (the default), stated so the flow is explicit
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 3 valid layouts for the throughput goal: the analytic estimate kept 2, each
-#   simulated under the load with its own knobs (400 requests per replica
-#   --pp_size: best of 3 valid layouts for the throughput goal: the analytic estimate kept 2, each
-#   simulated under the load with its own knobs (400 requests per replica
+#   --tp_size: best of 3 valid layouts for the throughput goal: 2 simulated under the load, each
+#   with its own knobs (400 requests per replica
+#   --pp_size: best of 3 valid layouts for the throughput goal: 2 simulated under the load, each
+#   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 4.1 requests in flight per
 #   replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
@@ -176,10 +176,10 @@ fi
 #   --backend: TensorRT-LLM 1.x's serving path (the default), stated so the flow is explicit
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 3 valid layouts for the throughput goal: the analytic estimate kept 2, each
-#   simulated under the load with its own knobs (400 requests per replica
-#   --pp_size: best of 3 valid layouts for the throughput goal: the analytic estimate kept 2, each
-#   simulated under the load with its own knobs (400 requests per replica
+#   --tp_size: best of 3 valid layouts for the throughput goal: 2 simulated under the load, each
+#   with its own knobs (400 requests per replica
+#   --pp_size: best of 3 valid layouts for the throughput goal: 2 simulated under the load, each
+#   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 4.1 requests in flight per
 #   replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
@@ -244,10 +244,10 @@ fi
 #   --backend: TensorRT-LLM 1.x's serving path (the default), stated so the flow is explicit
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 3 valid layouts for the throughput goal: the analytic estimate kept 2, each
-#   simulated under the load with its own knobs (400 requests per replica
-#   --pp_size: best of 3 valid layouts for the throughput goal: the analytic estimate kept 2, each
-#   simulated under the load with its own knobs (400 requests per replica
+#   --tp_size: best of 3 valid layouts for the throughput goal: 2 simulated under the load, each
+#   with its own knobs (400 requests per replica
+#   --pp_size: best of 3 valid layouts for the throughput goal: 2 simulated under the load, each
+#   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 4.1 requests in flight per
 #   replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the

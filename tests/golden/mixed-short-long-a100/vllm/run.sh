@@ -30,10 +30,10 @@ fi
 #   vllm/vllm-openai:v0.33.0: the pinned image
 #   meta-llama/Llama-3.1-8B-Instruct: the model to serve, first and positional (Llama-3.1-8B)
 #   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: best of 1 valid layouts for the throughput goal: the analytic estimate
-#   kept 1, each simulated under the load with its own knobs (400 requests per replica
-#   --pipeline-parallel-size: best of 1 valid layouts for the throughput goal: the analytic estimate
-#   kept 1, each simulated under the load with its own knobs (400 requests per replica
+#   --tensor-parallel-size: best of 1 valid layouts for the throughput goal: 1 simulated under the
+#   load, each with its own knobs (400 requests per replica
+#   --pipeline-parallel-size: best of 1 valid layouts for the throughput goal: 1 simulated under the
+#   load, each with its own knobs (400 requests per replica
 #   --max-model-len: the longest request: 3,500 prompt + 800 output tokens, rounded up to 256
 #   --gpu-memory-utilization: vllm 0.33.0 takes this fraction of the GPU's total memory (weights,
 #   activations and KV cache must fit inside it)
@@ -94,12 +94,12 @@ fi
 #   vllm/vllm-openai:v0.33.0: the pinned image
 #   meta-llama/Llama-3.1-8B-Instruct: the model to serve, first and positional (Llama-3.1-8B)
 #   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: best of 3 valid layouts for the throughput goal: the analytic estimate
-#   kept 2, each simulated under the load with its own knobs (400 requests per replica
-#   --pipeline-parallel-size: best of 3 valid layouts for the throughput goal: the analytic estimate
-#   kept 2, each simulated under the load with its own knobs (400 requests per replica
-#   --data-parallel-size: best of 3 valid layouts for the throughput goal: the analytic estimate
-#   kept 2, each simulated under the load with its own knobs (400 requests per replica
+#   --tensor-parallel-size: best of 3 valid layouts for the throughput goal: 2 simulated under the
+#   load, each with its own knobs (400 requests per replica
+#   --pipeline-parallel-size: best of 3 valid layouts for the throughput goal: 2 simulated under the
+#   load, each with its own knobs (400 requests per replica
+#   --data-parallel-size: best of 3 valid layouts for the throughput goal: 2 simulated under the
+#   load, each with its own knobs (400 requests per replica
 #   --max-model-len: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
 #   --gpu-memory-utilization: vllm 0.33.0 takes this fraction of the GPU's total memory (weights,
 #   activations and KV cache must fit inside it)

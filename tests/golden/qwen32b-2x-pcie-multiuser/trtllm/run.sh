@@ -40,10 +40,10 @@ fi
 #   --backend: TensorRT-LLM 1.x's serving path (the default), stated so the flow is explicit
 #   --host: listen on every interface of the container
 #   --port: the API port (operations.port)
-#   --tp_size: best of 4 valid layouts for the throughput goal: the analytic estimate kept 3, each
-#   simulated under the load with its own knobs (400 requests per replica
-#   --pp_size: best of 4 valid layouts for the throughput goal: the analytic estimate kept 3, each
-#   simulated under the load with its own knobs (400 requests per replica
+#   --tp_size: best of 4 valid layouts for the throughput goal: 3 simulated under the load, each
+#   with its own knobs (400 requests per replica
+#   --pp_size: best of 4 valid layouts for the throughput goal: 3 simulated under the load, each
+#   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 24 clients per replica (24
 #   over 1 replicas)
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the

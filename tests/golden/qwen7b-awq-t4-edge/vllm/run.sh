@@ -31,10 +31,10 @@ fi
 #   Qwen/Qwen2.5-7B-Instruct-AWQ: the model to serve, first and positional (qwen2.5-7b-instruct-awq)
 #   --served-model-name: the name clients send as `model` in API calls (model.served_name)
 #   --port: the API port (operations.port, + one per extra server on the host)
-#   --tensor-parallel-size: best of 1 valid layouts for the latency goal: the analytic estimate kept
-#   1, each simulated under the load with its own knobs (400 requests per replica
-#   --pipeline-parallel-size: best of 1 valid layouts for the latency goal: the analytic estimate
-#   kept 1, each simulated under the load with its own knobs (400 requests per replica
+#   --tensor-parallel-size: best of 1 valid layouts for the latency goal: 1 simulated under the
+#   load, each with its own knobs (400 requests per replica
+#   --pipeline-parallel-size: best of 1 valid layouts for the latency goal: 1 simulated under the
+#   load, each with its own knobs (400 requests per replica
 #   --max-model-len: set in the spec (model.max_context_tokens)
 #   --gpu-memory-utilization: vllm 0.33.0 takes this fraction of the GPU's total memory (weights,
 #   activations and KV cache must fit inside it)
