@@ -383,3 +383,41 @@ def test_when_no_front_runner_serves_their_replicas_on_every_gpu_are_simulated_t
     assert losers["TP1×DP4"].startswith("misses the SLO by more than TP2×DP2: TTFT p99 ")
     assert losers["TP2"].startswith("cannot keep up: ")  # the replica alone, at the whole rate
     assert "TP1×PP2×DP2" in losers  # the other front-runner's replicas on every GPU, simulated as well
+
+
+SGLANG_BF16_8B_ON_L4 = """
+[model]
+id = "meta-llama/Llama-3.1-8B-Instruct"
+quantization = "none"
+max_context_tokens = 8192
+[hardware]
+gpu = "L4"
+[workload]
+prompt_tokens = { mean = 1000, p99 = 4000 }
+output_tokens = { mean = 200, p99 = 800 }
+concurrency = 4
+[operations]
+backend = "sglang"
+"""
+
+
+def test_a_model_that_fits_only_with_smaller_steps_is_planned_at_them(tmp_path: Path) -> None:
+    """SGLang reserves 1.5 MiB per token of its chunk: at the 8,192-token planning budget 15 GiB of BF16 weights
+    leave no KV room on a 24 GB L4 (fraction 0.418); at 2,048 tokens they do, and the budget stays there."""
+    plan, _ = api.plan(write(tmp_path, SGLANG_BF16_8B_ON_L4))
+    pool = plan.primary
+    assert pool.knobs.max_num_batched_tokens == 2048
+    assert pool.memory.kv_capacity_tokens >= 4800  # one p99 request
+    budget = next(d for d in plan.decisions if d.id == "max_num_batched_tokens")
+    assert budget.reason.startswith("capped at 2,048 tokens: with larger steps the model does not fit (the "
+                                    "activations and the engine's reserve grow with the budget; the layouts were "
+                                    "planned again at 2,048). The step rule: ")
+    assert [(a.value, a.reason) for a in budget.rejected][:1] == [
+        (8192, "does not fit in memory beside the weights and a p99 request's KV cache")]
+    pinned = write(tmp_path, SGLANG_BF16_8B_ON_L4 + "[plan]\nmax_num_batched_tokens = 8192\n")
+    with pytest.raises(PlanError) as info:
+        api.plan(pinned)
+    refused = info.value.diagnostics[0]  # a pinned budget is not lowered: the pin is refused, deployc's choice named
+    assert refused.rule == "DPC307"
+    assert refused.hint == ("deployc's own choice for the pinned keys: max_num_batched_tokens = 2048 (fits with TP1, "
+                            "KV capacity 29,308 tokens per replica)")

@@ -23,6 +23,10 @@ from deployc.target import Target
 # Little's law iterations when the load is given as a request rate (converges in 2-3 for these models).
 RATE_ITERATIONS = 4
 PLANNING_TOKEN_BUDGET = 8192  # profile budget used while ranking layouts; the final knob is chosen later
+# When nothing fits at PLANNING_TOKEN_BUDGET the layouts are tried again at this budget, the knob then capped at it:
+# vLLM 0.33's default on GPUs below H100 class, and where SGLang's reserve stops shrinking (its rule reserves for
+# max(chunked_prefill_size, 2048) tokens, srt/server_args.py _handle_gpu_memory_settings).
+MEMORY_FALLBACK_TOKEN_BUDGET = 2048
 
 
 @frozen(kw_only=True)
@@ -41,6 +45,7 @@ class Candidate:
     flow: str | None = None  # the backend's flow for this precision (its capability answer)
     cuda_graphs: bool = True
     max_num_batched_tokens: int = PLANNING_TOKEN_BUDGET
+    budget_cap: int | None = None  # the memory fits only with steps up to this budget (planned there, as a fallback)
     scheduler: SchedulerPolicy = SchedulerPolicy()
     pp_split: PpLayerSplit = "extra_before_last"  # the backend's pipeline split (BackendInfo.pp_layer_split)
     quick: bool = False  # a what-if search (ranked fixes, sizing): fewer layouts and requests simulated

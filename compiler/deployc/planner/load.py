@@ -137,6 +137,7 @@ def load_knobs(c: Candidate, chosen: Evaluated) -> LoadKnobs:
     budget = pinned(rules.token_budget(spec.slo.goal, target_ms, percentile, int(seqs.value), decode_ms,
                                        lambda tokens: prefill_time_s(base, tokens)[0] * 1e3),
                     spec.plan.max_num_batched_tokens, "max_num_batched_tokens")
+    budget = _within_memory(budget, c)
     load = min(max(chosen.concurrency_per_replica, 1.0), batch)
     inputs = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, load,
                          max_num_batched_tokens=int(budget.value))
@@ -148,6 +149,17 @@ def load_knobs(c: Candidate, chosen: Evaluated) -> LoadKnobs:
         inputs, performance = evolve(inputs, prefix_cached_tokens=0.0), no_prefix
     return LoadKnobs(context=context, max_num_seqs=seqs, token_budget=budget, prefix_caching=prefix, inputs=inputs,
                      performance=performance, budget_rule=budget, cost=step_costs(inputs))
+
+
+def _within_memory(budget: Decision, c: Candidate) -> Decision:
+    """The step rule's budget, capped where the memory was planned when it fits only with smaller steps."""
+    cap = c.budget_cap
+    if cap is None or int(budget.value) <= cap:
+        return budget
+    why = (f"capped at {cap:,} tokens: with larger steps the model does not fit (the activations and the engine's "
+           f"reserve grow with the budget; the layouts were planned again at {cap:,}). The step rule: {budget.reason}")
+    too_big = Alternative(budget.value, "does not fit in memory beside the weights and a p99 request's KV cache")
+    return evolve(budget, value=cap, reason=why, rejected=(too_big, *budget.rejected))
 
 
 def with_budget(knobs: LoadKnobs, budget: Decision) -> LoadKnobs:
@@ -268,10 +280,10 @@ def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: 
     goal = c.target.spec.slo.goal
     if c.target.spec.plan.max_num_batched_tokens is not None:  # pinned by the spec: simulated as given
         return knobs, serve(c, chosen, knobs, requests=requests)
-    floor = int(knobs.max_num_seqs.value)
+    floor, cap = int(knobs.max_num_seqs.value), c.budget_cap or max(budgets, default=0)
     knobs = with_budget(knobs, knobs.budget_rule) if knobs.token_budget is not knobs.budget_rule else knobs
     picked = int(knobs.token_budget.value)
-    options = sorted({picked, *(b for b in budgets if b >= floor)})
+    options = sorted({picked, *(b for b in budgets if floor <= b <= cap)})
     trials = {b: (k := knobs if b == picked else with_budget(knobs, evolve(knobs.token_budget, value=b)),
                   serve(c, chosen, k, requests=requests)) for b in options}
     best = min(options, key=lambda b: (_budget_score(trials[b][1], goal), b))

@@ -17,7 +17,7 @@ from deployc.planner.backend_choice import backend_decision, rank_backends
 from deployc.planner.collectives import allreduce_model
 from deployc.planner.decisions import Alternative, Decision, Quantity
 from deployc.planner.emittable import refusal
-from deployc.planner.evaluate import PLANNING_TOKEN_BUDGET, Candidate
+from deployc.planner.evaluate import MEMORY_FALLBACK_TOKEN_BUDGET, PLANNING_TOKEN_BUDGET, Candidate
 from deployc.planner.finish import finish_pool
 from deployc.planner.fixes import ranked_fixes
 from deployc.planner.models import BackendModels, Backends
@@ -64,6 +64,8 @@ def search_pool(target: Target, models: BackendModels, dtype: ActivationDtype, s
                                   scheduler=models.info.scheduler, pp_split=models.info.pp_layer_split,
                                   max_num_batched_tokens=spec.plan.max_num_batched_tokens or PLANNING_TOKEN_BUDGET)
             search = search_layouts(candidate, models)
+            if search.chosen() is None and spec.plan.max_num_batched_tokens is None:
+                search = _at_smaller_steps(search, models)
             refused = refusal(search.checks)
             if refused is not None:  # the same for every precision: the emitter, not memory, says no
                 raise Vetoed(refused)
@@ -78,6 +80,17 @@ def search_pool(target: Target, models: BackendModels, dtype: ActivationDtype, s
         reasons = list(dict.fromkeys(vetoes))  # the same veto for each KV dtype once
         raise Vetoed("; ".join(reasons) or "no precision to try")
     raise PlanError([_does_not_fit(failed[0], models, fixes)])
+
+
+def _at_smaller_steps(search: Search, models: BackendModels) -> Search:
+    """Nothing fits at the planning budget: the layouts again with ``MEMORY_FALLBACK_TOKEN_BUDGET``-token steps
+    (smaller activations, and SGLang reserves less), the token budget then capped there; else the first search."""
+    c = search.candidate
+    if c.max_num_batched_tokens <= MEMORY_FALLBACK_TOKEN_BUDGET:
+        return search
+    smaller = search_layouts(evolve(c, max_num_batched_tokens=MEMORY_FALLBACK_TOKEN_BUDGET,
+                                    budget_cap=MEMORY_FALLBACK_TOKEN_BUDGET), models)
+    return smaller if smaller.chosen() is not None else search
 
 
 def _does_not_fit(search: Search, models: BackendModels, fixes: bool = True) -> Diagnostic:
