@@ -421,3 +421,35 @@ def test_a_model_that_fits_only_with_smaller_steps_is_planned_at_them(tmp_path: 
     assert refused.rule == "DPC307"
     assert refused.hint == ("deployc's own choice for the pinned keys: max_num_batched_tokens = 2048 (fits with TP1, "
                             "KV capacity 29,308 tokens per replica)")
+
+
+LONG_PROMPTS_ON_2_A100 = """
+[model]
+id = "meta-llama/Llama-3.1-8B-Instruct"
+[hardware]
+gpu = "A100 80GB SXM"
+gpus_per_node = 2
+[workload]
+prompt_tokens = { mean = 6000, p99 = 18000 }
+output_tokens = { mean = 300, p99 = 1000 }
+request_rate_per_s = 1
+[slo]
+ttft_ms = { p99 = 8000 }
+tpot_ms = { p99 = 60 }
+goal = "cost"
+"""
+
+
+def test_a_winner_that_misses_in_full_gives_way_to_a_layout_that_serves(tmp_path: Path) -> None:
+    """One A100 serves the ranking's 400 requests, but 2,000 reach a TTFT p99 above the target: the plan does not
+    stop at 'misses the SLO' while the second GPU could serve; the replica on both GPUs is confirmed in full."""
+    plan, _ = api.plan(write(tmp_path, LONG_PROMPTS_ON_2_A100))
+    pool = plan.primary
+    assert pool.verdict is not None and pool.verdict.serves
+    assert pool.layout.label() == "TP1×DP2"
+    parallelism = next(d for d in plan.decisions if d.id == "parallelism")
+    first = parallelism.rejected[0]
+    assert first.value == "TP1"
+    assert first.reason.startswith("ranked first with 400 requests per replica, but with 2,000 misses the SLO: TTFT "
+                                   "p99 ")
+    assert not any(d.id == "idle_gpus" for d in plan.decisions)

@@ -10,11 +10,12 @@ from deployc.catalog.prices import gpu_price
 from deployc.diagnostics import Diagnostic, Severity
 from deployc.planner import knobs as rules
 from deployc.planner.collectives import allreduce_model
+from deployc.planner.confirm import confirmed
 from deployc.planner.cost import PoolCost, pool_cost
 from deployc.planner.decisions import Alternative, Decision, Quantity
-from deployc.planner.evaluate import Evaluated, evaluate_layout, overhead_query
+from deployc.planner.evaluate import Evaluated, overhead_query
 from deployc.planner.formats import weight_format
-from deployc.planner.load import LoadKnobs, Served, load_knobs, serve, tune_budget
+from deployc.planner.load import Served
 from deployc.planner.parallel import pp_layer_split
 from deployc.planner.pins import pinned
 from deployc.planner.precision import explain_weights
@@ -109,51 +110,6 @@ def _idle_gpus(search: Search, layout: Layout, prefix: str) -> Decision | None:
         numbers=(Quantity("GPUs given", total, ""), Quantity("GPUs used", layout.gpus_used, "")))
 
 
-def _at_emitted_budget(search: Search, chosen: Evaluated, budget: int, models: BackendModels | None,
-                       max_model_len: int | None = None) -> Evaluated:
-    """The chosen layout's memory plan redone at the emitted token budget (and ``max_model_len``), when they
-    differ from the planning ones.
-
-    The engine profiles (vLLM) or reserves for (SGLang) the budget it is given, not the planning one, and
-    checks that one sequence of the emitted max_model_len fits; the re-evaluation is kept when the workload
-    still fits.
-    """
-    c = search.candidate
-    length = c.max_model_len_wanted if max_model_len is None else max_model_len
-    if models is None or (budget == c.max_num_batched_tokens and length == c.max_model_len_wanted):
-        return chosen
-    again = evaluate_layout(evolve(c, max_num_batched_tokens=budget, emitted_max_model_len=length),
-                            chosen.evaluation.layout, models)
-    return again if again.evaluation.fits else chosen
-
-
-def _context_at(search: Search, chosen: Evaluated, knobs: LoadKnobs) -> LoadKnobs:
-    """A max_model_len capped by the KV cache, capped again at the cache the emitted budget leaves."""
-    if not knobs.context.capped:
-        return knobs
-    c, memory = search.candidate, chosen.memory
-    spec = c.target.spec
-    context = rules.max_model_len(c.shape, spec.model.max_context_tokens, c.target.model.max_position_embeddings,
-                                  memory.kv_capacity_tokens, memory.kv_block_size_tokens)
-    return evolve(knobs, context=context)
-
-
-def simulated_in_full(search: Search, models: BackendModels | None = None) -> tuple[Evaluated, LoadKnobs, Served]:
-    """The chosen layout at its tuned token budget and that budget's knobs, simulated with
-    ``SIMULATED_REQUESTS`` per replica: the figures a plan reports."""
-    chosen = search.chosen()
-    if chosen is None:
-        raise ValueError("simulated_in_full needs a search whose best layout fits")
-    c, layout = search.candidate, chosen.evaluation.layout
-    ranked = search.served[layout].knobs if layout in search.served else load_knobs(c, chosen)
-    knobs = tune_budget(c, chosen, ranked, requests=RANKING_REQUESTS)[0]
-    budget = int(knobs.token_budget.value)
-    chosen = _at_emitted_budget(search, chosen, budget, models)
-    knobs = _context_at(search, chosen, knobs)
-    chosen = _at_emitted_budget(search, chosen, budget, models, knobs.context.max_model_len)
-    return chosen, knobs, serve(c, chosen, knobs, requests=SIMULATED_REQUESTS)
-
-
 def _decode_graph_max_batch(search: Search, chosen: Evaluated, knobs: Knobs,
                             models: BackendModels | None) -> int | None:
     """The backend's decode CUDA-graph batch at the pool's final knobs (its overhead answer), for its emitter."""
@@ -172,7 +128,7 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
     c, shape, spec = search.candidate, search.candidate.shape, search.candidate.target.spec
     prefix = f"{shape.name}." if several else ""
     diagnostics: list[Diagnostic] = []
-    chosen, knobs_for_load, served = simulated_in_full(search, models)
+    search, (chosen, knobs_for_load, served) = confirmed(search, models)
     target, layout, memory = c.target, chosen.evaluation.layout, chosen.memory
     context, seqs, budget = knobs_for_load.context, knobs_for_load.max_num_seqs, knobs_for_load.token_budget
     if context.capped:

@@ -117,21 +117,12 @@ def demand_per_replica(c: Candidate, chosen: Evaluated) -> tuple[float, str]:
 
 def load_knobs(c: Candidate, chosen: Evaluated) -> LoadKnobs:
     """max_model_len, max_num_seqs, the token budget and prefix caching for one layout."""
-    spec, shape, target = c.target.spec, c.shape, c.target
+    spec, shape = c.target.spec, c.shape
     memory, layout = chosen.memory, chosen.evaluation.layout
-    context = pin_context(rules.max_model_len(shape, spec.model.max_context_tokens,
-                                              target.model.max_position_embeddings, memory.kv_capacity_tokens,
-                                              memory.kv_block_size_tokens), spec.plan.max_model_len)
+    context, seqs = _context_choice(c, chosen), _seqs_decision(c, chosen)
     mean_context = shape.prompt.mean + shape.output.mean / 2
     target_ms, percentile = itl_target(spec.slo)
     base = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, 1)
-    demand, why = demand_per_replica(c, chosen)
-    single_ms = _single_step_ms(base, mean_context)
-    seqs = pinned(rules.max_num_seqs(demand, why, memory.max_concurrency_at_typical_request,
-                                     _itl_batch_limit(base, memory.max_concurrency_at_typical_request, target_ms,
-                                                      mean_context),
-                                     single_ms if target_ms is not None and single_ms > target_ms else None),
-                  spec.plan.max_num_seqs, "max_num_seqs")
     batch = float(seqs.value)
     decode_ms = decode_step_time_s(base, batch, mean_context)[0] * 1e3
     budget = pinned(rules.token_budget(spec.slo.goal, target_ms, percentile, int(seqs.value), decode_ms,
@@ -149,6 +140,42 @@ def load_knobs(c: Candidate, chosen: Evaluated) -> LoadKnobs:
         inputs, performance = evolve(inputs, prefix_cached_tokens=0.0), no_prefix
     return LoadKnobs(context=context, max_num_seqs=seqs, token_budget=budget, prefix_caching=prefix, inputs=inputs,
                      performance=performance, budget_rule=budget, cost=step_costs(inputs))
+
+
+def _context_choice(c: Candidate, chosen: Evaluated) -> rules.ContextChoice:
+    """max_model_len for the layout's KV cache."""
+    spec, memory = c.target.spec, chosen.memory
+    return pin_context(rules.max_model_len(c.shape, spec.model.max_context_tokens,
+                                           c.target.model.max_position_embeddings, memory.kv_capacity_tokens,
+                                           memory.kv_block_size_tokens), spec.plan.max_model_len)
+
+
+def _seqs_decision(c: Candidate, chosen: Evaluated) -> Decision:
+    """max_num_seqs: the load's demand within what the layout's KV cache holds and the ITL target allows."""
+    spec, memory = c.target.spec, chosen.memory
+    mean_context = c.shape.prompt.mean + c.shape.output.mean / 2
+    target_ms, _ = itl_target(spec.slo)
+    base = perf_inputs(c, chosen.evaluation.layout, chosen.weights, memory.kv_bytes_per_token, 1)
+    demand, why = demand_per_replica(c, chosen)
+    single_ms = _single_step_ms(base, mean_context)
+    kv_limit = memory.max_concurrency_at_typical_request
+    return pinned(rules.max_num_seqs(demand, why, kv_limit, _itl_batch_limit(base, kv_limit, target_ms, mean_context),
+                                     single_ms if target_ms is not None and single_ms > target_ms else None),
+                  spec.plan.max_num_seqs, "max_num_seqs")
+
+
+def at_final_memory(c: Candidate, chosen: Evaluated, knobs: LoadKnobs) -> LoadKnobs:
+    """The knobs whose figures come from the memory plan (max_model_len, max_num_seqs), decided again at the
+    memory the engine gets (the emitted budget and context), so their numbers are the plan's; a new
+    max_num_seqs is kept only within the token budget (every running request decodes in one step)."""
+    context, seqs = _context_choice(c, chosen), _seqs_decision(c, chosen)
+    if context.max_model_len != knobs.context.max_model_len:
+        context = knobs.context  # planned at this length already (the memory was evaluated at it)
+    if seqs.value == knobs.max_num_seqs.value or int(seqs.value) > int(knobs.token_budget.value):
+        return evolve(knobs, context=context, max_num_seqs=seqs if seqs.value == knobs.max_num_seqs.value
+                      else knobs.max_num_seqs)
+    again = with_budget(load_knobs(c, chosen), knobs.token_budget)
+    return evolve(again, context=context, budget_rule=knobs.budget_rule)
 
 
 def _within_memory(budget: Decision, c: Candidate) -> Decision:

@@ -114,7 +114,7 @@ def rank_by_serving(c: Candidate, evaluated: tuple[Evaluated, ...], analytic: Se
         # Nothing simulated serves: the analytic front-runners of the cost and throughput goals are small replicas
         # (queues unseen), and the every-GPU layout is one replica shape. The same replicas, as many as the GPUs
         # hold, share the load: simulate them too (their TTFT queues less) before calling the GPUs too few.
-        more = _more_replicas(picked, fitting, total)
+        more = more_replicas(picked, fitting, total)
         served |= {e.layout: tune_budget(c, by_eval[id(e)], load_knobs(c, by_eval[id(e)]), requests=requests,
                                          budgets=budgets)[1] for e in more}
         picked += more
@@ -131,7 +131,7 @@ def rank_by_serving(c: Candidate, evaluated: tuple[Evaluated, ...], analytic: Se
     return SearchResult(best=best, ranked=(*marked, *rest), rejected=analytic.rejected, losers=tuple(losers)), served
 
 
-def _more_replicas(picked: list[LayoutEvaluation], fitting: list[LayoutEvaluation],
+def more_replicas(picked: list[LayoutEvaluation], fitting: list[LayoutEvaluation],
                    total: int) -> list[LayoutEvaluation]:
     """For each simulated layout that leaves GPUs unused, the fitting layout of the same replica (TP, PP, EP)
     with the most replicas, when it is not simulated already."""

@@ -85,8 +85,13 @@ def search_pool(target: Target, models: BackendModels, dtype: ActivationDtype, s
 def _at_smaller_steps(search: Search, models: BackendModels) -> Search:
     """Nothing fits at the planning budget: the layouts again with ``MEMORY_FALLBACK_TOKEN_BUDGET``-token steps
     (smaller activations, and SGLang reserves less), the token budget then capped there; else the first search."""
-    c = search.candidate
-    if c.max_num_batched_tokens <= MEMORY_FALLBACK_TOKEN_BUDGET:
+    c, closest = search.candidate, search.closest()
+    if c.max_num_batched_tokens <= MEMORY_FALLBACK_TOKEN_BUDGET or closest is None:
+        return search
+    # Smaller steps shrink the activations and the engine's reserve (what its memory fraction leaves out), no more:
+    # a layout short by more than both cannot fit with them.
+    g = closest.memory.per_gpu
+    if closest.evaluation.shortfall_bytes > g.activation_bytes + g.total_bytes * (1 - closest.memory.memory_fraction):
         return search
     smaller = search_layouts(evolve(c, max_num_batched_tokens=MEMORY_FALLBACK_TOKEN_BUDGET,
                                     budget_cap=MEMORY_FALLBACK_TOKEN_BUDGET), models)

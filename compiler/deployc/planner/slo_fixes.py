@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from attrs import evolve
 
-from deployc.planner.finish import simulated_in_full
+from deployc.planner.confirm import simulated_in_full
 from deployc.planner.models import BackendModels
 from deployc.planner.precision import WeightChoice
 from deployc.planner.serving.verdict import miss_ratio

@@ -39,7 +39,7 @@ fi
 #   --mem-fraction-static: sglang 0.5.23 takes this fraction of the GPU's total memory for weights
 #   and the KV pool
 #   --max-running-requests: room for every request the load keeps in flight: 12.6 requests in flight
-#   per replica on average (Little's law), 20.8 at the 99th percentile of Poisson arrivals
+#   per replica on average (Little's law), 20.9 at the 99th percentile of Poisson arrivals
 #   --chunked-prefill-size: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for
 #   the throughput goal (TTFT p99 948 ms, ITL p99 90.8 ms, 858 output tokens/s)
 #   --schedule-policy: 500 of 900 prompt tokens (56%) are a shared prefix: a hit skips their

@@ -112,8 +112,8 @@ fi
 #   with its own knobs (400 requests per replica
 #   --pp_size: best of 3 valid layouts for the throughput goal: 2 simulated under the load, each
 #   with its own knobs (400 requests per replica
-#   --max_batch_size: room for every request the load keeps in flight: 4.1 requests in flight per
-#   replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
+#   --max_batch_size: room for every request the load keeps in flight: 4.2 requests in flight per
+#   replica on average (Little's law), 9.0 at the 99th percentile of Poisson arrivals
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
 #   throughput goal (TTFT p99 16,392 ms, ITL p99 43.7 ms, 363 output tokens/s)
 #   --max_seq_len: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
@@ -142,7 +142,7 @@ docker run --detach \
     --port 8001 \
     --tp_size 1 \
     --pp_size 1 \
-    --max_batch_size 9 \
+    --max_batch_size 10 \
     --max_num_tokens 256 \
     --max_seq_len 61184 \
     --config /etc/deployc/extra-llm-api-options-mixed-traffic-long-0.yaml
@@ -180,8 +180,8 @@ fi
 #   with its own knobs (400 requests per replica
 #   --pp_size: best of 3 valid layouts for the throughput goal: 2 simulated under the load, each
 #   with its own knobs (400 requests per replica
-#   --max_batch_size: room for every request the load keeps in flight: 4.1 requests in flight per
-#   replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
+#   --max_batch_size: room for every request the load keeps in flight: 4.2 requests in flight per
+#   replica on average (Little's law), 9.0 at the 99th percentile of Poisson arrivals
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
 #   throughput goal (TTFT p99 16,392 ms, ITL p99 43.7 ms, 363 output tokens/s)
 #   --max_seq_len: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
@@ -210,7 +210,7 @@ docker run --detach \
     --port 8002 \
     --tp_size 1 \
     --pp_size 1 \
-    --max_batch_size 9 \
+    --max_batch_size 10 \
     --max_num_tokens 256 \
     --max_seq_len 61184 \
     --config /etc/deployc/extra-llm-api-options-mixed-traffic-long-1.yaml
@@ -248,8 +248,8 @@ fi
 #   with its own knobs (400 requests per replica
 #   --pp_size: best of 3 valid layouts for the throughput goal: 2 simulated under the load, each
 #   with its own knobs (400 requests per replica
-#   --max_batch_size: room for every request the load keeps in flight: 4.1 requests in flight per
-#   replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
+#   --max_batch_size: room for every request the load keeps in flight: 4.2 requests in flight per
+#   replica on average (Little's law), 9.0 at the 99th percentile of Poisson arrivals
 #   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
 #   throughput goal (TTFT p99 16,392 ms, ITL p99 43.7 ms, 363 output tokens/s)
 #   --max_seq_len: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
@@ -278,7 +278,7 @@ docker run --detach \
     --port 8003 \
     --tp_size 1 \
     --pp_size 1 \
-    --max_batch_size 9 \
+    --max_batch_size 10 \
     --max_num_tokens 256 \
     --max_seq_len 61184 \
     --config /etc/deployc/extra-llm-api-options-mixed-traffic-long-2.yaml
