@@ -145,7 +145,8 @@ ROCM_ONLY_ATTENTION = frozenset({"ROCM_ATTN", "ROCM_SEGMENTED_ATTN", "ROCM_AITER
 ATTENTION_FLAG = "--attention-backend"
 
 
-def _attention_values(extra_args: tuple[str, ...]) -> list[str]:
+def attention_values(extra_args: tuple[str, ...]) -> list[str]:
+    """The backends the extra arguments name with --attention-backend, upper-cased as vLLM's enum spells them."""
     values = []
     for i, arg in enumerate(extra_args):
         flag, eq, value = arg.partition("=")
@@ -157,7 +158,7 @@ def _attention_values(extra_args: tuple[str, ...]) -> list[str]:
 def vendor_mismatches(gpu: GPU, extra_args: tuple[str, ...]) -> list[tuple[str, str]]:
     """(message, fix) for each extra argument that names another vendor's kernel than the plan's GPU."""
     out = []
-    for value in _attention_values(extra_args):
+    for value in attention_values(extra_args):
         if gpu.is_amd and value in CUDA_ONLY_ATTENTION:
             out.append((f"{ATTENTION_FLAG} {value} is a CUDA kernel; {gpu.name} is an AMD GPU (ROCm)",
                         "drop it (vLLM picks ROCM_ATTN / ROCM_AITER_FA / TRITON_ATTN on ROCm) or name one of those"))
