@@ -26,6 +26,12 @@ repeating the selection.  Read from the vLLM 0.33.0 wheel (paths relative to ``v
 - Logit soft-capping (Gemma 2's ``attn_logit_softcapping``) is not a selection criterion: FLASH_ATTN,
   FLASHINFER and TRITON_ATTN take it as a kernel argument (``softcap=self.logits_soft_cap``), while
   ``flex_attention.py`` (line 1188) raises "FlexAttention does not support logits soft cap yet" at start-up.
+- ROCm (``platforms/rocm.py`` ``_get_backend_priorities``, line 531): ROCM_ATTN comes first, then ROCM_AITER_FA
+  (AITER on, as deployc sets it), AITER unified attention, TRITON_ATTN.  ``rocm_attn.py`` keeps
+  ``logits_soft_cap`` (line 291) but never passes it to ``chunked_prefill_paged_decode`` (line 444), which has
+  no soft-cap argument: a soft-capped model would be served with wrong logits and no error.  ``rocm_aiter_fa.py``
+  passes ``softcap=self.logits_soft_cap`` (line 1456) for head sizes 64, 128, 256 (line 917); TRITON_ATTN
+  applies it for any head size of 32 or more.
 - MLA: FLASH_ATTN_MLA needs 9.x and a 16-bit KV cache (``mla/flashattn_mla.py``), FLASHMLA 9.x or 10.x
   (``mla/flashmla.py``), FLASHINFER_MLA 10.x (``mla/flashinfer_mla.py``), TRITON_MLA any GPU, with an FP8 KV
   cache from 8.9 (``mla/triton_mla.py`` line 203).
@@ -192,3 +198,33 @@ def forced_problems(cc: Cc, kv_cache_dtype: str, model: AttentionFacts, forced: 
         out.append((f"--attention-backend {backend} cannot run on {where} with a {kv_cache_dtype} KV cache for this "
                     f"model ({'; '.join(reasons)}): {_V} stops at start-up", fix))
     return out
+
+
+ROCM_NO_SOFTCAP = frozenset({"ROCM_ATTN"})  # rocm_attn.py drops logits_soft_cap (see the module docstring)
+AITER_FA_HEAD_SIZES = (64, 128, 256)  # rocm_aiter_fa.py get_supported_head_sizes
+
+
+def rocm_softcap_backend(model: AttentionFacts) -> str | None:
+    """The backend deployc passes on ROCm for a soft-capped model (vLLM's first choice, ROCM_ATTN, drops the cap)."""
+    if model.logit_softcap is None or model.mla:
+        return None
+    return "ROCM_AITER_FA" if model.head_dim in AITER_FA_HEAD_SIZES else "TRITON_ATTN"
+
+
+def rocm_forced_problems(model: AttentionFacts, forced: list[str]) -> list[tuple[str, str]]:
+    """(message, fix) for an ``--attention-backend`` on ROCm that would drop the model's soft-capping."""
+    fix = rocm_softcap_backend(model)
+    return [(f"--attention-backend {backend} does not apply the model's attention logit soft-capping "
+             f"({model.logit_softcap:g}): rocm_attn.py never passes it to its kernel, so {_V} serves wrong logits "
+             "and no error", f"drop it (deployc then passes --attention-backend {fix}) or name {fix}")
+            for backend in forced if backend in ROCM_NO_SOFTCAP and fix is not None]
+
+
+def softcap_flag(model: AttentionFacts, amd: bool, forced: list[str]) -> tuple[tuple[str, str], str] | None:
+    """``--attention-backend`` and its reason when vLLM's own choice would drop the model's soft cap (ROCm)."""
+    backend = rocm_softcap_backend(model) if amd else None
+    if backend is None or forced:  # extra_args choose the backend themselves (checked by rocm_forced_problems)
+        return None
+    return (("--attention-backend", backend),
+            f"the model soft-caps its attention logits at {model.logit_softcap:g} (attn_logit_softcapping); "
+            f"{_V}'s first choice on ROCm, ROCM_ATTN, never applies the cap (rocm_attn.py), {backend} does")

@@ -12,9 +12,11 @@ from deployc.api import plan
 from deployc.catalog import resolve_gpu
 from deployc.contract import AttentionFacts
 from deployc.planner.plan import Plan
-from deployc_vllm.attention import forced_problems, select
+from deployc_vllm.attention import forced_problems, rocm_softcap_backend, select
 from deployc_vllm.capability import kv_capability
 from deployc_vllm.checks import check_plan
+from deployc_vllm.command import serve_command
+from deployc_vllm.options import parse_options
 from tests.contract_helpers import deploy
 from tests.plugins.vllm.plans import spec_dict
 
@@ -96,10 +98,10 @@ def test_select_walks_vllms_priority_order() -> None:
     assert choice is not None and choice.label == "FLASH_ATTN (FlashAttention 3)"
 
 
-def _plan(tmp_path: Path, gpu: str, **changes: Any) -> Plan:
+def _plan(tmp_path: Path, gpu: str, model: str = "google/gemma-2-9b-it", **changes: Any) -> Plan:
     path = tmp_path / "s.toml"
-    path.write_text(tomli_w.dumps(spec_dict(model={"id": "google/gemma-2-9b-it"},
-                                            hardware={"gpu": gpu, "gpus_per_node": 1}, **changes)))
+    path.write_text(tomli_w.dumps(spec_dict(model={"id": model}, hardware={"gpu": gpu, "gpus_per_node": 1},
+                                            **changes)))
     planned, _ = plan(path, "vllm", display_name="s.toml")
     return planned
 
@@ -118,3 +120,34 @@ def test_an_extra_args_backend_that_cannot_run_gemma_2_is_refused(tmp_path: Path
                             f"{p.pools[0].knobs.kv_cache_dtype} KV cache for this model (FlexAttention does not "
                             "support logits soft cap (flex_attention.py)): vLLM 0.33.0 stops at start-up")
     assert diag.key_path == "backends.vllm.extra_args"
+
+
+def _argv(p: Plan) -> list[str]:
+    d = deploy(p)
+    return [str(w) for w in serve_command(d, d.servers[0], parse_options(p.target.spec.backends.get("vllm"))).argv]
+
+
+def test_gemma_2_on_rocm_is_steered_off_rocm_attn_which_drops_the_soft_cap(tmp_path: Path) -> None:
+    # platforms/rocm.py tries ROCM_ATTN first, and rocm_attn.py never hands logits_soft_cap to its kernel
+    p = _plan(tmp_path, "MI300X")
+    argv = _argv(p)
+    assert argv[argv.index("--attention-backend") + 1] == "ROCM_AITER_FA"
+    d = deploy(p)
+    reasons = {f.flag: f.reason for f in serve_command(d, d.servers[0], parse_options(None)).flags}
+    assert reasons["--attention-backend"] == (
+        "the model soft-caps its attention logits at 50 (attn_logit_softcapping); vLLM 0.33.0's first choice on "
+        "ROCm, ROCM_ATTN, never applies the cap (rocm_attn.py), ROCM_AITER_FA does")
+    assert [x for x in check_plan(d) if "attention" in x.message] == []
+    assert rocm_softcap_backend(AttentionFacts(head_dim=96, logit_softcap=50.0)) == "TRITON_ATTN"
+    assert rocm_softcap_backend(LLAMA) is None
+    assert "--attention-backend" not in _argv(_plan(tmp_path, "MI300X", "Qwen/Qwen3-8B"))
+
+
+def test_rocm_attn_forced_for_gemma_2_is_refused(tmp_path: Path) -> None:
+    p = _plan(tmp_path, "MI300X", backends={"vllm": {"extra_args": ["--attention-backend=ROCM_ATTN"]}})
+    assert [w for w in _argv(p) if w.startswith("--attention-backend")] == ["--attention-backend=ROCM_ATTN"]
+    (diag,) = [d for d in check_plan(deploy(p)) if "soft-capping" in d.message]
+    assert diag.message == ("--attention-backend ROCM_ATTN does not apply the model's attention logit soft-capping "
+                            "(50): rocm_attn.py never passes it to its kernel, so vLLM 0.33.0 serves wrong logits and "
+                            "no error")
+    assert diag.hint == "drop it (deployc then passes --attention-backend ROCM_AITER_FA) or name ROCM_AITER_FA"
