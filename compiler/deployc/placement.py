@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from deployc.contract.deployment import (
+    AttentionFacts,
     Deployment,
     Hardware,
     ImageRef,
@@ -31,6 +32,7 @@ from deployc.contract.deployment import (
 
 if TYPE_CHECKING:
     from deployc.catalog import GPU
+    from deployc.catalog.arch import ModelArch
     from deployc.contract.backend import BackendInfo
     from deployc.contract.decisions import Decision
     from deployc.planner.plan import Plan
@@ -47,11 +49,19 @@ def vendor_supported(info: BackendInfo, gpu: GPU) -> bool:
     return gpu.vendor.lower() in (v.lower() for v in info.gpu_vendors)
 
 
+def attention_facts(model: ModelArch) -> AttentionFacts:
+    """The architecture facts that decide which attention kernels an engine can run the model with."""
+    return AttentionFacts(head_dim=model.head_dim, mla=model.uses_mla, sinks=model.attention_sinks,
+                          sliding_window=model.has_sliding_window, logit_softcap=model.attn_logit_softcap,
+                          final_logit_softcap=model.final_logit_softcap)
+
+
 def target_facts(target: Target, backend: str) -> TargetFacts:
     """What the capability and layout hooks are told about the spec (the contract's view of a Target)."""
     model = target.model
     return TargetFacts(gpu=target.gpu, model=ModelFacts(name=model.name, family=model.family,
-                                                        checkpoint_quant=model.checkpoint_quant),
+                                                        checkpoint_quant=model.checkpoint_quant,
+                                                        attention=attention_facts(model)),
                        nodes=target.spec.hardware.nodes, gpus_per_node=target.spec.hardware.gpus_per_node,
                        options=target.spec.backends.get(backend) or {})
 
@@ -194,7 +204,8 @@ def deployment(plan: Plan) -> Deployment:
         name=spec.name, spec_file=target.spec_file, deployc_version=plan.deployc_version, backend=info,
         model=ModelRef(id=model.id, revision=model.revision, served_name=model.served_name,
                        trust_remote_code=model.trust_remote_code, name=target.model.name,
-                       family=target.model.family, checkpoint_quant=target.model.checkpoint_quant),
+                       family=target.model.family, checkpoint_quant=target.model.checkpoint_quant,
+                       attention=attention_facts(target.model)),
         gpu=target.gpu, hardware=hardware,
         operations=Operations(port=ops.port, model_cache=ops.model_cache, hf_token_env=ops.hf_token_env,
                               trusted_extra_args=ops.trusted_extra_args),

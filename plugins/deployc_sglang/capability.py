@@ -12,7 +12,9 @@ method below its minimum (``model_loader/loader.py``: "Minimum capability: ... C
 - ``awq/awq.py``: AWQ 75 (FP16 activations only), AWQ-Marlin 80; ``gptq/gptq.py``: GPTQ 60,
   GPTQ-Marlin 80.  ``mxfp4.py``: 80.  ``w8a8_int8.py``: 75 (INT8 needs a W8A8 checkpoint).
 - BF16 and the FlashInfer / FlashAttention attention backends need compute capability 8.0;
-  an FP8 KV cache (``--kv-cache-dtype fp8_e4m3``) is dequantized inside attention on Ampere.
+  an FP8 KV cache (``--kv-cache-dtype fp8_e4m3``) is dequantized inside attention on Ampere.  The
+  attention backend named is the one the server runs (``attention.py``: SGLang's default for the GPU
+  and model, or flashinfer where that default would drop the model's logit soft-capping).
 - Turing (7.5) is refused outright, whatever the precision: the prebuilt ``sgl-kernel`` wheels of
   0.5.23 carry no sm_75 images for some of the ops every model runs ("no kernel image is available
   for execution on the device", sgl-project/sglang#38515 and #24224), so a T4 server stops at the
@@ -24,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from deployc.contract import Capability
-from deployc_sglang import ENGINE_VERSION
+from deployc.contract import AttentionFacts, Capability
+from deployc_sglang import ENGINE_VERSION, attention
 
 if TYPE_CHECKING:
     from deployc.contract import TargetFacts
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 Cc = tuple[int, int]
 TURING, AMPERE, ADA, BLACKWELL = (7, 5), (8, 0), (8, 9), (10, 0)
 _V = f"SGLang {ENGINE_VERSION}"
+PLAIN = AttentionFacts()  # a model with nothing the attention kernels must add
 
 
 def _no(reason: str, alternative: str | None) -> Capability:
@@ -127,17 +130,18 @@ def weights_capability(cc: Cc, weights_format: str, from_checkpoint: bool) -> Ca
     return verdict(cc, from_checkpoint)
 
 
-def kv_capability(cc: Cc, kv_cache_dtype: str) -> Capability:
-    """The verdict for a KV-cache element type."""
+def kv_capability(cc: Cc, kv_cache_dtype: str, model: AttentionFacts = PLAIN) -> Capability:
+    """The verdict for a KV-cache element type, naming the attention backend the server runs (attention.py)."""
     if kv_cache_dtype == "bfloat16" and cc < AMPERE:
         return _no(f"no BF16 on {_where(cc)}", "use a float16 KV cache")
+    backend = attention.label(cc, model)
     if kv_cache_dtype != "fp8":
-        return _yes(f"{kv_cache_dtype} KV cache", "FlashInfer / FlashAttention / Triton attention")
+        return _yes(f"{kv_cache_dtype} KV cache", backend)
     if cc >= ADA:
-        return _yes(f"FP8 (e4m3) KV cache ({_where(cc)})", "FP8 KV (fp8_e4m3)")
+        return _yes(f"FP8 (e4m3) KV cache ({_where(cc)})", f"{backend}, FP8 KV cache (fp8_e4m3)")
     if cc >= AMPERE:
         return _yes(f"FP8 (e4m3) KV cache dequantized inside attention ({_where(cc)}): half the KV memory",
-                    "FlashInfer FP8 KV (dequantizing)")
+                    f"{backend}, FP8 KV cache (dequantizing)")
     return _no(f"{_V}'s FlashInfer/FlashAttention backends need compute capability 8.0 for an FP8 KV cache; "
                f"this GPU has {_where(cc)}", "use a float16 KV cache")
 
@@ -158,9 +162,9 @@ def capability(target: TargetFacts, weights_format: str, kv_cache_dtype: str) ->
                    f"runs (sgl-project/sglang#38515, #24224); {gpu.name} has {_where(pair)}",
                    "use vllm (runs AWQ and GPTQ on Turing through Marlin)")
     weights = weights_capability(pair, weights_format, target.model.checkpoint_quant is not None)
-    kv = kv_capability(pair, kv_cache_dtype)
+    kv = kv_capability(pair, kv_cache_dtype, target.model.attention)
     for verdict in (weights, kv):
         if not verdict.supported:
             return verdict
     return Capability(supported=True, reason=f"{weights.reason}; {kv.reason}",
-                      kernel=f"{weights.kernel}; KV: {kv.kernel}")
+                      kernel=f"{weights.kernel}; attention: {kv.kernel}")

@@ -8,6 +8,7 @@ from deployc.contract import Diagnostic, Severity
 from deployc.contract.toolkit.agents import missing_parser_warning
 from deployc.contract.toolkit.extra_args import extra_args_problems
 from deployc_sglang import ENGINE_VERSION
+from deployc_sglang.attention import forced_problems
 from deployc_sglang.command import OWNED_FLAGS, NodeRole, config_document, launch_command
 from deployc_sglang.flags import check_argv, check_config, load_manifest
 from deployc_sglang.options import SglangOptions, parse_options
@@ -53,6 +54,8 @@ def _extra_args_checks(deployment: Deployment, options: SglangOptions) -> list[D
         options.extra_args, known_flag=manifest.__contains__,
         owned=lambda f: f in OWNED_FLAGS or (f in manifest and manifest[f]["dest"] in owned),
         example='["--log-level", "debug"]')
+    cc = deployment.gpu.compute_capability or (0, 0)
+    problems += forced_problems((cc[0], cc[1]), deployment.model.attention, options.extra_args)
     return [_diag(deployment, message, key=EXTRA_ARGS_KEY, hint=hint) for message, hint in problems]
 
 

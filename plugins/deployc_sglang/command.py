@@ -19,6 +19,7 @@ from deployc.contract.toolkit.agents import agent_flags
 from deployc.contract.toolkit.argv import FlagBuilder
 from deployc.contract.toolkit.shell import ArgGroup
 from deployc_sglang import ENGINE_VERSION
+from deployc_sglang.attention import softcap_flag
 from deployc_sglang.options import SglangOptions
 from deployc_sglang.parsers import agent_parsers
 from deployc_sglang.rocm import AITER_SCALE, AITER_SCALE_ABOVE_TOKENS, aiter_scales_fraction
@@ -146,6 +147,15 @@ def _precision(b: FlagBuilder, pool: Pool) -> None:
     b.add(("--dtype", k.dtype), "activation and unquantized-weight dtype", "dtype")
 
 
+def _attention(b: FlagBuilder, deployment: Deployment, options: SglangOptions) -> None:
+    cc = deployment.gpu.compute_capability
+    if cc is None or deployment.gpu.is_amd:
+        return
+    flag = softcap_flag((cc[0], cc[1]), deployment.model.attention, options.extra_args)
+    if flag is not None:
+        b.add(*flag)
+
+
 def _runtime(b: FlagBuilder, pool: Pool) -> None:
     k = pool.knobs
     if k.cuda_graphs:
@@ -189,6 +199,7 @@ def launch_command(deployment: Deployment, server: Server, options: SglangOption
     _parallel(b, pool)
     _memory(b, pool, options)
     _precision(b, pool)
+    _attention(b, deployment, options)
     _runtime(b, pool)
     if spec.model.trust_remote_code:
         b.add(("--trust-remote-code",), "the spec allows the model repository's own code (model.trust_remote_code)")

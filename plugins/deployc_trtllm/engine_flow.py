@@ -16,7 +16,7 @@ from deployc.contract import Alternative, Artifact, Decision, Emission
 from deployc.contract.toolkit import EnvRef, PlainDumper, comment_block
 from deployc.contract.toolkit.compose import compose_document, compose_service
 from deployc.contract.toolkit.docker import HF_CACHE_IN_CONTAINER, DockerRun, HealthCheck, docker_run_groups
-from deployc.contract.toolkit.hftoken import HF_TOKEN, token_export, token_renamed, token_source
+from deployc.contract.toolkit.hftoken import HF_TOKEN, token_preamble, token_renamed, token_source
 from deployc.contract.toolkit.kubernetes import (
     ContainerInput,
     Probe,
@@ -82,9 +82,10 @@ def _container(deployment: Deployment, name: str, gpus: tuple[int, ...], port: i
 def _preamble(script: ScriptBuilder, deployment: Deployment) -> None:
     script.raw('command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }')
     script.raw('cd "$(dirname "${BASH_SOURCE[0]}")"  # the files below sit beside this script')
-    export = token_export(deployment)  # docker run passes HF_TOKEN by name: from the spec's variable when renamed
-    if export is not None:
-        script.raw(export)
+    # The same token lines as the PyTorch flow's scripts: HF_TOKEN exported from the spec's variable when renamed
+    # (docker run passes it by name), and a note when it is unset.  build-engine.sh runs inside the container,
+    # where HF_TOKEN arrives through docker run, so it gets neither.
+    token_preamble(script, deployment)
     script.command([group("mkdir", "-p", "--", deployment.operations.model_cache, engines_host_dir(deployment))],
                    explain=False)
 

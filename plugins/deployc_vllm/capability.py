@@ -14,9 +14,10 @@ Read from the vLLM 0.33.0 wheel (paths relative to its ``vllm/`` package):
   (Marlin FP4 from 7.5): NVFP4 is native W4A4 on Blackwell, weight-only Marlin before it.
 - ``config/quantization.py``: the only online INT8 (``int8_per_channel_weight_only``) quantizes MoE
   experts only; dense INT8 needs a W8A8 checkpoint (compressed-tensors).
-- KV cache: FlashAttention and FlashInfer need 8.0 (``v1/attention/backends/flash_attn.py``,
-  ``flashinfer.py``); on Turing only the Triton backend is left, and Triton has no e4m3 FP8 type
-  before sm_89, so an FP8 KV cache is not offered there.
+- KV cache: the attention backend vLLM selects for the GPU, KV dtype and model (``attention.py``, from
+  ``platforms/cuda.py`` and ``v1/attention/backends/``): FlashAttention (2 on Ampere/Ada, 3 on Hopper) or
+  FlashInfer from 8.0, TRITON_ATTN on Turing; an FP8 KV cache needs FA3 (Hopper), FlashInfer (8.0-12.1) or
+  Triton from sm_89, so it is not offered on Turing.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from deployc.contract import Capability
-from deployc_vllm import ENGINE_VERSION
+from deployc.contract import AttentionFacts, Capability
+from deployc_vllm import ENGINE_VERSION, attention
 
 if TYPE_CHECKING:
     from deployc.contract import TargetFacts
@@ -34,6 +35,7 @@ Cc = tuple[int, int]
 AMPERE, ADA, HOPPER, BLACKWELL = (8, 0), (8, 9), (9, 0), (10, 0)
 TURING = (7, 5)
 _V = f"vLLM {ENGINE_VERSION}"
+PLAIN = AttentionFacts()  # a model with nothing the attention kernels must add
 
 
 def _no(reason: str, alternative: str | None) -> Capability:
@@ -123,20 +125,25 @@ def weights_capability(cc: Cc, weights_format: str, from_checkpoint: bool) -> Ca
     return verdict(cc, _cc_text(cc), from_checkpoint)
 
 
-def kv_capability(cc: Cc, kv_cache_dtype: str) -> Capability:
-    """The verdict for a KV-cache element type."""
+def kv_capability(cc: Cc, kv_cache_dtype: str, model: AttentionFacts = PLAIN) -> Capability:
+    """The verdict for a KV-cache element type, naming the attention backend vLLM selects for it (attention.py)."""
     where = _cc_text(cc)
     if kv_cache_dtype == "bfloat16" and cc < AMPERE:
         return _no(f"no BF16 on {where}", "float16")
+    choice = attention.select(cc, kv_cache_dtype, model)
+    if choice is None:
+        if kv_cache_dtype == "fp8":
+            return _no(f"on {where} no attention backend of {_V} runs an FP8 KV cache: "
+                       + "; ".join(attention.why_not(cc, kv_cache_dtype, model)), "float16")
+        return _no(f"on {where} no attention backend of {_V} runs this model: "
+                   + "; ".join(attention.why_not(cc, kv_cache_dtype, model)), None)
+    kernel = choice.label + (", FP8 KV cache" if kv_cache_dtype == "fp8" else "") + attention.softcap_note(model)
     if kv_cache_dtype != "fp8":
-        return _yes(f"{kv_cache_dtype} KV cache", "FlashAttention / FlashInfer / Triton attention")
-    if cc >= ADA:
-        return _yes(f"FP8 KV cache with FP8 attention math ({where})", "FlashAttention 3 / FlashInfer FP8 KV")
-    if cc >= AMPERE:
-        return _yes(f"FP8 KV cache stored in FP8 and dequantized inside attention ({where}): half the KV memory, "
-                    "no FP8 speed-up", "FlashInfer FP8 KV (dequantizing)")
-    return _no(f"on {where} {_V} has only the Triton attention backend, which has no e4m3 FP8 before sm_89",
-               "float16")
+        return _yes(f"{kv_cache_dtype} KV cache", kernel)
+    if choice.backend == "FLASH_ATTN":  # FA3 on Hopper, FA4 on Blackwell: the query is quantized too
+        return _yes(f"FP8 KV cache with FP8 attention math ({where})", kernel)
+    return _yes(f"FP8 KV cache stored in FP8 and dequantized inside attention ({where}): half the KV memory",
+                kernel)
 
 
 def capability(target: TargetFacts, weights_format: str, kv_cache_dtype: str) -> Capability:
@@ -152,9 +159,9 @@ def capability(target: TargetFacts, weights_format: str, kv_cache_dtype: str) ->
     ckpt = target.model.checkpoint_quant
     from_checkpoint = ckpt is not None
     weights = weights_capability((cc[0], cc[1]), weights_format, from_checkpoint)
-    kv = kv_capability((cc[0], cc[1]), kv_cache_dtype)
+    kv = kv_capability((cc[0], cc[1]), kv_cache_dtype, target.model.attention)
     for verdict in (weights, kv):
         if not verdict.supported:
             return verdict
     return Capability(supported=True, reason=f"{weights.reason}; {kv.reason}",
-                      kernel=f"{weights.kernel}; KV: {kv.kernel}")
+                      kernel=f"{weights.kernel}; attention: {kv.kernel}")

@@ -12,12 +12,13 @@ from deployc.contract import GIB, Diagnostic, Severity
 from deployc.contract.toolkit.agents import missing_parser_warning
 from deployc.contract.toolkit.extra_args import DERIVED_HINT, extra_args_problems
 from deployc_vllm import ENGINE_VERSION
+from deployc_vllm.attention import forced_problems, rocm_forced_problems
 from deployc_vllm.command import OWNED_FLAGS, LaunchError, NodeRole, serve_command
 from deployc_vllm.container import image_note, node_role
 from deployc_vllm.flags import check_argv, load_manifest
 from deployc_vllm.options import VllmOptions, parse_options
 from deployc_vllm.parsers import agent_parsers
-from deployc_vllm.rocm import vendor_mismatches
+from deployc_vllm.rocm import attention_values, vendor_mismatches
 
 if TYPE_CHECKING:
     from deployc.contract import Deployment, Pool
@@ -110,6 +111,15 @@ def _extra_args_checks(deployment: Deployment, options: VllmOptions) -> list[Dia
     out += [_error(deployment, message, key=EXTRA_ARGS_KEY, hint=hint) for message, hint in problems]
     for message, fix in vendor_mismatches(deployment.gpu, options.extra_args):
         out.append(_error(deployment, message, key=EXTRA_ARGS_KEY, hint=fix))
+    cc = deployment.gpu.compute_capability
+    forced = attention_values(options.extra_args)
+    if deployment.gpu.is_amd:
+        for message, fix in rocm_forced_problems(deployment.model.attention, forced):
+            out.append(_error(deployment, message, key=EXTRA_ARGS_KEY, hint=fix))
+    elif forced and cc is not None:
+        for kv in sorted({p.knobs.kv_cache_dtype for p in deployment.pools}):
+            for message, fix in forced_problems((cc[0], cc[1]), kv, deployment.model.attention, forced):
+                out.append(_error(deployment, message, key=EXTRA_ARGS_KEY, hint=fix))
     return out
 
 

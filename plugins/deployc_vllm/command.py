@@ -19,8 +19,10 @@ from deployc.contract.toolkit.agents import agent_flags
 from deployc.contract.toolkit.argv import FlagBuilder
 from deployc.contract.toolkit.shell import ArgGroup
 from deployc_vllm import ENGINE_VERSION
+from deployc_vllm.attention import softcap_flag
 from deployc_vllm.options import VllmOptions
 from deployc_vllm.parsers import agent_parsers
+from deployc_vllm.rocm import attention_values
 
 if TYPE_CHECKING:
     from deployc.contract import Deployment, Pool
@@ -209,6 +211,9 @@ def serve_command(deployment: Deployment, server: Server, options: VllmOptions,
     _parallel(b, server)
     _memory(b, pool, deployment.hardware.reserved_memory_bytes)
     _precision(b, pool)
+    flag = softcap_flag(deployment.model.attention, deployment.gpu.is_amd, attention_values(options.extra_args))
+    if flag is not None:
+        b.add(*flag)
     _runtime(b, server, options)
     if spec.model.trust_remote_code:
         b.add(("--trust-remote-code",), "the spec allows the model repository's own code (model.trust_remote_code)")

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from deployc.contract import Alternative, Capability, Decision
 from deployc_vllm import ENGINE_VERSION, ROCM_IMAGE, ROCM_IMAGE_TAG
+from deployc_vllm.attention import rocm_softcap_backend, softcap_note
 
 if TYPE_CHECKING:
     from deployc.contract import GPU, Deployment, TargetFacts
@@ -100,11 +101,16 @@ def rocm_capability(target: TargetFacts, weights_format: str, kv_cache_dtype: st
                    f"{gfx or 'of unknown ISA'}", None)
     weights = _weights(gfx, weights_format, target.model.checkpoint_quant is not None)
     kv = _kv(gfx, kv_cache_dtype)
+    softcap = rocm_softcap_backend(target.model.attention)
+    if softcap is not None and kv.supported:  # vLLM's first choice, ROCM_ATTN, would drop the cap
+        kv = _yes(kv.reason, f"{softcap}{softcap_note(target.model.attention)} (passed as --attention-backend: "
+                             "ROCM_ATTN, vLLM's first choice on ROCm, does not apply the cap)"
+                             + (", FP8 KV" if kv_cache_dtype == "fp8" else ""))
     for verdict in (weights, kv):
         if not verdict.supported:
             return verdict
     return Capability(supported=True, reason=f"{weights.reason}; {kv.reason}",
-                      kernel=f"{weights.kernel}; KV: {kv.kernel}")
+                      kernel=f"{weights.kernel}; attention: {kv.kernel}")
 
 
 def rocm_env(gpu: GPU) -> tuple[tuple[str, str, str], ...]:
@@ -145,7 +151,8 @@ ROCM_ONLY_ATTENTION = frozenset({"ROCM_ATTN", "ROCM_SEGMENTED_ATTN", "ROCM_AITER
 ATTENTION_FLAG = "--attention-backend"
 
 
-def _attention_values(extra_args: tuple[str, ...]) -> list[str]:
+def attention_values(extra_args: tuple[str, ...]) -> list[str]:
+    """The backends the extra arguments name with --attention-backend, upper-cased as vLLM's enum spells them."""
     values = []
     for i, arg in enumerate(extra_args):
         flag, eq, value = arg.partition("=")
@@ -157,7 +164,7 @@ def _attention_values(extra_args: tuple[str, ...]) -> list[str]:
 def vendor_mismatches(gpu: GPU, extra_args: tuple[str, ...]) -> list[tuple[str, str]]:
     """(message, fix) for each extra argument that names another vendor's kernel than the plan's GPU."""
     out = []
-    for value in _attention_values(extra_args):
+    for value in attention_values(extra_args):
         if gpu.is_amd and value in CUDA_ONLY_ATTENTION:
             out.append((f"{ATTENTION_FLAG} {value} is a CUDA kernel; {gpu.name} is an AMD GPU (ROCm)",
                         "drop it (vLLM picks ROCM_ATTN / ROCM_AITER_FA / TRITON_ATTN on ROCm) or name one of those"))

@@ -80,6 +80,23 @@ def test_gemma_2_alternates_sliding_and_global_layers() -> None:
     assert arch.tie_word_embeddings and arch.norms_per_layer == 4
 
 
+def test_gemma_2_keeps_its_logit_soft_capping() -> None:
+    # The attention backend must apply attn_logit_softcapping (USER-PAINS #8): the reader dropped both keys.
+    arch = parse("gemma2")
+    assert (arch.attn_logit_softcap, arch.final_logit_softcap) == (50.0, 30.0)
+    # transformers' Gemma2Config defaults when the keys are absent; an explicit null turns the cap off
+    bare = {k: v for k, v in raw("gemma2").items() if not k.endswith("_softcapping")}
+    arch = model_from_hf_config(bare, name="g", source="s")
+    assert (arch.attn_logit_softcap, arch.final_logit_softcap) == (50.0, 30.0)
+    arch = model_from_hf_config(bare | {"attn_logit_softcapping": None}, name="g", source="s")
+    assert (arch.attn_logit_softcap, arch.final_logit_softcap) == (None, 30.0)
+    assert parse("llama").attn_logit_softcap is None
+    with pytest.raises(UnsupportedArchitecture) as exc:
+        model_from_hf_config(raw("gemma2") | {"attn_logit_softcapping": "fifty"}, name="g", source="s")
+    assert str(exc.value) == ("cannot plan g (Gemma2ForCausalLM): attn_logit_softcapping (not a positive number: "
+                              "'fifty')")
+
+
 def test_gpt_oss_reads_layer_types_sinks_biases_and_mxfp4() -> None:
     arch = parse("gpt_oss")
     assert arch.layer_kinds[:2] == ("sliding", "full") and arch.num_full_layers == 12

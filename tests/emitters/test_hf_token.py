@@ -30,3 +30,25 @@ def test_a_renamed_token_variable_is_used_by_compose_bench_and_the_run_scripts(b
     scripts = [body for name, body in files.items() if name.endswith(".sh") and "docker run" in body
                and name != "bench.sh"]
     assert scripts and all(EXPORT in body for body in scripts)
+
+
+NOTE = '[ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2'
+
+
+def test_the_trtllm_engine_flow_scripts_note_a_missing_token_like_the_other_scripts(tmp_path: Path) -> None:
+    # build.sh and run.sh of the engine flow exported the renamed token but never said when it was unset (the
+    # new-user trial): they now use toolkit.hftoken.token_preamble like every other host script.
+    text = SAMPLE.read_text().replace("[operations]\n", '[operations]\nhf_token_env = "MY_HF_TOKEN"\n')
+    spec = tmp_path / "spec.toml"
+    spec.write_text(text + '\n[backends.trtllm]\nflow = "engine"\n')
+    out = api.build(spec, tmp_path / "out", "trtllm", accept_slo_miss=True).output.directory
+    for name in ("build.sh", "run.sh"):
+        lines = (out / name).read_text().splitlines()
+        assert lines.count(EXPORT + "  # the token is read from MY_HF_TOKEN (operations.hf_token_env)") == 1, name
+        assert lines.count(NOTE) == 1, name
+        assert lines.index(NOTE) == lines.index(EXPORT + "  # the token is read from MY_HF_TOKEN "
+                                                          "(operations.hf_token_env)") + 1, name
+    # build-engine.sh runs inside the container, where docker run already set HF_TOKEN: re-exporting it from
+    # MY_HF_TOKEN (absent there) would blank it.
+    inside = (out / "build-engine.sh").read_text()
+    assert "MY_HF_TOKEN" not in inside and NOTE not in inside

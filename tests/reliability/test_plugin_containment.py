@@ -177,7 +177,10 @@ def test_backends_command_lists_failures_and_working_backends(monkeypatch: pytes
 # -- calls after loading: every routed hook ---------------------------------------------------------
 
 # What the registry reads of a Target to build the hooks' TargetFacts.
-_TARGET = SimpleNamespace(gpu=object(), model=SimpleNamespace(name="m", family="f", checkpoint_quant=None),
+_TARGET = SimpleNamespace(gpu=object(), model=SimpleNamespace(name="m", family="f", checkpoint_quant=None,
+                                                             head_dim=128, uses_mla=False, attention_sinks=False,
+                                                             has_sliding_window=False, attn_logit_softcap=None,
+                                                             final_logit_softcap=None),
                           spec=SimpleNamespace(hardware=SimpleNamespace(nodes=1, gpus_per_node=1), backends={}))
 ROUTED: dict[str, Callable[[PluginRegistry, str], Any]] = {
     "deployc_capability": lambda r, b: r.capability(b, target=_TARGET, weights_format="fp8",

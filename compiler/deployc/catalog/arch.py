@@ -90,6 +90,10 @@ class ModelArch:
     checkpoint_dtype: str = "bfloat16"
     checkpoint_quant: CheckpointQuant | None = None
     rope_scaling_factor: float | None = None
+    # tanh soft-capping (Gemma 2): attention scores become cap·tanh(score/cap) inside the attention kernel,
+    # so the engine's attention backend must implement it; the final one caps the LM-head logits
+    attn_logit_softcap: float | None = None
+    final_logit_softcap: float | None = None
     mtp_layers: int = 0  # DeepSeek multi-token-prediction layers in the checkpoint (not loaded for serving)
     vision_params: int = 0  # vision tower + projector of a multimodal checkpoint, when known
     notes: tuple[str, ...] = field(default=(), converter=strings)

@@ -231,6 +231,7 @@ def model_from_hf_config(config: Mapping[str, Any], *, name: str, source: str) -
     except UnsupportedQuantization as exc:
         r.missing.append(str(exc))
         quant = None
+    softcaps = _softcap(r, "attn_logit_softcapping"), _softcap(r, "final_logit_softcapping")
     if r.missing:
         raise UnsupportedArchitecture(name, architectures, tuple(r.missing))
     scaling = cfg.get("rope_scaling")
@@ -239,9 +240,21 @@ def model_from_hf_config(config: Mapping[str, Any], *, name: str, source: str) -
         name=name, family=traits["family"], source=source, **values,
         checkpoint_dtype=_checkpoint_dtype(cfg, notes), checkpoint_quant=quant,
         rope_scaling_factor=float(factor) if isinstance(factor, int | float) else None,
+        attn_logit_softcap=softcaps[0], final_logit_softcap=softcaps[1],
         mtp_layers=r.int("num_nextn_predict_layers", required=False),
         vision_params=_vision_params(config, values["hidden_size"], notes), notes=tuple(notes),
     )
+
+
+def _softcap(r: _Reader, key: str) -> float | None:
+    """A soft-capping value: None when the config sets none (absent without a family default, null, or 0)."""
+    value = r.cfg[key] if key in r.cfg else r.defaults.get(key)  # an explicit null turns a default off
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        r.missing.append(f"{key} (not a positive number: {value!r})")
+        return None
+    return float(value)
 
 
 def _core_fields(r: _Reader, traits: Mapping[str, Any], notes: list[str]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from deployc.contract.backend import (
 )
 from deployc.contract.decisions import Alternative, Decision, Quantity, format_number
 from deployc.contract.deployment import (
+    AttentionFacts,
     Deployment,
     Hardware,
     ImageRef,
@@ -51,7 +52,7 @@ from deployc.spec.model import Percentiles, TokenDistribution
 from deployc.units import GIB, KIB, MIB
 
 #: The contract's version: ``major.minor`` (see the module docstring for what raises which).
-CONTRACT_VERSION = "1.2"
+CONTRACT_VERSION = "1.3"
 
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "MIB",
     "Alternative",
     "Artifact",
+    "AttentionFacts",
     "BackendInfo",
     "Capability",
     "CatalogModel",

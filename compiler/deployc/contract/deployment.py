@@ -201,6 +201,21 @@ class Server:
 
 
 @frozen(kw_only=True)
+class AttentionFacts:
+    """What decides which attention kernels can run the model (1.3): engines pick their attention backend from these.
+
+    The defaults describe plain multi-head/grouped-query attention with nothing the kernels must add.
+    """
+
+    head_dim: int = 0  # per-head K/V size (0: not stated)
+    mla: bool = False  # multi-head latent attention (DeepSeek-V2/V3): the engines' MLA backends
+    sinks: bool = False  # one learned sink logit per head (gpt-oss)
+    sliding_window: bool = False  # some layers attend to a window only
+    logit_softcap: float | None = None  # tanh soft-capping of the attention scores (Gemma 2's 50.0), None: off
+    final_logit_softcap: float | None = None  # of the LM-head logits (Gemma 2's 30.0), applied outside attention
+
+
+@frozen(kw_only=True)
 class ModelRef:
     """The model to load (where from, under which name) and the architecture facts a backend may need."""
 
@@ -211,6 +226,7 @@ class ModelRef:
     name: str  # catalog name of the architecture
     family: str
     checkpoint_quant: CheckpointQuant | None
+    attention: AttentionFacts = AttentionFacts()  # 1.3
 
 
 @frozen(kw_only=True)
@@ -317,7 +333,8 @@ class Deployment:
         """The facts the capability and layout hooks were given, for a backend that re-reads its own verdicts."""
         model = self.model
         return TargetFacts(gpu=self.gpu, model=ModelFacts(name=model.name, family=model.family,
-                                                          checkpoint_quant=model.checkpoint_quant),
+                                                          checkpoint_quant=model.checkpoint_quant,
+                                                          attention=model.attention),
                            nodes=self.hardware.nodes, gpus_per_node=self.hardware.gpus_per_node, options=self.options)
 
 
@@ -328,6 +345,7 @@ class ModelFacts:
     name: str
     family: str
     checkpoint_quant: CheckpointQuant | None
+    attention: AttentionFacts = AttentionFacts()  # 1.3
 
 
 @frozen(kw_only=True)

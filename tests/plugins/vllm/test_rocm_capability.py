@@ -9,12 +9,13 @@ import attrs
 import pytest
 
 from deployc.catalog import resolve_gpu
+from deployc.contract import AttentionFacts
 from deployc_vllm.capability import capability
 from deployc_vllm.rocm import rocm_env
 
 
 def _target(gpu: str, checkpoint: bool = False) -> Any:
-    model = SimpleNamespace(checkpoint_quant=object() if checkpoint else None)
+    model = SimpleNamespace(checkpoint_quant=object() if checkpoint else None, attention=AttentionFacts())
     return SimpleNamespace(gpu=resolve_gpu(gpu), model=model, options={})
 
 
@@ -32,7 +33,7 @@ def _target(gpu: str, checkpoint: bool = False) -> Any:
 def test_supported_weights(gpu: str, fmt: str, checkpoint: bool, kernel: str) -> None:
     verdict = capability(_target(gpu, checkpoint), fmt, "auto")
     assert verdict.supported
-    assert verdict.kernel == f"{kernel}; KV: ROCm attention / AITER FlashAttention / Triton attention"
+    assert verdict.kernel == f"{kernel}; attention: ROCm attention / AITER FlashAttention / Triton attention"
 
 
 def test_fp8_on_mi300x_says_e4m3fnuz_and_the_load_time_conversion() -> None:

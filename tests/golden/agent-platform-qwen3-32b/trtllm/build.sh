@@ -10,6 +10,7 @@ set -euo pipefail
 
 command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }
 cd "$(dirname "${BASH_SOURCE[0]}")"  # the files below sit beside this script
+[ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2
 mkdir -p -- /var/cache/huggingface /var/cache/huggingface/deployc-trtllm/agent-platform
 cp -- build-engine.sh /var/cache/huggingface/deployc-trtllm/agent-platform/build-engine.sh
 #   --rm: a one-off build container

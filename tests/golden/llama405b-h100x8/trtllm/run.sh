@@ -9,6 +9,7 @@ set -euo pipefail
 
 command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }
 cd "$(dirname "${BASH_SOURCE[0]}")"  # the files below sit beside this script
+[ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2
 mkdir -p -- /var/cache/huggingface /var/cache/huggingface/deployc-trtllm/llama405b-h100
 
 # Server 'llama405b-h100': pool 'main', TP8, GPUs 0,1,2,3,4,5,6,7, port 8000.

@@ -9,6 +9,7 @@ set -euo pipefail
 
 command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }
 cd "$(dirname "${BASH_SOURCE[0]}")"  # the files below sit beside this script
+[ -n "${HF_TOKEN:-}" ] || echo "note: HF_TOKEN is not set; gated models will fail to download" >&2
 mkdir -p -- /var/cache/huggingface /var/cache/huggingface/deployc-trtllm/llama70b-h100-pinned
 
 # Server 'llama70b-h100-pinned-0': pool 'main', TP2×DP2, GPUs 0,1, port 8000.
