@@ -9,7 +9,14 @@ import pytest
 
 from deployc.contract.backend import SchedulerPolicy
 from deployc.planner.serving.engine import EngineConfig, run_replica
-from deployc.planner.serving.simulate import ServingSetup, _traffic, scheduler_as_run, simulate_pool
+from deployc.planner.serving.simulate import (
+    CAPACITY_REQUESTS,
+    ServingSetup,
+    _traffic,
+    saturation_capacity,
+    scheduler_as_run,
+    simulate_pool,
+)
 from deployc.planner.serving.verdict import judge
 from deployc.planner.workload import WorkloadShape
 from deployc.spec.model import SloSection, TokenDistribution
@@ -90,6 +97,19 @@ def test_an_open_loop_rate_above_capacity_is_overloaded_by_the_right_factor() ->
     assert result.overloaded
     assert result.overload_factor == pytest.approx(2.0, rel=0.03)
     assert result.output_tokens_per_s == pytest.approx(8 * 50, rel=0.03)
+
+
+@pytest.mark.parametrize(("rate", "measured_over"),
+                         [(2.0, CAPACITY_REQUESTS), (7.5, 2000), (9.5, 2000), (20.0, CAPACITY_REQUESTS)])
+def test_capacity_is_measured_over_every_request_where_the_verdict_rests_on_it(rate: float, measured_over: int) -> None:
+    """Lengths vary (p99 3× the mean): the capacity run's rate depends on how many requests it spans. Far from the
+    offered rate 400 do; within 0.8-1.25× of it, all 2,000 (the verdict, served or overloaded, rests on it)."""
+    pool, work = setup(seqs=8), shape(100, 50, rate=rate, p99_factor=3.0)
+    result = simulate_pool(pool, work, requests=2000, cost=linear_step(0.01, 0.001))
+    expected = saturation_capacity(pool, work, measured_over, linear_step(0.01, 0.001))[0]
+    assert result.capacity_requests_per_s == expected
+    other = saturation_capacity(pool, work, 2000 + CAPACITY_REQUESTS - measured_over, linear_step(0.01, 0.001))[0]
+    assert other != expected  # the two samples differ: the test can tell which one was used
 
 
 def test_an_open_loop_rate_under_capacity_keeps_up_and_serves_the_offered_rate() -> None:

@@ -122,6 +122,9 @@ class StepCostModel:
         context_before = context_before if context_before > 0 else 0.0
         decode_context = decode_context if decode_context > 0 else 0.0
         mixed, base, large = self._mixed, MIXED_CONTEXT_BUCKET_TOKENS, 8 * MIXED_CONTEXT_BUCKET_TOKENS
+        # The decodes' grid point moves once in hundreds of steps: kept until their context reaches its edge, or a
+        # power of two where the spacing doubles (the point stays, the edge moves: as mixed_point gives it).
+        decode_point, decode_edge, recheck = 0, math.inf, -1.0
         while strides > 0:
             # As steady_steps: steps before the chunk's or the decodes' context reaches the next grid point
             # (mixed_point inline: this loop runs once per price change of every chunked prompt).
@@ -129,12 +132,14 @@ class StepCostModel:
             index = int(context_before / spacing + 0.5)
             point = index * spacing
             n = ceil(((index + 0.5) * spacing - context_before) / take)
-            decode_point = 0
             if decodes:
-                spacing = base if decode_context < large else (1 << (int(decode_context).bit_length() - 1)) >> 3
-                decode_index = int(decode_context / spacing + 0.5)
-                decode_point = decode_index * spacing
-                until = ceil((decode_index + 0.5) * spacing - decode_context)
+                if decode_context >= recheck:
+                    spacing = base if decode_context < large else (1 << (int(decode_context).bit_length() - 1)) >> 3
+                    decode_index = int(decode_context / spacing + 0.5)
+                    decode_point, decode_edge = decode_index * spacing, (decode_index + 0.5) * spacing
+                    doubling = 2 * large if decode_context < large else 1 << int(decode_context).bit_length()
+                    recheck = decode_edge if decode_edge < doubling else doubling
+                until = ceil(decode_edge - decode_context)
                 n = until if until < n else n
             n = 1 if n < 1 else strides if n > strides else n
             cached = mixed.get((chunk, 1, point, batch, decode_point))
