@@ -15,7 +15,7 @@ from attrs import evolve
 
 from deployc.planner import knobs as rules
 from deployc.planner.decisions import Alternative
-from deployc.planner.evaluate import Evaluated, evaluate_layout
+from deployc.planner.evaluate import Evaluated, evaluate_layout, planned_max_num_seqs
 from deployc.planner.load import LoadKnobs, Served, at_final_memory, load_knobs, tune_budget
 from deployc.planner.load import serve as serve_knobs
 from deployc.planner.loadrank import more_replicas
@@ -75,6 +75,15 @@ def simulated_in_full(search: Search, models: BackendModels | None = None) -> tu
     knobs = _context_at(search, chosen, knobs)
     chosen = _at_emitted_budget(search, chosen, budget, models, knobs.context.max_model_len)
     knobs = at_final_memory(c, chosen, knobs)
+    seqs = int(knobs.max_num_seqs.value)
+    if models is not None and seqs != planned_max_num_seqs(c, layout):
+        # The engine captures its CUDA graphs for the emitted max_num_seqs: the memory is planned for it (once; the
+        # knobs' figures are then this memory's, their values kept).
+        emitted = evolve(c, max_num_batched_tokens=budget, emitted_max_model_len=knobs.context.max_model_len,
+                         emitted_max_num_seqs=seqs)
+        again = evaluate_layout(emitted, layout, models)
+        if again.evaluation.fits:
+            chosen, knobs = again, at_final_memory(c, again, knobs, keep_values=True)
     return chosen, knobs, serve_knobs(c, chosen, knobs, requests=SIMULATED_REQUESTS)
 
 

@@ -50,6 +50,7 @@ class Candidate:
     pp_split: PpLayerSplit = "extra_before_last"  # the backend's pipeline split (BackendInfo.pp_layer_split)
     quick: bool = False  # a what-if search (ranked fixes, sizing): fewer layouts and requests simulated
     emitted_max_model_len: int | None = None  # once the knob is decided (capped, say): memory is planned at it
+    emitted_max_num_seqs: int | None = None  # once the knob is decided: the CUDA graphs are planned for it
 
     @property
     def activation_dtype_bytes(self) -> int:
@@ -140,14 +141,21 @@ def _load_per_replica(c: Candidate, layout: Layout, weights: WeightsBreakdown, k
     return load, perf
 
 
+def planned_max_num_seqs(c: Candidate, layout: Layout) -> int:
+    """The max_num_seqs the memory plan sizes the engine's CUDA graphs for: the pinned or emitted one, else the
+    clients per replica (64 without a concurrency) until the load knobs are decided."""
+    pinned_seqs = c.target.spec.plan.max_num_seqs
+    return pinned_seqs or c.emitted_max_num_seqs or max(1, math.ceil((c.shape.concurrency or 64) / layout.dp))
+
+
 def evaluate_layout(c: Candidate, layout: Layout, backend: BackendModels) -> Evaluated:
     """Weights and overheads → memory → performance at the workload's load, for one layout."""
     model = c.target.model
     weights = weights_per_gpu(model, weight_format(c.weights.weights_format), tp=layout.tp, pp=layout.pp,
                               ep=layout.ep, split=c.pp_split)
     pins = c.target.spec.plan
-    wanted_seqs = pins.max_num_seqs or max(1, math.ceil((c.shape.concurrency or 64) / layout.dp))
-    overheads = backend.runtime_overheads(overhead_query(c, layout, weights.total_bytes, wanted_seqs))
+    overheads = backend.runtime_overheads(overhead_query(c, layout, weights.total_bytes,
+                                                         planned_max_num_seqs(c, layout)))
     inputs = MemoryInputs(
         model=model, gpu=c.target.gpu, layout=layout, weights_bytes_per_gpu=weights.total_bytes,
         kv_dtype_bytes=kv_dtype_bytes(c.kv_dtype), reserved_bytes=c.target.reserved_memory_bytes,

@@ -164,14 +164,15 @@ def _seqs_decision(c: Candidate, chosen: Evaluated) -> Decision:
                   spec.plan.max_num_seqs, "max_num_seqs")
 
 
-def at_final_memory(c: Candidate, chosen: Evaluated, knobs: LoadKnobs) -> LoadKnobs:
+def at_final_memory(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, keep_values: bool = False) -> LoadKnobs:
     """The knobs whose figures come from the memory plan (max_model_len, max_num_seqs), decided again at the
     memory the engine gets (the emitted budget and context), so their numbers are the plan's; a new
-    max_num_seqs is kept only within the token budget (every running request decodes in one step)."""
+    max_num_seqs is kept only within the token budget (every running request decodes in one step) and unless
+    ``keep_values`` (the memory was planned for the current one)."""
     context, seqs = _context_choice(c, chosen), _seqs_decision(c, chosen)
     if context.max_model_len != knobs.context.max_model_len:
         context = knobs.context  # planned at this length already (the memory was evaluated at it)
-    if seqs.value == knobs.max_num_seqs.value or int(seqs.value) > int(knobs.token_budget.value):
+    if seqs.value == knobs.max_num_seqs.value or keep_values or int(seqs.value) > int(knobs.token_budget.value):
         return evolve(knobs, context=context, max_num_seqs=seqs if seqs.value == knobs.max_num_seqs.value
                       else knobs.max_num_seqs)
     again = with_budget(load_knobs(c, chosen), knobs.token_budget)

@@ -63,3 +63,19 @@ def test_a_pool_with_graphs_but_no_answer_is_refused_with_its_reason(sample_plan
         _argv(bare)
     assert str(exc.value) == ("pool 'main' plans CUDA graphs but carries no decode graph batch (the plan was made "
                               "without SGLang's overhead answer)")
+
+
+def test_the_memory_plan_sizes_the_graphs_for_the_emitted_running_limit(sample_plans: dict[str, Plan]) -> None:
+    """The layouts are ranked with the clients per replica as the batch (gpt-oss-120b on H100: 32); the engine is
+    told 28 (what its KV cache holds), so its graphs, and the memory they take, are planned for 28."""
+    checked = 0
+    for name, plan in sample_plans.items():
+        for pool in plan.pools:
+            if pool.decode_graph_max_batch is None:
+                continue
+            graphs = [a for a in pool.memory.assumptions if a.startswith("SGLang CUDA graphs ")]
+            assert len(graphs) == 1, (name, pool.name)
+            assert f"decode graphs up to batch {pool.decode_graph_max_batch} (" in graphs[0], (name, graphs[0])
+            checked += 1
+    assert checked >= 10
+    assert sample_plans["gpt-oss-120b-h100"].primary.knobs.max_num_seqs == 28

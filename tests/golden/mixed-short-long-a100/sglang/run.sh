@@ -67,7 +67,7 @@ docker run --detach \
     --port 8000 \
     --tp-size 1 \
     --context-length 4352 \
-    --mem-fraction-static 0.951 \
+    --mem-fraction-static 0.952 \
     --max-running-requests 21 \
     --chunked-prefill-size 256 \
     --schedule-policy lpm \
