@@ -241,6 +241,20 @@ def _alltoall_model(inputs: PerfInputs) -> CollectiveModel:
     )
 
 
+_LAST_PRICER: list[tuple[PerfInputs, Calibration, StagePricer]] = []
+
+
+def _pricer(inputs: PerfInputs) -> StagePricer:
+    """The pricer of these inputs: the last one again when the same inputs are priced under the same calibration
+    (an estimate prices its decode step, its prompt chunks and its hand-offs from one PerfInputs)."""
+    cal = calibration()
+    if _LAST_PRICER and _LAST_PRICER[0][0] is inputs and _LAST_PRICER[0][1] is cal:
+        return _LAST_PRICER[0][2]
+    pricer = StagePricer(inputs)
+    _LAST_PRICER[:] = [(inputs, cal, pricer)]
+    return pricer
+
+
 def stage_cost(
     inputs: PerfInputs,
     *,
@@ -252,7 +266,7 @@ def stage_cost(
 ) -> StageCost:
     """One step on one stage: ``new_tokens`` prompt tokens of ``sequences`` prompts (each after
     ``context_before`` earlier tokens) plus ``decode_batch`` sequences decoding at ``decode_context``."""
-    return StagePricer(inputs).stage(new_tokens, context_before, decode_batch, decode_context, sequences)
+    return _pricer(inputs).stage(new_tokens, context_before, decode_batch, decode_context, sequences)
 
 
 class StagePricer:
@@ -408,7 +422,7 @@ def layer_launch_ratio(model: ModelArch) -> float:
 
 def handoff_time_s(inputs: PerfInputs, tokens: float) -> float:
     """All pipeline hand-offs of one step: (PP − 1) sends of tokens × hidden activations (+ residual)."""
-    return StagePricer(inputs).handoff_s(tokens)
+    return _pricer(inputs).handoff_s(tokens)
 
 
 def _handoff_models(inputs: PerfInputs) -> tuple[CollectiveModel, CollectiveModel | None, int]:
@@ -442,7 +456,7 @@ def prefill_time_s(
 ) -> tuple[float, tuple[Quantity, ...]]:
     """One forward pass of ``tokens`` prompt tokens (of ``sequences`` prompts) through every stage,
     optionally sharing the step with ``decode_batch`` decoding sequences, as chunked prefill does."""
-    pricer = StagePricer(inputs)
+    pricer = _pricer(inputs)
     stage = pricer.stage(tokens, context_before, decode_batch, decode_context, sequences)
     pp = inputs.layout.pp
     handoff = pricer.handoff_s(tokens + decode_batch)
@@ -468,7 +482,7 @@ def decode_step_time_s(
     pp = inputs.layout.pp
     micro = max(min(float(pp), math.ceil(batch)), 1.0)
     per_micro = max(batch, 1.0) / micro
-    pricer = StagePricer(inputs)
+    pricer = _pricer(inputs)
     stage = pricer.stage(0, 0, per_micro, context_tokens)
     handoff = pricer.handoff_s(per_micro)
     overhead = pp * stage.overhead_s + pricer.step_overhead_s

@@ -88,10 +88,13 @@ def _at_smaller_steps(search: Search, models: BackendModels) -> Search:
     c, closest = search.candidate, search.closest()
     if c.max_num_batched_tokens <= MEMORY_FALLBACK_TOKEN_BUDGET or closest is None:
         return search
-    # Smaller steps shrink the activations and the engine's reserve (what its memory fraction leaves out), no more:
-    # a layout short by more than both cannot fit with them.
-    g = closest.memory.per_gpu
-    if closest.evaluation.shortfall_bytes > g.activation_bytes + g.total_bytes * (1 - closest.memory.memory_fraction):
+    # Smaller steps shrink the activations and, where the engine's fraction covers only weights and KV (SGLang),
+    # the reserve it leaves out for the chunk; no more: a layout short by more than that cannot fit with them.
+    m = closest.memory
+    frees: float = m.per_gpu.activation_bytes
+    if m.memory_fraction_kind == "weights_and_kv":
+        frees += m.per_gpu.total_bytes * (1 - m.memory_fraction)
+    if closest.evaluation.shortfall_bytes > frees:
         return search
     smaller = search_layouts(evolve(c, max_num_batched_tokens=MEMORY_FALLBACK_TOKEN_BUDGET,
                                     budget_cap=MEMORY_FALLBACK_TOKEN_BUDGET), models)
