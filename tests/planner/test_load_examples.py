@@ -453,3 +453,5 @@ def test_a_winner_that_misses_in_full_gives_way_to_a_layout_that_serves(tmp_path
     assert first.reason.startswith("ranked first with 400 requests per replica, but with 2,000 misses the SLO: TTFT "
                                    "p99 ")
     assert not any(d.id == "idle_gpus" for d in plan.decisions)
+    assert parallelism.reason.endswith(". TP1 ranked first but misses the SLO with 2,000 requests per replica; the "
+                                       "next were simulated with 2,000 too, and TP1×DP2 serves")

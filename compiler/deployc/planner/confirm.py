@@ -125,4 +125,5 @@ def _promoted(search: Search, e: LayoutEvaluation, demoted: Alternative) -> Sear
     r = search.result
     ranked = (e, *(x for x in r.ranked if x is not e))
     losers = (demoted, *(a for a in r.losers if a.value != e.layout.label()))
-    return evolve(search, result=evolve(r, best=e, ranked=ranked, losers=losers))
+    return evolve(search, result=evolve(r, best=e, ranked=ranked, losers=losers), displaced=r.best.layout if r.best
+                  else None)

@@ -59,7 +59,10 @@ def _parallelism_decision(search: Search, chosen: Evaluated, served: Served, pre
                 f"load, each with its own knobs ({RANKING_REQUESTS} requests per replica; the chosen one again with "
                 f"{SIMULATED_REQUESTS:,}): the analytic estimate's front-runners, the best using every GPU and the "
                 f"roomiest, and when none of those serves, their replicas on every GPU; then ranked: serves the SLO "
-                f"first, then {GOAL_ORDER[goal]}"),
+                f"first, then {GOAL_ORDER[goal]}" + (
+                    f". {search.displaced.label()} ranked first but misses the SLO with {SIMULATED_REQUESTS:,} "
+                    f"requests per replica; the next were simulated with {SIMULATED_REQUESTS:,} too, and "
+                    f"{layout.label()} serves" if search.displaced is not None else "")),
         numbers=tuple(numbers),
         rejected=(*search.result.losers[:MAX_LOSERS_SHOWN], *invalid[:MAX_LOSERS_SHOWN]),
     )

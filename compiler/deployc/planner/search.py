@@ -24,6 +24,7 @@ class Search:
     evaluated: tuple[Evaluated, ...]
     result: SearchResult
     served: dict[Layout, Served]
+    displaced: Layout | None = None  # the ranking's winner, when it missed in full and this one served (confirm.py)
 
     def chosen(self) -> Evaluated | None:
         """The best layout's full evaluation, if it fits."""
