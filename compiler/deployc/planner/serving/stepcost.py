@@ -163,8 +163,15 @@ class StepCostModel:
         if chunk is None:
             chunk = self._chunks[prefill_tokens] = chunk_bucket(prefill_tokens)
         batch = decodes if decodes <= DECODE_BUCKET else int(decodes / DECODE_BUCKET + 0.5) * DECODE_BUCKET
-        key = (chunk, 2 if sequences > 2 else sequences, mixed_point(context_before)[0], batch,
-               mixed_point(decode_context)[0] if decodes else 0)
+        base, large = MIXED_CONTEXT_BUCKET_TOKENS, 8 * MIXED_CONTEXT_BUCKET_TOKENS
+        point = decode_point = 0  # mixed_point's points, inline
+        if context_before > 0:
+            spacing = base if context_before < large else (1 << (int(context_before).bit_length() - 1)) >> 3
+            point = int(context_before / spacing + 0.5) * spacing
+        if decodes and decode_context > 0:
+            spacing = base if decode_context < large else (1 << (int(decode_context).bit_length() - 1)) >> 3
+            decode_point = int(decode_context / spacing + 0.5) * spacing
+        key = (chunk, 2 if sequences > 2 else sequences, point, batch, decode_point)
         cached = self._mixed.get(key)
         if cached is None:
             cached = self._pricer.prefill_s(key[0], key[2], batch, key[4], key[1])
