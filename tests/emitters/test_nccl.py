@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from deployc.api import build
+from deployc.catalog import resolve_gpu, resolve_link
 from deployc.contract.toolkit import EnvRef
-from deployc.contract.toolkit.nccl import AllReduceTest, all_reduce_perf_lines, assumed_bus_bandwidth, nccl_env
+from deployc.contract.toolkit.nccl import (
+    PREFLIGHT_MIN_SHARE,
+    AllReduceTest,
+    all_reduce_perf_lines,
+    assumed_bus_bandwidth,
+    nccl_env,
+)
+from deployc.planner.collectives import allreduce_model
 from deployc.planner.decisions import Decision, Quantity
+from tests.conftest import REPO
 
 
 @pytest.mark.parametrize(("network", "iface", "hcas", "expected"), [
@@ -78,3 +91,23 @@ def test_the_built_in_backends_write_their_preflight_with_the_toolkit() -> None:
     for module in (deployc_vllm.scripts, deployc_sglang.scripts):
         source = inspect.getsource(module.preflight_script)
         assert "node_scripts_preflight(" in source and "all_reduce_perf_lines" not in source, module.__name__
+
+
+def test_the_preflight_threshold_follows_the_listed_hcas(tmp_path: Path) -> None:
+    """2 NDR HCAs on each 8-GPU node: the plan assumes their bandwidth, and the preflight passes at 80% of it."""
+    spec = (REPO / "samples" / "llama405b-2nodes-16gpu.toml").read_text()
+    eight = '["mlx5_0", "mlx5_1", "mlx5_2", "mlx5_3", "mlx5_4", "mlx5_5", "mlx5_6", "mlx5_7"]'
+    assert eight in spec
+    path = tmp_path / "two-hcas.toml"
+    path.write_text(spec.replace(eight, '["mlx5_0", "mlx5_1"]'))
+    build(path, tmp_path / "out", backend="vllm", display_name=path.name)
+    network = next(d for d in json.loads((tmp_path / "out" / "plan.json").read_text())["decisions"]
+                   if d["id"] == "network")
+    assumed = network["numbers"][0]["value"]
+    model = allreduce_model(resolve_gpu("H100 SXM"), resolve_link("nvlink4"), 16, cuda_graphs=True,
+                            network=resolve_link("ib-ndr"), crosses_nodes=True, gpus_per_node=8, network_nics=2)
+    assert assumed == round(model.bus_bandwidth_bytes_per_s / 1e9, 1)
+    assert "2 ib-ndr HCA ports per node (hardware.ib_hcas, shared by its 8 GPUs)" in network["reason"]
+    preflight = (tmp_path / "out" / "preflight-nccl.sh").read_text()
+    assert f'echo "measured bus bandwidth: ${{busbw}} GB/s; the plan assumed {assumed:g} GB/s"' in preflight
+    assert f"BEGIN {{ exit !(got + 0 >= {assumed * PREFLIGHT_MIN_SHARE:.3f}) }}" in preflight

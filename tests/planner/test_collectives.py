@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
-from deployc.catalog import resolve_gpu, resolve_link
+from deployc.catalog import allreduce_measurements, resolve_gpu, resolve_link
 from deployc.planner.collectives import (
     CollectiveModel,
     allreduce_model,
     allreduce_time_s,
     alltoall_time_s,
+    network_nics,
     p2p_time_s,
 )
 
@@ -124,3 +126,64 @@ def test_across_nodes_uses_the_network_and_needs_it() -> None:
     )
     assert tcp.latency_s == pytest.approx(2 * 47 * US)
     assert math.isfinite(tcp.bus_bandwidth_bytes_per_s)
+
+
+def _network(gpu: str, intra: str, network: str, per_node: int, nics: int | None) -> CollectiveModel:
+    return allreduce_model(resolve_gpu(gpu), resolve_link(intra), 2 * per_node, cuda_graphs=True,
+                           network=resolve_link(network), crosses_nodes=True, gpus_per_node=per_node,
+                           network_nics=nics)
+
+
+def _reference_efficiency() -> float:
+    """busbw / (4 HDR NICs × 25 GB/s) on the catalog's multi-node A100 rows, the median of them."""
+    ratios = sorted(r.bus_bandwidth_bytes_per_s / (4 * 25 * GB) for r in allreduce_measurements()
+                    if r.nodes > 1 and r.metric == "busbw" and r.link_id == "ib-hdr")
+    return (ratios[0] + ratios[1]) / 2 if len(ratios) == 2 else ratios[len(ratios) // 2]
+
+
+def test_the_listed_hcas_set_the_bandwidth_between_nodes() -> None:
+    """2 NDR HCAs on an 8-GPU node: 2 × 50 GB/s × efficiency, shared by the 8 GPUs, not one NIC per GPU."""
+    eff = _reference_efficiency()
+    two = _network("H100 SXM", "nvlink4", "ib-ndr", 8, 2)
+    assert two.bus_bandwidth_bytes_per_s == pytest.approx(2 * 50 * GB * eff)
+    assert (f"bus bandwidth {2 * 50 * eff:.1f} GB/s: 2 ib-ndr HCA ports per node (hardware.ib_hcas, shared by its 8 "
+            f"GPUs) × 50.0 GB/s × {eff:.3f} = {2 * 50 * eff:.1f} GB/s") in two.assumption
+    per_gpu = _network("H100 SXM", "nvlink4", "ib-ndr", 8, None)
+    assert per_gpu.bus_bandwidth_bytes_per_s == pytest.approx(8 * 50 * GB * eff)
+    assert per_gpu.bus_bandwidth_bytes_per_s == pytest.approx(4 * two.bus_bandwidth_bytes_per_s)
+    # A measured row stands for the NICs it was measured with: listed HCAs are computed instead.
+    hdr = _network("A100 80GB SXM", "nvlink3", "ib-hdr", 8, 8)
+    assert hdr.bus_bandwidth_bytes_per_s == pytest.approx(8 * 25 * GB * eff)
+
+
+@pytest.mark.parametrize(("hcas", "network", "expected"), [
+    ((), "ib-ndr", None), (("mlx5_0", "mlx5_1"), "ib-ndr", 2), (("mlx5_0:1",), "roce-400g", 1),
+    (("^mlx5_2",), "ib-ndr", None), (("mlx5_0", "mlx5_1"), "eth-100g", None)])
+def test_network_nics(hcas: tuple[str, ...], network: str, expected: int | None) -> None:
+    assert network_nics(resolve_link(network), hcas) == expected
+
+
+@pytest.mark.parametrize(("gpu", "intra", "network", "per_node", "nics"), [
+    ("H100 PCIe", "pcie5", "ib-ndr", 4, None), ("H100 SXM", "nvlink4", "ib-ndr", 8, None),
+    ("H100 SXM", "nvlink4", "ib-ndr", 8, 2), ("A100 80GB PCIe", "pcie4", "ib-hdr", 4, None),
+    ("L40S", "pcie4", "roce-200g", 4, 4), ("B200", "nvlink5", "ib-xdr", 8, None)])
+def test_the_printed_formula_gives_the_printed_bandwidth(gpu: str, intra: str, network: str, per_node: int,
+                                                         nics: int | None) -> None:
+    """Every figure in the sentence is the one used: the product, and a cap only where it is stated."""
+    m = _network(gpu, intra, network, per_node, nics)
+    stated = float(m.assumption.split("bus bandwidth ", 1)[1].split(" GB/s")[0])
+    assert stated == pytest.approx(m.bus_bandwidth_bytes_per_s / GB, abs=0.05)
+    product = re.search(r"(?:\((\d+) per node\)|(\d+) \S+ HCA ports?[^×]*) × ([\d.]+) GB/s × ([\d.]+) = ([\d.]+) GB/s",
+                        m.assumption)
+    measured = re.search(r"GB/s: (?:([\d.]+) GB/s )?measured on [^,;]+", m.assumption)
+    assert product or measured
+    raw = float(product[5]) if product else float(measured[1]) if measured and measured[1] else stated
+    if product:
+        ports = int(product[1] or product[2])
+        assert ports == (nics or per_node)
+        assert ports * float(product[3]) * float(product[4]) == pytest.approx(raw, abs=0.05)
+    if raw > stated + 0.05:
+        assert f", capped at {stated:.1f} GB/s, the all-reduce bus bandwidth of each node's own {intra} links" \
+            in m.assumption
+    else:
+        assert "capped" not in m.assumption

@@ -10,6 +10,7 @@ not carry yet kept here with their sources. Every choice is returned as a senten
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from statistics import median
 
 from attrs import frozen
@@ -37,6 +38,10 @@ PCIE_LATENCY_ROWS: tuple[tuple[str, int, float, str], ...] = (
 )
 # 4 GPUs of the 8x RTX 5090 box (catalog row note, github NVIDIA/nccl#1639): 35 GB/s busbw.
 PCIE5_FOUR_GPU_BUSBW = (4, 35 * GB, "github NVIDIA/nccl#1639 (4x RTX 5090, Gen5: 35 GB/s busbw)")
+# NICs per node of the multi-node rows the network efficiency is measured on: "2 nodes x 8 A100, 4x HDR 200G per
+# node" (github NVIDIA/nccl-tests#175) and "3 nodes x 8 A100 40GB, 4x HDR per node" (NVIDIA/nccl-tests#119),
+# catalog §2 "Measured NCCL all-reduce".
+REF_NICS_PER_NODE = 4
 # Ethernet without RDMA runs NCCL over TCP sockets: no measurement; assumed twice InfiniBand's latency.
 TCP_LATENCY_FACTOR = 2.0
 
@@ -194,27 +199,58 @@ def _intra_latency(link: Link, gpus: int, cuda_graphs: bool) -> tuple[float, str
     )
 
 
-def _network_model(
-    gpu: GPU, intra: Link, network: Link, gpus: int, *, gpus_per_node: int | None, cuda_graphs: bool
-) -> CollectiveModel:
+def network_nics(network: Link | None, ib_hcas: Sequence[str]) -> int | None:
+    """The RDMA ports NCCL uses on each node: the HCAs ``hardware.ib_hcas`` lists (NCCL_IB_HCA), or None when
+    it lists none, names them by exclusion (``^mlx5_0``: the count is not known), or the network has no RDMA
+    (``eth-*``: NCCL_IB_HCA is not set, NCCL runs over TCP sockets)."""
+    if network is None or not ib_hcas or any(h.startswith("^") for h in ib_hcas):
+        return None
+    if network.kind == "ethernet" and not network.id.startswith("roce"):
+        return None
+    return len(ib_hcas)
+
+
+def _network_bandwidth(network: Link, gpus: int, per_node: int, hcas: int | None) -> tuple[float, str, str]:
+    """(busbw, source, sentence) of a ring all-reduce across nodes, before the intra-node cap.
+
+    The ring's bottleneck is each node's way out: the RDMA ports it has (the listed HCAs, else one NIC per GPU,
+    catalog §2 "Typical NIC per GPU") × their line rate, shared by the node's GPUs, × the efficiency
+    nccl-tests reached on the catalog's multi-node rows (busbw / the rows' own NIC line rate).
+    """
     rows = [r for r in allreduce_measurements() if r.metric == "busbw" and r.nodes > 1 and r.link_id == network.id]
-    nics = gpus_per_node or 8
-    intra_bw = _intra_bandwidth(gpu, intra, min(gpus, nics))[0]
-    if rows:
+    if rows and hcas is None:
         row = min(rows, key=lambda r: abs(r.gpus - gpus))
-        busbw, src = min(row.bus_bandwidth_bytes_per_s, intra_bw), row.source
-        bw_text = f"bus bandwidth {busbw / GB:.0f} GB/s measured on {row.system}"
-    else:
-        # The efficiency reference: the A100 rows with 4 HDR NICs per node (the divisor below).
-        ref = [r for r in allreduce_measurements() if r.nodes > 1 and r.metric == "busbw" and r.link_id == "ib-hdr"]
-        eff = median(r.bus_bandwidth_bytes_per_s / (4 * 25 * GB) for r in ref) if ref else 0.85
-        busbw = min(nics * network.per_direction_bytes_per_s * eff, intra_bw)
-        src = "; ".join(r.source for r in ref)
-        bw_text = (
-            f"bus bandwidth {busbw / GB:.0f} GB/s: one {network.id} NIC per GPU ({nics} per node) × "
-            f"{network.per_direction_bytes_per_s / GB:.1f} GB/s × {eff:.2f}, the efficiency measured on "
-            "2-3 nodes of 8 A100 with 4 HDR NICs each"
-        )
+        return row.bus_bandwidth_bytes_per_s, row.source, f"measured on {row.system}"
+    # The efficiency reference: the A100 rows with 4 HDR NICs per node (catalog §2, nccl-tests#175, #119).
+    ref = [r for r in allreduce_measurements() if r.nodes > 1 and r.metric == "busbw" and r.link_id == "ib-hdr"]
+    eff = median(r.bus_bandwidth_bytes_per_s / (REF_NICS_PER_NODE * resolve_link("ib-hdr").per_direction_bytes_per_s)
+                 for r in ref) if ref else 0.85
+    line = network.per_direction_bytes_per_s
+    nics = per_node if hcas is None else hcas
+    busbw = nics * line * eff
+    ports = (f"one {network.id} NIC per GPU ({nics} per node)" if hcas is None else
+             f"{nics} {network.id} HCA port{'s' if nics > 1 else ''} per node (hardware.ib_hcas, shared by its "
+             f"{per_node} GPUs)")
+    return (busbw, "; ".join(r.source for r in ref),
+            f"{ports} × {line / GB:.1f} GB/s × {eff:.3f} = {busbw / GB:.1f} GB/s ({eff:.3f}: the efficiency "
+            f"measured on 2-3 nodes of 8 A100 with {REF_NICS_PER_NODE} HDR NICs each)")
+
+
+def _network_model(
+    gpu: GPU, intra: Link, network: Link, gpus: int, *, gpus_per_node: int | None, cuda_graphs: bool,
+    hcas: int | None = None,
+) -> CollectiveModel:
+    per_node = gpus_per_node or 8
+    raw, src, formula = _network_bandwidth(network, gpus, per_node, hcas)
+    intra_bw, _, _, intra_text = _intra_bandwidth(gpu, intra, min(gpus, per_node))
+    busbw = min(raw, intra_bw)
+    if busbw < raw and formula.startswith("measured"):
+        formula = f"{raw / GB:.1f} GB/s {formula}"  # the measured figure the cap lowers
+    bw_text = f"bus bandwidth {busbw / GB:.1f} GB/s: {formula}"
+    if busbw < raw:
+        # A ring across nodes also runs over each node's own GPU links: the slower of the two sets its pace.
+        bw_text += (f", capped at {busbw / GB:.1f} GB/s, the all-reduce bus bandwidth of each node's own {intra.id} "
+                    f"links, which the ring also crosses ({intra_text})")
     lat_rows = [r for r in latency_measurements() if r.nodes > 1 and r.link_id and r.link_id.startswith("ib")]
     lat_row = lat_rows[0] if lat_rows else None
     latency = lat_row.latency_s if lat_row else 47 * US
@@ -243,8 +279,12 @@ def allreduce_model(
     network: Link | None = None,
     crosses_nodes: bool = False,
     gpus_per_node: int | None = None,
+    network_nics: int | None = None,
 ) -> CollectiveModel:
-    """The all-reduce cost model for ``gpus`` GPUs joined by ``link`` (or ``network`` across nodes)."""
+    """The all-reduce cost model for ``gpus`` GPUs joined by ``link`` (or ``network`` across nodes).
+
+    ``network_nics``: the RDMA ports of each node (:func:`network_nics`), None for one NIC per GPU.
+    """
     if gpus <= 1:
         return CollectiveModel(
             latency_s=0.0,
@@ -256,7 +296,8 @@ def allreduce_model(
     if crosses_nodes:
         if network is None:
             raise ValueError("a collective that crosses nodes needs the network link")
-        return _network_model(gpu, link, network, gpus, gpus_per_node=gpus_per_node, cuda_graphs=cuda_graphs)
+        return _network_model(gpu, link, network, gpus, gpus_per_node=gpus_per_node, cuda_graphs=cuda_graphs,
+                              hcas=network_nics)
     busbw, algorithm, bw_source, bw_text = _intra_bandwidth(gpu, link, gpus)
     latency, lat_source, lat_text = _intra_latency(link, gpus, cuda_graphs)
     return CollectiveModel(

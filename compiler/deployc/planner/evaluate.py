@@ -8,6 +8,7 @@ from attrs import evolve, frozen
 
 from deployc.contract.backend import OverheadQuery, PpLayerSplit, RuntimeOverheads, SchedulerPolicy
 from deployc.contract.kinds import ActivationDtype, KvCacheDtype
+from deployc.planner.collectives import network_nics
 from deployc.planner.formats import kv_dtype_bytes, weight_format
 from deployc.planner.knobs import CONTEXT_ROUNDING_TOKENS, round_up
 from deployc.planner.memory import MemoryInputs, plan_memory
@@ -110,6 +111,7 @@ def perf_inputs(c: Candidate, layout: Layout, weights: WeightsBreakdown, kv_per_
     return PerfInputs(
         model=c.target.model, gpu=c.target.gpu, layout=layout, intra_link=c.target.intra_node_link,
         network=c.target.network, gpus_per_node=c.gpus_per_node, weights_bytes_per_gpu=weights.total_bytes,
+        network_nics=network_nics(c.target.network, c.target.spec.hardware.ib_hcas),
         expert_weights_bytes_per_gpu=weights.moe_expert_bytes, embedding_bytes_per_gpu=weights.embedding_bytes,
         kv_bytes_per_token_per_gpu=kv_per_token, weights_format=c.weights.weights_format,
         activation_dtype_bytes=c.activation_dtype_bytes, prompt_tokens=c.shape.prompt.mean,

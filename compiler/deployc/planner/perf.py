@@ -73,6 +73,7 @@ class PerfInputs:
     expert_weights_bytes_per_gpu: float | None = None  # routed experts (read only where tokens go)
     embedding_bytes_per_gpu: float | None = None  # input embedding (only the batch's rows are read)
     pp_split: PpLayerSplit = "extra_before_last"  # the backend's pipeline split (BackendInfo.pp_layer_split)
+    network_nics: int | None = None  # RDMA ports per node (hardware.ib_hcas); None: one NIC per GPU
 
 
 @frozen(kw_only=True)
@@ -238,6 +239,7 @@ def _alltoall_model(inputs: PerfInputs) -> CollectiveModel:
         network=inputs.network,
         crosses_nodes=crosses,
         gpus_per_node=inputs.gpus_per_node,
+        network_nics=inputs.network_nics,
     )
 
 
@@ -441,6 +443,7 @@ def _handoff_models(inputs: PerfInputs) -> tuple[CollectiveModel, CollectiveMode
             network=inputs.network,
             crosses_nodes=True,
             gpus_per_node=inputs.gpus_per_node,
+            network_nics=inputs.network_nics,
         )
     return intra, net, crossings
 

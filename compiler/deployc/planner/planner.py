@@ -14,7 +14,7 @@ from deployc import __version__
 from deployc.contract.kinds import ActivationDtype
 from deployc.diagnostics import Diagnostic, PlanError, Severity
 from deployc.planner.backend_choice import backend_decision, rank_backends
-from deployc.planner.collectives import allreduce_model
+from deployc.planner.collectives import allreduce_model, network_nics
 from deployc.planner.decisions import Alternative, Decision, Quantity
 from deployc.planner.emittable import refusal
 from deployc.planner.evaluate import MEMORY_FALLBACK_TOKEN_BUDGET, PLANNING_TOKEN_BUDGET, Candidate
@@ -265,7 +265,8 @@ def network_decision(target: Target) -> Decision:
     hw = target.spec.hardware
     gpus = hw.gpus_per_node * hw.nodes
     model = allreduce_model(target.gpu, target.intra_node_link, gpus, cuda_graphs=True, network=target.network,
-                            crosses_nodes=True, gpus_per_node=hw.gpus_per_node)
+                            crosses_nodes=True, gpus_per_node=hw.gpus_per_node,
+                            network_nics=network_nics(target.network, hw.ib_hcas))
     return Decision(
         id="network", value=target.network.id if target.network else "none", rule="DPD103",
         reason=(f"{hw.nodes} nodes joined by {target.network.id if target.network else 'no network'}. "

@@ -171,7 +171,8 @@ class HardwareSection:
         "MI355X).", default="auto",
     )
     network: Network = spec_field(
-        "Network between nodes (per GPU NIC): InfiniBand HDR/NDR/XDR, RoCE or Ethernet speeds.",
+        "Network between nodes, the speed of one port: InfiniBand HDR/NDR/XDR, RoCE or Ethernet. Each node has one "
+        "such NIC per GPU unless `ib_hcas` lists its HCAs.",
         default="none",
     )
     reserved_memory_gib: float = spec_field(
@@ -187,7 +188,9 @@ class HardwareSection:
         example="eth0", pattern=r"^[A-Za-z0-9_.:^=,-]{1,64}$",
     )
     ib_hcas: tuple[str, ...] = spec_field(
-        "InfiniBand HCAs for NCCL (NCCL_IB_HCA), e.g. mlx5_0.", default=(), example=["mlx5_0", "mlx5_1"],
+        "InfiniBand HCAs for NCCL (NCCL_IB_HCA), e.g. mlx5_0. On InfiniBand and RoCE the planner sizes the "
+        "bandwidth between nodes from their count (one `network` port each, shared by the node's GPUs).",
+        default=(), example=["mlx5_0", "mlx5_1"],
         maxItems=64, items={"type": "string", "pattern": r"^[A-Za-z0-9_.:^=-]{1,64}$"},
     )
     custom: CustomGpu | None = spec_field(
