@@ -86,7 +86,9 @@ def schedule_policy(pool: Pool, options: SglangOptions) -> tuple[str, str]:
     return "fcfs", "first come, first served: prefixes are not shared enough for cache-aware ordering to pay"
 
 
-def _parallel(b: FlagBuilder, pool: Pool) -> None:
+def _parallel(b: FlagBuilder, pool: Pool, engine_dp: int) -> None:
+    """TP, PP, and the data-parallel ranks of this server: the pool's replicas on its node (``engine_dp``), or
+    every replica as DP attention (MoE with EP)."""
     layout = pool.layout
     label = layout.label()
     attention_dp = layout.ep > 1 and layout.dp > 1
@@ -100,9 +102,12 @@ def _parallel(b: FlagBuilder, pool: Pool) -> None:
               f"{label}: DP attention (replaces the deprecated --enable-dp-attention): each of {layout.dp} groups "
               "keeps its own KV cache while the MoE experts are sharded across all of them; it pays for MoE "
               "models, where replicated attention would duplicate the KV cache", "parallelism")
-    elif layout.dp > 1:
-        b.add(("--dp-size", str(layout.dp)),
-              f"{label}: {layout.dp} data-parallel replicas behind SGLang's own router (one port)", "parallelism")
+    elif engine_dp > 1:
+        # SGLang 0.5.23 refuses --dp-size with --nnodes (validation_hook.check_server_args: "multi-node
+        # data-parallel replicas are not supported"), so a server holds the replicas of one node only.
+        of = "" if engine_dp == layout.dp else f" (of the pool's {layout.dp}: one such server per node)"
+        b.add(("--dp-size", str(engine_dp)),
+              f"{label}: {engine_dp} data-parallel replicas{of} behind SGLang's own router (one port)", "parallelism")
     if layout.ep > 1:
         b.add(("--ep-size", str(layout.ep)), f"{label}: MoE experts sharded across {layout.ep} GPUs", "parallelism")
 
@@ -196,7 +201,7 @@ def launch_command(deployment: Deployment, server: Server, options: SglangOption
           "listen on every interface of the container (SGLang's default is 127.0.0.1, "
           "which a published port cannot reach)")
     b.add(("--port", str(server.port)), "the API port (operations.port, + one per extra server on the host)")
-    _parallel(b, pool)
+    _parallel(b, pool, server.engine_dp)
     _memory(b, pool, options)
     _precision(b, pool)
     _attention(b, deployment, options)

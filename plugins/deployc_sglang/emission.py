@@ -8,7 +8,7 @@ import yaml
 
 from deployc.contract import Alternative, Artifact, Decision, Emission, FlagReason, Server
 from deployc.contract.toolkit import PlainDumper, comment_block
-from deployc.contract.toolkit.launch import launch_artifacts, node_script_artifact
+from deployc.contract.toolkit.launch import balancer_note, launch_artifacts, node_script_artifact
 from deployc_sglang import ENGINE, ENGINE_VERSION
 from deployc_sglang.command import NodeRole, config_document, launch_command
 from deployc_sglang.manifests import compose_yaml, kubernetes_files, observability_files
@@ -59,17 +59,36 @@ def _decisions(deployment: Deployment, servers: tuple[Server, ...], options: Sgl
                     rejected=(Alternative("64 MiB default", "too small for NCCL's shared-memory transport"),))]
     if deployment.gpu.is_amd:
         out.append(rocm_decision(deployment))
-    for server in servers:
-        if server.pool.layout.dp > 1:
-            out.append(Decision(
-                id=f"sglang.data_parallel.{server.pool.name}", value="one server (--dp-size)", rule="DPD501",
-                reason=f"{server.pool.layout.dp} replicas inside one SGLang server: its router spreads requests "
-                       "over the DP workers behind one port",
-                rejected=(Alternative("separate servers", "needs an external load balancer; SGLang has its own"),)))
+    for pool in deployment.pools:
+        if pool.layout.dp <= 1:
+            continue
+        engines = [s for s in servers if s.pool is pool]
+        if len(engines) == 1:
+            value = "one server (--attn-dp-size)" if pool.layout.experts_across_replicas else "one server (--dp-size)"
+            reason = (f"{pool.layout.dp} replicas inside one SGLang server: its router spreads requests over the DP "
+                      "workers behind one port")
+            rejected = Alternative("separate servers", "needs an external load balancer; SGLang has its own")
+        else:
+            value = "one server per node (--dp-size)"
+            reason = (f"{pool.layout.dp} replicas on {len(engines)} nodes: the replicas on a node are one SGLang "
+                      "server whose router spreads requests over its DP workers behind one port; SGLang 0.5.23 refuses "
+                      "--dp-size across nodes (multi-node data-parallel replicas are not supported), so "
+                      f"{balancer_note(engines)}")
+            rejected = Alternative("one server across the nodes", "SGLang 0.5.23 refuses --dp-size with --nnodes > 1")
+        out.append(Decision(id=f"sglang.data_parallel.{pool.name}", value=value, rule="DPD501", reason=reason,
+                            rejected=(rejected,)))
     if deployment.nodes_used > 1:
-        out.append(Decision(id="sglang.multi_node_launcher", value="--nnodes/--node-rank/--dist-init-addr",
-                            rule="DPD501", reason="SGLang's own launcher: one script per node with an explicit rank "
-                            "and node-0's rendezvous address, no Ray cluster (USER-PAINS #15)"))
+        if any(s.spans_nodes for s in servers):
+            out.append(Decision(id="sglang.multi_node_launcher", value="--nnodes/--node-rank/--dist-init-addr",
+                                rule="DPD501", reason="SGLang's own launcher: one script per node with an explicit "
+                                "rank and the rendezvous address of the server's first node, no Ray cluster "
+                                "(USER-PAINS #15)"))
+        else:
+            out.append(Decision(
+                id="sglang.multi_node_launcher", value="none: independent servers per node", rule="DPD501",
+                reason=f"no server spans nodes: each node-K.sh starts node K's own sglang.launch_server, a complete "
+                       f"server without --nnodes, --node-rank or --dist-init-addr, so the {deployment.nodes_used} "
+                       "nodes start in any order and no collective crosses them"))
     return tuple(out)
 
 

@@ -16,11 +16,18 @@ if TYPE_CHECKING:
 
 def layout_support(target: TargetFacts, layout: Layout, gpus_per_node: int, nodes: int) -> Capability | None:  # noqa: ARG001  (the hook's arguments)
     """Why this backend cannot place ``layout`` on ``nodes`` × ``gpus_per_node`` GPUs, or None when it can."""
-    gpus = layout.gpus_used
+    one_server = layout.experts_across_replicas
+    gpus = layout.gpus_used if one_server else layout.tp * layout.pp
+    servers = 1 if one_server else layout.dp
     if gpus > gpus_per_node and gpus % gpus_per_node:
         return Capability(supported=False, reason=f"a server of {gpus} GPUs is not a whole number of "
                           f"{gpus_per_node}-GPU nodes")
-    if gpus > gpus_per_node * nodes:
-        return Capability(supported=False, reason=f"a server of {gpus} GPUs needs more than the {nodes} node(s) "
-                          f"of {gpus_per_node} given")
+    if gpus > gpus_per_node:
+        if servers * (gpus // gpus_per_node) > nodes:
+            return Capability(supported=False, reason=f"{servers} server(s) of {gpus} GPUs need more than the "
+                              f"{nodes} node(s) of {gpus_per_node} given")
+        return None
+    if servers > (gpus_per_node // gpus) * nodes:
+        return Capability(supported=False, reason=f"{servers} replicas of {gpus} GPUs do not pack onto {nodes} "
+                          f"node(s) of {gpus_per_node}")
     return None

@@ -136,7 +136,7 @@ def observability_files(deployment: Deployment, servers: tuple[Server, ...]) -> 
                   if n)
     client = BenchClient(image=BENCH_IMAGE, engine=f"{ENGINE} {ENGINE_VERSION} (image {deployment.image.reference})",
                          notes=notes, token_export=token_export(deployment))
-    targets = [BenchTarget(name=s.name, port=s.port, pool=s.pool) for s in servers]
+    targets = [BenchTarget(name=s.name, port=s.port, pool=s.pool, node=s.nodes[0]) for s in servers]
     return {"bench.sh": bench_script(deployment, targets, client),
             "monitoring.md": shared_monitoring.monitoring_markdown(deployment, METRICS, [(s.name,
                                                                                           s.port) for s in servers]),

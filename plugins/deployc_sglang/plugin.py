@@ -38,8 +38,10 @@ def deployc_backend_info() -> BackendInfo:
         gpu_vendors=("nvidia", "amd"), options_schema=OPTIONS_SCHEMA,
         vendor_images={"amd": VendorImage(image=ROCM_IMAGE, tag=rocm_image_tag(None),
                                           tag_by_gfx={gfx: rocm_image_tag(gfx) for gfx in FAMILY_TAG})},
-        # SGLang keeps a pool's data-parallel replicas inside one server (--dp-size: one router, one port).
-        placement=PlacementPolicy(data_parallel="one_server"),
+        # SGLang keeps a node's data-parallel replicas of a pool inside one server (--dp-size: one router, one
+        # port); 0.5.23 refuses --dp-size with --nnodes > 1 (validation_hook.check_server_args), so replicas on
+        # other nodes are other servers. MoE with EP stays one server across nodes (--attn-dp-size).
+        placement=PlacementPolicy(data_parallel="one_server_per_node", expert_parallel_one_server=True),
         # sglang/srt/distributed/utils.py get_pp_indices (0.5.23): "the last N partitions will have one extra
         # layer, where N = remainder", so the last stage holds the LM head and one more layer
         pp_layer_split="extra_last",

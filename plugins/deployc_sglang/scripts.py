@@ -116,19 +116,41 @@ def run_script(deployment: Deployment, servers: tuple[Server, ...], options: Sgl
     return script.render()
 
 
+def head_addr(head: int) -> EnvRef:
+    """``SGLANG_HEAD_ADDR``, whose hint names the head (first) node of the server that spans this node."""
+    return EnvRef(HEAD_ADDR.name, f"set SGLANG_HEAD_ADDR to the address of node-{int(head)}")
+
+
 def node_script(deployment: Deployment, servers: tuple[Server, ...], options: SglangOptions, node: int) -> str:
-    """``node-<k>.sh``: what runs on node k of a multi-node plan."""
+    """``node-<k>.sh``: what runs on node k of a multi-node plan.
+
+    SGLANG_HEAD_ADDR is asked for only on a node of a server that spans nodes (its first node's address, the
+    rendezvous of --dist-init-addr); a server on one node alone reads none.
+    """
     total = deployment.nodes_used
-    script = _builder(deployment, f"node-{node}.sh: node {node} of {total} of deployment {deployment.name!r}. Run "
-                            "preflight-nccl.sh first, then every node's script (node-0 serves the API).")
-    script.comment(f"SGLANG_HEAD_ADDR must hold node-0's address on the network the nodes share "
-                   f"({deployment.hardware.network}); port {DIST_PORT} on it must be reachable.")
-    script.command([group(":", HEAD_ADDR)], explain=False)
-    script.raw(f'SGLANG_DIST_INIT_ADDR="${{SGLANG_HEAD_ADDR}}:{DIST_PORT}"')
+    here = [s for s in servers if node in s.nodes]
+    joined = next((s for s in here if s.spans_nodes), None)
+    if joined is None:
+        purpose = (f"node-{node}.sh: node {node} of {total} of deployment {deployment.name!r}: its servers run on this "
+                   "node alone, independent of the other nodes' (no collective crosses nodes), so the nodes' scripts "
+                   "run in any order.")
+    elif len(joined.nodes) == total:
+        purpose = (f"node-{node}.sh: node {node} of {total} of deployment {deployment.name!r}. Run preflight-nccl.sh "
+                   "first, then every node's script (node-0 serves the API).")
+    else:
+        purpose = (f"node-{node}.sh: node {node} of {total} of deployment {deployment.name!r}. Run preflight-nccl.sh "
+                   f"first, then the scripts of every node of server {joined.name!r} (node-{joined.nodes[0]} serves "
+                   "its API).")
+    script = _builder(deployment, purpose)
+    if joined is not None:
+        head = joined.nodes[0]
+        script.comment(f"SGLANG_HEAD_ADDR must hold node-{head}'s address on the network the nodes share "
+                       f"({deployment.hardware.network}); port {DIST_PORT} on it must be reachable.")
+        script.command([group(":", head_addr(head))], explain=False)
+        script.raw(f'SGLANG_DIST_INIT_ADDR="${{SGLANG_HEAD_ADDR}}:{DIST_PORT}"')
     _preamble(script, deployment)
-    for server in servers:
-        if node in server.nodes:
-            _start_server(script, deployment, server, options, server.nodes.index(node))
+    for server in here:
+        _start_server(script, deployment, server, options, server.nodes.index(node))
     return script.render()
 
 

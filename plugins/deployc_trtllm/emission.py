@@ -17,7 +17,7 @@ from deployc.contract.toolkit import PlainDumper, comment_block
 from deployc.contract.toolkit import monitoring as shared_monitoring
 from deployc.contract.toolkit.bench import CLIENT_VERSION, BenchClient, BenchTarget, bench_script
 from deployc.contract.toolkit.hftoken import token_export
-from deployc.contract.toolkit.launch import launch_artifacts
+from deployc.contract.toolkit.launch import balancer_note, launch_artifacts
 from deployc.contract.toolkit.monitoring import EngineMetrics
 from deployc_trtllm import ENGINE, ENGINE_VERSION
 from deployc_trtllm.capability import deployment_flow
@@ -95,24 +95,35 @@ def _decisions(deployment: Deployment, servers: tuple[Server, ...], options: Trt
                             f"ranks where the plan shards it over TP{pool.layout.tp}: attention weights take more "
                             "memory per GPU than planned; lower kv_cache_config.free_gpu_memory_fraction if start-up "
                             "runs out of memory" if pool.layout.tp > 1 else "") if inside else
-                        f"{pool.layout.dp} independent servers (own GPUs, own port): a Kubernetes Service or any "
-                        "balancer spreads requests; trtllm-serve has no DP router for dense models"),
+                        f"{pool.layout.dp} independent servers (own GPUs, own port); trtllm-serve has no DP router "
+                        f"for dense models, so {balancer_note([s for s in servers if s.pool is pool])} (in "
+                        "Kubernetes, the Service)"),
                 rejected=(Alternative("separate servers" if inside else "one server",
                                       "experts could not be sharded across replicas" if inside else
                                       "TensorRT-LLM's attention DP is for MoE models"),)))
-    if deployment.nodes_used > 1 or any(s.spans_nodes for s in servers):
+    spanning = [s for s in servers if s.spans_nodes]
+    if spanning:
+        scripts = ", ".join(f"serve-slurm-{s.name}.sh" for s in spanning)
         out.append(Decision(
             id="trtllm.multi_node_launcher", value="Slurm srun --mpi=pmix + trtllm-llmapi-launch", rule="DPD501",
             reason="one MPI world per server, as TensorRT-LLM 1.2 documents multi-node trtllm-serve (Slurm with the "
-                   "container through pyxis); in Kubernetes a LeaderWorkerSet whose leader runs mpirun over the pods",
+                   f"container through pyxis): {scripts}; in Kubernetes a LeaderWorkerSet whose leader runs mpirun "
+                   "over the pods",
             rejected=(Alternative("one script per node", "TensorRT-LLM's ranks are started by MPI, not per node"),)))
+    elif deployment.nodes_used > 1:
+        out.append(Decision(
+            id="trtllm.multi_node_launcher", value="none: independent servers per node", rule="DPD501",
+            reason=f"no server spans nodes: each run-node-K.sh starts node K's own trtllm-serve containers with "
+                   f"docker run (no MPI across nodes, no Slurm), so the {deployment.nodes_used} nodes start in any "
+                   "order and no collective crosses them"))
     return tuple(out)
 
 
 def _artifacts(deployment: Deployment, servers: tuple[Server, ...], options: TrtllmOptions) -> list[Artifact]:
     def node_scripts(node: int) -> list[Artifact]:
         local = tuple(s for s in servers if not s.spans_nodes and s.nodes == (node,))
-        out = [Artifact(path=f"run-node-{node}.sh", content=run_script(deployment, local, options), executable=True,
+        out = [Artifact(path=f"run-node-{node}.sh", content=run_script(deployment, local, options, node),
+                        executable=True,
                         description=f"docker run for the servers of node {node}")] if local else []
         if node == deployment.nodes_used - 1:  # the multi-node servers' srun scripts, after every node's own
             out += [Artifact(path=f"serve-slurm-{s.name}.sh", content=slurm_script(deployment, s), executable=True,
@@ -131,8 +142,8 @@ def _artifacts(deployment: Deployment, servers: tuple[Server, ...], options: Trt
     per_pool = {p.name: options_yaml(deployment, p, f"pool {p.name!r}") for p in deployment.pools}
     for path, text in kubernetes_files(deployment, servers, options, per_pool).items():
         artifacts.append(Artifact(path=path, content=text, description="Kubernetes manifests"))
-    artifacts += _observability(deployment, [BenchTarget(name=s.name, port=s.port, pool=s.pool) for s in servers],
-                                METRICS)
+    artifacts += _observability(deployment, [BenchTarget(name=s.name, port=s.port, pool=s.pool, node=s.nodes[0])
+                                             for s in servers], METRICS)
     return artifacts
 
 

@@ -36,10 +36,18 @@ def builder(deployment: Deployment, purpose: str) -> ScriptBuilder:
                          spec_name=deployment.name, notes=[n for n in (image_note(deployment),) if n])
 
 
-def run_script(deployment: Deployment, servers: tuple[Server, ...], options: TrtllmOptions) -> str:
-    """``run.sh``: one trtllm-serve container per server of a single-node plan."""
-    script = builder(deployment, f"run.sh: start the TensorRT-LLM server(s) of deployment {deployment.name!r} on "
-                           "this host (PyTorch flow: trtllm-serve loads the Hugging Face checkpoint, no engine build).")
+def run_script(deployment: Deployment, servers: tuple[Server, ...], options: TrtllmOptions,
+               node: int | None = None) -> str:
+    """``run.sh``: one trtllm-serve container per server of a single-node plan; ``run-node-<k>.sh`` (``node``
+    given): those of node k of a multi-node plan, each on that node alone."""
+    flow = "(PyTorch flow: trtllm-serve loads the Hugging Face checkpoint, no engine build)"
+    if node is None:
+        purpose = f"run.sh: start the TensorRT-LLM server(s) of deployment {deployment.name!r} on this host {flow}."
+    else:
+        purpose = (f"run-node-{node}.sh: start the TensorRT-LLM server(s) of node {node} of {deployment.nodes_used} "
+                   f"of deployment {deployment.name!r} on this host {flow}. They run on this node alone, independent "
+                   "of the other nodes' servers, so the nodes' scripts run in any order.")
+    script = builder(deployment, purpose)
     script.raw('command -v docker >/dev/null || { echo "docker is not installed" >&2; exit 1; }')
     script.raw('cd "$(dirname "${BASH_SOURCE[0]}")"  # the options files sit beside this script')
     token_preamble(script, deployment)

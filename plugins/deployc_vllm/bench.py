@@ -24,10 +24,11 @@ def bench_words(deployment: Deployment, server: Server, servers_in_pool: int) ->
 
 
 def bench_script(deployment: Deployment, servers: tuple[Server, ...]) -> str:
-    """``bench.sh``: one benchmark per server (head node), each followed by its SLO check."""
+    """``bench.sh``: one benchmark per server at its head node's address, each followed by its SLO check."""
     client = BenchClient(image=deployment.image.reference,
                          engine=f"{ENGINE} {ENGINE_VERSION} (image {deployment.image.reference})",
                          notes=tuple(n for n in (image_note(deployment),) if n),
                          token_export=token_export(deployment))
-    return shared.bench_script(deployment, [BenchTarget(name=s.name, port=s.port, pool=s.pool) for s in servers],
+    return shared.bench_script(deployment, [BenchTarget(name=s.name, port=s.port, pool=s.pool, node=s.nodes[0])
+                                           for s in servers],
                                client)

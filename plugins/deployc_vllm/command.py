@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 MASTER_PORT = 29501  # --master-port default in the 0.33.0 manifest; stated so every node agrees
 DP_RPC_PORT = 13345
 HEAD_ADDR = EnvRef("VLLM_HEAD_ADDR", "set VLLM_HEAD_ADDR to the address of the head node (node-0)")
+# The flags that join one engine's nodes (vLLM 0.33.0's native multi-node launch), in the order they are added.
+NODE_FLAGS = ("--nnodes", "--node-rank", "--master-addr", "--master-port",
+              "--data-parallel-size-local", "--data-parallel-start-rank", "--data-parallel-address",
+              "--data-parallel-rpc-port", "--headless")
 
 # Flags deployc derives from the plan; extra_args may not repeat them.
 OWNED_FLAGS = frozenset({

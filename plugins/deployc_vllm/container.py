@@ -101,11 +101,17 @@ def docker_run(deployment: Deployment, server: Server, options: VllmOptions, rol
     )
 
 
+def head_addr(server: Server) -> EnvRef:
+    """``VLLM_HEAD_ADDR``, whose hint names the server's head: its first node (node-0 unless other servers
+    fill the nodes before it)."""
+    return EnvRef(HEAD_ADDR.name, f"set VLLM_HEAD_ADDR to the address of the head node (node-{int(server.nodes[0])})")
+
+
 def head_role(server: Server) -> NodeRole:
     """The role of a server's first node."""
-    return NodeRole(nnodes=len(server.nodes), rank="0", head=True, head_addr=HEAD_ADDR)
+    return NodeRole(nnodes=len(server.nodes), rank="0", head=True, head_addr=head_addr(server))
 
 
 def node_role(server: Server, rank: int) -> NodeRole:
     """The role of the ``rank``-th node of a server (literal rank, the head address from the environment)."""
-    return NodeRole(nnodes=len(server.nodes), rank=str(rank), head=rank == 0, head_addr=HEAD_ADDR)
+    return NodeRole(nnodes=len(server.nodes), rank=str(rank), head=rank == 0, head_addr=head_addr(server))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from deployc.contract import Alternative, Artifact, Decision, Emission, FlagReason, Quantity, Server
-from deployc.contract.toolkit.launch import launch_artifacts, node_script_artifact
+from deployc.contract.toolkit.launch import balancer_note, launch_artifacts, node_script_artifact
 from deployc_vllm import ENGINE_VERSION
 from deployc_vllm.bench import bench_script
-from deployc_vllm.command import NodeRole, serve_command
+from deployc_vllm.command import NODE_FLAGS, NodeRole, serve_command
 from deployc_vllm.container import node_role
 from deployc_vllm.manifests import compose_yaml, kubernetes_files, rdma_in_pods, tcp_note
 from deployc_vllm.monitoring import monitoring_markdown, prometheus_rules
@@ -65,12 +65,14 @@ def _decisions(deployment: Deployment, servers: tuple[Server, ...], options: Vll
         elif all(s.engine_dp == 1 for s in engines):
             value, reason = "one server per replica", (
                 f"each replica needs {pool.layout.tp * pool.layout.pp} GPUs, a whole host or more: one engine per "
-                "replica, each host serving on its own address")
+                f"replica, each host serving on its own address; {balancer_note(engines)}")
             rejected = Alternative("--data-parallel-size", "replicas on different hosts")
         else:
-            value, reason = "one engine per host (--data-parallel-size)", (
-                "the replicas on a host are one vLLM engine with --data-parallel-size: its API server spreads the "
-                "requests over the data-parallel engine cores behind one port, so no load balancer is needed")
+            value = "one engine per host (--data-parallel-size)"
+            reason = ("the replicas on a host are one vLLM engine with --data-parallel-size: its API server spreads "
+                      "the requests over the data-parallel engine cores behind one port" +
+                      (", so no load balancer is needed" if len(engines) == 1 else
+                       f"; the pool has one such engine on each of {len(engines)} hosts, and {balancer_note(engines)}"))
             rejected = Alternative("separate servers on separate ports",
                                    "nothing would spread the requests over the ports without a load balancer in "
                                    "front")
@@ -90,16 +92,36 @@ def _decisions(deployment: Deployment, servers: tuple[Server, ...], options: Vll
             value, reason = "TCP sockets", f"{network} has no RDMA: NCCL uses TCP sockets, as planned"
         out.append(Decision(id="vllm.kubernetes_transport", value=value, rule="DPD501", reason=reason))
     if deployment.nodes_used > 1:
-        ray = options.distributed_executor_backend == "ray"
-        out.append(Decision(
-            id="vllm.multi_node_launcher", value="ray" if ray else "native (--nnodes/--node-rank/--headless)",
-            rule="DPD501",
-            reason=("a Ray cluster started by the node scripts ([backends.vllm] distributed_executor_backend)" if ray
-                    else "vLLM's own launcher: one script per node with explicit ranks and the head address, no Ray "
-                         "cluster that can miss the GPUs (USER-PAINS #15)"),
-            rejected=((Alternative("native", "set to ray in [backends.vllm]"),) if ray else
-                      (Alternative("ray", "one more cluster to start and keep healthy"),))))
+        out.append(_launcher_decision(deployment, servers, options))
     return tuple(out)
+
+
+def _launcher_decision(deployment: Deployment, servers: tuple[Server, ...], options: VllmOptions) -> Decision:
+    """How the node scripts start the servers, naming the multi-node flags they pass (none for independent ones)."""
+    spanning = [s for s in servers if s.spans_nodes]
+    if not spanning:
+        return Decision(
+            id="vllm.multi_node_launcher", value="none: independent servers per node", rule="DPD501",
+            reason=f"no server spans nodes: each node-K.sh starts node K's own vllm serve, a complete server with "
+                   f"no multi-node flags and no head address, so the {deployment.nodes_used} nodes start in any order "
+                   "and no collective crosses them")
+    if options.distributed_executor_backend == "ray":
+        return Decision(
+            id="vllm.multi_node_launcher", value="ray", rule="DPD501",
+            reason="a Ray cluster started by the node scripts ([backends.vllm] distributed_executor_backend)",
+            rejected=(Alternative("native", "set to ray in [backends.vllm]"),))
+    used: list[str] = []
+    for server in spanning:
+        for rank in range(len(server.nodes)):
+            for flag in serve_command(deployment, server, options, node_role(server, rank)).flags:
+                if flag.flag in NODE_FLAGS and flag.flag not in used:
+                    used.append(flag.flag)
+    return Decision(
+        id="vllm.multi_node_launcher", value=f"native ({' '.join(used)})", rule="DPD501",
+        reason=f"vLLM's own launcher: one script per node passes {', '.join(used)} to its vllm serve, with the "
+               "address of the server's first node from VLLM_HEAD_ADDR; no Ray cluster that can miss the GPUs "
+               "(USER-PAINS #15)",
+        rejected=(Alternative("ray", "one more cluster to start and keep healthy"),))
 
 
 def _artifacts(deployment: Deployment, servers: tuple[Server, ...], options: VllmOptions) -> list[Artifact]:

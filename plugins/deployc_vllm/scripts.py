@@ -16,8 +16,8 @@ from deployc.contract.toolkit.hftoken import token_preamble
 from deployc.contract.toolkit.nccl import node_scripts_preflight
 from deployc.contract.toolkit.shell import ScriptBuilder, group
 from deployc_vllm import ENGINE, ENGINE_VERSION
-from deployc_vllm.command import HEAD_ADDR, NodeRole, serve_command
-from deployc_vllm.container import HOST_IP, docker_run, image_note, launch, node_role
+from deployc_vllm.command import NodeRole, serve_command
+from deployc_vllm.container import HOST_IP, docker_run, head_addr, image_note, launch, node_role
 from deployc_vllm.options import VllmOptions
 
 if TYPE_CHECKING:
@@ -110,19 +110,31 @@ def _host_ip(script: ScriptBuilder, interface: str | None) -> None:
 
 
 def node_script(deployment: Deployment, servers: tuple[Server, ...], options: VllmOptions, node: int) -> str:
-    """``node-<k>.sh``: what runs on node k of a multi-node plan (head parts and worker parts)."""
+    """``node-<k>.sh``: what runs on node k of a multi-node plan (head parts and worker parts).
+
+    VLLM_HEAD_ADDR and VLLM_HOST_IP are asked for only on a node where a server spans nodes: a server that
+    runs on one node alone reads neither.
+    """
     total = deployment.nodes_used
-    script = _builder(deployment, f"node-{node}.sh: node {node} of {total} of deployment {deployment.name!r}. Run "
-                            "node-0.sh on the head first, then the other nodes' scripts within a few minutes; "
-                            "run preflight-nccl.sh before, to check the fabric.")
-    script.comment("VLLM_HEAD_ADDR must hold node-0's address on the network the nodes share "
-                   f"({deployment.hardware.network}).")
-    script.command([group(":", HEAD_ADDR)], explain=False)
-    _host_ip(script, deployment.hardware.network_interface)
+    here = [s for s in servers if node in s.nodes]
+    joined = next((s for s in here if s.spans_nodes), None)  # spanning servers take whole nodes: one at most
+    if joined is not None:
+        purpose = (f"node-{node}.sh: node {node} of {total} of deployment {deployment.name!r}. Run node-0.sh on the "
+                   "head first, then the other nodes' scripts within a few minutes; run preflight-nccl.sh before, to "
+                   "check the fabric.")
+    else:
+        purpose = (f"node-{node}.sh: node {node} of {total} of deployment {deployment.name!r}: its servers run on this "
+                   "node alone, independent of the other nodes' (no collective crosses nodes), so the nodes' scripts "
+                   "run in any order.")
+    script = _builder(deployment, purpose)
+    if joined is not None:
+        script.comment(f"VLLM_HEAD_ADDR must hold node-{joined.nodes[0]}'s address on the network the nodes share "
+                       f"({deployment.hardware.network}).")
+        script.command([group(":", head_addr(joined))], explain=False)
+        _host_ip(script, deployment.hardware.network_interface)
     _preamble(script, deployment)
-    for server in servers:
-        if node in server.nodes:
-            _start_server(script, deployment, server, options, server.nodes.index(node))
+    for server in here:
+        _start_server(script, deployment, server, options, server.nodes.index(node))
     return script.render()
 
 

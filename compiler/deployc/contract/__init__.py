@@ -52,7 +52,7 @@ from deployc.spec.model import Percentiles, TokenDistribution
 from deployc.units import GIB, KIB, MIB
 
 #: The contract's version: ``major.minor`` (see the module docstring for what raises which).
-CONTRACT_VERSION = "1.3"
+CONTRACT_VERSION = "1.4"
 
 
 __all__ = [

@@ -8,6 +8,8 @@ serving knobs.  When nothing fits, the error carries the cheapest fixes, each re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from attrs import evolve
 
 from deployc import __version__
@@ -27,7 +29,7 @@ from deployc.planner.pools import split_gpus
 from deployc.planner.precision import activation_dtype, chosen_dtype, kv_dtype_candidates, weight_candidates
 from deployc.planner.search import Search, search_layouts
 from deployc.planner.slo_fixes import slo_fixes
-from deployc.planner.types import MemoryPlan, PoolPlan
+from deployc.planner.types import Layout, MemoryPlan, PoolPlan
 from deployc.planner.workload import WorkloadShape, workload_shapes
 from deployc.spec.model import PlanSection
 from deployc.target import Target
@@ -246,7 +248,7 @@ def _make_plan(target: Target, backends: Backends, *, backend_override: str | No
             first_error = first_error or exc
             vetoes[name] = exc.diagnostics[0].message
             continue
-        fabric = () if target.network is None else (network_decision(target),)
+        fabric = () if target.network is None else (network_decision(target, [p.layout for p in pools]),)
         return Plan(deployc_version=__version__, target=target, backend=backends.info(name), pools=tuple(pools),
                     decisions=(dtype_decision, backend_decision(spec, name, ranking, vetoes), *fabric, *decisions),
                     diagnostics=(*(warnings or []), *diagnostics))
@@ -260,17 +262,29 @@ def _make_plan(target: Target, backends: Backends, *, backend_override: str | No
                                 file=target.spec_file, hint=detail or "see `deployc backends`")])
 
 
-def network_decision(target: Target) -> Decision:
-    """The fabric between nodes and the all-reduce bandwidth the plan assumes over all GPUs (for the preflight)."""
+def network_decision(target: Target, layouts: Sequence[Layout] = ()) -> Decision:
+    """The fabric between nodes and the all-reduce bandwidth the plan assumes over all GPUs (for the preflight).
+
+    When no replica of ``layouts`` needs more than one node, no collective crosses the fabric: each node's
+    servers run on their own, and the decision says so instead of asking for the preflight.
+    """
     hw = target.spec.hardware
     gpus = hw.gpus_per_node * hw.nodes
     model = allreduce_model(target.gpu, target.intra_node_link, gpus, cuda_graphs=True, network=target.network,
                             crosses_nodes=True, gpus_per_node=hw.gpus_per_node,
                             network_nics=network_nics(target.network, hw.ib_hcas))
+    net = target.network.id if target.network else "no network"
+    # A replica is TP × PP GPUs, or TP × PP × DP when the experts are sharded across replicas (one engine).
+    largest = max((lay.tp * lay.pp * (lay.dp if lay.ep > 1 and lay.dp > 1 else 1) for lay in layouts), default=0)
+    if layouts and largest <= hw.gpus_per_node:
+        use = (f"No collective crosses it: every replica fits in one node ({largest} of its {hw.gpus_per_node} "
+               "GPUs at most), so each node's servers run on their own and the network carries only client "
+               f"traffic. Were a collective to cross it, {model.assumption[0].lower()}{model.assumption[1:]}")
+    else:
+        use = f"{model.assumption} Check the fabric reaches this before serving (preflight-nccl.sh)"
     return Decision(
         id="network", value=target.network.id if target.network else "none", rule="DPD103",
-        reason=(f"{hw.nodes} nodes joined by {target.network.id if target.network else 'no network'}. "
-                f"{model.assumption} Check the fabric reaches this before serving (preflight-nccl.sh)"),
+        reason=f"{hw.nodes} nodes joined by {net}. {use}",
         numbers=(Quantity(f"all-reduce bus bandwidth over {gpus} GPUs ({model.algorithm})",
                           round(model.bus_bandwidth_bytes_per_s / 1e9, 1), "GB/s"),
                  Quantity("all-reduce latency", round(model.latency_s * 1e6, 1), "µs")))

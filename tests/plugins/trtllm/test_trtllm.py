@@ -223,7 +223,8 @@ def test_single_node_servers_of_a_multi_node_plan_get_one_script_per_node(tmp_pa
     layout = p.primary.layout
     assert layout.gpus_used == 16 and layout.tp * layout.pp <= 8
     paths = {a.path for a in emit(deploy(p)).artifacts}
-    assert {"run-node-0.sh", "run-node-1.sh", "preflight-nccl.sh"} <= paths and "compose.yaml" not in paths
+    assert {"run-node-0.sh", "run-node-1.sh"} <= paths and "compose.yaml" not in paths
+    assert "preflight-nccl.sh" not in paths  # no server spans nodes: no collective crosses the fabric
     per_node = 8 // (layout.tp * layout.pp)
     for node in (0, 1):
         script = _artifact(p, f"run-node-{node}.sh")

@@ -52,11 +52,12 @@ CHECK_FUNCTION = (
 
 @frozen(kw_only=True)
 class BenchTarget:
-    """One server to measure: its name, the port its API listens on, its pool."""
+    """One server to measure: its name, the port its API listens on, its pool, the node serving its API."""
 
     name: str
     port: int
     pool: Pool
+    node: int = 0  # contract 1.4: the node whose address the API listens on (a server's first node)
 
 
 @frozen(kw_only=True)
@@ -139,14 +140,32 @@ def _ms(value: float) -> str:
     return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
 
 
+def _hosts(script: ScriptBuilder, nodes: int) -> None:
+    """``hosts``: the node addresses from BENCH_HOSTS, checked to name every node."""
+    script.raw(f'IFS=, read -r -a hosts <<< "${{BENCH_HOSTS:?set BENCH_HOSTS to the addresses of the {nodes} nodes, '
+               'node-0 first, comma-separated}"')
+    script.raw(f'if [ "${{#hosts[@]}}" -ne {int(nodes)} ]; then echo "BENCH_HOSTS must list {int(nodes)} addresses" '
+               '>&2; exit 1; fi')
+
+
 def bench_script(deployment: Deployment, targets: Sequence[BenchTarget], client: BenchClient) -> str:
-    """``bench.sh``: one benchmark per server, each followed by its SLO check."""
+    """``bench.sh``: one benchmark per server, each at its own node's address, followed by its SLO check.
+
+    When every API listens on one node the address is ``BENCH_HOST`` (default 127.0.0.1); when the servers
+    listen on several nodes it is that node's entry of ``BENCH_HOSTS`` (every node's address, node-0 first).
+    """
     name = deployment.name
+    several = any(t.node != 0 for t in targets)
+    where = (f"on every node (BENCH_HOSTS: the addresses of the {deployment.nodes_used} nodes, node-0 first; each "
+             "server is measured once, at its own node)" if several else "(BENCH_HOST, default 127.0.0.1)")
     script = ScriptBuilder(
         purpose=f"bench.sh: measure deployment {name!r} with its own workload (vllm bench serve) and compare "
-                "with the SLO. Run it where the servers' ports are reachable (BENCH_HOST, default 127.0.0.1).",
+                f"with the SLO. Run it where the servers' ports are reachable {where}.",
         generator=f"deployc {deployment.deployc_version}", engine=client.engine, spec_name=name, notes=client.notes)
-    script.raw(': "${BENCH_HOST:=127.0.0.1}"')
+    if several:
+        _hosts(script, deployment.nodes_used)
+    else:
+        script.raw(': "${BENCH_HOST:=127.0.0.1}"')
     script.raw('results="${BENCH_RESULTS:-bench-results}"')
     script.raw('mkdir -p -- "$results"')
     if client.token_export:
@@ -162,9 +181,11 @@ def bench_script(deployment: Deployment, targets: Sequence[BenchTarget], client:
     slo_text = ", ".join(f"{label.split(' (')[0]} <= {value:g} ms" for label, value in goals) or "none set"
     for target in targets:
         expected = _expected(deployment, target.pool)
-        script.comment(f"Server {target.name!r} (pool {target.pool.name!r}). SLO: {slo_text}. Expected from "
+        at = f" on node-{target.node}" if several else ""
+        script.comment(f"Server {target.name!r} (pool {target.pool.name!r}){at}. SLO: {slo_text}. Expected from "
                        f"{expected}.")
-        script.raw(f'url="http://${{BENCH_HOST}}:{target.port}"')
+        host = f"${{hosts[{int(target.node)}]}}" if several else "${BENCH_HOST}"
+        script.raw(f'url="http://{host}:{target.port}"')
         script.raw(f'echo "== {target.name}: SLO {slo_text}; expected from {expected}"')
         docker = [("docker", "run", "--rm"), ("--network", "host"),
                   ("--volume", f"{deployment.operations.model_cache}:{HF_CACHE_IN_CONTAINER}"), ("--env", "HF_TOKEN"),
