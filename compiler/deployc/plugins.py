@@ -95,6 +95,9 @@ class PluginRegistry:
         self.failures: list[PluginFailure] = list(failures)
         self._collect_failed: set[tuple[str, str]] = set()
         self._models: Backends | None = None
+        # Hooks are pure functions of their arguments (docs/plugins.md): an overhead answer is asked for the same
+        # query by every search, what-if and sizing plan that evaluates the layout, so it is kept.
+        self._overheads: dict[tuple[str, OverheadQuery], RuntimeOverheads] = {}
         self.backends: dict[str, LoadedBackend] = {}
         claimed: dict[str, list[LoadedBackend]] = {}
         for source, plugin in plugins:
@@ -218,8 +221,12 @@ class PluginRegistry:
 
     def runtime_overheads(self, backend: str, query: OverheadQuery) -> RuntimeOverheads:
         """The engine's memory overheads for one layout (a plugin error when it states none)."""
-        return self._call(  # type: ignore[no-any-return]
-            backend, "deployc_runtime_overheads", RuntimeOverheads, False, query=query)
+        key = (backend, query)
+        found = self._overheads.get(key)
+        if found is None:
+            found = self._overheads[key] = self._call(
+                backend, "deployc_runtime_overheads", RuntimeOverheads, False, query=query)
+        return found
 
     def check_plan(self, backend: str, deployment: Deployment) -> list[Diagnostic]:
         """The engine's own checks of a finished plan, as the deployment it would emit."""

@@ -10,6 +10,7 @@ whole MLA latent. Sliding-window layers stop growing at the window.
 
 from __future__ import annotations
 
+import functools
 import math
 
 from attrs import frozen
@@ -89,6 +90,7 @@ def _tokens_held(tokens: int, window: int | None, block: int) -> tuple[int, int]
     return full_blocks * block, sliding_blocks * block
 
 
+@functools.lru_cache(maxsize=1024)  # pure, and asked for the same layouts again and again
 def kv_bytes_for_sequence(arch: ModelArch, tokens: int, kv_dtype_bytes: float, *, tp: int, pp: int,
                           block_size_tokens: int = 16, split: PpLayerSplit = "extra_before_last") -> int:
     """KV bytes one sequence of ``tokens`` needs on the busiest GPU, in whole blocks.

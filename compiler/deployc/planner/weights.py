@@ -11,6 +11,7 @@ are split by TP. Quantization applies to linear layers only, with its scales and
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 
@@ -178,6 +179,9 @@ def _stage(arch: ModelArch, fmt: WeightFormat, *, tp: int, ep: int, layers: rang
     return acc
 
 
+# A pure function of hashable inputs, asked for the same layouts again and again (every search of a plan, every
+# what-if and sizing plan evaluates the same few): memoised.
+@functools.lru_cache(maxsize=1024)
 def weights_per_gpu(arch: ModelArch, fmt: WeightFormat, *, tp: int, pp: int, ep: int = 1,
                     split: PpLayerSplit = "extra_before_last") -> WeightsBreakdown:
     """Weight bytes on the busiest GPU of a ``tp × pp`` (× ``ep`` for experts) layout, stages split by ``split``.
