@@ -20,9 +20,9 @@ from deployc.planner.decisions import Quantity
 from deployc.planner.formats import weight_format
 from deployc.planner.perf import (
     PerfInputs,
-    _attention_flops,
     compute_precision,
     decode_step_time_s,
+    effective_context,
     estimate_performance,
     experts_touched_fraction,
     layer_launch_ratio,
@@ -307,9 +307,11 @@ def test_routed_expert_math_runs_at_the_moe_factor_of_the_16bit_peak() -> None:
     # What is left is the non-expert math at the prefill factor of the precision's peak.
     eff = efficiency(x.gpu)
     attention_and_rest = dense_part * peak_flops(x.gpu, "bf16") * eff.prefill_compute
-    assert attention_and_rest == pytest.approx(
-        2 * param_counts(model).active * tokens - expert + _attention_flops(model, tokens, 0), rel=1e-9
-    )
+    # QKᵀ and AV: 2 × heads × (q + v head dims) per (query, key) pair and layer; causal, sliding layers capped.
+    pairs = tokens * effective_context(model, tokens / 2)
+    attention = model.num_layers * 2 * model.num_attention_heads * (model.q_head_dim + (model.v_head_dim or
+                                                                                      model.head_dim)) * pairs
+    assert attention_and_rest == pytest.approx(2 * param_counts(model).active * tokens - expert + attention, rel=1e-9)
     # A dense model has no expert term.
     assert routed_active_params(catalog_model("Llama-3.1-8B")) == 0
 

@@ -210,14 +210,6 @@ def _expert_scale_bytes(inputs: PerfInputs, experts: float) -> tuple[float, floa
     return one_copy, one_copy * fmt.resident_scale_copies
 
 
-def _attention_flops(model: ModelArch, new_tokens: float, context_before: float) -> float:
-    """QKᵀ and AV: 2 × layers × heads × (q head dim + v head dim) per (query, key) pair — 4 × layers ×
-    heads × head_dim for standard attention; causal within the new tokens (each sees half on average)."""
-    pairs = new_tokens * effective_context(model, context_before + new_tokens / 2)
-    per_pair = 2 * model.num_attention_heads * (model.q_head_dim + (model.v_head_dim or model.head_dim))
-    return model.num_layers * per_pair * pairs
-
-
 def _power_scales(inputs: PerfInputs) -> tuple[float, float]:
     """(compute, memory) speed under a power cap: clocks scale compute; HBM bandwidth loses half as much."""
     f = min(max(inputs.power_limit_fraction, 0.05), 1.0)
@@ -281,7 +273,7 @@ class StagePricer:
 
     def __init__(self, inputs: PerfInputs) -> None:
         m, lay = inputs.model, inputs.layout
-        self.inputs = inputs
+        self.inputs, self.model = inputs, m
         eff = efficiency(inputs.gpu)
         compute_scale, memory_scale = _power_scales(inputs)
         self.frac = frac = _stage_fraction(inputs)
@@ -290,7 +282,7 @@ class StagePricer:
         self.tp, self.pp, self.ep = lay.tp, lay.pp, lay.ep
         self.active = param_counts(m).active
         self.routed = routed_active_params(m)
-        # _attention_flops and effective_context, term by term.
+        # attention_flops and effective_context, term by term.
         per_pair = 2 * m.num_attention_heads * (m.q_head_dim + (m.v_head_dim or m.head_dim))
         self.attention_per_pair = m.num_layers * per_pair
         self.full_layers, self.sliding_layers, self.window = m.num_full_layers, m.num_sliding_layers, m.sliding_window
@@ -312,7 +304,6 @@ class StagePricer:
             else:
                 self.scales_read, self.scales_held = _expert_scale_bytes(inputs, experts)
             self.experts = experts
-            self.untouched_per_token = 1.0 - max(m.experts_per_token, 1) / m.num_experts
             self.ep_token_factor = lay.dp if lay.ep > 1 else 1
         self.layers = layers = m.num_layers * frac
         self.moe_layers = moe_layers = m.num_moe_layers * frac if m.is_moe else 0.0
@@ -332,7 +323,9 @@ class StagePricer:
         window = self.window or context_tokens
         return (self.full_layers * context_tokens + self.sliding_layers * min(context_tokens, window)) / self.num_layers
 
-    def _attention_flops(self, new_tokens: float, context_before: float) -> float:
+    def attention_flops(self, new_tokens: float, context_before: float) -> float:
+        """QKᵀ and AV: 2 × layers × heads × (q head dim + v head dim) per (query, key) pair — 4 × layers ×
+    heads × head_dim for standard attention; causal within the new tokens (each sees half on average)."""
         return self.attention_per_pair * (new_tokens * self.effective_context(context_before + new_tokens / 2))
 
     def _terms(self, new_tokens: float, context_before: float, decode_batch: float, decode_context: float,
@@ -343,8 +336,8 @@ class StagePricer:
         flops = (
             (
                 2 * self.active * tokens
-                + sequences * self._attention_flops(per_seq, context_before)
-                + decode_batch * self._attention_flops(1, decode_context)
+                + sequences * self.attention_flops(per_seq, context_before)
+                + decode_batch * self.attention_flops(1, decode_context)
             )
             * self.frac
             / self.tp
@@ -359,8 +352,8 @@ class StagePricer:
         )
         weights = self.weights_held
         if self.moe:
-            untouched: float = self.untouched_per_token ** max(tokens * self.ep_token_factor, 0.0)
-            weights = weights - self.experts - self.scales_held + (self.experts + self.scales_read) * (1.0 - untouched)
+            touched = experts_touched_fraction(self.model, tokens * self.ep_token_factor)
+            weights = weights - self.experts - self.scales_held + (self.experts + self.scales_read) * touched
         kv = kv_tokens * self.kv_bytes
         memory_s = (weights + kv) / self.bytes_s
         message = tokens * self.hidden * self.act_bytes
