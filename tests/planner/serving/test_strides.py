@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import attrs
@@ -101,16 +102,49 @@ def test_sglang_decode_strides_end_where_the_decaying_reservation_admits_the_hea
     _assert_equal(fast, slow)
 
 
-def test_the_step_cost_model_prices_a_stride_as_its_steps() -> None:
-    # StepCostModel.runs (the hot path) gives the prices __call__ and steady_steps give step by step.
+def _sample_step_cost() -> StepCostModel:
     planned, _ = plan(Path(__file__).resolve().parents[3] / "samples" / "llama70b-a100-nvlink.toml")
     setup = serving_setup(planned, planned.primary, default_registry().models()[planned.backend.name])
     assert setup.perf is not None
-    model = StepCostModel(setup.perf)
+    return StepCostModel(setup.perf)
+
+
+def test_the_step_cost_model_prices_a_stride_as_its_steps() -> None:
+    # StepCostModel.stride (the hot path) books the prices __call__ and steady_steps give step by step.
+    model = _sample_step_cost()
     for take, context, decodes, decode_context in ((224, 300.0, 31, 900.5), (0, 0.0, 17, 1000.25), (96, 0.0, 0, 0.0),
                                                    (2048, 7000.0, 9, 16300.0)):  # across the 8k and 16k grids
-        runs = model.runs(take, context, decodes, decode_context, 40)
-        steps = [price for price, n, _ in runs for _ in range(n)]
+        itl: defaultdict[float, int] = defaultdict(int)
+        growth = take + decodes
+        total, steps, area, peak = model.stride(take, context, decodes, decode_context, 40, 1000.0, 5.0, 0.0, itl)
         expected = [model(take, 1 if take else 0, context + take * k, decodes, decode_context + k) for k in range(40)]
-        assert steps == expected
-        assert len(runs) < 40
+        assert steps == 40
+        assert total == pytest.approx(sum(expected), rel=1e-12)
+        # ∫ KV dt: each step holds the cache as it was before it, at its own price
+        assert area == pytest.approx(5.0 + sum((1000 + growth * k) * p for k, p in enumerate(expected)), rel=1e-12)
+        assert peak == 1000 + growth * 39
+        assert itl == ({price: decodes * n for price, n in Counter(expected).items()} if decodes else {})
+        assert len(set(expected)) < 40  # prices hold between grid points
+
+
+def test_a_stride_stops_at_the_step_an_arrival_ends_and_a_last_chunk_joins_before_one() -> None:
+    model = _sample_step_cost()
+    price = model(0, 0, 0.0, 8, 100.0)
+    itl: defaultdict[float, int] = defaultdict(int)
+    total, steps = model.stride(0, 0.0, 8, 100.0, 50, 0.0, 0.0, 0.0, itl, 10.0, 10.0 + 2.5 * price)[:2]
+    assert (steps, total) == (3, pytest.approx(3 * price))  # the arrival lands inside the third step
+    chunk = model(224, 1, 0.0, 8, 100.0)
+    joined = model.stride(224, 0.0, 8, 100.0, 1, 0.0, 0.0, 0.0, defaultdict(int), 0.0, math.inf, 100, 1.5 * chunk)
+    late = model.stride(224, 0.0, 8, 100.0, 1, 0.0, 0.0, 0.0, defaultdict(int), 0.0, math.inf, 100, 0.5 * chunk)
+    assert joined[1] == 2 and late[1] == 1
+
+
+@pytest.mark.parametrize(("policy", "budget", "kv", "clients", "rate"), CASES)
+def test_the_step_cost_models_strides_equal_the_step_by_step_loop(policy: SchedulerPolicy, budget: int, kv: int,
+                                                                   clients: int, rate: float | None) -> None:
+    # The same traffic with the planner's own step cost: StepCostModel.stride against one __call__ per step.
+    model = _sample_step_cost()
+    cfg = EngineConfig(policy=policy, max_num_seqs=max(clients, 32), token_budget=budget, chunked_prefill=True,
+                       kv_capacity_tokens=kv, kv_block_tokens=16, prefix_tokens=0)
+    traffic = _traffic(_shape(900, 160), n=300, rate_per_s=rate, clients=clients)
+    _assert_equal(run_replica(cfg, traffic, model), run_replica(cfg, traffic, model, bulk=False))

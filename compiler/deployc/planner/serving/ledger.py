@@ -7,10 +7,9 @@ bookkeeping (who holds which KV tokens, who waits) apart from the step loop.
 from __future__ import annotations
 
 import math
-from collections import deque
-from collections.abc import Callable
+from collections import defaultdict, deque
 
-from deployc.planner.serving.traffic import EngineConfig, Run, SteadySteps, StepCost, Traffic, unbounded
+from deployc.planner.serving.traffic import EngineConfig, FastStride, SteadySteps, StepCost, Traffic, unbounded
 
 SGLANG_NEW_TOKEN_CAP = 4096  # SGLang caps each request's reserved output at 4096 tokens (prefill_budget.py)
 SGLANG_RATIO_INIT = 0.7  # new_token_ratio init = 0.7 × schedule_conservativeness (1.0)
@@ -26,8 +25,10 @@ class KvLedger:
                  *, bulk: bool = True) -> None:
         self.cfg, self.cost, self.traffic = cfg, cost, traffic
         self.steady: SteadySteps = getattr(cost, "steady_steps", unbounded)
-        # A step cost may price a whole stride in one call (StepCostModel.runs); the same runs as below.
-        self.fast_runs: Callable[[int, float, int, float, int], list[Run]] | None = getattr(cost, "runs", None)
+        # A step cost may price and book a whole stride in one call (StepCostModel.stride): what the replica's
+        # own runs and booking give (Replica._run_stride), in the simulation's hot path. Step by step
+        # (bulk=False), the replica's own booking is the reference the strides are tested against.
+        self.fast_stride: FastStride | None = getattr(cost, "stride", None) if bulk else None
         self.bulk = bulk
         n = len(traffic.prompt_tokens)
         self.n = min(n, horizon_requests)
@@ -58,7 +59,7 @@ class KvLedger:
         self.prefix_cached = False
         self.t = 0.0
         self.stall = 0.0  # prefill-only time since the last decode step (prefill_first)
-        self.itl: dict[float, int] = {}
+        self.itl: defaultdict[float, int] = defaultdict(int)  # gap → count
         self.busy = 0.0
         self.preemptions = 0
         self.kv_area = self.running_area = self.kv_peak = 0.0
@@ -88,6 +89,8 @@ class KvLedger:
         self.chunked = cfg.chunked_prefill
         self.prefill_cap = cfg.policy.max_prefill_tokens
         self.budget = cfg.token_budget
+        # Requests longer than this (prompt + max_tokens) are refused on arrival (see _refused).
+        self.limit = math.inf if cfg.max_model_len is None else cfg.max_model_len
         # The shared prefix each request hits once it is cached: whole blocks, below its last prompt token.
         block, prefix = self.block, self.prefix_tokens
         self.prefix_hits = [max(0, min(prefix, (p - 1) // block * block)) for p in self.prompts] if prefix > 0 else []
@@ -101,11 +104,12 @@ class KvLedger:
 
     def _send(self, when: float) -> None:
         """A client sends its next request; one the engine refuses at once is answered, and it sends the next."""
-        while self.next_request < self.n:
-            i = self.next_request
+        i = self.next_request
+        while i < self.n:
             self.next_request = i + 1
             self.arrival[i] = when
-            if self._refused(i):
+            if self.limit < self.prompts[i] + self.max_new[i] and self._refused(i):
+                i += 1
                 continue
             self.waiting.append(i)
             self.todo[i] = self.prompts[i]
@@ -210,23 +214,26 @@ class KvLedger:
             self.entered[i] = self.steps
 
     def _release(self, i: int) -> None:
-        decoding = i in self.decoding
-        if decoding:  # _sync inline
-            behind = self.steps - self.entered[i]
-            self.gen[i] += behind
-            self.held[i] += behind
-            self.entered[i] = self.steps
         del self.running[i]
-        self.kv_used -= self.held[i] + self.pad
+        held = self.held
+        if i in self.decoding:
+            # _sync inline: the tokens decoded since it last caught up are its own.
+            steps = self.steps
+            behind = steps - self.entered[i]
+            gen = self.gen[i] + behind
+            self.gen[i] = gen
+            self.entered[i] = steps
+            self.kv_used -= held[i] + behind + self.pad
+            self.decoding.discard(i)
+            self.sum_decode_context -= self.prompts[i] + gen
+            self.version[i] += 1
+        else:
+            self.kv_used -= held[i] + self.pad
+        held[i] = 0
         if self.reserves_output:
             spent = self.gen[i] - self.gen_at_admit[i] if self.decaying else 0
             self.kv_reserved = max(self.kv_reserved - max(self.reserved[i] - spent, 0), 0.0)
             self.reserved[i] = 0
-        self.held[i] = 0
-        if decoding:
-            self.decoding.discard(i)
-            self.sum_decode_context -= self.prompts[i] + self.gen[i]
-            self.version[i] += 1
 
     def _preempt(self, victim: int) -> None:
         """Free the victim's KV and send it back to the front of the queue; it recomputes everything."""

@@ -56,26 +56,29 @@ class Replica(KvLedger):
                 break
         return chunks
 
-    def _apply_chunks(self, chunks: list[tuple[int, int]], prompt: int | None = None) -> list[int]:
-        """Allocate the chunks' KV (a stride's ``prompt`` tokens for a lone chunk); the requests now complete."""
+    def _apply_chunks(self, chunks: list[tuple[int, int]]) -> list[int]:
+        """Allocate the chunks' KV; the requests whose prompts they complete."""
         complete = []
         todo, held = self.todo, self.held
-        for i, chunk in chunks:
-            take = chunk if prompt is None else prompt
+        for i, take in chunks:
             todo[i] -= take
             held[i] += take
             self.kv_used += take
             self.allocated += take
             if todo[i] <= 0:
                 complete.append(i)
-                if i == self.partial:
-                    self.partial = None
-                if self.hit[i] == 0 and self.prefix_tokens > 0 and not self.prefix_cached:
-                    self.prefix_cached = True
-                    self.kv_used += self.prefix_tokens  # the shared prefix stays cached once
+                self._prompt_done(i)
             elif self.partial is None:
                 self.partial = i
         return complete
+
+    def _prompt_done(self, i: int) -> None:
+        """Request ``i``'s prompt is in the cache: no longer partial, and the first holds the shared prefix."""
+        if i == self.partial:
+            self.partial = None
+        if self.hit[i] == 0 and self.prefix_tokens > 0 and not self.prefix_cached:
+            self.prefix_cached = True
+            self.kv_used += self.prefix_tokens  # the shared prefix stays cached once
 
     def _chunk_run(self, chunks: list[tuple[int, int]], decodes: int) -> Run:
         """One step carrying these chunks, as a run."""
@@ -124,8 +127,6 @@ class Replica(KvLedger):
         cost, sequences, growth = self.cost, 1 if take else 0, take + decodes
         if strides == 1:
             return [(cost(take, sequences, context_before, decodes, decode_context), 1, growth)]
-        if self.fast_runs is not None:
-            return self.fast_runs(take, context_before, decodes, decode_context, strides)
         steady = self.steady
         runs = []
         while strides > 0:
@@ -231,69 +232,137 @@ class Replica(KvLedger):
 
     def _step_mixed(self) -> bool:
         decodes = len(self.decoding)
-        preempted = self.kv_used + decodes > self.capacity and self._make_room(decodes)
-        decodes = len(self.decoding)
-        budget = max(self.cfg.token_budget - decodes, 0)
-        chunks = self._prefill_chunks(budget, admissions=not preempted)
+        preempted = False
+        if self.kv_used + decodes > self.capacity:
+            preempted = self._make_room(decodes)
+            decodes = len(self.decoding)
+        budget = self.budget - decodes
+        partial = self.partial
+        if partial is not None and budget > 0 and self.todo[partial] >= budget and self.bulk:
+            # The partial prompt takes the whole budget (nothing else this step): the common case, in one go.
+            return self._partial_strides(partial, budget, decodes)
+        chunks = self._prefill_chunks(budget if budget > 0 else 0, admissions=not preempted)
         if not chunks:
             return self._decode_only(decodes) if decodes else self._idle()
+        if len(chunks) == 1 and chunks[0][0] == self.partial and self.bulk:
+            return self._partial_strides(*chunks[0], decodes)  # a prompt admitted alone goes on in strides
+        steps = self._run_chunks(chunks, decodes)[1]
+        complete = self._apply_chunks(chunks)
+        if decodes:
+            self._decoded(decodes, steps)
+        if complete:
+            self._first_tokens(complete)
+        return self._partial_goes_on()
+
+    def _partial_goes_on(self) -> bool:
+        """After a step: when the partial prompt takes the whole budget next (nothing else is scheduled, as the
+        next iteration would find), its steps follow here; no preemption is due, the KV cache has room."""
+        i = self.partial
+        if i is None or not self.bulk:
+            return True
+        decodes = len(self.decoding)
+        take = self.budget - decodes
+        if take <= 0 or self.todo[i] < take or self.kv_used + decodes > self.capacity:
+            return True
+        if self.open_loop:
+            self._arrive_until(self.t)
+        return self._partial_strides(i, take, decodes)
+
+    def _partial_strides(self, i: int, take: int, decodes: int, *, prefill_only: bool = False) -> bool:
+        """Steps in which partial prompt ``i`` takes the whole budget (``take`` tokens) beside ``decodes``
+        decodes (no admissions), stride after stride until it completes or the state changes what the next
+        step does. The simulation's hot path: most steps of a chunked prompt.
+
+        ``prefill_only``: prefill steps of a prefill-first scheduler (no decodes ride along; their time
+        stalls the decodes): one stride, then the scheduler decides again.
+        """
+        todo_list, heap = self.todo, self.decoding_heap
         while True:
-            runs, prompt = self._chunk_runs(chunks, decodes)
-            steps = self._advance(runs, decodes)[1]
-            complete = self._apply_chunks(chunks, prompt)
+            todo = todo_list[i]
+            # Full chunks while more than one chunk is left; the last (possibly shorter) one completes the prompt.
+            full = (todo - 1) // take
+            until_completion = heap[0][0] - self.steps if decodes and heap else 1 << 30
+            room = self.capacity - self.kv_used
+            fit = int(room // (take + decodes))
+            strides = full if full < until_completion else until_completion
+            strides = fit if fit < strides else strides
+            strides = strides if strides > 1 else 1
+            prompt = take * strides
+            last = todo - prompt
+            # The last chunk can join the stride when that step would admit nobody: no request waits (a closed
+            # loop sends only at completions, which end strides) and none arrives before it (checked as it ends).
+            joins = (strides == full and until_completion > strides and not self.waiting
+                     and room - strides * (take + decodes) >= last + decodes)
+            seconds, steps = self._run_stride(take, self.prompts[i] + self.gen[i] - todo, decodes,
+                                              self.sum_decode_context / decodes if decodes else 0.0, strides,
+                                              math.inf, last if joins else 0,
+                                              self._next_arrival_time() if joins and self.open_loop else math.inf)
+            if steps > strides:
+                prompt = todo
+            todo_list[i] = todo - prompt
+            self.held[i] += prompt
+            self.kv_used += prompt
+            self.allocated += prompt
             if decodes:
                 self._decoded(decodes, steps)
-            if complete:
-                self._first_tokens(complete)
+            if prefill_only:
+                self.stall += seconds
+            if todo <= prompt:
+                self._prompt_done(i)
+                self._first_tokens([i])
                 return True
-            # A completion ended the stride and the partial prompt goes on: the next iteration would
-            # give it the whole budget again and admit nobody, so carry on here (the same steps).
-            i = self.partial
+            if prefill_only:
+                return True
             decodes = len(self.decoding)
-            budget = self.cfg.token_budget - decodes
-            if (not self.bulk or i is None or budget <= 0 or self.todo[i] < budget
-                    or self.kv_used + decodes > self.capacity):
+            take = self.budget - decodes
+            if take <= 0 or todo_list[i] < take or self.kv_used + decodes > self.capacity:
                 return True
             if self.open_loop:
                 self._arrive_until(self.t)
-            chunks = [(i, budget)]
 
-    def _chunk_runs(self, chunks: list[tuple[int, int]], decodes: int) -> tuple[list[Run], int | None]:
-        """This step, or the steps ahead while one long prompt is chunked (same chunk, same decodes, no
-        admissions), by price; and the partial prompt's tokens they compute (None: each chunk once)."""
-        if not self.bulk or len(chunks) != 1 or chunks[0][0] != self.partial:
-            return [self._chunk_run(chunks, decodes)], None
-        i, take = chunks[0]
-        todo = self.todo[i]
-        # Full chunks while more than one chunk is left; the last (possibly shorter) one completes the prompt.
-        full = (todo - 1) // take
-        until_completion = self.decoding_heap[0][0] - self.steps if decodes and self.decoding_heap else 1 << 30
-        room = self.capacity - self.kv_used
-        strides = max(min(full, until_completion, int(room // (take + decodes))), 1)
-        decode_context = self.sum_decode_context / decodes if decodes else 0.0
-        context_before = self.traffic.prompt_tokens[i] + self.gen[i] - todo
+    def _run_stride(self, take: int, context_before: float, decodes: int, decode_context: float, strides: int,
+                    stop_at: float = math.inf, last: int = 0, join_by: float = math.inf) -> tuple[float, int]:
+        """Run ``strides`` steps of ``take`` prompt tokens of one request (0: none) beside ``decodes`` decodes,
+        as :meth:`StepCostModel.stride <deployc.planner.serving.stepcost.StepCostModel.stride>` states them
+        (``stop_at``: an arrival ends the stride; ``last``: a step completing the prompt joins it when it
+        ends before ``join_by``); the time they took and how many ran."""
+        if self.fast_stride is not None:
+            total, steps, self.kv_area, peak = self.fast_stride(
+                take, context_before, decodes, decode_context, strides, self.kv_used, self.kv_area, self.stall,
+                self.itl, self.t, stop_at, last, join_by)
+            self.kv_peak = max(self.kv_peak, peak)
+            self.running_area += len(self.running) * total
+            self.t += total
+            self.busy += total
+            return total, steps
+        # Any other step cost: its runs, cut and extended as the stride states, then booked.
         runs = self._priced(take, context_before, decodes, decode_context, strides)
-        prompt = take * strides
-        last = todo - prompt
-        # The last chunk can join the stride when that step would admit nobody: no request waits (a
-        # closed loop sends only at completions, which end strides) and none arrives before it.
-        if (strides == full and until_completion > strides and not self.waiting
-                and room - strides * (take + decodes) >= last + decodes
-                and (not self.open_loop or self._next_arrival_time() > self.t + sum(s * n for s, n, _ in runs))):
-            runs.append((self.cost(last, 1, context_before + prompt, decodes, decode_context + strides), 1,
+        if stop_at < math.inf:
+            start = self.t
+            for k, (seconds_each, n, growth) in enumerate(runs):
+                if stop_at < start + seconds_each * n:
+                    runs = [*runs[:k], (seconds_each, max(1, math.ceil((stop_at - start) / seconds_each)), growth)]
+                    break
+                start += seconds_each * n
+        if last > 0 and join_by > self.t + sum(s * n for s, n, _ in runs):
+            runs.append((self.cost(last, 1, context_before + take * strides, decodes, decode_context + strides), 1,
                          last + decodes))
-            prompt = todo
-        return runs, prompt
+        return self._advance(runs, decodes)
+
+    def _run_chunks(self, chunks: list[tuple[int, int]], decodes: int) -> tuple[float, int]:
+        """Run one step carrying these chunks: the time it took, and 1."""
+        return self._advance([self._chunk_run(chunks, decodes)], decodes)
 
     def _step_prefill_first(self) -> bool:
         admissible = bool(self.waiting) and len(self.running) < self.cfg.max_num_seqs and self._can_admit_kv(
             self.waiting[0])
         if self.partial is not None or admissible:
-            chunks = self._prefill_chunks(self.cfg.token_budget, admissions=True)
+            chunks = self._prefill_chunks(self.budget, admissions=True)
+            if len(chunks) == 1 and chunks[0][0] == self.partial and self.bulk:
+                return self._partial_strides(*chunks[0], 0, prefill_only=True)
             if chunks:
-                runs, prompt = self._chunk_runs(chunks, 0)
-                self.stall += self._advance(runs)[0]
-                self._first_tokens(self._apply_chunks(chunks, prompt))
+                self.stall += self._run_chunks(chunks, 0)[0]
+                self._first_tokens(self._apply_chunks(chunks))
                 return True
         decodes = len(self.decoding)
         if decodes == 0:
@@ -320,16 +389,8 @@ class Replica(KvLedger):
         else:
             strides = self._stride(decodes)
             upcoming = self._next_arrival_time() if slot else math.inf
-        runs = self._priced(0, 0.0, decodes, decode_context, strides)
-        if strides > 1 and upcoming < math.inf:
-            # The step-by-step loop admits the arrival at the first step boundary at or after it.
-            start = self.t
-            for k, (seconds_each, n, growth) in enumerate(runs):
-                if upcoming < start + seconds_each * n:
-                    runs = [*runs[:k], (seconds_each, max(1, math.ceil((upcoming - start) / seconds_each)), growth)]
-                    break
-                start += seconds_each * n
-        self._decoded(decodes, self._advance(runs, decodes)[1])
+        # The step-by-step loop admits an arrival at the first step boundary at or after it.
+        self._decoded(decodes, self._run_stride(0, 0.0, decodes, decode_context, strides, stop_at=upcoming)[1])
         return True
 
     def _steps_until_admitted(self, head: int, decodes: int, bound: int) -> int:

@@ -14,6 +14,10 @@ from __future__ import annotations
 import functools
 import math
 import random
+from collections.abc import Sequence
+from itertools import compress, repeat
+from operator import add, sub
+from typing import TypeVar
 
 from attrs import evolve, frozen
 
@@ -41,6 +45,7 @@ MAX_CLOSED_LOOP_REQUESTS = 20_000
 # when the offered rate is within CLOSE_TO_CAPACITY of it, where the verdict (served or overloaded) rests on it.
 CAPACITY_REQUESTS = 400
 CLOSE_TO_CAPACITY = (0.8, 1.25)
+_T = TypeVar("_T")
 SEED = 20261206  # fixed: the same spec gives the same draws, byte for byte
 
 @frozen(kw_only=True)
@@ -82,8 +87,17 @@ def _traffic(shape: WorkloadShape, *, n: int, rate_per_s: float | None, clients:
                    arrivals_s=arrivals, clients=clients)
 
 
-def _measured(trace: Trace, first: int, last: int) -> list[int]:
-    return [i for i in range(first, last) if math.isfinite(trace.finish_s[i])]
+def _measured(trace: Trace, first: int, last: int) -> Sequence[int]:
+    """The requests from ``first`` to ``last`` that completed (a range when all did, as they usually do)."""
+    finite = list(map(math.isfinite, trace.finish_s[first:last]))
+    return range(first, last) if all(finite) else list(compress(range(first, last), finite))
+
+
+def _picked(values: Sequence[_T], measured: Sequence[int]) -> Sequence[_T]:
+    """``values`` of the measured requests (a slice when they are a range)."""
+    if isinstance(measured, range):
+        return values[measured.start:measured.stop]
+    return list(map(values.__getitem__, measured))
 
 
 def _window_rate(trace: Trace, traffic: Traffic, start: float, end: float) -> tuple[float, float, float]:
@@ -93,8 +107,8 @@ def _window_rate(trace: Trace, traffic: Traffic, start: float, end: float) -> tu
         span = max(trace.end_s, 1e-9)
         start, end = 0.0, trace.end_s
     done = [i for i, f in enumerate(trace.finish_s) if start <= f < end]  # finite: start and end are
-    out = sum(traffic.output_tokens[i] for i in done)
-    total = out + sum(traffic.prompt_tokens[i] for i in done)
+    out = sum(map(traffic.output_tokens.__getitem__, done))
+    total = out + sum(map(traffic.prompt_tokens.__getitem__, done))
     return len(done) / span, out / span, total / span
 
 
@@ -167,16 +181,20 @@ def simulate_pool(setup: ServingSetup, shape: WorkloadShape, *, requests: int = 
 
 
 def _result(setup: ServingSetup, shape: WorkloadShape, trace: Trace, traffic: Traffic, *, mode: Mode,
-            clients: int | None, measured: list[int], window: tuple[float, float], offered: float | None,
+            clients: int | None, measured: Sequence[int], window: tuple[float, float], offered: float | None,
             capacity: float | None) -> ServingResult:
     replicas = max(setup.replicas, 1)
     # Outside the scheduler's steps (HTTP, tokenisation, output processing): before the first token reaches the client.
     overhead_s = setup.engine.policy.request_overhead_ms / 1e3
-    ttft = [trace.first_token_s[i] - trace.arrival_s[i] + overhead_s for i in measured]
-    e2e = [trace.finish_s[i] - trace.arrival_s[i] + overhead_s for i in measured]
-    wait = [trace.admitted_s[i] - trace.arrival_s[i] for i in measured]
-    tpot = [(trace.finish_s[i] - trace.first_token_s[i]) / (traffic.output_tokens[i] - 1)
-            for i in measured if traffic.output_tokens[i] > 1]
+    # Each request's figures, element-wise over the measured requests (map: 2,000 per simulation, in C).
+    arrival, admitted, first, finish = (_picked(values, measured) for values in (
+        trace.arrival_s, trace.admitted_s, trace.first_token_s, trace.finish_s))
+    output_tokens = _picked(traffic.output_tokens, measured)
+    ttft = list(map(add, map(sub, first, arrival), repeat(overhead_s)))
+    e2e = list(map(add, map(sub, finish, arrival), repeat(overhead_s)))
+    wait = list(map(sub, admitted, arrival))
+    tpot = [(end - start) / (tokens - 1) for end, start, tokens in zip(finish, first, output_tokens, strict=True)
+            if tokens > 1]
     rps, out_tps, total_tps = _window_rate(trace, traffic, *window)
     elapsed = max(trace.end_s, 1e-9)
     capacity_tokens = max(setup.engine.kv_capacity_tokens, 1)

@@ -15,6 +15,8 @@ it advances them in one stride and stays equal to stepping one at a time.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
+from math import ceil
 
 from deployc.planner.perf import PerfInputs, StagePricer
 
@@ -58,6 +60,15 @@ def _steps_on_mixed_point(value: float, growth: float) -> int:
     return max(math.ceil((mixed_point(value)[1] - max(value, 0.0)) / growth), 1)
 
 
+def _stall_in_first_gap(itl: defaultdict[float, int], first_price: float, stall_s: float, decodes: int) -> None:
+    """A stride's first step gives its decodes the gap since their last token: its price and ``stall_s``."""
+    if stall_s and first_price >= 0:
+        itl[first_price + stall_s] += decodes
+        itl[first_price] -= decodes
+        if not itl[first_price]:
+            del itl[first_price]
+
+
 def chunk_bucket(tokens: int) -> int:
     """``tokens`` rounded to a grid of 1/16 of its power of two (at least 16): about ±3%."""
     step = max(MIN_CHUNK_STEP_TOKENS, (1 << max(tokens, 1).bit_length() - 1) // 16)
@@ -73,6 +84,10 @@ class StepCostModel:
         self._decode: dict[tuple[int, int], float] = {}
         self._mixed: dict[tuple[int, int, int, int, int], float] = {}
         self._chunks: dict[int, int] = {}  # chunk_bucket memo: the simulation asks for the same few sizes
+
+    def _chunk_at(self, tokens: int) -> int:
+        chunk = self._chunks[tokens] = chunk_bucket(tokens)
+        return chunk
 
     def _decode_at(self, batch: int, bucket: int) -> float:
         key = (batch, bucket)
@@ -97,28 +112,64 @@ class StepCostModel:
             steps = min(steps, _steps_on_mixed_point(decode_context, 1.0))
         return steps
 
-    def runs(self, take: int, context_before: float, decodes: int, decode_context: float,
-             strides: int) -> list[tuple[float, int, int]]:
-        """``strides`` steps of ``take`` prompt tokens (one request; 0: none) beside ``decodes`` decodes, as runs
-        of one price ``(seconds a step, steps, KV tokens a step)``: what :meth:`__call__` and
-        :meth:`steady_steps` give step by step, in one call (the simulation's hot path)."""
-        out: list[tuple[float, int, int]] = []
-        growth = take + decodes
+    def stride(self, take: int, context_before: float, decodes: int, decode_context: float, strides: int,
+               kv: float, area: float, first_gap_s: float, itl: defaultdict[float, int], now: float = 0.0,
+               stop_at: float = math.inf, last: int = 0, join_by: float = math.inf) -> tuple[float, int, float, float]:
+        """``strides`` steps of ``take`` prompt tokens (one request; 0: none) beside ``decodes`` decodes, priced
+        as :meth:`__call__` and :meth:`steady_steps` give them step by step, and booked: the simulation's hot
+        path, so the runs of one price are never built as a list.
+
+        The KV cache holds ``kv`` tokens and grows by ``take + decodes`` a step; ``area`` (∫ KV dt so far) grows
+        step by step; every step gives each decode an ITL gap of its price (the first step's gap also
+        ``first_gap_s``, a prefill-only stall before it), counted in ``itl``. The stride stops after the
+        first step that ends at or after ``stop_at`` (an arrival; the clock reads ``now`` at its start).
+        With ``last`` tokens, one more step completes the prompt when the stride ends before ``join_by``.
+
+        Returns the seconds, the steps, the new ``area`` and the KV tokens before the last step's growth (the
+        stride's peak: every step grows the cache).
+        """
         if take <= 0:
-            batch = decodes if decodes > 0 else 1
-            while strides > 0:
-                point = int(decode_context / CONTEXT_BUCKET_TOKENS + 0.5) if decode_context > 0 else 0
-                n = min(strides, max(math.ceil((point + 0.5) * CONTEXT_BUCKET_TOKENS - max(decode_context, 0.0)), 1))
-                found = self._decode.get((batch, point))
-                out.append((found if found is not None else self._decode_at(batch, point), n, growth))
+            return self._decode_stride(decodes, decode_context, strides, kv, area, first_gap_s, itl, now, stop_at)
+        return self._chunk_stride(take, context_before, decodes, decode_context, strides, kv, area, first_gap_s, itl,
+                                  now, last, join_by)
+
+    def _decode_stride(self, decodes: int, decode_context: float, strides: int, kv: float, area: float,
+                       first_gap_s: float, itl: defaultdict[float, int], now: float,
+                       stop_at: float) -> tuple[float, int, float, float]:
+        """:meth:`stride` of decode steps alone."""
+        total, steps, start, first_price = 0.0, 0, now, -1.0
+        batch = decodes if decodes > 0 else 1
+        found_at = self._decode.get
+        while strides > 0:
+            point = int(decode_context / CONTEXT_BUCKET_TOKENS + 0.5) if decode_context > 0 else 0
+            n = min(strides, max(ceil((point + 0.5) * CONTEXT_BUCKET_TOKENS - max(decode_context, 0.0)), 1))
+            found = found_at((batch, point))
+            price = found if found is not None else self._decode_at(batch, point)
+            if stop_at < start + price * n:  # the step-by-step loop admits the arrival at this boundary
+                n, strides = max(1, ceil((stop_at - start) / price)), 0
+            else:
                 strides -= n
-                decode_context += n
-            return out
-        chunk = self._chunks.get(take)
-        if chunk is None:
-            chunk = self._chunks[take] = chunk_bucket(take)
+                start += price * n
+            area += (kv * n + decodes * n * (n - 1) / 2) * price
+            kv += decodes * n
+            total += price * n
+            steps += n
+            itl[price] += decodes * n
+            if first_price < 0:
+                first_price = price
+            decode_context += n
+        _stall_in_first_gap(itl, first_price, first_gap_s, decodes)
+        return total, steps, area, kv - decodes
+
+    def _chunk_stride(self, take: int, context_before: float, decodes: int, decode_context: float, strides: int,
+                      kv: float, area: float, first_gap_s: float, itl: defaultdict[float, int], now: float,
+                      last: int, join_by: float) -> tuple[float, int, float, float]:
+        """:meth:`stride` of steps that carry a prompt chunk."""
+        growth = take + decodes
+        total, steps, first_price = 0.0, 0, -1.0
+        chunk = self._chunks.get(take) or self._chunk_at(take)
         batch = decodes if decodes <= DECODE_BUCKET else int(decodes / DECODE_BUCKET + 0.5) * DECODE_BUCKET
-        ceil = math.ceil
+        joined_context, joined_decode_context = context_before + take * strides, decode_context + strides
         context_before = context_before if context_before > 0 else 0.0
         decode_context = decode_context if decode_context > 0 else 0.0
         mixed, base, large = self._mixed, MIXED_CONTEXT_BUCKET_TOKENS, 8 * MIXED_CONTEXT_BUCKET_TOKENS
@@ -143,13 +194,27 @@ class StepCostModel:
                 n = until if until < n else n
             n = 1 if n < 1 else strides if n > strides else n
             cached = mixed.get((chunk, 1, point, batch, decode_point))
-            if cached is None:
-                cached = self(take, 1, context_before, decodes, decode_context)
-            out.append((cached, n, growth))
+            price = cached if cached is not None else self(take, 1, context_before, decodes, decode_context)
+            area += (kv * n + growth * n * (n - 1) / 2) * price
+            kv += growth * n
+            total += price * n
+            steps += n
+            if decodes:
+                itl[price] += decodes * n
+                if first_price < 0:
+                    first_price = price
             strides -= n
             context_before += take * n
             decode_context += n
-        return out
+        _stall_in_first_gap(itl, first_price, first_gap_s, decodes)
+        if last > 0 and join_by > now + total:
+            growth = last + decodes
+            price = self(last, 1, joined_context, decodes, joined_decode_context)
+            area += kv * price  # one step: what the runs' (kv n + growth n (n - 1) / 2) price is at n = 1
+            kv, total, steps = kv + growth, total + price, steps + 1
+            if decodes:
+                itl[price] += decodes
+        return total, steps, area, kv - growth
 
     def __call__(self, prefill_tokens: int, sequences: int, context_before: float, decodes: int,
                  decode_context: float) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Protocol
 
@@ -19,6 +20,14 @@ class SteadySteps(Protocol):
 
     def __call__(self, prefill_tokens: int, context_before: float, context_step: float, decodes: int,
                  decode_context: float) -> int: ...
+
+
+class FastStride(Protocol):
+    """A step cost that prices and books a whole stride in one call (StepCostModel.stride states the contract)."""
+
+    def __call__(self, take: int, context_before: float, decodes: int, decode_context: float, strides: int,
+                 kv: float, area: float, first_gap_s: float, itl: defaultdict[float, int], now: float = ...,
+                 stop_at: float = ..., last: int = ..., join_by: float = ...) -> tuple[float, int, float, float]: ...
 
 
 def unbounded(prefill_tokens: int, context_before: float, context_step: float, decodes: int,
