@@ -21,6 +21,19 @@ class KvLedger:
     """Mutable state of one run: the requests and the KV cache they hold (the scheduler loop is
     :class:`~deployc.planner.serving.replica.Replica`)."""
 
+    # Slots: the scheduler loop reads and writes these attributes millions of times a plan, and an instance
+    # with more than 30 attributes in a __dict__ gets no shared-key fast path in CPython (SHARED_KEYS_MAX_SIZE).
+    __slots__ = (
+        "admitted", "allocated", "arrival", "block", "budget", "bulk", "busy", "capacity", "cfg", "chunked", "cost",
+        "decaying", "decoding", "decoding_heap", "entered", "fast_stride", "finish", "first", "freed", "gen",
+        "gen_at_admit", "held", "hit", "itl", "kv_area", "kv_peak", "kv_reserved", "kv_used", "limit", "max_new",
+        "max_seqs", "n", "never_preempts", "next_arrival", "next_request", "open_loop", "outputs", "over_context",
+        "pad", "partial", "preemptions", "prefill_cap", "prefill_first", "prefix_cached", "prefix_hits",
+        "prefix_tokens", "prompts", "ratio", "ratio_min", "rejected", "reserved", "reserves_max_output",
+        "reserves_output", "running", "running_area", "running_peak", "stall", "stalled_since", "steady", "steps",
+        "sum_decode_context", "t", "todo", "traffic", "version", "waiting",
+    )
+
     def __init__(self, cfg: EngineConfig, traffic: Traffic, cost: StepCost, horizon_requests: int,
                  *, bulk: bool = True) -> None:
         self.cfg, self.cost, self.traffic = cfg, cost, traffic

@@ -20,6 +20,8 @@ from deployc.planner.serving.traffic import Run, Trace
 class Replica(KvLedger):
     """One run's scheduler: :func:`~deployc.planner.serving.engine.run_replica` is the way in."""
 
+    __slots__ = ()
+
     def _prefill_chunks(self, budget: int, *, admissions: bool) -> list[tuple[int, int]]:
         """Prompt chunks for this step: the partial request first, then FCFS admissions."""
         partial, todo = self.partial, self.todo
@@ -276,7 +278,7 @@ class Replica(KvLedger):
         ``prefill_only``: prefill steps of a prefill-first scheduler (no decodes ride along; their time
         stalls the decodes): one stride, then the scheduler decides again.
         """
-        todo_list, heap = self.todo, self.decoding_heap
+        todo_list, heap, fast = self.todo, self.decoding_heap, self.fast_stride
         while True:
             todo = todo_list[i]
             # Full chunks while more than one chunk is left; the last (possibly shorter) one completes the prompt.
@@ -293,10 +295,20 @@ class Replica(KvLedger):
             # loop sends only at completions, which end strides) and none arrives before it (checked as it ends).
             joins = (strides == full and until_completion > strides and not self.waiting
                      and room - strides * (take + decodes) >= last + decodes)
-            seconds, steps = self._run_stride(take, self.prompts[i] + self.gen[i] - todo, decodes,
-                                              self.sum_decode_context / decodes if decodes else 0.0, strides,
-                                              math.inf, last if joins else 0,
-                                              self._next_arrival_time() if joins and self.open_loop else math.inf)
+            context_before = self.prompts[i] + self.gen[i] - todo
+            decode_context = self.sum_decode_context / decodes if decodes else 0.0
+            join_by = self._next_arrival_time() if joins and self.open_loop else math.inf
+            if fast is None:
+                seconds, steps = self._run_stride(take, context_before, decodes, decode_context, strides, math.inf,
+                                                  last if joins else 0, join_by)
+            else:  # _run_stride's own call, inline: once per stride of every chunked prompt
+                seconds, steps, self.kv_area, peak = fast(
+                    take, context_before, decodes, decode_context, strides, self.kv_used, self.kv_area, self.stall,
+                    self.itl, self.t, math.inf, last if joins else 0, join_by)
+                self.kv_peak = max(self.kv_peak, peak)
+                self.running_area += len(self.running) * seconds
+                self.t += seconds
+                self.busy += seconds
             if steps > strides:
                 prompt = todo
             todo_list[i] = todo - prompt
