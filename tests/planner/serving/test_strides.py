@@ -113,7 +113,8 @@ def test_the_step_cost_model_prices_a_stride_as_its_steps() -> None:
     # StepCostModel.stride (the hot path) books the prices __call__ and steady_steps give step by step.
     model = _sample_step_cost()
     for take, context, decodes, decode_context in ((224, 300.0, 31, 900.5), (0, 0.0, 17, 1000.25), (96, 0.0, 0, 0.0),
-                                                   (2048, 7000.0, 9, 16300.0)):  # across the 8k and 16k grids
+                                                   (2048, 7000.0, 9, 16300.0),  # across the 8k and 16k grids
+                                                   (256, 1000.0, 9, 20000.0)):  # each on its own spacing
         itl: defaultdict[float, int] = defaultdict(int)
         growth = take + decodes
         total, steps, area, peak = model.stride(take, context, decodes, decode_context, 40, 1000.0, 5.0, 0.0, itl)

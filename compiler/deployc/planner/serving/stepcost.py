@@ -61,7 +61,10 @@ def _steps_on_mixed_point(value: float, growth: float) -> int:
 
 
 def _stall_in_first_gap(itl: defaultdict[float, int], first_price: float, stall_s: float, decodes: int) -> None:
-    """A stride's first step gives its decodes the gap since their last token: its price and ``stall_s``."""
+    """A stride's first step gives its decodes the gap since their last token: its price and ``stall_s``.
+
+    The stride books every step at its price; this moves the first step's gaps.
+    """
     if stall_s and first_price >= 0:
         itl[first_price + stall_s] += decodes
         itl[first_price] -= decodes
@@ -165,9 +168,11 @@ class StepCostModel:
                       kv: float, area: float, first_gap_s: float, itl: defaultdict[float, int], now: float,
                       last: int, join_by: float) -> tuple[float, int, float, float]:
         """:meth:`stride` of steps that carry a prompt chunk."""
-        growth = take + decodes
-        total, steps, first_price = 0.0, 0, -1.0
+        growth, total, steps = take + decodes, 0.0, 0
         chunk = self._chunks.get(take) or self._chunk_at(take)
+        # The first step's price, when a stall before it adds to its gaps (rare: prefill-first engines' chunk
+        # steps carry no decodes).
+        first_price = self(take, 1, context_before, decodes, decode_context) if first_gap_s and decodes else -1.0
         batch = decodes if decodes <= DECODE_BUCKET else int(decodes / DECODE_BUCKET + 0.5) * DECODE_BUCKET
         joined_context, joined_decode_context = context_before + take * strides, decode_context + strides
         context_before = context_before if context_before > 0 else 0.0
@@ -176,23 +181,29 @@ class StepCostModel:
         # The decodes' grid point moves once in hundreds of steps: kept until their context reaches its edge, or a
         # power of two where the spacing doubles (the point stays, the edge moves: as mixed_point gives it).
         decode_point, decode_edge, recheck = 0, math.inf, -1.0
+        spacing, band_end = base, -1.0  # the chunk's grid spacing holds up to band_end (a power of two)
         while strides > 0:
             # As steady_steps: steps before the chunk's or the decodes' context reaches the next grid point
             # (mixed_point inline: this loop runs once per price change of every chunked prompt).
-            spacing = base if context_before < large else (1 << (int(context_before).bit_length() - 1)) >> 3
+            if context_before >= band_end:
+                if context_before < large:
+                    spacing, band_end = base, large
+                else:
+                    band_end = 1 << int(context_before).bit_length()
+                    spacing = band_end >> 4
             index = int(context_before / spacing + 0.5)
             point = index * spacing
             n = ceil(((index + 0.5) * spacing - context_before) / take)
             if decodes:
                 if decode_context >= recheck:
-                    spacing = base if decode_context < large else (1 << (int(decode_context).bit_length() - 1)) >> 3
-                    decode_index = int(decode_context / spacing + 0.5)
-                    decode_point, decode_edge = decode_index * spacing, (decode_index + 0.5) * spacing
+                    step = base if decode_context < large else (1 << (int(decode_context).bit_length() - 1)) >> 3
+                    decode_index = int(decode_context / step + 0.5)
+                    decode_point, decode_edge = decode_index * step, (decode_index + 0.5) * step
                     doubling = 2 * large if decode_context < large else 1 << int(decode_context).bit_length()
                     recheck = decode_edge if decode_edge < doubling else doubling
                 until = ceil(decode_edge - decode_context)
                 n = until if until < n else n
-            n = 1 if n < 1 else strides if n > strides else n
+            n = strides if n > strides else n  # at least 1: both edges lie ahead of their contexts
             cached = mixed.get((chunk, 1, point, batch, decode_point))
             price = cached if cached is not None else self(take, 1, context_before, decodes, decode_context)
             area += (kv * n + growth * n * (n - 1) / 2) * price
@@ -201,8 +212,6 @@ class StepCostModel:
             steps += n
             if decodes:
                 itl[price] += decodes * n
-                if first_price < 0:
-                    first_price = price
             strides -= n
             context_before += take * n
             decode_context += n
