@@ -75,9 +75,11 @@ def _argv_checks(deployment: Deployment, options: SglangOptions) -> list[Diagnos
         out += [_diag(deployment, f"SGLang {ENGINE_VERSION} would reject the config file of {server.name!r}: {p}")
                 for p in check_config(config_document(launch_command(deployment, server, options))) if p not in seen]
     hw = deployment.hardware
-    if hw.nodes > 1 and hw.network_interface is None:
-        out.append(_diag(deployment, "several nodes but no hardware.network_interface: NCCL may pick docker0 or a "
-                               "management NIC and hang (USER-PAINS #15)", key="hardware.network_interface",
+    # Independent servers, one node each, keep NCCL on the node: only a server that spans nodes needs the NIC.
+    if hw.network_interface is None and any(s.spans_nodes for s in deployment.servers):
+        out.append(_diag(deployment, "not set while a server spans nodes: NCCL may pick "
+                               "docker0 or a management NIC and hang (USER-PAINS #15)",
+                         key="hardware.network_interface",
                          severity=Severity.WARNING, hint='set it to the interface the nodes share, e.g. "eth0"'))
     if ":" in deployment.operations.model_cache:
         out.append(_diag(deployment, "model_cache contains ':', which `docker run --volume` reads as a separator",

@@ -171,9 +171,11 @@ def _option_warnings(deployment: Deployment, options: VllmOptions) -> list[Diagn
         out.append(_error(deployment, f"model_cache {cache!r} contains ':', which `docker run --volume` reads as a "
                                 "separator", key="operations.model_cache", hint="use a path without ':'"))
     hw = deployment.hardware
-    if hw.nodes > 1 and hw.network_interface is None:
-        out.append(_error(deployment, "several nodes but no hardware.network_interface: NCCL may pick docker0 or a "
-                                "management NIC and hang (USER-PAINS #15)", key="hardware.network_interface",
+    # Independent servers, one node each, keep NCCL on the node: only a server that spans nodes needs the NIC.
+    if hw.network_interface is None and any(s.spans_nodes for s in deployment.servers):
+        out.append(_error(deployment, "not set while a server spans nodes: NCCL may pick "
+                                "docker0 or a management NIC and hang (USER-PAINS #15)",
+                         key="hardware.network_interface",
                           severity=Severity.WARNING, hint='set it to the interface the nodes share, e.g. "eth0"'))
     return out
 

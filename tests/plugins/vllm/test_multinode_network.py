@@ -14,7 +14,9 @@ import yaml
 from deployc.planner.plan import Plan
 from deployc.planner.types import Layout
 from deployc.plugins import default_registry
+from deployc_sglang.checks import check_plan as sglang_checks
 from deployc_sglang.emission import emit as sglang_emit
+from deployc_vllm.checks import check_plan as vllm_checks
 from deployc_vllm.emission import emit
 from deployc_vllm.scripts import single_interface
 from tests.contract_helpers import deploy
@@ -113,3 +115,28 @@ def test_a_server_on_later_nodes_names_its_own_head(tmp_path: Path) -> None:
     assert header == ("# node-3.sh: node 3 of 4 of deployment 'four'. Run preflight-nccl.sh "
                       "first, then the scripts of every node of server 'four-1' (node-2 serves its API).")
     assert ': "${SGLANG_HEAD_ADDR:?set SGLANG_HEAD_ADDR to the address of node-2}"\n' in text
+
+
+def _nic_warnings(plan: Plan) -> dict[str, list[str]]:
+    """The missing-interface warning of each engine's checks, for the same placement."""
+    sglang_plan = attrs.evolve(plan, backend=default_registry().info("sglang"),
+                               pools=tuple(attrs.evolve(p, decode_graph_max_batch=64) for p in plan.pools))
+    out = {}
+    for name, checked in (("vllm", vllm_checks(deploy(plan))), ("sglang", sglang_checks(deploy(sglang_plan)))):
+        out[name] = [d.format_text() for d in checked if d.key_path == "hardware.network_interface"]
+    return out
+
+
+def test_only_a_server_that_spans_nodes_asks_for_the_network_interface(tmp_path: Path) -> None:
+    # One independent server per node keeps NCCL on its node: nothing to pick the wrong NIC for.
+    spec = spec_dict(name="apart", hardware={"gpu": "H100 SXM", "gpus_per_node": 2, "nodes": 2, "network": "ib-ndr"})
+    apart = build_plan(tmp_path, spec, [pool("main", Layout(tp=2, pp=1, dp=2))])
+    assert not any(s.spans_nodes for s in deploy(apart).servers)
+    assert _nic_warnings(apart) == {"vllm": [], "sglang": []}
+    spec = spec_dict(name="two", model={"id": "meta-llama/Llama-3.1-405B-Instruct"},
+                     hardware={"gpu": "H100 SXM", "gpus_per_node": 8, "nodes": 2, "network": "ib-ndr"})
+    spanning = build_plan(tmp_path, spec, [pool("main", Layout(tp=8, pp=2, dp=1), max_model_len=16384)])
+    warning = ("two.toml: warning: hardware.network_interface: not set while a server spans nodes: NCCL may pick "
+               "docker0 or a management NIC and hang (USER-PAINS #15) [DPC402]\n"
+               '  hint: set it to the interface the nodes share, e.g. "eth0"')
+    assert _nic_warnings(spanning) == {"vllm": [warning], "sglang": [warning]}
