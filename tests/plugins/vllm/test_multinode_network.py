@@ -133,6 +133,9 @@ def test_only_a_server_that_spans_nodes_asks_for_the_network_interface(tmp_path:
     apart = build_plan(tmp_path, spec, [pool("main", Layout(tp=2, pp=1, dp=2))])
     assert not any(s.spans_nodes for s in deploy(apart).servers)
     assert _nic_warnings(apart) == {"vllm": [], "sglang": []}
+    # and each server's metrics are scraped at its own node
+    assert ("exposes Prometheus metrics on each server's API port: `apart-0` node-0:8000/metrics, `apart-1` "
+            "node-1:8000/metrics.") in _artifact(apart, "monitoring.md")
     spec = spec_dict(name="two", model={"id": "meta-llama/Llama-3.1-405B-Instruct"},
                      hardware={"gpu": "H100 SXM", "gpus_per_node": 8, "nodes": 2, "network": "ib-ndr"})
     spanning = build_plan(tmp_path, spec, [pool("main", Layout(tp=8, pp=2, dp=1), max_model_len=16384)])

@@ -107,8 +107,14 @@ def prometheus_rules(deployment: Deployment, m: EngineMetrics, image: str) -> st
 
 
 def monitoring_markdown(deployment: Deployment, m: EngineMetrics, endpoints: Sequence[tuple[str, int]]) -> str:
-    """``monitoring.md``: the metrics, the queries, and what each one means for this deployment."""
-    where = ", ".join(f"`{name}` :{port}{m.metrics_path}" for name, port in endpoints)
+    """``monitoring.md``: the metrics, the queries, and what each one means for this deployment.
+
+    On several nodes, each endpoint names the node its server listens on (its first node), as the
+    load-balancer note does: a port alone does not say which host to scrape.
+    """
+    node_of = {s.name: s.nodes[0] for s in deployment.servers} if deployment.hardware.nodes > 1 else {}
+    where = ", ".join(f"`{name}` {f'node-{node_of[name]}' if name in node_of else ''}:{port}{m.metrics_path}"
+                      for name, port in endpoints)
     hit = expected_hit_rate(deployment)
     lines = [
         f"# Monitoring {deployment.name}", "",
