@@ -9,7 +9,15 @@ from __future__ import annotations
 import math
 from collections import defaultdict, deque
 
-from deployc.planner.serving.traffic import EngineConfig, FastStride, SteadySteps, StepCost, Traffic, unbounded
+from deployc.planner.serving.traffic import (
+    EngineConfig,
+    FastChunkStride,
+    FastStride,
+    SteadySteps,
+    StepCost,
+    Traffic,
+    unbounded,
+)
 
 SGLANG_NEW_TOKEN_CAP = 4096  # SGLang caps each request's reserved output at 4096 tokens (prefill_budget.py)
 SGLANG_RATIO_INIT = 0.7  # new_token_ratio init = 0.7 × schedule_conservativeness (1.0)
@@ -25,13 +33,13 @@ class KvLedger:
     # with more than 30 attributes in a __dict__ gets no shared-key fast path in CPython (SHARED_KEYS_MAX_SIZE).
     __slots__ = (
         "admitted", "allocated", "arrival", "block", "budget", "bulk", "busy", "capacity", "cfg", "chunked", "cost",
-        "decaying", "decoding", "decoding_heap", "entered", "fast_stride", "finish", "first", "freed", "gen",
-        "gen_at_admit", "held", "hit", "itl", "kv_area", "kv_peak", "kv_reserved", "kv_used", "limit", "max_new",
-        "max_seqs", "n", "never_preempts", "next_arrival", "next_request", "open_loop", "outputs", "over_context",
-        "pad", "partial", "preemptions", "prefill_cap", "prefill_first", "prefix_cached", "prefix_hits",
-        "prefix_tokens", "prompts", "ratio", "ratio_min", "rejected", "reserved", "reserves_max_output",
-        "reserves_output", "running", "running_area", "running_peak", "stall", "stalled_since", "steady", "steps",
-        "sum_decode_context", "t", "todo", "traffic", "version", "waiting",
+        "decaying", "decoding", "decoding_heap", "entered", "fast_chunk", "fast_stride", "finish", "first", "freed",
+        "gen", "gen_at_admit", "held", "hit", "itl", "kv_area", "kv_peak", "kv_reserved", "kv_used", "limit",
+        "max_new", "max_seqs", "n", "never_preempts", "next_arrival", "next_request", "open_loop", "outputs",
+        "over_context", "pad", "partial", "preemptions", "prefill_cap", "prefill_first", "prefix_cached",
+        "prefix_hits", "prefix_tokens", "prompts", "ratio", "ratio_min", "rejected", "reserved",
+        "reserves_max_output", "reserves_output", "running", "running_area", "running_peak", "stall", "stalled_since",
+        "steady", "steps", "sum_decode_context", "t", "todo", "traffic", "version", "waiting",
     )
 
     def __init__(self, cfg: EngineConfig, traffic: Traffic, cost: StepCost, horizon_requests: int,
@@ -42,6 +50,8 @@ class KvLedger:
         # own runs and booking give (Replica._run_stride), in the simulation's hot path. Step by step
         # (bulk=False), the replica's own booking is the reference the strides are tested against.
         self.fast_stride: FastStride | None = getattr(cost, "stride", None) if bulk else None
+        # Its steps that carry a prompt chunk (take > 0), without the dispatch: once per stride of a chunked prompt.
+        self.fast_chunk: FastChunkStride | None = getattr(cost, "chunk_stride", None) if bulk else None
         self.bulk = bulk
         n = len(traffic.prompt_tokens)
         self.n = min(n, horizon_requests)

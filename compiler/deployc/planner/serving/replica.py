@@ -62,16 +62,18 @@ class Replica(KvLedger):
         """Allocate the chunks' KV; the requests whose prompts they complete."""
         complete = []
         todo, held = self.todo, self.held
+        tokens = 0
         for i, take in chunks:
             todo[i] -= take
             held[i] += take
-            self.kv_used += take
-            self.allocated += take
+            tokens += take
             if todo[i] <= 0:
                 complete.append(i)
                 self._prompt_done(i)
             elif self.partial is None:
                 self.partial = i
+        self.kv_used += tokens
+        self.allocated += tokens
         return complete
 
     def _prompt_done(self, i: int) -> None:
@@ -278,7 +280,7 @@ class Replica(KvLedger):
         ``prefill_only``: prefill steps of a prefill-first scheduler (no decodes ride along; their time
         stalls the decodes): one stride, then the scheduler decides again.
         """
-        todo_list, heap, fast = self.todo, self.decoding_heap, self.fast_stride
+        todo_list, heap, fast = self.todo, self.decoding_heap, self.fast_chunk
         while True:
             todo = todo_list[i]
             # Full chunks while more than one chunk is left; the last (possibly shorter) one completes the prompt.
@@ -304,7 +306,7 @@ class Replica(KvLedger):
             else:  # _run_stride's own call, inline: once per stride of every chunked prompt
                 seconds, steps, self.kv_area, peak = fast(
                     take, context_before, decodes, decode_context, strides, self.kv_used, self.kv_area, self.stall,
-                    self.itl, self.t, math.inf, last if joins else 0, join_by)
+                    self.itl, self.t, last if joins else 0, join_by)
                 self.kv_peak = max(self.kv_peak, peak)
                 self.running_area += len(self.running) * seconds
                 self.t += seconds

@@ -132,11 +132,11 @@ class StepCostModel:
         stride's peak: every step grows the cache).
         """
         if take <= 0:
-            return self._decode_stride(decodes, decode_context, strides, kv, area, first_gap_s, itl, now, stop_at)
-        return self._chunk_stride(take, context_before, decodes, decode_context, strides, kv, area, first_gap_s, itl,
+            return self.decode_stride(decodes, decode_context, strides, kv, area, first_gap_s, itl, now, stop_at)
+        return self.chunk_stride(take, context_before, decodes, decode_context, strides, kv, area, first_gap_s, itl,
                                   now, last, join_by)
 
-    def _decode_stride(self, decodes: int, decode_context: float, strides: int, kv: float, area: float,
+    def decode_stride(self, decodes: int, decode_context: float, strides: int, kv: float, area: float,
                        first_gap_s: float, itl: defaultdict[float, int], now: float,
                        stop_at: float) -> tuple[float, int, float, float]:
         """:meth:`stride` of decode steps alone."""
@@ -164,7 +164,7 @@ class StepCostModel:
         _stall_in_first_gap(itl, first_price, first_gap_s, decodes)
         return total, steps, area, kv - decodes
 
-    def _chunk_stride(self, take: int, context_before: float, decodes: int, decode_context: float, strides: int,
+    def chunk_stride(self, take: int, context_before: float, decodes: int, decode_context: float, strides: int,
                       kv: float, area: float, first_gap_s: float, itl: defaultdict[float, int], now: float,
                       last: int, join_by: float) -> tuple[float, int, float, float]:
         """:meth:`stride` of steps that carry a prompt chunk."""

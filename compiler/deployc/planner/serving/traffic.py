@@ -30,6 +30,14 @@ class FastStride(Protocol):
                  stop_at: float = ..., last: int = ..., join_by: float = ...) -> tuple[float, int, float, float]: ...
 
 
+class FastChunkStride(Protocol):
+    """:class:`FastStride` for steps that carry a prompt chunk (StepCostModel.chunk_stride)."""
+
+    def __call__(self, take: int, context_before: float, decodes: int, decode_context: float, strides: int,
+                 kv: float, area: float, first_gap_s: float, itl: defaultdict[float, int], now: float,
+                 last: int, join_by: float) -> tuple[float, int, float, float]: ...
+
+
 def unbounded(prefill_tokens: int, context_before: float, context_step: float, decodes: int,
                decode_context: float) -> int:
     """A step-cost function that states no grid is priced independently of the contexts (test costs)."""
