@@ -68,28 +68,35 @@ def max_model_len(shape: WorkloadShape, spec_context: int | None, model_limit: i
 
 
 def max_num_seqs(demand: float, demand_reason: str, kv_limit: float, itl_limit: int | None,
-                 single_step_ms: float | None = None) -> Decision:
+                 single_step_ms: float | None = None, *, slots: int | None = None) -> Decision:
     """Sequences per step: the load's demand, bounded by what the KV cache holds and by the ITL target.
 
     ``single_step_ms``: one sequence's decode step when even that is above the ITL target (the limit is then 1,
-    and the reason says no batch meets the target).
+    and the reason says no batch meets the target). ``slots``: an open loop's room for bursts, offered above
+    the demand where the limits allow (arrivals are not capped by clients).
     """
-    want = max(1, math.ceil(demand - 1e-9))
+    want = max(1, math.ceil(demand - 1e-9), slots or 0)
     limits = [(math.floor(kv_limit), "the KV cache holds this many typical requests")]
     if itl_limit is not None:
         limits.append((itl_limit, "the largest batch whose decode step meets the ITL target" if single_step_ms is None
                        else f"no batch meets the ITL target: one sequence's decode step alone takes "
                             f"{single_step_ms:.1f} ms"))
     value, reason = want, f"room for every request the load keeps in flight: {demand_reason}"
+    if slots is not None and want > math.ceil(demand - 1e-9):
+        value, reason = want, f"{slots:,} slots, room for bursts: {demand_reason}"
     rejected = []
     for limit, why in limits:
         if max(limit, 1) < value:
             rejected.append(Alternative(value, f"{why} ({max(limit, 1)})"))
-            value, reason = max(limit, 1), f"{why}; the rest of the load ({demand_reason}) waits in the queue"
-    return Decision(id="max_num_seqs", value=value, rule="DPD302", reason=reason, numbers=(
-        Quantity("requests to hold per replica", round(demand, 2), ""),
-        Quantity("typical requests the KV cache holds", round(kv_limit, 2), ""),
-    ), rejected=tuple(rejected))
+            value = max(limit, 1)
+            reason = (f"{why}; the rest of the load ({demand_reason}) waits in the queue" if value < demand
+                      else f"{why}: room for bursts above the load's {demand:.1f} ({demand_reason})")
+    numbers: tuple[Quantity, ...] = (Quantity("requests to hold per replica", round(demand, 2), ""),
+                                     Quantity("typical requests the KV cache holds", round(kv_limit, 2), ""))
+    if slots is not None:
+        numbers += (Quantity("slots an open loop is offered (vLLM's default on A100 and smaller GPUs)", slots, ""),)
+    return Decision(id="max_num_seqs", value=value, rule="DPD302", reason=reason, numbers=numbers,
+                    rejected=tuple(rejected))
 
 
 def token_budget(goal: Goal, itl_target_ms: float | None, percentile: str, max_num_seqs_value: int,

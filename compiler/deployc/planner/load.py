@@ -42,6 +42,12 @@ from deployc.spec.model import SloSection
 SIMULATED_BUDGETS = (2048, 8192)  # vLLM 0.33's server defaults (A100 and smaller; H100/H200), SERVING-SIM.md
 RANKING_BUDGETS = (2048,)  # while comparing layouts; the winner is tuned over SIMULATED_BUDGETS
 POISSON_P99_Z = 2.326  # in-flight requests of a Poisson stream reach L + z√L at their 99th percentile
+# Open loop: arrivals are not capped by clients, and a request that finds every slot busy waits a whole request
+# for one (its TTFT tail). Slots cost little more than CUDA-graph memory, so deployc keeps the engine's room for bursts:
+# vLLM 0.33's default max_num_seqs on A100 and smaller GPUs (engine/arg_utils.py get_batch_defaults,
+# SERVING-SIM.md), the smallest of the pinned engines' defaults, lowered only where the KV cache or the ITL
+# target needs it. (L + z√L alone queued 1% of arrivals for seconds: the new-user trial, session 6.)
+OPEN_LOOP_SLOTS = 256
 
 
 @frozen(kw_only=True)
@@ -56,6 +62,9 @@ class LoadKnobs:
     performance: Performance
     budget_rule: Decision  # the step rule's budget, before any simulation tuned it
     cost: StepCostModel  # memoised step costs, shared by every simulation of these knobs
+    roomy: bool = False  # an open loop's max_num_seqs offers OPEN_LOOP_SLOTS (the simulation chose it)
+    # What the simulation said of the other max_num_seqs (an open loop's): a sentence and the alternative.
+    seqs_trial: tuple[str, tuple[Alternative, ...]] = ("", ())
 
 
 @frozen(kw_only=True)
@@ -115,11 +124,19 @@ def demand_per_replica(c: Candidate, chosen: Evaluated) -> tuple[float, str]:
                    "99th percentile of Poisson arrivals")
 
 
-def load_knobs(c: Candidate, chosen: Evaluated) -> LoadKnobs:
-    """max_model_len, max_num_seqs, the token budget and prefix caching for one layout."""
+def open_loop_slots(c: Candidate) -> int | None:
+    """An open loop's room for bursts (``OPEN_LOOP_SLOTS``); None for a closed loop (its clients cap it)."""
+    if c.shape.concurrency is not None:
+        return None
+    return OPEN_LOOP_SLOTS
+
+
+def load_knobs(c: Candidate, chosen: Evaluated, *, roomy: bool = False) -> LoadKnobs:
+    """max_model_len, max_num_seqs, the token budget and prefix caching for one layout (``roomy``: an open
+    loop's max_num_seqs offers ``OPEN_LOOP_SLOTS``)."""
     spec, shape = c.target.spec, c.shape
     memory, layout = chosen.memory, chosen.evaluation.layout
-    context, seqs = _context_choice(c, chosen), _seqs_decision(c, chosen)
+    context, seqs = _context_choice(c, chosen), _seqs_decision(c, chosen, roomy=roomy)
     mean_context = shape.prompt.mean + shape.output.mean / 2
     target_ms, percentile = itl_target(spec.slo)
     base = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, 1)
@@ -139,7 +156,7 @@ def load_knobs(c: Candidate, chosen: Evaluated) -> LoadKnobs:
     if not prefix.value:
         inputs, performance = evolve(inputs, prefix_cached_tokens=0.0), no_prefix
     return LoadKnobs(context=context, max_num_seqs=seqs, token_budget=budget, prefix_caching=prefix, inputs=inputs,
-                     performance=performance, budget_rule=budget, cost=step_costs(inputs))
+                     performance=performance, budget_rule=budget, cost=step_costs(inputs), roomy=roomy)
 
 
 def _context_choice(c: Candidate, chosen: Evaluated) -> rules.ContextChoice:
@@ -150,7 +167,7 @@ def _context_choice(c: Candidate, chosen: Evaluated) -> rules.ContextChoice:
                                            memory.kv_block_size_tokens), spec.plan.max_model_len)
 
 
-def _seqs_decision(c: Candidate, chosen: Evaluated) -> Decision:
+def _seqs_decision(c: Candidate, chosen: Evaluated, *, roomy: bool = False) -> Decision:
     """max_num_seqs: the load's demand within what the layout's KV cache holds and the ITL target allows."""
     spec, memory = c.target.spec, chosen.memory
     mean_context = c.shape.prompt.mean + c.shape.output.mean / 2
@@ -160,7 +177,8 @@ def _seqs_decision(c: Candidate, chosen: Evaluated) -> Decision:
     single_ms = _single_step_ms(base, mean_context)
     kv_limit = memory.max_concurrency_at_typical_request
     return pinned(rules.max_num_seqs(demand, why, kv_limit, _itl_batch_limit(base, kv_limit, target_ms, mean_context),
-                                     single_ms if target_ms is not None and single_ms > target_ms else None),
+                                     single_ms if target_ms is not None and single_ms > target_ms else None,
+                                     slots=open_loop_slots(c) if roomy else None),
                   spec.plan.max_num_seqs, "max_num_seqs")
 
 
@@ -169,14 +187,23 @@ def at_final_memory(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, keep_v
     memory the engine gets (the emitted budget and context), so their numbers are the plan's; a new
     max_num_seqs is kept only within the token budget (every running request decodes in one step) and unless
     ``keep_values`` (the memory was planned for the current one)."""
-    context, seqs = _context_choice(c, chosen), _seqs_decision(c, chosen)
+    context, seqs = _context_choice(c, chosen), _seqs_decision(c, chosen, roomy=knobs.roomy)
     if context.max_model_len != knobs.context.max_model_len:
         context = knobs.context  # planned at this length already (the memory was evaluated at it)
     if seqs.value == knobs.max_num_seqs.value or keep_values or int(seqs.value) > int(knobs.token_budget.value):
-        return evolve(knobs, context=context, max_num_seqs=seqs if seqs.value == knobs.max_num_seqs.value
-                      else knobs.max_num_seqs)
-    again = with_budget(load_knobs(c, chosen), knobs.token_budget)
-    return evolve(again, context=context, budget_rule=knobs.budget_rule)
+        return evolve(knobs, context=context, max_num_seqs=_with_trial(seqs, knobs) if seqs.value ==
+                      knobs.max_num_seqs.value else knobs.max_num_seqs)
+    again = with_budget(load_knobs(c, chosen, roomy=knobs.roomy), knobs.token_budget)
+    return evolve(again, context=context, budget_rule=knobs.budget_rule,
+                  max_num_seqs=_with_trial(again.max_num_seqs, knobs), seqs_trial=knobs.seqs_trial)
+
+
+def _with_trial(seqs: Decision, knobs: LoadKnobs) -> Decision:
+    """The max_num_seqs decision with what the simulation said of the other value (when it was simulated)."""
+    sentence, alternatives = knobs.seqs_trial
+    if not sentence:
+        return seqs
+    return evolve(seqs, reason=f"{seqs.reason}. {sentence}", rejected=(*seqs.rejected, *alternatives))
 
 
 def _within_memory(budget: Decision, c: Candidate) -> Decision:
@@ -307,7 +334,7 @@ def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: 
     """
     goal = c.target.spec.slo.goal
     if c.target.spec.plan.max_num_batched_tokens is not None:  # pinned by the spec: simulated as given
-        return knobs, serve(c, chosen, knobs, requests=requests)
+        return _roomier(c, chosen, knobs, serve(c, chosen, knobs, requests=requests), requests=requests)
     floor, cap = int(knobs.max_num_seqs.value), c.budget_cap or max(budgets, default=0)
     knobs = with_budget(knobs, knobs.budget_rule) if knobs.token_budget is not knobs.budget_rule else knobs
     picked = int(knobs.token_budget.value)
@@ -316,7 +343,7 @@ def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: 
                   serve(c, chosen, k, requests=requests)) for b in options}
     best = min(options, key=lambda b: (_budget_score(trials[b][1], goal), b))
     if best == picked and len(options) == 1:
-        return trials[best]
+        return _roomier(c, chosen, *trials[best], requests=requests)
     kept, served = trials[best]
     r = served.result
     rejected = tuple(Alternative(b, _budget_loss(trials[b][1], served, best)) for b in options if b != best)
@@ -325,7 +352,54 @@ def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: 
            f"{r.ttft_ms.p99:,.0f} ms, ITL p99 {r.itl_ms.p99:.1f} ms, {r.output_tokens_per_s:,.0f} output tokens/s). "
            f"The step rule: {knobs.budget_rule.reason}")
     tuned = evolve(kept, token_budget=evolve(kept.token_budget, value=best, reason=why, rejected=rejected))
-    return tuned, evolve(served, knobs=tuned)
+    return _roomier(c, chosen, tuned, evolve(served, knobs=tuned), requests=requests)
+
+
+def _roomier(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, served: Served, *,
+             requests: int) -> tuple[LoadKnobs, Served]:
+    """An open loop's max_num_seqs, settled by the simulation: the slots its Poisson bursts need (the knobs'),
+    or ``OPEN_LOOP_SLOTS`` within the KV cache, the ITL target and the token budget; the better for the goal.
+
+    More slots let a burst start at once (no request waits a whole request for a slot: the TTFT tail) but let
+    more requests share each step (the steps, ITL and TPOT, grow): which matters more, the simulation tells.
+    """
+    slots = open_loop_slots(c)
+    if slots is None or knobs.roomy or c.target.spec.plan.max_num_seqs is not None:
+        return knobs, served
+    roomy = _seqs_decision(c, chosen, roomy=True)
+    budget = int(knobs.token_budget.value)
+    if int(roomy.value) > budget:  # every running request decodes in one step: the engines require it
+        roomy = evolve(roomy, value=budget, reason=f"{roomy.reason}; at most the token budget ({budget:,}): every "
+                                                   "running request decodes in one step")
+    if int(roomy.value) <= int(knobs.max_num_seqs.value):
+        return knobs, served
+    trial = evolve(knobs, max_num_seqs=roomy, roomy=True)
+    tried = serve(c, chosen, trial, requests=requests)
+    goal = c.target.spec.slo.goal
+    if _budget_score(tried, goal) < _budget_score(served, goal):
+        loser, winner, kept = served, tried, trial
+    else:
+        loser, winner, kept = tried, served, knobs
+    other = knobs.max_num_seqs if kept is trial else roomy
+    r = winner.result
+    sentence = (f"Simulated ({requests:,} requests per replica) with {int(other.value):,} as well, this "
+                f"{'serves' if winner.verdict.serves else 'misses least'} for the {goal} goal (TTFT p99 "
+                f"{r.ttft_ms.p99:,.0f} ms, ITL p99 {r.itl_ms.p99:.1f} ms, TPOT p99 {r.tpot_ms.p99:.1f} ms)")
+    tie = _budget_score(tried, goal) == _budget_score(served, goal)
+    loss = (f"the same for the {goal} goal: the fewer slots are kept" if tie else _seqs_loss(loser, winner))
+    kept = evolve(kept, seqs_trial=(sentence, (Alternative(other.value, loss),)))
+    kept = evolve(kept, max_num_seqs=_with_trial(kept.max_num_seqs, kept))
+    return kept, evolve(winner, knobs=kept)
+
+
+def _seqs_loss(loser: Served, best: Served) -> str:
+    lr, br = loser.result, best.result
+    if best.verdict.serves and not loser.verdict.serves:
+        misses = "; ".join(m.sentence() for m in loser.verdict.misses()) or "cannot keep up"
+        return f"misses the SLO ({misses})"
+    return (f"simulated TTFT p99 {lr.ttft_ms.p99:,.0f} ms, ITL p99 {lr.itl_ms.p99:.1f} ms, TPOT p99 "
+            f"{lr.tpot_ms.p99:.1f} ms, {lr.output_tokens_per_s:,.0f} output tokens/s vs {br.ttft_ms.p99:,.0f} ms, "
+            f"{br.itl_ms.p99:.1f} ms, {br.tpot_ms.p99:.1f} ms, {br.output_tokens_per_s:,.0f}")
 
 
 def _budget_loss(loser: Served, best: Served, budget: int) -> str:

@@ -79,14 +79,16 @@ def loss_sentence(loser: Served, best: Served, loser_layout: Layout, best_layout
         return f"misses the SLO ({'; '.join(c.sentence() for c in lv.misses())}) which {name} meets"
     if not lv.serves and miss_step(loser) > miss_step(best):
         return f"misses the SLO by more than {name}: {lv.summary(lr).removeprefix('misses the SLO: ')}"
+    both = (f"misses the SLO about as much as {name} ({lv.summary(lr).removeprefix('misses the SLO: ')}), and "
+            if not lv.serves and not best.verdict.serves else "")
     if goal == "latency":
-        return (f"simulated TTFT p99 {lr.ttft_ms.p99:,.0f} ms, ITL p99 {lr.itl_ms.p99:.1f} ms, end-to-end p99 "
+        return (f"{both}simulated TTFT p99 {lr.ttft_ms.p99:,.0f} ms, ITL p99 {lr.itl_ms.p99:.1f} ms, end-to-end p99 "
                 f"{lr.e2e_ms.p99:,.0f} ms vs {br.ttft_ms.p99:,.0f} ms, {br.itl_ms.p99:.1f} ms, {br.e2e_ms.p99:,.0f} ms "
                 f"for {name}")
     if goal == "throughput":
-        return (f"simulated {lr.output_tokens_per_s:,.0f} output tokens/s vs {br.output_tokens_per_s:,.0f} for "
-                f"{name} (TTFT p99 {lr.ttft_ms.p99:,.0f} vs {br.ttft_ms.p99:,.0f} ms)")
-    return (f"simulated {lr.output_tokens_per_s / loser_layout.gpus_used:,.0f} output tokens/s per GPU vs "
+        return (f"{both}simulated {lr.output_tokens_per_s:,.0f} output tokens/s vs {br.output_tokens_per_s:,.0f} "
+                f"for {name} (TTFT p99 {lr.ttft_ms.p99:,.0f} vs {br.ttft_ms.p99:,.0f} ms)")
+    return (f"{both}simulated {lr.output_tokens_per_s / loser_layout.gpus_used:,.0f} output tokens/s per GPU vs "
             f"{br.output_tokens_per_s / best_layout.gpus_used:,.0f} for {name}")
 
 

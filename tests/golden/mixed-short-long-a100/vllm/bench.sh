@@ -23,9 +23,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'mixed-traffic-short' (pool 'short'). SLO: P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms.
-# Expected from the simulation: TTFT p99 841 ms, TPOT p99 17.8 ms.
+# Expected from the simulation: TTFT p99 269 ms, TPOT p99 18.3 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== mixed-traffic-short: SLO P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms; expected from the simulation: TTFT p99 841 ms, TPOT p99 17.8 ms"
+echo "== mixed-traffic-short: SLO P99 TTFT <= 30000 ms, P99 TPOT <= 40 ms; expected from the simulation: TTFT p99 269 ms, TPOT p99 18.3 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \
