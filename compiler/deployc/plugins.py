@@ -75,14 +75,17 @@ class PluginFailure:
     backend: str | None = None  # the backend name it concerns, when known (entry point, or a claimed name)
 
 
-def _source(ep: metadata.EntryPoint) -> PluginSource:
+def _source(ep: metadata.EntryPoint, labels: dict[int, tuple[str, str]]) -> PluginSource:
+    """Where ``ep`` comes from; ``labels`` keeps each distribution's name and version (each read parses its
+    whole METADATA, README included, and one distribution holds the three built-in backends)."""
     dist = ep.dist
-    return PluginSource(
-        distribution=dist.metadata["Name"] if dist is not None else "<unknown>",
-        version=dist.version if dist is not None else "?",
-        entry_point=ep.name,
-        value=ep.value,
-    )
+    if dist is None:
+        distribution, version = "<unknown>", "?"
+    else:
+        if id(dist) not in labels:
+            labels[id(dist)] = (dist.metadata["Name"], dist.version)
+        distribution, version = labels[id(dist)]
+    return PluginSource(distribution=distribution, version=version, entry_point=ep.name, value=ep.value)
 
 
 class PluginRegistry:
@@ -356,8 +359,10 @@ def discover(group: str = ENTRY_POINT_GROUP) -> PluginRegistry:
     limit_s = timeout_s()
     plugins: list[tuple[PluginSource, object]] = []
     failures: list[PluginFailure] = []
-    for ep in sorted(metadata.entry_points(group=group), key=lambda e: (e.name, e.value)):
-        source = _source(ep)
+    eps = sorted(metadata.entry_points(group=group), key=lambda e: (e.name, e.value))
+    labels: dict[int, tuple[str, str]] = {}  # by the id of a distribution object eps holds (alive meanwhile)
+    for ep in eps:
+        source = _source(ep, labels)
         if ep.name in disabled or source.distribution in disabled:
             continue
         hint = f"fix or uninstall {source.distribution}, or set {DISABLE_ENV}={ep.name}"
