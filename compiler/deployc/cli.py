@@ -8,7 +8,9 @@ report is saved, no traceback on the terminal), 4 plugin failure, 130 interrupte
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -360,5 +362,26 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def run() -> None:
-    """Console-script wrapper."""
-    sys.exit(main())
+    """Console-script wrapper (``deployc``, ``python -m deployc``): one command, then the process ends."""
+    # One short command: its garbage is nearly all acyclic (deployc size's peak RSS 65 -> 66 MiB without the
+    # collector), and the collector's passes over the imported modules' objects cost a cold build ~25 ms.
+    gc.disable()
+    _exit(main())
+
+
+def _exit(code: int) -> None:
+    """Exit with ``code``, without the interpreter's teardown when nothing is left for it to do.
+
+    Teardown (a last garbage collection, then freeing every module) took 50-90 ms after a build.  It is
+    skipped only when stdout and stderr are flushed, no atexit callback is registered (a plugin's, a
+    ``weakref.finalize``) and no non-daemon thread runs: then exiting at once ends the process exactly as
+    the interpreter would.  Otherwise the usual exit runs.
+    """
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:  # the usual exit reports it, as Python does
+        sys.exit(code)
+    if atexit._ncallbacks() == 0 and all(t.daemon or t is threading.main_thread() for t in threading.enumerate()):
+        os._exit(code)
+    sys.exit(code)
