@@ -68,19 +68,20 @@ def max_model_len(shape: WorkloadShape, spec_context: int | None, model_limit: i
 
 
 def max_num_seqs(demand: float, demand_reason: str, kv_limit: float, itl_limit: int | None,
-                 single_step_ms: float | None = None, *, slots: int | None = None) -> Decision:
+                 single_step_ms: float | None = None, *, slots: int | None = None, target: str = "ITL") -> Decision:
     """Sequences per step: the load's demand, bounded by what the KV cache holds and by the ITL target.
 
     ``single_step_ms``: one sequence's decode step when even that is above the ITL target (the limit is then 1,
     and the reason says no batch meets the target). ``slots``: an open loop's room for bursts, offered above
-    the demand where the limits allow (arrivals are not capped by clients).
+    the demand where the limits allow (arrivals are not capped by clients). ``target``: the per-token target's
+    name (ITL, or TPOT when only that is given).
     """
     want = max(1, math.ceil(demand - 1e-9), slots or 0)
     limits = [(math.floor(kv_limit), "the KV cache holds this many typical requests")]
     if itl_limit is not None:
-        limits.append((itl_limit, "the largest batch whose decode step meets the ITL target" if single_step_ms is None
-                       else f"no batch meets the ITL target: one sequence's decode step alone takes "
-                            f"{single_step_ms:.1f} ms"))
+        limits.append((itl_limit, f"the largest batch whose decode step meets the {target} target"
+                       if single_step_ms is None else f"no batch meets the {target} target: one sequence's decode "
+                                                      f"step alone takes {single_step_ms:.1f} ms"))
     value, reason = want, f"room for every request the load keeps in flight: {demand_reason}"
     if slots is not None and want > math.ceil(demand - 1e-9):
         value, reason = want, f"{slots:,} slots, room for bursts: {demand_reason}"

@@ -178,7 +178,8 @@ def _seqs_decision(c: Candidate, chosen: Evaluated, *, roomy: bool = False) -> D
     kv_limit = memory.max_concurrency_at_typical_request
     return pinned(rules.max_num_seqs(demand, why, kv_limit, _itl_batch_limit(base, kv_limit, target_ms, mean_context),
                                      single_ms if target_ms is not None and single_ms > target_ms else None,
-                                     slots=open_loop_slots(c) if roomy else None),
+                                     slots=open_loop_slots(c) if roomy else None,
+                                     target=itl_target(spec.slo)[1].split(" ")[0] or "ITL"),
                   spec.plan.max_num_seqs, "max_num_seqs")
 
 
@@ -347,7 +348,8 @@ def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: 
     kept, served = trials[best]
     r = served.result
     rejected = tuple(Alternative(b, _budget_loss(trials[b][1], served, best)) for b in options if b != best)
-    why = (f"simulated with {', '.join(f'{b:,}' for b in options)} tokens per step, {best:,} "
+    why = (f"simulated ({requests:,} requests per replica) with {', '.join(f'{b:,}' for b in options)} tokens per "
+           f"step, {best:,} "
            + ("serves best" if served.verdict.serves else "misses least") + f" for the {goal} goal (TTFT p99 "
            f"{r.ttft_ms.p99:,.0f} ms, ITL p99 {r.itl_ms.p99:.1f} ms, {r.output_tokens_per_s:,.0f} output tokens/s). "
            f"The step rule: {knobs.budget_rule.reason}")

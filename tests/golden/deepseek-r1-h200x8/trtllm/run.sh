@@ -48,8 +48,8 @@ fi
 #   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 32 clients per replica (128
 #   over 4 replicas)
-#   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
-#   throughput goal (TTFT p99 942 ms, ITL p99 51.4 ms, 3,430 output tokens/s)
+#   --max_num_tokens: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per step,
+#   256 serves best for the throughput goal (TTFT p99 942 ms, ITL p99 51.4 ms, 3,430 ou
 #   --max_seq_len: set in the spec (model.max_context_tokens)
 #   --config: LLM API options (KV cache, chunked prefill, CUDA graphs, parallel settings)
 docker run --detach \

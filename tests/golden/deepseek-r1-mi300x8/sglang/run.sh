@@ -61,8 +61,8 @@ fi
 #   and the KV pool
 #   --max-running-requests: room for every request the load keeps in flight: 16 clients per replica
 #   (64 over 4 replicas)
-#   --chunked-prefill-size: simulated with 256, 2,048, 8,192 tokens per step, 8,192 serves best for
-#   the throughput goal (TTFT p99 570 ms, ITL p99 41.3 ms, 1,469 output tokens/s)
+#   --chunked-prefill-size: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per
+#   step, 8,192 serves best for the throughput goal (TTFT p99 570 ms, ITL p99 41.3 ms, 1,469…
 #   --schedule-policy: no shared prefix is declared, but chat turns re-send their history
 #   --dtype: the checkpoint's dtype (bfloat16) and MI300X supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left

@@ -39,8 +39,8 @@ fi
 #   --mem-fraction-static: sglang 0.5.23 takes this fraction of the GPU's total memory for weights
 #   and the KV pool
 #   --max-running-requests: the KV cache holds this many typical requests
-#   --chunked-prefill-size: simulated with 256, 2,048, 8,192 tokens per step, 8,192 serves best for
-#   the throughput goal (TTFT p99 25,025 ms, ITL p99 39.7 ms, 889 output tokens/s)
+#   --chunked-prefill-size: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per
+#   step, 8,192 serves best for the throughput goal (TTFT p99 25,025 ms, ITL p99 39.7 ms, 88…
 #   --schedule-policy: no shared prefix is declared, but chat turns re-send their history
 #   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left

@@ -40,8 +40,8 @@ fi
 #   and the KV pool
 #   --max-running-requests: room for every request the load keeps in flight: 32 clients per replica
 #   (32 over 1 replicas)
-#   --chunked-prefill-size: simulated with 256, 2,048, 8,192 tokens per step, 8,192 misses least for
-#   the throughput goal (TTFT p99 1,086 ms, ITL p99 519.9 ms, 580 output tokens/s)
+#   --chunked-prefill-size: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per
+#   step, 8,192 misses least for the throughput goal (TTFT p99 1,086 ms, ITL p99 519.9 ms, 5…
 #   --schedule-policy: no shared prefix is declared, but chat turns re-send their history
 #   --quantization: H100 SXM has native FP8 tensor cores: FP8 halves the bytes each decode step
 #   reads and doubles peak compute, for the throughput goal (kernel: FP8 scaled GEMM (W…

@@ -46,8 +46,8 @@ fi
 #   its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 32 clients per replica (32
 #   over 1 replicas)
-#   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
-#   latency goal (TTFT p99 2,663 ms, ITL p99 53.6 ms, 680 output tokens/s)
+#   --max_num_tokens: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per step,
+#   256 serves best for the latency goal (TTFT p99 2,663 ms, ITL p99 53.6 ms, 680 outpu
 #   --max_seq_len: the longest request: 6,000 prompt + 1,500 output tokens, rounded up to 256
 #   --config: LLM API options (KV cache, chunked prefill, CUDA graphs, parallel settings)
 docker run --detach \

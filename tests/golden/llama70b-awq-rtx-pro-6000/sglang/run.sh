@@ -41,8 +41,8 @@ fi
 #   and the KV pool
 #   --max-running-requests: room for every request the load keeps in flight: 4 clients per replica
 #   (4 over 1 replicas)
-#   --chunked-prefill-size: simulated with 256, 2,048, 8,192 tokens per step, 2,048 serves best for
-#   the latency goal (TTFT p99 5,525 ms, ITL p99 39.6 ms, 79 output tokens/s)
+#   --chunked-prefill-size: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per
+#   step, 2,048 serves best for the latency goal (TTFT p99 5,525 ms, ITL p99 39.6 ms, 79 out…
 #   --schedule-policy: no shared prefix is declared, but chat turns re-send their history
 #   --dtype: the checkpoint's dtype (float16) and RTX PRO 6000 Blackwell supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left

@@ -34,8 +34,8 @@ python3 /app/tensorrt_llm/examples/quantization/quantize.py \
 #   over 1 replicas)
 #   --max_input_len: the longest request: 3,000 prompt + 800 output tokens, rounded up to 256
 #   --max_seq_len: the longest request: 3,000 prompt + 800 output tokens, rounded up to 256
-#   --max_num_tokens: simulated with 1,024, 2,048, 8,192 tokens per step, 1,024 serves best for the
-#   cost goal (TTFT p99 129 ms, ITL p99 20.0 ms, 7,835 output tokens/s)
+#   --max_num_tokens: simulated (400 requests per replica) with 1,024, 2,048, 8,192 tokens per step,
+#   1,024 serves best for the cost goal (TTFT p99 129 ms, ITL p99 20.0 ms, 7,835 outp
 #   --kv_cache_type: paged KV cache (needed for in-flight batching and block reuse)
 #   --gemm_plugin: set in the spec (model.quantization = fp8) (kernel: TensorRT engine (quantize.py
 #   --qformat fp8))

@@ -46,8 +46,8 @@ fi
 #   own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 128 clients per replica (128
 #   over 1 replicas)
-#   --max_num_tokens: simulated with 1,024, 2,048, 8,192 tokens per step, 1,024 serves best for the
-#   cost goal (TTFT p99 129 ms, ITL p99 20.0 ms, 7,835 output tokens/s)
+#   --max_num_tokens: simulated (400 requests per replica) with 1,024, 2,048, 8,192 tokens per step,
+#   1,024 serves best for the cost goal (TTFT p99 129 ms, ITL p99 20.0 ms, 7,835 outp
 #   --max_seq_len: the longest request: 3,000 prompt + 800 output tokens, rounded up to 256
 #   --kv_cache_free_gpu_memory_fraction: trtllm 1.2.1 takes this fraction of the memory free after
 #   the engine loaded, for the KV cache

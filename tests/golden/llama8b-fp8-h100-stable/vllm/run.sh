@@ -39,8 +39,8 @@ fi
 #   activations and KV cache must fit inside it)
 #   --max-num-seqs: room for every request the load keeps in flight: 128 clients per replica (128
 #   over 1 replicas)
-#   --max-num-batched-tokens: simulated with 1,024, 2,048, 8,192 tokens per step, 1,024 serves best
-#   for the cost goal (TTFT p99 129 ms, ITL p99 20.0 ms, 7,835 output tokens/s)
+#   --max-num-batched-tokens: simulated (400 requests per replica) with 1,024, 2,048, 8,192 tokens
+#   per step, 1,024 serves best for the cost goal (TTFT p99 129 ms, ITL p99 20.0 ms, 7,835 out…
 #   --enable-chunked-prefill: long prompts are split into chunks of at most 1,024 tokens that share
 #   steps with running decodes, so one long prompt cannot stall every stream
 #   --enable-prefix-caching: no shared prefix is declared, but chat turns re-send their history

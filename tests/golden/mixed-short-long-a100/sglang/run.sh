@@ -40,8 +40,8 @@ fi
 #   and the KV pool
 #   --max-running-requests: 256 slots, room for bursts: 12.6 requests in flight per replica on
 #   average (Little's law), 20.9 at the 99th percentile of Poisson arrivals
-#   --chunked-prefill-size: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for
-#   the throughput goal (TTFT p99 301 ms, ITL p99 91.1 ms, 858 output tokens/s)
+#   --chunked-prefill-size: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per
+#   step, 256 serves best for the throughput goal (TTFT p99 301 ms, ITL p99 91.1 ms, 858 out…
 #   --schedule-policy: 500 of 900 prompt tokens (56%) are a shared prefix: a hit skips their
 #   prefill, TTFT 79 → 36 ms
 #   --dtype: the checkpoint's dtype (bfloat16) and A100 80GB SXM supports it
@@ -106,10 +106,10 @@ fi
 #   --context-length: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
 #   --mem-fraction-static: sglang 0.5.23 takes this fraction of the GPU's total memory for weights
 #   and the KV pool
-#   --max-running-requests: the largest batch whose decode step meets the ITL target: room for
-#   bursts above the load's 8.8 (4.1 requests in flight per replica on average (Little's law), 8…
-#   --chunked-prefill-size: simulated with 256, 2,048, 8,192 tokens per step, 8,192 misses least for
-#   the throughput goal (TTFT p99 26,033 ms, ITL p99 1303.4 ms, 374 output tokens/s)
+#   --max-running-requests: the largest batch whose decode step meets the TPOT target: room for
+#   bursts above the load's 8.8 (4.1 requests in flight per replica on average (Little's law),…
+#   --chunked-prefill-size: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per
+#   step, 8,192 misses least for the throughput goal (TTFT p99 26,033 ms, ITL p99 1303.4 ms,…
 #   --schedule-policy: 500 of 24,000 prompt tokens (2%) are a shared prefix: a hit skips their
 #   prefill, TTFT 2666 → 2624 ms
 #   --dtype: the checkpoint's dtype (bfloat16) and A100 80GB SXM supports it

@@ -39,8 +39,8 @@ fi
 #   activations and KV cache must fit inside it)
 #   --max-num-seqs: 256 slots, room for bursts: 12.6 requests in flight per replica on average
 #   (Little's law), 20.8 at the 99th percentile of Poisson arrivals
-#   --max-num-batched-tokens: simulated with 256, 2,048, 8,192 tokens per step, 8,192 serves best
-#   for the throughput goal (TTFT p99 268 ms, ITL p99 61.0 ms, 860 output tokens/s)
+#   --max-num-batched-tokens: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per
+#   step, 8,192 serves best for the throughput goal (TTFT p99 268 ms, ITL p99 61.0 ms, 860 o…
 #   --enable-chunked-prefill: long prompts are split into chunks of at most 8,192 tokens that share
 #   steps with running decodes, so one long prompt cannot stall every stream
 #   --enable-prefix-caching: 500 of 900 prompt tokens (56%) are a shared prefix: a hit skips their
@@ -105,8 +105,8 @@ fi
 #   activations and KV cache must fit inside it)
 #   --max-num-seqs: room for every request the load keeps in flight: 4.2 requests in flight per
 #   replica on average (Little's law), 9.0 at the 99th percentile of Poisson arrivals
-#   --max-num-batched-tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for
-#   the throughput goal (TTFT p99 16,392 ms, ITL p99 43.7 ms, 363 output tokens/s)
+#   --max-num-batched-tokens: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per
+#   step, 256 serves best for the throughput goal (TTFT p99 16,392 ms, ITL p99 43.7 ms, 363…
 #   --enable-chunked-prefill: long prompts are split into chunks of at most 256 tokens that share
 #   steps with running decodes, so one long prompt cannot stall every stream
 #   --enable-prefix-caching: 500 of 24,000 prompt tokens (2%) are a shared prefix: a hit skips their

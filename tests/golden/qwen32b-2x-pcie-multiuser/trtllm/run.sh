@@ -46,8 +46,8 @@ fi
 #   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 24 clients per replica (24
 #   over 1 replicas)
-#   --max_num_tokens: simulated with 256, 2,048, 8,192 tokens per step, 256 serves best for the
-#   throughput goal (TTFT p99 1,266 ms, ITL p99 47.5 ms, 610 output tokens/s)
+#   --max_num_tokens: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per step,
+#   256 serves best for the throughput goal (TTFT p99 1,266 ms, ITL p99 47.5 ms, 610 ou
 #   --max_seq_len: the longest request: 6,000 prompt + 1,500 output tokens, rounded up to 256
 #   --config: LLM API options (KV cache, chunked prefill, CUDA graphs, parallel settings)
 docker run --detach \

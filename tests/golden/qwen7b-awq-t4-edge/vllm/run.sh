@@ -40,8 +40,8 @@ fi
 #   activations and KV cache must fit inside it)
 #   --max-num-seqs: room for every request the load keeps in flight: 8 clients per replica (8 over 1
 #   replicas)
-#   --max-num-batched-tokens: simulated with 256, 2,048, 8,192 tokens per step, 2,048 serves best
-#   for the latency goal (TTFT p99 695 ms, ITL p99 427.4 ms, 166 output tokens/s)
+#   --max-num-batched-tokens: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per
+#   step, 2,048 serves best for the latency goal (TTFT p99 695 ms, ITL p99 427.4 ms, 166 out…
 #   --enable-chunked-prefill: long prompts are split into chunks of at most 2,048 tokens that share
 #   steps with running decodes, so one long prompt cannot stall every stream
 #   --enable-prefix-caching: no shared prefix is declared, but chat turns re-send their history
