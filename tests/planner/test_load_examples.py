@@ -11,6 +11,7 @@ from deployc import api
 from deployc.cli import main
 from deployc.diagnostics import PlanError
 from deployc.planner.decisions import format_number
+from deployc.planner.serving.verdict import miss_ratio
 
 HEADER = 'version = 1\nname = "load-case"\n'
 
@@ -228,6 +229,8 @@ def test_each_fix_says_what_planning_the_fixed_spec_gives(tmp_path: Path) -> Non
     error = next(d for d in plan.diagnostics if d.rule == "DPC304")
     assert error.hint is not None
     fixes = error.hint.removeprefix("try, best first: ").split("; ")
+    now = plan.primary
+    assert now.serving is not None and now.verdict is not None
     checked = 0
     for fix in fixes:
         label, _, outcome = fix.partition(": ")
@@ -243,6 +246,8 @@ def test_each_fix_says_what_planning_the_fixed_spec_gives(tmp_path: Path) -> Non
         assert pool.verdict is not None and pool.serving is not None
         assert outcome.startswith("serves (") == pool.verdict.serves, fix
         assert f"TTFT p99 {pool.serving.ttft_ms.p99:,.0f} ms" in outcome, fix
+        # a fix that still misses is listed only when it misses by less than the plan does now
+        assert miss_ratio(pool.serving, pool.verdict) < miss_ratio(now.serving, now.verdict), fix
         checked += 1
     assert checked >= 2
 

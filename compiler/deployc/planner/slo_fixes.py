@@ -14,6 +14,7 @@ said "serves (TTFT p99 9,719 ms)" of a load whose full simulation gives 12,067 m
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -57,16 +58,18 @@ def confirmed(candidate: Candidate, models: BackendModels, searcher: Searcher) -
     return full, simulated_in_full(full, models)[2]
 
 
-def _outcome(search: Search, served: Served | None) -> tuple[bool, str]:
+def _outcome(search: Search, served: Served | None, now: float = math.inf) -> tuple[bool, str, bool]:
+    """Whether the fix serves, what it gives, and whether it helps: it serves, or misses by less than ``now``
+    (the current plan's miss ratio)."""
     best = search.result.best
     if served is None or best is None:
-        return False, "does not fit"
+        return False, "does not fit", False
     r, verdict = served.result, served.verdict
     text = (f"{best.layout.label()}: TTFT p99 {r.ttft_ms.p99:,.0f} ms, ITL p99 {r.itl_ms.p99:.1f} ms, "
             f"{r.output_tokens_per_s:,.0f} output tokens/s")
     if verdict.serves:
-        return True, f"serves ({text})"
-    return False, f"still {verdict.summary(r)} ({text})"
+        return True, f"serves ({text})", True
+    return False, f"still {verdict.summary(r)} ({text})", miss_ratio(r, verdict) < now
 
 
 def _more_gpus(c: Candidate) -> list[tuple[int, int]]:
@@ -83,14 +86,19 @@ def _more_gpus(c: Candidate) -> list[tuple[int, int]]:
     return sizes
 
 
-def slo_fixes(search: Search, models: BackendModels, searcher: Searcher) -> list[str]:
-    """Each applicable fix with its simulated outcome; the ones that serve come first, cheapest first."""
+def slo_fixes(search: Search, models: BackendModels, searcher: Searcher, now: float = math.inf) -> list[str]:
+    """Each applicable fix with its simulated outcome; the ones that serve come first, cheapest first.
+
+    ``now``: the plan's own miss ratio (``miss_ratio``). A fix that misses by as much or more is no fix
+    (FP8 weights that queue longer, more GPUs laid out worse): it is left out of the list.
+    """
     c = search.candidate
     tried: list[tuple[bool, int, str]] = []
 
     def attempt(rank: int, label: str, candidate: Candidate) -> bool:
-        serves, text = _outcome(*confirmed(candidate, models, searcher))
-        tried.append((not serves, rank, f"{label}: {text}"))
+        serves, text, helps = _outcome(*confirmed(candidate, models, searcher), now)
+        if helps:
+            tried.append((not serves, rank, f"{label}: {text}"))
         return serves
 
     supported = models.capability
