@@ -463,3 +463,42 @@ def test_a_winner_that_misses_in_full_gives_way_to_a_layout_that_serves(tmp_path
     assert not any(d.id == "idle_gpus" for d in plan.decisions)
     assert parallelism.reason.endswith(". TP1 ranked first but misses the SLO with 2,000 requests per replica; the "
                                        "next were simulated with 2,000 too, and TP1×DP2 serves")
+
+
+AGENT_ON_4_A100 = """
+[model]
+id = "Qwen/Qwen3-32B"
+[hardware]
+gpu = "A100 80GB SXM"
+gpus_per_node = 4
+[workload]
+kind = "agent"
+prompt_tokens = {{ mean = 8000, p99 = 24000 }}
+output_tokens = {{ mean = 250, p99 = 1500 }}
+concurrency = 24
+shared_prefix_tokens = 6000
+[slo]
+ttft_ms = {{ p50 = 800, p99 = 5000 }}
+itl_ms = {{ p99 = 80 }}
+goal = "latency"
+{operations}
+"""
+
+
+def test_a_backend_picked_by_rule_that_misses_gives_way_to_one_that_serves(tmp_path: Path) -> None:
+    # The rule prefers SGLang for shared agent prefixes; its prefill-first steps stall every decode (ITL p99 in the
+    # hundreds of ms) while vLLM's chunked steps meet 80 ms: auto once planned SGLang and said "misses the SLO".
+    plan, _ = api.plan(write(tmp_path, AGENT_ON_4_A100.format(operations="")))
+    assert plan.backend.name == "vllm"
+    assert plan.primary.verdict is not None and plan.primary.verdict.serves
+    decision = plan.decision("backend")
+    assert decision is not None
+    assert re.fullmatch(r"sglang is preferred \(agent traffic with 75% of the prompt shared: .*\) but its plan does "
+                        r"not serve this traffic \(misses the SLO: ITL p99 [\d,]+ ms > target 80\.0 ms\); vllm's does",
+                        decision.reason), decision.reason
+    # Asked for by name, SGLang is planned as asked, and the miss is reported.
+    (tmp_path / "pinned").mkdir()
+    pinned, _ = api.plan(write(tmp_path / "pinned", AGENT_ON_4_A100.format(
+        operations='[operations]\nbackend = "sglang"')))
+    assert pinned.backend.name == "sglang"
+    assert pinned.primary.verdict is not None and not pinned.primary.verdict.serves

@@ -139,6 +139,10 @@ def backend_decision(spec: Spec, chosen: str, ranking: BackendRanking, vetoes: d
     numbers = (Quantity("shared prefix share of the prompt", round(_prefix_share(spec) * 100, 1), "%"),)
     if chosen == ranking.preferred:
         reason = ranking.rule_reason
+    elif ranking.preferred in vetoes and vetoes[ranking.preferred].startswith(("misses the SLO", "cannot keep up",
+                                                                               "pool ")):
+        reason = (f"{ranking.preferred} is preferred ({ranking.rule_reason}) but its plan does not serve this traffic "
+                  f"({vetoes[ranking.preferred]}); {chosen}'s does")
     else:
         reason = f"{ranking.preferred} is preferred ({ranking.rule_reason}) but cannot serve this plan; next in order"
     return Decision(id="backend", value=chosen, rule="DPD102", reason=reason, numbers=numbers,

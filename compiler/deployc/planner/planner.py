@@ -16,7 +16,7 @@ from attrs import evolve
 from deployc import __version__
 from deployc.contract.kinds import ActivationDtype
 from deployc.diagnostics import Diagnostic, PlanError, Severity
-from deployc.planner.backend_choice import backend_decision, rank_backends
+from deployc.planner.backend_choice import BackendRanking, backend_decision, rank_backends
 from deployc.planner.collectives import allreduce_model, network_nics
 from deployc.planner.decisions import Alternative, Decision, Quantity
 from deployc.planner.emittable import refusal
@@ -198,7 +198,8 @@ def _with_fixes(diagnostics: list[Diagnostic], fixes: list[str]) -> list[Diagnos
 
 
 def make_plan(target: Target, backends: Backends, *, backend_override: str | None = None,
-              warnings: list[Diagnostic] | None = None, fixes: bool = True, pin_reasons: bool = True) -> Plan:
+              warnings: list[Diagnostic] | None = None, fixes: bool = True, pin_reasons: bool = True,
+              other_backends: bool = True) -> Plan:
     """Plan a resolved spec among ``backends``; raise :class:`PlanError` (with ranked fixes) when nothing fits.
 
     A pure function of its arguments: the backends' models are resolved before planning
@@ -211,25 +212,31 @@ def make_plan(target: Target, backends: Backends, *, backend_override: str | Non
     deployc's own choice (and to offer that choice as the fix when the pinned plan fails);
     ``pin_reasons=False`` skips that second plan, for callers that read only the figures and verdicts
     (``deployc size``): the pins are applied all the same, their reasons say only that the spec pinned them.
+
+    With the backend left to deployc, a backend whose plan misses the SLO gives way to the next in order
+    that serves; ``other_backends=False`` keeps the first that fits (``deployc size`` tries each backend
+    as its own variant).
     """
     if not pin_reasons or not pin_items(target.spec.plan):
-        return _make_plan(target, backends, backend_override=backend_override, warnings=warnings, fixes=fixes)
+        return _make_plan(target, backends, backend_override=backend_override, warnings=warnings, fixes=fixes,
+                          other_backends=other_backends)
     unpinned: Plan | PlanError
     try:
         # Only its decisions and first error are read: its own ranked fixes would be planned for nothing.
         unpinned = _make_plan(evolve(target, spec=evolve(target.spec, plan=PlanSection())), backends,
-                              backend_override=backend_override, fixes=False)
+                              backend_override=backend_override, fixes=False, other_backends=other_backends)
     except PlanError as exc:
         unpinned = exc
     try:
-        pinned_plan = _make_plan(target, backends, backend_override=backend_override, warnings=warnings)
+        pinned_plan = _make_plan(target, backends, backend_override=backend_override, warnings=warnings,
+                                 other_backends=other_backends)
         return explain_pins(pinned_plan, unpinned)
     except PlanError as exc:
         raise pinned_failure(exc, target.spec.plan, unpinned, target.spec_file) from None
 
 
 def _make_plan(target: Target, backends: Backends, *, backend_override: str | None = None,
-               warnings: list[Diagnostic] | None = None, fixes: bool = True) -> Plan:
+               warnings: list[Diagnostic] | None = None, fixes: bool = True, other_backends: bool = True) -> Plan:
     spec = target.spec
     dtype_decision = activation_dtype(spec, target.model, target.gpu)
     forced = backend_override or spec.plan.backend or (
@@ -241,21 +248,40 @@ def _make_plan(target: Target, backends: Backends, *, backend_override: str | No
     order = [forced] if forced else list(ranking.order)
     vetoes: dict[str, str] = {}
     first_error: PlanError | None = None
+    # With the backend left to deployc, one that fits but misses the SLO gives way to the next that serves
+    # (a rule picked it, the simulation judges it: SGLang's prefill-first steps can miss an ITL target vLLM's
+    # chunked steps meet); when none serves, the first that fits is the plan, with its fixes.
+    shop = forced is None and other_backends
+    missed: str | None = None
+    first_failed = ""
     for name in order:
         try:
-            pools, decisions, diagnostics = _plan_pools(target, backends[name], chosen_dtype(dtype_decision), fixes)
+            pools, decisions, diagnostics = _plan_pools(target, backends[name], chosen_dtype(dtype_decision),
+                                                        fixes and not shop)
         except Vetoed as exc:
             vetoes[name] = str(exc)
             continue
         except PlanError as exc:
-            first_error = first_error or exc
+            if first_error is None:
+                first_error, first_failed = exc, name
             vetoes[name] = exc.diagnostics[0].message
             continue
-        fabric = () if target.network is None else (network_decision(target, [p.layout for p in pools]),)
-        return Plan(deployc_version=__version__, target=target, backend=backends.info(name), pools=tuple(pools),
-                    decisions=(dtype_decision, backend_decision(spec, name, ranking, vetoes), *fabric, *decisions),
-                    diagnostics=(*(warnings or []), *diagnostics))
+        misses = [f"pool {p.name}: {p.verdict.summary(p.serving)}" if len(pools) > 1 else
+                  p.verdict.summary(p.serving) for p in pools
+                  if p.verdict is not None and p.serving is not None and not p.verdict.serves]
+        if shop and misses:
+            missed = missed or name
+            vetoes[name] = "; ".join(misses)
+            continue
+        return _plan_of(target, backends, name, pools, decisions, diagnostics, dtype_decision, ranking, vetoes,
+                        warnings)
+    if missed is not None:  # none serves: the first that fits, planned again with its ranked fixes
+        pools, decisions, diagnostics = _plan_pools(target, backends[missed], chosen_dtype(dtype_decision), fixes)
+        return _plan_of(target, backends, missed, pools, decisions, diagnostics, dtype_decision, ranking,
+                        {k: v for k, v in vetoes.items() if k != missed}, warnings)
     if first_error is not None:
+        if shop and fixes:  # planned without its ranked fixes while shopping: again, with them
+            _plan_pools(target, backends[first_failed], chosen_dtype(dtype_decision), fixes)
         raise first_error
     if forced is not None:
         raise PlanError([Diagnostic(rule="DPC401", message=f"the {forced} backend cannot serve this spec",
@@ -263,6 +289,16 @@ def _make_plan(target: Target, backends: Backends, *, backend_override: str | No
     detail = " | ".join(f"{k}: {v}" for k, v in {**ranking.reasons, **vetoes}.items())  # each backend once
     raise PlanError([Diagnostic(rule="DPC401", message="no installed backend can serve this spec",
                                 file=target.spec_file, hint=detail or "see `deployc backends`")])
+
+
+def _plan_of(target: Target, backends: Backends, name: str, pools: list[PoolPlan], decisions: list[Decision],
+             diagnostics: list[Diagnostic], dtype_decision: Decision, ranking: BackendRanking, vetoes: dict[str, str],
+             warnings: list[Diagnostic] | None) -> Plan:
+    fabric = () if target.network is None else (network_decision(target, [p.layout for p in pools]),)
+    return Plan(deployc_version=__version__, target=target, backend=backends.info(name), pools=tuple(pools),
+                decisions=(dtype_decision, backend_decision(target.spec, name, ranking, vetoes), *fabric,
+                           *decisions),
+                diagnostics=(*(warnings or []), *diagnostics))
 
 
 def network_decision(target: Target, layouts: Sequence[Layout] = ()) -> Decision:

@@ -64,7 +64,7 @@ def plan_one(loaded: LoadedSpec, target: Target, registry: PluginRegistry, gpu: 
     try:
         sized, _ = resolve(loaded.document, spec, registry)
         with screening() if quick else nullcontext():
-            plan = make_plan(sized, registry.models(), fixes=False, pin_reasons=False)
+            plan = make_plan(sized, registry.models(), fixes=False, pin_reasons=False, other_backends=False)
     except SpecError as exc:
         return unplanned(gpu.name, size, variant, "not_possible", exc.diagnostics[0].message)
     except PlanError as exc:
