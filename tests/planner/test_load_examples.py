@@ -11,7 +11,9 @@ from deployc import api
 from deployc.cli import main
 from deployc.diagnostics import PlanError
 from deployc.planner.decisions import format_number
+from deployc.planner.planner import make_plan
 from deployc.planner.serving.verdict import miss_ratio
+from deployc.plugins import default_registry
 
 HEADER = 'version = 1\nname = "load-case"\n'
 
@@ -502,3 +504,40 @@ def test_a_backend_picked_by_rule_that_misses_gives_way_to_one_that_serves(tmp_p
         operations='[operations]\nbackend = "sglang"')))
     assert pinned.backend.name == "sglang"
     assert pinned.primary.verdict is not None and not pinned.primary.verdict.serves
+
+
+LONG_RAG_ON_8_H100 = """
+[model]
+id = "meta-llama/Llama-3.1-70B-Instruct"
+[hardware]
+gpu = "H100 SXM"
+gpus_per_node = 8
+[workload]
+kind = "rag"
+prompt_tokens = { mean = 32000, p99 = 60000, max = 64000 }
+output_tokens = { mean = 400, p99 = 1200 }
+request_rate_per_s = 1.5
+shared_prefix_tokens = 500
+[slo]
+ttft_ms = { p90 = 4000, p99 = 8000 }
+tpot_ms = { p99 = 60 }
+goal = "cost"
+"""
+
+
+def test_when_nothing_serves_the_flat_layouts_on_every_gpu_are_simulated_too(tmp_path: Path) -> None:
+    # The analytic estimate ranked TP2×PP2×DP2 first on 8 GPUs (capacity 0.56 req/s, simulated) and never simulated
+    # the layouts without pipeline stages, which complete 1.7× more: when none of the simulated layouts serves,
+    # the two best every-GPU layouts with PP1 are simulated as well.
+    _, target, _ = api.resolve_spec(write(tmp_path, LONG_RAG_ON_8_H100))
+    plan = make_plan(target, default_registry().models(), fixes=False)
+    pool = plan.primary
+    assert pool.serving is not None and pool.verdict is not None and pool.verdict.status == "overloaded"
+    assert pool.layout.pp == 1 and pool.layout.gpus_used == 8
+    parallelism = plan.decision("parallelism")
+    assert parallelism is not None
+    losers = {str(a.value): a.reason for a in parallelism.rejected}
+    piped = re.fullmatch(r"cannot keep up: [\d.]+× over its capacity of ([\d.]+) req/s", losers["TP2×PP2×DP2"])
+    assert piped is not None, losers["TP2×PP2×DP2"]
+    assert pool.serving.capacity_requests_per_s is not None
+    assert pool.serving.capacity_requests_per_s > 1.5 * float(piped.group(1))

@@ -58,7 +58,8 @@ def _parallelism_decision(search: Search, chosen: Evaluated, served: Served, pre
         reason=(f"best of {len(search.evaluated)} valid layouts for the {goal} goal: {simulated} simulated under the "
                 f"load, each with its own knobs ({RANKING_REQUESTS} requests per replica; the chosen one again with "
                 f"{SIMULATED_REQUESTS:,}): the analytic estimate's front-runners, the best using every GPU and the "
-                f"roomiest, and when none of those serves, their replicas on every GPU; then ranked: serves the SLO "
+                f"roomiest, and when none of those serves, their replicas on every GPU and the best two on every "
+                f"GPU without pipeline stages; then ranked: serves the SLO "
                 f"first, then {GOAL_ORDER[goal]}" + (
                     f". {search.displaced.label()} ranked first but misses the SLO with {SIMULATED_REQUESTS:,} "
                     f"requests per replica; the next were simulated with {SIMULATED_REQUESTS:,} too, and "

@@ -35,9 +35,9 @@ fi
 #   --host: listen on every interface of the container (SGLang's default is 127.0.0.1, which a
 #   published port cannot reach)
 #   --port: the API port (operations.port, + one per extra server on the host)
-#   --tp-size: best of 20 valid layouts for the throughput goal: 2 simulated under the load, each
+#   --tp-size: best of 20 valid layouts for the throughput goal: 4 simulated under the load, each
 #   with its own knobs (400 requests per replica
-#   --dp-size: best of 20 valid layouts for the throughput goal: 2 simulated under the load, each
+#   --dp-size: best of 20 valid layouts for the throughput goal: 4 simulated under the load, each
 #   with its own knobs (400 requests per replica
 #   --context-length: the longest request: 8,000 prompt + 1,200 output tokens, rounded up to 256
 #   --mem-fraction-static: sglang 0.5.23 takes this fraction of the GPU's total memory for weights
