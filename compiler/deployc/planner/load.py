@@ -340,9 +340,21 @@ def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: 
     knobs = with_budget(knobs, knobs.budget_rule) if knobs.token_budget is not knobs.budget_rule else knobs
     picked = int(knobs.token_budget.value)
     options = sorted({picked, *(b for b in budgets if floor <= b <= cap)})
-    trials = {b: (k := knobs if b == picked else with_budget(knobs, evolve(knobs.token_budget, value=b)),
-                  serve(c, chosen, k, requests=requests)) for b in options}
+    def trial(b: int) -> tuple[LoadKnobs, Served]:
+        k = knobs if b == picked else with_budget(knobs, evolve(knobs.token_budget, value=b))
+        return k, serve(c, chosen, k, requests=requests)
+
+    trials = {b: trial(b) for b in options}
     best = min(options, key=lambda b: (_budget_score(trials[b][1], goal), b))
+    if len(options) > 1 and not any(served.verdict.serves for _, served in trials.values()):
+        # None serves: a smaller budget delays first tokens, a larger one stretches the steps; the best may lie
+        # between the best and its neighbours: their geometric midpoints (powers of two) are simulated too.
+        at = options.index(best)
+        between = {1 << round(math.log2(math.sqrt(best * options[j]))) for j in (at - 1, at + 1)
+                   if 0 <= j < len(options)}
+        trials |= {b: trial(b) for b in sorted(between) if floor <= b <= cap and b not in trials}
+        options = sorted(trials)
+        best = min(options, key=lambda b: (_budget_score(trials[b][1], goal), b))
     if best == picked and len(options) == 1:
         return _roomier(c, chosen, *trials[best], requests=requests)
     kept, served = trials[best]

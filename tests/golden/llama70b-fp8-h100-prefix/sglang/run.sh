@@ -44,8 +44,8 @@ fi
 #   and the KV pool
 #   --max-running-requests: room for every request the load keeps in flight: 128 clients per replica
 #   (256 over 2 replicas)
-#   --chunked-prefill-size: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per
-#   step, 8,192 misses least for the throughput goal (TTFT p99 343 ms, ITL p99 264.8 ms, 5,0…
+#   --chunked-prefill-size: simulated (400 requests per replica) with 256, 2,048, 4,096, 8,192
+#   tokens per step, 8,192 misses least for the throughput goal (TTFT p99 343 ms, ITL p99 264.8…
 #   --schedule-policy: 1,800 of 2,500 prompt tokens (72%) are a shared prefix: a hit skips their
 #   prefill, TTFT 508 → 152 ms
 #   --quantization: set in the spec (model.quantization = fp8) (kernel: FP8 scaled GEMM (W8A8)
