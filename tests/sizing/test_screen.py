@@ -53,13 +53,13 @@ def test_a_likely_near_deployment_is_planned_in_full_without_a_screen(monkeypatc
 
     def recorded(*args: object, quick: bool = False) -> Deployment:
         found = plan_one(*args, quick=quick)  # type: ignore[arg-type]
-        if found.variant.backend == "auto":
+        if found.variant.backend == "auto" and found.gpu == "L40S":
             calls.append((found.size.gpus, quick))
         return found
 
     monkeypatch.setattr(sizing, "plan_one", recorded)
     search = size(REPO / "samples" / "gpt-oss-120b-h100.toml", gpus="L40S", max_gpus=8).report.search
-    ladder = [d for d in search.evaluated if d.variant.backend == "auto"]
+    ladder = [d for d in search.evaluated if d.variant.backend == "auto" and d.gpu == "L40S"]
     assert [(d.size.gpus, d.status, d.screened) for d in ladder] == [
         (1, "does_not_fit", False), (2, "misses_slo", False), (4, "serves", False)]
     assert (ladder[1].miss_ratio or 0.0) < sizing.SCREEN_MARGIN < sizing.NEAR_RATIO

@@ -161,14 +161,17 @@ def test_json_has_the_same_answer(searched: Sized):
 def test_nothing_serves_exits_1_with_the_closest_and_writes_nothing(tmp_path: Path,
                                                                     capsys: pytest.CaptureFixture[str]):
     out = tmp_path / "never.toml"
-    assert cli.main(["size", str(SAMPLE), "--gpus", "L4", "--max-gpus", "1", "--write", str(out)]) == 1
+    # The spec's own GPU is always searched: on one L4 (the sample's fleet, moved to an L4) nothing serves.
+    on_l4 = tmp_path / "on-l4.toml"
+    on_l4.write_text(SAMPLE.read_text().replace('gpu = "NVIDIA H100 80GB HBM3"', 'gpu = "L4"'))
+    assert cli.main(["size", str(on_l4), "--gpus", "L4", "--max-gpus", "1", "--write", str(out)]) == 1
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     assert "No deployment serves the traffic within the SLO on up to 1 GPUs." in lines
     closest = next(line for line in lines if line.startswith("Closest: "))
     assert closest.startswith("Closest: 1 × L4, TP1, ") and "misses the SLO: " in closest
     err = captured.err.splitlines()
-    assert err[0] == (f"{SAMPLE}: error: no deployment on L4 with up to 1 GPUs serves the traffic within the SLO "
+    assert err[0] == (f"{on_l4}: error: no deployment on L4 with up to 1 GPUs serves the traffic within the SLO "
                       "[DPC324]")
     assert err[1].startswith("  hint: closest: 1 × L4, TP1, ") and "misses the SLO: " in err[1]
     assert err[2:] == [f"deployc size: nothing serves the traffic; {out} not written"]
@@ -221,3 +224,39 @@ def test_the_stop_rule_holds_here_one_size_up_serves_too(searched: Sized):
                       Size(gpus_per_node=winner.size.gpus * 2, nodes=1), winner.variant)
     assert bigger.serves
     assert bigger.output_tokens_per_s >= winner.output_tokens_per_s
+
+
+CUSTOM_GPU = """version = 1
+name = "custom"
+[model]
+id = "Qwen/Qwen3-8B"
+[hardware]
+gpu = "RTX 4000 Ada"
+gpus_per_node = 2
+[hardware.custom]
+memory_gib = 19.5
+bandwidth_gb_s = 360
+bf16_tflops = 53.4
+fp8_tflops = 106.9
+compute_capability = "8.9"
+[workload]
+prompt_tokens = { mean = 4000, p99 = 12000 }
+output_tokens = { mean = 300, p99 = 800 }
+concurrency = 4
+[slo]
+ttft_ms = { p99 = 20000 }
+tpot_ms = { p99 = 80 }
+"""
+
+
+def test_a_custom_gpu_is_searched_beside_the_catalog_gpus_named(tmp_path: Path) -> None:
+    # With --gpus the spec's own GPU was dropped, and [hardware.custom] (which describes the spec's GPU) was carried
+    # to the catalog GPUs: every L40S deployment read "not possible: ... describes only a GPU it lacks".
+    spec = tmp_path / "custom.toml"
+    spec.write_text(CUSTOM_GPU)
+    report = size(spec, gpus="L40S", max_gpus=2).report
+    assert [g.name for g in report.search.gpus] == ["RTX 4000 Ada", "L40S"]
+    assert report.gpu_source == "--gpus and the spec's RTX 4000 Ada"
+    on_l40s = [d for d in report.search.evaluated if d.gpu == "L40S"]
+    assert on_l40s and all(d.status != "not_possible" for d in on_l40s)
+    assert any(d.gpu == "L40S" and d.serves for d in report.search.winners)

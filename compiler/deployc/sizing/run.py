@@ -34,6 +34,8 @@ def size(path: Path, *, gpus: str | None = None, max_gpus: int = DEFAULT_MAX_GPU
     extra = registry.catalog_gpus()
     if gpus is not None:
         chosen, source = parse_gpus(gpus, extra), "--gpus"
+        if target.gpu not in chosen:  # the spec's own GPU is always searched: it is what the user has
+            chosen, source = (target.gpu, *chosen), f"--gpus and the spec's {target.gpu.name}"
     else:
         chosen, source = default_gpus(target.gpu, extra)
     search = size_search(loaded, target, registry, chosen, max_gpus)

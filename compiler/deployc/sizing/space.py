@@ -138,7 +138,7 @@ def same_choice(variant: Variant, backend: str, weights_format: str) -> bool:
 def sized_spec(spec: Spec, gpu: GPU, spec_gpu: GPU, size: Size, variant: Variant) -> Spec:
     """The spec on ``size`` × ``gpu`` with the variant's backend and quantization.
 
-    The spec's interconnect, device ids and ``slo.gpu_hour_usd`` describe its own GPUs: they are
+    The spec's interconnect, device ids, ``[hardware.custom]`` and ``slo.gpu_hour_usd`` describe its own GPUs: they are
     kept only for the spec's GPU type at its own count (the price for any count of it); other GPU
     types take their own link (``auto``) and the catalog price. ``[plan]`` pins of a layout or of
     knobs sized to the spec's GPUs (:data:`HARDWARE_PINS`) are dropped.
@@ -148,7 +148,8 @@ def sized_spec(spec: Spec, gpu: GPU, spec_gpu: GPU, size: Size, variant: Variant
     same_devices = same_gpu and size.gpus_per_node == hw.gpus_per_node
     hardware = evolve(hw, gpu=gpu.name, gpus_per_node=size.gpus_per_node, nodes=size.nodes,
                       interconnect=hw.interconnect if same_gpu else "auto",
-                      gpu_ids=hw.gpu_ids if same_devices else None)
+                      gpu_ids=hw.gpu_ids if same_devices else None,
+                      custom=hw.custom if same_gpu else None)  # [hardware.custom] describes the spec's GPU only
     slo = spec.slo if same_gpu else evolve(spec.slo, gpu_hour_usd=None)
     operations = evolve(spec.operations, backend=variant.backend)
     model = evolve(spec.model, quantization=variant.quantization)  # type: ignore[arg-type]
