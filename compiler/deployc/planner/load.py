@@ -359,7 +359,7 @@ def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: 
         return _roomier(c, chosen, *trials[best], requests=requests)
     kept, served = trials[best]
     r = served.result
-    rejected = tuple(Alternative(b, _budget_loss(trials[b][1], served, best)) for b in options if b != best)
+    rejected = tuple(Alternative(b, _trial_loss(trials[b][1], served, best)) for b in options if b != best)
     why = (f"simulated ({requests:,} requests per replica) with {', '.join(f'{b:,}' for b in options)} tokens per "
            f"step, {best:,} "
            + ("serves best" if served.verdict.serves else "misses least") + f" for the {goal} goal (TTFT p99 "
@@ -400,27 +400,19 @@ def _roomier(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, served: Served, 
                 f"{'serves' if winner.verdict.serves else 'misses least'} for the {goal} goal (TTFT p99 "
                 f"{r.ttft_ms.p99:,.0f} ms, ITL p99 {r.itl_ms.p99:.1f} ms, TPOT p99 {r.tpot_ms.p99:.1f} ms)")
     tie = _budget_score(tried, goal) == _budget_score(served, goal)
-    loss = (f"the same for the {goal} goal: the fewer slots are kept" if tie else _seqs_loss(loser, winner))
+    loss = (f"the same for the {goal} goal: the fewer slots are kept" if tie
+            else _trial_loss(loser, winner, int(kept.max_num_seqs.value)))
     kept = evolve(kept, seqs_trial=(sentence, (Alternative(other.value, loss),)))
     kept = evolve(kept, max_num_seqs=_with_trial(kept.max_num_seqs, kept))
     return kept, evolve(winner, knobs=kept)
 
 
-def _seqs_loss(loser: Served, best: Served) -> str:
+def _trial_loss(loser: Served, best: Served, value: int) -> str:
+    """Why a simulated alternative (a token budget, a max_num_seqs) lost to the kept ``value``."""
     lr, br = loser.result, best.result
     if best.verdict.serves and not loser.verdict.serves:
         misses = "; ".join(m.sentence() for m in loser.verdict.misses()) or "cannot keep up"
-        return f"misses the SLO ({misses})"
-    return (f"simulated TTFT p99 {lr.ttft_ms.p99:,.0f} ms, ITL p99 {lr.itl_ms.p99:.1f} ms, TPOT p99 "
-            f"{lr.tpot_ms.p99:.1f} ms, {lr.output_tokens_per_s:,.0f} output tokens/s vs {br.ttft_ms.p99:,.0f} ms, "
-            f"{br.itl_ms.p99:.1f} ms, {br.tpot_ms.p99:.1f} ms, {br.output_tokens_per_s:,.0f}")
-
-
-def _budget_loss(loser: Served, best: Served, budget: int) -> str:
-    lr, br = loser.result, best.result
-    if best.verdict.serves and not loser.verdict.serves:
-        misses = "; ".join(m.sentence() for m in loser.verdict.misses()) or "cannot keep up"
-        return f"misses the SLO ({misses}) which {budget:,} meets"
+        return f"misses the SLO ({misses}) which {value:,} meets"
     return (f"simulated TTFT p99 {lr.ttft_ms.p99:,.0f} ms, ITL p99 {lr.itl_ms.p99:.1f} ms, "
             f"{lr.output_tokens_per_s:,.0f} output tokens/s vs {br.ttft_ms.p99:,.0f} ms, {br.itl_ms.p99:.1f} ms, "
-            f"{br.output_tokens_per_s:,.0f} with {budget:,}")
+            f"{br.output_tokens_per_s:,.0f} with {value:,}")
