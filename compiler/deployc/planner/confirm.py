@@ -69,7 +69,7 @@ def simulated_in_full(search: Search, models: BackendModels | None = None) -> tu
         raise ValueError("simulated_in_full needs a search whose best layout fits")
     c, layout = search.candidate, chosen.evaluation.layout
     ranked = search.served[layout].knobs if layout in search.served else load_knobs(c, chosen)
-    knobs = tune_budget(c, chosen, ranked, requests=RANKING_REQUESTS)[0]
+    knobs = tune_budget(c, chosen, ranked, requests=RANKING_REQUESTS, refine=True)[0]
     budget = int(knobs.token_budget.value)
     chosen = _at_emitted_budget(search, chosen, budget, models)
     knobs = _context_at(search, chosen, knobs)

@@ -19,7 +19,7 @@ from attrs import evolve
 
 from deployc.planner.decisions import Alternative
 from deployc.planner.evaluate import Candidate, Evaluated
-from deployc.planner.load import RANKING_BUDGETS, Served, load_knobs, tune_budget
+from deployc.planner.load import RANKING_BUDGETS, Served, load_knobs, screening_active, tune_budget
 from deployc.planner.parallel import LayoutEvaluation, SearchResult, rounded_score
 from deployc.planner.serving.simulate import QUICK_REQUESTS, RANKING_REQUESTS
 from deployc.planner.serving.verdict import miss_ratio
@@ -116,7 +116,7 @@ def rank_by_serving(c: Candidate, evaluated: tuple[Evaluated, ...], analytic: Se
         # Nothing simulated serves: the analytic front-runners of the cost and throughput goals are small replicas
         # (queues unseen), and the every-GPU layout is one replica shape. The same replicas, as many as the GPUs
         # hold, share the load: simulate them too (their TTFT queues less) before calling the GPUs too few.
-        more = more_replicas(picked, fitting, total)
+        more = more_replicas(picked, fitting, total, flat=0 if c.quick or screening_active() else 2)
         served |= {e.layout: tune_budget(c, by_eval[id(e)], load_knobs(c, by_eval[id(e)]), requests=requests,
                                          budgets=budgets)[1] for e in more}
         picked += more
@@ -134,14 +134,13 @@ def rank_by_serving(c: Candidate, evaluated: tuple[Evaluated, ...], analytic: Se
 
 
 def more_replicas(picked: list[LayoutEvaluation], fitting: list[LayoutEvaluation],
-                   total: int) -> list[LayoutEvaluation]:
+                   total: int, flat: int = 2) -> list[LayoutEvaluation]:
     """For each simulated layout that leaves GPUs unused, the fitting layout of the same replica (TP, PP, EP)
-    with the most replicas, when it is not simulated already; and the best two every-GPU layouts without
+    with the most replicas, when it is not simulated already; and the best ``flat`` every-GPU layouts without
     pipeline stages (the analytic estimate rates PP above what the simulation of its micro-batches gives:
-    the new-user trial found TP4×DP2 and TP8 serving 1.5-1.7× the requests of the TP2×PP2×DP2 it ranked first)."""
-    out: list[LayoutEvaluation] = []
-    flat = [f for f in fitting if f.layout.gpus_used == total and f.layout.pp == 1 and f not in picked]
-    out += flat[:2]
+    the new-user trial found TP4×DP2 and TP8 serving 1.5-1.7× the requests of the TP2×PP2×DP2 it ranked first;
+    none in a screen or a quick plan, whose verdicts are confirmed in full)."""
+    out = [f for f in fitting if f.layout.gpus_used == total and f.layout.pp == 1 and f not in picked][:flat]
     for e in picked:
         if e.layout.gpus_used >= total:
             continue

@@ -108,8 +108,8 @@ fi
 #   and the KV pool
 #   --max-running-requests: the largest batch whose decode step meets the TPOT target: room for
 #   bursts above the load's 8.8 (4.1 requests in flight per replica on average (Little's law),…
-#   --chunked-prefill-size: simulated (400 requests per replica) with 256, 2,048, 4,096, 8,192
-#   tokens per step, 8,192 misses least for the throughput goal (TTFT p99 26,033 ms, ITL p99 130…
+#   --chunked-prefill-size: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per
+#   step, 8,192 misses least for the throughput goal (TTFT p99 26,033 ms, ITL p99 1303.4 ms,…
 #   --schedule-policy: 500 of 24,000 prompt tokens (2%) are a shared prefix: a hit skips their
 #   prefill, TTFT 2666 → 2624 ms
 #   --dtype: the checkpoint's dtype (bfloat16) and A100 80GB SXM supports it
