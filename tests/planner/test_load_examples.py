@@ -570,3 +570,23 @@ def test_when_no_budget_serves_the_midpoints_beside_the_best_are_simulated(tmp_p
     assert budget.reason.startswith("simulated (400 requests per replica) with 256, 1,024, 2,048, 4,096, 8,192 tokens "
                                     "per step, 1,024 serves best for the throughput goal")
     assert pool.knobs.max_num_batched_tokens == 1024
+
+
+def test_pins_beside_a_pinned_backend_are_explained_against_that_backends_own_choice(tmp_path: Path) -> None:
+    # [plan] backend = "vllm" and tp = 4: the tp pin was explained against the plan without any pin, which ran
+    # SGLang (deployc's choice for shared agent prefixes), not against vLLM's own layout.
+    spec = AGENT_ON_4_A100.format(operations="").replace("concurrency = 24", "concurrency = 48")
+    pinned, _ = api.plan(write(tmp_path, spec + '[plan]\nbackend = "vllm"\ntp = 4\n'))
+    (tmp_path / "engine").mkdir()
+    own, _ = api.plan(write(tmp_path / "engine", spec + '[plan]\nbackend = "vllm"\n'))
+    (tmp_path / "free").mkdir()
+    free, _ = api.plan(write(tmp_path / "free", spec))
+    assert free.backend.name == "sglang" and own.backend.name == "vllm"
+    parallelism, own_choice, free_choice = (p.decision("parallelism") for p in (pinned, own, free))
+    assert parallelism is not None and own_choice is not None and free_choice is not None
+    assert own_choice.reason != free_choice.reason
+    assert parallelism.reason.startswith('pinned by the spec ([plan].tp = 4); deployc would choose ')
+    assert parallelism.reason.endswith(own_choice.reason)  # vLLM's own layout decision, not SGLang's
+    backend = pinned.decision("backend")
+    assert backend is not None and backend.reason.startswith(
+        'pinned by the spec ([plan].backend = "vllm"); deployc would choose sglang: ')

@@ -160,13 +160,17 @@ def _budget_problems(plan: Plan, items: dict[str, Scalar]) -> list[Diagnostic]:
     return out
 
 
-def explain_pins(plan: Plan, unpinned: Plan | PlanError) -> Plan:
-    """The pinned plan with each structural pin's Decision explained against deployc's own choice."""
+def explain_pins(plan: Plan, unpinned: Plan | PlanError, same_engine: Plan | PlanError | None = None) -> Plan:
+    """The pinned plan with each structural pin's Decision explained against deployc's own choice: the backend
+    against the plan without pins, the others against ``same_engine`` (the plan with only the backend pinned,
+    when it is), else the plan without pins."""
     items = pin_items(plan.target.spec.plan)
     problems = _budget_problems(plan, items)
     if problems:
         raise PlanError(problems)
-    return evolve(plan, decisions=tuple(_structural(d, items, unpinned) for d in plan.decisions))
+    others = unpinned if same_engine is None else same_engine
+    return evolve(plan, decisions=tuple(
+        _structural(d, items, unpinned if d.id.rsplit(".", 1)[-1] == "backend" else others) for d in plan.decisions))
 
 
 def pinned_failure(error: PlanError, pins: PlanSection, unpinned: Plan | PlanError, spec_file: str) -> PlanError:

@@ -227,10 +227,21 @@ def make_plan(target: Target, backends: Backends, *, backend_override: str | Non
                               backend_override=backend_override, fixes=False, other_backends=other_backends)
     except PlanError as exc:
         unpinned = exc
+    # A pinned backend beside other pins: those are explained against deployc's own choice on that backend (the
+    # unpinned plan may run another engine, whose layout is no answer for this one).
+    same_engine: Plan | PlanError = unpinned
+    pins = target.spec.plan
+    if pins.backend is not None and len(pin_items(pins)) > 1:
+        try:
+            same_engine = _make_plan(evolve(target, spec=evolve(target.spec, plan=PlanSection(backend=pins.backend))),
+                                     backends, backend_override=backend_override, fixes=False,
+                                     other_backends=other_backends)
+        except PlanError as exc:
+            same_engine = exc
     try:
         pinned_plan = _make_plan(target, backends, backend_override=backend_override, warnings=warnings,
                                  other_backends=other_backends)
-        return explain_pins(pinned_plan, unpinned)
+        return explain_pins(pinned_plan, unpinned, same_engine)
     except PlanError as exc:
         raise pinned_failure(exc, target.spec.plan, unpinned, target.spec_file) from None
 
