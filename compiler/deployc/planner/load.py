@@ -174,7 +174,7 @@ def _seqs_decision(c: Candidate, chosen: Evaluated, *, roomy: bool = False) -> D
     """max_num_seqs: the load's demand within what the layout's KV cache holds and the ITL target allows."""
     spec, memory = c.target.spec, chosen.memory
     mean_context = c.shape.prompt.mean + c.shape.output.mean / 2
-    target_ms, _ = itl_target(spec.slo)
+    target_ms, label = itl_target(spec.slo)  # label: "ITL p99" (or "TPOT p99" when only that is given)
     base = perf_inputs(c, chosen.evaluation.layout, chosen.weights, memory.kv_bytes_per_token, 1)
     demand, why = demand_per_replica(c, chosen)
     single_ms = _single_step_ms(base, mean_context)
@@ -182,7 +182,7 @@ def _seqs_decision(c: Candidate, chosen: Evaluated, *, roomy: bool = False) -> D
     return pinned(rules.max_num_seqs(demand, why, kv_limit, _itl_batch_limit(base, kv_limit, target_ms, mean_context),
                                      single_ms if target_ms is not None and single_ms > target_ms else None,
                                      slots=open_loop_slots(c) if roomy else None,
-                                     target=itl_target(spec.slo)[1].split(" ")[0] or "ITL"),
+                                     target=label.split(" ")[0] or "ITL"),
                   spec.plan.max_num_seqs, "max_num_seqs")
 
 
