@@ -142,9 +142,11 @@ def _cmd_size(args: argparse.Namespace) -> int:
     from deployc.sizing.report import size_json_text, size_text  # noqa: PLC0415
     from deployc.sizing.run import size  # noqa: PLC0415
     from deployc.sizing.space import SizeUsageError  # noqa: PLC0415
+    from deployc.sizing.workers import available_cores  # noqa: PLC0415
 
     try:
-        sized = size(Path(args.spec), gpus=args.gpus, max_gpus=args.max_gpus, display_name=args.spec)
+        jobs = available_cores() if args.jobs is None else args.jobs
+        sized = size(Path(args.spec), gpus=args.gpus, max_gpus=args.max_gpus, display_name=args.spec, jobs=jobs)
     except SizeUsageError as exc:
         print(f"deployc size: {exc}", file=sys.stderr)
         return ExitCode.USAGE
@@ -262,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-gpus", type=int, default=16, metavar="N", help="largest GPU count to try (default 16)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--write", metavar="SPEC_OUT", help="write the cheapest deployment as a new spec")
+    p.add_argument("--jobs", type=int, metavar="N", help="GPU types searched at once, each in its own "
+                   "process (default: the CPU cores available; the answer is the same for any N)")
     p = command("backends", _cmd_backends, "List installed backends, their engine versions and sources.")
     p.add_argument("--format", choices=("text", "json"), default="text")
     command("schema", _cmd_schema, "Print the spec's JSON Schema (with installed backends' options).")

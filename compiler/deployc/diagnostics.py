@@ -154,6 +154,10 @@ class DeploycError(Exception):
         self.diagnostics = tuple(diagnostics)
         super().__init__("\n".join(d.format_text() for d in self.diagnostics))
 
+    def __reduce__(self) -> tuple[type[DeploycError], tuple[tuple[Diagnostic, ...]]]:
+        # Pickled by its diagnostics (a sizing worker process raises it in the parent), not by its message.
+        return type(self), (self.diagnostics,)
+
 
 class SpecError(DeploycError):
     """The spec is invalid (syntax, schema or semantic rules)."""

@@ -70,6 +70,10 @@ class _Worker:
 
 
 _WORKER: dict[str, _Worker] = {}
+if hasattr(os, "register_at_fork"):
+    # A forked process (a sizing worker) has only the thread that forked: the worker thread is not there, and
+    # a hook handed to it would wait out the time limit. The child starts its own at its first hook.
+    os.register_at_fork(after_in_child=_WORKER.clear)
 
 
 @contextlib.contextmanager

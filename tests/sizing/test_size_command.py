@@ -13,7 +13,15 @@ from deployc import cli
 from deployc.api import build, load_spec, plan
 from deployc.plugins import default_registry
 from deployc.sizing.frontier import CHART_HEIGHT
-from deployc.sizing.report import COLUMNS, MONOTONIC_NOTE, SCREEN_NOTE, latency_columns, size_json, size_text
+from deployc.sizing.report import (
+    COLUMNS,
+    MONOTONIC_NOTE,
+    SCREEN_NOTE,
+    latency_columns,
+    size_json,
+    size_json_text,
+    size_text,
+)
 from deployc.sizing.run import Sized, size
 from deployc.sizing.search import cost_key, plan_one
 from deployc.sizing.space import Size
@@ -181,6 +189,7 @@ def test_nothing_serves_exits_1_with_the_closest_and_writes_nothing(tmp_path: Pa
 @pytest.mark.parametrize(("args", "message"), [
     (["--gpus", "H1000"], "deployc size: --gpus: unknown GPU 'H1000'; did you mean 'H100'?\n"),
     (["--max-gpus", "0"], "deployc size: --max-gpus: expected a positive number of GPUs, got 0\n"),
+    (["--jobs", "0"], "deployc size: --jobs: expected a positive number of processes, got 0\n"),
 ])
 def test_bad_arguments_exit_2_exactly(args: list[str], message: str, capsys: pytest.CaptureFixture[str]):
     assert cli.main(["size", str(SAMPLE), *args]) == 2
@@ -260,3 +269,9 @@ def test_a_custom_gpu_is_searched_beside_the_catalog_gpus_named(tmp_path: Path) 
     on_l40s = [d for d in report.search.evaluated if d.gpu == "L40S"]
     assert on_l40s and all(d.status != "not_possible" for d in on_l40s)
     assert any(d.gpu == "L40S" and d.serves for d in report.search.winners)
+
+
+def test_workers_give_the_same_report_as_one_process(searched: Sized):
+    forked = size(SAMPLE, gpus="H100,L40S", max_gpus=4, display_name="samples/llama8b-fp8-h100-stable.toml", jobs=2)
+    assert forked.report == searched.report
+    assert size_json_text(forked.report) == size_json_text(searched.report)

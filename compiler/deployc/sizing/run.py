@@ -12,7 +12,7 @@ from deployc.plugins import PluginRegistry, default_registry
 from deployc.sizing.deployment import from_plan
 from deployc.sizing.report import SizeReport
 from deployc.sizing.search import replan_with_fixes, size_search
-from deployc.sizing.space import DEFAULT_MAX_GPUS, default_gpus, parse_gpus
+from deployc.sizing.space import DEFAULT_MAX_GPUS, SizeUsageError, default_gpus, parse_gpus
 from deployc.target import Target
 
 
@@ -26,9 +26,15 @@ class Sized:
 
 
 def size(path: Path, *, gpus: str | None = None, max_gpus: int = DEFAULT_MAX_GPUS,
-         registry: PluginRegistry | None = None, display_name: str | None = None) -> Sized:
+         registry: PluginRegistry | None = None, display_name: str | None = None, jobs: int = 1) -> Sized:
     """Size a spec: the cheapest deployment per GPU type that serves it (raises SpecError on a bad spec,
-    :class:`~deployc.sizing.space.SizeUsageError` on bad arguments)."""
+    :class:`~deployc.sizing.space.SizeUsageError` on bad arguments).
+
+    ``jobs``: GPU types searched at once, each in a forked worker process (see :mod:`deployc.sizing.workers`);
+    the report is the same for any number.
+    """
+    if jobs < 1:
+        raise SizeUsageError(f"--jobs: expected a positive number of processes, got {jobs}")
     registry = registry or default_registry()
     loaded, target, _ = resolve_spec(path, registry, display_name)
     extra = registry.catalog_gpus()
@@ -38,7 +44,7 @@ def size(path: Path, *, gpus: str | None = None, max_gpus: int = DEFAULT_MAX_GPU
             chosen, source = (target.gpu, *chosen), f"--gpus and the spec's {target.gpu.name}"
     else:
         chosen, source = default_gpus(target.gpu, extra)
-    search = size_search(loaded, target, registry, chosen, max_gpus)
+    search = size_search(loaded, target, registry, chosen, max_gpus, jobs=jobs)
     closest = hint = None
     if not search.winners:
         closest = search.closest()

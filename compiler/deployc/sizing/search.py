@@ -26,6 +26,7 @@ from deployc.plugins import PluginRegistry
 from deployc.resolution import resolve
 from deployc.sizing.deployment import Deployment, Status, from_plan, unplanned
 from deployc.sizing.space import Size, Variant, same_choice, sized_spec, sizes, variants
+from deployc.sizing.workers import map_in_order
 from deployc.target import Target
 
 NOT_FIT_RULES = frozenset({"DPC301", "DPC302"})
@@ -143,13 +144,14 @@ def cost_key(d: Deployment) -> tuple[object, ...]:
 
 
 def size_search(loaded: LoadedSpec, target: Target, registry: PluginRegistry, gpus: Sequence[GPU],
-                max_gpus: int) -> SizeSearch:
-    """Search every GPU type; the winners sorted cheapest first."""
+                max_gpus: int, *, jobs: int = 1) -> SizeSearch:
+    """Search every GPU type (in up to ``jobs`` worker processes: the answer does not depend on how many);
+    the winners sorted cheapest first."""
     ladder = sizes(max_gpus, has_network=target.network is not None)
     evaluated: list[Deployment] = []
     winners: list[Deployment] = []
-    for gpu in gpus:
-        planned, winner = _search_gpu(loaded, target, registry, gpu, ladder)
+    searched = map_in_order(lambda i: _search_gpu(loaded, target, registry, gpus[i], ladder), len(gpus), jobs)
+    for planned, winner in searched:
         evaluated += planned
         if winner is not None:
             winners.append(winner)
