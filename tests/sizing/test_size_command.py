@@ -108,7 +108,7 @@ def test_text_output_has_the_table_and_the_chart(cli_run: tuple[int, str, str, P
     assert any(line.startswith("    A  1 × H100 SXM") for line in lines)
     screened = sum(d.screened for d in searched.report.search.evaluated)
     assert screened, "L40S on one or two GPUs misses by far: screened"
-    note = SCREEN_NOTE.format(screened=screened, requests=200, full=2000, screen_rounds=2, rounds=5, margin=1.3)
+    note = SCREEN_NOTE.format(screened=screened, requests=100, full=2000, screen_rounds=2, rounds=5, margin=1.3)
     assert lines[-2:] == [MONOTONIC_NOTE, note]
 
 

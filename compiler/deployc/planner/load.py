@@ -28,7 +28,7 @@ from deployc.planner.serving.engine import EngineConfig
 from deployc.planner.serving.result import ServingResult
 from deployc.planner.serving.simulate import (
     CLOSED_LOOP_ROUNDS,
-    QUICK_REQUESTS,
+    SCREEN_REQUESTS,
     SCREEN_ROUNDS,
     ServingSetup,
     scheduler_as_run,
@@ -266,7 +266,7 @@ def clear_memo() -> None:
 
 
 # Set by a caller that plans many what-ifs and confirms its decisions in full (``deployc size``): every
-# simulation of a plan made inside ``screening()`` runs ``QUICK_REQUESTS`` requests.
+# simulation of a plan made inside ``screening()`` runs ``SCREEN_REQUESTS`` requests.
 _SCREENING: ContextVar[bool] = ContextVar("deployc_screening", default=False)
 
 
@@ -277,12 +277,12 @@ def screening_active() -> bool:
 
 @contextmanager
 def screening() -> Iterator[None]:
-    """Plan as a screen within: every simulation runs ``QUICK_REQUESTS`` requests per replica (closed loops:
-    ``SCREEN_ROUNDS`` per client).
+    """Plan as a screen within: every simulation runs ``SCREEN_REQUESTS`` requests per replica (closed loops:
+    ``SCREEN_ROUNDS`` per client), and layouts are ranked at the step rule's token budget alone.
 
-    The same layouts and token budgets are simulated as in a full plan, on a smaller sample of the same
-    traffic: the figures are a screen's, not a plan to emit, and the caller re-plans in full whatever its
-    decisions rest on.
+    The same layouts are simulated as in a full plan, and the winner tuned over the same budgets, on a
+    smaller sample of the same traffic: the figures are a screen's, not a plan to emit, and the caller
+    re-plans in full whatever its decisions rest on.
     """
     token = _SCREENING.set(True)
     try:
@@ -311,7 +311,7 @@ def serve(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int) -
     """
     rounds = CLOSED_LOOP_ROUNDS
     if _SCREENING.get():
-        requests, rounds = min(requests, QUICK_REQUESTS), SCREEN_ROUNDS
+        requests, rounds = min(requests, SCREEN_REQUESTS), SCREEN_ROUNDS
     setup = serving_setup(c, chosen, knobs)
     key = (setup, c.shape, requests, rounds, c.target.spec.slo)
     found = _SERVED.get(key)

@@ -9,7 +9,7 @@ from typing import Any
 from attrs import frozen
 
 from deployc.diagnostics import Diagnostic
-from deployc.planner.serving.simulate import CLOSED_LOOP_ROUNDS, QUICK_REQUESTS, SCREEN_ROUNDS, SIMULATED_REQUESTS
+from deployc.planner.serving.simulate import CLOSED_LOOP_ROUNDS, SCREEN_REQUESTS, SCREEN_ROUNDS, SIMULATED_REQUESTS
 from deployc.serialise import to_data
 from deployc.sizing.deployment import Deployment
 from deployc.sizing.frontier import frontier_chart, pareto_frontier
@@ -22,7 +22,7 @@ COLUMNS = ("#", "GPUs", "layout", "backend", "weights", "KV", "$/hour", "$/1M ou
 UNTARGETED_COLUMNS = ("TTFT p99", "ITL p99")  # the latency shown when the SLO names none
 MONOTONIC_NOTE = ("Sizes above a GPU type's first one that serves are not planned: serving throughput never falls "
                   "when GPUs are added, so a larger size only costs more.")
-SCREEN_NOTE = ("{screened} of the plans are screens: every layout and token budget simulated with {requests} "
+SCREEN_NOTE = ("{screened} of the plans are screens: every layout simulated with {requests} "
                "requests per replica instead of {full:,} (a closed loop: {screen_rounds} per client after the first "
                "instead of {rounds}); each that serves or misses by less than {margin:g}× was planned in full, and "
                "the search decides on full plans only.")
@@ -187,7 +187,7 @@ def screen_note(search: SizeSearch) -> str | None:
     screened = sum(d.screened for d in search.evaluated)
     if not screened:
         return None
-    return SCREEN_NOTE.format(screened=screened, requests=QUICK_REQUESTS, full=SIMULATED_REQUESTS,
+    return SCREEN_NOTE.format(screened=screened, requests=SCREEN_REQUESTS, full=SIMULATED_REQUESTS,
                               screen_rounds=SCREEN_ROUNDS, rounds=CLOSED_LOOP_ROUNDS, margin=SCREEN_MARGIN)
 
 
