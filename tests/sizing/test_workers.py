@@ -113,3 +113,13 @@ def test_a_signal_stops_the_workers_at_once(signum: int, to_group: bool):
     assert (proc.returncode, out) == (130, "interrupted\n")
     left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True, check=False).stdout
     assert left == ""
+
+
+def test_no_worker_processes_means_the_search_runs_here(monkeypatch: pytest.MonkeyPatch):
+    """Without process-shared semaphores (no /dev/shm) or with no process left to fork, the tasks run here."""
+    def refused(*_args: object, **_kwargs: object) -> None:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", refused)
+    assert map_in_order(_pid_and_square, 3, jobs=2) == [(os.getpid(), 0), (os.getpid(), 1), (os.getpid(), 4)]
+    assert workers._TASK is None

@@ -73,11 +73,18 @@ def map_in_order(task: Callable[[int], T], count: int, jobs: int) -> list[T]:
     global _TASK  # noqa: PLW0603 - the forked workers read it
     _TASK = task
     others = set(multiprocessing.active_children())
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_signals)
-    ours: set[BaseProcess] = set()
+    pool: ProcessPoolExecutor | None = None
     try:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_worker_signals)
         futures = [pool.submit(_run, i) for i in range(count)]
-        ours = set(multiprocessing.active_children()) - others  # a forking pool starts every worker at once
+    except OSError:  # no process-shared semaphores (no /dev/shm) or no process left to fork: search here
+        _TASK = None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return [task(i) for i in range(count)]
+    ours: set[BaseProcess] = set(multiprocessing.active_children()) - others  # a forking pool starts them all
+    try:
         results = [_result(future) for future in futures]
     except BrokenProcessPool as exc:
         # A worker was killed. By SIGTERM (sent to the process group, say): deployc is being stopped, as Ctrl-C
