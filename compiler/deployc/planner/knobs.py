@@ -71,17 +71,16 @@ def max_num_seqs(demand: float, demand_reason: str, kv_limit: float, itl_limit: 
                  single_step_ms: float | None = None, *, slots: int | None = None, target: str = "ITL") -> Decision:
     """Sequences per step: the load's demand, bounded by what the KV cache holds and by the ITL target.
 
-    ``single_step_ms``: one sequence's decode step when even that is above the ITL target (the limit is then 1,
-    and the reason says no batch meets the target). ``slots``: an open loop's room for bursts, offered above
+    ``single_step_ms``: one sequence's decode step when even that is above the ITL target: no batch meets the
+    target, so it does not bound the batch (one sequence a step would miss it too, and queue the load), and the
+    reason says so. ``slots``: an open loop's room for bursts, offered above
     the demand where the limits allow (arrivals are not capped by clients). ``target``: the per-token target's
     name (ITL, or TPOT when only that is given).
     """
     want = max(1, math.ceil(demand - 1e-9), slots or 0)
     limits = [(math.floor(kv_limit), "the KV cache holds this many typical requests")]
-    if itl_limit is not None:
-        limits.append((itl_limit, f"the largest batch whose decode step meets the {target} target"
-                       if single_step_ms is None else f"no batch meets the {target} target: one sequence's decode "
-                                                      f"step alone takes {single_step_ms:.1f} ms"))
+    if itl_limit is not None and single_step_ms is None:
+        limits.append((itl_limit, f"the largest batch whose decode step meets the {target} target"))
     value, reason = want, f"room for every request the load keeps in flight: {demand_reason}"
     if slots is not None and want > math.ceil(demand - 1e-9):
         value, reason = want, f"{slots:,} slots, room for bursts: {demand_reason}"
@@ -92,6 +91,14 @@ def max_num_seqs(demand: float, demand_reason: str, kv_limit: float, itl_limit: 
             value = max(limit, 1)
             reason = (f"{why}; the rest of the load ({demand_reason}) waits in the queue" if value < demand
                       else f"{why}: room for bursts above the load's {demand:.1f} ({demand_reason})")
+    if single_step_ms is not None:
+        # One sequence a step would miss the target too: capping the batch would only queue the rest of the load
+        # (an L4 at 0.5 req/s with a 10 ms TPOT target was called 5.4× overloaded with max_num_seqs = 1).
+        reason += (f"; the {target} target does not bound it: one sequence's decode step alone takes "
+                   f"{single_step_ms:.1f} ms, above the target at any batch")
+        if value > 1:
+            rejected.append(Alternative(1, f"misses the {target} target too ({single_step_ms:.1f} ms a step) and "
+                                           "queues the rest of the load"))
     numbers: tuple[Quantity, ...] = (Quantity("requests to hold per replica", round(demand, 2), ""),
                                      Quantity("typical requests the KV cache holds", round(kv_limit, 2), ""))
     if slots is not None:
