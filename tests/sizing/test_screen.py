@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from deployc.api import clear_plan_cache
+from deployc.api import clear_plan_cache, plan
 from deployc.sizing import search as sizing
 from deployc.sizing.deployment import Deployment
 from deployc.sizing.run import size
@@ -65,3 +67,30 @@ def test_a_likely_near_deployment_is_planned_in_full_without_a_screen(monkeypatc
     assert (ladder[1].miss_ratio or 0.0) < sizing.SCREEN_MARGIN and (ladder[2].miss_ratio or 0.0) < sizing.NEAR_RATIO
     # 1 GPU: the screen says it does not fit; 2: screened, near, planned in full; 4 and 8: in full at once.
     assert calls == [(1, True), (2, True), (2, False), (4, False), (8, False)]
+
+
+def test_a_screen_does_not_hide_the_layout_a_plan_serves_with(tmp_path: Path) -> None:
+    """New-user trial: `deployc plan` served 70B on 8 × A100 (TP8), but the size screen simulated only TP4×DP2
+    (ITL p99 7.5× the target, a far miss) and the search said no A100 count up to 8 serves."""
+    spec = tmp_path / "s.toml"
+    spec.write_text("""version = 1
+name = "chat-70b-a100"
+[model]
+id = "meta-llama/Llama-3.3-70B-Instruct"
+[hardware]
+gpu = "A100 80GB SXM"
+gpus_per_node = 8
+[workload]
+kind = "chat"
+prompt_tokens = { mean = 1500, p99 = 6000 }
+output_tokens = { mean = 400, p99 = 1500 }
+request_rate_per_s = 2
+[slo]
+ttft_ms = { p99 = 1500 }
+itl_ms = { p99 = 50 }
+goal = "cost"
+""")
+    planned, _ = plan(spec)
+    assert planned.primary.verdict is not None and planned.primary.verdict.serves
+    search = size(spec, gpus="A100-80GB", max_gpus=8).report.search
+    assert [(w.size.gpus, w.layout) for w in search.winners] == [(8, planned.primary.layout.label())]
