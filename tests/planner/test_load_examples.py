@@ -561,15 +561,15 @@ goal = "throughput"
 
 def test_when_no_budget_serves_the_midpoints_beside_the_best_are_simulated(tmp_path: Path) -> None:
     # 256 tokens a step delayed first tokens, 2,048 stretched the steps past the ITL target: the plan said "misses",
-    # "2,048 misses least", while 512 and 1,024 serve. None serving, the powers of two between the best budget and
-    # its neighbours are simulated too.
+    # "2,048 misses least", while 512 and 1,024 serve. None serving, the powers of two between the best budget (256:
+    # TTFT p99 1.32x the target, against ITL p99 1.84x for 2,048) and its neighbours are simulated too.
     plan, _ = api.plan(write(tmp_path, CHAT_ON_ONE_L40S))
     pool = plan.primary
     assert pool.verdict is not None and pool.verdict.serves
     budget = plan.decision("max_num_batched_tokens")
     assert budget is not None
-    assert budget.reason.startswith("simulated (400 requests per replica) with 256, 1,024, 2,048, 4,096, 8,192 tokens "
-                                    "per step, 1,024 serves best for the throughput goal")
+    assert budget.reason.startswith("simulated (400 requests per replica) with 256, 1,024, 2,048, 8,192 tokens per "
+                                    "step, 1,024 serves best for the throughput goal")
     assert pool.knobs.max_num_batched_tokens == 1024
 
 

@@ -106,10 +106,10 @@ fi
 #   --context-length: the longest request: 60,000 prompt + 1,000 output tokens, rounded up to 256
 #   --mem-fraction-static: sglang 0.5.23 takes this fraction of the GPU's total memory for weights
 #   and the KV pool
-#   --max-running-requests: the largest batch whose decode step meets the TPOT target: room for
-#   bursts above the load's 8.8 (4.1 requests in flight per replica on average (Little's law),…
+#   --max-running-requests: room for every request the load keeps in flight: 4.1 requests in flight
+#   per replica on average (Little's law), 8.8 at the 99th percentile of Poisson arrivals
 #   --chunked-prefill-size: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per
-#   step, 8,192 misses least for the throughput goal (TTFT p99 26,033 ms, ITL p99 1303.4 ms,…
+#   step, 8,192 misses least for the throughput goal (TTFT p99 53,215 ms, ITL p99 1052.3 ms,…
 #   --schedule-policy: 500 of 24,000 prompt tokens (2%) are a shared prefix: a hit skips their
 #   prefill, TTFT 2666 → 2624 ms
 #   --dtype: the checkpoint's dtype (bfloat16) and A100 80GB SXM supports it
@@ -137,11 +137,11 @@ docker run --detach \
     --dp-size 3 \
     --context-length 61184 \
     --mem-fraction-static 0.836 \
-    --max-running-requests 13 \
+    --max-running-requests 9 \
     --chunked-prefill-size 8192 \
     --schedule-policy lpm \
     --dtype bfloat16 \
-    --cuda-graph-max-bs-decode 13 \
+    --cuda-graph-max-bs-decode 9 \
     --enable-metrics
 echo "started mixed-traffic-long: http://localhost:8001/v1 (health: curl -fsS http://localhost:8001/health)"
 
