@@ -609,3 +609,39 @@ def test_a_per_token_target_no_batch_meets_is_a_miss_not_a_queue(tmp_path: Path)
     assert "the TPOT target does not bound it: one sequence's decode step alone takes " in seqs.reason
     assert pool.serving is not None and pool.serving.capacity_requests_per_s is not None
     assert pool.serving.capacity_requests_per_s > 0.5
+
+
+RAG_70B_ON_4_RTX_PRO = """
+[model]
+id = "meta-llama/Llama-3.1-70B-Instruct"
+[hardware]
+gpu = "RTX PRO 6000 Blackwell"
+gpus_per_node = 4
+[workload]
+kind = "chat"
+prompt_tokens = { mean = 2000, p99 = 8000 }
+output_tokens = { mean = 300, p99 = 1000 }
+request_rate_per_s = 3
+[slo]
+ttft_ms = { p99 = 2000 }
+itl_ms = { p99 = 80 }
+goal = "throughput"
+"""
+
+
+def test_when_no_budget_serves_the_one_that_misses_least_is_kept(tmp_path: Path) -> None:
+    """New-user trial: 2,048 tokens a step (ITL p99 ~440 ms, 5.5x the 80 ms target) was kept over 256 (ITL 65 ms,
+    TTFT p99 1.9x) because the trials were ranked on offered/capacity first, though neither is overloaded."""
+    _, target, _ = api.resolve_spec(write(tmp_path, RAG_70B_ON_4_RTX_PRO))
+    plan = make_plan(target, default_registry().models(), fixes=False)
+    budget = plan.decision("max_num_batched_tokens")
+    assert budget is not None and " misses least for the throughput goal (TTFT p99 " in budget.reason
+    targets = {"TTFT": 2000.0, "ITL": 80.0}
+
+    def worst(text: str) -> float:
+        ttft, itl = (float(x.replace(",", "")) for x in re.findall(r"TTFT p99 ([\d,]+) ms, ITL p99 ([\d.]+) ms",
+                                                                     text)[0])
+        return max(ttft / targets["TTFT"], itl / targets["ITL"])
+
+    kept = worst(budget.reason)
+    assert budget.rejected and all(worst(a.reason.replace("simulated ", "")) > kept for a in budget.rejected)
