@@ -645,3 +645,37 @@ def test_when_no_budget_serves_the_one_that_misses_least_is_kept(tmp_path: Path)
 
     kept = worst(budget.reason)
     assert budget.rejected and all(worst(a.reason.replace("simulated ", "")) > kept for a in budget.rejected)
+
+
+MOE_CHAT_ON_2_L40S = """
+[model]
+id = "Qwen/Qwen3-30B-A3B"
+[hardware]
+gpu = "L40S"
+gpus_per_node = 2
+[workload]
+kind = "chat"
+prompt_tokens = { mean = 1000, p99 = 4000 }
+output_tokens = { mean = 300, p99 = 1000 }
+request_rate_per_s = 10
+[slo]
+ttft_ms = { p99 = 1000 }
+itl_ms = { p90 = 40 }
+goal = "latency"
+"""
+
+
+def test_an_itl_capped_batch_that_cannot_keep_up_gives_way_to_the_kv_caches(tmp_path: Path) -> None:
+    """New-user trial: max_num_seqs capped at 20 (the largest batch whose decode step meets ITL p90 40 ms) let the
+    MoE pool complete 1.6 of 10 req/s (6.2× over); the ITL target is missed anyway, and 196 sequences complete
+    ~7.7 req/s. Missing, the KV cache's bound is simulated too and kept when it misses less."""
+    _, target, _ = api.resolve_spec(write(tmp_path, MOE_CHAT_ON_2_L40S))
+    plan = make_plan(target, default_registry().models(), fixes=False)
+    pool = plan.primary
+    assert pool.serving is not None and pool.serving.capacity_requests_per_s is not None
+    assert pool.serving.capacity_requests_per_s > 5.0
+    seqs = plan.decision("max_num_seqs")
+    assert seqs is not None and int(seqs.value) > 20
+    assert "; not capped at the largest batch whose decode step meets the ITL target (20). Simulated (400 requests " \
+           "per replica) with 20 as well, this misses least for the latency goal" in seqs.reason
+    assert 20 in [a.value for a in seqs.rejected]

@@ -35,7 +35,7 @@ from deployc.planner.serving.simulate import (
     simulate_pool,
 )
 from deployc.planner.serving.stepcost import StepCostModel
-from deployc.planner.serving.verdict import ServingVerdict, judge, miss_ratio
+from deployc.planner.serving.verdict import ServingVerdict, judge, miss_rank, miss_ratio
 from deployc.planner.types import Performance
 from deployc.spec.model import SloSection
 
@@ -66,6 +66,7 @@ class LoadKnobs:
     budget_rule: Decision  # the step rule's budget, before any simulation tuned it
     cost: StepCostModel  # memoised step costs, shared by every simulation of these knobs
     roomy: bool = False  # an open loop's max_num_seqs offers OPEN_LOOP_SLOTS (the simulation chose it)
+    itl_bound: bool = True  # max_num_seqs within the ITL target's batch (False: the simulation chose more, _roomier)
     # What the simulation said of the other max_num_seqs (an open loop's): a sentence and the alternative.
     seqs_trial: tuple[str, tuple[Alternative, ...]] = ("", ())
 
@@ -134,12 +135,12 @@ def open_loop_slots(c: Candidate) -> int | None:
     return OPEN_LOOP_SLOTS
 
 
-def load_knobs(c: Candidate, chosen: Evaluated, *, roomy: bool = False) -> LoadKnobs:
+def load_knobs(c: Candidate, chosen: Evaluated, *, roomy: bool = False, itl_bound: bool = True) -> LoadKnobs:
     """max_model_len, max_num_seqs, the token budget and prefix caching for one layout (``roomy``: an open
-    loop's max_num_seqs offers ``OPEN_LOOP_SLOTS``)."""
+    loop's max_num_seqs offers ``OPEN_LOOP_SLOTS``; ``itl_bound=False``: not capped at the ITL target's batch)."""
     spec, shape = c.target.spec, c.shape
     memory, layout = chosen.memory, chosen.evaluation.layout
-    context, seqs = _context_choice(c, chosen), _seqs_decision(c, chosen, roomy=roomy)
+    context, seqs = _context_choice(c, chosen), _seqs_decision(c, chosen, roomy=roomy, itl_bound=itl_bound)
     mean_context = shape.prompt.mean + shape.output.mean / 2
     target_ms, percentile = itl_target(spec.slo)
     base = perf_inputs(c, layout, chosen.weights, memory.kv_bytes_per_token, 1)
@@ -159,7 +160,8 @@ def load_knobs(c: Candidate, chosen: Evaluated, *, roomy: bool = False) -> LoadK
     if not prefix.value:
         inputs, performance = evolve(inputs, prefix_cached_tokens=0.0), no_prefix
     return LoadKnobs(context=context, max_num_seqs=seqs, token_budget=budget, prefix_caching=prefix, inputs=inputs,
-                     performance=performance, budget_rule=budget, cost=step_costs(inputs), roomy=roomy)
+                     performance=performance, budget_rule=budget, cost=step_costs(inputs), roomy=roomy,
+                     itl_bound=itl_bound)
 
 
 def _context_choice(c: Candidate, chosen: Evaluated) -> rules.ContextChoice:
@@ -170,8 +172,9 @@ def _context_choice(c: Candidate, chosen: Evaluated) -> rules.ContextChoice:
                                            memory.kv_block_size_tokens), spec.plan.max_model_len)
 
 
-def _seqs_decision(c: Candidate, chosen: Evaluated, *, roomy: bool = False) -> Decision:
-    """max_num_seqs: the load's demand within what the layout's KV cache holds and the ITL target allows."""
+def _seqs_decision(c: Candidate, chosen: Evaluated, *, roomy: bool = False, itl_bound: bool = True) -> Decision:
+    """max_num_seqs: the load's demand within what the layout's KV cache holds and the ITL target allows
+    (``itl_bound=False``: the KV cache alone bounds it, see :func:`_roomier`)."""
     spec, memory = c.target.spec, chosen.memory
     mean_context = c.shape.prompt.mean + c.shape.output.mean / 2
     target_ms, label = itl_target(spec.slo)  # label: "ITL p99" (or "TPOT p99" when only that is given)
@@ -179,11 +182,15 @@ def _seqs_decision(c: Candidate, chosen: Evaluated, *, roomy: bool = False) -> D
     demand, why = demand_per_replica(c, chosen)
     single_ms = _single_step_ms(base, mean_context)
     kv_limit = memory.max_concurrency_at_typical_request
-    return pinned(rules.max_num_seqs(demand, why, kv_limit, _itl_batch_limit(base, kv_limit, target_ms, mean_context),
-                                     single_ms if target_ms is not None and single_ms > target_ms else None,
-                                     slots=open_loop_slots(c) if roomy else None,
-                                     target=label.split(" ")[0] or "ITL"),
-                  spec.plan.max_num_seqs, "max_num_seqs")
+    itl_limit = _itl_batch_limit(base, kv_limit, target_ms, mean_context)
+    name = label.split(" ")[0] or "ITL"
+    decision = rules.max_num_seqs(demand, why, kv_limit, itl_limit if itl_bound else None,
+                                  single_ms if itl_bound and target_ms is not None and single_ms > target_ms else None,
+                                  slots=open_loop_slots(c) if roomy else None, target=name)
+    if itl_limit is not None and int(decision.value) > itl_limit:  # itl_bound=False, the simulation's choice
+        decision = evolve(decision, reason=f"{decision.reason}; not capped at the largest batch whose decode step "
+                                           f"meets the {name} target ({itl_limit:,})")
+    return pinned(decision, spec.plan.max_num_seqs, "max_num_seqs")
 
 
 def at_final_memory(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, keep_values: bool = False) -> LoadKnobs:
@@ -191,13 +198,13 @@ def at_final_memory(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, keep_v
     memory the engine gets (the emitted budget and context), so their numbers are the plan's; a new
     max_num_seqs is kept only within the token budget (every running request decodes in one step) and unless
     ``keep_values`` (the memory was planned for the current one)."""
-    context, seqs = _context_choice(c, chosen), _seqs_decision(c, chosen, roomy=knobs.roomy)
+    context, seqs = _context_choice(c, chosen), _seqs_decision(c, chosen, roomy=knobs.roomy, itl_bound=knobs.itl_bound)
     if context.max_model_len != knobs.context.max_model_len:
         context = knobs.context  # planned at this length already (the memory was evaluated at it)
     if seqs.value == knobs.max_num_seqs.value or keep_values or int(seqs.value) > int(knobs.token_budget.value):
         return evolve(knobs, context=context, max_num_seqs=_with_trial(seqs, knobs) if seqs.value ==
                       knobs.max_num_seqs.value else knobs.max_num_seqs)
-    again = with_budget(load_knobs(c, chosen, roomy=knobs.roomy), knobs.token_budget)
+    again = with_budget(load_knobs(c, chosen, roomy=knobs.roomy, itl_bound=knobs.itl_bound), knobs.token_budget)
     return evolve(again, context=context, budget_rule=knobs.budget_rule,
                   max_num_seqs=_with_trial(again.max_num_seqs, knobs), seqs_trial=knobs.seqs_trial)
 
@@ -324,13 +331,9 @@ def serve(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int) -
 def _budget_score(served: Served, goal: str) -> tuple[float, ...]:
     r = served.result
     if not served.verdict.serves:
-        # Overloaded (the queue grows without bound) is the worst miss, then by how far; any other miss by its worst
-        # ratio to the target. (The offered/capacity ratio of a pool that keeps up is no miss: ranked on it, a
-        # 2,048-token budget missing ITL p99 5.5× beat 256 at 1.9× for slightly more capacity, new-user trial.)
-        verdict = served.verdict
-        overloaded = verdict.status == "overloaded"
-        worst = max((m.simulated_ms / m.target_ms for m in verdict.misses()), default=0.0)
-        return (1.0, float(overloaded), (verdict.overload_factor or 0.0) if overloaded else 0.0, worst)
+        # By how badly it misses (miss_rank): the offered/capacity ratio of a pool that keeps up is no miss (ranked on
+        # it, a 2,048-token budget missing ITL p99 5.5× beat 256 at 1.9× for slightly more capacity, new-user trial).
+        return (1.0, *miss_rank(served.result, served.verdict))
     if goal == "latency":
         checks = served.verdict.checks
         worst = max((c.simulated_ms / c.target_ms for c in checks), default=r.e2e_ms.p99)
@@ -396,14 +399,21 @@ def _roomier(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, served: Served, 
     slots = open_loop_slots(c)
     if slots is None or knobs.roomy or c.target.spec.plan.max_num_seqs is not None:
         return knobs, served
-    roomy = _seqs_decision(c, chosen, roomy=True)
+    roomy, itl_bound = _seqs_decision(c, chosen, roomy=True), True
+    if not served.verdict.serves:
+        # The ITL target's batch can cost more than it saves: capped at 20 sequences, an MoE on 2 × L40S completed
+        # 1.6 req/s of the 10 offered (6.2× over), 7.9 with 187 (new-user trial). Missing anyway, the KV cache's
+        # bound is simulated instead, and kept only if it misses less.
+        free = _seqs_decision(c, chosen, roomy=True, itl_bound=False)
+        if int(free.value) > int(roomy.value):
+            roomy, itl_bound = free, False
     budget = int(knobs.token_budget.value)
     if int(roomy.value) > budget:  # every running request decodes in one step: the engines require it
         roomy = evolve(roomy, value=budget, reason=f"{roomy.reason}; at most the token budget ({budget:,}): every "
                                                    "running request decodes in one step")
     if int(roomy.value) <= int(knobs.max_num_seqs.value):
         return knobs, served
-    trial = evolve(knobs, max_num_seqs=roomy, roomy=True)
+    trial = evolve(knobs, max_num_seqs=roomy, roomy=True, itl_bound=itl_bound)
     tried = serve(c, chosen, trial, requests=requests)
     goal = c.target.spec.slo.goal
     if _budget_score(tried, goal) < _budget_score(served, goal):

@@ -8,7 +8,6 @@ serving knobs.  When nothing fits, the error carries the cheapest fixes, each re
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from attrs import evolve
@@ -29,8 +28,8 @@ from deployc.planner.plan import Plan
 from deployc.planner.pools import split_gpus
 from deployc.planner.precision import activation_dtype, chosen_dtype, kv_dtype_candidates, weight_candidates
 from deployc.planner.search import Search, search_layouts
-from deployc.planner.serving.verdict import miss_ratio
-from deployc.planner.slo_fixes import slo_fixes
+from deployc.planner.serving.verdict import miss_rank
+from deployc.planner.slo_fixes import NO_PLAN, slo_fixes
 from deployc.planner.types import Layout, MemoryPlan, PoolPlan
 from deployc.planner.workload import WorkloadShape, workload_shapes
 from deployc.spec.model import PlanSection
@@ -167,7 +166,7 @@ def _plan_pools(target: Target, models: BackendModels, dtype: ActivationDtype, f
         search, rejected, _ = search_pool(target, models, dtype, shape, gpus_per_node, nodes, fixes)
         pool, pool_decisions, pool_diags = finish_pool(search, rejected, several=len(shapes) > 1, models=models)
         if fixes and any(_fixable(d) for d in pool_diags):
-            now = miss_ratio(pool.serving, pool.verdict) if pool.serving and pool.verdict else math.inf
+            now = miss_rank(pool.serving, pool.verdict) if pool.serving and pool.verdict else NO_PLAN
             pool_diags = _with_fixes(pool_diags, slo_fixes(search, models, search_layouts, now))
         pools.append(pool)
         decisions += pool_decisions

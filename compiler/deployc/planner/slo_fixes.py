@@ -23,7 +23,7 @@ from attrs import evolve
 from deployc.planner.confirm import simulated_in_full
 from deployc.planner.models import BackendModels
 from deployc.planner.precision import WeightChoice
-from deployc.planner.serving.verdict import miss_ratio
+from deployc.planner.serving.verdict import miss_rank, miss_ratio
 
 if TYPE_CHECKING:
     from deployc.planner.evaluate import Candidate
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 MAX_GPUS_TRIED = 32
 MAX_LOAD_HALVINGS = 4
 CONFIRM_MARGIN = 1.5  # as `deployc size`'s screen margin: closer than this to serving, the full search decides
+NO_PLAN = (4, math.inf)  # a miss_rank worse than any plan's: every fix that fits helps
 
 Searcher = Callable[["Candidate", BackendModels], "Search"]
 
@@ -58,18 +59,20 @@ def confirmed(candidate: Candidate, models: BackendModels, searcher: Searcher) -
     return full, simulated_in_full(full, models)[2]
 
 
-def _outcome(search: Search, served: Served | None, now: float = math.inf) -> tuple[bool, str, bool]:
-    """Whether the fix serves, what it gives, and whether it helps: it serves, or misses by less than ``now``
-    (the current plan's miss ratio)."""
+def _outcome(search: Search, served: Served | None, now: tuple[int, float] = NO_PLAN,
+             ) -> tuple[bool, str, bool, tuple[int, float]]:
+    """Whether the fix serves, what it gives, whether it helps (it serves, or misses less badly than ``now``, the
+    current plan's ``miss_rank``), and its own ``miss_rank``."""
     best = search.result.best
     if served is None or best is None:
-        return False, "does not fit", False
+        return False, "does not fit", False, NO_PLAN
     r, verdict = served.result, served.verdict
     text = (f"{best.layout.label()}: TTFT p99 {r.ttft_ms.p99:,.0f} ms, ITL p99 {r.itl_ms.p99:.1f} ms, "
             f"{r.output_tokens_per_s:,.0f} output tokens/s")
+    rank = miss_rank(r, verdict)
     if verdict.serves:
-        return True, f"serves ({text})", True
-    return False, f"still {verdict.summary(r)} ({text})", miss_ratio(r, verdict) < now
+        return True, f"serves ({text})", True, rank
+    return False, f"still {verdict.summary(r)} ({text})", rank < now, rank
 
 
 def _more_gpus(c: Candidate) -> list[tuple[int, int]]:
@@ -86,19 +89,22 @@ def _more_gpus(c: Candidate) -> list[tuple[int, int]]:
     return sizes
 
 
-def slo_fixes(search: Search, models: BackendModels, searcher: Searcher, now: float = math.inf) -> list[str]:
-    """Each applicable fix with its simulated outcome; the ones that serve come first, cheapest first.
+def slo_fixes(search: Search, models: BackendModels, searcher: Searcher, now: tuple[int, float] = NO_PLAN,
+              ) -> list[str]:
+    """Each applicable fix with its simulated outcome; the ones that serve come first, cheapest first, then the
+    ones that miss, closest to serving first.
 
-    ``now``: the plan's own miss ratio (``miss_ratio``). A fix that misses by as much or more is no fix
-    (FP8 weights that queue longer, more GPUs laid out worse): it is left out of the list.
+    ``now``: how badly the plan misses (``miss_rank``). A fix that misses as badly or worse is no fix
+    (FP8 weights that queue longer, more GPUs laid out worse): it is left out of the list; one that turns
+    an overloaded pool into one that keeps up but misses a latency target helps.
     """
     c = search.candidate
-    tried: list[tuple[bool, int, str]] = []
+    tried: list[tuple[bool, tuple[int, float], int, str]] = []
 
     def attempt(rank: int, label: str, candidate: Candidate) -> bool:
-        serves, text, helps = _outcome(*confirmed(candidate, models, searcher), now)
+        serves, text, helps, missed = _outcome(*confirmed(candidate, models, searcher), now)
         if helps:
-            tried.append((not serves, rank, f"{label}: {text}"))
+            tried.append((not serves, missed, rank, f"{label}: {text}"))
         return serves
 
     supported = models.capability
@@ -125,4 +131,4 @@ def slo_fixes(search: Search, models: BackendModels, searcher: Searcher, now: fl
         if shape.concurrency is not None and smaller.concurrency == 1:
             break
     ordered = sorted(tried)
-    return [text for _, _, text in ordered[:4]]
+    return [text for *_, text in ordered[:4]]

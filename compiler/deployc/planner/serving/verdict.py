@@ -76,6 +76,19 @@ def miss_ratio(result: ServingResult, verdict: ServingVerdict) -> float:
     return max((c.simulated_ms / c.target_ms for c in verdict.misses()), default=math.inf)
 
 
+def miss_rank(result: ServingResult, verdict: ServingVerdict) -> tuple[int, float]:
+    """How badly a simulated pool misses, for ordering: serving first, then latency misses by their worst
+    simulated/target ratio, then overload by its factor (a queue without bound is worse than any finite
+    latency), then refused requests."""
+    if verdict.serves:
+        return (0, 0.0)
+    if verdict.status == "overloaded":
+        return (2, verdict.overload_factor or math.inf)
+    if result.rejected_requests:
+        return (3, math.inf)
+    return (1, max((c.simulated_ms / c.target_ms for c in verdict.misses()), default=math.inf))
+
+
 def _refusals(result: ServingResult) -> list[str]:
     """The requests the engine refused, as a sentence (none: an empty list)."""
     refused = result.rejected_requests
