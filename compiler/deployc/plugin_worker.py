@@ -7,7 +7,6 @@ hanging deployc, and whatever the plugin prints goes to stderr, not into ``--for
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import math
 import os
@@ -113,7 +112,7 @@ def call_with_timeout(function: Callable[..., T], kwargs: dict[str, Any], timeou
         finished = done.wait(timeout_s)
     if not finished:
         _WORKER.pop("current", None)  # abandon the stuck worker; the next call starts a fresh one
-        raise concurrent.futures.TimeoutError
+        raise TimeoutError  # since Python 3.11 the class concurrent.futures.TimeoutError names
     ok, value = box[0]
     if ok:
         return value  # type: ignore[no-any-return]

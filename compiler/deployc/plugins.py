@@ -8,7 +8,6 @@ broken plugin never takes down the others.
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import json
 import os
@@ -129,7 +128,7 @@ class PluginRegistry:
             return None
         try:
             info = call_with_timeout(info_impl, {}, self.timeout_s)
-        except concurrent.futures.TimeoutError:
+        except TimeoutError:
             self._fail(source, "DPC506", f"deployc_backend_info did not return within {self.timeout_s:g} s")
             return None
         except KeyboardInterrupt:
@@ -190,7 +189,7 @@ class PluginRegistry:
         where = f"plugin {owner.source.describe()}"
         try:
             result = call_with_timeout(function, {"backend": backend, **kwargs}, self.timeout_s)
-        except concurrent.futures.TimeoutError:
+        except TimeoutError:
             raise PluginError([Diagnostic(rule="DPC506", message=f"{where}: {hook} did not return within "
                                           f"{self.timeout_s:g} s")]) from None
         except (PluginError, KeyboardInterrupt):
@@ -295,7 +294,7 @@ class PluginRegistry:
             where = f"plugin {loaded.source.describe()}: {hook}"
             try:
                 items = call_with_timeout(function, {}, self.timeout_s)
-            except concurrent.futures.TimeoutError:
+            except TimeoutError:
                 self._collect_fail(hook, name, loaded, "DPC506", f"{where} did not return within {self.timeout_s:g} s")
                 continue
             except KeyboardInterrupt:
@@ -369,7 +368,7 @@ def discover(group: str = ENTRY_POINT_GROUP) -> PluginRegistry:
         try:
             # On the worker, like a hook: an import that hangs must not hang `validate` (and the pre-commit hook).
             module = call_with_timeout(ep.load, {}, limit_s)
-        except concurrent.futures.TimeoutError:
+        except TimeoutError:
             failures.append(PluginFailure(source, Diagnostic(
                 rule="DPC506", message=f"plugin {source.describe()} did not finish importing within {limit_s:g} s",
                 hint=hint), backend=ep.name))

@@ -47,3 +47,17 @@ def test_a_running_non_daemon_thread_is_waited_for() -> None:
     done = _run(RUN.format(before=before), "--version")
     assert done.returncode == 0
     assert done.stdout.splitlines()[-1] == "thread done"
+
+
+def test_a_build_leaves_nothing_for_the_teardown(tmp_path: Path) -> None:
+    # The fast exit is taken only without atexit callbacks: importing `logging` (concurrent.futures did, for
+    # its TimeoutError) registers one, and every build then paid the 50-90 ms teardown.
+    probe = ("import atexit, sys, threading\n"
+             "from deployc import cli\n"
+             "code = cli.main(sys.argv[1:])\n"
+             "main = threading.main_thread()\n"
+             "lingering = [t.name for t in threading.enumerate() if not t.daemon and t is not main]\n"
+             "print(code, atexit._ncallbacks(), lingering, 'logging' in sys.modules, file=sys.stderr)\n")
+    done = _run(probe, "build", str(SAMPLE), "-o", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == "0 0 [] False"
