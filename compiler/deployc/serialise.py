@@ -13,19 +13,21 @@ from __future__ import annotations
 import enum
 import functools
 import math
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cattrs
 
 from deployc.catalog import param_counts
 from deployc.diagnostics import Diagnostic
 from deployc.planner.types import MemoryBreakdown, MemoryPlan, Performance, PoolPlan
-from deployc.sizing.deployment import Deployment as SizedDeployment
-from deployc.sizing.space import Size
 from deployc.spec.model import Spec
 from deployc.spec.structure import unstructure_spec
 from deployc.target import Target
+
+if TYPE_CHECKING:
+    from deployc.sizing.deployment import Deployment as SizedDeployment
 
 # plan.json's key order for a diagnostic (the message last but the hint, as people read it)
 DIAGNOSTIC_KEYS = ("rule", "severity", "file", "key_path", "line", "column", "value", "message", "hint")
@@ -128,6 +130,12 @@ def _target(t: Target) -> dict[str, Any]:
     }
 
 
+def _loaded_class(module: str, name: str) -> Callable[[Any], bool]:
+    """Whether a type is ``module.name``, told without importing the module: plan.json and ``--format json``
+    do not need ``deployc size``'s search (a value of that type exists only once its module is loaded)."""
+    return lambda cls: cls is getattr(sys.modules.get(module), name, None)
+
+
 @functools.cache
 def converter() -> cattrs.Converter:
     """The converter, with the documented shapes registered."""
@@ -139,8 +147,9 @@ def converter() -> cattrs.Converter:
     c.register_unstructure_hook(Performance, functools.partial(_performance, c))
     c.register_unstructure_hook(Target, _target)
     c.register_unstructure_hook(Spec, unstructure_spec)  # the lock file's form: defaults filled, no None
-    c.register_unstructure_hook(SizedDeployment, _sized)
-    c.register_unstructure_hook(Size, _keys(c, SIZE_KEYS))
+    # Predicate hooks, tried before cattrs' own attrs hook (neither class derives from a class registered above).
+    c.register_unstructure_hook_func(_loaded_class("deployc.sizing.deployment", "Deployment"), _sized)
+    c.register_unstructure_hook_func(_loaded_class("deployc.sizing.space", "Size"), _keys(c, SIZE_KEYS))
     return c
 
 

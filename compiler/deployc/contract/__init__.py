@@ -8,6 +8,8 @@ number; an added name or field raises its minor number.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from deployc import hookimpl
 from deployc.catalog import GPU, CatalogModel, CheckpointQuant
 from deployc.contract.backend import (
@@ -46,10 +48,12 @@ from deployc.contract.deployment import (
     TargetFacts,
     Workload,
 )
-from deployc.contract.enginelog import EngineLog
 from deployc.diagnostics import Diagnostic, Severity
 from deployc.spec.model import Percentiles, TokenDistribution
 from deployc.units import GIB, KIB, MIB
+
+if TYPE_CHECKING:
+    from deployc.contract.enginelog import EngineLog
 
 #: The contract's version: ``major.minor`` (see the module docstring for what raises which).
 CONTRACT_VERSION = "1.4"
@@ -105,3 +109,12 @@ __all__ = [
     "format_number",
     "hookimpl",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``EngineLog`` loads on first use: only ``deployc check-log`` reads engine logs, not a build."""
+    if name == "EngineLog":
+        from deployc.contract.enginelog import EngineLog  # noqa: PLC0415
+
+        return EngineLog
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
