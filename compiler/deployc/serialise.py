@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import cattrs
 
 from deployc.catalog import param_counts
+from deployc.converter import Converter
 from deployc.diagnostics import Diagnostic
 from deployc.planner.types import MemoryBreakdown, MemoryPlan, Performance, PoolPlan
 from deployc.spec.model import Spec
@@ -139,7 +140,7 @@ def _loaded_class(module: str, name: str) -> Callable[[Any], bool]:
 @functools.cache
 def converter() -> cattrs.Converter:
     """The converter, with the documented shapes registered."""
-    c = cattrs.Converter()
+    c = Converter()
     c.register_unstructure_hook(enum.Enum, lambda e: e.value)
     c.register_unstructure_hook(Diagnostic, _keys(c, DIAGNOSTIC_KEYS))
     c.register_unstructure_hook(MemoryBreakdown, _keys(c, MEMORY_KEYS))
