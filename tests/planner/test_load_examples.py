@@ -289,6 +289,7 @@ def test_when_every_layout_misses_nearly_equal_misses_rank_by_the_goal(tmp_path:
     spec = write(tmp_path, """
 [model]
 id = "meta-llama/Llama-3.1-70B-Instruct"
+kv_cache_dtype = "bfloat16"
 [hardware]
 gpu = "L40S"
 gpus_per_node = 4
@@ -366,6 +367,7 @@ concurrency = 8
 MOE_RAG_ON_4_L40S = """
 [model]
 id = "Qwen/Qwen3-30B-A3B"
+kv_cache_dtype = "bfloat16"  # the scenario is at a BF16 cache (an FP8 one would serve or change it)
 [hardware]
 gpu = "L40S"
 gpus_per_node = 4
@@ -545,6 +547,7 @@ def test_when_nothing_serves_the_flat_layouts_on_every_gpu_are_simulated_too(tmp
 CHAT_ON_ONE_L40S = """
 [model]
 id = "meta-llama/Llama-3.1-8B-Instruct"
+kv_cache_dtype = "bfloat16"  # the scenario is at a BF16 cache (an FP8 one would serve or change it)
 [hardware]
 gpu = "L40S"
 [workload]
@@ -650,6 +653,7 @@ def test_when_no_budget_serves_the_one_that_misses_least_is_kept(tmp_path: Path)
 MOE_CHAT_ON_2_L40S = """
 [model]
 id = "Qwen/Qwen3-30B-A3B"
+kv_cache_dtype = "bfloat16"  # the scenario is at a BF16 cache (an FP8 one would serve or change it)
 [hardware]
 gpu = "L40S"
 gpus_per_node = 2
@@ -679,3 +683,34 @@ def test_an_itl_capped_batch_that_cannot_keep_up_gives_way_to_the_kv_caches(tmp_
     assert "; not capped at the largest batch whose decode step meets the ITL target (20). Simulated (400 requests " \
            "per replica) with 20 as well, this misses least for the latency goal" in seqs.reason
     assert 20 in [a.value for a in seqs.rejected]
+
+
+GPT_OSS_64_USERS_ON_AN_H100 = """
+[model]
+id = "openai/gpt-oss-120b"
+[hardware]
+gpu = "H100 SXM"
+[workload]
+kind = "chat"
+prompt_tokens = { mean = 2000, p99 = 6000 }
+output_tokens = { mean = 1000, p99 = 4000 }
+concurrency = 64
+[slo]
+ttft_ms = { p99 = 3000 }
+tpot_ms = { p90 = 30 }
+"""
+
+
+def test_an_fp8_kv_cache_is_chosen_when_the_load_needs_it(tmp_path: Path) -> None:
+    """New-user trial: the BF16 cache fit the weights' leftover, so FP8 KV was never tried: 96% KV use, hundreds of
+    preemptions, TTFT p99 7× the target, and the decision said "the cache holds the workload without FP8"."""
+    _, target, _ = api.resolve_spec(write(tmp_path, GPT_OSS_64_USERS_ON_AN_H100))
+    plan = make_plan(target, default_registry().models(), fixes=False)
+    pool = plan.primary
+    assert pool.knobs.kv_cache_dtype == "fp8"
+    assert pool.verdict is not None and pool.verdict.serves
+    kv = plan.decision("kv_cache_dtype")
+    assert kv is not None
+    assert re.match(r"FP8 KV cache: the bfloat16 cache fits but its plan misses the SLO: TTFT p99 [\d,]+ ms > target "
+                    r"3,000 ms \(simulated, TP1, [\d,]+ preemptions, KV cache \d+% used on average\); FP8 holds twice "
+                    r"the tokens per byte$", kv.reason), kv.reason

@@ -52,6 +52,7 @@ class Candidate:
     quick: bool = False  # a what-if search (ranked fixes, sizing): fewer layouts and requests simulated
     emitted_max_model_len: int | None = None  # once the knob is decided (capped, say): memory is planned at it
     emitted_max_num_seqs: int | None = None  # once the knob is decided: the CUDA graphs are planned for it
+    kv_reason: str | None = None  # why the KV dtype is what it is, when the simulation chose it (FP8 for the load)
 
     @property
     def activation_dtype_bytes(self) -> int:

@@ -147,7 +147,7 @@ def finish_pool(search: Search, rejected_weights: list[Alternative], *, several:
                             tp=layout.tp, pp=layout.pp, ep=layout.ep, split=c.pp_split)
     quant = explain_weights(c.weights, spec, target.gpu, chosen.weights.total_bytes, dense.total_bytes,
                             rejected_weights, c.kernel)
-    kv = Decision(id=f"{prefix}kv_cache_dtype", value=c.kv_dtype, rule="DPD202", reason=(
+    kv = Decision(id=f"{prefix}kv_cache_dtype", value=c.kv_dtype, rule="DPD202", reason=c.kv_reason or (
         "FP8 KV cache halves KV bytes per token so the cache holds the workload" if c.kv_dtype == "fp8" else
         "the activation dtype; the cache holds the workload without FP8"), numbers=(
         Quantity("KV bytes per token per GPU", memory.kv_bytes_per_token, "B"),

@@ -22,6 +22,7 @@ from deployc.planner.emittable import refusal
 from deployc.planner.evaluate import MEMORY_FALLBACK_TOKEN_BUDGET, PLANNING_TOKEN_BUDGET, Candidate
 from deployc.planner.finish import finish_pool
 from deployc.planner.fixes import ranked_fixes
+from deployc.planner.kvload import kv_for_load
 from deployc.planner.models import BackendModels, Backends
 from deployc.planner.pins import explain_pins, fraction_overcommit, pin_items, pinned_failure
 from deployc.planner.plan import Plan
@@ -73,7 +74,7 @@ def search_pool(target: Target, models: BackendModels, dtype: ActivationDtype, s
             if refused is not None:  # the same for every precision: the emitter, not memory, says no
                 raise Vetoed(refused)
             if search.chosen() is not None:
-                return search, rejected, failed
+                return kv_for_load(search, models, rejected), rejected, failed
             failed.append(search)
             closest = search.closest()
             short = closest.evaluation.shortfall_bytes / GIB if closest else 0.0

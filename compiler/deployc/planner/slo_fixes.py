@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from attrs import evolve
 
 from deployc.planner.confirm import simulated_in_full
+from deployc.planner.kvload import searched_for_load
 from deployc.planner.models import BackendModels
 from deployc.planner.precision import WeightChoice
 from deployc.planner.serving.verdict import miss_rank, miss_ratio
@@ -49,11 +50,11 @@ def best_served(search: Search) -> Served | None:
 def confirmed(candidate: Candidate, models: BackendModels, searcher: Searcher) -> tuple[Search, Served | None]:
     """The fix's search and its winner's simulation: the screen's, or, when the screen serves or misses by
     less than the margin, the full search's winner simulated as the plan would."""
-    screened = searcher(evolve(candidate, quick=True), models)
+    screened = searched_for_load(evolve(candidate, quick=True), models, searcher)
     served = best_served(screened)
     if served is None or miss_ratio(served.result, served.verdict) >= CONFIRM_MARGIN:
         return screened, served
-    full = searcher(evolve(candidate, quick=False), models)
+    full = searched_for_load(evolve(candidate, quick=False), models, searcher)
     if full.chosen() is None:
         return full, None
     return full, simulated_in_full(full, models)[2]
