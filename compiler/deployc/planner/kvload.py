@@ -1,7 +1,8 @@
 """An FP8 KV cache chosen for the load: when the spec leaves the KV dtype to deployc and the cache at the
-activation dtype fits the memory but its plan misses the SLO, the same search at FP8 (twice the tokens in the
-same bytes, half the KV bytes each decode step reads) is simulated, and kept when it is clearly better: it
-serves, keeps up where the other cannot, or misses by at least a tenth less.
+activation dtype fits the memory but its plan misses the SLO with the cache short for the load (decode preempted
+requests, or the cache filled at its peak), the same search at FP8 (twice the tokens in the same bytes) is
+simulated, and kept when it is clearly better: it serves, keeps up where the other cannot, or misses by at
+least a tenth less.
 
 A cache that holds the weights' leftover is not one that holds the load: gpt-oss-120b on one H100 at 64
 users preempted 580 times at 96% KV use and missed TTFT p99 by 7×, while FP8 KV served (new-user trial).
@@ -20,6 +21,7 @@ from deployc.planner.decisions import Alternative
 from deployc.planner.evaluate import Candidate
 from deployc.planner.precision import kv_dtype_candidates
 from deployc.planner.search import Search, search_layouts
+from deployc.planner.serving.result import ServingResult
 from deployc.planner.serving.verdict import miss_rank
 
 if TYPE_CHECKING:
@@ -37,7 +39,7 @@ def kv_for_load(search: Search, models: BackendModels, rejected: list[Alternativ
                                                                                   c.target.gpu):
         return search
     served = search.served.get(chosen.evaluation.layout)
-    if served is None or served.verdict.serves:
+    if served is None or served.verdict.serves or not _kv_pressed(served.result):
         return search
     verdict = models.capability(c.target, c.weights.weights_format, "fp8")
     if not verdict.supported:
@@ -57,6 +59,16 @@ def kv_for_load(search: Search, models: BackendModels, rejected: list[Alternativ
         f"FP8 KV cache: the {c.kv_dtype} cache fits but its plan {summary} (simulated, {layout}, "
         f"{served.result.preemptions:,} preemptions, KV cache {served.result.kv_utilisation_mean:.0%} used on "
         "average); FP8 holds twice the tokens per byte")))
+
+
+# The cache is short for the load when decode preempted requests or the cache filled to this share at its peak
+# (admission stops at the cache: max_num_seqs bound by it, the rest queued). Only then is FP8 tried: a search per
+# plan that misses for other reasons would cost deployc size ~20% more simulation for nothing.
+KV_PRESSURE = 0.9
+
+
+def _kv_pressed(result: ServingResult) -> bool:
+    return result.preemptions > 0 or result.kv_utilisation_peak >= KV_PRESSURE
 
 
 # FP8 KV costs some accuracy: it replaces the spec's cache only when it serves, keeps up where the other cannot, or

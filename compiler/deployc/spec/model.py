@@ -115,8 +115,8 @@ class ModelSection:
     )
     kv_cache_dtype: Literal["auto", "bfloat16", "float16", "fp8"] = spec_field(
         "KV-cache element type. `auto` uses the activation dtype, or FP8 where the GPU has native FP8 and "
-        "the cache would not fit otherwise, or fits but the simulated plan misses the SLO and FP8 serves "
-        "(or misses by at least a tenth less).", default="auto",
+        "the cache would not fit otherwise, or fits but is short for the simulated load (preemptions, or full "
+        "at its peak) and with FP8 the plan serves (or misses by at least a tenth less).", default="auto",
     )
     max_context_tokens: int | None = spec_field(
         "Longest sequence (prompt + output) to serve. Defaults to what the workload needs, never more "
