@@ -610,6 +610,7 @@ def test_a_per_token_target_no_batch_meets_is_a_miss_not_a_queue(tmp_path: Path)
     assert seqs is not None
     assert pool.knobs.max_num_seqs > 1 and int(seqs.value) == pool.knobs.max_num_seqs
     assert "the TPOT target does not bound it: one sequence's decode step alone takes " in seqs.reason
+    assert "not capped at the largest batch" not in seqs.reason  # no batch meets it: there is no such batch
     assert pool.serving is not None and pool.serving.capacity_requests_per_s is not None
     assert pool.serving.capacity_requests_per_s > 0.5
 

@@ -187,7 +187,8 @@ def _seqs_decision(c: Candidate, chosen: Evaluated, *, roomy: bool = False, itl_
     decision = rules.max_num_seqs(demand, why, kv_limit, itl_limit if itl_bound else None,
                                   single_ms if itl_bound and target_ms is not None and single_ms > target_ms else None,
                                   slots=open_loop_slots(c) if roomy else None, target=name)
-    if itl_limit is not None and int(decision.value) > itl_limit:  # itl_bound=False, the simulation's choice
+    meets = itl_limit is not None and target_ms is not None and single_ms <= target_ms  # some batch meets it
+    if not itl_bound and meets and int(decision.value) > (itl_limit or 0):  # the simulation's choice, above it
         decision = evolve(decision, reason=f"{decision.reason}; not capped at the largest batch whose decode step "
                                            f"meets the {name} target ({itl_limit:,})")
     return pinned(decision, spec.plan.max_num_seqs, "max_num_seqs")
