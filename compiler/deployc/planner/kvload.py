@@ -12,7 +12,6 @@ fixed spec gives.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from attrs import evolve
@@ -25,9 +24,8 @@ from deployc.planner.serving.result import ServingResult
 from deployc.planner.serving.verdict import miss_rank
 
 if TYPE_CHECKING:
+    from deployc.planner.fixes import Searcher
     from deployc.planner.models import BackendModels
-
-Searcher = Callable[[Candidate, "BackendModels"], "Search"]
 
 
 def kv_for_load(search: Search, models: BackendModels, rejected: list[Alternative] | None = None) -> Search:

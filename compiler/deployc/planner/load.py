@@ -417,7 +417,8 @@ def _roomier(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, served: Served, 
     trial = evolve(knobs, max_num_seqs=roomy, roomy=True, itl_bound=itl_bound)
     tried = serve(c, chosen, trial, requests=requests)
     goal = c.target.spec.slo.goal
-    if _budget_score(tried, goal) < _budget_score(served, goal):
+    tried_score, served_score = _budget_score(tried, goal), _budget_score(served, goal)
+    if tried_score < served_score:
         loser, winner, kept = served, tried, trial
     else:
         loser, winner, kept = tried, served, knobs
@@ -426,7 +427,7 @@ def _roomier(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, served: Served, 
     sentence = (f"Simulated ({requests:,} requests per replica) with {int(other.value):,} as well, this "
                 f"{'serves' if winner.verdict.serves else 'misses least'} for the {goal} goal (TTFT p99 "
                 f"{r.ttft_ms.p99:,.0f} ms, ITL p99 {r.itl_ms.p99:.1f} ms, TPOT p99 {r.tpot_ms.p99:.1f} ms)")
-    tie = _budget_score(tried, goal) == _budget_score(served, goal)
+    tie = tried_score == served_score
     loss = (f"the same for the {goal} goal: the fewer slots are kept" if tie
             else _trial_loss(loser, winner, int(kept.max_num_seqs.value)))
     kept = evolve(kept, seqs_trial=(sentence, (Alternative(other.value, loss),)))

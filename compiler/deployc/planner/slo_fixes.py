@@ -15,7 +15,6 @@ said "serves (TTFT p99 9,719 ms)" of a load whose full simulation gives 12,067 m
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from attrs import evolve
@@ -28,6 +27,7 @@ from deployc.planner.serving.verdict import miss_rank, miss_ratio
 
 if TYPE_CHECKING:
     from deployc.planner.evaluate import Candidate
+    from deployc.planner.fixes import Searcher
     from deployc.planner.load import Served
     from deployc.planner.search import Search
 
@@ -35,8 +35,6 @@ MAX_GPUS_TRIED = 32
 MAX_LOAD_HALVINGS = 4
 CONFIRM_MARGIN = 1.5  # as `deployc size`'s screen margin: closer than this to serving, the full search decides
 NO_PLAN = (4, math.inf)  # a miss_rank worse than any plan's: every fix that fits helps
-
-Searcher = Callable[["Candidate", BackendModels], "Search"]
 
 
 def best_served(search: Search) -> Served | None:

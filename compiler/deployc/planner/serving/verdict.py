@@ -66,14 +66,9 @@ class ServingVerdict:
 
 def miss_ratio(result: ServingResult, verdict: ServingVerdict) -> float:
     """How far a simulated pool is from serving: 0 when it serves, the overload factor when it cannot keep up,
-    infinite when the engine refuses requests, else the worst simulated/target ratio."""
-    if verdict.serves:
-        return 0.0
-    if verdict.status == "overloaded":
-        return verdict.overload_factor or math.inf
-    if result.rejected_requests:
-        return math.inf
-    return max((c.simulated_ms / c.target_ms for c in verdict.misses()), default=math.inf)
+    infinite when the engine refuses requests, else the worst simulated/target ratio (``miss_rank`` without
+    the kind of miss)."""
+    return miss_rank(result, verdict)[1]
 
 
 def miss_rank(result: ServingResult, verdict: ServingVerdict) -> tuple[int, float]:
