@@ -713,5 +713,48 @@ def test_an_fp8_kv_cache_is_chosen_when_the_load_needs_it(tmp_path: Path) -> Non
     kv = plan.decision("kv_cache_dtype")
     assert kv is not None
     assert re.match(r"FP8 KV cache: the bfloat16 cache fits but its plan misses the SLO: TTFT p99 [\d,]+ ms > target "
-                    r"3,000 ms \(simulated, TP1, [\d,]+ preemptions, KV cache \d+% used on average\); FP8 holds twice "
-                    r"the tokens per byte$", kv.reason), kv.reason
+                    r"3,000 ms \(simulated, TP1, [\d,]+ preemptions, KV cache \d+% used on average, \d+% at its "
+                    r"peak\); at FP8 the plan serves \(simulated, TP1\): FP8 holds twice the tokens per byte$",
+                    kv.reason), kv.reason
+
+
+QWEN14B_ON_TWO_L40S_AT_3_PER_S = """
+[model]
+id = "Qwen/Qwen2.5-14B-Instruct"
+[hardware]
+gpu = "L40S"
+gpus_per_node = 2
+[workload]
+prompt_tokens = { mean = 3000, p99 = 12000 }
+output_tokens = { mean = 400, p99 = 1200 }
+shared_prefix_tokens = 1500
+request_rate_per_s = 3
+[slo]
+ttft_ms = { p90 = 1500 }
+tpot_ms = { p50 = 40 }
+goal = "cost"
+"""
+
+
+def test_an_fp8_kv_cache_is_chosen_for_speed_when_the_cache_is_not_short(tmp_path: Path) -> None:
+    """Lead's trial: the BF16 plan's cache was not short (no preemption, below 90% at its peak), so FP8 KV was never
+    tried and the plan exited 1 as 1.25× over capacity, while its own fix list said FP8 KV keeps up. A full plan that
+    misses now tries FP8 KV whatever the cache's use (a screen does only when it is short)."""
+    models = default_registry().models()
+    bf16 = QWEN14B_ON_TWO_L40S_AT_3_PER_S.replace('[hardware]', 'kv_cache_dtype = "bfloat16"\n[hardware]')
+    _, bf16_target, _ = api.resolve_spec(write(tmp_path, bf16))
+    pinned = make_plan(bf16_target, models, fixes=False)
+    assert pinned.primary.verdict is not None and not pinned.primary.verdict.serves
+    assert pinned.primary.serving is not None and pinned.primary.serving.preemptions == 0
+    assert pinned.primary.serving.kv_utilisation_peak < 0.9
+    _, target, _ = api.resolve_spec(write(tmp_path, QWEN14B_ON_TWO_L40S_AT_3_PER_S))
+    plan = make_plan(target, models, fixes=False)
+    assert plan.primary.knobs.kv_cache_dtype == "fp8"
+    assert plan.primary.verdict is not None and plan.primary.verdict.serves
+    kv = plan.decision("kv_cache_dtype")
+    assert kv is not None
+    assert re.match(r"FP8 KV cache: the bfloat16 cache fits but its plan misses the SLO: .* \(simulated, TP1×DP2, 0 "
+                    r"preemptions, KV cache \d+% used on average, \d+% at its peak\); at FP8 the plan serves "
+                    r"\(simulated, TP1×DP2\): FP8 holds twice the tokens per byte and each decode step reads half the "
+                    r"KV bytes$",
+                    kv.reason), kv.reason

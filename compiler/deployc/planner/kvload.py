@@ -1,13 +1,18 @@
-"""An FP8 KV cache chosen for the load: when the spec leaves the KV dtype to deployc and the cache at the
-activation dtype fits the memory but its plan misses the SLO with the cache short for the load (decode preempted
-requests, or the cache filled at its peak), the same search at FP8 (twice the tokens in the same bytes) is
-simulated, and kept when it is clearly better: it serves, keeps up where the other cannot, or misses by at
-least a tenth less.
+"""An FP8 KV cache chosen for the load: when the spec leaves the KV dtype to deployc and the plan whose cache is at
+the activation dtype fits the memory but misses the SLO, the same search at FP8 is simulated, and kept when it is
+clearly better: it serves, keeps up where the other cannot, or misses by at least a tenth less.
 
-A cache that holds the weights' leftover is not one that holds the load: gpt-oss-120b on one H100 at 64
-users preempted 580 times at 96% KV use and missed TTFT p99 by 7×, while FP8 KV served (new-user trial).
-A plan and the fixes it offers choose the KV dtype by this same rule, so a fix says what planning the
-fixed spec gives.
+FP8 holds twice the tokens in the same bytes, and a decode step reads half the KV bytes. A cache that holds the
+weights' leftover is not one that holds the load: gpt-oss-120b on one H100 at 64 users preempted 580 times at 96%
+KV use and missed TTFT p99 by 7×, while FP8 KV served (new-user trial). Nor is the shortage always visible in the
+chosen plan: Qwen2.5-14B on 2 × L40S at 3 requests/s chose TP2 with its BF16 cache half used and was 1.25× over
+capacity, while at FP8 two TP1 replicas fit and kept up (the fix list said so; the plan did not choose it).
+
+A screen or a quick (what-if) plan tries FP8 only when its cache is short for the load (decode preempted, or the
+cache filled at its peak): trying every screen that misses cost ``deployc size`` ~20% more simulation. A full plan
+tries it whenever it misses, so what a plan (and the full search confirming a fix or a sized deployment) decides
+does not hang on that sign. A plan and the fixes it offers choose the KV dtype by this same rule, so a fix says what
+planning the fixed spec gives.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from attrs import evolve
 
 from deployc.planner.decisions import Alternative
 from deployc.planner.evaluate import Candidate
+from deployc.planner.load import screening_active
 from deployc.planner.precision import kv_dtype_candidates
 from deployc.planner.search import Search, search_layouts
 from deployc.planner.serving.result import ServingResult
@@ -37,7 +43,10 @@ def kv_for_load(search: Search, models: BackendModels, rejected: list[Alternativ
                                                                                   c.target.gpu):
         return search
     served = search.served.get(chosen.evaluation.layout)
-    if served is None or served.verdict.serves or not _kv_pressed(served.result):
+    if served is None or served.verdict.serves:
+        return search
+    pressed = _kv_pressed(served.result)
+    if not pressed and (c.quick or screening_active()):
         return search
     verdict = models.capability(c.target, c.weights.weights_format, "fp8")
     if not verdict.supported:
@@ -49,19 +58,24 @@ def kv_for_load(search: Search, models: BackendModels, rejected: list[Alternativ
                                                  miss_rank(served.result, served.verdict)):
         return search
     layout, summary = chosen.evaluation.layout.label(), served.verdict.summary(served.result)
+    r = served.result
+    gain = ("FP8 holds twice the tokens per byte" if pressed else
+            "FP8 holds twice the tokens per byte and each decode step reads half the KV bytes")
+    fp8_layout = fp8_chosen.evaluation.layout.label() if fp8_chosen is not None else layout
+    fp8_outcome = ("serves" if fp8_served.verdict.serves else fp8_served.verdict.summary(fp8_served.result))
     if rejected is not None:
         rejected.append(Alternative(f"{c.weights.weights_format} weights, {c.kv_dtype} KV cache",
-                                    f"fits, but {summary} (simulated, {layout}); an FP8 KV cache holds twice the "
-                                    "tokens"))
+                                    f"fits, but {summary} (simulated, {layout}); with an FP8 KV cache the plan "
+                                    f"{fp8_outcome} ({fp8_layout})"))
     return evolve(fp8, candidate=evolve(fp8.candidate, kv_reason=(
         f"FP8 KV cache: the {c.kv_dtype} cache fits but its plan {summary} (simulated, {layout}, "
-        f"{served.result.preemptions:,} preemptions, KV cache {served.result.kv_utilisation_mean:.0%} used on "
-        "average); FP8 holds twice the tokens per byte")))
+        f"{r.preemptions:,} preemptions, KV cache {r.kv_utilisation_mean:.0%} used on average, "
+        f"{r.kv_utilisation_peak:.0%} at its peak); at FP8 the plan {fp8_outcome} (simulated, {fp8_layout}): {gain}")))
 
 
 # The cache is short for the load when decode preempted requests or the cache filled to this share at its peak
-# (admission stops at the cache: max_num_seqs bound by it, the rest queued). Only then is FP8 tried: a search per
-# plan that misses for other reasons would cost deployc size ~20% more simulation for nothing.
+# (admission stops at the cache: max_num_seqs bound by it, the rest queued). Only then does a screen try FP8: a
+# search per screen that misses for other reasons would cost deployc size ~20% more simulation for nothing.
 KV_PRESSURE = 0.9
 
 
