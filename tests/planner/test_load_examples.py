@@ -11,6 +11,7 @@ from deployc import api
 from deployc.cli import main
 from deployc.diagnostics import PlanError
 from deployc.planner.decisions import format_number
+from deployc.planner.kvload import FP8_KV_ACCURACY
 from deployc.planner.planner import make_plan
 from deployc.planner.serving.verdict import miss_ratio
 from deployc.plugins import default_registry
@@ -714,7 +715,8 @@ def test_an_fp8_kv_cache_is_chosen_when_the_load_needs_it(tmp_path: Path) -> Non
     assert kv is not None
     assert re.match(r"FP8 KV cache: the bfloat16 cache fits but its plan misses the SLO: TTFT p99 [\d,]+ ms > target "
                     r"3,000 ms \(simulated, TP1, [\d,]+ preemptions, KV cache \d+% used on average, \d+% at its "
-                    r"peak\); at FP8 the plan serves \(simulated, TP1\): FP8 holds twice the tokens per byte$",
+                    r"peak\); at FP8 the plan serves \(simulated, TP1\): FP8 holds twice the tokens per byte\. "
+                    + re.escape(FP8_KV_ACCURACY.format(dtype="bfloat16")) + "$",
                     kv.reason), kv.reason
 
 
@@ -756,5 +758,5 @@ def test_an_fp8_kv_cache_is_chosen_for_speed_when_the_cache_is_not_short(tmp_pat
     assert re.match(r"FP8 KV cache: the bfloat16 cache fits but its plan misses the SLO: .* \(simulated, TP1×DP2, 0 "
                     r"preemptions, KV cache \d+% used on average, \d+% at its peak\); at FP8 the plan serves "
                     r"\(simulated, TP1×DP2\): FP8 holds twice the tokens per byte and each decode step reads half the "
-                    r"KV bytes$",
+                    r"KV bytes\. " + re.escape(FP8_KV_ACCURACY.format(dtype="bfloat16")) + "$",
                     kv.reason), kv.reason

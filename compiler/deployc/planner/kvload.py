@@ -34,6 +34,13 @@ if TYPE_CHECKING:
     from deployc.planner.models import BackendModels
 
 
+# vLLM's docs (features/quantization/quantized_kvcache): without calibration every KV scale is 1.0, and calibrated
+# scales (llm-compressor) are the recommended path; SGLang's (advanced_features/quantized_kv_cache): "may introduce
+# minimal accuracy degradation depending on the quantization format".
+FP8_KV_ACCURACY = ("An FP8 cache can cost some accuracy (its scales are 1.0 without a calibrated checkpoint): "
+                   'evaluate it on your tasks, or set kv_cache_dtype = "{dtype}" in [model] to keep the {dtype} cache')
+
+
 def kv_for_load(search: Search, models: BackendModels, rejected: list[Alternative] | None = None) -> Search:
     """The search at an FP8 KV cache when that is clearly better than ``search`` (whose cache fits but misses the
     SLO) and the spec leaves the KV dtype to deployc; else ``search``. ``rejected`` gets the dtype it replaced."""
@@ -70,7 +77,9 @@ def kv_for_load(search: Search, models: BackendModels, rejected: list[Alternativ
     return evolve(fp8, candidate=evolve(fp8.candidate, kv_reason=(
         f"FP8 KV cache: the {c.kv_dtype} cache fits but its plan {summary} (simulated, {layout}, "
         f"{r.preemptions:,} preemptions, KV cache {r.kv_utilisation_mean:.0%} used on average, "
-        f"{r.kv_utilisation_peak:.0%} at its peak); at FP8 the plan {fp8_outcome} (simulated, {fp8_layout}): {gain}")))
+        f"{r.kv_utilisation_peak:.0%} at its peak); at FP8 the plan {fp8_outcome} (simulated, {fp8_layout}): {gain}. "
+        + FP8_KV_ACCURACY.format(dtype=c.kv_dtype))))
+
 
 
 # The cache is short for the load when decode preempted requests or the cache filled to this share at its peak
