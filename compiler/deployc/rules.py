@@ -67,7 +67,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("DPC207", "memory reserved by other processes exceeds the GPU", "`hardware.reserved_memory_gib` too large."),
     Rule("DPC208", "request classes do not add up", "The shares of `workload.classes` must sum to 1."),
     Rule("DPC209", "latency percentiles inverted",
-         "A lower-percentile target above a higher one (p50 above p90 or p99, p90 above p99)."),
+         "A lower-percentile target above a higher one (p50 above p90, p95 or p99; p95 above p99)."),
     Rule("DPC210", "quantization conflicts with the checkpoint",
          "The checkpoint is already quantized in another format."),
     Rule("DPC211", "prompt plus output longer than the context", "A request class cannot fit the context length."),

@@ -19,7 +19,7 @@ class _Sample:
 
 
 def _latency() -> Latency:
-    return Latency(p50=1.5, p90=2.0, p99=3.25, mean=1.75)
+    return Latency(p50=1.5, p90=2.0, p95=2.5, p99=3.25, mean=1.75)
 
 
 def test_an_unstructure_hook_survives_cattrs_emptying_its_dispatch_cache() -> None:
@@ -47,7 +47,7 @@ def test_a_structure_hook_is_built_once() -> None:
 def test_the_hooks_give_what_cattrs_gives() -> None:
     value = _Sample(latency=_latency(), values=(0.5, 1.0))
     assert Converter().unstructure(value) == cattrs.Converter().unstructure(value)
-    data = {"latency": {"p50": 1.5, "p90": 2.0, "p99": 3.25, "mean": 1.75}, "values": [0.5, 1]}
+    data = {"latency": {"p50": 1.5, "p90": 2.0, "p95": 2.5, "p99": 3.25, "mean": 1.75}, "values": [0.5, 1]}
     assert Converter().structure(data, _Sample) == cattrs.Converter().structure(data, _Sample)
 
 

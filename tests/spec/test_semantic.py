@@ -66,3 +66,14 @@ def test_latency_percentiles_must_not_fall(write_spec):  # type: ignore[no-untyp
         "spec.toml:17: error: slo.itl_ms.p90: p90 80 ms is above p99 60 ms [DPC209]\n"
         "  hint: p90 ≤ p99",
     ]
+
+
+def test_a_p95_target_must_lie_between_p90_and_p99(write_spec):  # type: ignore[no-untyped-def]
+    path = write_spec(MINIMAL_SPEC + "\n[slo]\nttft_ms = { p90 = 900, p95 = 800 }\n"
+                                     "itl_ms = { p95 = 80, p99 = 60 }\n")
+    assert _check(path) == [
+        "spec.toml:16: error: slo.ttft_ms.p90: p90 900 ms is above p95 800 ms [DPC209]\n"
+        "  hint: p90 ≤ p95",
+        "spec.toml:17: error: slo.itl_ms.p95: p95 80 ms is above p99 60 ms [DPC209]\n"
+        "  hint: p95 ≤ p99",
+    ]

@@ -98,11 +98,12 @@ class Latency:
 
     p50: float
     p90: float
+    p95: float
     p99: float
     mean: float
 
     def at(self, name: str) -> float:
-        """The percentile named ``p50``, ``p90`` or ``p99``."""
+        """The percentile named ``p50``, ``p90``, ``p95`` or ``p99``."""
         return float(getattr(self, name))
 
 

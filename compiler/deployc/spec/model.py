@@ -71,12 +71,14 @@ class Percentiles:
                                    maximum=3_600_000)
     p90: float | None = spec_field("90th percentile target, ms.", default=None, example=1000,
                                    exclusiveMinimum=0, maximum=3_600_000)
+    p95: float | None = spec_field("95th percentile target, ms.", default=None, example=1500,
+                                   exclusiveMinimum=0, maximum=3_600_000)
     p99: float | None = spec_field("99th percentile target, ms.", default=None, example=2000,
                                    exclusiveMinimum=0, maximum=3_600_000)
 
     def given(self) -> tuple[tuple[str, float], ...]:
         """The percentiles this target names, lowest first: ``(("p50", 500.0), ("p99", 2000.0))``."""
-        named = (("p50", self.p50), ("p90", self.p90), ("p99", self.p99))
+        named = (("p50", self.p50), ("p90", self.p90), ("p95", self.p95), ("p99", self.p99))
         return tuple((name, float(value)) for name, value in named if value is not None)
 
     def tail(self) -> tuple[str, float] | None:

@@ -103,9 +103,10 @@ def bench_words(deployment: Deployment, pool: Pool, servers_in_pool: int) -> lis
 
 
 def _metric_percentiles(slo: Slo) -> str:
-    """``50,99``, plus 90 when a target names p90 (``vllm bench serve`` prints only the percentiles asked)."""
-    targets = (slo.ttft_ms, slo.tpot_ms, slo.itl_ms)
-    return "50,90,99" if any(t is not None and t.p90 is not None for t in targets) else "50,99"
+    """``50,99``, plus 90 and 95 when a target names them (``vllm bench serve`` prints only the percentiles asked)."""
+    targets = [t for t in (slo.ttft_ms, slo.tpot_ms, slo.itl_ms) if t is not None]
+    named = {name for t in targets for name, _ in t.given()} | {"p50", "p99"}
+    return ",".join(name[1:] for name in ("p50", "p90", "p95", "p99") if name in named)
 
 
 def slo_targets(deployment: Deployment) -> list[tuple[str, float]]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from deployc.contract.deployment import Latency  # one latency type: the planner's result is the Deployment's
 
-EMPTY = Latency(p50=0.0, p90=0.0, p99=0.0, mean=0.0)
+EMPTY = Latency(p50=0.0, p90=0.0, p95=0.0, p99=0.0, mean=0.0)
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -27,12 +27,13 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 
 def summarise_ms(values_s: Sequence[float]) -> Latency:
-    """p50/p90/p99/mean in ms of values in seconds."""
+    """p50/p90/p95/p99/mean in ms of values in seconds."""
     if not values_s:
         return EMPTY
     ordered = sorted(values_s)
     return Latency(p50=percentile(ordered, 50) * 1e3, p90=percentile(ordered, 90) * 1e3,
-                       p99=percentile(ordered, 99) * 1e3, mean=sum(ordered) / len(ordered) * 1e3)
+                   p95=percentile(ordered, 95) * 1e3, p99=percentile(ordered, 99) * 1e3,
+                   mean=sum(ordered) / len(ordered) * 1e3)
 
 
 def weighted_ms(samples: Sequence[tuple[float, int]]) -> Latency:
@@ -51,4 +52,4 @@ def weighted_ms(samples: Sequence[tuple[float, int]]) -> Latency:
                 return value
         return samples[-1][0]
 
-    return Latency(p50=at(50) * 1e3, p90=at(90) * 1e3, p99=at(99) * 1e3, mean=mean * 1e3)
+    return Latency(p50=at(50) * 1e3, p90=at(90) * 1e3, p95=at(95) * 1e3, p99=at(99) * 1e3, mean=mean * 1e3)

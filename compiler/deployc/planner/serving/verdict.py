@@ -18,7 +18,7 @@ class SloCheck:
     """One target: which metric at which percentile, the target and the simulated value, in ms."""
 
     metric: Literal["TTFT", "ITL", "TPOT"]
-    percentile: Literal["p50", "p90", "p99"]
+    percentile: Literal["p50", "p90", "p95", "p99"]
     target_ms: float
     simulated_ms: float
 
