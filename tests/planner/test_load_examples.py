@@ -65,6 +65,16 @@ def test_build_writes_nothing_when_the_traffic_is_not_served(tmp_path: Path) -> 
     assert (written.output.directory / "plan.json").is_file()
 
 
+def test_fixes_false_plans_no_fixes_with_plan_pins_too(tmp_path: Path) -> None:
+    """``make_plan(fixes=False)`` planned the ranked fixes all the same when the spec had [plan] pins (the pinned
+    plan was made with the default): each fix is a search, the costliest part of a plan that misses."""
+    _, target, _ = api.resolve_spec(write(tmp_path, L4_AT_50_RPS + '[plan]\nbackend = "vllm"\n'))
+    plan = make_plan(target, default_registry().models(), fixes=False)
+    overloaded = [d for d in plan.diagnostics if d.rule == "DPC320"]
+    assert len(overloaded) == 1
+    assert overloaded[0].hint is None or "try, best first" not in overloaded[0].hint
+
+
 def test_two_h100s_for_100_users_use_both_gpus_and_say_how_long_the_rest_wait(tmp_path: Path) -> None:
     spec = write(tmp_path, """
 [model]

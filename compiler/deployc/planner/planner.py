@@ -239,7 +239,7 @@ def make_plan(target: Target, backends: Backends, *, backend_override: str | Non
         except PlanError as exc:
             same_engine = exc
     try:
-        pinned_plan = _make_plan(target, backends, backend_override=backend_override, warnings=warnings,
+        pinned_plan = _make_plan(target, backends, backend_override=backend_override, warnings=warnings, fixes=fixes,
                                  other_backends=other_backends)
         return explain_pins(pinned_plan, unpinned, same_engine)
     except PlanError as exc:
