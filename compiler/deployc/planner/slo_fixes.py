@@ -1,15 +1,19 @@
 """Ranked fixes for a pool that fits but does not serve its traffic at the SLO: each one re-simulated.
 
-Cheapest first: FP8 KV cache, FP8 weights, more GPUs of the same type (doubling, up to
-``MAX_GPUS_TRIED``, across nodes only where a network is given), then the load the current GPUs
-do serve (halving the users or the rate). Every outcome is the best layout of a new search, with
+Cheapest first: dropping a ``[plan]`` pin that binds (``pin_fixes``), FP8 KV cache, FP8 weights, more GPUs of
+the same type (doubling, up to ``MAX_GPUS_TRIED``, across nodes only where a network is given), then the load the
+current GPUs do serve (halving the users or the rate). Every outcome is the best layout of a new search, with
 its simulated figures: a fix that does not reach the SLO says by how much it still misses.
 
 Each fix is first screened (a quick search: fewer layouts, ``QUICK_REQUESTS`` per replica); one whose
 screen serves or misses by less than ``CONFIRM_MARGIN`` is searched again in full and its winner
-simulated as a plan simulates it (``SIMULATED_REQUESTS``), and that verdict is the one given: the
+simulated and confirmed as a plan does (``SIMULATED_REQUESTS``), and that verdict is the one given: the
 figures a user sees after applying the fix. A 200-request p99 is about the second-worst request: a screen alone once
 said "serves (TTFT p99 9,719 ms)" of a load whose full simulation gives 12,067 ms against 10,000.
+
+A fix that serves is always listed; one that still misses only when it misses clearly less than the plan
+(``clearly_better``: a better kind of miss, or a worst simulated/target ratio at least a tenth lower), and a
+lighter load is not tried when no layout on these GPUs decodes even one request within the per-token target.
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ from typing import TYPE_CHECKING
 
 from attrs import evolve
 
-from deployc.planner.confirm import simulated_in_full
-from deployc.planner.kvload import searched_for_load
+from deployc.planner.confirm import confirmed as confirmed_in_full
+from deployc.planner.evaluate import perf_inputs
+from deployc.planner.kvload import clearly_better, searched_for_load
+from deployc.planner.load import itl_target
 from deployc.planner.models import BackendModels
+from deployc.planner.perf import decode_step_time_s
+from deployc.planner.pin_fixes import unpinned_candidates
 from deployc.planner.precision import WeightChoice
 from deployc.planner.serving.verdict import miss_rank, miss_ratio
 
@@ -47,7 +55,8 @@ def best_served(search: Search) -> Served | None:
 
 def confirmed(candidate: Candidate, models: BackendModels, searcher: Searcher) -> tuple[Search, Served | None]:
     """The fix's search and its winner's simulation: the screen's, or, when the screen serves or misses by
-    less than the margin, the full search's winner simulated as the plan would."""
+    less than the margin, the full search's winner simulated and confirmed as the plan does (a winner that misses
+    in full gives way to the next that serves, e.g. its replica on every GPU): the plan of the fixed spec."""
     screened = searched_for_load(evolve(candidate, quick=True), models, searcher)
     served = best_served(screened)
     if served is None or miss_ratio(served.result, served.verdict) >= CONFIRM_MARGIN:
@@ -55,12 +64,15 @@ def confirmed(candidate: Candidate, models: BackendModels, searcher: Searcher) -
     full = searched_for_load(evolve(candidate, quick=False), models, searcher)
     if full.chosen() is None:
         return full, None
-    return full, simulated_in_full(full, models)[2]
+    # As finish_pool confirms a plan's winner: simulated_in_full alone kept the 8 × L4 fix at TP2×DP2 (the 4-GPU
+    # fix's layout and figures, a miss) where planning 8 × L4 promotes TP2×DP4, which serves.
+    moved, (_, _, served_in_full) = confirmed_in_full(full, models)
+    return moved, served_in_full
 
 
 def _outcome(search: Search, served: Served | None, now: tuple[int, float] = NO_PLAN,
              ) -> tuple[bool, str, bool, tuple[int, float]]:
-    """Whether the fix serves, what it gives, whether it helps (it serves, or misses less badly than ``now``, the
+    """Whether the fix serves, what it gives, whether it helps (it serves, or misses clearly less than ``now``, the
     current plan's ``miss_rank``), and its own ``miss_rank``."""
     best = search.result.best
     if served is None or best is None:
@@ -71,7 +83,31 @@ def _outcome(search: Search, served: Served | None, now: tuple[int, float] = NO_
     rank = miss_rank(r, verdict)
     if verdict.serves:
         return True, f"serves ({text})", True, rank
-    return False, f"still {verdict.summary(r)} ({text})", rank < now, rank
+    return False, f"still {verdict.summary(r)} ({text})", helps(rank, now), rank
+
+
+def helps(rank: tuple[int, float], now: tuple[int, float]) -> bool:
+    """Whether a fix that still misses (``miss_rank`` ``rank``) is worth listing against the plan's ``now``: it
+    misses clearly less (``kvload.clearly_better``; ITL p99 117 -> 116 ms is no fix). Refused requests have no
+    ratio to compare: a fix that still refuses some is no fix."""
+    if rank[0] == now[0] and math.isinf(now[1]):
+        return False
+    return clearly_better(rank, now)
+
+
+def one_request_misses(search: Search) -> bool:
+    """Whether no fitting layout on these GPUs decodes even one request within the per-token target (ITL, else
+    TPOT): then no lighter load meets it, and the load fixes are not tried. The decode step of one sequence at the
+    mean context, as the max_num_seqs rule prices it (load.py)."""
+    c = search.candidate
+    target_ms, _ = itl_target(c.target.spec.slo)
+    fitting = [e for e in search.evaluated if e.evaluation.fits]
+    if target_ms is None or not fitting:
+        return False
+    context = c.shape.prompt.mean + c.shape.output.mean / 2
+    fastest = min(decode_step_time_s(perf_inputs(c, e.evaluation.layout, e.weights, e.memory.kv_bytes_per_token, 1),
+                                     1, context)[0] for e in fitting)
+    return fastest * 1e3 > target_ms
 
 
 def _more_gpus(c: Candidate) -> list[tuple[int, int]]:
@@ -93,31 +129,40 @@ def slo_fixes(search: Search, models: BackendModels, searcher: Searcher, now: tu
     """Each applicable fix with its simulated outcome; the ones that serve come first, cheapest first, then the
     ones that miss, closest to serving first.
 
-    ``now``: how badly the plan misses (``miss_rank``). A fix that misses as badly or worse is no fix
-    (FP8 weights that queue longer, more GPUs laid out worse): it is left out of the list; one that turns
-    an overloaded pool into one that keeps up but misses a latency target helps.
+    ``now``: how badly the plan misses (``miss_rank``). A fix that misses about as badly or worse is no fix
+    (FP8 weights that queue longer, more GPUs laid out worse, ITL p99 117 -> 116 ms): it is left out of the list
+    (``helps``); one that turns an overloaded pool into one that keeps up but misses a latency target helps.
     """
     c = search.candidate
     tried: list[tuple[bool, tuple[int, float], int, str]] = []
 
-    def attempt(rank: int, label: str, candidate: Candidate) -> bool:
-        serves, text, helps, missed = _outcome(*confirmed(candidate, models, searcher), now)
-        if helps:
+    def record(rank: int, label: str, fixed: Search, served: Served | None) -> bool:
+        serves, text, helped, missed = _outcome(fixed, served, now)
+        if helped:
             tried.append((not serves, missed, rank, f"{label}: {text}"))
         return serves
 
+    def attempt(rank: int, label: str, candidate: Candidate) -> bool:
+        return record(rank, label, *confirmed(candidate, models, searcher))
+
+    for unpinned in unpinned_candidates(c, models):
+        fixed, served = confirmed(unpinned.candidate, models, searcher)
+        own = unpinned.would_choose(fixed, served)
+        if own is not None:  # the pin binds: without it deployc chooses otherwise
+            record(0, unpinned.label(own), fixed, served)
     supported = models.capability
     if c.kv_dtype != "fp8" and supported(c.target, c.weights.weights_format, "fp8").supported:
-        attempt(0, 'kv_cache_dtype = "fp8"', evolve(c, kv_dtype="fp8"))
+        attempt(1, 'kv_cache_dtype = "fp8"', evolve(c, kv_dtype="fp8"))
     if c.weights.weights_format in ("bf16", "fp16") and supported(c.target, "fp8", c.kv_dtype).supported:
-        attempt(1, 'quantization = "fp8"', evolve(c, weights=WeightChoice(
+        attempt(2, 'quantization = "fp8"', evolve(c, weights=WeightChoice(
             weights_format="fp8", quantization_flag="fp8", from_checkpoint=False)))
     for per_node, nodes in _more_gpus(c):
         label = f"{per_node * nodes} × {c.target.gpu.name}" + (f" ({nodes} nodes)" if nodes > 1 else "")
-        if attempt(2, label, evolve(c, gpus_per_node=per_node, nodes=nodes)):
+        if attempt(3, label, evolve(c, gpus_per_node=per_node, nodes=nodes)):
             break
     shape = c.shape
-    for halving in range(1, MAX_LOAD_HALVINGS + 1):
+    halvings = 0 if one_request_misses(search) else MAX_LOAD_HALVINGS
+    for halving in range(1, halvings + 1):
         factor = 0.5 ** halving
         if shape.concurrency is not None:
             users = max(int(shape.concurrency * factor), 1)
@@ -125,7 +170,7 @@ def slo_fixes(search: Search, models: BackendModels, searcher: Searcher, now: tu
         else:
             rate = (shape.request_rate_per_s or 0.0) * factor
             smaller, label = evolve(shape, request_rate_per_s=rate), f"{rate:.3g} requests/s"
-        if attempt(3, f"a load of {label} on these GPUs", evolve(c, shape=smaller)):
+        if attempt(4, f"a load of {label} on these GPUs", evolve(c, shape=smaller)):
             break
         if shape.concurrency is not None and smaller.concurrency == 1:
             break
