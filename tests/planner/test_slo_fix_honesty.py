@@ -125,6 +125,32 @@ def test_a_binding_layout_pin_is_offered_dropped(tmp_path: Path) -> None:
             f"({figures(own)})") in fixes_of(plan)
 
 
+LONG_PROMPTS_ON_L40S = """
+[model]
+id = "meta-llama/Llama-3.1-8B-Instruct"
+[hardware]
+gpu = "L40S"
+[workload]
+prompt_tokens = { mean = 4000, p99 = 12000 }
+output_tokens = { mean = 200, p99 = 600 }
+concurrency = 16
+[slo]
+ttft_ms = { p99 = 2000 }
+itl_ms = { p99 = 100 }
+[plan]
+kv_cache_dtype = "fp8"
+"""
+
+
+def test_a_binding_token_budget_pin_is_offered_dropped_with_the_other_pins_kept(tmp_path: Path) -> None:
+    plan, _ = api.plan(write(tmp_path, "pinned", LONG_PROMPTS_ON_L40S + "max_num_batched_tokens = 256\n"))
+    assert plan.primary.verdict is not None and not plan.primary.verdict.serves
+    own, _ = api.plan(write(tmp_path, "own", LONG_PROMPTS_ON_L40S))  # the KV dtype pin kept
+    assert own.primary.verdict is not None and own.primary.verdict.serves
+    assert fixes_of(plan)[0] == (f"remove [plan].max_num_batched_tokens = 256 (deployc would choose "
+                                 f"{own.primary.knobs.max_num_batched_tokens}): serves ({figures(own)})")
+
+
 SEVENTY_B_ON_TWO_H100 = """
 [model]
 id = "meta-llama/Llama-3.1-70B-Instruct"
