@@ -218,3 +218,36 @@ def test_no_lighter_load_is_offered_when_one_request_alone_misses_the_itl_target
     fixes = fixes_of(plan)
     assert not [fix for fix in fixes if fix.startswith("a load of ")]
     assert [fix for fix in fixes if " × L4: serves (" in fix]  # more GPUs split the step
+
+
+SGLANG_BF16_ON_L4 = """
+[model]
+id = "meta-llama/Llama-3.1-8B-Instruct"
+quantization = "{weights}"
+max_context_tokens = 8192
+[hardware]
+gpu = "L4"
+[workload]
+prompt_tokens = {{ mean = 1000, p99 = 4000 }}
+output_tokens = {{ mean = 200, p99 = 800 }}
+concurrency = 16
+[slo]
+ttft_ms = {{ p99 = 1500 }}
+itl_ms = {{ p99 = 300 }}
+[operations]
+backend = "sglang"
+"""
+
+
+def test_a_fix_for_a_plan_capped_at_smaller_steps_plans_its_spec_from_the_usual_budget(tmp_path: Path) -> None:
+    # BF16 weights fit one L4 under SGLang only with 2,048-token steps (budget_cap); the FP8-weights fix inherited
+    # that cap and said "serves (TTFT p99 541 ms)", where planning the spec with FP8 weights (which fit 8,192-token
+    # steps) gives a TTFT p99 miss of several seconds.
+    plan, _ = api.plan(write(tmp_path, "bf16", SGLANG_BF16_ON_L4.format(weights="none")))
+    assert plan.primary.knobs.max_num_batched_tokens == 2048
+    fixed, _ = api.plan(write(tmp_path, "fp8", SGLANG_BF16_ON_L4.format(weights="fp8")))
+    assert fixed.primary.verdict is not None and not fixed.primary.verdict.serves
+    assert ratio(fixed) > ratio(plan)  # no fix: it misses by more than the plan
+    fixes = fixes_of(plan)
+    assert not [fix for fix in fixes if fix.startswith('quantization = "fp8"')]
+    assert fixes  # the fixes that help are still there

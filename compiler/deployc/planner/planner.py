@@ -67,9 +67,7 @@ def search_pool(target: Target, models: BackendModels, dtype: ActivationDtype, s
                                   flow=verdict.flow,
                                   scheduler=models.info.scheduler, pp_split=models.info.pp_layer_split,
                                   max_num_batched_tokens=spec.plan.max_num_batched_tokens or PLANNING_TOKEN_BUDGET)
-            search = search_layouts(candidate, models)
-            if search.chosen() is None and spec.plan.max_num_batched_tokens is None:
-                search = _at_smaller_steps(search, models)
+            search = search_as_planned(candidate, models)
             refused = refusal(search.checks)
             if refused is not None:  # the same for every precision: the emitter, not memory, says no
                 raise Vetoed(refused)
@@ -84,6 +82,15 @@ def search_pool(target: Target, models: BackendModels, dtype: ActivationDtype, s
         reasons = list(dict.fromkeys(vetoes))  # the same veto for each KV dtype once
         raise Vetoed("; ".join(reasons) or "no precision to try")
     raise PlanError([_does_not_fit(failed[0], models, fixes)])
+
+
+def search_as_planned(candidate: Candidate, models: BackendModels) -> Search:
+    """The layouts searched at the candidate's budget and, when nothing fits and the spec leaves the budget to
+    deployc, at smaller steps: a pool's search, and each ranked fix's (a fix plans its spec as a plan would)."""
+    search = search_layouts(candidate, models)
+    if search.chosen() is None and candidate.target.spec.plan.max_num_batched_tokens is None:
+        search = _at_smaller_steps(search, models)
+    return search
 
 
 def _at_smaller_steps(search: Search, models: BackendModels) -> Search:
@@ -168,7 +175,7 @@ def _plan_pools(target: Target, models: BackendModels, dtype: ActivationDtype, f
         pool, pool_decisions, pool_diags = finish_pool(search, rejected, several=len(shapes) > 1, models=models)
         if fixes and any(_fixable(d) for d in pool_diags):
             now = miss_rank(pool.serving, pool.verdict) if pool.serving and pool.verdict else NO_PLAN
-            pool_diags = _with_fixes(pool_diags, slo_fixes(search, models, search_layouts, now))
+            pool_diags = _with_fixes(pool_diags, slo_fixes(search, models, search_as_planned, now))
         pools.append(pool)
         decisions += pool_decisions
         diagnostics += pool_diags

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from attrs import evolve
 
 from deployc.planner.confirm import confirmed as confirmed_in_full
-from deployc.planner.evaluate import perf_inputs
+from deployc.planner.evaluate import PLANNING_TOKEN_BUDGET, perf_inputs
 from deployc.planner.kvload import clearly_better, searched_for_load
 from deployc.planner.load import itl_target
 from deployc.planner.models import BackendModels
@@ -133,7 +133,11 @@ def slo_fixes(search: Search, models: BackendModels, searcher: Searcher, now: tu
     (FP8 weights that queue longer, more GPUs laid out worse, ITL p99 117 -> 116 ms): it is left out of the list
     (``helps``); one that turns an overloaded pool into one that keeps up but misses a latency target helps.
     """
-    c = search.candidate
+    # A plan that fits only with smaller steps carries their cap (budget_cap): a fix starts from the spec's budget,
+    # as planning the fixed spec does (``searcher`` falls back to smaller steps only where nothing fits): 2 × L4
+    # once kept one L4's 2,048-token cap where planning two L4s fits 8,192-token steps.
+    c = evolve(search.candidate, budget_cap=None, max_num_batched_tokens=(
+        search.candidate.target.spec.plan.max_num_batched_tokens or PLANNING_TOKEN_BUDGET))
     tried: list[tuple[bool, tuple[int, float], int, str]] = []
 
     def record(rank: int, label: str, fixed: Search, served: Served | None) -> bool:
