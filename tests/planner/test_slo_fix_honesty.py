@@ -109,7 +109,7 @@ gpus_per_node = 4
 [workload]
 prompt_tokens = { mean = 1500, p99 = 4000 }
 output_tokens = { mean = 400, p99 = 1200 }
-concurrency = 96
+concurrency = 128
 [slo]
 ttft_ms = { p99 = 2000 }
 itl_ms = { p99 = 50 }
