@@ -251,3 +251,31 @@ def test_a_fix_for_a_plan_capped_at_smaller_steps_plans_its_spec_from_the_usual_
     fixes = fixes_of(plan)
     assert not [fix for fix in fixes if fix.startswith('quantization = "fp8"')]
     assert fixes  # the fixes that help are still there
+
+
+BF16_PINNED_ON_L4 = """
+[model]
+id = "meta-llama/Llama-3.1-8B-Instruct"
+[hardware]
+gpu = "L4"
+[workload]
+prompt_tokens = { mean = 1000 }
+output_tokens = { mean = 300 }
+concurrency = 8
+[slo]
+itl_ms = { p99 = 45 }
+[plan]
+quantization = "bf16"
+kv_cache_dtype = "bfloat16"
+"""
+
+
+def test_a_binding_quantization_pin_dropped_is_offered_once(tmp_path: Path) -> None:
+    # Dropping quantization = "bf16" plans FP8 weights on an L4: the same plan as the FP8-weights fix, listed once.
+    plan, _ = api.plan(write(tmp_path, "pinned", BF16_PINNED_ON_L4))
+    assert plan.primary.verdict is not None and not plan.primary.verdict.serves
+    own, _ = api.plan(write(tmp_path, "own", BF16_PINNED_ON_L4.replace('quantization = "bf16"\n', "")))
+    assert own.primary.knobs.weights_format == "fp8"
+    fixes = fixes_of(plan)
+    assert fixes[0] == f'remove [plan].quantization = "bf16" (deployc would choose "fp8"): serves ({figures(own)})'
+    assert not [fix for fix in fixes if fix.startswith('quantization = "fp8"')]

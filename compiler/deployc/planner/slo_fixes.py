@@ -149,15 +149,21 @@ def slo_fixes(search: Search, models: BackendModels, searcher: Searcher, now: tu
     def attempt(rank: int, label: str, candidate: Candidate) -> bool:
         return record(rank, label, *confirmed(candidate, models, searcher))
 
+    # The precisions the dropped pins were planned at: a pinned quantization = "bf16" dropped is FP8 weights on an
+    # L4, the same plan as the FP8-weights fix, offered once (as the pin dropped).
+    covered: set[tuple[str, str]] = set()
     for unpinned in unpinned_candidates(c, models):
         fixed, served = confirmed(unpinned.candidate, models, searcher)
         own = unpinned.would_choose(fixed, served)
         if own is not None:  # the pin binds: without it deployc chooses otherwise
             record(0, unpinned.label(own), fixed, served)
+            covered |= {(x.weights.weights_format, x.kv_dtype) for x in (unpinned.candidate, fixed.candidate)}
     supported = models.capability
-    if c.kv_dtype != "fp8" and supported(c.target, c.weights.weights_format, "fp8").supported:
+    if (c.kv_dtype != "fp8" and supported(c.target, c.weights.weights_format, "fp8").supported
+            and (c.weights.weights_format, "fp8") not in covered):
         attempt(1, 'kv_cache_dtype = "fp8"', evolve(c, kv_dtype="fp8"))
-    if c.weights.weights_format in ("bf16", "fp16") and supported(c.target, "fp8", c.kv_dtype).supported:
+    if (c.weights.weights_format in ("bf16", "fp16") and supported(c.target, "fp8", c.kv_dtype).supported
+            and ("fp8", c.kv_dtype) not in covered):
         attempt(2, 'quantization = "fp8"', evolve(c, weights=WeightChoice(
             weights_format="fp8", quantization_flag="fp8", from_checkpoint=False)))
     for per_node, nodes in _more_gpus(c):
