@@ -134,8 +134,9 @@ def slo_fixes(search: Search, models: BackendModels, searcher: Searcher, now: tu
     (``helps``); one that turns an overloaded pool into one that keeps up but misses a latency target helps.
     """
     # A plan that fits only with smaller steps carries their cap (budget_cap): a fix starts from the spec's budget,
-    # as planning the fixed spec does (``searcher`` falls back to smaller steps only where nothing fits): 2 × L4
-    # once kept one L4's 2,048-token cap where planning two L4s fits 8,192-token steps.
+    # as planning the fixed spec does (``searcher`` falls back to smaller steps only where nothing fits). SGLang's BF16
+    # Llama-3.1-8B fits one L4 only at 2,048: its FP8-weights fix kept that cap and said "serves (TTFT p99 541 ms)",
+    # where planning FP8 weights (which fit 8,192-token steps) misses TTFT p99 by seconds.
     c = evolve(search.candidate, budget_cap=None, max_num_batched_tokens=(
         search.candidate.target.spec.plan.max_num_batched_tokens or PLANNING_TOKEN_BUDGET))
     tried: list[tuple[bool, tuple[int, float], int, str]] = []
