@@ -574,17 +574,28 @@ goal = "throughput"
 
 
 def test_when_no_budget_serves_the_midpoints_beside_the_best_are_simulated(tmp_path: Path) -> None:
-    # 256 tokens a step delayed first tokens, 2,048 stretched the steps past the ITL target: the plan said "misses",
-    # "2,048 misses least", while 512 and 1,024 serve. None serving, the powers of two between the best budget (256:
-    # TTFT p99 1.32x the target, against ITL p99 1.84x for 2,048) and its neighbours are simulated too.
+    # New-user trial: 256 tokens a step delayed first tokens, 2,048 stretched the steps past the ITL target: the plan
+    # said "misses", "2,048 misses least", while 512 and 1,024 serve. With the step priced as the simulation prices
+    # it, the rule starts at 1,024 and its next smaller budget, 512, serves best.
     plan, _ = api.plan(write(tmp_path, CHAT_ON_ONE_L40S))
     pool = plan.primary
     assert pool.verdict is not None and pool.verdict.serves
     budget = plan.decision("max_num_batched_tokens")
     assert budget is not None
+    assert budget.reason.startswith("simulated (400 requests per replica) with 512, 1,024, 2,048, 8,192 tokens per "
+                                    "step, 512 serves best for the throughput goal")
+    # At 40 ms no budget's full step meets the target (the rule keeps its smallest, 256), and 256, 2,048 and 8,192
+    # each miss; none serving, the powers of two between the best and its neighbours are simulated too: 1,024, between
+    # 256 (TTFT p99 ~1.3× the target) and 2,048 (ITL p99 ~2.3×), misses least.
+    (tmp_path / "tight").mkdir()
+    _, target, _ = api.resolve_spec(write(tmp_path / "tight", CHAT_ON_ONE_L40S.replace("itl_ms = { p99 = 50 }",
+                                                                                      "itl_ms = { p99 = 40 }")))
+    tight = make_plan(target, default_registry().models(), fixes=False)
+    budget = tight.decision("max_num_batched_tokens")
+    assert budget is not None
     assert budget.reason.startswith("simulated (400 requests per replica) with 256, 1,024, 2,048, 8,192 tokens per "
-                                    "step, 1,024 serves best for the throughput goal")
-    assert pool.knobs.max_num_batched_tokens == 1024
+                                    "step, 1,024 misses least for the throughput goal")
+    assert tight.primary.knobs.max_num_batched_tokens == 1024
 
 
 def test_pins_beside_a_pinned_backend_are_explained_against_that_backends_own_choice(tmp_path: Path) -> None:

@@ -107,17 +107,69 @@ def max_num_seqs(demand: float, demand_reason: str, kv_limit: float, itl_limit: 
                     rejected=tuple(rejected))
 
 
-def token_budget(goal: Goal, itl_target_ms: float | None, percentile: str, max_num_seqs_value: int,
-                 decode_step_ms: float, prefill_ms: Callable[[int], float]) -> Decision:
+# A step's price: (prompt tokens, prompts, prompt tokens before the chunk, decodes, their mean context) → seconds;
+# the serving simulation's step cost (serving/traffic.py StepCost), so the rule and the simulation price alike.
+StepPrice = Callable[[int, int, float, int, float], float]
+
+
+@frozen(kw_only=True)
+class BudgetStep:
+    """What a step that carries a full token budget holds, as the engine's scheduler composes it.
+
+    ``mixed`` (vLLM V1, TensorRT-LLM): the ``decodes`` of the planned batch (``max_num_seqs``) and, for the
+    rest of the budget, a prompt's chunk (the budget counts every scheduled token, decodes too:
+    SERVING-SIM.md). Otherwise (prefill first, SGLang) the chunk is the whole budget and runs alone
+    while the decodes wait: their gap is that step and their own decode step.
+    """
+
+    decodes: int
+    decode_context: float  # the decodes' mean context (a mean prompt and half a mean output)
+    prompt_tokens: float  # a mean prompt
+    cached_tokens: float  # of it, served by the prefix cache (never prefilled)
+    mixed: bool = True
+
+    def chunk(self, budget: int) -> tuple[int, float]:
+        """The prompt chunk of a full step at ``budget`` tokens, and the prompt tokens before it: the mean start
+        of the chunks a mean prompt is cut into (a chunk's attention reads every token before it)."""
+        tokens = max(budget - self.decodes, 0) if self.mixed else budget
+        todo = max(self.prompt_tokens - self.cached_tokens, 0.0)
+        pieces = max(math.ceil(todo / tokens), 1) if tokens else 1
+        return tokens, self.cached_tokens + tokens * (pieces - 1) / 2
+
+    def seconds(self, budget: int, price: StepPrice) -> float:
+        """What the decodes wait between two tokens when a full step at ``budget`` tokens runs, by ``price``."""
+        tokens, before = self.chunk(budget)
+        decode = price(0, 0, 0.0, self.decodes, self.decode_context)
+        if tokens <= 0:
+            return decode
+        if self.mixed:
+            return price(tokens, 1, before, self.decodes, self.decode_context)
+        return price(tokens, 1, before, 0, 0.0) + decode
+
+    def label(self, budget: int) -> str:
+        """The step at ``budget`` tokens, in words."""
+        tokens, before = self.chunk(budget)
+        if self.mixed:
+            return (f"step of {budget:,} tokens: {self.decodes:,} decodes beside a {tokens:,}-token prompt chunk "
+                    f"({before:,.0f} prompt tokens before it)")
+        return (f"a {budget:,}-token prefill step ({before:,.0f} prompt tokens before it) and a decode step of "
+                f"{self.decodes:,}")
+
+
+def token_budget(goal: Goal, itl_target_ms: float | None, percentile: str, step: BudgetStep,
+                 price: StepPrice) -> Decision:
     """Tokens per engine step with chunked prefill: a prompt chunk shares each step with the decodes.
 
     A larger budget prefills long prompts in fewer steps (lower TTFT) but stretches the steps
     it lands in (higher ITL for every running request). Engines require the budget to be at
-    least ``max_num_seqs`` (every running request decodes in one step).
+    least ``max_num_seqs`` (every running request decodes in one step): ``step.decodes``. Each
+    budget's step is priced by ``price``, the serving simulation's step cost, so the figures
+    quoted here are what the simulation charges for the same step.
     """
-    numbers = [Quantity(f"decode step at the planned batch ({max_num_seqs_value} sequences)", round(decode_step_ms, 3),
-                        "ms")]
-    floor = max_num_seqs_value
+    decode_step_ms = price(0, 0, 0.0, step.decodes, step.decode_context) * 1e3
+    numbers = [Quantity(f"decode step at the planned batch ({step.decodes} sequences, "
+                        f"{step.decode_context:,.0f} tokens of context)", round(decode_step_ms, 3), "ms")]
+    floor = step.decodes
     if itl_target_ms is None:
         value = max(DEFAULT_BUDGET[goal], floor)
         return Decision(id="max_num_batched_tokens", value=value, rule="DPD303",
@@ -129,18 +181,20 @@ def token_budget(goal: Goal, itl_target_ms: float | None, percentile: str, max_n
     for budget in TOKEN_BUDGETS:
         if budget < floor:
             continue
-        step = decode_step_ms + prefill_ms(budget)
-        steps[budget] = step
-        numbers.append(Quantity(f"step with a {budget}-token prefill chunk", round(step, 2), "ms"))
-        if step <= itl_target_ms:
+        ms = step.seconds(budget, price) * 1e3
+        steps[budget] = ms
+        numbers.append(Quantity(step.label(budget), round(ms, 2), "ms"))
+        if ms <= itl_target_ms:
             fitting.append(budget)
         else:
-            rejected.append(Alternative(budget, f"a step carrying a full chunk takes {step:.1f} ms, above the "
+            rejected.append(Alternative(budget, f"a step carrying a full chunk takes {ms:.1f} ms, above the "
                                                 f"{percentile} target of {itl_target_ms:g} ms"))
+    shared = ("when a prompt chunk is co-scheduled" if step.mixed
+              else "when a decode waits for a prefill step")
     if fitting:
         value = max(fitting)
         reason = (f"the largest per-step budget whose steps stay within the {percentile} target "
-                  f"({itl_target_ms:g} ms) when a prompt chunk is co-scheduled ({steps[value]:.1f} ms)")
+                  f"({itl_target_ms:g} ms) {shared} ({steps[value]:.1f} ms)")
     else:
         value = min(steps, default=floor)
         reason = (f"no budget keeps a step carrying a prompt chunk within the {percentile} target "
@@ -151,6 +205,11 @@ def token_budget(goal: Goal, itl_target_ms: float | None, percentile: str, max_n
                     rejected=tuple(rejected))
 
 
+def reuses_prefix(shape: WorkloadShape, kind: WorkloadKind, block_tokens: int) -> bool:
+    """Whether prefix caching is on: prompts share a prefix of at least one KV block, or turns re-send history."""
+    return shape.prefix_hit_tokens >= MIN_SHARED_BLOCKS * block_tokens or kind in ("chat", "agent")
+
+
 def prefix_caching(shape: WorkloadShape, kind: WorkloadKind, block_tokens: int, ttft_without_ms: float,
                    ttft_with_ms: float) -> Decision:
     """On when prompts share a prefix of at least one KV block (or turns re-send history); with the TTFT effect."""
@@ -159,18 +218,18 @@ def prefix_caching(shape: WorkloadShape, kind: WorkloadKind, block_tokens: int, 
                Quantity("mean prompt", shape.prompt.mean, "tokens"),
                Quantity("TTFT without prefix reuse", round(ttft_without_ms, 1), "ms"),
                Quantity("TTFT with the shared prefix cached", round(ttft_with_ms, 1), "ms"))
+    if not reuses_prefix(shape, kind, block_tokens):
+        return Decision(id="prefix_caching", value=False, rule="DPD305", numbers=numbers, reason=(
+            f"{kind} prompts share no prefix (workload.shared_prefix_tokens = 0): the cache would never hit, so it "
+            "only adds hashing and keeps dead blocks"), rejected=(Alternative(True, "no prefix is shared"),))
     if shared >= MIN_SHARED_BLOCKS * block_tokens:
         return Decision(id="prefix_caching", value=True, rule="DPD305", numbers=numbers, reason=(
             f"{shared:,} of {shape.prompt.mean:,} prompt tokens ({shared / shape.prompt.mean:.0%}) are a shared "
             f"prefix: a hit skips their prefill, TTFT {ttft_without_ms:.0f} → {ttft_with_ms:.0f} ms; watch the hit "
             "rate metric, a low rate means the prefix is not really shared"))
-    if kind in ("chat", "agent"):
-        return Decision(id="prefix_caching", value=True, rule="DPD305", numbers=numbers, reason=(
-            f"no shared prefix is declared, but {kind} turns re-send their history; hashing costs little. Declare "
-            "workload.shared_prefix_tokens to get the expected TTFT effect"))
-    return Decision(id="prefix_caching", value=False, rule="DPD305", numbers=numbers, reason=(
-        f"{kind} prompts share no prefix (workload.shared_prefix_tokens = 0): the cache would never hit, so it "
-        "only adds hashing and keeps dead blocks"), rejected=(Alternative(True, "no prefix is shared"),))
+    return Decision(id="prefix_caching", value=True, rule="DPD305", numbers=numbers, reason=(
+        f"no shared prefix is declared, but {kind} turns re-send their history; hashing costs little. Declare "
+        "workload.shared_prefix_tokens to get the expected TTFT effect"))
 
 
 def custom_all_reduce(link_kind: LinkKind, tp: int) -> Decision:
