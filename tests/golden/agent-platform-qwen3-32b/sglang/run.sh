@@ -41,8 +41,8 @@ fi
 #   and the KV pool
 #   --max-running-requests: room for every request the load keeps in flight: 48 clients per replica
 #   (48 over 1 replicas)
-#   --chunked-prefill-size: simulated (400 requests per replica) with 1,024, 2,048, 8,192 tokens per
-#   step, 8,192 serves best for the throughput goal (TTFT p99 473 ms, ITL p99 365.8 ms, 87…
+#   --chunked-prefill-size: simulated (400 requests per replica) with 512, 1,024, 2,048, 8,192
+#   tokens per step, 8,192 serves best for the throughput goal (TTFT p99 473 ms, ITL p99 365.8 m…
 #   --schedule-policy: 4,500 of 6,000 prompt tokens (75%) are a shared prefix: a hit skips their
 #   prefill, TTFT 299 → 77 ms
 #   --quantization: H100 SXM has native FP8 tensor cores: FP8 halves the bytes each decode step

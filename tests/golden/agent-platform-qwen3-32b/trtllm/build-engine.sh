@@ -34,8 +34,8 @@ python3 /app/tensorrt_llm/examples/quantization/quantize.py \
 #   over 2 replicas)
 #   --max_input_len: the longest request: 16,000 prompt + 1,000 output tokens, rounded up to 256
 #   --max_seq_len: the longest request: 16,000 prompt + 1,000 output tokens, rounded up to 256
-#   --max_num_tokens: simulated (400 requests per replica) with 512, 2,048, 8,192 tokens per step,
-#   512 serves best for the throughput goal (TTFT p99 1,457 ms, ITL p99 51.1 ms, 1,192
+#   --max_num_tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192 tokens per
+#   step, 512 serves best for the throughput goal (TTFT p99 1,457 ms, ITL p99 51.1 ms, 1
 #   --kv_cache_type: paged KV cache (needed for in-flight batching and block reuse)
 #   --gemm_plugin: H100 SXM has native FP8 tensor cores: FP8 halves the bytes each decode step reads
 #   and doubles peak compute, for the throughput goal (kernel: TensorRT engine (qu

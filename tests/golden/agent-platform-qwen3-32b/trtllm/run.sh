@@ -46,8 +46,8 @@ fi
 #   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 24 clients per replica (48
 #   over 2 replicas)
-#   --max_num_tokens: simulated (400 requests per replica) with 512, 2,048, 8,192 tokens per step,
-#   512 serves best for the throughput goal (TTFT p99 1,457 ms, ITL p99 51.1 ms, 1,192
+#   --max_num_tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192 tokens per
+#   step, 512 serves best for the throughput goal (TTFT p99 1,457 ms, ITL p99 51.1 ms, 1
 #   --max_seq_len: the longest request: 16,000 prompt + 1,000 output tokens, rounded up to 256
 #   --kv_cache_free_gpu_memory_fraction: trtllm 1.2.1 takes this fraction of the memory free after
 #   the engine loaded, for the KV cache
@@ -117,8 +117,8 @@ fi
 #   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 24 clients per replica (48
 #   over 2 replicas)
-#   --max_num_tokens: simulated (400 requests per replica) with 512, 2,048, 8,192 tokens per step,
-#   512 serves best for the throughput goal (TTFT p99 1,457 ms, ITL p99 51.1 ms, 1,192
+#   --max_num_tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192 tokens per
+#   step, 512 serves best for the throughput goal (TTFT p99 1,457 ms, ITL p99 51.1 ms, 1
 #   --max_seq_len: the longest request: 16,000 prompt + 1,000 output tokens, rounded up to 256
 #   --kv_cache_free_gpu_memory_fraction: trtllm 1.2.1 takes this fraction of the memory free after
 #   the engine loaded, for the KV cache

@@ -42,8 +42,8 @@ fi
 #   activations and KV cache must fit inside it)
 #   --max-num-seqs: room for every request the load keeps in flight: 24 clients per replica (48 over
 #   2 replicas)
-#   --max-num-batched-tokens: simulated (400 requests per replica) with 512, 2,048, 8,192 tokens per
-#   step, 512 serves best for the throughput goal (TTFT p99 1,457 ms, ITL p99 51.1 ms, 1,192…
+#   --max-num-batched-tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192
+#   tokens per step, 512 serves best for the throughput goal (TTFT p99 1,457 ms, ITL p99 51.1 ms,…
 #   --enable-chunked-prefill: long prompts are split into chunks of at most 512 tokens that share
 #   steps with running decodes, so one long prompt cannot stall every stream
 #   --enable-prefix-caching: 4,500 of 6,000 prompt tokens (75%) are a shared prefix: a hit skips

@@ -46,8 +46,8 @@ fi
 #   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 32 clients per replica (32
 #   over 1 replicas)
-#   --max_num_tokens: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per step,
-#   2,048 serves best for the throughput goal (TTFT p99 2,705 ms, ITL p99 111.1 ms, 1,3
+#   --max_num_tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192 tokens per
+#   step, 512 serves best for the throughput goal (TTFT p99 2,878 ms, ITL p99 30.4 ms, 1
 #   --max_seq_len: the longest request: 8,000 prompt + 4,000 output tokens, rounded up to 256
 #   --config: LLM API options (KV cache, chunked prefill, CUDA graphs, parallel settings)
 docker run --detach \
@@ -75,7 +75,7 @@ docker run --detach \
     --tp_size 1 \
     --pp_size 1 \
     --max_batch_size 32 \
-    --max_num_tokens 2048 \
+    --max_num_tokens 512 \
     --max_seq_len 12032 \
     --config /etc/deployc/extra-llm-api-options-gpt-oss-120b.yaml
 echo "started gpt-oss-120b: http://localhost:8000/v1 (health: curl -fsS http://localhost:8000/health)"

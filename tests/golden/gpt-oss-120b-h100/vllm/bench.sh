@@ -23,9 +23,9 @@ check() {  # result file, metric label as vLLM prints it, target in ms
 }
 
 # Server 'gpt-oss-120b' (pool 'main'). SLO: P99 TPOT <= 30 ms. Expected from the simulation: TPOT
-# p99 25.2 ms.
+# p99 22.7 ms.
 url="http://${BENCH_HOST}:8000"
-echo "== gpt-oss-120b: SLO P99 TPOT <= 30 ms; expected from the simulation: TPOT p99 25.2 ms"
+echo "== gpt-oss-120b: SLO P99 TPOT <= 30 ms; expected from the simulation: TPOT p99 22.7 ms"
 docker run --rm \
     --network host \
     --volume /var/cache/huggingface:/root/.cache/huggingface \

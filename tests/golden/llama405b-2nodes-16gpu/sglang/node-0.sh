@@ -56,8 +56,8 @@ fi
 #   and the KV pool
 #   --max-running-requests: room for every request the load keeps in flight: 64 clients per replica
 #   (64 over 1 replicas)
-#   --chunked-prefill-size: simulated (400 requests per replica) with 1,024, 2,048, 8,192 tokens per
-#   step, 8,192 serves best for the throughput goal (TTFT p99 6,309 ms, ITL p99 3320.0 ms,…
+#   --chunked-prefill-size: simulated (400 requests per replica) with 512, 1,024, 2,048, 8,192
+#   tokens per step, 8,192 serves best for the throughput goal (TTFT p99 6,309 ms, ITL p99 3320.…
 #   --schedule-policy: rag prompts share no prefix (workload.shared_prefix_tokens = 0): the cache
 #   would never hit, so it only adds hashing and keeps dead blocks
 #   --disable-radix-cache: rag prompts share no prefix (workload.shared_prefix_tokens = 0): the

@@ -38,8 +38,8 @@ export NCCL_IB_HCA=mlx5_0,mlx5_1,mlx5_2,mlx5_3,mlx5_4,mlx5_5,mlx5_6,mlx5_7
 #   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 64 clients per replica (64
 #   over 1 replicas)
-#   --max_num_tokens: simulated (400 requests per replica) with 1,024, 2,048, 8,192 tokens per step,
-#   2,048 serves best for the throughput goal (TTFT p99 7,393 ms, ITL p99 546.0 ms, 2
+#   --max_num_tokens: simulated (400 requests per replica) with 512, 1,024, 2,048, 8,192 tokens per
+#   step, 2,048 serves best for the throughput goal (TTFT p99 7,393 ms, ITL p99 546.0
 #   --max_seq_len: set in the spec (model.max_context_tokens)
 #   --config: LLM API options (KV cache, chunked prefill, CUDA graphs, parallel settings)
 srun \

@@ -60,8 +60,8 @@ fi
 #   activations and KV cache must fit inside it)
 #   --max-num-seqs: room for every request the load keeps in flight: 64 clients per replica (64 over
 #   1 replicas)
-#   --max-num-batched-tokens: simulated (400 requests per replica) with 1,024, 2,048, 8,192 tokens
-#   per step, 2,048 serves best for the throughput goal (TTFT p99 7,393 ms, ITL p99 546.0 ms,…
+#   --max-num-batched-tokens: simulated (400 requests per replica) with 512, 1,024, 2,048, 8,192
+#   tokens per step, 2,048 serves best for the throughput goal (TTFT p99 7,393 ms, ITL p99 546.0…
 #   --enable-chunked-prefill: long prompts are split into chunks of at most 2,048 tokens that share
 #   steps with running decodes, so one long prompt cannot stall every stream
 #   --disable-prefix-caching: rag prompts share no prefix (workload.shared_prefix_tokens = 0): the

@@ -34,8 +34,8 @@ python3 /app/tensorrt_llm/examples/quantization/quantize.py \
 #   over 1 replicas)
 #   --max_input_len: set in the spec (model.max_context_tokens)
 #   --max_seq_len: set in the spec (model.max_context_tokens)
-#   --max_num_tokens: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per step,
-#   256 serves best for the throughput goal (TTFT p99 3,964 ms, ITL p99 42.9 ms, 741 ou
+#   --max_num_tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192 tokens per
+#   step, 256 serves best for the throughput goal (TTFT p99 3,964 ms, ITL p99 42.9 ms, 7
 #   --kv_cache_type: paged KV cache (needed for in-flight batching and block reuse)
 #   --gemm_plugin: H100 SXM has native FP8 tensor cores: FP8 halves the bytes each decode step reads
 #   and doubles peak compute, for the throughput goal (kernel: TensorRT engine (qu

@@ -46,8 +46,8 @@ fi
 #   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 32 clients per replica (32
 #   over 1 replicas)
-#   --max_num_tokens: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per step,
-#   256 serves best for the throughput goal (TTFT p99 3,964 ms, ITL p99 42.9 ms, 741 ou
+#   --max_num_tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192 tokens per
+#   step, 256 serves best for the throughput goal (TTFT p99 3,964 ms, ITL p99 42.9 ms, 7
 #   --max_seq_len: set in the spec (model.max_context_tokens)
 #   --kv_cache_free_gpu_memory_fraction: trtllm 1.2.1 takes this fraction of the memory free after
 #   the engine loaded, for the KV cache

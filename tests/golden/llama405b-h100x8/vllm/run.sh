@@ -39,8 +39,8 @@ fi
 #   activations and KV cache must fit inside it)
 #   --max-num-seqs: room for every request the load keeps in flight: 32 clients per replica (32 over
 #   1 replicas)
-#   --max-num-batched-tokens: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per
-#   step, 256 serves best for the throughput goal (TTFT p99 3,964 ms, ITL p99 42.9 ms, 741 o…
+#   --max-num-batched-tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192
+#   tokens per step, 256 serves best for the throughput goal (TTFT p99 3,964 ms, ITL p99 42.9 ms,…
 #   --enable-chunked-prefill: long prompts are split into chunks of at most 256 tokens that share
 #   steps with running decodes, so one long prompt cannot stall every stream
 #   --enable-prefix-caching: no shared prefix is declared, but chat turns re-send their history

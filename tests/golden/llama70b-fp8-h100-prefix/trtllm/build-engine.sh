@@ -34,8 +34,8 @@ python3 /app/tensorrt_llm/examples/quantization/quantize.py \
 #   over 2 replicas)
 #   --max_input_len: the longest request: 8,000 prompt + 1,200 output tokens, rounded up to 256
 #   --max_seq_len: the longest request: 8,000 prompt + 1,200 output tokens, rounded up to 256
-#   --max_num_tokens: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per step,
-#   2,048 serves best for the throughput goal (TTFT p99 389 ms, ITL p99 106.9 ms, 5,753
+#   --max_num_tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192 tokens per
+#   step, 2,048 serves best for the throughput goal (TTFT p99 389 ms, ITL p99 106.9 ms,
 #   --kv_cache_type: paged KV cache (needed for in-flight batching and block reuse)
 #   --gemm_plugin: set in the spec (model.quantization = fp8) (kernel: TensorRT engine (quantize.py
 #   --qformat fp8))

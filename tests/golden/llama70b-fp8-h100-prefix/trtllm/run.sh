@@ -46,8 +46,8 @@ fi
 #   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 128 clients per replica (256
 #   over 2 replicas)
-#   --max_num_tokens: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per step,
-#   2,048 serves best for the throughput goal (TTFT p99 389 ms, ITL p99 106.9 ms, 5,753
+#   --max_num_tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192 tokens per
+#   step, 2,048 serves best for the throughput goal (TTFT p99 389 ms, ITL p99 106.9 ms,
 #   --max_seq_len: the longest request: 8,000 prompt + 1,200 output tokens, rounded up to 256
 #   --kv_cache_free_gpu_memory_fraction: trtllm 1.2.1 takes this fraction of the memory free after
 #   the engine loaded, for the KV cache
@@ -117,8 +117,8 @@ fi
 #   with its own knobs (400 requests per replica
 #   --max_batch_size: room for every request the load keeps in flight: 128 clients per replica (256
 #   over 2 replicas)
-#   --max_num_tokens: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per step,
-#   2,048 serves best for the throughput goal (TTFT p99 389 ms, ITL p99 106.9 ms, 5,753
+#   --max_num_tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192 tokens per
+#   step, 2,048 serves best for the throughput goal (TTFT p99 389 ms, ITL p99 106.9 ms,
 #   --max_seq_len: the longest request: 8,000 prompt + 1,200 output tokens, rounded up to 256
 #   --kv_cache_free_gpu_memory_fraction: trtllm 1.2.1 takes this fraction of the memory free after
 #   the engine loaded, for the KV cache

@@ -56,8 +56,8 @@ fi
 #   activations and KV cache must fit inside it)
 #   --max-num-seqs: room for every request the load keeps in flight: 32 clients per replica (32 over
 #   1 replicas)
-#   --max-num-batched-tokens: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per
-#   step, 256 serves best for the latency goal (TTFT p99 1,961 ms, ITL p99 38.3 ms, 791 outp…
+#   --max-num-batched-tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192
+#   tokens per step, 256 serves best for the latency goal (TTFT p99 1,961 ms, ITL p99 38.3 ms, 791…
 #   --enable-chunked-prefill: long prompts are split into chunks of at most 256 tokens that share
 #   steps with running decodes, so one long prompt cannot stall every stream
 #   --enable-prefix-caching: no shared prefix is declared, but chat turns re-send their history

@@ -39,8 +39,8 @@ fi
 #   --context-length: pinned by the spec ([plan].max_model_len = 16384)
 #   --mem-fraction-static: pinned by the spec ([plan].memory_fraction = 0.88)
 #   --max-running-requests: pinned by the spec ([plan].max_num_seqs = 32)
-#   --chunked-prefill-size: simulated (400 requests per replica) with 512, 2,048, 8,192 tokens per
-#   step, 8,192 misses least for the throughput goal (TTFT p99 1,033 ms, ITL p99 472.8 ms, 1…
+#   --chunked-prefill-size: simulated (400 requests per replica) with 256, 512, 2,048, 8,192 tokens
+#   per step, 8,192 misses least for the throughput goal (TTFT p99 1,033 ms, ITL p99 472.8…
 #   --schedule-policy: no shared prefix is declared, but chat turns re-send their history
 #   --quantization: pinned by the spec ([plan].quantization = "fp8")
 #   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it

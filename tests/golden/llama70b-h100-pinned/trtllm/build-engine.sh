@@ -30,8 +30,8 @@ python3 /app/tensorrt_llm/examples/quantization/quantize.py \
 #   --max_batch_size: pinned by the spec ([plan].max_num_seqs = 32)
 #   --max_input_len: pinned by the spec ([plan].max_model_len = 16384)
 #   --max_seq_len: pinned by the spec ([plan].max_model_len = 16384)
-#   --max_num_tokens: simulated (400 requests per replica) with 512, 2,048, 8,192 tokens per step,
-#   512 serves best for the throughput goal (TTFT p99 1,917 ms, ITL p99 50.4 ms, 1,619
+#   --max_num_tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192 tokens per
+#   step, 512 serves best for the throughput goal (TTFT p99 1,917 ms, ITL p99 50.4 ms, 1
 #   --kv_cache_type: paged KV cache (needed for in-flight batching and block reuse)
 #   --gemm_plugin: pinned by the spec ([plan].quantization = "fp8")
 #   --gpt_attention_plugin: fused attention plugin in the checkpoint's dtype

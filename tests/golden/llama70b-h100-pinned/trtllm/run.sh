@@ -43,8 +43,8 @@ fi
 #   --tp_size: pinned by the spec ([plan].tp = 2, [plan].dp = 2)
 #   --pp_size: pinned by the spec ([plan].tp = 2, [plan].dp = 2)
 #   --max_batch_size: pinned by the spec ([plan].max_num_seqs = 32)
-#   --max_num_tokens: simulated (400 requests per replica) with 512, 2,048, 8,192 tokens per step,
-#   512 serves best for the throughput goal (TTFT p99 1,917 ms, ITL p99 50.4 ms, 1,619
+#   --max_num_tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192 tokens per
+#   step, 512 serves best for the throughput goal (TTFT p99 1,917 ms, ITL p99 50.4 ms, 1
 #   --max_seq_len: pinned by the spec ([plan].max_model_len = 16384)
 #   --kv_cache_free_gpu_memory_fraction: pinned by the spec ([plan].memory_fraction = 0.88)
 #   --config: LLM API options (chunked prefill, KV block reuse, CUDA graphs)
@@ -110,8 +110,8 @@ fi
 #   --tp_size: pinned by the spec ([plan].tp = 2, [plan].dp = 2)
 #   --pp_size: pinned by the spec ([plan].tp = 2, [plan].dp = 2)
 #   --max_batch_size: pinned by the spec ([plan].max_num_seqs = 32)
-#   --max_num_tokens: simulated (400 requests per replica) with 512, 2,048, 8,192 tokens per step,
-#   512 serves best for the throughput goal (TTFT p99 1,917 ms, ITL p99 50.4 ms, 1,619
+#   --max_num_tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192 tokens per
+#   step, 512 serves best for the throughput goal (TTFT p99 1,917 ms, ITL p99 50.4 ms, 1
 #   --max_seq_len: pinned by the spec ([plan].max_model_len = 16384)
 #   --kv_cache_free_gpu_memory_fraction: pinned by the spec ([plan].memory_fraction = 0.88)
 #   --config: LLM API options (chunked prefill, KV block reuse, CUDA graphs)

@@ -37,8 +37,8 @@ fi
 #   --max-model-len: pinned by the spec ([plan].max_model_len = 16384)
 #   --gpu-memory-utilization: pinned by the spec ([plan].memory_fraction = 0.88)
 #   --max-num-seqs: pinned by the spec ([plan].max_num_seqs = 32)
-#   --max-num-batched-tokens: simulated (400 requests per replica) with 512, 2,048, 8,192 tokens per
-#   step, 512 serves best for the throughput goal (TTFT p99 1,917 ms, ITL p99 50.4 ms, 1,619…
+#   --max-num-batched-tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192
+#   tokens per step, 512 serves best for the throughput goal (TTFT p99 1,917 ms, ITL p99 50.4 ms,…
 #   --enable-chunked-prefill: long prompts are split into chunks of at most 512 tokens that share
 #   steps with running decodes, so one long prompt cannot stall every stream
 #   --enable-prefix-caching: no shared prefix is declared, but chat turns re-send their history

@@ -40,8 +40,8 @@ fi
 #   and the KV pool
 #   --max-running-requests: room for every request the load keeps in flight: 128 clients per replica
 #   (128 over 1 replicas)
-#   --chunked-prefill-size: simulated (400 requests per replica) with 1,024, 2,048, 4,096, 8,192
-#   tokens per step, 4,096 misses least for the cost goal (TTFT p99 97 ms, ITL p99 63.8 ms, 5,…
+#   --chunked-prefill-size: simulated (400 requests per replica) with 512, 1,024, 2,048, 4,096,
+#   8,192 tokens per step, 4,096 misses least for the cost goal (TTFT p99 97 ms, ITL p99 63.8 m…
 #   --schedule-policy: no shared prefix is declared, but chat turns re-send their history
 #   --quantization: set in the spec (model.quantization = fp8) (kernel: FP8 scaled GEMM (W8A8)
 #   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it

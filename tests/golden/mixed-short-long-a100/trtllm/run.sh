@@ -46,8 +46,8 @@ fi
 #   with its own knobs (400 requests per replica
 #   --max_batch_size: 256 slots, room for bursts: 12.6 requests in flight per replica on average
 #   (Little's law), 20.8 at the 99th percentile of Poisson arrivals
-#   --max_num_tokens: simulated (400 requests per replica) with 256, 2,048, 8,192 tokens per step,
-#   8,192 serves best for the throughput goal (TTFT p99 268 ms, ITL p99 61.0 ms, 860 ou
+#   --max_num_tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192 tokens per
+#   step, 8,192 serves best for the throughput goal (TTFT p99 268 ms, ITL p99 61.0 ms, 8
 #   --max_seq_len: the longest request: 3,500 prompt + 800 output tokens, rounded up to 256
 #   --config: LLM API options (KV cache, chunked prefill, CUDA graphs, parallel settings)
 docker run --detach \
