@@ -89,7 +89,7 @@ def test_each_budget_s_step_is_what_the_simulation_charges_for_it(tmp_path: Path
     rule = max(b for b, ms in steps.items() if ms <= 50)
     assert budget.reason.endswith(
         f"The step rule: the largest per-step budget whose steps stay within the ITL p99 target (50 ms) when a prompt "
-        f"chunk is co-scheduled ({steps[rule]:.1f} ms)")
+        f"chunk is co-scheduled: {rule:,} tokens ({steps[rule]:.1f} ms)")
 
 
 def test_the_rule_s_next_smaller_budget_is_simulated_beside_it(tmp_path: Path,
@@ -123,7 +123,7 @@ def test_a_mixed_step_carries_the_decodes_and_the_rest_of_the_budget_as_a_chunk(
     # 256: 10 + 2.4 + 11.6 + 0.548 (4 chunks of 232: 200 + 348) = 24.5 ms; 512: 37.2 ms; 1,024: 62.6 ms.
     assert d.value == 512
     assert d.reason == ("the largest per-step budget whose steps stay within the ITL p99 target (40 ms) when a "
-                        "prompt chunk is co-scheduled (37.2 ms)")
+                        "prompt chunk is co-scheduled: 512 tokens (37.2 ms)")
     assert [(a.value, a.reason) for a in d.rejected][:1] == [
         (1024, "a step carrying a full chunk takes 62.6 ms, above the ITL p99 target of 40 ms")]
 
@@ -137,4 +137,4 @@ def test_a_prefill_first_step_runs_the_whole_budget_while_the_decodes_wait() -> 
     d = knobs.token_budget("throughput", 40.0, "ITL p99", step, _linear_ms)
     assert d.value == 256
     # 256: (10 + 12.8 + 0.384) + 12.4 = 35.6 ms (4 chunks of 256: 384 before on average); 512: 48.3 ms.
-    assert d.reason.endswith("when a decode waits for a prefill step (35.6 ms)")
+    assert d.reason.endswith("when a decode waits for a prefill step: 256 tokens (35.6 ms)")

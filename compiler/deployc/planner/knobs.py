@@ -194,7 +194,7 @@ def token_budget(goal: Goal, itl_target_ms: float | None, percentile: str, step:
     if fitting:
         value = max(fitting)
         reason = (f"the largest per-step budget whose steps stay within the {percentile} target "
-                  f"({itl_target_ms:g} ms) {shared} ({steps[value]:.1f} ms)")
+                  f"({itl_target_ms:g} ms) {shared}: {value:,} tokens ({steps[value]:.1f} ms)")
     else:
         value = min(steps, default=floor)
         reason = (f"no budget keeps a step carrying a prompt chunk within the {percentile} target "

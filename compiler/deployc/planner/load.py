@@ -69,6 +69,7 @@ class LoadKnobs:
     itl_bound: bool = True  # max_num_seqs within the ITL target's batch (False: the simulation chose more, _roomier)
     # What the simulation said of the other max_num_seqs (an open loop's): a sentence and the alternative.
     seqs_trial: tuple[str, tuple[Alternative, ...]] = ("", ())
+    trial_requests: int = 0  # requests per replica the seqs_trial simulated
 
 
 @frozen(kw_only=True)
@@ -204,13 +205,25 @@ def at_final_memory(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, keep_v
     """The knobs whose figures come from the memory plan (max_model_len, max_num_seqs), decided again at the
     memory the engine gets (the emitted budget and context), so their numbers are the plan's; a new
     max_num_seqs is kept only within the token budget (every running request decodes in one step) and unless
-    ``keep_values`` (the memory was planned for the current one)."""
+    ``keep_values`` (the memory was planned for the current one); when the simulation chose the current one
+    against another (an open loop's slots, :func:`_roomier`), that choice is simulated again at this memory."""
     context, seqs = _context_choice(c, chosen), _seqs_decision(c, chosen, roomy=knobs.roomy, itl_bound=knobs.itl_bound)
     if context.max_model_len != knobs.context.max_model_len:
         context = knobs.context  # planned at this length already (the memory was evaluated at it)
     if seqs.value == knobs.max_num_seqs.value or keep_values or int(seqs.value) > int(knobs.token_budget.value):
         return evolve(knobs, context=context, max_num_seqs=_with_trial(seqs, knobs) if seqs.value ==
                       knobs.max_num_seqs.value else knobs.max_num_seqs)
+    if knobs.seqs_trial[0]:
+        # The simulation chose the value against another at the planning budget's memory, and here the value moved
+        # (the KV cache holds a few requests more or fewer): both are simulated again at this memory, so the figures
+        # the decision quotes are its value's (a kept 219 quoted 214's figures, "vs ... with 214": new-user trial).
+        n = knobs.trial_requests
+        base = with_budget(load_knobs(c, chosen), knobs.token_budget)
+        tried, _ = _roomier(c, chosen, base, serve(c, chosen, base, requests=n), requests=n)
+        # The analytic estimate at the kept batch (the trial's knobs carry the base's).
+        again = with_budget(load_knobs(c, chosen, roomy=tried.roomy, itl_bound=tried.itl_bound), knobs.token_budget)
+        return evolve(again, context=context, budget_rule=knobs.budget_rule, max_num_seqs=tried.max_num_seqs,
+                      seqs_trial=tried.seqs_trial, trial_requests=tried.trial_requests)
     again = with_budget(load_knobs(c, chosen, roomy=knobs.roomy, itl_bound=knobs.itl_bound), knobs.token_budget)
     return evolve(again, context=context, budget_rule=knobs.budget_rule,
                   max_num_seqs=_with_trial(again.max_num_seqs, knobs), seqs_trial=knobs.seqs_trial)
@@ -463,7 +476,7 @@ def _roomier(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, served: Served, 
     tie = tried_score == served_score
     loss = (f"the same for the {goal} goal: the fewer slots are kept" if tie
             else _trial_loss(loser, winner, int(kept.max_num_seqs.value)))
-    kept = evolve(kept, seqs_trial=(sentence, (Alternative(other.value, loss),)))
+    kept = evolve(kept, seqs_trial=(sentence, (Alternative(other.value, loss),)), trial_requests=requests)
     kept = evolve(kept, max_num_seqs=_with_trial(kept.max_num_seqs, kept))
     return kept, evolve(winner, knobs=kept)
 
