@@ -44,8 +44,8 @@ fi
 #   and the KV pool
 #   --max-running-requests: room for every request the load keeps in flight: 128 clients per replica
 #   (256 over 2 replicas)
-#   --chunked-prefill-size: simulated (400 requests per replica) with 512, 2,048, 8,192 tokens per
-#   step, 8,192 serves best for the throughput goal (TTFT p99 343 ms, ITL p99 259.7 ms, 5,67…
+#   --chunked-prefill-size: simulated (400 requests per replica) with 256, 512, 2,048, 8,192 tokens
+#   per step, 8,192 serves best for the throughput goal (TTFT p99 343 ms, ITL p99 259.7 ms,…
 #   --schedule-policy: 1,800 of 2,500 prompt tokens (72%) are a shared prefix: a hit skips their
 #   prefill, TTFT 199 → 56 ms
 #   --kv-cache-dtype: FP8 KV cache: the bfloat16 cache fits but its plan misses the SLO: TPOT p99
