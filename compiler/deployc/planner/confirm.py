@@ -15,7 +15,7 @@ from attrs import evolve
 
 from deployc.planner import knobs as rules
 from deployc.planner.decisions import Alternative
-from deployc.planner.evaluate import Evaluated, evaluate_layout, planned_max_num_seqs
+from deployc.planner.evaluate import Evaluated, evaluate_layout, memory_at_budget, planned_max_num_seqs
 from deployc.planner.load import LoadKnobs, Served, at_final_memory, load_knobs, tune_budget
 from deployc.planner.load import serve as serve_knobs
 from deployc.planner.loadrank import more_replicas
@@ -69,7 +69,8 @@ def simulated_in_full(search: Search, models: BackendModels | None = None) -> tu
         raise ValueError("simulated_in_full needs a search whose best layout fits")
     c, layout = search.candidate, chosen.evaluation.layout
     ranked = search.served[layout].knobs if layout in search.served else load_knobs(c, chosen)
-    knobs = tune_budget(c, chosen, ranked, requests=RANKING_REQUESTS, refine=True)[0]
+    at = memory_at_budget(c, layout, models) if models is not None else None
+    knobs = tune_budget(c, chosen, ranked, requests=RANKING_REQUESTS, refine=True, at_budget=at)[0]
     budget = int(knobs.token_budget.value)
     chosen = _at_emitted_budget(search, chosen, budget, models)
     knobs = _context_at(search, chosen, knobs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from attrs import evolve, frozen
 
@@ -189,3 +190,18 @@ def evaluate_layout(c: Candidate, layout: Layout, backend: BackendModels) -> Eva
     )
     return Evaluated(evaluation=evaluation, weights=weights, overheads=overheads, memory=memory,
                      performance=performance, concurrency_per_replica=load, own_memory_fraction=own_fraction)
+
+
+MemoryAtBudget = Callable[[int], "Evaluated | None"]
+
+
+def memory_at_budget(c: Candidate, layout: Layout, backend: BackendModels) -> MemoryAtBudget:
+    """The layout evaluated with its memory planned at a token budget (None where the workload does not fit).
+
+    The engine profiles (vLLM) or reserves for (SGLang: 1.5 MiB a token of its chunk) the budget it is given, so
+    a budget the tuning simulates runs with the KV cache that budget leaves, not the planning budget's.
+    """
+    def at(budget: int) -> Evaluated | None:
+        again = evaluate_layout(evolve(c, max_num_batched_tokens=budget), layout, backend)
+        return again if again.evaluation.fits else None
+    return at

@@ -21,7 +21,7 @@ from attrs import evolve, frozen
 
 from deployc.planner import knobs as rules
 from deployc.planner.decisions import Alternative, Decision
-from deployc.planner.evaluate import Candidate, Evaluated, perf_inputs
+from deployc.planner.evaluate import Candidate, Evaluated, MemoryAtBudget, perf_inputs
 from deployc.planner.perf import PerfInputs, decode_step_time_s, estimate_performance
 from deployc.planner.pins import pin_context, pinned
 from deployc.planner.serving.engine import EngineConfig
@@ -217,16 +217,22 @@ def at_final_memory(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, keep_v
         # The simulation chose the value against another at the planning budget's memory, and here the value moved
         # (the KV cache holds a few requests more or fewer): both are simulated again at this memory, so the figures
         # the decision quotes are its value's (a kept 219 quoted 214's figures, "vs ... with 214": new-user trial).
-        n = knobs.trial_requests
-        base = with_budget(load_knobs(c, chosen), knobs.token_budget)
-        tried, _ = _roomier(c, chosen, base, serve(c, chosen, base, requests=n), requests=n)
-        # The analytic estimate at the kept batch (the trial's knobs carry the base's).
-        again = with_budget(load_knobs(c, chosen, roomy=tried.roomy, itl_bound=tried.itl_bound), knobs.token_budget)
-        return evolve(again, context=context, budget_rule=knobs.budget_rule, max_num_seqs=tried.max_num_seqs,
-                      seqs_trial=tried.seqs_trial, trial_requests=tried.trial_requests)
+        return evolve(_slots_again(c, chosen, knobs), context=context)
     again = with_budget(load_knobs(c, chosen, roomy=knobs.roomy, itl_bound=knobs.itl_bound), knobs.token_budget)
     return evolve(again, context=context, budget_rule=knobs.budget_rule,
                   max_num_seqs=_with_trial(again.max_num_seqs, knobs), seqs_trial=knobs.seqs_trial)
+
+
+def _slots_again(c: Candidate, chosen: Evaluated, knobs: LoadKnobs) -> LoadKnobs:
+    """The open loop's slots simulated again against the load's demand at this memory (``knobs`` chose them at
+    another): the knobs at this memory with the token budget kept, and the sentence of the new trial."""
+    n = knobs.trial_requests
+    base = with_budget(load_knobs(c, chosen), knobs.token_budget)
+    tried, _ = _roomier(c, chosen, base, serve(c, chosen, base, requests=n), requests=n)
+    # The analytic estimate at the kept batch (the trial's knobs carry the base's).
+    again = with_budget(load_knobs(c, chosen, roomy=tried.roomy, itl_bound=tried.itl_bound), knobs.token_budget)
+    return evolve(again, budget_rule=knobs.budget_rule, max_num_seqs=tried.max_num_seqs,
+                  seqs_trial=tried.seqs_trial, trial_requests=tried.trial_requests)
 
 
 def _with_trial(seqs: Decision, knobs: LoadKnobs) -> Decision:
@@ -362,13 +368,18 @@ def _budget_score(served: Served, goal: str) -> tuple[float, ...]:
 
 
 def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: int,
-                budgets: tuple[int, ...] = SIMULATED_BUDGETS, refine: bool = False) -> tuple[LoadKnobs, Served]:
+                budgets: tuple[int, ...] = SIMULATED_BUDGETS, refine: bool = False,
+                at_budget: MemoryAtBudget | None = None) -> tuple[LoadKnobs, Served]:
     """Simulate the rule's budget (and the next smaller, :func:`_below_rule`) beside the engine's usual ones; keep
     the one that serves best for the goal.
 
     The rule bounds the step that carries a full chunk, but whether that step reaches the ITL
     percentile depends on how many steps carry chunks, and a small budget delays first tokens:
     the simulation settles both.
+
+    ``at_budget`` gives the layout's memory planned at another budget: each budget is then simulated with the KV
+    cache it leaves (SGLang's reserve grows 1.5 MiB a token of its chunk: on one L4, 8B FP8 kept 0.95 GiB of KV
+    at 8,192 tokens a step and 10 GiB at 2,048, and the tuning compared both at the first).
     """
     goal, plan = c.target.spec.slo.goal, c.target.spec.plan
     if plan.max_num_batched_tokens is not None:  # pinned by the spec: simulated as given
@@ -377,7 +388,7 @@ def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: 
             free = evolve(c, target=evolve(c.target, spec=evolve(c.target.spec, plan=evolve(
                 plan, max_num_batched_tokens=None))))
             own = tune_budget(free, chosen, with_budget(knobs, knobs.budget_rule), requests=requests,
-                              budgets=budgets, refine=refine)[0].token_budget
+                              budgets=budgets, refine=refine, at_budget=at_budget)[0].token_budget
             knobs = evolve(knobs, token_budget=pinned(own, plan.max_num_batched_tokens, "max_num_batched_tokens"))
         return _roomier(c, chosen, knobs, serve(c, chosen, knobs, requests=requests), requests=requests)
     floor, cap = int(knobs.max_num_seqs.value), c.budget_cap or max(budgets, default=0)
@@ -385,11 +396,22 @@ def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: 
     picked = int(knobs.token_budget.value)
     tried = (*budgets, *_below_rule(c, picked, floor, budgets))
     options = sorted({picked, *(b for b in tried if floor <= b <= cap)})
-    def trial(b: int) -> tuple[LoadKnobs, Served]:
-        k = knobs if b == picked else with_budget(knobs, evolve(knobs.token_budget, value=b))
-        return k, serve(c, chosen, k, requests=requests)
+    layouts = _TrialMemory(c, chosen, at_budget)
 
-    trials = {b: trial(b) for b in options}
+    def trial(b: int) -> tuple[LoadKnobs, Served] | None:
+        at = layouts.at(b)
+        if at is None:
+            return None
+        cb, eb = at
+        k = knobs if b == picked else with_budget(knobs, evolve(knobs.token_budget, value=b))
+        if eb is not chosen:  # the knobs the memory decides (max_num_seqs within the KV cache), at this memory
+            k = _knobs_at(cb, eb, k)
+        return k, serve(cb, eb, k, requests=requests)
+
+    trials = {b: t for b in options if (t := trial(b)) is not None}
+    options = sorted(trials) or [picked]
+    if not trials:
+        trials = {picked: (knobs, serve(c, chosen, knobs, requests=requests))}
     best = min(options, key=lambda b: (_budget_score(trials[b][1], goal), b))
     if (refine and not _SCREENING.get() and len(options) > 1
             and not any(served.verdict.serves for _, served in trials.values())
@@ -400,11 +422,13 @@ def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: 
         at = options.index(best)
         between = {1 << round(math.log2(math.sqrt(best * options[j]))) for j in (at - 1, at + 1)
                    if 0 <= j < len(options)}
-        trials |= {b: trial(b) for b in sorted(between) if floor <= b <= cap and b not in trials}
+        trials |= {b: t for b in sorted(between) if floor <= b <= cap and b not in trials
+                   and (t := trial(b)) is not None}
         options = sorted(trials)
         best = min(options, key=lambda b: (_budget_score(trials[b][1], goal), b))
+    cb, eb = layouts.at(best) or (c, chosen)
     if best == picked and len(options) == 1:
-        return _roomier(c, chosen, *trials[best], requests=requests)
+        return _roomier(cb, eb, *trials[best], requests=requests)
     kept, served = trials[best]
     r = served.result
     rejected = tuple(Alternative(b, _trial_loss(trials[b][1], served, best)) for b in options if b != best)
@@ -414,7 +438,37 @@ def tune_budget(c: Candidate, chosen: Evaluated, knobs: LoadKnobs, *, requests: 
            f"{r.ttft_ms.p99:,.0f} ms, ITL p99 {r.itl_ms.p99:.1f} ms, {r.output_tokens_per_s:,.0f} output tokens/s). "
            f"The step rule: {knobs.budget_rule.reason}")
     tuned = evolve(kept, token_budget=evolve(kept.token_budget, value=best, reason=why, rejected=rejected))
-    return _roomier(c, chosen, tuned, evolve(served, knobs=tuned), requests=requests)
+    return _roomier(cb, eb, tuned, evolve(served, knobs=tuned), requests=requests)
+
+
+class _TrialMemory:
+    """Each tuned budget's candidate and layout, its memory planned at that budget when ``at_budget`` is given
+    (else the planning budget's for all); None where the workload does not fit at that budget."""
+
+    def __init__(self, c: Candidate, chosen: Evaluated, at_budget: MemoryAtBudget | None) -> None:
+        self.c, self.chosen, self.at_budget = c, chosen, at_budget
+        self.found: dict[int, tuple[Candidate, Evaluated] | None] = {}
+
+    def at(self, budget: int) -> tuple[Candidate, Evaluated] | None:
+        if self.at_budget is None or budget == self.c.max_num_batched_tokens:
+            return self.c, self.chosen
+        if budget not in self.found:
+            again = self.at_budget(budget)
+            self.found[budget] = None if again is None else (evolve(self.c, max_num_batched_tokens=budget), again)
+        return self.found[budget]
+
+
+def _knobs_at(c: Candidate, chosen: Evaluated, knobs: LoadKnobs) -> LoadKnobs:
+    """``knobs`` with max_model_len and max_num_seqs decided at this memory (a budget's own KV cache), within the
+    token budget (every running request decodes in one step); the budget, the step rule and the rest kept. Slots
+    the simulation chose at another memory are simulated again here (:func:`_slots_again`)."""
+    fresh = load_knobs(c, chosen, roomy=knobs.roomy, itl_bound=knobs.itl_bound)
+    if int(fresh.max_num_seqs.value) > int(knobs.token_budget.value) or fresh.max_num_seqs.value == (
+            knobs.max_num_seqs.value):
+        return evolve(knobs, context=fresh.context)
+    if knobs.seqs_trial[0]:
+        return evolve(_slots_again(c, chosen, knobs), context=fresh.context)
+    return evolve(knobs, context=fresh.context, max_num_seqs=fresh.max_num_seqs)
 
 
 def _below_rule(c: Candidate, picked: int, floor: int, budgets: tuple[int, ...]) -> tuple[int, ...]:

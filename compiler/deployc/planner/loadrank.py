@@ -18,8 +18,9 @@ import math
 from attrs import evolve
 
 from deployc.planner.decisions import Alternative
-from deployc.planner.evaluate import Candidate, Evaluated
+from deployc.planner.evaluate import Candidate, Evaluated, memory_at_budget
 from deployc.planner.load import RANKING_BUDGETS, Served, load_knobs, screening_active, tune_budget
+from deployc.planner.models import BackendModels
 from deployc.planner.parallel import LayoutEvaluation, SearchResult, rounded_score
 from deployc.planner.serving.simulate import QUICK_REQUESTS, RANKING_REQUESTS
 from deployc.planner.serving.verdict import miss_ratio
@@ -93,8 +94,9 @@ def loss_sentence(loser: Served, best: Served, loser_layout: Layout, best_layout
 
 
 def rank_by_serving(c: Candidate, evaluated: tuple[Evaluated, ...], analytic: SearchResult,
-                    ) -> tuple[SearchResult, dict[Layout, Served]]:
-    """Simulate the analytic front-runners and re-rank them on simulated figures."""
+                    backend: BackendModels | None = None) -> tuple[SearchResult, dict[Layout, Served]]:
+    """Simulate the analytic front-runners and re-rank them on simulated figures (``backend``: each budget tuned
+    with the memory it leaves, :func:`~deployc.planner.evaluate.memory_at_budget`)."""
     by_eval = {id(e.evaluation): e for e in evaluated}
     fitting = [e for e in analytic.ranked if e.fits and e.performance is not None]
     picked = fitting[:1 if c.quick else SIMULATED_LAYOUTS]
@@ -110,8 +112,12 @@ def rank_by_serving(c: Candidate, evaluated: tuple[Evaluated, ...], analytic: Se
     # A quick plan and a screen compare layouts at the step rule's budget; the winner is tuned over the usual ones
     # (bench/size_screen.py: screens ranked so agree with full plans as before, and cost ~7% less of a search).
     budgets = () if c.quick or screening_active() else RANKING_BUDGETS
-    served = {e.layout: tune_budget(c, by_eval[id(e)], load_knobs(c, by_eval[id(e)]), requests=requests,
-                                    budgets=budgets)[1] for e in picked}
+    def tuned(e: LayoutEvaluation) -> Served:
+        at = memory_at_budget(c, e.layout, backend) if backend is not None else None
+        return tune_budget(c, by_eval[id(e)], load_knobs(c, by_eval[id(e)]), requests=requests, budgets=budgets,
+                           at_budget=at)[1]
+
+    served = {e.layout: tuned(e) for e in picked}
     goal = c.target.spec.slo.goal
     ordered = sorted(picked, key=lambda e: _key(e, served[e.layout], goal))
     if not served[ordered[0].layout].verdict.serves:
@@ -119,8 +125,7 @@ def rank_by_serving(c: Candidate, evaluated: tuple[Evaluated, ...], analytic: Se
         # (queues unseen), and the every-GPU layout is one replica shape. The same replicas, as many as the GPUs
         # hold, share the load: simulate them too (their TTFT queues less) before calling the GPUs too few.
         more = more_replicas(picked, fitting, total)
-        served |= {e.layout: tune_budget(c, by_eval[id(e)], load_knobs(c, by_eval[id(e)]), requests=requests,
-                                         budgets=budgets)[1] for e in more}
+        served |= {e.layout: tuned(e) for e in more}
         picked += more
         ordered = sorted(picked, key=lambda e: _key(e, served[e.layout], goal))
     marked = [evolve(e, meets_slo=served[e.layout].verdict.serves,

@@ -54,7 +54,7 @@ def search_layouts(candidate: Candidate, backend: BackendModels) -> Search:
     analytic = rank_layouts([e.evaluation for e in evaluated], goal=spec.slo.goal,
                             ttft_target_ms=_tail_ms(spec.slo.ttft_ms), itl_target_ms=_tail_ms(spec.slo.itl_ms),
                             rejected=checks)
-    result, served = rank_by_serving(candidate, evaluated, analytic)
+    result, served = rank_by_serving(candidate, evaluated, analytic, backend)
     return Search(candidate=candidate, checks=checks, evaluated=evaluated, result=result, served=served)
 
 
