@@ -47,7 +47,7 @@ fi
 #   --max_batch_size: room for every request the load keeps in flight: 32 clients per replica (32
 #   over 1 replicas)
 #   --max_num_tokens: simulated (400 requests per replica) with 256, 512, 2,048, 8,192 tokens per
-#   step, 512 serves best for the throughput goal (TTFT p99 2,878 ms, ITL p99 30.4 ms, 1
+#   step, 512 serves best for the throughput goal (TTFT p99 1,627 ms, ITL p99 30.4 ms, 1
 #   --max_seq_len: the longest request: 8,000 prompt + 4,000 output tokens, rounded up to 256
 #   --config: LLM API options (KV cache, chunked prefill, CUDA graphs, parallel settings)
 docker run --detach \

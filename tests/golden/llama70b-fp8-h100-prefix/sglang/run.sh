@@ -49,7 +49,7 @@ fi
 #   --schedule-policy: 1,800 of 2,500 prompt tokens (72%) are a shared prefix: a hit skips their
 #   prefill, TTFT 199 → 56 ms
 #   --kv-cache-dtype: FP8 KV cache: the bfloat16 cache fits but its plan misses the SLO: TPOT p99
-#   54.8 ms > target 50.0 ms (simulated, TP4×DP2, 0 preemptions, KV cache 18% used on a…
+#   54.8 ms > target 50.0 ms (simulated, TP4×DP2, 0 preemptions, KV cache 15% used on a…
 #   --quantization: set in the spec (model.quantization = fp8) (kernel: FP8 scaled GEMM (W8A8)
 #   --dtype: the checkpoint's dtype (bfloat16) and H100 SXM supports it
 #   --cuda-graph-max-bs-decode: graphs fit in the memory left
