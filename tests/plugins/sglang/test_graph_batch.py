@@ -66,8 +66,10 @@ def test_a_pool_with_graphs_but_no_answer_is_refused_with_its_reason(sample_plan
 
 
 def test_the_memory_plan_sizes_the_graphs_for_the_emitted_running_limit(sample_plans: dict[str, Plan]) -> None:
-    """The layouts are ranked with the clients per replica as the batch (gpt-oss-120b on H100: 32); the engine is
-    told 28 (what its KV cache holds), so its graphs, and the memory they take, are planned for 28."""
+    """The layouts are ranked with the clients per replica as the batch; the engine is told what its KV cache holds
+    (gpt-oss-120b on H100 was told 28 of 32 while its budget was tuned at the planning budget's memory), so its
+    graphs, and the memory they take, are planned for the emitted running limit: SGLang's table for the GPU, capped
+    at max_num_seqs."""
     checked = 0
     for name, plan in sample_plans.items():
         for pool in plan.pools:
@@ -76,6 +78,7 @@ def test_the_memory_plan_sizes_the_graphs_for_the_emitted_running_limit(sample_p
             graphs = [a for a in pool.memory.assumptions if a.startswith("SGLang CUDA graphs ")]
             assert len(graphs) == 1, (name, pool.name)
             assert f"decode graphs up to batch {pool.decode_graph_max_batch} (" in graphs[0], (name, graphs[0])
+            expected = decode_graph_max_bs(plan.target.gpu.memory_bytes, pool.layout.tp, pool.knobs.max_num_seqs)
+            assert pool.decode_graph_max_batch == expected, (name, pool.name)
             checked += 1
     assert checked >= 10
-    assert sample_plans["gpt-oss-120b-h100"].primary.knobs.max_num_seqs == 28
