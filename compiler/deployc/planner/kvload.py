@@ -60,15 +60,15 @@ def kv_for_load(search: Search, models: BackendModels, rejected: list[Alternativ
         return search
     fp8 = search_layouts(evolve(c, kv_dtype="fp8", kernel=verdict.kernel, flow=verdict.flow), models)
     fp8_chosen = fp8.chosen()
-    fp8_served = fp8.served.get(fp8_chosen.evaluation.layout) if fp8_chosen is not None else None
-    if fp8_served is None or not clearly_better(miss_rank(fp8_served.result, fp8_served.verdict),
+    fp8_served = None if fp8_chosen is None else fp8.served.get(fp8_chosen.evaluation.layout)
+    if fp8_chosen is None or fp8_served is None or not clearly_better(miss_rank(fp8_served.result, fp8_served.verdict),
                                                  miss_rank(served.result, served.verdict)):
         return search
     layout, summary = chosen.evaluation.layout.label(), served.verdict.summary(served.result)
     r = served.result
     gain = ("FP8 holds twice the tokens per byte" if pressed else
             "FP8 holds twice the tokens per byte and each decode step reads half the KV bytes")
-    fp8_layout = fp8_chosen.evaluation.layout.label() if fp8_chosen is not None else layout
+    fp8_layout = fp8_chosen.evaluation.layout.label()
     fp8_outcome = ("serves" if fp8_served.verdict.serves else fp8_served.verdict.summary(fp8_served.result))
     if rejected is not None:
         rejected.append(Alternative(f"{c.weights.weights_format} weights, {c.kv_dtype} KV cache",
@@ -79,7 +79,6 @@ def kv_for_load(search: Search, models: BackendModels, rejected: list[Alternativ
         f"{r.preemptions:,} preemptions, KV cache {r.kv_utilisation_mean:.0%} used on average, "
         f"{r.kv_utilisation_peak:.0%} at its peak); at FP8 the plan {fp8_outcome} (simulated, {fp8_layout}): {gain}. "
         + FP8_KV_ACCURACY.format(dtype=c.kv_dtype))))
-
 
 
 # The cache is short for the load when decode preempted requests or the cache filled to this share at its peak

@@ -102,7 +102,7 @@ def _itl_batch_limit(base: PerfInputs, kv_limit: float, target_ms: float | None,
     if target_ms is None:
         return None
     lo, hi = 1, max(int(kv_limit), 1)
-    if _single_step_ms(base, context) > target_ms:
+    if single_step_ms(base, context) > target_ms:
         return 1
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -113,7 +113,8 @@ def _itl_batch_limit(base: PerfInputs, kv_limit: float, target_ms: float | None,
     return lo
 
 
-def _single_step_ms(base: PerfInputs, context: float) -> float:
+def single_step_ms(base: PerfInputs, context: float) -> float:
+    """One sequence's decode step at ``context`` tokens, in ms (the fastest a per-token target can be met)."""
     return decode_step_time_s(base, 1, context)[0] * 1e3
 
 
@@ -187,7 +188,7 @@ def _seqs_decision(c: Candidate, chosen: Evaluated, *, roomy: bool = False, itl_
     target_ms, label = itl_target(spec.slo)  # label: "ITL p99" (or "TPOT p99" when only that is given)
     base = perf_inputs(c, chosen.evaluation.layout, chosen.weights, memory.kv_bytes_per_token, 1)
     demand, why = demand_per_replica(c, chosen)
-    single_ms = _single_step_ms(base, mean_context)
+    single_ms = single_step_ms(base, mean_context)
     kv_limit = memory.max_concurrency_at_typical_request
     itl_limit = _itl_batch_limit(base, kv_limit, target_ms, mean_context)
     name = label.split(" ")[0] or "ITL"

@@ -26,9 +26,8 @@ from attrs import evolve
 from deployc.planner.confirm import confirmed as confirmed_in_full
 from deployc.planner.evaluate import PLANNING_TOKEN_BUDGET, perf_inputs
 from deployc.planner.kvload import clearly_better, searched_for_load
-from deployc.planner.load import itl_target
+from deployc.planner.load import itl_target, single_step_ms
 from deployc.planner.models import BackendModels
-from deployc.planner.perf import decode_step_time_s
 from deployc.planner.pin_fixes import unpinned_candidates
 from deployc.planner.precision import WeightChoice
 from deployc.planner.serving.verdict import miss_rank, miss_ratio
@@ -105,9 +104,9 @@ def one_request_misses(search: Search) -> bool:
     if target_ms is None or not fitting:
         return False
     context = c.shape.prompt.mean + c.shape.output.mean / 2
-    fastest = min(decode_step_time_s(perf_inputs(c, e.evaluation.layout, e.weights, e.memory.kv_bytes_per_token, 1),
-                                     1, context)[0] for e in fitting)
-    return fastest * 1e3 > target_ms
+    fastest_ms = min(single_step_ms(perf_inputs(c, e.evaluation.layout, e.weights, e.memory.kv_bytes_per_token, 1),
+                                    context) for e in fitting)
+    return fastest_ms > target_ms
 
 
 def _more_gpus(c: Candidate) -> list[tuple[int, int]]:
